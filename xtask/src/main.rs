@@ -1,0 +1,2 @@
+//! Project chores (`cargo run -p xtask -- help`).
+fn main() {}

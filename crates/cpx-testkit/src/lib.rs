@@ -1,1 +1,77 @@
-//! placeholder
+//! Real-stack test harness for cpx: a private `pcscd` with vpcd virtual readers, virtual cards
+//! plugged into them, and a test runner that puts a test binary inside such a sandbox.
+//!
+//! pcsc-lite reads `PCSCLITE_CSOCK_NAME` once per process, so a process cannot switch pcscd.
+//! The runner therefore works in two steps: [`run_tests`] starts a [`Sandbox`], then re-runs the
+//! same test binary as a child with the sandbox's environment; in the child, tests take readers
+//! from the [`SandboxEnv`] pool and plug [`cpx_vpcd::CardSlot`]s into them.
+//!
+//! ```no_run
+//! // tests/stack.rs, with `harness = false` in Cargo.toml
+//! use cpx_testkit::{SandboxConfig, Trial};
+//!
+//! fn main() -> std::process::ExitCode {
+//!     cpx_testkit::run_tests(&SandboxConfig::default(), || {
+//!         vec![Trial::test("a reader shows up", || {
+//!             let env = cpx_testkit::SandboxEnv::get()?;
+//!             let lease = env.lease();
+//!             assert!(lease.name.starts_with("cpx virtual"));
+//!             Ok(())
+//!         })]
+//!     })
+//! }
+//! ```
+
+mod cards;
+mod env;
+mod runner;
+mod sandbox;
+
+pub use cards::{CPS3_ATR, TestCard, TestCardLog};
+pub use env::{ReaderLease, SandboxEnv, card_present, wait_for_card};
+pub use libtest_mimic::{Failed, Measurement, Trial};
+pub use runner::{ENV_SKIP, run_command, run_tests};
+pub use sandbox::{Sandbox, SandboxConfig};
+
+/// Environment variable: the pcscd socket (read by pcsc-lite itself).
+pub const ENV_SOCKET: &str = "PCSCLITE_CSOCK_NAME";
+/// Environment variable: the sandbox's readers, `name=port;name=port…`.
+pub const ENV_READERS: &str = "CPX_SANDBOX_READERS";
+
+/// One vpcd reader of a sandbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VirtualReader {
+    /// Its PC/SC name, e.g. `cpx virtual 1 00 00`.
+    pub name: String,
+    /// The TCP port a virtual card connects to (on 127.0.0.1).
+    pub port: u16,
+}
+
+impl VirtualReader {
+    /// `127.0.0.1:<port>`, for [`cpx_vpcd::CardSlot::new`].
+    pub fn vpcd_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+/// Why a sandbox could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// A program or driver is not installed.
+    #[error("missing {0}: install it (the README's test command does)")]
+    Missing(&'static str),
+    /// Bad configuration.
+    #[error("invalid sandbox configuration: {0}")]
+    Config(String),
+    /// pcscd did not come up.
+    #[error("private pcscd did not start: {0}")]
+    Startup(String),
+    /// Not running inside a sandbox (the environment variables are missing).
+    #[error(
+        "not inside a cpx sandbox ({ENV_READERS} unset): run through cpx_testkit::run_tests or cpx-sandbox"
+    )]
+    NotInSandbox,
+    /// File or process error.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}

@@ -1,1 +1,47 @@
-//! placeholder
+//! The PC/SC transport of cpx: how APDUs reach a CPS3 or CPS4 card and come back.
+//!
+//! - [`Pcsc`] lists readers with their state ([`Pcsc::readers`]), connects to a card in shared mode
+//!   ([`Pcsc::connect`]) and watches for insertions, removals and reader hot-plug
+//!   ([`Pcsc::monitor`]).
+//! - [`CardChannel`] is the trait the card layer talks to: one command in, its complete response
+//!   out ([`exchange`] follows `61xx`, `9Fxx` and `6Cxx` as spec §2.3 says), exclusive
+//!   transactions around multi-APDU operations, reconnect.
+//! - A card reset by another program becomes [`TransportError::CardReset`] after we have
+//!   reconnected: the caller re-selects its application and treats the PIN as unverified. A removed
+//!   card is [`TransportError::CardRemoved`].
+//! - APDUs are traced with `log` at trace level under the target `cpx::apdu`; the data of VERIFY,
+//!   CHANGE REFERENCE DATA and RESET RETRY COUNTER is always masked, as is decrypted data.
+//!
+//! ```no_run
+//! use cpx_apdu::Command;
+//! use cpx_transport::{CardChannel, ExchangePolicy, Pcsc};
+//!
+//! let pcsc = Pcsc::establish()?;
+//! let reader = pcsc.readers()?.into_iter().find(|r| r.status.has_card()).expect("a card");
+//! let mut card = pcsc.connect(&reader.name)?;
+//! card.set_policy(ExchangePolicy::CPS3);
+//! // SELECT EF.SN.ICC with its FCP (spec §1.3): on T=0 this comes back through GET RESPONSE.
+//! let select = Command::new(0x00, 0xA4, 0x09, 0x04)
+//!     .with_data(vec![0x3F, 0x00, 0xD0, 0x03]).unwrap()
+//!     .with_le(256).unwrap();
+//! let fcp = card.transmit(&select)?;
+//! println!("{:02X?} {}", fcp.data(), fcp.sw());
+//! # Ok::<(), cpx_transport::TransportError>(())
+//! ```
+
+mod channel;
+mod error;
+mod events;
+mod exchange;
+mod pcsc_channel;
+mod policy;
+mod readers;
+mod trace;
+
+pub use channel::{CardChannel, CardTransaction, Protocol};
+pub use error::TransportError;
+pub use events::{Canceller, Monitor, ReaderEvent};
+pub use exchange::{RawTransmit, exchange};
+pub use pcsc_channel::{Pcsc, PcscChannel};
+pub use policy::ExchangePolicy;
+pub use readers::{ReaderInfo, ReaderStatus};

@@ -26,7 +26,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -153,7 +153,10 @@ impl VpcdConnection {
                 }
             }
             if Instant::now() >= deadline {
-                return Err(VpcdError::Connect { addr: label, source: last });
+                return Err(VpcdError::Connect {
+                    addr: label,
+                    source: last,
+                });
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -162,15 +165,23 @@ impl VpcdConnection {
     fn from_stream(stream: TcpStream) -> Result<Self, VpcdError> {
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(Duration::from_millis(50)))?;
-        Ok(Self { stream, pending: Vec::with_capacity(300) })
+        Ok(Self {
+            stream,
+            pending: Vec::with_capacity(300),
+        })
     }
 
     /// Read and answer at most one message. Returns [`Served::Idle`] when nothing complete arrived
     /// within the socket's read timeout (50 ms), so a serving loop can check a stop flag.
     pub fn serve_one(&mut self, card: &mut dyn VirtualCard) -> Result<Served, VpcdError> {
-        let Some(message) = self.read_message()? else {
-            return Ok(Served::Idle);
-        };
+        match self.read_message()? {
+            Some(message) => self.dispatch(message, card),
+            None => Ok(Served::Idle),
+        }
+    }
+
+    fn dispatch(&mut self, message: Vec<u8>, card: &mut dyn VirtualCard) -> Result<Served, VpcdError> {
+        log::trace!(target: "cpx::vpcd", "{:?} <- {:02X?}", self.stream.peer_addr().ok(), message.get(..5));
         match message.as_slice() {
             [] => Ok(Served::Idle),
             [code] => {
@@ -189,16 +200,34 @@ impl VpcdConnection {
             command => {
                 let response = card.transmit(command);
                 self.write_message(&response)?;
-                Ok(Served::Apdu { command: message, response })
+                Ok(Served::Apdu {
+                    command: message,
+                    response,
+                })
             }
         }
     }
 
     /// Serve messages until `stop` is set or vpcd closes the connection.
     pub fn serve(&mut self, card: &Mutex<Box<dyn VirtualCard>>, stop: &AtomicBool) -> Result<(), VpcdError> {
+        self.serve_counting(card, stop, &AtomicU64::new(0))
+    }
+
+    fn serve_counting(
+        &mut self,
+        card: &Mutex<Box<dyn VirtualCard>>,
+        stop: &AtomicBool,
+        served: &AtomicU64,
+    ) -> Result<(), VpcdError> {
         while !stop.load(Ordering::Acquire) {
+            // Wait for a message without holding the card, so tests can inspect it meanwhile.
+            let Some(message) = self.read_message()? else {
+                continue;
+            };
             let mut guard = lock(card);
-            self.serve_one(&mut **guard)?;
+            if self.dispatch(message, &mut **guard)? != Served::Idle {
+                served.fetch_add(1, Ordering::AcqRel);
+            }
         }
         Ok(())
     }
@@ -244,6 +273,9 @@ fn lock<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// The serving thread of an inserted card and its stop flag.
+type Serving = (Arc<AtomicBool>, JoinHandle<Result<(), VpcdError>>);
+
 /// A virtual card that can be inserted into and removed from one vpcd reader slot.
 ///
 /// The card object outlives insertions: removing and re-inserting keeps its non-volatile state, as
@@ -251,8 +283,10 @@ fn lock<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct CardSlot {
     addr: String,
     card: Arc<Mutex<Box<dyn VirtualCard>>>,
-    running: Option<(Arc<AtomicBool>, JoinHandle<Result<(), VpcdError>>)>,
+    running: Option<Serving>,
     connect_timeout: Duration,
+    /// Messages served on the current connection: > 0 once pcscd has polled the card.
+    served: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for CardSlot {
@@ -272,6 +306,7 @@ impl CardSlot {
             card: Arc::new(Mutex::new(card)),
             running: None,
             connect_timeout: Duration::from_secs(10),
+            served: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -293,13 +328,15 @@ impl CardSlot {
         self.reap();
         let mut conn = VpcdConnection::connect(self.addr.as_str(), self.connect_timeout)?;
         let stop = Arc::new(AtomicBool::new(false));
+        self.served.store(0, Ordering::Release);
+        let served = Arc::clone(&self.served);
         let card = Arc::clone(&self.card);
         let thread_stop = Arc::clone(&stop);
         let addr = self.addr.clone();
         let handle = std::thread::Builder::new()
             .name(format!("vpcd-card-{addr}"))
             .spawn(move || {
-                let result = conn.serve(&card, &thread_stop);
+                let result = conn.serve_counting(&card, &thread_stop, &served);
                 if let Err(e) = &result {
                     log::debug!("vpcd card at {addr}: {e}");
                 }
@@ -315,6 +352,23 @@ impl CardSlot {
             stop.store(true, Ordering::Release);
             let _ = handle.join();
         }
+    }
+
+    /// Wait until pcscd has talked to the inserted card (its first presence poll, at most ~0.4 s
+    /// after insertion): from then on PC/SC clients see the card. False on timeout or if the card
+    /// is not inserted.
+    pub fn wait_seen(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while self.is_inserted() {
+            if self.served.load(Ordering::Acquire) > 0 {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        false
     }
 
     /// Whether the card is inserted and its connection alive.
@@ -399,7 +453,10 @@ mod tests {
         reader.write_all(&(apdu.len() as u16).to_be_bytes()).unwrap();
         std::thread::sleep(Duration::from_millis(5));
         reader.write_all(&apdu).unwrap();
-        assert_eq!(read_frame(&mut reader), vec![0x00, 0xA4, 0x04, 0x00, 0x00, 0x90, 0x00]);
+        assert_eq!(
+            read_frame(&mut reader),
+            vec![0x00, 0xA4, 0x04, 0x00, 0x00, 0x90, 0x00]
+        );
         assert_eq!(slot.card().atr().len(), 4);
 
         slot.remove();

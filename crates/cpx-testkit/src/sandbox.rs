@@ -1,0 +1,330 @@
+//! A private pcscd with vpcd readers, isolated from any other pcscd on the machine.
+//!
+//! How (test-harness.md §1–§3):
+//! - pcscd 1.9.9's server socket path is fixed (`/run/pcscd/pcscd.comm`), so pcscd runs in a private
+//!   mount namespace (`unshare -m`) where a directory of ours is bind-mounted on `/run/pcscd`;
+//!   clients reach it through `PCSCLITE_CSOCK_NAME`, which pcsc-lite reads once per process.
+//! - In that namespace an empty directory also hides `/usr/lib/pcsc/drivers`, so the private pcscd
+//!   never claims a real USB reader that the machine's own pcscd serves.
+//! - Each reader.conf entry gets its own copy of `libifdvpcd.so`: vpcd 0.8 keeps its state in
+//!   globals, and entries sharing one copy share one state (§3).
+//! - vpcd binds its ports on all interfaces; ports are chosen free and reserved with lock files so
+//!   concurrent sandboxes never collide.
+//! - pcscd is started by a small supervisor shell that kills it (by PID) when our end of its stdin
+//!   closes: when the sandbox is dropped, and also when this process dies without dropping it.
+
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::{ENV_READERS, ENV_SOCKET, SandboxError, VirtualReader};
+
+/// Where Debian's vsmartcard-vpcd installs the driver (test-harness.md §2.1).
+const VPCD_DRIVER_DIRS: &[&str] = &["/usr/lib/pcsc/drivers/serial", "/usr/lib64/pcsc/drivers/serial"];
+const PCSCD_CANDIDATES: &[&str] = &["/usr/sbin/pcscd", "/sbin/pcscd", "/usr/bin/pcscd"];
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// vpcd reader.conf entries; each gives two readers (`<name> 00 00` and `<name> 00 01`).
+    /// pcscd handles at most 16 readers, so at most 8 entries.
+    pub entries: usize,
+    /// Run pcscd with `--debug --apdu` (its log then shows every APDU).
+    pub debug: bool,
+    /// How long to wait for pcscd and its readers.
+    pub startup_timeout: Duration,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            entries: 4,
+            debug: std::env::var_os("CPX_PCSCD_DEBUG").is_some(),
+            startup_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+/// A running private pcscd. Dropping it stops pcscd and removes its directory (set
+/// `CPX_KEEP_SANDBOX=1` to keep the directory and pcscd's log for a post-mortem).
+#[derive(Debug)]
+pub struct Sandbox {
+    dir: Option<tempfile::TempDir>,
+    root: PathBuf,
+    socket: PathBuf,
+    readers: Vec<VirtualReader>,
+    supervisor: Child,
+    supervisor_stdin: Option<ChildStdin>,
+    pcscd_pid: u32,
+    _port_locks: Vec<File>,
+}
+
+impl Sandbox {
+    /// Start pcscd with `config.entries` vpcd entries and wait until its readers listen.
+    pub fn start(config: &SandboxConfig) -> Result<Self, SandboxError> {
+        if config.entries == 0 || config.entries > 8 {
+            return Err(SandboxError::Config(format!(
+                "{} vpcd entries (1..=8)",
+                config.entries
+            )));
+        }
+        let pcscd = find_file(PCSCD_CANDIDATES.iter().map(PathBuf::from))
+            .ok_or(SandboxError::Missing("pcscd (Debian package pcscd)"))?;
+        let driver =
+            find_vpcd_driver().ok_or(SandboxError::Missing("libifdvpcd.so (package vsmartcard-vpcd)"))?;
+        let unshare = find_file(["/usr/bin/unshare", "/bin/unshare"].map(PathBuf::from))
+            .ok_or(SandboxError::Missing("unshare (package util-linux)"))?;
+
+        let dir = tempfile::Builder::new().prefix("cpx-sandbox-").tempdir()?;
+        let root = dir.path().to_path_buf();
+        for sub in ["run/pcscd", "conf", "drivers", "empty"] {
+            fs::create_dir_all(root.join(sub))?;
+        }
+        let (base_port, port_locks) = reserve_ports(2 * config.entries)?;
+        let mut readers = Vec::new();
+        for i in 0..config.entries {
+            let port = base_port + 2 * i as u16;
+            let name = format!("cpx virtual {}", i + 1);
+            // One driver copy per entry: distinct inode, distinct dlopen, distinct vpcd globals.
+            let lib = root.join("drivers").join(format!("libifdvpcd-{}.so", i + 1));
+            fs::copy(&driver, &lib)?;
+            let conf = format!(
+                "FRIENDLYNAME \"{name}\"\nDEVICENAME   /dev/null:{port}\nLIBPATH      {}\nCHANNELID    {port}\n",
+                lib.display()
+            );
+            fs::write(root.join("conf").join(format!("vpcd-{}", i + 1)), conf)?;
+            for slot in 0..2u16 {
+                readers.push(VirtualReader {
+                    name: format!("{name} 00 {slot:02}"),
+                    port: port + slot,
+                });
+            }
+        }
+
+        let log_path = root.join("pcscd.log");
+        // Runs inside the private mount namespace: $1 = sandbox root, $2 = pcscd.
+        let launch = format!(
+            "set -e\n\
+             if [ -d /usr/lib/pcsc/drivers ]; then mount --bind \"$1/empty\" /usr/lib/pcsc/drivers; fi\n\
+             if [ -d /run/pcscd ] || mkdir -p /run/pcscd 2>/dev/null; then\n\
+             \x20 mount --bind \"$1/run/pcscd\" /run/pcscd\n\
+             else\n\
+             \x20 mount --bind \"$1/run\" /run\n\
+             fi\n\
+             exec \"$2\" --foreground --config \"$1/conf\" {}\n",
+            if config.debug { "--debug --apdu" } else { "" }
+        );
+        fs::write(root.join("launch.sh"), launch)?;
+        // Without root, a user namespace lets us mount (where the kernel allows it).
+        let user_ns = if rustix::process::geteuid().is_root() {
+            ""
+        } else {
+            "-r"
+        };
+        // $1 = unshare, $2 = sandbox root, $3 = pcscd. `unshare` and `sh` exec, so $! is pcscd.
+        let supervisor_script = format!(
+            "\"$1\" {user_ns} -m --propagation private sh \"$2/launch.sh\" \"$2\" \"$3\" \
+               </dev/null >>\"$2/pcscd.log\" 2>&1 &\n\
+             p=$!\n\
+             echo \"$p\"\n\
+             read -r _ || true\n\
+             kill -TERM \"$p\" 2>/dev/null || true\n\
+             i=0; while kill -0 \"$p\" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done\n\
+             kill -KILL \"$p\" 2>/dev/null || true\n\
+             wait \"$p\" 2>/dev/null || true\n"
+        );
+        let mut supervisor = Command::new("sh")
+            .arg("-c")
+            .arg(supervisor_script)
+            .arg("cpx-sandbox")
+            .arg(&unshare)
+            .arg(&root)
+            .arg(&pcscd)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let supervisor_stdin = supervisor.stdin.take();
+        let pid_line = supervisor
+            .stdout
+            .take()
+            .and_then(|out| BufReader::new(out).lines().next())
+            .transpose()?
+            .unwrap_or_default();
+        let pcscd_pid: u32 = pid_line.trim().parse().map_err(|_| {
+            SandboxError::Startup(format!("supervisor did not report pcscd's PID ({pid_line:?})"))
+        })?;
+
+        let mut sandbox = Sandbox {
+            socket: root.join("run/pcscd/pcscd.comm"),
+            dir: Some(dir),
+            root,
+            readers,
+            supervisor,
+            supervisor_stdin,
+            pcscd_pid,
+            _port_locks: port_locks,
+        };
+        sandbox.wait_ready(config.startup_timeout, &log_path)?;
+        if std::env::var_os("CPX_KEEP_SANDBOX").is_some()
+            && let Some(dir) = sandbox.dir.take()
+        {
+            let _ = dir.keep();
+        }
+        Ok(sandbox)
+    }
+
+    fn wait_ready(&mut self, timeout: Duration, log_path: &Path) -> Result<(), SandboxError> {
+        let deadline = Instant::now() + timeout;
+        let ports: Vec<u16> = self.readers.iter().map(|r| r.port).collect();
+        loop {
+            if let Ok(Some(status)) = self.supervisor.try_wait() {
+                return Err(SandboxError::Startup(format!(
+                    "pcscd exited ({status}); its log:\n{}",
+                    fs::read_to_string(log_path).unwrap_or_default()
+                )));
+            }
+            if self.socket.exists() && ports.iter().all(|p| is_listening(*p)) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(SandboxError::Startup(format!(
+                    "pcscd readers not ready after {timeout:?}; its log:\n{}",
+                    fs::read_to_string(log_path).unwrap_or_default()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The pcscd socket: give it to clients as `PCSCLITE_CSOCK_NAME`.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// The virtual readers, with the vpcd port a card connects to.
+    pub fn readers(&self) -> &[VirtualReader] {
+        &self.readers
+    }
+
+    /// pcscd's PID (the only process this sandbox started besides its supervisor shell).
+    pub fn pcscd_pid(&self) -> u32 {
+        self.pcscd_pid
+    }
+
+    /// pcscd's log file.
+    pub fn log_path(&self) -> PathBuf {
+        self.root.join("pcscd.log")
+    }
+
+    /// The environment a child process needs to use this sandbox: `PCSCLITE_CSOCK_NAME` and the
+    /// reader list for [`SandboxEnv`](crate::SandboxEnv).
+    pub fn env(&self) -> Vec<(String, String)> {
+        let readers: Vec<String> = self
+            .readers
+            .iter()
+            .map(|r| format!("{}={}", r.name, r.port))
+            .collect();
+        vec![
+            (ENV_SOCKET.to_owned(), self.socket.display().to_string()),
+            (ENV_READERS.to_owned(), readers.join(";")),
+        ]
+    }
+
+    /// Stop pcscd and wait for it.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        // EOF on the supervisor's stdin: it kills pcscd by PID and waits for it.
+        drop(self.supervisor_stdin.take());
+        let _ = self.supervisor.wait();
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn find_file(candidates: impl IntoIterator<Item = PathBuf>) -> Option<PathBuf> {
+    candidates.into_iter().find(|p| p.is_file())
+}
+
+fn find_vpcd_driver() -> Option<PathBuf> {
+    VPCD_DRIVER_DIRS.iter().find_map(|dir| {
+        let mut found: Vec<PathBuf> = fs::read_dir(dir)
+            .ok()?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("libifdvpcd.so"))
+            })
+            .collect();
+        found.sort();
+        found.pop()
+    })
+}
+
+/// Whether something listens on TCP `port` (vpcd binds when pcscd creates the reader).
+fn is_listening(port: u16) -> bool {
+    ["/proc/net/tcp", "/proc/net/tcp6"].iter().any(|table| {
+        fs::read_to_string(table).is_ok_and(|text| {
+            text.lines().skip(1).any(|line| {
+                let mut cols = line.split_whitespace();
+                let local = cols.nth(1).unwrap_or_default();
+                let state = cols.nth(1).unwrap_or_default();
+                state == "0A"
+                    && local
+                        .rsplit(':')
+                        .next()
+                        .and_then(|p| u16::from_str_radix(p, 16).ok())
+                        .is_some_and(|p| p == port)
+            })
+        })
+    })
+}
+
+/// Find `count` consecutive free ports and hold a lock file on each while the sandbox lives.
+fn reserve_ports(count: usize) -> Result<(u16, Vec<File>), SandboxError> {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let lock_dir = std::env::temp_dir().join("cpx-testkit-ports");
+    fs::create_dir_all(&lock_dir)?;
+    let span = 20_000u16;
+    let seed = (std::process::id() as u16).wrapping_mul(97);
+    for attempt in 0..400u16 {
+        let offset = seed
+            .wrapping_add(NEXT.fetch_add(count as u16, Ordering::Relaxed))
+            .wrapping_add(attempt * 7);
+        let base = 36_000 + (offset % (span - count as u16 - 1));
+        let mut locks = Vec::new();
+        let mut ok = true;
+        for port in base..base + count as u16 {
+            let file = File::create(lock_dir.join(port.to_string()))?;
+            let locked =
+                rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok();
+            if !locked || TcpListener::bind(("0.0.0.0", port)).is_err() || is_listening(port) {
+                ok = false;
+                break;
+            }
+            locks.push(file);
+        }
+        if ok {
+            for f in &mut locks {
+                let _ = writeln!(f, "{}", std::process::id());
+            }
+            return Ok((base, locks));
+        }
+    }
+    Err(SandboxError::Startup(
+        "no free range of TCP ports for vpcd".into(),
+    ))
+}

@@ -1,0 +1,76 @@
+//! The transport abstraction the card layer is written against.
+
+use cpx_apdu::{Command, Response};
+
+use crate::{ExchangePolicy, TransportError};
+
+/// The transmission protocol negotiated with the card.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// Character protocol: case-4 commands go out as case 3 and the card answers `61xx`.
+    T0,
+    /// Block protocol: Le travels with the command and data comes back directly.
+    T1,
+    /// Raw (reader-specific) or undetermined.
+    Raw,
+}
+
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Protocol::T0 => "T=0",
+            Protocol::T1 => "T=1",
+            Protocol::Raw => "raw",
+        })
+    }
+}
+
+/// A connection to one card in one reader.
+///
+/// [`transmit`](CardChannel::transmit) sends one command and collects its whole response (GET
+/// RESPONSE chains included) atomically with respect to other programs. Operations made of several
+/// commands (select + verify + sign) run inside a [`transaction`](CardChannel::transaction) so no
+/// other program's APDU can slip in between.
+///
+/// ```no_run
+/// use cpx_apdu::Command;
+/// use cpx_transport::{CardChannel, Pcsc};
+///
+/// # fn main() -> Result<(), cpx_transport::TransportError> {
+/// let pcsc = Pcsc::establish()?;
+/// let mut card = pcsc.connect("Virtual PCD 00 00")?;
+/// let select_mf = Command::new(0x00, 0xA4, 0x09, 0x0C).with_data(vec![0x3F, 0x00]).unwrap();
+/// let mut tx = card.transaction()?;
+/// let response = tx.transmit(&select_mf)?;
+/// assert!(response.is_success());
+/// # Ok(()) }
+/// ```
+pub trait CardChannel: Send {
+    /// The reader's PC/SC name.
+    fn reader(&self) -> &str;
+    /// The card's answer-to-reset.
+    fn atr(&self) -> &[u8];
+    /// The protocol in use.
+    fn protocol(&self) -> Protocol;
+    /// How responses are collected (set once the card generation is known).
+    fn policy(&self) -> ExchangePolicy;
+    /// Change how responses are collected.
+    fn set_policy(&mut self, policy: ExchangePolicy);
+    /// Send one command and return its complete response, in a transaction of its own.
+    fn transmit(&mut self, command: &Command) -> Result<Response, TransportError>;
+    /// Begin an exclusive transaction; it ends when the returned value is dropped (or
+    /// [`CardTransaction::end`] is called). Blocks while another program holds one.
+    fn transaction(&mut self) -> Result<Box<dyn CardTransaction + '_>, TransportError>;
+    /// Reconnect to the card, optionally resetting it (which loses its security state).
+    fn reconnect(&mut self, reset: bool) -> Result<(), TransportError>;
+}
+
+/// An exclusive transaction on a card: nobody else's APDUs until it ends.
+pub trait CardTransaction {
+    /// Send one command and return its complete response.
+    fn transmit(&mut self, command: &Command) -> Result<Response, TransportError>;
+    /// The reader's PC/SC name.
+    fn reader(&self) -> &str;
+    /// End the transaction, optionally resetting the card (e.g. to drop a verified PIN).
+    fn end(self: Box<Self>, reset: bool) -> Result<(), TransportError>;
+}

@@ -1,0 +1,236 @@
+//! Waiting for cards and readers to come and go.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use pcsc::{ReaderState, State};
+
+use crate::readers::ReaderStatus;
+use crate::{Pcsc, TransportError};
+
+/// Something that happened to a reader.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReaderEvent {
+    /// A card was inserted (or a removal and an insertion happened between two polls).
+    CardInserted {
+        /// The reader.
+        reader: String,
+        /// The new card's ATR.
+        atr: Vec<u8>,
+    },
+    /// The card was removed.
+    CardRemoved {
+        /// The reader.
+        reader: String,
+    },
+    /// A reader was plugged in.
+    ReaderAdded {
+        /// The reader.
+        reader: String,
+    },
+    /// A reader was unplugged.
+    ReaderRemoved {
+        /// The reader.
+        reader: String,
+    },
+}
+
+/// Watches every reader and the PC/SC plug-and-play pseudo-reader (`\\?PnP?\Notification`).
+///
+/// It has its own PC/SC context, so [`Canceller::cancel`] wakes only this monitor.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// let pcsc = cpx_transport::Pcsc::establish()?;
+/// let mut monitor = pcsc.monitor()?;
+/// let stop = monitor.canceller();
+/// std::thread::spawn(move || { std::thread::sleep(Duration::from_secs(30)); stop.cancel(); });
+/// match monitor.wait(None) {
+///     Ok(events) => println!("{events:?}"),
+///     Err(cpx_transport::TransportError::Cancelled) => println!("nothing happened"),
+///     Err(e) => return Err(e),
+/// }
+/// # Ok::<(), cpx_transport::TransportError>(())
+/// ```
+pub struct Monitor {
+    ctx: pcsc::Context,
+    /// Per reader: the status last reported and the PC/SC event counter.
+    known: BTreeMap<String, (ReaderStatus, u32)>,
+    states: Vec<ReaderState>,
+}
+
+impl std::fmt::Debug for Monitor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Monitor")
+            .field("readers", &self.known.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// Wakes a [`Monitor::wait`] blocked on another thread (it returns [`TransportError::Cancelled`]).
+#[derive(Clone)]
+pub struct Canceller {
+    ctx: pcsc::Context,
+}
+
+impl std::fmt::Debug for Canceller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Canceller")
+    }
+}
+
+impl Canceller {
+    /// Cancel the monitor's current (or next) wait.
+    pub fn cancel(&self) {
+        if let Err(e) = self.ctx.cancel() {
+            log::debug!("SCardCancel: {e}");
+        }
+    }
+}
+
+impl Pcsc {
+    /// A monitor that knows the current state of every reader; [`Monitor::wait`] reports changes
+    /// from there on.
+    pub fn monitor(&self) -> Result<Monitor, TransportError> {
+        let ctx = pcsc::Context::establish(pcsc::Scope::User)
+            .map_err(|e| TransportError::from_pcsc("SCardEstablishContext", "", e))?;
+        let mut monitor = Monitor {
+            ctx,
+            known: BTreeMap::new(),
+            states: Vec::new(),
+        };
+        monitor.rescan(&mut Vec::new(), false)?;
+        Ok(monitor)
+    }
+}
+
+impl Monitor {
+    /// A handle that can cancel a wait from another thread.
+    pub fn canceller(&self) -> Canceller {
+        Canceller {
+            ctx: self.ctx.clone(),
+        }
+    }
+
+    /// The readers this monitor currently knows, with their last seen status.
+    pub fn readers(&self) -> impl Iterator<Item = (&str, ReaderStatus)> {
+        self.known
+            .iter()
+            .map(|(name, (status, _))| (name.as_str(), *status))
+    }
+
+    /// Block until at least one event, the timeout (`None` = forever) or a cancel.
+    pub fn wait(&mut self, timeout: Option<Duration>) -> Result<Vec<ReaderEvent>, TransportError> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            match self.ctx.get_status_change(remaining, &mut self.states) {
+                Ok(()) => {}
+                Err(e) => return Err(TransportError::from_pcsc("SCardGetStatusChange", "", e)),
+            }
+            let mut events = Vec::new();
+            let pnp_changed = self
+                .states
+                .iter()
+                .any(|s| s.name() == pcsc::PNP_NOTIFICATION() && s.event_state().contains(State::CHANGED));
+            let reader_gone = self.states.iter().any(|s| {
+                s.name() != pcsc::PNP_NOTIFICATION()
+                    && s.event_state().intersects(State::UNKNOWN | State::IGNORE)
+            });
+            self.rescan(&mut events, pnp_changed || reader_gone)?;
+            if !events.is_empty() {
+                return Ok(events);
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(TransportError::Timeout);
+            }
+        }
+    }
+
+    /// Compare each reader's state to what we knew, emit events, and (when `relist`) pick up
+    /// readers that came or went.
+    fn rescan(&mut self, events: &mut Vec<ReaderEvent>, relist: bool) -> Result<(), TransportError> {
+        if relist || self.states.is_empty() {
+            let names = match self.ctx.list_readers_owned() {
+                Ok(n) => n,
+                Err(pcsc::Error::NoReadersAvailable) => Vec::new(),
+                Err(e) => return Err(TransportError::from_pcsc("SCardListReaders", "", e)),
+            };
+            let c_names = names;
+            let names: Vec<String> = c_names.iter().map(|n| n.to_string_lossy().into_owned()).collect();
+            let first = self.states.is_empty();
+            for gone in self
+                .known
+                .keys()
+                .filter(|k| !names.contains(k))
+                .cloned()
+                .collect::<Vec<_>>()
+            {
+                self.known.remove(&gone);
+                events.push(ReaderEvent::ReaderRemoved { reader: gone });
+            }
+            let mut states = vec![ReaderState::new(pcsc::PNP_NOTIFICATION(), State::UNAWARE)];
+            for (name, c_name) in names.iter().zip(c_names) {
+                if !first && !self.known.contains_key(name) {
+                    events.push(ReaderEvent::ReaderAdded { reader: name.clone() });
+                }
+                let current = self
+                    .states
+                    .iter()
+                    .find(|s| s.name().to_string_lossy() == *name)
+                    .map_or(State::UNAWARE, ReaderState::current_state);
+                states.push(ReaderState::new(c_name, current));
+            }
+            // Keep the PnP entry's knowledge so its change is not reported again.
+            if let Some(pnp) = self.states.iter().find(|s| s.name() == pcsc::PNP_NOTIFICATION()) {
+                states[0] = ReaderState::new(pcsc::PNP_NOTIFICATION(), pnp.event_state() - State::CHANGED);
+            }
+            self.states = states;
+            self.ctx
+                .get_status_change(Duration::ZERO, &mut self.states)
+                .or_else(|e| if e == pcsc::Error::Timeout { Ok(()) } else { Err(e) })
+                .map_err(|e| TransportError::from_pcsc("SCardGetStatusChange", "", e))?;
+            if first {
+                for s in &self.states {
+                    if s.name() != pcsc::PNP_NOTIFICATION() {
+                        let name = s.name().to_string_lossy().into_owned();
+                        let status = ReaderStatus::from_state(s.event_state());
+                        self.known.insert(name, (status, s.event_count()));
+                    }
+                }
+                for s in &mut self.states {
+                    s.sync_current_state();
+                }
+                return Ok(());
+            }
+        }
+        for s in &mut self.states {
+            if s.name() == pcsc::PNP_NOTIFICATION() {
+                s.sync_current_state();
+                continue;
+            }
+            let name = s.name().to_string_lossy().into_owned();
+            let status = ReaderStatus::from_state(s.event_state());
+            let count = s.event_count();
+            let (old_status, old_count) = self
+                .known
+                .get(&name)
+                .copied()
+                .unwrap_or((ReaderStatus::Empty, count));
+            let had = old_status.has_card();
+            let has = status.has_card();
+            if had && (!has || count.wrapping_sub(old_count) >= 2) {
+                events.push(ReaderEvent::CardRemoved { reader: name.clone() });
+            }
+            if has && (!had || count.wrapping_sub(old_count) >= 2) {
+                events.push(ReaderEvent::CardInserted {
+                    reader: name.clone(),
+                    atr: s.atr().to_vec(),
+                });
+            }
+            self.known.insert(name, (status, count));
+            s.sync_current_state();
+        }
+        Ok(())
+    }
+}

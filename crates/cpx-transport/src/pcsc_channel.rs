@@ -1,0 +1,284 @@
+//! [`CardChannel`] over PC/SC (pcsc-lite on Linux, through the `pcsc` crate).
+
+use std::ffi::CString;
+
+use cpx_apdu::{Command, Response};
+use pcsc::{Disposition, Protocols, Scope, ShareMode};
+
+use crate::channel::{CardChannel, CardTransaction, Protocol};
+use crate::exchange::{RawTransmit, exchange};
+use crate::{ExchangePolicy, TransportError};
+
+/// A PC/SC context: the entry point to readers, cards and events.
+///
+/// ```no_run
+/// let pcsc = cpx_transport::Pcsc::establish()?;
+/// for reader in pcsc.readers()? {
+///     println!("{}: {}", reader.name, reader.status);
+/// }
+/// # Ok::<(), cpx_transport::TransportError>(())
+/// ```
+#[derive(Clone)]
+pub struct Pcsc {
+    pub(crate) ctx: pcsc::Context,
+}
+
+impl std::fmt::Debug for Pcsc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pcsc")
+    }
+}
+
+impl Pcsc {
+    /// Connect to the PC/SC service (pcscd). Honours `PCSCLITE_CSOCK_NAME`.
+    pub fn establish() -> Result<Self, TransportError> {
+        let ctx = pcsc::Context::establish(Scope::User)
+            .map_err(|e| TransportError::from_pcsc("SCardEstablishContext", "", e))?;
+        Ok(Self { ctx })
+    }
+
+    /// Connect to the card in `reader`, in shared mode (other programs may use the card between our
+    /// transactions), accepting T=0 or T=1 as the card offers.
+    pub fn connect(&self, reader: &str) -> Result<PcscChannel, TransportError> {
+        let name = reader_cstring(reader)?;
+        let card = self
+            .ctx
+            .connect(&name, ShareMode::Shared, Protocols::ANY)
+            .map_err(|e| TransportError::from_pcsc("SCardConnect", reader, e))?;
+        let mut channel = PcscChannel {
+            card,
+            reader: reader.to_owned(),
+            atr: Vec::new(),
+            protocol: Protocol::Raw,
+            policy: ExchangePolicy::default(),
+            reset_pending: false,
+        };
+        channel.refresh_status()?;
+        Ok(channel)
+    }
+}
+
+pub(crate) fn reader_cstring(reader: &str) -> Result<CString, TransportError> {
+    CString::new(reader).map_err(|_| TransportError::UnknownReader(reader.to_owned()))
+}
+
+/// A shared PC/SC connection to one card. See [`CardChannel`].
+pub struct PcscChannel {
+    card: pcsc::Card,
+    reader: String,
+    atr: Vec<u8>,
+    protocol: Protocol,
+    policy: ExchangePolicy,
+    /// Another program reset the card while we were in a transaction; reconnect before going on.
+    reset_pending: bool,
+}
+
+impl std::fmt::Debug for PcscChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PcscChannel")
+            .field("reader", &self.reader)
+            .field("atr", &hex::encode_upper(&self.atr))
+            .field("protocol", &self.protocol)
+            .finish()
+    }
+}
+
+impl PcscChannel {
+    fn refresh_status(&mut self) -> Result<(), TransportError> {
+        let status = self
+            .card
+            .status2_owned()
+            .map_err(|e| TransportError::from_pcsc("SCardStatus", &self.reader, e))?;
+        self.atr = status.atr().to_vec();
+        self.protocol = match status.protocol2() {
+            Some(pcsc::Protocol::T0) => Protocol::T0,
+            Some(pcsc::Protocol::T1) => Protocol::T1,
+            _ => Protocol::Raw,
+        };
+        Ok(())
+    }
+
+    /// After a reset by another program, `SCardReconnect` (leaving the card as it is) makes the
+    /// handle usable again; the card's security state is gone either way.
+    fn recover_from_reset(&mut self) -> Result<(), TransportError> {
+        self.card
+            .reconnect(ShareMode::Shared, Protocols::ANY, Disposition::LeaveCard)
+            .map_err(|e| TransportError::from_pcsc("SCardReconnect", &self.reader, e))?;
+        self.reset_pending = false;
+        self.refresh_status()
+    }
+
+    fn before_use(&mut self) -> Result<(), TransportError> {
+        if self.reset_pending {
+            self.recover_from_reset()?;
+        }
+        Ok(())
+    }
+
+    /// Turn "reset by someone else" into: reconnect now, then report [`TransportError::CardReset`].
+    fn after_error(&mut self, e: TransportError) -> TransportError {
+        if matches!(e, TransportError::CardReset(_)) {
+            self.reset_pending = true;
+            if let Err(again) = self.recover_from_reset() {
+                log::debug!("{}: reconnect after reset failed: {again}", self.reader);
+            }
+        }
+        e
+    }
+}
+
+struct Raw<'a> {
+    card: &'a pcsc::Card,
+    reader: &'a str,
+    protocol: Protocol,
+}
+
+impl RawTransmit for Raw<'_> {
+    fn transmit_raw(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
+        // Large enough for anything a card can send: an oversized answer is then the APDU layer's
+        // precise "too long" error rather than PC/SC's "insufficient buffer".
+        let mut buf = vec![0u8; pcsc::MAX_BUFFER_SIZE_EXTENDED];
+        let r = self
+            .card
+            .transmit(command, &mut buf)
+            .map_err(|e| TransportError::from_pcsc("SCardTransmit", self.reader, e))?;
+        Ok(r.to_vec())
+    }
+    fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+    fn reader(&self) -> &str {
+        self.reader
+    }
+}
+
+impl CardChannel for PcscChannel {
+    fn reader(&self) -> &str {
+        &self.reader
+    }
+    fn atr(&self) -> &[u8] {
+        &self.atr
+    }
+    fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+    fn policy(&self) -> ExchangePolicy {
+        self.policy
+    }
+    fn set_policy(&mut self, policy: ExchangePolicy) {
+        self.policy = policy;
+    }
+
+    fn transmit(&mut self, command: &Command) -> Result<Response, TransportError> {
+        self.before_use()?;
+        let result = {
+            let Self {
+                card,
+                reader,
+                protocol,
+                policy,
+                ..
+            } = self;
+            // A GET RESPONSE chain must not be interleaved with another program's APDUs.
+            match card.transaction() {
+                Ok(tx) => exchange(
+                    &mut Raw {
+                        card: &tx,
+                        reader,
+                        protocol: *protocol,
+                    },
+                    command,
+                    policy,
+                ),
+                Err(e) => Err(TransportError::from_pcsc("SCardBeginTransaction", reader, e)),
+            }
+        };
+        result.map_err(|e| self.after_error(e))
+    }
+
+    fn transaction(&mut self) -> Result<Box<dyn CardTransaction + '_>, TransportError> {
+        self.before_use()?;
+        let Self {
+            card,
+            reader,
+            protocol,
+            policy,
+            reset_pending,
+            ..
+        } = self;
+        match card.transaction() {
+            Ok(tx) => Ok(Box::new(PcscTransaction {
+                tx,
+                reader,
+                protocol: *protocol,
+                policy: *policy,
+                reset_pending,
+            })),
+            Err(e) => {
+                let e = TransportError::from_pcsc("SCardBeginTransaction", reader, e);
+                if matches!(e, TransportError::CardReset(_)) {
+                    // Reconnected before the next use; the caller restarts its operation.
+                    *reset_pending = true;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn reconnect(&mut self, reset: bool) -> Result<(), TransportError> {
+        let disposition = if reset {
+            Disposition::ResetCard
+        } else {
+            Disposition::LeaveCard
+        };
+        self.card
+            .reconnect(ShareMode::Shared, Protocols::ANY, disposition)
+            .map_err(|e| TransportError::from_pcsc("SCardReconnect", &self.reader, e))?;
+        self.reset_pending = false;
+        self.refresh_status()
+    }
+}
+
+/// An exclusive PC/SC transaction (`SCardBeginTransaction` … `SCardEndTransaction`).
+struct PcscTransaction<'a> {
+    tx: pcsc::Transaction<'a>,
+    reader: &'a str,
+    protocol: Protocol,
+    policy: ExchangePolicy,
+    reset_pending: &'a mut bool,
+}
+
+impl CardTransaction for PcscTransaction<'_> {
+    fn transmit(&mut self, command: &Command) -> Result<Response, TransportError> {
+        let result = exchange(
+            &mut Raw {
+                card: &self.tx,
+                reader: self.reader,
+                protocol: self.protocol,
+            },
+            command,
+            &self.policy,
+        );
+        if let Err(TransportError::CardReset(_)) = &result {
+            // The channel reconnects as soon as this transaction is over.
+            *self.reset_pending = true;
+        }
+        result
+    }
+
+    fn reader(&self) -> &str {
+        self.reader
+    }
+
+    fn end(self: Box<Self>, reset: bool) -> Result<(), TransportError> {
+        let disposition = if reset {
+            Disposition::ResetCard
+        } else {
+            Disposition::LeaveCard
+        };
+        let reader = self.reader;
+        self.tx
+            .end(disposition)
+            .map_err(|(_, e)| TransportError::from_pcsc("SCardEndTransaction", reader, e))
+    }
+}

@@ -1,0 +1,36 @@
+//! APDU traces at `trace` level, target `cpx::apdu`. PIN-carrying data is masked by
+//! [`Command::trace`]; decrypted data (possibly a session key) is masked here.
+
+use cpx_apdu::Command;
+
+pub(crate) fn command(reader: &str, command: &Command) {
+    if log::log_enabled!(target: "cpx::apdu", log::Level::Trace) {
+        log::trace!(target: "cpx::apdu", "{reader} > {}", command.trace());
+    }
+}
+
+pub(crate) fn response(reader: &str, command: &Command, bytes: &[u8]) {
+    if !log::log_enabled!(target: "cpx::apdu", log::Level::Trace) {
+        return;
+    }
+    // PSO DECIPHER (INS 2A, P1P2 80 86) returns plaintext: a TLS pre-master secret, a document key.
+    let secret = command.ins() == 0x2A && command.p1() == 0x80 && command.p2() == 0x86;
+    let text = match bytes.len() {
+        n if n >= 2 && secret && n > 2 => {
+            format!("<{} bytes masked> {}", n - 2, hex::encode_upper(&bytes[n - 2..]))
+        }
+        _ => spaced_hex(bytes),
+    };
+    log::trace!(target: "cpx::apdu", "{reader} < {text}");
+}
+
+fn spaced_hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 3);
+    for (i, b) in bytes.iter().enumerate() {
+        if i > 0 {
+            s.push(' ');
+        }
+        s.push_str(&format!("{b:02X}"));
+    }
+    s
+}

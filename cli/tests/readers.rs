@@ -1,0 +1,85 @@
+//! `cpx readers` against the real pcscd + vpcd, and without any pcscd.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::{Command, ExitCode};
+use std::time::Duration;
+
+use cpx_testkit::{Failed, SandboxConfig, SandboxEnv, TestCard, Trial, wait_for_card};
+use cpx_vpcd::CardSlot;
+
+fn main() -> ExitCode {
+    let config = SandboxConfig {
+        entries: 1,
+        ..SandboxConfig::default()
+    };
+    cpx_testkit::run_tests(&config, || {
+        vec![
+            Trial::test(
+                "text_and_json_show_the_card_and_the_empty_reader",
+                shows_card_and_empty_reader,
+            ),
+            Trial::test("no_pcscd_is_exit_code_3_with_a_fix", no_pcscd),
+        ]
+    })
+}
+
+fn cpx(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_cpx"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn shows_card_and_empty_reader() -> Result<(), Failed> {
+    let env = SandboxEnv::get()?;
+    let leases = env.lease_many(2);
+    let mut slot = CardSlot::new(leases[0].vpcd_addr(), Box::new(TestCard::new()));
+    slot.insert()?;
+    wait_for_card(&leases[0].name, true, Duration::from_secs(5))?;
+
+    let out = cpx(&["readers"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout)?;
+    assert!(
+        text.contains(&format!(
+            "{}: card present, ATR 3B AC 00 40 2A 00 12 25 00 64 80 00 03 10 00 90 00",
+            leases[0].name
+        )),
+        "{text}"
+    );
+    assert!(text.contains(&format!("{}: empty", leases[1].name)), "{text}");
+
+    let out = cpx(&["readers", "--json"]);
+    assert!(out.status.success());
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(json["schema"], "cpx/readers");
+    assert_eq!(json["version"], 1);
+    let readers = json["readers"].as_array().unwrap();
+    let ours = readers
+        .iter()
+        .find(|r| r["name"] == leases[0].name.as_str())
+        .unwrap();
+    assert_eq!(ours["state"], "card_present");
+    assert_eq!(ours["atr"], "3BAC00402A001225006480000310009000");
+    let empty = readers
+        .iter()
+        .find(|r| r["name"] == leases[1].name.as_str())
+        .unwrap();
+    assert_eq!(empty["state"], "empty");
+    assert!(empty["atr"].is_null());
+    Ok(())
+}
+
+fn no_pcscd() -> Result<(), Failed> {
+    let out = Command::new(env!("CARGO_BIN_EXE_cpx"))
+        .arg("readers")
+        .env("PCSCLITE_CSOCK_NAME", "/nonexistent/cpx/pcscd.comm")
+        .output()?;
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8(out.stderr)?;
+    assert!(
+        err.contains("PC/SC service is not running (start pcscd)"),
+        "{err}"
+    );
+    Ok(())
+}

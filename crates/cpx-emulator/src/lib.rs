@@ -1,1 +1,87 @@
-//! Virtual CPx cards (CPS3 IAS-ECC, CPS4 ChipDoc) that behave like the real ones on the wire.
+//! Virtual CPx cards for tests and CI: the CPS3 (Oberthur IAS-ECC) contact and contactless models,
+//! as pure APDU state machines (bytes in, bytes out) implementing [`cpx_vpcd::VirtualCard`].
+//!
+//! There is no real card in CI: whatever this crate gets wrong, the middleware will get wrong with
+//! real cards. Every behaviour cites its source (`spec §x` = `docs/cpx-card-spec.md`, `notes §x` =
+//! `cpx-card-notes.md`); bytes the sources give are in [`facts`], and every behaviour the sources
+//! leave open is a documented constant in [`choices`] (also listed in `CHOICES.md`).
+//!
+//! ```no_run
+//! use cpx_emulator::{CardImage, card_from_image};
+//! use cpx_vpcd::CardSlot;
+//!
+//! let image = CardImage::load("test-vectors/cards/cps3-doctor/card.toml")?;
+//! let mut slot = CardSlot::new("127.0.0.1:35963", card_from_image(&image));
+//! slot.insert()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Design
+//! - [`image`]: what is on the card, loaded from `card.toml` + DER files.
+//! - `cps3`: the IAS-ECC file system (`fs`), PKCS#15 structures (`pkcs15`), PINs (`pin`),
+//!   keys (`crypto`, `sha_resume`), and the command processor.
+//! - `link`: T=0 `61xx`/GET RESPONSE/`6Cxx`, T=1 Le handling, command chaining.
+//! - [`apdu`]: the card-side APDU parser, written independently of `cpx-apdu`.
+//!
+//! # Card image format (`card.toml`)
+//! ```toml
+//! kind = "cps3"                 # cps3 | cps3-contactless | cps4
+//! atr = "cps3"                  # optional: a name (cps3, cps3-variant, cps3-contactless, cps4,
+//!                               # cps4-rc, cps4-t0) or hex; default = the kind's ATR
+//! token_serial = "9900000001"   # 10 digits: token label CPS3v3-<serial>, TokenInfo serialNumber
+//! pan = "80250000010000000118"  # optional EF.SN.ICC PAN (10 bytes hex); default: 8025000001 +
+//!                               # last 8 serial digits + Luhn digit + F
+//! token_label = "…"             # optional override
+//! last_update = "20100316110000Z" # optional TokenInfo lastUpdate
+//! sig_key_fresh_verify = false  # optional, see choices::SIG_KEY_FRESH_VERIFY
+//! sit_fact = "hex"              # optional CPS2ter CPS_SIT_FACT content
+//!
+//! [ef_actua]                    # optional: EF_ACTUA 3F00/D010 present (spec §5.7)
+//! start = "20240101000000"      # EC { 81 start, 82 end } in BCD; or hex = "…" for raw content
+//! end = "20300101000000"
+//!
+//! [pin]                         # CHV 01; absent on the contactless image
+//! value = "1234"
+//! tries_left = 3                # optional (max_tries = 3 by default)
+//! [puk]                         # CHV 02
+//! value = "12345678"
+//! tries_left = 10               # optional (max 10), usage_left = 100 by default
+//!
+//! [keys.sign]                   # CPS_PRIV_SIG (ref 81); also keys.auth (82), keys.tech (CL)
+//! key = "sign.TEST-ONLY.key.der"  # PKCS#8 DER
+//! cert = "sign.der"               # X.509 DER
+//!
+//! [[data]]                      # business data objects (DODF), in DF 0001
+//! label = "CPS_NAME_PS"
+//! fid = "D102"
+//! private = false               # read needs the PIN
+//! modifiable = false            # PKCS#15 modifiable; update needs the PIN
+//! size = 128                    # optional: zero-padded file size
+//! template = "EE"               # optional (default EE) with fields = [{tag, text}], or hex = "…"
+//! fields = [{ tag = "80", text = "MEDECIN-TEST0001" }]
+//! ```
+//! The business data *contents* are not public (data notes §1): the images carry plausible
+//! BER-TLV, `EE { 8x text }`, with `84` raison sociale / `85` structure id / `86` secteur in
+//! situations (data notes §1.2) and a 4-character specialty as the last field of CPS_INFO_PS.
+
+pub mod apdu;
+pub mod choices;
+mod cps3;
+mod crypto;
+pub mod facts;
+mod fs;
+pub mod image;
+mod link;
+mod pin;
+mod pkcs15;
+pub mod sha_resume;
+mod tlv;
+
+pub use cps3::{Cps3Card, Interface};
+pub use image::{CardImage, CardKind, ImageError};
+pub use link::Protocol;
+
+/// Build the virtual card an image describes.
+pub fn card_from_image(image: &CardImage) -> Box<dyn cpx_vpcd::VirtualCard> {
+    Box::new(Cps3Card::new(image))
+}

@@ -6,6 +6,7 @@
 //! - [`CardChannel`] is the trait the card layer talks to: one command in, its complete response
 //!   out ([`exchange`] follows `61xx`, `9Fxx` and `6Cxx` as spec §2.3 says), exclusive
 //!   transactions around multi-APDU operations, reconnect.
+//! - [`VirtualChannel`] is the same trait straight to a virtual card in this process (tests).
 //! - A card reset by another program becomes [`TransportError::CardReset`] after we have
 //!   reconnected: the caller re-selects its application and treats the PIN as unverified. A removed
 //!   card is [`TransportError::CardRemoved`].
@@ -37,6 +38,7 @@ mod pcsc_channel;
 mod policy;
 mod readers;
 mod trace;
+mod virtual_channel;
 
 pub use channel::{CardChannel, CardTransaction, Protocol};
 pub use error::TransportError;
@@ -45,3 +47,4 @@ pub use exchange::{RawTransmit, exchange};
 pub use pcsc_channel::{Pcsc, PcscChannel};
 pub use policy::ExchangePolicy;
 pub use readers::{ReaderInfo, ReaderStatus};
+pub use virtual_channel::{VirtualChannel, VirtualControl, protocol_from_atr};

@@ -1,0 +1,150 @@
+//! Every behaviour the sources leave open ("not in sources"), in one place.
+//!
+//! Each constant says what was chosen and why (IAS-ECC / ISO 7816-4 practice). When a real trace
+//! contradicts one of them, change it here; `CHOICES.md` at the crate root lists the same items
+//! for readers who do not open the code.
+
+/// A fresh VERIFY is **not** required before each PSO CDS with the signature key.
+///
+/// Reasons: the real PrKDF has no `userConsent` (GH#2267 dump), the Cryptolib implements no
+/// CKA_ALWAYS_AUTHENTICATE (spec §4.5), and the official sequence of spec §8.6 signs after one
+/// login with no VERIFY in between. A card requiring it would still work with the official module
+/// (it re-presents the cached PIN on 6982, spec §3.3), so `card.toml` may set
+/// `sig_key_fresh_verify = true` to exercise that path.
+pub const SIG_KEY_FRESH_VERIFY: bool = false;
+
+/// Non-DER `flags` BIT STRING written in AODF and CDF entries that have no flag set.
+///
+/// GH#2224: the real AODF (7001) and CDF (7005) carry a one-byte BIT STRING that strict OpenSC
+/// refuses ("decode error"), i.e. `03 01 xx` with `xx` != 0. The byte itself is not public; 07 is
+/// chosen. Parsers must treat a one-byte BIT STRING as "no flags" whatever the unused-bits byte.
+pub const EMPTY_FLAGS_QUIRK: [u8; 3] = [0x03, 0x01, 0x07];
+
+/// Security condition byte written in `8C`/`9C` for "user PIN" (IAS-ECC SCB `1n` = user
+/// authentication in SE n; SE #2 holds the PIN CRT, as in the §9 model key SDOs).
+pub const SCB_USER_PIN: u8 = 0x12;
+
+/// Label of the PUK object in the AODF (not public).
+pub const PUK_LABEL: &str = "Code de deblocage de la carte CPX";
+
+/// TokenInfo lastUpdate when the image gives none (the value seen on a real card, spec §9).
+pub const DEFAULT_LAST_UPDATE: &str = "20100316110000Z";
+
+/// Contactless technical key reference (not public).
+pub const KEY_TECH: u8 = 0x83;
+
+/// File IDs not in the sources (spec §1.4 point 6). DF 0001 files listed by the Cryptolib test
+/// program are used where they exist: certificates A001/A002/A003, xDFs 7001–7006, 71xx.
+pub mod fid {
+    /// PKCS#15 application DF, contact (real, spec §1.4).
+    pub const APP_CONTACT: u16 = 0x0001;
+    /// PKCS#15 application DF, contactless (inferred from `0002/{5031,5032}`).
+    pub const APP_CL: u16 = 0x0002;
+    /// ODF / TokenInfo (PKCS#15 defaults; selected by the module, spec §1.4).
+    pub const ODF: u16 = 0x5031;
+    /// TokenInfo.
+    pub const TOKEN_INFO: u16 = 0x5032;
+    /// AODF (real, GH#2224).
+    pub const AODF: u16 = 0x7001;
+    /// PrKDF.
+    pub const PRKDF: u16 = 0x7002;
+    /// CDF (real, GH#2224).
+    pub const CDF: u16 = 0x7005;
+    /// DODF.
+    pub const DODF: u16 = 0x7006;
+    /// Contactless application xDFs, kept in DF 0001 (the test program lists 7102..7106 there).
+    pub const PRKDF_CL: u16 = 0x7102;
+    /// CDF of the contactless application.
+    pub const CDF_CL: u16 = 0x7105;
+    /// Signature certificate.
+    pub const CERT_SIG: u16 = 0xA001;
+    /// Authentication certificate.
+    pub const CERT_AUT: u16 = 0xA002;
+    /// Technical (contactless) certificate.
+    pub const CERT_TECH: u16 = 0xA003;
+}
+
+/// Short file identifiers given to the MF EFs besides EF.SN.ICC (whose SFI 1C is real): ISO
+/// 7816-4 defaults EF.DIR = 1E, EF.ATR = 1D.
+pub const SFI_EF_DIR: u8 = 0x1E;
+/// See [`SFI_EF_DIR`].
+pub const SFI_EF_ATR: u8 = 0x1D;
+
+/// Reply to GET DATA `…BF 90 0r 03 7F 48 80` (private key data): "an error such as 6A80 or 6B00"
+/// per spec §9; 6A80 chosen. Never 6A88, which breaks OpenSC.
+pub const PRIVATE_KEY_DATA_SW: u16 = crate::apdu::sw::WRONG_DATA;
+
+/// Security environment #2 content (AT CRT with CHV 01), the PIN's SE in our SCBs; SE #3 is the
+/// spec §9 value (CHV 02).
+pub const SE2_CRT: [u8; 8] = [0xA4, 0x06, 0x83, 0x01, 0x01, 0x95, 0x01, 0x08];
+
+/// GET RESPONSE with nothing pending: 6985 (conditions of use not satisfied).
+pub const NOTHING_PENDING_SW: u16 = crate::apdu::sw::CONDITIONS_NOT_SATISFIED;
+
+/// READ BINARY with Le beyond the end of the EF: T=0 answers `6Cxx` (exact length available, ISO
+/// 7816-3 procedure), T=1 returns the bytes left with `6282`.
+pub const READ_PAST_END_T0_USES_6C: bool = true;
+
+/// PSO HASH accepts at most one 64-byte block after the intermediate state (the host keeps 1..64
+/// bytes, spec §4.2). Longer tails get 6A80.
+pub const PSO_HASH_MAX_TAIL: usize = 64;
+
+/// MSE SET rejects CRT tags other than 80 and 84 with 6A80 (tag 81 is "never sent to CPS3",
+/// spec §4.2: rejecting it catches a driver that sends it).
+pub const MSE_STRICT_TAGS: bool = true;
+
+/// Key used for an operation its SDO forbids (SCB FF, e.g. PSO CDS with CPS_PRIV_AUT), or an
+/// MSE algorithm that does not fit the key: 6985 at PSO time, not 6982, so the official module
+/// does not loop re-presenting the PIN (spec §3.3).
+pub const KEY_USE_FORBIDDEN_SW: u16 = crate::apdu::sw::CONDITIONS_NOT_SATISFIED;
+
+/// File access "never": 6982, as for a missing PIN (IAS-ECC SCB FF gives security status not
+/// satisfied on Oberthur cards).
+pub const ACCESS_NEVER_SW: u16 = crate::apdu::sw::SECURITY_NOT_SATISFIED;
+
+/// A wrong-length PIN presented to VERIFY counts as a wrong PIN (63Cx), like any mismatch.
+pub const WRONG_LENGTH_PIN_COUNTS: bool = true;
+
+/// INTERNAL AUTHENTICATE input over 40 % of the modulus (INT §8.2.4): 6700.
+pub const INT_AUTH_MAX_PERCENT: usize = 40;
+
+/// GET CHALLENGE gives 8 bytes only (spec §4.5 sends `84 00 00 08`); another Le gets `6C08` on
+/// T=0 and `6700` on T=1. The bytes are deterministic (SHA-256 of PAN ‖ counter): an emulator
+/// must be reproducible.
+pub const CHALLENGE_LEN: usize = 8;
+
+/// SELECT by the CPS2ter applet AID with CLA 00 on a CPS3: 6A82 (the CPS2ter volet answers to
+/// CLA A0 without selection, spec §2.2).
+pub const CPS2TER_AID_ON_CPS3_SW: u16 = crate::apdu::sw::FILE_NOT_FOUND;
+
+/// Selecting the GlobalPlatform ISD (`A0 00 00 01 51 00 00`) deselects the IAS application: any
+/// further non-SELECT command with CLA 00 gets 6E00 until the IAS AID is selected again. This is
+/// the situation the Cryptolib's "re-select on 6E00" quirk handles (notes §7).
+pub const ISD_DESELECTS_IAS: bool = true;
+
+/// CPS2ter FCI returned under tag 85: size(2) ‖ FID(2) ‖ type(1), nothing more (spec §2.2 gives
+/// these 5 bytes; the rest of the real FCI is unknown).
+pub const CPS2TER_FCI_LEN: usize = 5;
+
+/// CPS2ter SELECT always answers `9Fxx` (GSM 11.11 heritage), intermediate path elements too.
+pub const CPS2TER_SELECT_ALWAYS_9F: bool = true;
+
+/// CPS2ter `CPS_SIT_FACT` content when the image gives none (layout not public, data spec §1.4).
+pub const DEFAULT_SIT_FACT: [u8; 8] = [0x00, 0x01, 0x30, 0x31, 0x00, 0x00, 0x00, 0x00];
+
+/// The PUK AODF object carries both `unblockingPin` and `soPin` flags, so that a middleware can
+/// find it either as the user PIN's unblocking object or as the SO PIN (spec §3.2 C_Login(CKU_SO)).
+pub const PUK_IS_SO_PIN: bool = true;
+
+/// Certificates share the private key IDs (AID ‖ 01 / 02). The Dehempe project (data notes §2.5) hints at `…10` / `…20` IDs on a
+/// real card; not confirmed, and mismatching IDs would break key/certificate pairing.
+pub const CERT_IDS_MATCH_KEYS: bool = true;
+
+/// On the contactless interface the PIN does not exist (spec §7): PIN commands get 6A88.
+pub const CL_PIN_SW: u16 = crate::apdu::sw::DATA_NOT_FOUND;
+
+/// A command with CLA 01–03 (logical channels) on a CPS3: 6881.
+pub const CPS3_CHANNEL_SW: u16 = crate::apdu::sw::CHANNEL_NOT_SUPPORTED;
+
+/// Size of the writable CPS_DATA EF (padding with zeros, spec §5.4).
+pub const CPS_DATA_SIZE: usize = 128;

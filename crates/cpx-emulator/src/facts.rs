@@ -1,0 +1,125 @@
+//! Bytes the sources give (spec sections cited on each item). Nothing here is a choice: choices
+//! live in [`crate::choices`].
+
+use crate::image::CardKind;
+
+/// CPS3 contact ATR (spec §1.1 row 1). T=0 only.
+pub const ATR_CPS3: [u8; 17] = [
+    0x3B, 0xAC, 0x00, 0x40, 0x2A, 0x00, 0x12, 0x25, 0x00, 0x64, 0x80, 0x00, 0x03, 0x10, 0x00, 0x90, 0x00,
+];
+/// CPS3 contact ATR variant seen in pcsc-tools (notes §2), matched only by masks.
+pub const ATR_CPS3_VARIANT: [u8; 17] = [
+    0x3B, 0xAC, 0x00, 0x40, 0x2A, 0x00, 0x12, 0x25, 0x00, 0x64, 0x80, 0x82, 0x02, 0x12, 0x00, 0x90, 0x00,
+];
+/// CPS3 contactless ATR (spec §1.1 row 2).
+pub const ATR_CPS3_CL: [u8; 20] = [
+    0x3B, 0x8F, 0x80, 0x01, 0x00, 0x31, 0xB8, 0x64, 0x04, 0xB0, 0xEC, 0xC1, 0x73, 0x94, 0x01, 0x80, 0x82,
+    0x90, 0x00, 0x0E,
+];
+/// CPS4 final ATR (spec §1.1 row 4; T=0 and T=1, pcscd picks T=1, §10.1).
+pub const ATR_CPS4: [u8; 17] = [
+    0x3B, 0x9B, 0x18, 0x80, 0x01, 0x00, 0x12, 0x25, 0x00, 0x64, 0x80, 0x04, 0x01, 0x00, 0x00, 0x90, 0x44,
+];
+/// CPS4 "release candidate" ATR (spec §1.1 row 3).
+pub const ATR_CPS4_RC: [u8; 17] = [
+    0x3B, 0x9B, 0x18, 0x80, 0x01, 0x00, 0x12, 0x25, 0x00, 0x64, 0x80, 0x00, 0x04, 0x01, 0x00, 0x90, 0x44,
+];
+/// CPS4 "RC, T=0 only" ATR (spec §1.1 row 5).
+pub const ATR_CPS4_T0: [u8; 17] = [
+    0x3B, 0xDC, 0x18, 0xFF, 0x00, 0x00, 0x12, 0x25, 0x00, 0x64, 0x80, 0x00, 0x04, 0x01, 0x00, 0x90, 0x00,
+];
+
+/// The default ATR of a card kind.
+pub fn default_atr(kind: CardKind) -> &'static [u8] {
+    match kind {
+        CardKind::Cps3 => &ATR_CPS3,
+        CardKind::Cps3Contactless => &ATR_CPS3_CL,
+        CardKind::Cps4 => &ATR_CPS4,
+    }
+}
+
+/// ATR by name, for the `atr` field of `card.toml`.
+pub fn named_atr(name: &str) -> Option<&'static [u8]> {
+    Some(match name {
+        "cps3" => &ATR_CPS3,
+        "cps3-variant" => &ATR_CPS3_VARIANT,
+        "cps3-contactless" => &ATR_CPS3_CL,
+        "cps4" => &ATR_CPS4,
+        "cps4-rc" => &ATR_CPS4_RC,
+        "cps4-t0" => &ATR_CPS4_T0,
+        _ => return None,
+    })
+}
+
+/// IAS application AID, also the MF's DF name (spec §2.1, EF.ATR §1.3).
+pub const AID_IAS: [u8; 8] = [0x80, 0x25, 0x00, 0x00, 0x01, 0xFF, 0x01, 0x00];
+/// PKCS#15 application, contact (spec §2.1).
+pub const AID_P15_CONTACT: [u8; 13] = [
+    0xE8, 0x28, 0xBD, 0x08, 0x0F, 0x80, 0x25, 0x00, 0x00, 0x01, 0xFF, 0x00, 0x10,
+];
+/// PKCS#15 application, CPS3 contactless (spec §2.1).
+pub const AID_P15_CL: [u8; 13] = [
+    0xE8, 0x28, 0xBD, 0x08, 0x0F, 0x80, 0x25, 0x00, 0x00, 0x01, 0xFF, 0x00, 0x20,
+];
+/// CPS2ter applet AID (spec §2.1).
+pub const AID_CPS2TER: [u8; 8] = [0x80, 0x25, 0x00, 0x00, 0x01, 0xFF, 0x00, 0x02];
+/// GlobalPlatform issuer security domain ("IDS", spec §2.1).
+pub const AID_ISD: [u8; 7] = [0xA0, 0x00, 0x00, 0x01, 0x51, 0x00, 0x00];
+
+/// EF.ATR content of a real CPS3, stray leading 0x80 included (spec §1.3, GH#2223).
+pub const EF_ATR: [u8; 57] = [
+    0x80, 0x43, 0x01, 0xB8, 0x46, 0x04, 0x04, 0xB0, 0xEC, 0xC1, 0x47, 0x03, 0x94, 0x01, 0x80, 0x4F, 0x08,
+    0x80, 0x25, 0x00, 0x00, 0x01, 0xFF, 0x01, 0x00, 0xE0, 0x10, 0x02, 0x02, 0x01, 0x04, 0x02, 0x02, 0x01,
+    0x04, 0x02, 0x02, 0x01, 0x00, 0x02, 0x02, 0x01, 0x00, 0x78, 0x08, 0x06, 0x06, 0x2B, 0x81, 0x22, 0xF8,
+    0x78, 0x02, 0x82, 0x02, 0x90, 0x00,
+];
+
+/// FCP of EF.SN.ICC on a real CPS3 (spec §1.3, GH#2275).
+pub const FCP_EF_SN_ICC: [u8; 39] = [
+    0x62, 0x25, 0x80, 0x02, 0x00, 0x0C, 0x82, 0x01, 0x01, 0x83, 0x02, 0xD0, 0x03, 0x88, 0x01, 0xE0, 0xA1,
+    0x12, 0x8C, 0x07, 0x7B, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x9C, 0x07, 0x7B, 0xFF, 0xFF, 0xFF, 0xFF,
+    0xFF, 0x00, 0x8A, 0x01, 0x05,
+];
+
+/// Access rules of the user PIN SDO, as in the real reply (spec §3.2, GH#2275).
+pub const PIN_SDO_ACL: [u8; 8] = [0x8C, 0x06, 0xF3, 0x00, 0x00, 0x13, 0xFF, 0x00];
+/// Access rules of the PUK SDO on a real card (spec §9, PR#2217 iasecc-tool output).
+pub const PUK_SDO_ACL: [u8; 8] = [0x8C, 0x06, 0xF3, 0xFF, 0x00, 0xFF, 0xFF, 0x00];
+
+/// PIN label in the AODF (notes §4, GH#2224).
+pub const PIN_LABEL: &str = "Code porteur de la carte CPX";
+/// Private key labels (spec §5.3).
+pub const LABEL_PRIV_SIG: &str = "CPS_PRIV_SIG";
+/// Authentication key label (spec §5.3).
+pub const LABEL_PRIV_AUT: &str = "CPS_PRIV_AUT";
+/// Contactless technical key label (spec §5.3).
+pub const LABEL_PRIV_TECH: &str = "CPS_PRIV_TECH_AUT";
+/// Certificate labels (spec §5.3).
+pub const LABEL_CERT_SIG: &str = "Certificat de Signature CPS";
+/// Authentication certificate label (spec §5.3).
+pub const LABEL_CERT_AUT: &str = "Certificat d'Authentification CPS";
+/// Contactless technical certificate label (spec §5.3).
+pub const LABEL_CERT_TECH: &str = "Certificat Technique CPS";
+/// TokenInfo manufacturerID (spec §9, GH#2267).
+pub const MANUFACTURER: &str = "ASIP SANTE";
+
+/// Signature key reference (spec §1.5).
+pub const KEY_SIG: u8 = 0x81;
+/// Authentication key reference (spec §1.5).
+pub const KEY_AUT: u8 = 0x82;
+
+/// MSE algorithm references (spec §4.2, §4.3, §9).
+pub mod alg {
+    /// HT SHA-1.
+    pub const HASH_SHA1: u8 = 0x10;
+    /// HT SHA-256.
+    pub const HASH_SHA256: u8 = 0x40;
+    /// DST SHA-1 + PKCS#1 v1.5.
+    pub const SIG_SHA1: u8 = 0x12;
+    /// DST SHA-256 + PKCS#1 v1.5.
+    pub const SIG_SHA256: u8 = 0x42;
+    /// AT PKCS#1 v1.5 client/server authentication.
+    pub const AUTH_PKCS1: u8 = 0x02;
+    /// CT PKCS#1 v1.5 decipher.
+    pub const DECIPHER_PKCS1: u8 = 0x1A;
+}

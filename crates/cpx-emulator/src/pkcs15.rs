@@ -1,0 +1,304 @@
+//! PKCS#15 structures of the CPS3 (spec §1.4, §1.5, §2.4, §9; ISO 7816-15 encodings).
+
+use crate::choices::{self, EMPTY_FLAGS_QUIRK};
+use crate::facts;
+use crate::tlv::{cons, int, named_bits, octets, seq, tlv, utf8};
+
+/// CommonObjectFlags bits.
+const FLAG_PRIVATE: u32 = 1 << 0;
+const FLAG_MODIFIABLE: u32 = 1 << 1;
+
+/// EF.DIR: the two application templates; 101 bytes like the real one (spec §1.4 point 1).
+pub(crate) fn ef_dir() -> Vec<u8> {
+    let rec = |aid: &[u8], label: &str, path: &[u8]| {
+        cons(
+            &[0x61],
+            &[
+                &tlv(&[0x4F], aid),
+                &tlv(&[0x50], label.as_bytes()),
+                &tlv(&[0x51], path),
+                // "Both DDOs carry 4F0DE828BD080F8025000001FF0010" (notes §3).
+                &tlv(&[0x73], &tlv(&[0x4F], &facts::AID_P15_CONTACT)),
+            ],
+        )
+    };
+    let mut v = rec(&facts::AID_P15_CONTACT, "CPX IAS", &[0x3F, 0x00, 0x00, 0x01]);
+    v.extend(rec(&facts::AID_P15_CL, "CPX IAS CL", &[0x3F, 0x00, 0x00, 0x02]));
+    v
+}
+
+/// Absolute path `3F00/<df>/<fid>` as a PKCS#15 Path.
+fn path(df: u16, fid: u16) -> Vec<u8> {
+    let mut p = vec![0x3F, 0x00];
+    p.extend(df.to_be_bytes());
+    p.extend(fid.to_be_bytes());
+    seq(&[&octets(&p)])
+}
+
+/// ODF: `[tag] Path` entries.
+pub(crate) fn odf(entries: &[(u8, u16, u16)]) -> Vec<u8> {
+    entries
+        .iter()
+        .flat_map(|(tag, df, fid)| tlv(&[*tag], &path(*df, *fid)))
+        .collect()
+}
+
+/// ODF choice tags.
+pub(crate) const ODF_PRKDF: u8 = 0xA0;
+pub(crate) const ODF_CDF: u8 = 0xA4;
+pub(crate) const ODF_DODF: u8 = 0xA7;
+pub(crate) const ODF_AODF: u8 = 0xA8;
+
+/// One supportedAlgorithms entry (spec §9).
+fn algorithm(reference: u32, mechanism: u32, ops_bit: u32, oid: &[u8], alg_ref: u32) -> Vec<u8> {
+    seq(&[
+        &int(reference),
+        &int(mechanism),
+        &[0x05, 0x00],
+        &named_bits(1 << ops_bit),
+        &tlv(&[0x06], oid),
+        &int(alg_ref),
+    ])
+}
+
+const OID_SHA1: [u8; 5] = [0x2B, 0x0E, 0x03, 0x02, 0x1A];
+const OID_SHA256: [u8; 9] = [0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01];
+const OID_RSA: [u8; 9] = [0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x01];
+const OID_SHA1_RSA: [u8; 9] = [0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x05];
+const OID_SHA256_RSA: [u8; 9] = [0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x0B];
+// Operations bits: compute_signature 1, decipher 5, hash 6.
+const OP_SIGN: u32 = 1;
+const OP_DECIPHER: u32 = 5;
+const OP_HASH: u32 = 6;
+
+/// The six AlgorithmInfo of spec §9 (contact) or the RSA-PKCS one (contactless, §4.1).
+fn algorithms(contactless: bool) -> Vec<u8> {
+    if contactless {
+        return algorithm(1, 0x01, OP_SIGN, &OID_RSA, 0x02);
+    }
+    [
+        algorithm(1, 0x220, OP_HASH, &OID_SHA1, 0x10),
+        algorithm(2, 0x250, OP_HASH, &OID_SHA256, 0x40),
+        algorithm(3, 0x06, OP_SIGN, &OID_SHA1_RSA, 0x12),
+        algorithm(4, 0x40, OP_SIGN, &OID_SHA256_RSA, 0x42),
+        algorithm(5, 0x01, OP_SIGN, &OID_RSA, 0x02),
+        algorithm(6, 0x01, OP_DECIPHER, &OID_RSA, 0x1A),
+    ]
+    .concat()
+}
+
+/// Digits as packed BCD (odd length padded with F).
+fn bcd(digits: &str) -> Vec<u8> {
+    let mut nibbles: Vec<u8> = digits.bytes().map(|b| b.wrapping_sub(b'0') & 0x0F).collect();
+    if nibbles.len() % 2 == 1 {
+        nibbles.push(0x0F);
+    }
+    nibbles
+        .chunks(2)
+        .map(|c| (c[0] << 4) | c.get(1).copied().unwrap_or(0x0F))
+        .collect()
+}
+
+/// TokenInfo (spec §1.4 point 5, §9): version, serial, "ASIP SANTE", label, read-only +
+/// login-required flags, supportedAlgorithms `[2]`, lastUpdate `[5]`.
+pub(crate) fn token_info(serial: &str, label: &str, last_update: &str, contactless: bool) -> Vec<u8> {
+    // tokenflags: readOnly(0), loginRequired(1); no PIN on the contactless application (§7).
+    let flags = if contactless {
+        named_bits(1 << 0)
+    } else {
+        named_bits(0b11)
+    };
+    seq(&[
+        &int(0),
+        &octets(&bcd(serial)),
+        &utf8(facts::MANUFACTURER),
+        &tlv(&[0x80], label.as_bytes()),
+        &flags,
+        &tlv(&[0xA2], &algorithms(contactless)),
+        &tlv(&[0xA5], &tlv(&[0x18], last_update.as_bytes())),
+    ])
+}
+
+/// CommonObjectAttributes. `flags = None` writes the non-DER empty BIT STRING of the real card.
+fn common(label: &str, flags: Option<u32>, auth_id: Option<u8>, rules: &[u8]) -> Vec<u8> {
+    let flags = match flags {
+        Some(f) => named_bits(f),
+        None => EMPTY_FLAGS_QUIRK.to_vec(),
+    };
+    let auth = auth_id.map(|a| octets(&[a])).unwrap_or_default();
+    let rules = if rules.is_empty() {
+        Vec::new()
+    } else {
+        seq(&[rules])
+    };
+    seq(&[&utf8(label), &flags, &auth, &rules])
+}
+
+/// One AccessControlRule: access mode bits + authId, or "always" (NULL).
+fn rule(mode_bit: u32, auth_id: Option<u8>) -> Vec<u8> {
+    let cond = match auth_id {
+        Some(a) => octets(&[a]),
+        None => vec![0x05, 0x00],
+    };
+    seq(&[&named_bits(1 << mode_bit), &cond])
+}
+
+/// An AODF PIN entry. The real PIN entry is 97 bytes with a 63-byte common part (GH#2224); ours has
+/// the same common part and is 96 bytes (the missing byte is inside pinAttributes, not public).
+#[allow(clippy::too_many_arguments)]
+fn pin_entry(
+    label: &str,
+    auth_id: u8,
+    protected_by: Option<u8>,
+    flags: u32,
+    min: u8,
+    stored: u8,
+    max: u8,
+) -> Vec<u8> {
+    // Rules: read always, update (change) with the object itself, execute always.
+    let rules = [rule(0, None), rule(1, Some(auth_id)), rule(2, None)].concat();
+    let attrs = seq(&[
+        &named_bits(flags),
+        &[0x0A, 0x01, 0x01], // pinType asciiNumeric
+        &int(u32::from(min)),
+        &int(u32::from(stored)),
+        &int(u32::from(max)),
+        &tlv(&[0x80], &[auth_id]), // pinReference [0]
+        &octets(&[0xFF]),          // padChar (unused: no needs-padding flag, spec §8.5)
+    ]);
+    seq(&[
+        &common(label, None, protected_by, &rules),
+        &seq(&[&octets(&[auth_id])]),
+        &tlv(&[0xA1], &attrs),
+    ])
+}
+
+/// AODF: user PIN (ref 01, protected by the PUK 02) and PUK (ref 02).
+pub(crate) fn aodf(pin: (u8, u8), puk: Option<(u8, u8)>) -> Vec<u8> {
+    // pinFlags: initialized(4); PUK adds unblockingPin(6) (+ soPin(7), see choices).
+    let mut v = pin_entry(
+        facts::PIN_LABEL,
+        0x01,
+        puk.map(|_| 0x02),
+        1 << 4,
+        pin.0,
+        pin.1,
+        pin.1,
+    );
+    if let Some((min, max)) = puk {
+        let so = if choices::PUK_IS_SO_PIN { 1 << 7 } else { 0 };
+        v.extend(pin_entry(
+            choices::PUK_LABEL,
+            0x02,
+            None,
+            (1 << 4) | (1 << 6) | so,
+            min,
+            max,
+            max,
+        ));
+    }
+    v
+}
+
+/// A private RSA key entry as in the real PrKDF (spec §1.5, GH#2267).
+pub(crate) struct PrivateKeyEntry<'a> {
+    pub(crate) label: &'a str,
+    pub(crate) id: Vec<u8>,
+    pub(crate) aid: &'a [u8],
+    pub(crate) reference: u8,
+    pub(crate) usage: u32,
+    pub(crate) object_flags: u32,
+    pub(crate) auth_id: Option<u8>,
+    /// AccessControlRules mode bits: pso_cds 5, pso_decrypt 7, int_auth 9.
+    pub(crate) rule_bits: &'a [u32],
+    pub(crate) modulus_bits: u32,
+}
+
+/// Key usage bits.
+pub(crate) const USAGE_DECRYPT: u32 = 1 << 1;
+pub(crate) const USAGE_SIGN: u32 = 1 << 2;
+pub(crate) const USAGE_NON_REPUDIATION: u32 = 1 << 9;
+
+pub(crate) fn prkdf(keys: &[PrivateKeyEntry<'_>]) -> Vec<u8> {
+    keys.iter()
+        .flat_map(|k| {
+            let rules: Vec<u8> = k
+                .rule_bits
+                .iter()
+                .flat_map(|b| rule(*b, k.auth_id.or(Some(0x01))))
+                .collect();
+            let rules = if k.auth_id.is_none() { Vec::new() } else { rules };
+            // accessFlags sensitive, alwaysSensitive, neverExtractable = 0x0D (GH#2267).
+            let class = seq(&[
+                &octets(&k.id),
+                &named_bits(k.usage),
+                &named_bits(0x0D),
+                &int(u32::from(k.reference)),
+            ]);
+            // Path: empty octet string + the AID (`aid::` in OpenSC, spec §1.5).
+            let p = seq(&[&octets(&[]), &tlv(&[0x4F], k.aid)]);
+            let type_attrs = tlv(&[0xA1], &seq(&[&p, &int(k.modulus_bits)]));
+            seq(&[
+                &common(k.label, Some(k.object_flags), k.auth_id, &rules),
+                &class,
+                &type_attrs,
+            ])
+        })
+        .collect()
+}
+
+/// A CDF entry: label, ID, path to the certificate EF.
+pub(crate) fn cdf_entry(label: &str, id: &[u8], df: u16, fid: u16) -> Vec<u8> {
+    seq(&[
+        &common(label, None, None, &[]),
+        &seq(&[&octets(id)]),
+        &tlv(&[0xA1], &seq(&[&path(df, fid)])),
+    ])
+}
+
+/// A DODF opaque data object entry, application name "CPS" (spec §5.3).
+pub(crate) fn dodf_entry(label: &str, private: bool, modifiable: bool, df: u16, fid: u16) -> Vec<u8> {
+    let mut flags = 0;
+    if private {
+        flags |= FLAG_PRIVATE;
+    }
+    if modifiable {
+        flags |= FLAG_MODIFIABLE;
+    }
+    let auth = (private || modifiable).then_some(0x01);
+    let com = seq(&[
+        &utf8(label),
+        &if flags == 0 { Vec::new() } else { named_bits(flags) },
+        &auth.map(|a| octets(&[a])).unwrap_or_default(),
+    ]);
+    seq(&[&com, &seq(&[&utf8("CPS")]), &tlv(&[0xA1], &path(df, fid))])
+}
+
+pub(crate) const OBJECT_PRIVATE: u32 = FLAG_PRIVATE;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ef_dir_has_the_real_size() {
+        assert_eq!(ef_dir().len(), 0x65);
+    }
+
+    #[test]
+    fn sha256_rsa_algorithm_entry_matches_spec_9() {
+        assert_eq!(
+            hex::encode_upper(algorithm(4, 0x40, OP_SIGN, &OID_SHA256_RSA, 0x42)),
+            "301A02010402014005000302064006092A864886F70D01010B020142"
+        );
+    }
+
+    #[test]
+    fn pin_entry_common_part_is_63_bytes() {
+        let e = aodf((4, 8), Some((8, 8)));
+        let (outer, _) = crate::tlv::read(&e).unwrap();
+        let (com, _) = crate::tlv::read(outer.value).unwrap();
+        assert_eq!(com.value.len(), 63);
+        assert_eq!(outer.value.len(), 96);
+    }
+}

@@ -1,5 +1,6 @@
 //! One file per subcommand.
 
+mod emulate;
 mod readers;
 
 use clap::Subcommand;
@@ -12,6 +13,8 @@ use crate::output::Format;
 pub(crate) enum Command {
     /// List smart card readers, their state and the card's ATR.
     Readers,
+    /// Run virtual CPx cards behind pcscd (vsmartcard's vpcd readers), for tests and CI.
+    Emulate(emulate::EmulateArgs),
 }
 
 /// What can make `cpx` fail, each with its own exit code (README, "Exit codes").
@@ -21,6 +24,10 @@ pub(crate) enum CliError {
     Transport(#[from] TransportError),
     #[error("cannot write output: {0}")]
     Output(String),
+    #[error("{0}")]
+    Usage(String),
+    #[error("emulator: {0}")]
+    Emulator(String),
 }
 
 impl CliError {
@@ -30,7 +37,8 @@ impl CliError {
             CliError::Transport(TransportError::NoService) => 3,
             CliError::Transport(TransportError::NoReaders | TransportError::UnknownReader(_)) => 4,
             CliError::Transport(TransportError::NoCard(_) | TransportError::CardRemoved(_)) => 5,
-            CliError::Transport(_) | CliError::Output(_) => 1,
+            CliError::Usage(_) => 2,
+            CliError::Transport(_) | CliError::Output(_) | CliError::Emulator(_) => 1,
         }
     }
 }
@@ -38,5 +46,6 @@ impl CliError {
 pub(crate) fn run(command: Command, format: Format) -> Result<(), CliError> {
     match command {
         Command::Readers => readers::run(format),
+        Command::Emulate(args) => emulate::run(args),
     }
 }

@@ -65,6 +65,7 @@
 //! situations (data notes §1.2) and a 4-character specialty as the last field of CPS_INFO_PS.
 
 pub mod apdu;
+mod builtin;
 pub mod choices;
 mod cps3;
 mod crypto;
@@ -74,10 +75,13 @@ pub mod image;
 mod link;
 mod pin;
 mod pkcs15;
+mod rig;
 pub mod sha_resume;
 mod tlv;
 
+pub use builtin::{builtin_image, builtin_stems, find_image};
 pub use cps3::{Cps3Card, Interface};
+pub use rig::{Rig, RigError, control};
 pub use image::{CardImage, CardKind, ImageError};
 pub use link::Protocol;
 

@@ -1,0 +1,90 @@
+//! `cpx emulate`: virtual CPx cards behind the real pcscd, through vsmartcard's vpcd readers.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use clap::Args;
+use cpx_emulator::{Rig, builtin_stems, card_from_image, find_image};
+
+use super::CliError;
+
+/// Arguments of `cpx emulate`.
+#[derive(Debug, Args)]
+pub(crate) struct EmulateArgs {
+    /// A card image: a built-in stem (see --list) or a card.toml path, optionally `@HOST:PORT` for
+    /// its vpcd reader. Repeat for several cards: without `@`, the i-th card goes to --vpcd's port + i.
+    #[arg(long = "card", value_name = "IMAGE")]
+    cards: Vec<String>,
+    /// vpcd address of the first card's reader (Debian's vpcd: 127.0.0.1:35963 and :35964).
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:35963")]
+    vpcd: String,
+    /// Unix socket taking `status`, `insert|remove|reset <n|all>` and `quit` (one per connection).
+    #[arg(long, value_name = "PATH")]
+    control: Option<PathBuf>,
+    /// Start with the cards out of their readers (insert them through the control socket).
+    #[arg(long)]
+    removed: bool,
+    /// List the built-in card images and exit.
+    #[arg(long)]
+    list: bool,
+}
+
+pub(crate) fn run(args: EmulateArgs) -> Result<(), CliError> {
+    if args.list {
+        for stem in builtin_stems() {
+            println!("{stem}");
+        }
+        return Ok(());
+    }
+    if args.cards.is_empty() {
+        return Err(CliError::Usage("cpx emulate needs at least one --card (see --list)".into()));
+    }
+    let (host, port) = args
+        .vpcd
+        .rsplit_once(':')
+        .and_then(|(h, p)| Some((h.to_owned(), p.parse::<u16>().ok()?)))
+        .ok_or_else(|| CliError::Usage(format!("--vpcd {:?}: expected HOST:PORT", args.vpcd)))?;
+
+    let mut rig = Rig::default();
+    for (i, spec) in args.cards.iter().enumerate() {
+        let (name, addr) = match spec.rsplit_once('@') {
+            Some((name, addr)) => (name, addr.to_owned()),
+            None => {
+                let card_port = u16::try_from(usize::from(port) + i)
+                    .map_err(|_| CliError::Usage("too many cards for the vpcd port range".into()))?;
+                (spec.as_str(), format!("{host}:{card_port}"))
+            }
+        };
+        let image = find_image(name).map_err(|e| CliError::Emulator(format!("{name}: {e}")))?;
+        rig.add(name, addr, card_from_image(&image));
+    }
+    if !args.removed {
+        rig.insert_all().map_err(|e| CliError::Emulator(e.to_string()))?;
+        if !rig.wait_seen(Duration::from_secs(5)) {
+            log::warn!("pcscd has not polled every card yet (is the reader configured for these ports?)");
+        }
+    }
+    for (i, label, addr, inserted) in rig.status() {
+        println!("card {i}: {label} at vpcd {addr}, {}", if inserted { "inserted" } else { "removed" });
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop)).map_err(|e| CliError::Emulator(e.to_string()))?;
+    }
+    match &args.control {
+        Some(path) => {
+            println!("control socket {}", path.display());
+            rig.serve_control(path, &stop).map_err(|e| CliError::Emulator(e.to_string()))?;
+        }
+        None => {
+            while !stop.load(Ordering::Acquire) {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+    rig.remove_all();
+    Ok(())
+}

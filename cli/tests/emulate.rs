@@ -13,10 +13,16 @@ const CPS3_ATR: &str = "3BAC00402A001225006480000310009000";
 const CPS3_CL_ATR: &str = "3B8F8001";
 
 fn main() -> ExitCode {
-    let config = SandboxConfig { entries: 2, ..SandboxConfig::default() };
+    let config = SandboxConfig {
+        entries: 2,
+        ..SandboxConfig::default()
+    };
     cpx_testkit::run_tests(&config, || {
         vec![
-            Trial::test("two_cards_on_two_readers_then_control_and_quit", two_cards_control_and_quit),
+            Trial::test(
+                "two_cards_on_two_readers_then_control_and_quit",
+                two_cards_control_and_quit,
+            ),
             Trial::test("sigterm_removes_the_cards_and_exits_0", sigterm_removes_the_cards),
             Trial::test("unknown_image_is_a_clear_error", unknown_image_is_a_clear_error),
         ]
@@ -59,7 +65,11 @@ fn two_cards_control_and_quit() -> Result<(), Failed> {
     let out = cpx().args(["readers", "--json"]).output()?;
     let json: serde_json::Value = serde_json::from_slice(&out.stdout)?;
     assert_eq!(reader_atr(&json, &leases[0].name).as_deref(), Some(CPS3_ATR));
-    assert!(reader_atr(&json, &leases[1].name).unwrap().starts_with(CPS3_CL_ATR));
+    assert!(
+        reader_atr(&json, &leases[1].name)
+            .unwrap()
+            .starts_with(CPS3_CL_ATR)
+    );
 
     // the control socket may take a moment to appear after the cards
     let deadline = Instant::now() + SEEN;
@@ -68,7 +78,10 @@ fn two_cards_control_and_quit() -> Result<(), Failed> {
     }
     let status = control(&sock, "status")?;
     assert!(status.starts_with("ok\n0 cps3-doctor "), "{status}");
-    assert!(status.contains("1 cps3-contactless ") && status.ends_with("inserted"), "{status}");
+    assert!(
+        status.contains("1 cps3-contactless ") && status.ends_with("inserted"),
+        "{status}"
+    );
 
     assert_eq!(control(&sock, "remove 1")?, "ok");
     wait_for_card(&leases[1].name, false, SEEN)?;
@@ -96,12 +109,20 @@ fn sigterm_removes_the_cards() -> Result<(), Failed> {
         .stdout(Stdio::piped())
         .spawn()?;
     wait_for_card(&lease.name, true, SEEN)?;
-    Command::new("kill").args(["-TERM", &child.id().to_string()]).status()?;
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()?;
     assert!(wait_exit(&mut child, SEEN).success());
     wait_for_card(&lease.name, false, SEEN)?;
     let mut out = String::new();
     std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut out)?;
-    assert!(out.contains(&format!("card 0: cps3-doctor at vpcd {}, inserted", lease.vpcd_addr())), "{out}");
+    assert!(
+        out.contains(&format!(
+            "card 0: cps3-doctor at vpcd {}, inserted",
+            lease.vpcd_addr()
+        )),
+        "{out}"
+    );
     Ok(())
 }
 
@@ -109,6 +130,9 @@ fn unknown_image_is_a_clear_error() -> Result<(), Failed> {
     let out = cpx().args(["emulate", "--card", "cps9-wizard"]).output()?;
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8(out.stderr)?;
-    assert!(err.contains("cps9-wizard") && err.contains("built-in: cps3-doctor"), "{err}");
+    assert!(
+        err.contains("cps9-wizard") && err.contains("built-in: cps3-doctor"),
+        "{err}"
+    );
     Ok(())
 }

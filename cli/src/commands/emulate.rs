@@ -39,7 +39,9 @@ pub(crate) fn run(args: EmulateArgs) -> Result<(), CliError> {
         return Ok(());
     }
     if args.cards.is_empty() {
-        return Err(CliError::Usage("cpx emulate needs at least one --card (see --list)".into()));
+        return Err(CliError::Usage(
+            "cpx emulate needs at least one --card (see --list)".into(),
+        ));
     }
     let (host, port) = args
         .vpcd
@@ -67,17 +69,22 @@ pub(crate) fn run(args: EmulateArgs) -> Result<(), CliError> {
         }
     }
     for (i, label, addr, inserted) in rig.status() {
-        println!("card {i}: {label} at vpcd {addr}, {}", if inserted { "inserted" } else { "removed" });
+        println!(
+            "card {i}: {label} at vpcd {addr}, {}",
+            if inserted { "inserted" } else { "removed" }
+        );
     }
 
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, Arc::clone(&stop)).map_err(|e| CliError::Emulator(e.to_string()))?;
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .map_err(|e| CliError::Emulator(e.to_string()))?;
     }
     match &args.control {
         Some(path) => {
             println!("control socket {}", path.display());
-            rig.serve_control(path, &stop).map_err(|e| CliError::Emulator(e.to_string()))?;
+            rig.serve_control(path, &stop)
+                .map_err(|e| CliError::Emulator(e.to_string()))?;
         }
         None => {
             while !stop.load(Ordering::Acquire) {

@@ -22,7 +22,15 @@ macro_rules! image {
 
 macro_rules! person_card {
     ($stem:literal) => {
-        image!($stem, ["auth.der", "auth.TEST-ONLY.key.der", "sign.der", "sign.TEST-ONLY.key.der"])
+        image!(
+            $stem,
+            [
+                "auth.der",
+                "auth.TEST-ONLY.key.der",
+                "sign.der",
+                "sign.TEST-ONLY.key.der"
+            ]
+        )
     };
 }
 

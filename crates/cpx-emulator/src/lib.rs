@@ -81,9 +81,9 @@ mod tlv;
 
 pub use builtin::{builtin_image, builtin_stems, find_image};
 pub use cps3::{Cps3Card, Interface};
-pub use rig::{Rig, RigError, control};
 pub use image::{CardImage, CardKind, ImageError};
 pub use link::Protocol;
+pub use rig::{Rig, RigError, control};
 
 /// Build the virtual card an image describes.
 pub fn card_from_image(image: &CardImage) -> Box<dyn cpx_vpcd::VirtualCard> {

@@ -62,8 +62,16 @@ pub enum RigError {
 
 impl Rig {
     /// Add a card for the vpcd reader at `addr` (not inserted yet); returns its index.
-    pub fn add(&mut self, label: impl Into<String>, addr: impl Into<String>, card: Box<dyn VirtualCard>) -> usize {
-        self.cards.push(RigCard { label: label.into(), slot: CardSlot::new(addr, card) });
+    pub fn add(
+        &mut self,
+        label: impl Into<String>,
+        addr: impl Into<String>,
+        card: Box<dyn VirtualCard>,
+    ) -> usize {
+        self.cards.push(RigCard {
+            label: label.into(),
+            slot: CardSlot::new(addr, card),
+        });
         self.cards.len() - 1
     }
 
@@ -94,12 +102,19 @@ impl Rig {
 
     /// `(index, label, vpcd address, inserted)` for each card.
     pub fn status(&self) -> Vec<(usize, &str, &str, bool)> {
-        self.cards.iter().enumerate().map(|(i, c)| (i, c.label.as_str(), c.slot.addr(), c.slot.is_inserted())).collect()
+        self.cards
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (i, c.label.as_str(), c.slot.addr(), c.slot.is_inserted()))
+            .collect()
     }
 
     /// Wait until pcscd has polled every inserted card (PC/SC clients then see them).
     pub fn wait_seen(&self, timeout: Duration) -> bool {
-        self.cards.iter().filter(|c| c.slot.is_inserted()).all(|c| c.slot.wait_seen(timeout))
+        self.cards
+            .iter()
+            .filter(|c| c.slot.is_inserted())
+            .all(|c| c.slot.wait_seen(timeout))
     }
 
     /// Run one control command; `Ok((reply, quit))`.
@@ -111,7 +126,10 @@ impl Rig {
             "status" => {
                 let mut out = String::from("ok");
                 for (i, label, addr, inserted) in self.status() {
-                    out.push_str(&format!("\n{i} {label} {addr} {}", if inserted { "inserted" } else { "removed" }));
+                    out.push_str(&format!(
+                        "\n{i} {label} {addr} {}",
+                        if inserted { "inserted" } else { "removed" }
+                    ));
                 }
                 Ok((out, false))
             }

@@ -92,6 +92,30 @@ fn two_cards_control_and_quit() -> Result<(), Failed> {
     wait_for_card(&leases[0].name, true, SEEN)?;
     assert!(control(&sock, "remove 7")?.starts_with("error no card 7"));
     assert!(control(&sock, "dance")?.starts_with("error unknown command"));
+    let out = cpx()
+        .args([
+            "emulate",
+            "--control",
+            sock.to_str().unwrap(),
+            "--send",
+            "remove 0",
+        ])
+        .output()?;
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8(out.stdout)?, "ok\n");
+    wait_for_card(&leases[0].name, false, SEEN)?;
+    let out = cpx()
+        .args([
+            "emulate",
+            "--control",
+            sock.to_str().unwrap(),
+            "--send",
+            "insert 9",
+        ])
+        .output()?;
+    assert_eq!(out.status.code(), Some(1), "an error reply fails the client");
+    assert_eq!(control(&sock, "insert 0")?, "ok");
+    wait_for_card(&leases[0].name, true, SEEN)?;
 
     assert_eq!(control(&sock, "quit")?, "ok");
     assert!(wait_exit(&mut child, SEEN).success());

@@ -29,6 +29,10 @@ pub(crate) struct EmulateArgs {
     /// List the built-in card images and exit.
     #[arg(long)]
     list: bool,
+    /// Send one command to the running emulator at --control and print its reply, e.g.
+    /// `cpx emulate --control /tmp/cards.sock --send "remove 0"`.
+    #[arg(long, value_name = "COMMAND", requires = "control")]
+    send: Option<String>,
 }
 
 pub(crate) fn run(args: EmulateArgs) -> Result<(), CliError> {
@@ -37,6 +41,16 @@ pub(crate) fn run(args: EmulateArgs) -> Result<(), CliError> {
             println!("{stem}");
         }
         return Ok(());
+    }
+    if let (Some(command), Some(path)) = (&args.send, &args.control) {
+        let reply = cpx_emulator::control(path, command)
+            .map_err(|e| CliError::Emulator(format!("{}: {e}", path.display())))?;
+        println!("{reply}");
+        return if reply.starts_with("ok") {
+            Ok(())
+        } else {
+            Err(CliError::Emulator(reply))
+        };
     }
     if args.cards.is_empty() {
         return Err(CliError::Usage(

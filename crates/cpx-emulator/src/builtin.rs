@@ -44,6 +44,7 @@ static BUILTIN: &[Builtin] = &[
     person_card!("cps3-pin-blocked"),
     person_card!("cps3-puk-blocked"),
     image!("cps3-contactless", ["tech.der", "tech.TEST-ONLY.key.der"]),
+    person_card!("cps4-doctor"),
 ];
 
 /// The stems of the compiled-in images, e.g. `cps3-doctor`.

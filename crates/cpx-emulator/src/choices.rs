@@ -148,3 +148,58 @@ pub const CPS3_CHANNEL_SW: u16 = crate::apdu::sw::CHANNEL_NOT_SUPPORTED;
 
 /// Size of the writable CPS_DATA EF (padding with zeros, spec §5.4).
 pub const CPS_DATA_SIZE: usize = 128;
+
+// ---------------------------------------------------------------------------------------------
+// CPS4 (ChipDoc). The §10 model card's choices (spec §10 preamble) are kept where it made one.
+
+/// Signature key reference in the CPS4 PrKDF: 01, sent as `81` in MSE `91` (the §10 model's
+/// choice, spec §10 preamble and §10.9; not public).
+pub const CPS4_KEY_SIG: u8 = 0x01;
+
+/// Applet selected on the basic channel at power-on: the CPS2ter applet. CPS2ter-era terminals
+/// never select an applet, so a CPS4 serving them must default to it on channel 0; and the
+/// module's recovery sequence re-selects exactly it on channel 0 (spec §1.3, §10.15). Its
+/// consequence: CLA 00 commands other than SELECT by AID reach the CPS2ter applet, which answers
+/// [`CPS4_OTHER_APPLET_SW`]; ChipDoc lives on channel 1 (or wherever it is selected).
+pub const CPS4_DEFAULT_APPLET_AID: [u8; 8] = crate::facts::AID_CPS2TER;
+
+/// Selecting the ChipDoc AID while the applet is active on another channel: 6985 (Java Card
+/// runtime rule for a non-multiselectable applet). This is the "69 85 sur la CPS4" of fix 1722
+/// (spec §1.3); the §10.15 sequence (ISD on channel 1, CPS2ter on channel 0, ChipDoc on 1) clears
+/// it. Re-selecting ChipDoc on its own channel keeps the verified PIN and the SE (only the current
+/// file goes back to the MF); deselecting it (another applet on its channel, reset) clears them.
+pub const CPS4_CHIPDOC_BUSY_SW: u16 = crate::apdu::sw::CONDITIONS_NOT_SATISFIED;
+
+/// Any command but SELECT by AID sent to the ISD or the CPS2ter applet of a CPS4 (neither is
+/// modelled), or a proprietary class sent to ChipDoc: 6E00, which triggers the module's generic
+/// "re-select the AID and retry" (spec §2.3). A command on a closed channel gets 6881 (Java Card),
+/// which the module's PIN counter query also recovers from (spec §3.2). MANAGE CHANNEL is not
+/// modelled (6D00 from ChipDoc; the module never sends it, spec §1.3).
+pub const CPS4_OTHER_APPLET_SW: u16 = crate::apdu::sw::CLA_NOT_SUPPORTED;
+
+/// The authentication key (0x20) signs with PSS through PSO CDS (spec §10.10) and does raw RSA
+/// through PSO DECIPHER (spec §10.11), but refuses PKCS#1 v1.5 PSO CDS (algorithms 0A / 28): the
+/// sources only show PKCS#1 v1.5 for this key through the host-padded raw path, and the module
+/// never sends it (spec §10.12). Refused with [`KEY_USE_FORBIDDEN_SW`] at PSO time.
+pub const CPS4_AUTH_KEY_PKCS1_CDS: bool = false;
+
+/// `01 24 01 01 Lc <new>` after `01 2C 03 81` (unblock, spec §10.8) must succeed although the user
+/// PIN is not verified: a verified PUK authorises setting the user PIN. Without it the module's
+/// unblock could never work.
+pub const CPS4_PUK_AUTHORISES_PIN_CHANGE: bool = true;
+
+/// The CPS4 DODF does not flag CPS_DATA modifiable (spec §6.1: the "900 block" of the CPS4 report
+/// is 4 rows shorter, i.e. no CPS_DATA with CKA_MODIFIABLE = TRUE was found), yet its EF takes
+/// UPDATE BINARY after the PIN like on CPS3 (the image says `modifiable = false, writable = true`).
+pub const CPS4_CPS_DATA_MODIFIABLE: bool = false;
+
+/// EF.SN.ICC on CPS4 is `5A 0A` + 10-byte PAN, exactly as on CPS3: the module selects it, needs
+/// size 12 and parses it with the common parser, which checks bytes 2..6 = `80 25 00 00 01`
+/// (spec §1.3). The unused CPS4 parser's "2 RFU bytes" cannot be in front (the file would be 14
+/// bytes), so the PAN starts right after the tag and length.
+pub const CPS4_EF_SN_ICC_AS_CPS3: bool = true;
+
+/// CPS4 file IDs besides those of [`fid`] (shared with CPS3, as the §10 model did): business data
+/// `D1xx` as on CPS3 (CPS_SIT_FACT D110), CPS2TER_* objects `D2xx` (ATR D201, ID D202, ICC D203,
+/// NAME D204, LANG D205, PSINFO D206, DIRAMO D207, ACTIVITY_nn_PS D21F+nn). Given by the image.
+pub const CPS4_CPS2TER_FID_BASE: u16 = 0xD200;

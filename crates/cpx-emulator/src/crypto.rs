@@ -1,7 +1,9 @@
 //! RSA operations of the card keys (`rsa` crate; the emulator holds test keys only).
 
-use rsa::traits::PublicKeyParts;
-use rsa::{Pkcs1v15Encrypt, Pkcs1v15Sign, RsaPrivateKey};
+use rsa::rand_core::{CryptoRng, RngCore};
+use rsa::traits::{PrivateKeyParts, PublicKeyParts};
+use rsa::{BigUint, Pkcs1v15Encrypt, Pkcs1v15Sign, Pss, RsaPrivateKey};
+use sha2::Digest;
 
 use crate::sha_resume::HashAlg;
 
@@ -32,11 +34,7 @@ impl CardKey {
 
     /// PKCS#1 v1.5 signature of a hash (DigestInfo added by the card), PSO CDS.
     pub(crate) fn sign_hash(&self, alg: HashAlg, hash: &[u8]) -> Option<Vec<u8>> {
-        let scheme = match alg {
-            HashAlg::Sha1 => Pkcs1v15Sign::new::<sha1::Sha1>(),
-            HashAlg::Sha256 => Pkcs1v15Sign::new::<sha2::Sha256>(),
-        };
-        self.key.sign(scheme, hash).ok()
+        pkcs1_sign(&self.key, alg, hash)
     }
 
     /// PKCS#1 type-1 padding of arbitrary data then RSA (INTERNAL AUTHENTICATE, spec §4.3).
@@ -49,3 +47,86 @@ impl CardKey {
         self.key.decrypt(Pkcs1v15Encrypt, cryptogram).ok()
     }
 }
+
+/// PKCS#1 v1.5 signature of a hash (DigestInfo added by the card).
+pub(crate) fn pkcs1_sign(key: &RsaPrivateKey, alg: HashAlg, hash: &[u8]) -> Option<Vec<u8>> {
+    let scheme = match alg {
+        HashAlg::Sha1 => Pkcs1v15Sign::new::<sha1::Sha1>(),
+        HashAlg::Sha256 => Pkcs1v15Sign::new::<sha2::Sha256>(),
+    };
+    key.sign(scheme, hash).ok()
+}
+
+/// RSASSA-PSS of a hash: MGF1 with the same hash, salt length = hash length (spec §10.10). The
+/// salt comes from `seed` (deterministic: the emulator must be reproducible).
+pub(crate) fn pss_sign(key: &RsaPrivateKey, alg: HashAlg, hash: &[u8], seed: &[u8]) -> Option<Vec<u8>> {
+    let mut rng = SeededRng::new(seed);
+    let scheme = match alg {
+        HashAlg::Sha1 => Pss::new_with_salt::<sha1::Sha1>(20),
+        HashAlg::Sha256 => Pss::new_with_salt::<sha2::Sha256>(32),
+    };
+    key.sign_with_rng(&mut rng, scheme, hash).ok()
+}
+
+/// The raw RSA private operation, left-padded to the modulus length (CPS4 PSO DECIPHER, spec §4.4,
+/// §10.11). `None` when the input is not smaller than the modulus.
+pub(crate) fn raw_private(key: &RsaPrivateKey, input: &[u8]) -> Option<Vec<u8>> {
+    let c = BigUint::from_bytes_be(input);
+    if &c >= key.n() {
+        return None;
+    }
+    // Plain c^d mod n: the test keys are public, no blinding needed (`hazmat` is feature-gated).
+    let bytes = c.modpow(key.d(), key.n()).to_bytes_be();
+    let n = key.size();
+    let mut out = vec![0u8; n.checked_sub(bytes.len())?];
+    out.extend(bytes);
+    Some(out)
+}
+
+/// A deterministic byte stream (SHA-256 in counter mode over a seed) for PSS salts and blinding.
+struct SeededRng {
+    seed: [u8; 32],
+    counter: u64,
+    buf: Vec<u8>,
+}
+
+impl SeededRng {
+    fn new(seed: &[u8]) -> Self {
+        Self {
+            seed: sha2::Sha256::digest(seed).into(),
+            counter: 0,
+            buf: Vec::new(),
+        }
+    }
+}
+
+impl RngCore for SeededRng {
+    fn next_u32(&mut self) -> u32 {
+        let mut b = [0u8; 4];
+        self.fill_bytes(&mut b);
+        u32::from_be_bytes(b)
+    }
+    fn next_u64(&mut self) -> u64 {
+        let mut b = [0u8; 8];
+        self.fill_bytes(&mut b);
+        u64::from_be_bytes(b)
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        for d in dest {
+            if self.buf.is_empty() {
+                let mut h = sha2::Sha256::new();
+                h.update(self.seed);
+                h.update(self.counter.to_be_bytes());
+                self.counter = self.counter.wrapping_add(1);
+                self.buf = h.finalize().to_vec();
+            }
+            *d = self.buf.remove(0);
+        }
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rsa::rand_core::Error> {
+        self.fill_bytes(dest);
+        Ok(())
+    }
+}
+
+impl CryptoRng for SeededRng {}

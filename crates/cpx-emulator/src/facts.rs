@@ -123,3 +123,21 @@ pub mod alg {
     /// CT PKCS#1 v1.5 decipher.
     pub const DECIPHER_PKCS1: u8 = 0x1A;
 }
+
+/// CPS4 (ChipDoc) facts (spec §1.3, §1.5, §4.4, §10).
+pub mod cps4 {
+    /// ChipDoc applet AID, selected on logical channel 1 (spec §1.3; the same bytes as the IAS AID).
+    pub const AID_CHIPDOC: [u8; 8] = super::AID_IAS;
+    /// Authentication key reference, fixed by the module (`CPS4_AUTH_PRIV_KEY_ID`, spec §1.5).
+    pub const KEY_AUT: u8 = 0x20;
+    /// MSE `91` algorithm: SHA-1 + PKCS#1 v1.5 (spec §4.4).
+    pub const ALG_SHA1_PKCS1: u8 = 0x0A;
+    /// MSE `91` algorithm: SHA-256 + PKCS#1 v1.5.
+    pub const ALG_SHA256_PKCS1: u8 = 0x28;
+    /// MSE `91` algorithm: SHA-1 + PSS.
+    pub const ALG_SHA1_PSS: u8 = 0x15;
+    /// MSE `91` algorithm: SHA-256 + PSS.
+    pub const ALG_SHA256_PSS: u8 = 0x2C;
+    /// Token label prefix (spec §1.4, `CPS4v1-3100603746`).
+    pub const LABEL_PREFIX: &str = "CPS4v1-";
+}

@@ -159,6 +159,21 @@ impl FileSystem {
         Some(cur)
     }
 
+    /// Absolute path of a file, from 3F00.
+    pub(crate) fn path(&self, idx: usize) -> Vec<u16> {
+        let mut path = Vec::new();
+        let mut cur = Some(idx);
+        while let Some(f) = cur.and_then(|i| self.get(i)) {
+            path.push(f.fid);
+            cur = f.parent;
+            if path.len() > self.files.len() {
+                break; // a cycle cannot be built, but never loop
+            }
+        }
+        path.reverse();
+        path
+    }
+
     pub(crate) fn data(&self, idx: usize) -> Option<&[u8]> {
         match &self.get(idx)?.body {
             Body::Ef { data, .. } => Some(data),

@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 
 use rsa::RsaPrivateKey;
 use rsa::pkcs8::DecodePrivateKey;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{choices, facts};
 
 /// Which card model an image describes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CardKind {
     /// CPS3 (Oberthur IAS-ECC) on its contact interface, T=0.
@@ -98,8 +98,11 @@ pub struct DataObjectImage {
     pub fid: u16,
     /// Read needs the PIN (CKA_PRIVATE).
     pub private: bool,
-    /// PKCS#15 "modifiable" flag; the EF is then updatable after PIN verification.
+    /// PKCS#15 "modifiable" flag (CKA_MODIFIABLE).
     pub modifiable: bool,
+    /// The EF takes UPDATE BINARY after PIN verification (default: `modifiable`). The CPS4 image
+    /// sets it without `modifiable` (spec §6.1, see `choices::CPS4_CPS_DATA_MODIFIABLE`).
+    pub writable: bool,
     /// File content (already padded to the file size).
     pub content: Vec<u8>,
 }
@@ -218,6 +221,8 @@ struct DataToml {
     private: bool,
     #[serde(default)]
     modifiable: bool,
+    #[serde(default)]
+    writable: Option<bool>,
     #[serde(default)]
     size: Option<usize>,
     #[serde(default)]
@@ -415,6 +420,7 @@ impl CardImage {
                 fid: parse_fid(&field, &d.fid)?,
                 private: d.private,
                 modifiable: d.modifiable,
+                writable: d.writable.unwrap_or(d.modifiable),
                 content,
             });
         }

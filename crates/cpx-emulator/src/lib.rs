@@ -1,5 +1,6 @@
-//! Virtual CPx cards for tests and CI: the CPS3 (Oberthur IAS-ECC) contact and contactless models,
-//! as pure APDU state machines (bytes in, bytes out) implementing [`cpx_vpcd::VirtualCard`].
+//! Virtual CPx cards for tests and CI: the CPS3 (Oberthur IAS-ECC) contact and contactless models
+//! and the CPS4 (NXP ChipDoc) model, as pure APDU state machines (bytes in, bytes out) implementing
+//! [`cpx_vpcd::VirtualCard`], whose non-volatile state can be saved and restored ([`state`]).
 //!
 //! There is no real card in CI: whatever this crate gets wrong, the middleware will get wrong with
 //! real cards. Every behaviour cites its source (`spec §x` = `docs/cpx-card-spec.md`, `notes §x` =
@@ -20,7 +21,10 @@
 //! - [`image`]: what is on the card, loaded from `card.toml` + DER files.
 //! - `cps3`: the IAS-ECC file system (`fs`), PKCS#15 structures (`pkcs15`), PINs (`pin`),
 //!   keys (`crypto`, `sha_resume`), and the command processor.
+//! - `cps4`: the ChipDoc applet on logical channel 1 (Java Card channel rules), its files, PINs and
+//!   PKCS#1 v1.5 / PSS / raw RSA operations; T=1 or T=0 according to the ATR.
 //! - `link`: T=0 `61xx`/GET RESPONSE/`6Cxx`, T=1 Le handling, command chaining.
+//! - [`state`]: [`EmulatedCard`] and the serde [`CardState`] (PIN counters and values, written EFs).
 //! - [`apdu`]: the card-side APDU parser, written independently of `cpx-apdu`.
 //!
 //! # Card image format (`card.toml`)
@@ -55,7 +59,8 @@
 //! label = "CPS_NAME_PS"
 //! fid = "D102"
 //! private = false               # read needs the PIN
-//! modifiable = false            # PKCS#15 modifiable; update needs the PIN
+//! modifiable = false            # PKCS#15 modifiable (CKA_MODIFIABLE)
+//! writable = false              # optional: UPDATE BINARY after the PIN (default = modifiable)
 //! size = 128                    # optional: zero-padded file size
 //! template = "EE"               # optional (default EE) with fields = [{tag, text}], or hex = "…"
 //! fields = [{ tag = "80", text = "MEDECIN-TEST0001" }]
@@ -68,6 +73,7 @@ pub mod apdu;
 mod builtin;
 pub mod choices;
 mod cps3;
+mod cps4;
 mod crypto;
 pub mod facts;
 mod fs;
@@ -77,15 +83,24 @@ mod pin;
 mod pkcs15;
 mod rig;
 pub mod sha_resume;
+pub mod state;
 mod tlv;
 
 pub use builtin::{builtin_image, builtin_stems, find_image};
 pub use cps3::{Cps3Card, Interface};
+pub use cps4::Cps4Card;
 pub use image::{CardImage, CardKind, ImageError};
 pub use link::Protocol;
 pub use rig::{Rig, RigError, control};
+pub use state::{CardState, EmulatedCard, PinState, SharedCard, StateError, into_virtual};
 
-/// Build the virtual card an image describes.
-pub fn card_from_image(image: &CardImage) -> Box<dyn cpx_vpcd::VirtualCard> {
-    Box::new(Cps3Card::new(image))
+/// Build the virtual card an image describes: a [`Cps4Card`] for `cps4`, else a [`Cps3Card`].
+///
+/// The box coerces to `Box<dyn cpx_vpcd::VirtualCard>` where one is expected (e.g.
+/// `CardSlot::new(addr, card_from_image(&image))`); see also [`into_virtual`] and [`SharedCard`].
+pub fn card_from_image(image: &CardImage) -> Box<dyn EmulatedCard> {
+    match image.kind {
+        CardKind::Cps4 => Box::new(Cps4Card::new(image)),
+        CardKind::Cps3 | CardKind::Cps3Contactless => Box::new(Cps3Card::new(image)),
+    }
 }

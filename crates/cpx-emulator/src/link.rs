@@ -12,6 +12,33 @@ pub enum Protocol {
     T1,
 }
 
+impl Protocol {
+    /// The protocol pcsc-lite picks for this ATR: T=1 when any `TDi` offers it (pcsc-lite prefers
+    /// T=1, spec §10.1), else T=0. A malformed ATR counts as T=0.
+    pub fn from_atr(atr: &[u8]) -> Self {
+        // ISO 7816-3 §8.2: T0 then TA1 TB1 TC1 TD1, each TDi announcing the next group.
+        let mut i = 1;
+        let mut y = match atr.get(i) {
+            Some(t0) => t0 >> 4,
+            None => return Protocol::T0,
+        };
+        loop {
+            i += (y & 0x7).count_ones() as usize; // TAi, TBi, TCi present
+            if y & 0x8 == 0 {
+                return Protocol::T0;
+            }
+            i += 1;
+            let Some(td) = atr.get(i) else {
+                return Protocol::T0;
+            };
+            if td & 0x0F == 1 {
+                return Protocol::T1;
+            }
+            y = td >> 4;
+        }
+    }
+}
+
 /// How a handler wants its data delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Delivery {
@@ -197,5 +224,21 @@ impl Link {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts;
+
+    #[test]
+    fn protocol_follows_the_atr() {
+        assert_eq!(Protocol::from_atr(&facts::ATR_CPS4), Protocol::T1);
+        assert_eq!(Protocol::from_atr(&facts::ATR_CPS4_RC), Protocol::T1);
+        assert_eq!(Protocol::from_atr(&facts::ATR_CPS4_T0), Protocol::T0);
+        assert_eq!(Protocol::from_atr(&facts::ATR_CPS3), Protocol::T0);
+        assert_eq!(Protocol::from_atr(&[]), Protocol::T0);
+        assert_eq!(Protocol::from_atr(&[0x3B, 0x80]), Protocol::T0);
     }
 }

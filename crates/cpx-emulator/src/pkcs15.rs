@@ -27,6 +27,19 @@ pub(crate) fn ef_dir() -> Vec<u8> {
     v
 }
 
+/// EF.DIR of the CPS4: the contact application only, its path in tag 51 (spec §10.3; the label is
+/// not public, the CPS3 one is kept).
+pub(crate) fn ef_dir_cps4() -> Vec<u8> {
+    cons(
+        &[0x61],
+        &[
+            &tlv(&[0x4F], &facts::AID_P15_CONTACT),
+            &tlv(&[0x50], b"CPX IAS"),
+            &tlv(&[0x51], &[0x3F, 0x00, 0x00, 0x01]),
+        ],
+    )
+}
+
 /// Absolute path `3F00/<df>/<fid>` as a PKCS#15 Path.
 fn path(df: u16, fid: u16) -> Vec<u8> {
     let mut p = vec![0x3F, 0x00];
@@ -51,13 +64,18 @@ pub(crate) const ODF_AODF: u8 = 0xA8;
 
 /// One supportedAlgorithms entry (spec §9).
 fn algorithm(reference: u32, mechanism: u32, ops_bit: u32, oid: &[u8], alg_ref: u32) -> Vec<u8> {
+    algorithm_entry(reference, mechanism, 1 << ops_bit, oid, Some(alg_ref))
+}
+
+/// An AlgorithmInfo with several operations and an optional algRef (ISO 7816-15).
+fn algorithm_entry(reference: u32, mechanism: u32, ops: u32, oid: &[u8], alg_ref: Option<u32>) -> Vec<u8> {
     seq(&[
         &int(reference),
         &int(mechanism),
         &[0x05, 0x00],
-        &named_bits(1 << ops_bit),
+        &named_bits(ops),
         &tlv(&[0x06], oid),
-        &int(alg_ref),
+        &alg_ref.map(int).unwrap_or_default(),
     ])
 }
 
@@ -66,15 +84,41 @@ const OID_SHA256: [u8; 9] = [0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x0
 const OID_RSA: [u8; 9] = [0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x01];
 const OID_SHA1_RSA: [u8; 9] = [0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x05];
 const OID_SHA256_RSA: [u8; 9] = [0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x0B];
+const OID_RSASSA_PSS: [u8; 9] = [0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x0A];
 // Operations bits: compute_signature 1, decipher 5, hash 6.
 const OP_SIGN: u32 = 1;
 const OP_DECIPHER: u32 = 5;
 const OP_HASH: u32 = 6;
 
-/// The six AlgorithmInfo of spec §9 (contact) or the RSA-PKCS one (contactless, §4.1).
-fn algorithms(contactless: bool) -> Vec<u8> {
-    if contactless {
-        return algorithm(1, 0x01, OP_SIGN, &OID_RSA, 0x02);
+/// Which card's supportedAlgorithms a TokenInfo carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Algorithms {
+    /// CPS3 contact: the six entries of spec §9.
+    Cps3,
+    /// CPS3 contactless: RSA-PKCS only (spec §4.1, §7).
+    Cps3Contactless,
+    /// CPS4: the four MSE `91` algorithms of spec §4.4 and raw RSA (see `choices`).
+    Cps4,
+}
+
+/// The AlgorithmInfo list of a TokenInfo.
+fn algorithms(which: Algorithms) -> Vec<u8> {
+    match which {
+        Algorithms::Cps3Contactless => return algorithm(1, 0x01, OP_SIGN, &OID_RSA, 0x02),
+        Algorithms::Cps4 => {
+            use crate::facts::cps4::*;
+            // PKCS#11 mechanisms: SHA1_RSA_PKCS 06, SHA256_RSA_PKCS 40, SHA1_RSA_PKCS_PSS 0E,
+            // SHA256_RSA_PKCS_PSS 43, RSA_X_509 03 (raw: MSE CT carries no algorithm, spec §4.4).
+            return [
+                algorithm(1, 0x06, OP_SIGN, &OID_SHA1_RSA, u32::from(ALG_SHA1_PKCS1)),
+                algorithm(2, 0x40, OP_SIGN, &OID_SHA256_RSA, u32::from(ALG_SHA256_PKCS1)),
+                algorithm(3, 0x0E, OP_SIGN, &OID_RSASSA_PSS, u32::from(ALG_SHA1_PSS)),
+                algorithm(4, 0x43, OP_SIGN, &OID_RSASSA_PSS, u32::from(ALG_SHA256_PSS)),
+                algorithm_entry(5, 0x03, (1 << OP_SIGN) | (1 << OP_DECIPHER), &OID_RSA, None),
+            ]
+            .concat();
+        }
+        Algorithms::Cps3 => {}
     }
     [
         algorithm(1, 0x220, OP_HASH, &OID_SHA1, 0x10),
@@ -101,9 +145,9 @@ fn bcd(digits: &str) -> Vec<u8> {
 
 /// TokenInfo (spec §1.4 point 5, §9): version, serial, "ASIP SANTE", label, read-only +
 /// login-required flags, supportedAlgorithms `[2]`, lastUpdate `[5]`.
-pub(crate) fn token_info(serial: &str, label: &str, last_update: &str, contactless: bool) -> Vec<u8> {
+pub(crate) fn token_info(serial: &str, label: &str, last_update: &str, algs: Algorithms) -> Vec<u8> {
     // tokenflags: readOnly(0), loginRequired(1); no PIN on the contactless application (§7).
-    let flags = if contactless {
+    let flags = if algs == Algorithms::Cps3Contactless {
         named_bits(1 << 0)
     } else {
         named_bits(0b11)
@@ -114,7 +158,7 @@ pub(crate) fn token_info(serial: &str, label: &str, last_update: &str, contactle
         &utf8(facts::MANUFACTURER),
         &tlv(&[0x80], label.as_bytes()),
         &flags,
-        &tlv(&[0xA2], &algorithms(contactless)),
+        &tlv(&[0xA2], &algorithms(algs)),
         &tlv(&[0xA5], &tlv(&[0x18], last_update.as_bytes())),
     ])
 }

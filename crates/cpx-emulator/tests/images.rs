@@ -3,7 +3,7 @@
 // Test code: failing loudly is the point.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use cpx_emulator::{CardImage, CardKind, Cps3Card};
+use cpx_emulator::{CardImage, CardKind, Cps3Card, Cps4Card, Protocol, card_from_image, facts};
 use cpx_vpcd::VirtualCard;
 use std::path::{Path, PathBuf};
 
@@ -113,4 +113,58 @@ fn default_pan_has_a_luhn_digit() {
         hex::encode_upper(image.pan),
         "802500000100000001 5F".replace(' ', "")
     );
+}
+
+#[test]
+fn the_cps4_image_loads_with_its_objects() {
+    let image = CardImage::load(dir().join("cps4-doctor/card.toml")).unwrap();
+    assert_eq!(image.kind, CardKind::Cps4);
+    assert_eq!(image.atr, facts::ATR_CPS4);
+    assert_eq!(image.token_label, "CPS4v1-9900000006");
+    let card = Cps4Card::new(&image);
+    assert_eq!(card.protocol(), Protocol::T1);
+    assert_eq!(
+        card.file(&[0x3F00, 0x0001, 0xA001]),
+        image.sign.as_ref().map(|k| &k.cert[..])
+    );
+    assert_eq!(
+        card.file(&[0x3F00, 0x0001, 0xA002]),
+        image.auth.as_ref().map(|k| &k.cert[..])
+    );
+    assert_eq!(card.file(&[0x3F00, 0xD003]).map(|v| v.len()), Some(12));
+    assert_eq!(
+        (card.tries_left(0x01), card.tries_left(0x02)),
+        (Some(3), Some(10))
+    );
+    let labels: Vec<&str> = image.data.iter().map(|d| d.label.as_str()).collect();
+    for want in [
+        "CPS_DATA",
+        "CPS_NAME_PS",
+        "CPS_ACTIVITY_01_PS",
+        "CPS2TER_ATR",
+        "CPS2TER_ID",
+        "CPS2TER_ICC",
+        "CPS2TER_NAME",
+        "CPS2TER_LANG",
+        "CPS2TER_PSINFO",
+        "CPS2TER_DIRAMO",
+    ] {
+        assert!(labels.contains(&want), "{want} missing");
+    }
+    let cps_data = image.data.iter().find(|d| d.label == "CPS_DATA").unwrap();
+    assert!(cps_data.writable && !cps_data.modifiable);
+    // card_from_image picks the model from the kind
+    assert_eq!(card_from_image(&image).kind(), CardKind::Cps4);
+    let cps3 = CardImage::load(dir().join("cps3-doctor/card.toml")).unwrap();
+    assert_eq!(card_from_image(&cps3).kind(), CardKind::Cps3);
+    // the other two ATRs: T=1 (RC) and T=0 only
+    for (atr, protocol) in [
+        (&facts::ATR_CPS4_RC[..], Protocol::T1),
+        (&facts::ATR_CPS4_T0[..], Protocol::T0),
+    ] {
+        let mut i = image.clone();
+        i.atr = atr.to_vec();
+        let c = Cps4Card::new(&i);
+        assert_eq!((c.atr(), c.protocol()), (atr.to_vec(), protocol));
+    }
 }

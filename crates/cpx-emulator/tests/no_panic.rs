@@ -3,7 +3,7 @@
 // Test code: failing loudly is the point.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use cpx_emulator::{CardImage, Cps3Card};
+use cpx_emulator::{CardImage, Cps3Card, EmulatedCard, card_from_image};
 use cpx_vpcd::VirtualCard;
 use proptest::prelude::*;
 use std::path::Path;
@@ -29,9 +29,27 @@ fn card(stem: &str) -> Cps3Card {
     Cps3Card::new(image)
 }
 
+fn cps4() -> Box<dyn EmulatedCard> {
+    static CPS4: OnceLock<CardImage> = OnceLock::new();
+    let image = CPS4.get_or_init(|| {
+        CardImage::load(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../test-vectors/cards/cps4-doctor/card.toml"),
+        )
+        .unwrap()
+    });
+    card_from_image(image)
+}
+
 /// Commands biased towards what the card understands, so the fuzzing reaches deep states.
 fn apdu() -> impl Strategy<Value = Vec<u8>> {
-    let cla = prop_oneof![Just(0x00u8), Just(0x10), Just(0xA0), any::<u8>()];
+    let cla = prop_oneof![
+        Just(0x00u8),
+        Just(0x10),
+        Just(0xA0),
+        Just(0x01),
+        Just(0x11),
+        any::<u8>()
+    ];
     let ins = prop_oneof![
         Just(0xA4u8),
         Just(0xB0),
@@ -95,9 +113,35 @@ proptest! {
     }
 
     #[test]
+    fn cps4_card_never_panics(cmds in proptest::collection::vec(apdu(), 1..12), t0 in any::<bool>()) {
+        let mut c = cps4();
+        if t0 {
+            let mut image = CardImage::load(Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../test-vectors/cards/cps4-doctor/card.toml")).unwrap();
+            image.atr = cpx_emulator::facts::ATR_CPS4_T0.to_vec();
+            c = card_from_image(&image);
+        }
+        for p in [
+            &b"\x01\xA4\x04\x0C\x08\x80\x25\x00\x00\x01\xFF\x01\x00"[..],
+            b"\x01\x20\x00\x01\x04\x31\x32\x33\x34",
+            b"\x01\xA4\x08\x0C\x02\x00\x01",
+        ] {
+            c.transmit(p);
+        }
+        for cmd in cmds {
+            let r = c.transmit(&cmd);
+            prop_assert!(r.len() >= 2 && r.len() <= 258, "{} -> {}", hex::encode(&cmd), hex::encode(&r));
+        }
+        let state = c.state();
+        prop_assert!(c.restore(&state).is_ok());
+    }
+
+    #[test]
     fn arbitrary_bytes_never_panic(cmd in proptest::collection::vec(any::<u8>(), 0..600)) {
         let mut c = card("cps3-doctor");
         let r = c.transmit(&cmd);
+        prop_assert!(r.len() >= 2);
+        let r = cps4().transmit(&cmd);
         prop_assert!(r.len() >= 2);
     }
 }

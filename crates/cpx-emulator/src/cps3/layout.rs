@@ -134,7 +134,7 @@ pub(crate) fn build(image: &CardImage) -> Layout {
             fid::APP_CONTACT,
             d.fid,
         ));
-        let rules = match (d.private, d.modifiable) {
+        let rules = match (d.private, d.writable) {
             (true, _) => Rules::PRIVATE,
             (false, true) => Rules::WRITABLE,
             (false, false) => Rules::PUBLIC,
@@ -213,7 +213,12 @@ pub(crate) fn build(image: &CardImage) -> Layout {
         Rules::PUBLIC,
         Rules::PUBLIC,
     );
-    let ti = pkcs15::token_info(&image.token_serial, &image.token_label, &image.last_update, false);
+    let ti = pkcs15::token_info(
+        &image.token_serial,
+        &image.token_label,
+        &image.last_update,
+        pkcs15::Algorithms::Cps3,
+    );
     fs.add_ef(app, fid::TOKEN_INFO, ti, None, Rules::PUBLIC, Rules::PUBLIC);
 
     let app_cl = fs.add_df(MF, fid::APP_CL, Some(facts::AID_P15_CL.to_vec()));
@@ -225,7 +230,12 @@ pub(crate) fn build(image: &CardImage) -> Layout {
         Rules::PUBLIC,
         Rules::PUBLIC,
     );
-    let ti_cl = pkcs15::token_info(&image.token_serial, &image.token_label, &image.last_update, true);
+    let ti_cl = pkcs15::token_info(
+        &image.token_serial,
+        &image.token_label,
+        &image.last_update,
+        pkcs15::Algorithms::Cps3Contactless,
+    );
     fs.add_ef(app_cl, fid::TOKEN_INFO, ti_cl, None, Rules::PUBLIC, Rules::PUBLIC);
 
     let mut keys = Vec::new();

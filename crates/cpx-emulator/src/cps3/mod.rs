@@ -15,6 +15,7 @@ use crate::image::{CardImage, CardKind};
 use crate::link::{Link, Protocol, Reply, Step};
 use crate::pin::Pin;
 use crate::sha_resume::HashAlg;
+use crate::state::{self, CardState, EmulatedCard, NonVolatile, StateError};
 
 /// Which interface the card is used through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +51,7 @@ struct Session {
 /// `cps3-contactless`; it implements [`VirtualCard`].
 #[derive(Debug, Clone)]
 pub struct Cps3Card {
+    kind: CardKind,
     atr: Vec<u8>,
     interface: Interface,
     protocol: Protocol,
@@ -73,6 +75,7 @@ impl Cps3Card {
             _ => Interface::Contact,
         };
         Self {
+            kind: image.kind,
             atr: image.atr.clone(),
             interface,
             protocol: match interface {
@@ -221,5 +224,30 @@ impl VirtualCard for Cps3Card {
                 self.link.after(protocol, &cmd, reply)
             }
         }
+    }
+}
+
+impl EmulatedCard for Cps3Card {
+    fn kind(&self) -> CardKind {
+        self.kind
+    }
+
+    fn state(&self) -> CardState {
+        state::capture(self.kind, &self.pan, &self.fs, &self.pins, self.challenges)
+    }
+
+    fn restore(&mut self, saved: &CardState) -> Result<(), StateError> {
+        state::apply(
+            &mut NonVolatile {
+                kind: self.kind,
+                pan: &self.pan,
+                fs: &mut self.fs,
+                pins: &mut self.pins,
+                challenges: &mut self.challenges,
+            },
+            saved,
+        )?;
+        self.reset_session();
+        Ok(())
     }
 }

@@ -1,0 +1,329 @@
+//! The CPS4 card (NXP ChipDoc on a Java Card): the ChipDoc applet on logical channel 1, T=1 with
+//! the final and RC ATRs, T=0 with the "RC, T=0 only" ATR (spec §1.1, §1.3, §4.4, §10).
+//!
+//! Channels follow the Java Card runtime rules: channel 0 is open at reset with the default applet
+//! (the CPS2ter applet, see `choices::CPS4_DEFAULT_APPLET`); SELECT by AID on a closed channel opens
+//! it; the ChipDoc applet is not multiselectable, so selecting it while it is active on another
+//! channel answers 6985, which is what the module's re-select sequence (spec §1.3, §10.15) undoes.
+
+mod files;
+mod layout;
+mod ops;
+mod security;
+
+use cpx_vpcd::VirtualCard;
+
+use crate::apdu::{Command, sw, sw_bytes};
+use crate::choices;
+use crate::facts;
+use crate::fs::{Access, FileSystem, MF};
+use crate::image::{CardImage, CardKind};
+use crate::link::{Delivery, Link, Protocol, Reply, Step};
+use crate::pin::Pin;
+use crate::state::{self, CardState, EmulatedCard, NonVolatile, StateError};
+use crate::tlv::tlv;
+use layout::Cps4Key;
+
+/// Logical channels of the card (ISO 7816-4 first interindustry class: 0–3).
+const CHANNELS: usize = 4;
+
+/// The applets a channel can have selected (spec §2.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Applet {
+    /// The ChipDoc applet (AID `80 25 00 00 01 FF 01 00`): the PKCS#15 card.
+    ChipDoc,
+    /// The GlobalPlatform issuer security domain ("IDS").
+    Isd,
+    /// The CPS2ter applet (AID `80 25 00 00 01 FF 00 02`), not modelled beyond selection.
+    Cps2ter,
+}
+
+fn applet_of(aid: &[u8]) -> Option<Applet> {
+    if aid == facts::cps4::AID_CHIPDOC {
+        Some(Applet::ChipDoc)
+    } else if aid == facts::AID_ISD {
+        Some(Applet::Isd)
+    } else if aid == facts::AID_CPS2TER {
+        Some(Applet::Cps2ter)
+    } else {
+        None
+    }
+}
+
+/// The channel a CLA addresses, or the SW refusing it (ISO 7816-4 §5.4.1).
+fn channel_of(cla: u8) -> Result<usize, u16> {
+    if cla == 0xFF {
+        return Err(sw::CLA_NOT_SUPPORTED);
+    }
+    if cla & 0x40 != 0 {
+        // Further interindustry class: channels 4-19, none of which the card has.
+        return Err(sw::CHANNEL_NOT_SUPPORTED);
+    }
+    if cla & 0x80 == 0 && cla & 0x20 != 0 {
+        return Err(sw::CLA_NOT_SUPPORTED); // 20-3F: RFU
+    }
+    if cla & 0x0C != 0 {
+        return Err(sw::SM_NOT_SUPPORTED);
+    }
+    Ok(usize::from(cla & 0x03))
+}
+
+/// The current security environment of the ChipDoc applet (volatile, spec §4.4).
+#[derive(Debug, Clone, Default)]
+struct SecEnv {
+    /// MSE DST: key reference (without bit 8) and algorithm.
+    dst: Option<(u8, u8)>,
+    /// MSE CT: key reference.
+    ct: Option<u8>,
+}
+
+/// Volatile state of the ChipDoc applet, lost when it is deselected or the card reset.
+#[derive(Debug, Clone, Default)]
+struct Session {
+    current_df: usize,
+    current_ef: Option<usize>,
+    se: SecEnv,
+}
+
+/// A virtual CPS4. Build it with [`Cps4Card::new`] from a [`CardImage`] of kind `cps4`; it
+/// implements [`VirtualCard`] and [`EmulatedCard`].
+#[derive(Debug, Clone)]
+pub struct Cps4Card {
+    atr: Vec<u8>,
+    protocol: Protocol,
+    fs: FileSystem,
+    keys: Vec<Cps4Key>,
+    pins: Vec<Pin>,
+    pan: [u8; 10],
+    challenges: u64,
+    sig_fresh_verify: bool,
+    /// The applet selected on each channel; `None` = channel closed.
+    channels: [Option<Applet>; CHANNELS],
+    session: Session,
+    link: Link,
+}
+
+impl Cps4Card {
+    /// Build the card. The protocol follows the image's ATR (T=1 when offered, spec §10.1).
+    pub fn new(image: &CardImage) -> Self {
+        let layout = layout::build(image);
+        let mut card = Self {
+            atr: image.atr.clone(),
+            protocol: Protocol::from_atr(&image.atr),
+            fs: layout.fs,
+            keys: layout.keys,
+            pins: layout.pins,
+            pan: image.pan,
+            challenges: 0,
+            sig_fresh_verify: image.sig_key_fresh_verify,
+            channels: [None; CHANNELS],
+            session: Session::default(),
+            link: Link::default(),
+        };
+        card.reset_all();
+        card
+    }
+
+    /// The transmission protocol in use (from the ATR).
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+
+    /// Tries left of a PIN object (01 = PIN, 02 = PUK), for tests and tools.
+    pub fn tries_left(&self, reference: u8) -> Option<u8> {
+        self.pin(reference).map(|p| p.tries_left)
+    }
+
+    /// Current content of an EF by absolute path (e.g. `[0x3F00, 0x0001, 0xD107]`).
+    pub fn file(&self, path: &[u16]) -> Option<&[u8]> {
+        let (first, rest) = path.split_first()?;
+        if *first != 0x3F00 {
+            return None;
+        }
+        self.fs.data(self.fs.walk(MF, rest)?)
+    }
+
+    fn pin(&self, reference: u8) -> Option<&Pin> {
+        self.pins.iter().find(|p| p.reference == reference)
+    }
+
+    fn pin_mut(&mut self, reference: u8) -> Option<&mut Pin> {
+        self.pins.iter_mut().find(|p| p.reference == reference)
+    }
+
+    fn user_verified(&self) -> bool {
+        self.pin(0x01).is_some_and(|p| p.verified)
+    }
+
+    fn check(&self, access: Access) -> Result<(), u16> {
+        match access {
+            Access::Always => Ok(()),
+            Access::Pin if self.user_verified() => Ok(()),
+            Access::Pin => Err(sw::SECURITY_NOT_SATISFIED),
+            Access::Never => Err(choices::ACCESS_NEVER_SW),
+        }
+    }
+
+    /// The ChipDoc applet loses its volatile state (deselected, reset): files, SE, verified PINs.
+    fn clear_applet_session(&mut self) {
+        self.session = Session::default();
+        for p in &mut self.pins {
+            p.verified = false;
+        }
+    }
+
+    /// Power-on state: channel 0 open with the default applet, the others closed.
+    fn reset_all(&mut self) {
+        self.channels = [None; CHANNELS];
+        self.channels[0] = applet_of(&choices::CPS4_DEFAULT_APPLET_AID);
+        self.clear_applet_session();
+        self.link.clear();
+    }
+
+    fn chipdoc_channel(&self) -> Option<usize> {
+        self.channels.iter().position(|a| *a == Some(Applet::ChipDoc))
+    }
+
+    fn dispatch(&mut self, channel: usize, cmd: &Command) -> Reply {
+        if cmd.ins == 0xA4
+            && cmd.p1 == 0x04
+            && let Some(applet) = applet_of(&cmd.data)
+        {
+            return self.select_applet(channel, applet, cmd);
+        }
+        match self.channels.get(channel).copied().flatten() {
+            // An AID no applet has, on a closed channel: not found, the channel stays closed.
+            None if cmd.ins == 0xA4 && cmd.p1 == 0x04 => sw::FILE_NOT_FOUND.into(),
+            // Java Card: a command on a closed channel (the module re-selects on 6881, spec §3.2).
+            None => sw::CHANNEL_NOT_SUPPORTED.into(),
+            Some(Applet::ChipDoc) if cmd.cla & 0x80 == 0 => self.chipdoc(cmd),
+            // ChipDoc has no proprietary class; the ISD and the CPS2ter applet are not modelled.
+            Some(_) => choices::CPS4_OTHER_APPLET_SW.into(),
+        }
+    }
+
+    /// SELECT by AID of an applet: Java Card runtime level (opens a closed channel).
+    fn select_applet(&mut self, channel: usize, applet: Applet, cmd: &Command) -> Reply {
+        let template = match cmd.p2 {
+            0x00 => Some(0x6F),
+            0x04 => Some(0x62),
+            0x0C => None,
+            _ => return sw::WRONG_P1P2.into(),
+        };
+        let current = self.chipdoc_channel();
+        if applet == Applet::ChipDoc {
+            match current {
+                // Not multiselectable: busy on another channel (spec §1.3 "69 85 sur la CPS4").
+                Some(other) if other != channel => return choices::CPS4_CHIPDOC_BUSY_SW.into(),
+                // Re-selection on its own channel: back to the MF, security state kept.
+                Some(_) => {
+                    self.session.current_df = MF;
+                    self.session.current_ef = None;
+                }
+                None => self.clear_applet_session(),
+            }
+        } else if current == Some(channel) {
+            self.clear_applet_session();
+        }
+        if let Some(slot) = self.channels.get_mut(channel) {
+            *slot = Some(applet);
+        }
+        match (applet, template) {
+            (_, None) | (Applet::Cps2ter, _) => Reply::ok(),
+            (Applet::ChipDoc, Some(t)) => match files::fci(&self.fs, MF, t) {
+                Some(f) => Reply::data(f),
+                None => Reply::ok(),
+            },
+            (Applet::Isd, Some(_)) => {
+                let prop = tlv(&[0xA5], &tlv(&[0x9F, 0x65], &[0xFF]));
+                Reply::data(tlv(&[0x6F], &[tlv(&[0x84], &facts::AID_ISD), prop].concat()))
+            }
+        }
+    }
+
+    /// A command for the ChipDoc applet.
+    fn chipdoc(&mut self, cmd: &Command) -> Reply {
+        match cmd.ins {
+            0xA4 => self.select(cmd),
+            0xB0 => self.read_binary(cmd),
+            0xD6 => self.update_binary(cmd),
+            0x20 => self.verify(cmd),
+            0x24 => self.change_reference_data(cmd),
+            0x2C => self.reset_retry_counter(cmd),
+            0x22 => self.manage_security_environment(cmd),
+            0x2A => self.perform_security_operation(cmd),
+            0x84 => self.get_challenge(cmd),
+            // No INTERNAL AUTHENTICATE on ChipDoc (spec §4.4), no IAS GET DATA, no MANAGE CHANNEL.
+            _ => sw::INS_NOT_SUPPORTED.into(),
+        }
+    }
+}
+
+impl VirtualCard for Cps4Card {
+    fn atr(&self) -> Vec<u8> {
+        self.atr.clone()
+    }
+
+    fn power_on(&mut self) {
+        self.reset_all();
+    }
+
+    fn power_off(&mut self) {
+        self.reset_all();
+    }
+
+    fn transmit(&mut self, command: &[u8]) -> Vec<u8> {
+        let Some(cmd) = Command::parse(command) else {
+            return sw_bytes(sw::WRONG_LENGTH).to_vec();
+        };
+        let channel = match channel_of(cmd.cla) {
+            Ok(c) => c,
+            Err(e) => return sw_bytes(e).to_vec(),
+        };
+        let opens = cmd.ins == 0xA4 && cmd.p1 == 0x04;
+        if cmd.ins != 0xC0 && !opens && self.channels.get(channel).copied().flatten().is_none() {
+            return sw_bytes(sw::CHANNEL_NOT_SUPPORTED).to_vec();
+        }
+        let protocol = self.protocol;
+        let step = self
+            .link
+            .before(protocol, cmd, |ins| ins == 0x2A, |cla| cla & 0xFC == 0);
+        match step {
+            Step::Answer(bytes) => bytes,
+            Step::Process(cmd) => {
+                let mut reply = self.dispatch(channel, &cmd);
+                // T=1: data comes back directly even when Le is absent (spec §10.1, §10.2: the
+                // case-3 app DF select is answered with its FCI); no 61xx on the final ATR.
+                if protocol == Protocol::T1 && cmd.le.is_none() {
+                    reply.delivery = Delivery::Direct;
+                }
+                self.link.after(protocol, &cmd, reply)
+            }
+        }
+    }
+}
+
+impl EmulatedCard for Cps4Card {
+    fn kind(&self) -> CardKind {
+        CardKind::Cps4
+    }
+
+    fn state(&self) -> CardState {
+        state::capture(CardKind::Cps4, &self.pan, &self.fs, &self.pins, self.challenges)
+    }
+
+    fn restore(&mut self, saved: &CardState) -> Result<(), StateError> {
+        state::apply(
+            &mut NonVolatile {
+                kind: CardKind::Cps4,
+                pan: &self.pan,
+                fs: &mut self.fs,
+                pins: &mut self.pins,
+                challenges: &mut self.challenges,
+            },
+            saved,
+        )?;
+        self.reset_all();
+        Ok(())
+    }
+}

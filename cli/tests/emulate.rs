@@ -25,6 +25,10 @@ fn main() -> ExitCode {
             ),
             Trial::test("sigterm_removes_the_cards_and_exits_0", sigterm_removes_the_cards),
             Trial::test("unknown_image_is_a_clear_error", unknown_image_is_a_clear_error),
+            Trial::test(
+                "state_dir_keeps_a_blocked_pin_blocked_across_runs",
+                state_dir_keeps_pin_blocked,
+            ),
         ]
     })
 }
@@ -158,5 +162,92 @@ fn unknown_image_is_a_clear_error() -> Result<(), Failed> {
         err.contains("cps9-wizard") && err.contains("built-in: cps3-doctor"),
         "{err}"
     );
+    Ok(())
+}
+
+/// A running `cpx emulate`, terminated (SIGTERM, then waited for) however the test ends.
+struct Running(Child);
+
+impl Running {
+    fn terminate(mut self) {
+        Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(wait_exit(&mut self.0, SEEN).success());
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// Empty VERIFY: the PIN status (spec §8 PIN status by empty VERIFY: 63Cx, or 6983 when blocked).
+fn pin_status(reader: &str) -> cpx_apdu::StatusWord {
+    use cpx_transport::CardChannel;
+    let mut ch = cpx_transport::Pcsc::establish().unwrap().connect(reader).unwrap();
+    ch.transmit(&cpx_apdu::Command::new(0x00, 0x20, 0x00, 0x01))
+        .unwrap()
+        .sw()
+}
+
+fn state_dir_keeps_pin_blocked() -> Result<(), Failed> {
+    use cpx_transport::CardChannel;
+    let lease = SandboxEnv::get()?.lease();
+    let dir = tempfile::tempdir()?;
+    let run = |state: bool| {
+        let mut cmd = cpx();
+        cmd.args(["emulate", "--card", "cps3-doctor", "--vpcd", &lease.vpcd_addr()]);
+        if state {
+            cmd.args(["--state-dir", dir.path().to_str().unwrap()]);
+        }
+        let child = Running(cmd.stdout(Stdio::null()).spawn().unwrap());
+        wait_for_card(&lease.name, true, SEEN).unwrap();
+        child
+    };
+    let stop = |child: Running| {
+        child.terminate();
+        wait_for_card(&lease.name, false, SEEN).unwrap();
+    };
+
+    let child = run(true);
+    assert_eq!(pin_status(&lease.name), cpx_apdu::StatusWord(0x63, 0xC3));
+    let mut ch = cpx_transport::Pcsc::establish()?.connect(&lease.name)?;
+    // A wrong PIN whatever the padding rule: 9999 padded with FF to 8 bytes.
+    let wrong = cpx_apdu::Command::new(0x00, 0x20, 0x00, 0x01)
+        .with_data(vec![0x39, 0x39, 0x39, 0x39, 0xFF, 0xFF, 0xFF, 0xFF])?;
+    for _ in 0..3 {
+        ch.transmit(&wrong)?;
+    }
+    drop(ch);
+    assert_eq!(
+        pin_status(&lease.name),
+        cpx_apdu::StatusWord(0x69, 0x83),
+        "blocked"
+    );
+    stop(child);
+    let saved = std::fs::read_to_string(dir.path().join("card0-cps3-doctor.state.toml"))?;
+    assert!(saved.contains("tries_left = 0"), "{saved}");
+
+    let child = run(true);
+    assert_eq!(
+        pin_status(&lease.name),
+        cpx_apdu::StatusWord(0x69, 0x83),
+        "still blocked after a restart"
+    );
+    stop(child);
+
+    let child = run(false);
+    assert_eq!(
+        pin_status(&lease.name),
+        cpx_apdu::StatusWord(0x63, 0xC3),
+        "the image itself is untouched"
+    );
+    stop(child);
     Ok(())
 }

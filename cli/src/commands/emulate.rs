@@ -23,6 +23,11 @@ pub(crate) struct EmulateArgs {
     /// Unix socket taking `status`, `insert|remove|reset <n|all>` and `quit` (one per connection).
     #[arg(long, value_name = "PATH")]
     control: Option<PathBuf>,
+    /// Keep each card's state (PIN/PUK counters and values, written data) in this directory, one
+    /// file per card (`card<i>-<image>.state.toml`), so a blocked card stays blocked across runs.
+    /// The images are never modified.
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
     /// Start with the cards out of their readers (insert them through the control socket).
     #[arg(long)]
     removed: bool,
@@ -33,6 +38,19 @@ pub(crate) struct EmulateArgs {
     /// `cpx emulate --control /tmp/cards.sock --send "remove 0"`.
     #[arg(long, value_name = "COMMAND", requires = "control")]
     send: Option<String>,
+}
+
+/// `cps3-doctor` → `cps3-doctor`; `images/my card/card.toml` → `images_my_card_card_toml`.
+fn file_name_part(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 pub(crate) fn run(args: EmulateArgs) -> Result<(), CliError> {
@@ -74,7 +92,19 @@ pub(crate) fn run(args: EmulateArgs) -> Result<(), CliError> {
             }
         };
         let image = find_image(name).map_err(|e| CliError::Emulator(format!("{name}: {e}")))?;
-        rig.add(name, addr, card_from_image(&image));
+        let card = card_from_image(&image);
+        match &args.state_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| CliError::Emulator(format!("{}: {e}", dir.display())))?;
+                let file = dir.join(format!("card{i}-{}.state.toml", file_name_part(name)));
+                rig.add_persistent(name, addr, card, file)
+                    .map_err(|e| CliError::Emulator(e.to_string()))?;
+            }
+            None => {
+                rig.add(name, addr, card);
+            }
+        }
     }
     if !args.removed {
         rig.insert_all().map_err(|e| CliError::Emulator(e.to_string()))?;

@@ -20,6 +20,8 @@ use std::time::Duration;
 
 use cpx_vpcd::{CardSlot, VirtualCard, VpcdError};
 
+use crate::state::{CardState, EmulatedCard};
+
 /// One card of a rig.
 #[derive(Debug)]
 struct RigCard {
@@ -58,6 +60,14 @@ pub enum RigError {
     /// Socket error on the control socket.
     #[error("control socket: {0}")]
     Io(#[from] std::io::Error),
+    /// A state file cannot be read, parsed or applied to its card.
+    #[error("state file {path}: {reason}")]
+    State {
+        /// The state file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 impl Rig {
@@ -73,6 +83,33 @@ impl Rig {
             slot: CardSlot::new(addr, card),
         });
         self.cards.len() - 1
+    }
+
+    /// Add a card whose non-volatile state (PIN/PUK counters and values, written files) lives in
+    /// `state_file`: restored from it when it exists, saved to it after every command that changes
+    /// it. The card image itself is never modified.
+    pub fn add_persistent(
+        &mut self,
+        label: impl Into<String>,
+        addr: impl Into<String>,
+        mut card: Box<dyn EmulatedCard>,
+        state_file: impl Into<PathBuf>,
+    ) -> Result<usize, RigError> {
+        let path = state_file.into();
+        let err = |reason: String| RigError::State {
+            path: path.clone(),
+            reason,
+        };
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let state: CardState = toml::from_str(&text).map_err(|e| err(e.to_string()))?;
+                card.restore(&state).map_err(|e| err(e.to_string()))?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(err(e.to_string())),
+        }
+        let saved = card.state();
+        Ok(self.add(label, addr, Box::new(Persisted { card, path, saved })))
     }
 
     /// Number of cards.
@@ -211,6 +248,54 @@ impl Rig {
 impl Drop for Rig {
     fn drop(&mut self) {
         self.remove_all();
+    }
+}
+
+/// A card that writes its state file whenever its non-volatile state changes.
+struct Persisted {
+    card: Box<dyn EmulatedCard>,
+    path: PathBuf,
+    saved: CardState,
+}
+
+impl Persisted {
+    fn save_if_changed(&mut self) {
+        let state = self.card.state();
+        if state == self.saved {
+            return;
+        }
+        match write_atomically(&self.path, &state) {
+            Ok(()) => self.saved = state,
+            Err(e) => log::error!("cannot save card state to {}: {e}", self.path.display()),
+        }
+    }
+}
+
+/// Write to a temporary file beside `path`, then rename: a crash never leaves half a state.
+fn write_atomically(path: &Path, state: &CardState) -> std::io::Result<()> {
+    let text = toml::to_string_pretty(state).map_err(std::io::Error::other)?;
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
+}
+
+impl VirtualCard for Persisted {
+    fn atr(&self) -> Vec<u8> {
+        self.card.atr()
+    }
+    fn power_on(&mut self) {
+        self.card.power_on()
+    }
+    fn power_off(&mut self) {
+        self.card.power_off()
+    }
+    fn reset(&mut self) {
+        self.card.reset()
+    }
+    fn transmit(&mut self, command: &[u8]) -> Vec<u8> {
+        let response = self.card.transmit(command);
+        self.save_if_changed();
+        response
     }
 }
 

@@ -1,0 +1,173 @@
+//! The few DER reads done by hand: the certificate's outer envelope (for precise errors before
+//! x509-parser runs), an RSA public key, and primitive values of the ANS private extensions.
+
+use crate::error::{ProfileError, TlvErrorKind};
+use crate::tlv::read_header;
+
+/// Largest certificate accepted, header included. Real CPx and IGC-Santé certificates are
+/// 1.5–2.5 KiB; 64 KiB leaves room for anything plausible and refuses absurd lengths early.
+pub const MAX_CERT_LEN: usize = 64 * 1024;
+
+/// Check the outer `SEQUENCE` of a DER certificate: tag, length form, declared size against the
+/// input. Returns the certificate's total length.
+pub(crate) fn check_envelope(input: &[u8]) -> Result<usize, ProfileError> {
+    let first = *input.first().ok_or(ProfileError::Empty)?;
+    if first != 0x30 {
+        return Err(ProfileError::WrongTag {
+            offset: 0,
+            found: first,
+        });
+    }
+    let h = read_header(input, 0).map_err(|e| match e.kind {
+        TlvErrorKind::IndefiniteLength => ProfileError::AbsurdLength {
+            offset: 1,
+            detail: "indefinite length is not DER".into(),
+        },
+        TlvErrorKind::LengthTooLong { bytes } => ProfileError::AbsurdLength {
+            offset: 1,
+            detail: format!("{bytes} length bytes"),
+        },
+        _ => ProfileError::Truncated {
+            declared: input.len() + 1,
+            available: input.len(),
+        },
+    })?;
+    let total = h.header_len.saturating_add(h.length);
+    if total > MAX_CERT_LEN {
+        return Err(ProfileError::AbsurdLength {
+            offset: 1,
+            detail: format!(
+                "{} bytes declared, more than the {MAX_CERT_LEN} a certificate may have",
+                h.length
+            ),
+        });
+    }
+    if total > input.len() {
+        return Err(ProfileError::Truncated {
+            declared: total,
+            available: input.len(),
+        });
+    }
+    if total < input.len() {
+        return Err(ProfileError::TrailingBytes {
+            count: input.len() - total,
+        });
+    }
+    Ok(total)
+}
+
+/// One DER element at the start of `input`: (first tag byte, value, rest).
+pub(crate) fn element(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let h = read_header(input, 0).ok()?;
+    let end = h.header_len.checked_add(h.length)?;
+    let value = input.get(h.header_len..end)?;
+    Some((*h.tag.first()?, value, input.get(end..)?))
+}
+
+/// The whole input as exactly one element with this tag; its value.
+pub(crate) fn only(input: &[u8], tag: u8) -> Option<&[u8]> {
+    match element(input)? {
+        (t, value, []) if t == tag => Some(value),
+        _ => None,
+    }
+}
+
+/// `RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }` (RFC 8017 A.1.1):
+/// (modulus, exponent) without leading zero bytes.
+pub(crate) fn rsa_public_key(input: &[u8]) -> Option<(&[u8], &[u8])> {
+    let seq = only(input, 0x30)?;
+    let (t1, n, rest) = element(seq)?;
+    let (t2, e, rest) = element(rest)?;
+    if t1 != 0x02 || t2 != 0x02 || !rest.is_empty() || n.is_empty() || e.is_empty() {
+        return None;
+    }
+    // Negative integers are not RSA parameters.
+    if n[0] & 0x80 != 0 || e[0] & 0x80 != 0 {
+        return None;
+    }
+    Some((strip_zeros(n), strip_zeros(e)))
+}
+
+fn strip_zeros(b: &[u8]) -> &[u8] {
+    let start = b.iter().position(|x| *x != 0).unwrap_or(b.len());
+    &b[start..]
+}
+
+/// Bits in a big-endian unsigned integer without leading zeros.
+pub(crate) fn bit_length(n: &[u8]) -> usize {
+    match n.first() {
+        Some(first) => n.len() * 8 - first.leading_zeros() as usize,
+        None => 0,
+    }
+}
+
+/// A DER INTEGER value as i64, if it fits.
+pub(crate) fn integer(value: &[u8]) -> Option<i64> {
+    if value.is_empty() || value.len() > 8 {
+        return None;
+    }
+    let negative = value[0] & 0x80 != 0;
+    let mut buf = if negative { [0xFF; 8] } else { [0; 8] };
+    buf[8 - value.len()..].copy_from_slice(value);
+    Some(i64::from_be_bytes(buf))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_errors() {
+        assert_eq!(check_envelope(&[]), Err(ProfileError::Empty));
+        assert_eq!(
+            check_envelope(&[0x31, 0x00]),
+            Err(ProfileError::WrongTag {
+                offset: 0,
+                found: 0x31
+            })
+        );
+        assert_eq!(
+            check_envelope(&[0x30, 0x05, 0x00]),
+            Err(ProfileError::Truncated {
+                declared: 7,
+                available: 3
+            })
+        );
+        assert_eq!(
+            check_envelope(&[0x30]),
+            Err(ProfileError::Truncated {
+                declared: 2,
+                available: 1
+            })
+        );
+        assert!(matches!(
+            check_envelope(&[0x30, 0x80]),
+            Err(ProfileError::AbsurdLength { .. })
+        ));
+        assert!(matches!(
+            check_envelope(&[0x30, 0x89, 1, 2, 3, 4, 5, 6, 7, 8, 9]),
+            Err(ProfileError::AbsurdLength { .. })
+        ));
+        assert!(matches!(
+            check_envelope(&[0x30, 0x84, 0x7F, 0xFF, 0xFF, 0xFF]),
+            Err(ProfileError::AbsurdLength { .. })
+        ));
+        assert_eq!(
+            check_envelope(&[0x30, 0x00, 0x00]),
+            Err(ProfileError::TrailingBytes { count: 1 })
+        );
+        assert_eq!(check_envelope(&[0x30, 0x00]), Ok(2));
+    }
+
+    #[test]
+    fn integers_and_keys() {
+        assert_eq!(integer(&[0x02]), Some(2));
+        assert_eq!(integer(&[0xFF]), Some(-1));
+        assert_eq!(integer(&[]), None);
+        assert_eq!(bit_length(&[0x01, 0x00]), 9);
+        assert_eq!(bit_length(&[]), 0);
+        let key = [0x30, 0x08, 0x02, 0x03, 0x00, 0xC1, 0x01, 0x02, 0x01, 0x03];
+        assert_eq!(rsa_public_key(&key), Some((&[0xC1, 0x01][..], &[0x03][..])));
+        assert_eq!(rsa_public_key(&key[..9]), None);
+    }
+}

@@ -1,0 +1,19 @@
+#![doc = include_str!("../README.md")]
+
+use crate::profile::Profile;
+
+impl Profile {
+    /// The profile as pretty-printed JSON (the layout the crate README documents, versioned by
+    /// `schema_version`). Field order is stable: it follows the struct definitions.
+    pub fn to_json(&self) -> String {
+        // Serialising these types cannot fail (no maps, no non-string keys); keep a JSON answer
+        // anyway rather than panic.
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| {
+            format!(
+                "{{\"schema_version\": {}, \"error\": {:?}}}",
+                self.schema_version,
+                e.to_string()
+            )
+        })
+    }
+}

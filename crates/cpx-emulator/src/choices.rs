@@ -13,22 +13,19 @@
 /// `sig_key_fresh_verify = true` to exercise that path.
 pub const SIG_KEY_FRESH_VERIFY: bool = false;
 
-/// Non-DER `flags` BIT STRING written in AODF and CDF entries that have no flag set.
-///
-/// GH#2224: the real AODF (7001) and CDF (7005) carry a one-byte BIT STRING that strict OpenSC
-/// refuses ("decode error"), i.e. `03 01 xx` with `xx` != 0. The byte itself is not public; 07 is
-/// chosen. Parsers must treat a one-byte BIT STRING as "no flags" whatever the unused-bits byte.
-pub const EMPTY_FLAGS_QUIRK: [u8; 3] = [0x03, 0x01, 0x07];
-
 /// Security condition byte written in `8C`/`9C` for "user PIN" (IAS-ECC SCB `1n` = user
 /// authentication in SE n; SE #2 holds the PIN CRT, as in the §9 model key SDOs).
 pub const SCB_USER_PIN: u8 = 0x12;
 
-/// Label of the PUK object in the AODF (not public).
-pub const PUK_LABEL: &str = "Code de deblocage de la carte CPX";
-
 /// TokenInfo lastUpdate when the image gives none (the value seen on a real card, spec §9).
 pub const DEFAULT_LAST_UPDATE: &str = "20100316110000Z";
+
+/// DF 0002 (the contactless PKCS#15 application EF.DIR lists, real) holds its ODF and TokenInfo
+/// only on an image with the technical key (`keys.tech`); without it the DF is empty (its ODF:
+/// 6A82). An empty ODF would be a PKCS#15 application with nothing in it, which a real card (whose
+/// technical key is always personalised) never shows, and OpenSC 0.23 binds such an empty
+/// application, then serves the contact token from it (no objects, blank label).
+pub const CL_APP_NEEDS_TECH_KEY: bool = true;
 
 /// Contactless technical key reference (not public).
 pub const KEY_TECH: u8 = 0x83;
@@ -102,8 +99,28 @@ pub const KEY_USE_FORBIDDEN_SW: u16 = crate::apdu::sw::CONDITIONS_NOT_SATISFIED;
 /// satisfied on Oberthur cards).
 pub const ACCESS_NEVER_SW: u16 = crate::apdu::sw::SECURITY_NOT_SATISFIED;
 
-/// A wrong-length PIN presented to VERIFY counts as a wrong PIN (63Cx), like any mismatch.
+/// CPS4 (unpadded PINs, spec §10): a wrong-length PIN presented to VERIFY counts as a wrong PIN
+/// (63Cx), like any mismatch. (CPS3 padded objects: [`PIN_WRONG_LENGTH_SW`].)
 pub const WRONG_LENGTH_PIN_COUNTS: bool = true;
+
+/// CPS3 (padded PIN and PUK, [`crate::facts::AODF_CPS3`]): VERIFY whose data is not exactly the
+/// stored length (8), CHANGE REFERENCE DATA P1 00 not 2 × 8 bytes, RESET RETRY COUNTER whose data
+/// is not the sum of its blocks' stored lengths: **6700, counter unchanged**. IAS-ECC (ISO 7816-4
+/// 6700 "wrong length"): the CHV SDO holds the reference data length and the card checks Lc
+/// against it before comparing; nothing was compared, so no try is consumed. An unpadded
+/// `00 20 00 01 04 31323334` (a driver ignoring needs-padding) therefore never burns a try.
+pub const PIN_WRONG_LENGTH_SW: u16 = crate::apdu::sw::WRONG_LENGTH;
+
+/// CPS3: a new PIN value (CHANGE REFERENCE DATA, RESET RETRY COUNTER; padding stripped) must be
+/// 4 ASCII digits (AODF minLength = maxLength = 4, pinType asciiNumeric), followed only by the
+/// pad byte FF; anything else 6A80 without consuming a try.
+pub const NEW_PIN_DIGITS_ONLY: bool = true;
+
+/// The CHV SDO policy `7F41 { 80 max, 81 min }` of a padded object reports `80` = the stored
+/// length (8, the reference data the card receives) and `81` = minLength (4 PIN, 8 PUK): the
+/// spec §9 model values, unchanged. OpenSC 0.23 takes the smaller of this max and the AODF
+/// maxLength (4) and pads with the AODF's storedLength.
+pub const PIN_POLICY_MAX_IS_STORED_LEN: bool = true;
 
 /// INTERNAL AUTHENTICATE input over 40 % of the modulus (INT §8.2.4): 6700.
 pub const INT_AUTH_MAX_PERCENT: usize = 40;
@@ -132,9 +149,16 @@ pub const CPS2TER_SELECT_ALWAYS_9F: bool = true;
 /// CPS2ter `CPS_SIT_FACT` content when the image gives none (layout not public, data spec §1.4).
 pub const DEFAULT_SIT_FACT: [u8; 8] = [0x00, 0x01, 0x30, 0x31, 0x00, 0x00, 0x00, 0x00];
 
-/// The PUK AODF object carries both `unblockingPin` and `soPin` flags, so that a middleware can
-/// find it either as the user PIN's unblocking object or as the SO PIN (spec §3.2 C_Login(CKU_SO)).
+/// CPS4 AODF (generated, not public): the PUK object carries both `unblockingPin` and `soPin`
+/// flags, so that a middleware can find it either as the user PIN's unblocking object or as the
+/// SO PIN (spec §3.2 C_Login(CKU_SO)). (The real CPS3 PUK has soPin without unblockingPin.)
 pub const PUK_IS_SO_PIN: bool = true;
+
+/// CPS4 AODF and CDF entries (not public) take what the real CPS3 ones show (GH#2224): PIN/PUK
+/// labels, the non-DER common flags `03 01 08` ([`crate::facts::AODF_COMMON_FLAGS`]) and, for
+/// certificates, the whole real common part ([`crate::facts::CDF_COMMON_AFTER_LABEL`]). The CPS4
+/// PINs stay unpadded (spec §10), so its AODF is still generated.
+pub const CPS4_P15_AS_CPS3: bool = true;
 
 /// Certificates share the private key IDs (AID ‖ 01 / 02). The Dehempe project (data notes §2.5) hints at `…10` / `…20` IDs on a
 /// real card; not confirmed, and mismatching IDs would break key/certificate pairing.

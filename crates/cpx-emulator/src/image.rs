@@ -66,7 +66,8 @@ fn bad(field: &str, reason: impl Into<String>) -> ImageError {
 /// A PIN-like secret and its counters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PinImage {
-    /// The value as the card compares it (ASCII digits for the CPS3 test cards, unpadded).
+    /// The value (ASCII digits, unpadded). CPS3: PIN 4 digits, PUK 8 (the card compares them
+    /// padded to 8 bytes with FF, `facts::AODF_CPS3`); CPS4: PIN 4..8, PUK 8, unpadded.
     pub value: Vec<u8>,
     /// Maximum tries (tag 9A).
     pub max_tries: u8,
@@ -298,6 +299,9 @@ impl PinToml {
         if value.len() < usize::from(min_len) || value.len() > usize::from(max_len) {
             return Err(bad(field, format!("length must be {min_len}..={max_len}")));
         }
+        if !value.iter().all(u8::is_ascii_digit) {
+            return Err(bad(field, "digits only (pinType asciiNumeric)"));
+        }
         let max_tries = self.max_tries.unwrap_or(default_max);
         let tries_left = self.tries_left.unwrap_or(max_tries);
         if tries_left > max_tries || max_tries == 0 || max_tries > 15 {
@@ -368,15 +372,24 @@ impl CardImage {
                 Some(crate::tlv::tlv(&[0xEC], &inner))
             }
         };
+        // CPS3: the real AODF fixes 4-digit PINs and 8-digit PUKs (facts::AODF_CPS3); CPS4 PINs
+        // are unpadded, 4..8 (spec §10, the AODF defaults of spec §3.1).
+        let (pin_min, pin_max, puk_len) = match t.kind {
+            CardKind::Cps4 => (4, 8, 8),
+            CardKind::Cps3 | CardKind::Cps3Contactless => {
+                use facts::cps3_pin::{PIN_LEN, PUK_LEN};
+                (PIN_LEN, PIN_LEN, PUK_LEN)
+            }
+        };
         let pin = t
             .pin
             .as_ref()
-            .map(|p| p.build("pin", 3, 4, 8, None))
+            .map(|p| p.build("pin", 3, pin_min, pin_max, None))
             .transpose()?;
         let puk = t
             .puk
             .as_ref()
-            .map(|p| p.build("puk", 10, 8, 8, Some(100)))
+            .map(|p| p.build("puk", 10, puk_len, puk_len, Some(100)))
             .transpose()?;
         let mut key = |k: &Option<KeyToml>| -> Result<Option<KeyImage>, ImageError> {
             let Some(k) = k else { return Ok(None) };

@@ -45,13 +45,15 @@
 //! end = "20300101000000"
 //!
 //! [pin]                         # CHV 01; absent on the contactless image
-//! value = "1234"
+//! value = "1234"                # digits; CPS3: exactly 4 (the card compares them padded to 8
+//!                               # bytes with FF, facts::AODF_CPS3); CPS4: 4..8, unpadded
 //! tries_left = 3                # optional (max_tries = 3 by default)
 //! [puk]                         # CHV 02
-//! value = "12345678"
+//! value = "12345678"            # 8 digits
 //! tries_left = 10               # optional (max 10), usage_left = 100 by default
 //!
-//! [keys.sign]                   # CPS_PRIV_SIG (ref 81); also keys.auth (82), keys.tech (CL)
+//! [keys.sign]                   # CPS_PRIV_SIG (ref 81); also keys.auth (82), keys.tech (CL;
+//!                               # without it DF 0002 holds no CL application files)
 //! key = "sign.TEST-ONLY.key.der"  # PKCS#8 DER
 //! cert = "sign.der"               # X.509 DER
 //!

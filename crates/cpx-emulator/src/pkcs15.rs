@@ -1,6 +1,6 @@
 //! PKCS#15 structures of the CPS3 (spec §1.4, §1.5, §2.4, §9; ISO 7816-15 encodings).
 
-use crate::choices::{self, EMPTY_FLAGS_QUIRK};
+use crate::choices;
 use crate::facts;
 use crate::tlv::{cons, int, named_bits, octets, seq, tlv, utf8};
 
@@ -163,11 +163,12 @@ pub(crate) fn token_info(serial: &str, label: &str, last_update: &str, algs: Alg
     ])
 }
 
-/// CommonObjectAttributes. `flags = None` writes the non-DER empty BIT STRING of the real card.
+/// CommonObjectAttributes. `flags = None` writes the non-DER empty BIT STRING of the real AODF
+/// (`03 01 08`, GH#2224).
 fn common(label: &str, flags: Option<u32>, auth_id: Option<u8>, rules: &[u8]) -> Vec<u8> {
     let flags = match flags {
         Some(f) => named_bits(f),
-        None => EMPTY_FLAGS_QUIRK.to_vec(),
+        None => facts::AODF_COMMON_FLAGS.to_vec(),
     };
     let auth = auth_id.map(|a| octets(&[a])).unwrap_or_default();
     let rules = if rules.is_empty() {
@@ -187,8 +188,8 @@ fn rule(mode_bit: u32, auth_id: Option<u8>) -> Vec<u8> {
     seq(&[&named_bits(1 << mode_bit), &cond])
 }
 
-/// An AODF PIN entry. The real PIN entry is 97 bytes with a 63-byte common part (GH#2224); ours has
-/// the same common part and is 96 bytes (the missing byte is inside pinAttributes, not public).
+/// A generated AODF PIN entry (CPS4; the CPS3 AODF is the real one, [`facts::AODF_CPS3`]):
+/// unpadded (spec §10), so no needs-padding flag, storedLength = maxLength.
 #[allow(clippy::too_many_arguments)]
 fn pin_entry(
     label: &str,
@@ -208,7 +209,7 @@ fn pin_entry(
         &int(u32::from(stored)),
         &int(u32::from(max)),
         &tlv(&[0x80], &[auth_id]), // pinReference [0]
-        &octets(&[0xFF]),          // padChar (unused: no needs-padding flag, spec §8.5)
+        &octets(&[0xFF]),          // padChar (unused: no needs-padding flag)
     ]);
     seq(&[
         &common(label, None, protected_by, &rules),
@@ -217,7 +218,8 @@ fn pin_entry(
     ])
 }
 
-/// AODF: user PIN (ref 01, protected by the PUK 02) and PUK (ref 02).
+/// The CPS4 AODF (generated, `choices::CPS4_P15_AS_CPS3`): user PIN (ref 01, protected by the
+/// PUK 02) and PUK (ref 02), the real CPS3 labels and common flags.
 pub(crate) fn aodf(pin: (u8, u8), puk: Option<(u8, u8)>) -> Vec<u8> {
     // pinFlags: initialized(4); PUK adds unblockingPin(6) (+ soPin(7), see choices).
     let mut v = pin_entry(
@@ -232,7 +234,7 @@ pub(crate) fn aodf(pin: (u8, u8), puk: Option<(u8, u8)>) -> Vec<u8> {
     if let Some((min, max)) = puk {
         let so = if choices::PUK_IS_SO_PIN { 1 << 7 } else { 0 };
         v.extend(pin_entry(
-            choices::PUK_LABEL,
+            facts::PUK_LABEL,
             0x02,
             None,
             (1 << 4) | (1 << 6) | so,
@@ -291,10 +293,13 @@ pub(crate) fn prkdf(keys: &[PrivateKeyEntry<'_>]) -> Vec<u8> {
         .collect()
 }
 
-/// A CDF entry: label, ID, path to the certificate EF.
+/// A CDF entry: the real common part (label, flags `03 02 08 00`, rules {read always; update with
+/// authId 01}, GH#2224), ID, path to the certificate EF. The real entry's path is not in the dump
+/// (its length, 0x52 in all, leaves 10 bytes for typeAttributes, i.e. a 2-byte FID; the FID is
+/// unknown): ours is absolute `3F00/<df>/<fid>`.
 pub(crate) fn cdf_entry(label: &str, id: &[u8], df: u16, fid: u16) -> Vec<u8> {
     seq(&[
-        &common(label, None, None, &[]),
+        &seq(&[&utf8(label), &facts::CDF_COMMON_AFTER_LABEL]),
         &seq(&[&octets(id)]),
         &tlv(&[0xA1], &seq(&[&path(df, fid)])),
     ])
@@ -338,11 +343,43 @@ mod tests {
     }
 
     #[test]
-    fn pin_entry_common_part_is_63_bytes() {
+    fn cps4_pin_entry_common_part_is_the_real_one() {
         let e = aodf((4, 8), Some((8, 8)));
         let (outer, _) = crate::tlv::read(&e).unwrap();
         let (com, _) = crate::tlv::read(outer.value).unwrap();
         assert_eq!(com.value.len(), 63);
-        assert_eq!(outer.value.len(), 96);
+        // label, then the real non-DER flags and the PUK's authId (GH#2224)
+        assert_eq!(&com.value[..33], &facts::AODF_CPS3[4..37]);
+        assert_eq!(&com.value[30..36], [0x03, 0x01, 0x08, 0x04, 0x01, 0x02]);
+    }
+
+    #[test]
+    fn real_aodf_is_two_well_formed_objects() {
+        let (pin, rest) = crate::tlv::read(&facts::AODF_CPS3).unwrap();
+        let (puk, rest) = crate::tlv::read(rest).unwrap();
+        assert!(rest.is_empty());
+        assert_eq!((pin.value.len(), puk.value.len()), (0x61, 0x58));
+        let (label, _) = crate::tlv::read(crate::tlv::read(puk.value).unwrap().0.value).unwrap();
+        assert_eq!(label.value, facts::PUK_LABEL.as_bytes());
+    }
+
+    #[test]
+    fn cdf_entry_starts_as_the_real_one() {
+        // GH#2224: `30 52 30 34 0C 1B "Certificat de Signature CPS" 03 02 08 00 30 11 … 30 10 04 0E`
+        let mut id = facts::AID_P15_CONTACT.to_vec();
+        id.push(0x01);
+        let e = cdf_entry(facts::LABEL_CERT_SIG, &id, 0x0001, 0xA001);
+        let real_head = concat!(
+            "3034 0C1B 436572746966696361742064652053",
+            "69676E617475726520435053",
+            " 03020800 30113006030207800500300703020640040101",
+            " 3010040E E828BD080F8025000001FF001001"
+        );
+        let real_head: String = real_head.split_whitespace().collect();
+        assert!(
+            hex::encode_upper(&e[2..]).starts_with(&real_head),
+            "{}",
+            hex::encode_upper(&e)
+        );
     }
 }

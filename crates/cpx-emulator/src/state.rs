@@ -13,7 +13,8 @@
 //! let image = CardImage::load(concat!(env!("CARGO_MANIFEST_DIR"),
 //!     "/../../test-vectors/cards/cps3-doctor/card.toml"))?;
 //! let mut card = card_from_image(&image);
-//! card.transmit(&[0x00, 0x20, 0x00, 0x01, 0x04, 0x30, 0x30, 0x30, 0x30]); // wrong PIN
+//! // a wrong PIN, padded to 8 bytes with FF as the real CPS3 AODF says
+//! card.transmit(&[0x00, 0x20, 0x00, 0x01, 0x08, 0x30, 0x30, 0x30, 0x30, 0xFF, 0xFF, 0xFF, 0xFF]);
 //! let saved = toml::to_string(&card.state())?;
 //!
 //! let mut again = card_from_image(&image);
@@ -57,7 +58,8 @@ pub struct CardState {
 pub struct PinState {
     /// Reference (01 PIN, 02 PUK).
     pub reference: u8,
-    /// Current value, hex (CHANGE REFERENCE DATA and unblock change it).
+    /// Current value, hex (CHANGE REFERENCE DATA and unblock change it): the PIN itself, without
+    /// the CPS3's FF padding (e.g. `31323334`).
     pub value: String,
     /// Tries left; 0 = blocked.
     pub tries_left: u8,

@@ -27,6 +27,10 @@ struct Dialect {
     cla: &'static str,
     open: &'static str,
     select_cps_data: &'static str,
+    /// VERIFY of the right PIN 1234 and of a wrong one, as each card takes them (CPS3: padded to
+    /// 8 bytes with FF, the real AODF; CPS4: unpadded, spec §10).
+    verify_ok: &'static str,
+    verify_wrong: &'static str,
 }
 
 const CPS3: Dialect = Dialect {
@@ -34,12 +38,16 @@ const CPS3: Dialect = Dialect {
     cla: "00",
     open: "00A4090C023F00",
     select_cps_data: "00A4090C063F000001D107",
+    verify_ok: "0020000108 31323334 FFFFFFFF",
+    verify_wrong: "0020000108 30303030 FFFFFFFF",
 };
 const CPS4: Dialect = Dialect {
     stem: "cps4-doctor",
     cla: "01",
     open: "01A4040C088025000001FF0100",
     select_cps_data: "01A4080C040001D107",
+    verify_ok: "0120000104 31323334",
+    verify_wrong: "0120000104 30303030",
 };
 
 fn blocked_pin_and_written_cps_data_survive(d: &Dialect) {
@@ -49,12 +57,12 @@ fn blocked_pin_and_written_cps_data_survive(d: &Dialect) {
     let cla = d.cla;
     assert_eq!(send(&mut *card, d.open), "9000");
     // CPS_DATA written after the PIN
-    assert_eq!(send(&mut *card, &format!("{cla}2000010431323334")), "9000");
+    assert_eq!(send(&mut *card, d.verify_ok), "9000");
     assert_eq!(send(&mut *card, d.select_cps_data), "9000");
     assert_eq!(send(&mut *card, &format!("{cla}D6000004CAFEBABE")), "9000");
     // then the PIN blocked by three wrong VERIFYs
     for sw in ["63C2", "63C1", "63C0"] {
-        assert_eq!(send(&mut *card, &format!("{cla}2000010430303030")), sw);
+        assert_eq!(send(&mut *card, d.verify_wrong), sw);
     }
     let state = card.state();
     assert_eq!(state.pins[0].tries_left, 0);
@@ -73,7 +81,7 @@ fn blocked_pin_and_written_cps_data_survive(d: &Dialect) {
     assert_eq!(fresh.state(), state);
     fresh.power_on();
     assert_eq!(send(&mut *fresh, d.open), "9000");
-    assert_eq!(send(&mut *fresh, &format!("{cla}20000104 31323334")), "6983");
+    assert_eq!(send(&mut *fresh, d.verify_ok), "6983");
     assert_eq!(send(&mut *fresh, d.select_cps_data), "9000");
     assert_eq!(send(&mut *fresh, &format!("{cla}B0000004")), "CAFEBABE9000");
 }
@@ -111,10 +119,35 @@ fn a_changed_pin_and_puk_uses_survive() {
 }
 
 #[test]
+fn a_changed_cps3_pin_survives_unpadded_in_the_state() {
+    let image = image("cps3-doctor");
+    let mut card = card_from_image(&image);
+    // CHANGE REFERENCE DATA old(8) || new(8), padded with FF (real AODF, GH#2224)
+    let change = "0024000110 31323334 FFFFFFFF 35363738 FFFFFFFF";
+    assert_eq!(send(&mut *card, change), "9000");
+    let state = card.state();
+    // the state keeps the PIN itself, not its padded block
+    assert_eq!(state.pins[0].value, "35363738");
+    let mut fresh = card_from_image(&image);
+    fresh.restore(&state).unwrap();
+    assert_eq!(send(&mut *fresh, CPS3.verify_ok), "63C2");
+    assert_eq!(send(&mut *fresh, "0020000108 35363738 FFFFFFFF"), "9000");
+    // a CPS3 PIN is 4 digits: 6 digits, a padded block or non-digits are refused
+    for value in ["313233343536", "35363738FFFFFFFF", "3536373A"] {
+        let mut bad = state.clone();
+        bad.pins[0].value = value.into();
+        assert!(
+            matches!(fresh.restore(&bad), Err(StateError::Value { .. })),
+            "{value}"
+        );
+    }
+}
+
+#[test]
 fn restore_is_volatile_free_and_all_or_nothing() {
     let image = image("cps3-doctor");
     let mut card = card_from_image(&image);
-    assert_eq!(send(&mut *card, "0020000104 31323334"), "9000");
+    assert_eq!(send(&mut *card, CPS3.verify_ok), "9000");
     let state = card.state();
     // verified PINs are volatile: a restored card starts unverified
     card.restore(&state).unwrap();

@@ -5,7 +5,7 @@ use crate::crypto::{CardKey, KeyUse};
 use crate::facts;
 use crate::fs::{FileSystem, MF, Rules};
 use crate::image::{CardImage, KeyImage};
-use crate::pin::Pin;
+use crate::pin::{Padding, Pin};
 use crate::pkcs15::{self, PrivateKeyEntry};
 
 pub(crate) struct Layout {
@@ -68,13 +68,17 @@ pub(crate) fn build(image: &CardImage) -> Layout {
     let app = fs.add_df(MF, fid::APP_CONTACT, Some(facts::AID_P15_CONTACT.to_vec()));
     let aid = &facts::AID_P15_CONTACT[..];
     let mut odf = Vec::new();
-    if let Some(pin) = &image.pin {
+    if image.pin.is_some() {
+        // The real AODF, verbatim (GH#2224): it fixes the PIN policy (`facts::cps3_pin`).
         odf.push((pkcs15::ODF_AODF, fid::APP_CONTACT, fid::AODF));
-        let aodf = pkcs15::aodf(
-            (pin.min_len, pin.max_len),
-            image.puk.as_ref().map(|p| (p.min_len, p.max_len)),
+        fs.add_ef(
+            app,
+            fid::AODF,
+            facts::AODF_CPS3.to_vec(),
+            None,
+            Rules::PUBLIC,
+            cl_only,
         );
-        fs.add_ef(app, fid::AODF, aodf, None, Rules::PUBLIC, cl_only);
     }
     let mut prk = Vec::new();
     let mut cdf = Vec::new();
@@ -221,22 +225,26 @@ pub(crate) fn build(image: &CardImage) -> Layout {
     );
     fs.add_ef(app, fid::TOKEN_INFO, ti, None, Rules::PUBLIC, Rules::PUBLIC);
 
+    // DF 0002 (listed in EF.DIR, real) holds the contactless application's ODF and TokenInfo
+    // only when the card has its technical key (`choices::CL_APP_NEEDS_TECH_KEY`).
     let app_cl = fs.add_df(MF, fid::APP_CL, Some(facts::AID_P15_CL.to_vec()));
-    fs.add_ef(
-        app_cl,
-        fid::ODF,
-        pkcs15::odf(&odf_cl),
-        None,
-        Rules::PUBLIC,
-        Rules::PUBLIC,
-    );
-    let ti_cl = pkcs15::token_info(
-        &image.token_serial,
-        &image.token_label,
-        &image.last_update,
-        pkcs15::Algorithms::Cps3Contactless,
-    );
-    fs.add_ef(app_cl, fid::TOKEN_INFO, ti_cl, None, Rules::PUBLIC, Rules::PUBLIC);
+    if image.tech.is_some() || !choices::CL_APP_NEEDS_TECH_KEY {
+        fs.add_ef(
+            app_cl,
+            fid::ODF,
+            pkcs15::odf(&odf_cl),
+            None,
+            Rules::PUBLIC,
+            Rules::PUBLIC,
+        );
+        let ti_cl = pkcs15::token_info(
+            &image.token_serial,
+            &image.token_label,
+            &image.last_update,
+            pkcs15::Algorithms::Cps3Contactless,
+        );
+        fs.add_ef(app_cl, fid::TOKEN_INFO, ti_cl, None, Rules::PUBLIC, Rules::PUBLIC);
+    }
 
     let mut keys = Vec::new();
     let pin_key = KeyUse {
@@ -285,12 +293,17 @@ pub(crate) fn build(image: &CardImage) -> Layout {
             home_df: fid::APP_CL,
         });
     }
+    // Both objects are padded to 8 bytes with FF (AODF needs-padding, storedLength 8, padChar FF).
+    let padding = Some(Padding {
+        stored: facts::cps3_pin::STORED_LEN,
+        pad_char: facts::cps3_pin::PAD_CHAR,
+    });
     let mut pins = Vec::new();
     if let Some(p) = &image.pin {
-        pins.push(Pin::new(0x01, p));
+        pins.push(Pin::new(0x01, p, padding));
     }
     if let Some(p) = &image.puk {
-        pins.push(Pin::new(0x02, p));
+        pins.push(Pin::new(0x02, p, padding));
     }
     Layout {
         fs,

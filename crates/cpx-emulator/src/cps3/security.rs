@@ -43,8 +43,10 @@ impl Cps3Card {
         }
     }
 
-    /// CHANGE REFERENCE DATA: P1 00 = old ‖ new unpadded, split by the stored length (spec §9);
-    /// P1 01 = new only, after VERIFY.
+    /// CHANGE REFERENCE DATA (spec §3.2, §9): P1 00 = old ‖ new, each a padded 8-byte block
+    /// (AODF storedLength, `facts::AODF_CPS3`), split at 8; P1 01 = new only, after VERIFY. Data
+    /// of the wrong length: `choices::PIN_WRONG_LENGTH_SW`, no try consumed; a new value that is
+    /// not 4 digits + padding: 6A80, no try consumed.
     pub(super) fn change_reference_data(&mut self, cmd: &Command) -> Reply {
         let reference = match self.pin_ref(cmd.p2) {
             Ok(r) => r,
@@ -56,39 +58,48 @@ impl Cps3Card {
         if pin.blocked() {
             return sw::BLOCKED.into();
         }
+        let block = pin.block_len();
         match cmd.p1 {
             0x00 => {
-                let stored = pin.value.len();
-                if cmd.data.len() <= stored {
+                let padded = pin.padding.is_some();
+                if padded && cmd.data.len() != 2 * block {
+                    return choices::PIN_WRONG_LENGTH_SW.into();
+                }
+                if cmd.data.len() <= block {
                     return sw::WRONG_DATA.into();
                 }
-                let (old, new) = cmd.data.split_at(stored);
-                if !pin.acceptable(new) {
+                let (old, new) = cmd.data.split_at(block);
+                let Some(new) = pin.new_value(new) else {
                     return sw::WRONG_DATA.into();
-                }
+                };
                 let status = pin.verify(old);
                 if status == sw::OK {
-                    pin.set(new);
+                    pin.set(&new);
                 }
                 status.into()
             }
             0x01 => {
+                if pin.padding.is_some() && cmd.data.len() != block {
+                    return choices::PIN_WRONG_LENGTH_SW.into();
+                }
                 if !pin.verified {
                     return sw::SECURITY_NOT_SATISFIED.into();
                 }
-                if !pin.acceptable(&cmd.data) {
+                let Some(new) = pin.new_value(&cmd.data) else {
                     return sw::WRONG_DATA.into();
-                }
-                pin.set(&cmd.data);
+                };
+                pin.set(&new);
                 Reply::ok()
             }
             _ => sw::WRONG_P1P2.into(),
         }
     }
 
-    /// RESET RETRY COUNTER on the PIN (P2 = 01): P1 00 PUK ‖ new, 01 PUK, 02 new (PUK verified
-    /// before), 03 nothing (PUK verified before) (notes §4). Each unblock uses one of the PUK's 100
-    /// uses (tag 9D, spec §8.4).
+    /// RESET RETRY COUNTER on the PIN (P2 = 01): P1 00 PUK ‖ new PIN, 01 PUK, 02 new PIN (PUK
+    /// verified before), 03 nothing (PUK verified before) (notes §4). Every value is an 8-byte
+    /// padded block (the PUK's 8 digits need no pad byte); other lengths
+    /// `choices::PIN_WRONG_LENGTH_SW`. Each unblock uses one of the PUK's 100 uses (tag 9D,
+    /// spec §8.4).
     pub(super) fn reset_retry_counter(&mut self, cmd: &Command) -> Reply {
         let reference = match self.pin_ref(cmd.p2) {
             Ok(r) => r,
@@ -97,18 +108,18 @@ impl Cps3Card {
         if reference != PIN {
             return sw::DATA_NOT_FOUND.into();
         }
-        let (min, max) = match self.pin(PIN) {
-            Some(p) => (usize::from(p.min_len), usize::from(p.max_len)),
-            None => return sw::DATA_NOT_FOUND.into(),
-        };
-        let Some(puk) = self.pin_mut(PUK) else {
+        let (Some(pin), Some(puk)) = (self.pin(PIN), self.pin(PUK)) else {
             return sw::DATA_NOT_FOUND.into();
         };
         if puk.blocked() {
             return sw::BLOCKED.into();
         }
-        let puk_len = puk.value.len();
-        let (puk_value, new): (Option<&[u8]>, Option<&[u8]>) = match (cmd.p1, cmd.data.len()) {
+        let (pin_len, puk_len) = (pin.block_len(), puk.block_len());
+        let padded = pin.padding.is_some();
+        let (puk_value, new_block): (Option<&[u8]>, Option<&[u8]>) = match (cmd.p1, cmd.data.len()) {
+            (0x00, n) if padded && n != puk_len + pin_len => return choices::PIN_WRONG_LENGTH_SW.into(),
+            (0x01, n) if padded && n != puk_len => return choices::PIN_WRONG_LENGTH_SW.into(),
+            (0x02, n) if padded && n != pin_len => return choices::PIN_WRONG_LENGTH_SW.into(),
             (0x00, n) if n > puk_len => (Some(&cmd.data[..puk_len]), Some(&cmd.data[puk_len..])),
             (0x01, n) if n > 0 => (Some(&cmd.data[..]), None),
             (0x02, n) if n > 0 => (None, Some(&cmd.data[..])),
@@ -116,9 +127,16 @@ impl Cps3Card {
             (0x00..=0x03, _) => return sw::WRONG_LENGTH.into(),
             _ => return sw::WRONG_P1P2.into(),
         };
-        if new.is_some_and(|n| !(min..=max).contains(&n.len())) {
-            return sw::WRONG_DATA.into();
-        }
+        let new = match new_block {
+            Some(b) => match pin.new_value(b) {
+                Some(v) => Some(v),
+                None => return sw::WRONG_DATA.into(),
+            },
+            None => None,
+        };
+        let Some(puk) = self.pin_mut(PUK) else {
+            return sw::DATA_NOT_FOUND.into();
+        };
         match puk_value {
             Some(v) => {
                 // The PUK given in the command does not leave the PUK verified (one-shot).
@@ -139,7 +157,7 @@ impl Cps3Card {
             return sw::DATA_NOT_FOUND.into();
         };
         match new {
-            Some(n) => pin.set(n),
+            Some(n) => pin.set(&n),
             None => pin.tries_left = pin.max_tries,
         }
         pin.verified = false;

@@ -164,10 +164,10 @@ pub(super) fn build(image: &CardImage) -> Layout {
 
     let mut pins = Vec::new();
     if let Some(p) = &image.pin {
-        pins.push(Pin::new(0x01, p));
+        pins.push(Pin::new(0x01, p, None));
     }
     if let Some(p) = &image.puk {
-        pins.push(Pin::new(0x02, p));
+        pins.push(Pin::new(0x02, p, None));
     }
     Layout { fs, keys, pins }
 }

@@ -1,0 +1,162 @@
+//! A small DER/BER reader for PKCS#15 on top of [`cpx_apdu::tlv`], tolerant of the CPS3's known
+//! quirk: BIT STRINGs whose "unused bits" byte is out of range (`03 01 08`, `03 02 08 00`, GH#2224,
+//! brief of issue 4). Errors are plain strings; the caller names the object.
+
+use cpx_apdu::tlv::{self, Tlv};
+
+/// Result of this module: the reason text on failure.
+pub(crate) type Ber<T> = Result<T, String>;
+
+/// Universal tags.
+pub(crate) const BOOLEAN: u32 = 0x01;
+pub(crate) const INTEGER: u32 = 0x02;
+pub(crate) const BIT_STRING: u32 = 0x03;
+pub(crate) const OCTET_STRING: u32 = 0x04;
+pub(crate) const UTF8_STRING: u32 = 0x0C;
+pub(crate) const SEQUENCE: u32 = 0x30;
+
+/// All top-level elements of `data` (padding `00`/`FF` between them skipped).
+pub(crate) fn elements(data: &[u8]) -> Ber<Vec<Tlv<'_>>> {
+    tlv::parse_all(data).map_err(|e| e.to_string())
+}
+
+/// The children of a constructed element.
+pub(crate) fn children<'a>(t: &Tlv<'a>) -> Ber<Vec<Tlv<'a>>> {
+    if !t.is_constructed() {
+        return Err(format!("tag {:X} is not constructed", t.tag));
+    }
+    t.children()
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())
+}
+
+/// The children of `t`, which must have tag `tag`.
+pub(crate) fn expect<'a>(t: &Tlv<'a>, tag: u32, what: &str) -> Ber<Vec<Tlv<'a>>> {
+    if t.tag != tag {
+        return Err(format!("{what}: tag {:X} where {tag:X} was expected", t.tag));
+    }
+    children(t)
+}
+
+/// A non-negative INTEGER that fits a `u32` (leading zero bytes allowed, BER).
+pub(crate) fn uint(t: &Tlv<'_>, what: &str) -> Ber<u32> {
+    let v = t.value;
+    if v.is_empty() || v[0] & 0x80 != 0 {
+        return Err(format!("{what}: not a non-negative INTEGER"));
+    }
+    let digits: Vec<u8> = v.iter().copied().skip_while(|&b| b == 0).collect();
+    if digits.len() > 4 {
+        return Err(format!("{what}: INTEGER too large"));
+    }
+    Ok(digits.iter().fold(0u32, |acc, &b| (acc << 8) | u32::from(b)))
+}
+
+/// A BIT STRING as a bit set, bit 0 = the first (most significant) bit, as PKCS#15 numbers
+/// flags. Tolerant: an "unused bits" byte above 7 or with no content (the CPS3's `03 01 08` and
+/// `03 02 08 00`) is read as "no unused bits", and bits past 32 are ignored.
+pub(crate) fn bits(t: &Tlv<'_>) -> u32 {
+    let Some((&unused, content)) = t.value.split_first() else {
+        return 0;
+    };
+    let unused = if unused > 7 { 0 } else { unused };
+    let mut out = 0u32;
+    for (i, byte) in content.iter().enumerate().take(4) {
+        let mut b = *byte;
+        if i + 1 == content.len() {
+            b &= 0xFFu8 << unused;
+        }
+        for bit in 0..8 {
+            if b & (0x80 >> bit) != 0 {
+                out |= 1 << (i * 8 + bit);
+            }
+        }
+    }
+    out
+}
+
+/// UTF-8 text of a string element (invalid UTF-8 replaced, never an error: labels are display data).
+pub(crate) fn text(t: &Tlv<'_>) -> String {
+    String::from_utf8_lossy(t.value).into_owned()
+}
+
+/// A PKCS#15 / ISO 7816-15 Path: `SEQUENCE { efidOrPath OCTET STRING, index INTEGER OPTIONAL,
+/// length [0] INTEGER OPTIONAL, aid [APPLICATION 15] OPTIONAL }`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Path {
+    /// File identifiers, from the MF when the path starts with `3F00`.
+    pub path: Vec<u8>,
+    /// The application the path is relative to (`4F`), if any.
+    pub aid: Option<Vec<u8>>,
+}
+
+impl Path {
+    /// Parse a Path SEQUENCE.
+    pub(crate) fn parse(t: &Tlv<'_>) -> Ber<Path> {
+        let mut out = Path::default();
+        for c in expect(t, SEQUENCE, "Path")? {
+            match c.tag {
+                OCTET_STRING => out.path = c.value.to_vec(),
+                0x4F => out.aid = Some(c.value.to_vec()),
+                _ => {}
+            }
+        }
+        if out.path.len() % 2 != 0 {
+            return Err("Path: odd number of bytes".into());
+        }
+        Ok(out)
+    }
+
+    /// The path as FIDs.
+    pub fn fids(&self) -> Vec<u16> {
+        self.path
+            .chunks_exact(2)
+            .map(|c| u16::from_be_bytes([c[0], c[1]]))
+            .collect()
+    }
+
+    /// The absolute path from the MF (`3F00` first): relative paths are put under `app`.
+    pub(crate) fn absolute(&self, app: &[u8]) -> Vec<u8> {
+        if self.path.starts_with(&[0x3F, 0x00]) {
+            self.path.clone()
+        } else {
+            let mut p = app.to_vec();
+            p.extend_from_slice(&self.path);
+            p
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(data: &[u8]) -> Tlv<'_> {
+        elements(data).unwrap().remove(0)
+    }
+
+    #[test]
+    fn bit_strings_der_and_cps3_quirks() {
+        assert_eq!(bits(&one(&[0x03, 0x02, 0x07, 0x80])), 1);
+        assert_eq!(bits(&one(&[0x03, 0x02, 0x06, 0xC0])), 0b11);
+        // pinFlags initialized(4) + needs-padding(5) + bit 11: 03 03 04 0C 10
+        assert_eq!(
+            bits(&one(&[0x03, 0x03, 0x04, 0x0C, 0x10])),
+            (1 << 4) | (1 << 5) | (1 << 11)
+        );
+        // The real CPS3's non-DER forms (GH#2224).
+        assert_eq!(bits(&one(&[0x03, 0x01, 0x08])), 0);
+        assert_eq!(bits(&one(&[0x03, 0x02, 0x08, 0x00])), 0);
+        assert_eq!(bits(&one(&[0x03, 0x01, 0x07])), 0);
+        assert_eq!(bits(&one(&[0x03, 0x00])), 0);
+    }
+
+    #[test]
+    fn integers() {
+        assert_eq!(uint(&one(&[0x02, 0x01, 0x08]), "x"), Ok(8));
+        assert_eq!(uint(&one(&[0x02, 0x02, 0x00, 0x81]), "x"), Ok(0x81));
+        assert_eq!(uint(&one(&[0x02, 0x02, 0x08, 0x00]), "x"), Ok(2048));
+        assert!(uint(&one(&[0x02, 0x01, 0x80]), "x").is_err());
+        assert!(uint(&one(&[0x02, 0x00]), "x").is_err());
+        assert!(uint(&one(&[0x02, 0x05, 1, 2, 3, 4, 5]), "x").is_err());
+    }
+}

@@ -1,0 +1,265 @@
+//! The CPS3 (IAS-ECC) driver: PIN commands and cryptography (spec §3, §4.2, §4.3, §7, §8, §9).
+
+use cpx_apdu::tlv;
+use zeroize::Zeroizing;
+
+use crate::atr::Interface;
+use crate::commands as cmd;
+use crate::crypto::{KeyRole, Mechanism, hash_input};
+use crate::error::CardError;
+use crate::hash::{self, HashAlg};
+use crate::io::Io;
+use crate::pin::{Pin, PinKind, PinStatus};
+use crate::pinops;
+use crate::state::State;
+
+const MF: [u8; 2] = [0x3F, 0x00];
+
+/// MSE algorithm references (spec §4.2, §4.3, §9).
+const ALG_HT_SHA1: u8 = 0x10;
+const ALG_HT_SHA256: u8 = 0x40;
+const ALG_DST_SHA1: u8 = 0x12;
+const ALG_DST_SHA256: u8 = 0x42;
+const ALG_AT_PKCS1: u8 = 0x02;
+const ALG_CT_PKCS1: u8 = 0x1A;
+/// CRT tags of MSE SET.
+const CRT_DST: u8 = 0xB6;
+const CRT_AT: u8 = 0xA4;
+const CRT_CT: u8 = 0xB8;
+
+/// Parse the GET DATA reply `70 { BF 81 <ref> { A0 { 9A max, 9B left, 9D usage } } }` (spec §3.2):
+/// usage 0 forces tries left to 0.
+pub fn parse_pin_data(data: &[u8], reference: u8) -> Result<PinStatus, CardError> {
+    let bad = |r: String| CardError::malformed(format!("PIN SDO {reference:02X}"), r);
+    let find = |tag: u32| -> Result<Option<&[u8]>, CardError> {
+        tlv::find_path(data, &[0x70, 0xBF8100 | u32::from(reference), 0xA0, tag])
+            .map(|t| t.map(|t| t.value))
+            .map_err(|e| bad(e.to_string()))
+    };
+    let byte = |v: Option<&[u8]>| v.and_then(|v| v.last().copied());
+    let max = byte(find(0x9A)?);
+    let mut left = byte(find(0x9B)?).ok_or_else(|| bad("no tries-left tag 9B".into()))?;
+    let usage = find(0x9D)?.map(|v| v.iter().fold(0u16, |a, b| (a << 8) | u16::from(*b)));
+    if usage == Some(0) {
+        left = 0;
+    }
+    Ok(PinStatus {
+        tries_left: Some(left),
+        max_tries: max,
+        blocked: left == 0,
+        verified: None,
+        usage_left: usage,
+    })
+}
+
+/// `SELECT 3F00` once, then GET DATA per code (spec §3.2, §8.4).
+pub(crate) fn pin_status(
+    io: &mut Io<'_>,
+    st: &mut State,
+    kinds: &[PinKind],
+) -> Result<Vec<PinStatus>, CardError> {
+    let mut refs = Vec::new();
+    for kind in kinds {
+        refs.push(st.policy(io, *kind)?.0.reference);
+    }
+    io.select(&MF, "select MF")?;
+    refs.into_iter()
+        .map(|r| {
+            let data = io.ok(&cmd::cps3_get_pin_data(r)?, "PIN status")?;
+            parse_pin_data(&data, r)
+        })
+        .collect()
+}
+
+/// VERIFY with the AODF's format (spec §3.1, §8.5); the PIN object's path selected first if any.
+pub(crate) fn verify(io: &mut Io<'_>, st: &mut State, kind: PinKind, pin: &Pin) -> Result<(), CardError> {
+    let (policy, path) = st.policy(io, kind)?;
+    let value = policy.format(kind, pin)?;
+    if let Some(p) = path {
+        io.select(&p.absolute(&st.app_path), "select PIN object")?;
+    }
+    let r = io.transmit(&cmd::verify(cmd::CLA_CPS3, policy.reference, &value)?)?;
+    pinops::check(kind, "verify", r.sw())
+}
+
+/// `00 24 00 <ref> Lc old ‖ new`, both formatted by the AODF (spec §3.2, §9).
+pub(crate) fn change(io: &mut Io<'_>, st: &mut State, old: &Pin, new: &Pin) -> Result<(), CardError> {
+    let (policy, _) = st.policy(io, PinKind::User)?;
+    let mut data = policy.format(PinKind::User, old)?;
+    data.extend_from_slice(&policy.format(PinKind::User, new)?);
+    let r = io.transmit(&cmd::change_reference_data(
+        cmd::CLA_CPS3,
+        0x00,
+        policy.reference,
+        &data,
+    )?)?;
+    pinops::check(PinKind::User, "change PIN", r.sw())
+}
+
+/// VERIFY of the PUK, then `00 2C 02 <ref> Lc <new>` (spec §3.2 C_Login(SO) + C_InitPIN, §9).
+pub(crate) fn unblock(io: &mut Io<'_>, st: &mut State, puk: &Pin, new: &Pin) -> Result<(), CardError> {
+    let (user, _) = st.policy(io, PinKind::User)?;
+    let new_value = user.format(PinKind::User, new)?;
+    verify(io, st, PinKind::Puk, puk)?;
+    let r = io.transmit(&cmd::cps3_reset_retry_counter(user.reference, &new_value)?)?;
+    match r.sw().to_u16() {
+        0x9000 => Ok(()),
+        // spec §3.3: during unblock, NOT_ALLOWED means the PUK is blocked.
+        0x6984..=0x6986 | 0x6900 | 0x6983 => Err(CardError::PinBlocked { kind: PinKind::Puk }),
+        _ => Err(CardError::from_sw("unblock PIN", r.sw())),
+    }
+}
+
+fn hash_refs(alg: HashAlg) -> (u8, u8) {
+    match alg {
+        HashAlg::Sha1 => (ALG_HT_SHA1, ALG_DST_SHA1),
+        HashAlg::Sha256 => (ALG_HT_SHA256, ALG_DST_SHA256),
+    }
+}
+
+/// Signature or authentication (spec §4.2, §4.3, §7). One SELECT of the application DF, then the
+/// MSE and PSO of the spec; no duplicate SELECT.
+pub(crate) fn sign(
+    io: &mut Io<'_>,
+    st: &mut State,
+    role: KeyRole,
+    mechanism: Mechanism,
+    data: &[u8],
+) -> Result<Vec<u8>, CardError> {
+    if matches!(mechanism, Mechanism::Pss(_) | Mechanism::PssHash) {
+        return Err(CardError::Unsupported {
+            operation: "PSS signature",
+            reason: "the CPS3 has no PSS (spec §4.1)",
+        });
+    }
+    if st.interface == Interface::Contactless && role == KeyRole::Signature {
+        return Err(CardError::Unsupported {
+            operation: "signature",
+            reason: "no signature over the contactless interface (spec §7)",
+        });
+    }
+    let key = st.key(io, role)?;
+    match (role, mechanism) {
+        (KeyRole::Signature, Mechanism::Pkcs1(alg)) => {
+            let Some((state, bits, tail)) = hash::partial_hash(alg, data) else {
+                // An empty message: hash on the host, sign the hash (spec §4.2 "precomputed").
+                return sign_hash(io, st, key.reference, alg, &alg.digest(data));
+            };
+            let (ht, dst) = hash_refs(alg);
+            io.select(&st.app_path, "select application")?;
+            io.ok(&cmd::cps3_mse_hash(ht)?, "MSE SET HT")?;
+            let state = (bits > 0).then_some((&state[..], bits));
+            io.ok(&cmd::cps3_pso_hash(state, tail)?, "PSO HASH")?;
+            io.ok(&cmd::cps3_mse(CRT_DST, dst, key.reference)?, "MSE SET DST")?;
+            io.ok(
+                &cmd::pso_cds(cmd::CLA_CPS3, None)?,
+                "PSO COMPUTE DIGITAL SIGNATURE",
+            )
+        }
+        (KeyRole::Signature, _) => {
+            let (alg, h) = hash_input("sign a hash", data)?;
+            sign_hash(io, st, key.reference, alg, h)
+        }
+        (KeyRole::Authentication, Mechanism::Pkcs1(alg)) => {
+            let di = alg.digest_info(&alg.digest(data));
+            internal_authenticate(io, st, key.reference, key.modulus_len, &di)
+        }
+        (KeyRole::Authentication, _) => internal_authenticate(io, st, key.reference, key.modulus_len, data),
+    }
+}
+
+/// MSE DST 12/42 + `00 2A 9E 9A Lc <hash> 00` (spec §4.2 "signing a precomputed hash").
+fn sign_hash(io: &mut Io<'_>, st: &State, key: u8, alg: HashAlg, hash: &[u8]) -> Result<Vec<u8>, CardError> {
+    io.select(&st.app_path, "select application")?;
+    io.ok(&cmd::cps3_mse(CRT_DST, hash_refs(alg).1, key)?, "MSE SET DST")?;
+    io.ok(
+        &cmd::pso_cds(cmd::CLA_CPS3, Some(hash))?,
+        "PSO COMPUTE DIGITAL SIGNATURE",
+    )
+}
+
+/// MSE AT 02 + INTERNAL AUTHENTICATE; input ≤ 40 % of the modulus (spec §4.3, INT §8.2.4).
+fn internal_authenticate(
+    io: &mut Io<'_>,
+    st: &State,
+    key: u8,
+    modulus: usize,
+    data: &[u8],
+) -> Result<Vec<u8>, CardError> {
+    let max = modulus * 40 / 100;
+    if data.is_empty() || data.len() > max {
+        return Err(CardError::InvalidInput {
+            operation: "authentication signature",
+            reason: format!(
+                "{} bytes; the card takes 1 to {max} (40 % of the modulus)",
+                data.len()
+            ),
+        });
+    }
+    io.select(&st.app_path, "select application")?;
+    io.ok(&cmd::cps3_mse(CRT_AT, ALG_AT_PKCS1, key)?, "MSE SET AT")?;
+    io.ok(&cmd::cps3_internal_authenticate(data)?, "INTERNAL AUTHENTICATE")
+}
+
+/// MSE CT 1A + chained PSO DECIPHER of `81 ‖ cryptogram`; the card removes the padding (spec §4.3).
+pub(crate) fn decrypt(
+    io: &mut Io<'_>,
+    st: &mut State,
+    role: KeyRole,
+    cryptogram: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, CardError> {
+    if role != KeyRole::Authentication || st.interface == Interface::Contactless {
+        return Err(CardError::Unsupported {
+            operation: "decrypt",
+            reason: "only the contact authentication key deciphers (spec §4.3, §7)",
+        });
+    }
+    let key = st.key(io, role)?;
+    if cryptogram.len() != key.modulus_len {
+        return Err(CardError::InvalidInput {
+            operation: "decrypt",
+            reason: format!("{} bytes, the modulus is {}", cryptogram.len(), key.modulus_len),
+        });
+    }
+    let mut data = Vec::with_capacity(cryptogram.len() + 1);
+    data.push(0x81);
+    data.extend_from_slice(cryptogram);
+    io.select(&st.app_path, "select application")?;
+    io.ok(&cmd::cps3_mse(CRT_CT, ALG_CT_PKCS1, key.reference)?, "MSE SET CT")?;
+    io.chain(&cmd::pso_decipher(cmd::CLA_CPS3, &data)?, "PSO DECIPHER")
+        .map(Zeroizing::new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn real_pin_counter_replies() {
+        // spec §3.2 real reply (GH#2275).
+        let pin = [
+            0x70, 0x16, 0xBF, 0x81, 0x01, 0x12, 0xA0, 0x10, 0x9A, 0x01, 0x03, 0x9B, 0x01, 0x03, 0xA1, 0x08,
+            0x8C, 0x06, 0xF3, 0x00, 0x00, 0x13, 0xFF, 0x00,
+        ];
+        let s = parse_pin_data(&pin, 1).unwrap();
+        assert_eq!(
+            (s.tries_left, s.max_tries, s.blocked, s.usage_left),
+            (Some(3), Some(3), false, None)
+        );
+        // spec §9 PUK reply: 9D 02 00 64.
+        let puk = [
+            0x70, 0x1A, 0xBF, 0x81, 0x02, 0x16, 0xA0, 0x14, 0x9A, 0x01, 0x0A, 0x9B, 0x01, 0x0A, 0x9D, 0x02,
+            0x00, 0x64, 0xA1, 0x08, 0x8C, 0x06, 0xF3, 0x00, 0x00, 0x13, 0xFF, 0x00,
+        ];
+        let s = parse_pin_data(&puk, 2).unwrap();
+        assert_eq!(
+            (s.tries_left, s.max_tries, s.usage_left),
+            (Some(10), Some(10), Some(100))
+        );
+        let mut spent = puk;
+        spent[17] = 0;
+        assert!(parse_pin_data(&spent, 2).unwrap().blocked);
+        assert!(parse_pin_data(&pin, 2).is_err());
+        assert!(parse_pin_data(&pin[..10], 1).is_err());
+    }
+}

@@ -1,0 +1,193 @@
+//! The CPS4 (NXP ChipDoc) driver, CLA 01 (spec §3.2 CPS4 column, §4.4, §10).
+
+use zeroize::Zeroizing;
+
+use crate::commands::{self as cmd, CLA_CPS4};
+use crate::crypto::{KeyRole, Mechanism, hash_input};
+use crate::error::CardError;
+use crate::hash::{self, HashAlg};
+use crate::io::Io;
+use crate::pin::{Pin, PinKind, PinStatus};
+use crate::pinops;
+use crate::state::State;
+
+/// MSE `91` algorithms (spec §4.4).
+fn alg(pss: bool, h: HashAlg) -> u8 {
+    match (pss, h) {
+        (false, HashAlg::Sha1) => 0x0A,
+        (false, HashAlg::Sha256) => 0x28,
+        (true, HashAlg::Sha1) => 0x15,
+        (true, HashAlg::Sha256) => 0x2C,
+    }
+}
+
+/// `01 20 00 <ref>`: `63Cx`, `9000` (verified), `6983` (blocked) (spec §3.2, §10.6).
+pub(crate) fn pin_status(
+    io: &mut Io<'_>,
+    st: &mut State,
+    kinds: &[PinKind],
+) -> Result<Vec<PinStatus>, CardError> {
+    let mut out = Vec::new();
+    for kind in kinds {
+        let reference = st.policy(io, *kind)?.0.reference;
+        let r = io.transmit(&cmd::verify_status(CLA_CPS4, reference))?;
+        let blank = PinStatus {
+            tries_left: None,
+            max_tries: None,
+            blocked: false,
+            verified: None,
+            usage_left: None,
+        };
+        out.push(match (r.sw().0, r.sw().1) {
+            (0x90, 0x00) => PinStatus {
+                verified: Some(true),
+                ..blank
+            },
+            (0x63, x) if x & 0xF0 == 0xC0 => PinStatus {
+                tries_left: Some(x & 0x0F),
+                blocked: x & 0x0F == 0,
+                verified: Some(false),
+                ..blank
+            },
+            (0x69, 0x83) => PinStatus {
+                tries_left: Some(0),
+                blocked: true,
+                verified: Some(false),
+                ..blank
+            },
+            _ => return Err(CardError::from_sw("PIN status", r.sw())),
+        });
+    }
+    Ok(out)
+}
+
+/// `01 20 00 <ref> Lc <code>` (spec §3.2).
+pub(crate) fn verify(io: &mut Io<'_>, st: &mut State, kind: PinKind, pin: &Pin) -> Result<(), CardError> {
+    let (policy, path) = st.policy(io, kind)?;
+    let value = policy.format(kind, pin)?;
+    if let Some(p) = path {
+        io.select(&p.absolute(&st.app_path), "select PIN object")?;
+    }
+    let r = io.transmit(&cmd::verify(CLA_CPS4, policy.reference, &value)?)?;
+    pinops::check(kind, "verify", r.sw())
+}
+
+fn set_pin(io: &mut Io<'_>, reference: u8, value: &[u8]) -> Result<(), CardError> {
+    let r = io.transmit(&cmd::change_reference_data(CLA_CPS4, 0x01, reference, value)?)?;
+    pinops::check(PinKind::User, "set PIN", r.sw())
+}
+
+/// VERIFY old, then `01 24 01 <ref> Lc <new>` (spec §10.7).
+pub(crate) fn change(io: &mut Io<'_>, st: &mut State, old: &Pin, new: &Pin) -> Result<(), CardError> {
+    let (policy, _) = st.policy(io, PinKind::User)?;
+    let new_value = policy.format(PinKind::User, new)?;
+    verify(io, st, PinKind::User, old)?;
+    set_pin(io, policy.reference, &new_value)
+}
+
+/// VERIFY PUK, `01 2C 03 <ref|80>`, `01 24 01 <ref> Lc <new>` (spec §10.8).
+pub(crate) fn unblock(io: &mut Io<'_>, st: &mut State, puk: &Pin, new: &Pin) -> Result<(), CardError> {
+    let (policy, _) = st.policy(io, PinKind::User)?;
+    let new_value = policy.format(PinKind::User, new)?;
+    verify(io, st, PinKind::Puk, puk)?;
+    let r = io.transmit(&cmd::cps4_reset_retry_counter(policy.reference))?;
+    if !r.is_success() {
+        return Err(match r.sw().to_u16() {
+            0x6983..=0x6986 | 0x6900 => CardError::PinBlocked { kind: PinKind::Puk },
+            _ => CardError::from_sw("unblock PIN", r.sw()),
+        });
+    }
+    set_pin(io, policy.reference, &new_value)
+}
+
+/// Signature (spec §4.4, §10.9–§10.12): hashes on the host; PKCS#1 v1.5 with the authentication
+/// key through a host-built type-1 block and raw RSA.
+pub(crate) fn sign(
+    io: &mut Io<'_>,
+    st: &mut State,
+    role: KeyRole,
+    mechanism: Mechanism,
+    data: &[u8],
+) -> Result<Vec<u8>, CardError> {
+    let key = st.key(io, role)?;
+    let (pss, h, hash_value) = match mechanism {
+        Mechanism::Pkcs1(h) => (false, h, h.digest(data)),
+        Mechanism::Pss(h) => (true, h, h.digest(data)),
+        Mechanism::PssHash => {
+            let h = HashAlg::from_len(data.len()).ok_or_else(|| CardError::InvalidInput {
+                operation: "PSS signature",
+                reason: format!("{} bytes is not a SHA-1/SHA-256 hash", data.len()),
+            })?;
+            (true, h, data.to_vec())
+        }
+        Mechanism::RsaPkcs if role == KeyRole::Signature => {
+            let (h, v) = hash_input("sign a hash", data)?;
+            (false, h, v.to_vec())
+        }
+        Mechanism::RsaPkcs => return raw_pkcs1(io, st, key.reference, key.modulus_len, data),
+    };
+    if role == KeyRole::Authentication && !pss {
+        // spec §10.11/§10.12: PKCS#1 v1.5 with this key only through raw RSA.
+        let di = h.digest_info(&hash_value);
+        return raw_pkcs1(io, st, key.reference, key.modulus_len, &di);
+    }
+    io.select(&st.app_path, "select application")?;
+    io.ok(&cmd::cps4_mse_dst(alg(pss, h), key.reference)?, "MSE SET DST")?;
+    io.ok(
+        &cmd::pso_cds(CLA_CPS4, Some(&hash_value))?,
+        "PSO COMPUTE DIGITAL SIGNATURE",
+    )
+}
+
+/// Host PKCS#1 type-1 block + MSE CT `83 01 20` + chained raw decipher (spec §4.4, §10.11).
+fn raw_pkcs1(
+    io: &mut Io<'_>,
+    st: &State,
+    key: u8,
+    modulus: usize,
+    data: &[u8],
+) -> Result<Vec<u8>, CardError> {
+    let block = hash::pkcs1_type1(data, modulus).ok_or_else(|| CardError::InvalidInput {
+        operation: "authentication signature",
+        reason: format!(
+            "{} bytes; at most {} fit a PKCS#1 block",
+            data.len(),
+            modulus.saturating_sub(11)
+        ),
+    })?;
+    raw_rsa(io, st, key, &block).map(|r| r.to_vec())
+}
+
+fn raw_rsa(io: &mut Io<'_>, st: &State, key: u8, block: &[u8]) -> Result<Zeroizing<Vec<u8>>, CardError> {
+    io.select(&st.app_path, "select application")?;
+    io.ok(&cmd::cps4_mse_ct(key)?, "MSE SET CT")?;
+    io.chain(&cmd::pso_decipher(CLA_CPS4, block)?, "PSO DECIPHER")
+        .map(Zeroizing::new)
+}
+
+/// Raw decipher of the bare cryptogram; the host removes the type-2 padding (spec §4.4).
+pub(crate) fn decrypt(
+    io: &mut Io<'_>,
+    st: &mut State,
+    role: KeyRole,
+    cryptogram: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, CardError> {
+    if role != KeyRole::Authentication {
+        return Err(CardError::Unsupported {
+            operation: "decrypt",
+            reason: "only the authentication key deciphers (spec §4.4)",
+        });
+    }
+    let key = st.key(io, role)?;
+    if cryptogram.len() != key.modulus_len {
+        return Err(CardError::InvalidInput {
+            operation: "decrypt",
+            reason: format!("{} bytes, the modulus is {}", cryptogram.len(), key.modulus_len),
+        });
+    }
+    let block = raw_rsa(io, st, key.reference, cryptogram)?;
+    hash::pkcs1_type2_unpad(&block).ok_or_else(|| CardError::InvalidInput {
+        operation: "decrypt",
+        reason: "the deciphered block has no valid PKCS#1 type-2 padding".into(),
+    })
+}

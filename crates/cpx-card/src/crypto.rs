@@ -1,0 +1,44 @@
+//! Keys and mechanisms of the card API, and the checks shared by both generations.
+
+use crate::error::CardError;
+use crate::hash::HashAlg;
+
+/// Which private key (spec §1.5, §5.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyRole {
+    /// CPS_PRIV_SIG: nonRepudiation.
+    Signature,
+    /// CPS_PRIV_AUT (decrypt + sign); on the CPS3 contactless interface CPS_PRIV_TECH_AUT.
+    Authentication,
+}
+
+/// What is signed, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Mechanism {
+    /// PKCS#1 v1.5 over a message hashed with this algorithm (CKM_SHA*_RSA_PKCS). CPS3 signature
+    /// key: the card finishes the hash (spec §4.2); otherwise the host hashes.
+    Pkcs1(HashAlg),
+    /// PKCS#1 v1.5 over caller data (CKM_RSA_PKCS): a 20/32-byte hash or a DigestInfo for the
+    /// signature key (spec §4.2, §4.4); any data the card can pad for the authentication key
+    /// (≤ 40 % of the modulus on CPS3, spec §4.3).
+    RsaPkcs,
+    /// PSS over a message hashed on the host (CKM_SHA*_RSA_PKCS_PSS), CPS4 only (spec §4.4):
+    /// MGF1 with the same hash, salt length = hash length (spec §10.10).
+    Pss(HashAlg),
+    /// PSS over a precomputed 20/32-byte hash (CKM_RSA_PKCS_PSS), CPS4 only.
+    PssHash,
+}
+
+/// The hash of a precomputed-hash input, or the error of spec §4.2 (an invalid DigestInfo).
+pub(crate) fn hash_input<'a>(
+    operation: &'static str,
+    data: &'a [u8],
+) -> Result<(HashAlg, &'a [u8]), CardError> {
+    crate::hash::strip_digest_info(data).ok_or_else(|| CardError::InvalidInput {
+        operation,
+        reason: format!(
+            "{} bytes: neither a SHA-1/SHA-256 hash nor its DigestInfo",
+            data.len()
+        ),
+    })
+}

@@ -1,0 +1,241 @@
+//! Sending commands inside one transaction: the re-select rules of spec §1.3 and §2.3, file reads
+//! in each card's chunk size, the FCP/FCI size.
+
+use cpx_apdu::{Command, Response, StatusWord, tlv};
+use cpx_transport::CardTransaction;
+
+use crate::atr::Generation;
+use crate::commands::{self as cmd, AID_CPS, AID_CPS2TER, AID_ISD, CLA_CPS3, CLA_CPS4};
+use crate::error::CardError;
+
+/// READ BINARY chunk: 0xE7 on CPS3 (`max_recv_size`), 256 on CPS4 (spec §2.3, §10.13).
+pub(crate) fn chunk(generation: Generation) -> usize {
+    match generation {
+        Generation::Cps3 => 0xE7,
+        Generation::Cps4 => 256,
+    }
+}
+
+/// One transaction's worth of card access.
+pub(crate) struct Io<'a> {
+    tx: &'a mut dyn CardTransaction,
+    pub(crate) generation: Generation,
+}
+
+impl<'a> Io<'a> {
+    pub(crate) fn new(tx: &'a mut dyn CardTransaction, generation: Generation) -> Self {
+        Io { tx, generation }
+    }
+
+    /// Send one command; on `6Exx` or `6A86` (and `6881` on the CPS4) select the CPS AID and
+    /// resend once (spec §2.3, §3.2). Chained parts and selects by AID are never resent.
+    pub(crate) fn transmit(&mut self, command: &Command) -> Result<Response, CardError> {
+        let response = self.tx.transmit(command)?;
+        let sw = response.sw();
+        let retry = sw.0 == 0x6E
+            || sw == StatusWord(0x6A, 0x86)
+            || (self.generation == Generation::Cps4 && sw == StatusWord(0x68, 0x81));
+        let is_aid_select = command.ins() == 0xA4 && command.p1() == 0x04;
+        if !retry || command.cla() & 0x10 != 0 || is_aid_select || command.cla() == cmd::CLA_CPS2TER {
+            return Ok(response);
+        }
+        log::debug!(target: "cpx::card", "{sw}: re-selecting the CPS application and resending once");
+        self.select_cps_aid()?;
+        Ok(self.tx.transmit(command)?)
+    }
+
+    /// Send and require `90 00`; the data on success.
+    pub(crate) fn ok(&mut self, command: &Command, operation: &'static str) -> Result<Vec<u8>, CardError> {
+        let r = self.transmit(command)?;
+        if r.is_success() {
+            Ok(r.into_data())
+        } else {
+            Err(CardError::from_sw(operation, r.sw()))
+        }
+    }
+
+    /// Send a command chain (PSO DECIPHER): no part is resent; the last part's data on success.
+    pub(crate) fn chain(&mut self, parts: &[Command], operation: &'static str) -> Result<Vec<u8>, CardError> {
+        let mut last = Vec::new();
+        for part in parts {
+            let r = self.tx.transmit(part)?;
+            if !r.is_success() {
+                return Err(CardError::from_sw(operation, r.sw()));
+            }
+            last = r.into_data();
+        }
+        Ok(last)
+    }
+
+    /// Select the CPS application: CPS3 `00 A4 04 04 08 <AID>` (spec §2.3); CPS4 the ChipDoc AID
+    /// on channel 1, and on failure the fix-1722 sequence ISD, CPS2ter on channel 0, ChipDoc
+    /// (spec §1.3, §10.15; the first two status words are ignored).
+    pub(crate) fn select_cps_aid(&mut self) -> Result<(), CardError> {
+        match self.generation {
+            Generation::Cps3 => {
+                let r = self.tx.transmit(&cmd::cps3_select_cps_aid()?)?;
+                if !r.is_success() {
+                    return Err(CardError::from_sw("select the IAS application", r.sw()));
+                }
+            }
+            Generation::Cps4 => {
+                let select = cmd::select_aid(CLA_CPS4, &AID_CPS)?;
+                if self.tx.transmit(&select)?.is_success() {
+                    return Ok(());
+                }
+                self.tx.transmit(&cmd::select_aid(CLA_CPS4, &AID_ISD)?)?;
+                self.tx.transmit(&cmd::select_aid(CLA_CPS3, &AID_CPS2TER)?)?;
+                let r = self.tx.transmit(&select)?;
+                if !r.is_success() {
+                    return Err(CardError::from_sw("select the ChipDoc applet", r.sw()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Select a DF or EF by absolute path (3F00 first), without FCP/FCI on CPS3 (`P2=0C`). The
+    /// CPS4 has no "no FCI" form but case 3 (spec §2.2).
+    pub(crate) fn select(&mut self, path: &[u8], operation: &'static str) -> Result<(), CardError> {
+        let c = match self.generation {
+            Generation::Cps3 => cmd::cps3_select_path(path, false)?,
+            Generation::Cps4 => cmd::cps4_select_path(path, false)?,
+        };
+        self.ok(&c, operation).map(drop)
+    }
+
+    /// Select with FCP/FCI and return the file size (tag 80, or 81); `None` when the file does not
+    /// exist (`6A82`).
+    pub(crate) fn select_size(&mut self, path: &[u8], object: &str) -> Result<Option<usize>, CardError> {
+        let c = match self.generation {
+            Generation::Cps3 => cmd::cps3_select_path(path, true)?,
+            Generation::Cps4 => cmd::cps4_select_path(path, true)?,
+        };
+        let r = self.transmit(&c)?;
+        match r.sw().to_u16() {
+            0x9000 => {}
+            0x6A82 => return Ok(None),
+            _ => return Err(CardError::from_sw("select file", r.sw())),
+        }
+        fcp_size(r.data())
+            .map(Some)
+            .ok_or_else(|| CardError::malformed(format!("FCP of {object}"), "no size (tag 80/81)"))
+    }
+
+    /// READ BINARY of the current EF from `offset`, `len` bytes, in chunks.
+    pub(crate) fn read(&mut self, offset: usize, len: usize, out: &mut Vec<u8>) -> Result<(), CardError> {
+        let cla = match self.generation {
+            Generation::Cps3 => CLA_CPS3,
+            Generation::Cps4 => CLA_CPS4,
+        };
+        let step = chunk(self.generation);
+        let mut at = offset;
+        while at < offset + len {
+            let le = step.min(offset + len - at);
+            let off = u16::try_from(at).ok().filter(|o| *o <= 0x7FFF);
+            let off = off.ok_or_else(|| CardError::malformed("file", "larger than 32 KiB"))?;
+            let data = self.ok(&cmd::read_binary(cla, off, le as u16)?, "read binary")?;
+            if data.is_empty() {
+                return Err(CardError::malformed("file", "READ BINARY returned no data"));
+            }
+            at += data.len();
+            out.extend_from_slice(&data);
+        }
+        Ok(())
+    }
+
+    /// A whole transparent EF: select with FCP, read its size in chunks. `None` if absent.
+    pub(crate) fn read_file(&mut self, path: &[u8], object: &str) -> Result<Option<Vec<u8>>, CardError> {
+        let Some(size) = self.select_size(path, object)? else {
+            return Ok(None);
+        };
+        let mut out = Vec::with_capacity(size);
+        self.read(0, size, &mut out)?;
+        Ok(Some(out))
+    }
+
+    /// A DER object (certificate): on CPS3 the FCP is skipped (one GET RESPONSE less on T=0): the
+    /// first chunk's DER header gives the length. On CPS4 the FCI costs nothing on T=1.
+    pub(crate) fn read_der(&mut self, path: &[u8], object: &str) -> Result<Vec<u8>, CardError> {
+        if self.generation == Generation::Cps4 {
+            return self
+                .read_file(path, object)?
+                .ok_or_else(|| CardError::ObjectNotFound(object.into()));
+        }
+        let r = self.transmit(&cmd::cps3_select_path(path, false)?)?;
+        match r.sw().to_u16() {
+            0x9000 => {}
+            0x6A82 => return Err(CardError::ObjectNotFound(object.into())),
+            _ => return Err(CardError::from_sw("select file", r.sw())),
+        }
+        let mut out = Vec::new();
+        self.read(0, chunk(self.generation), &mut out)?;
+        let total = der_len(&out).ok_or_else(|| CardError::malformed(object, "not a DER SEQUENCE"))?;
+        if total <= out.len() {
+            out.truncate(total);
+        } else {
+            let have = out.len();
+            self.read(have, total - have, &mut out)?;
+        }
+        Ok(out)
+    }
+}
+
+/// Size from an FCP (`62`) or FCI (`6F`) template: tag 80, else 81.
+pub(crate) fn fcp_size(fcp: &[u8]) -> Option<usize> {
+    let top = tlv::parse_all(fcp).ok()?;
+    let t = top.into_iter().find(|t| t.tag == 0x62 || t.tag == 0x6F)?;
+    let size = match t.find(0x80).ok()? {
+        Some(s) => s,
+        None => t.find(0x81).ok()??,
+    };
+    if size.value.is_empty() || size.value.len() > 4 {
+        return None;
+    }
+    Some(
+        size.value
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b)),
+    )
+}
+
+/// Total length of the DER element at the start of `data` (header + value), from its header.
+pub(crate) fn der_len(data: &[u8]) -> Option<usize> {
+    if data.first()? & 0x1F == 0x1F {
+        return None;
+    }
+    match *data.get(1)? {
+        n @ 0..=0x7F => Some(2 + usize::from(n)),
+        0x81 => Some(3 + usize::from(*data.get(2)?)),
+        0x82 => Some(4 + (usize::from(*data.get(2)?) << 8 | usize::from(*data.get(3)?))),
+        0x83 => Some(
+            5 + (usize::from(*data.get(2)?) << 16
+                | usize::from(*data.get(3)?) << 8
+                | usize::from(*data.get(4)?)),
+        ),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_from_fcp_and_der_headers() {
+        // spec §1.3 real FCP of EF.SN.ICC.
+        let fcp = [
+            0x62, 0x25, 0x80, 0x02, 0x00, 0x0C, 0x82, 0x01, 0x01, 0x83, 0x02, 0xD0, 0x03, 0x88, 0x01, 0xE0,
+            0xA1, 0x12, 0x8C, 0x07, 0x7B, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x9C, 0x07, 0x7B, 0xFF, 0xFF,
+            0xFF, 0xFF, 0xFF, 0x00, 0x8A, 0x01, 0x05,
+        ];
+        assert_eq!(fcp_size(&fcp), Some(12));
+        assert_eq!(fcp_size(&[0x6F, 0x04, 0x81, 0x02, 0x01, 0x00]), Some(256));
+        assert_eq!(fcp_size(&[0x6F, 0x00]), None);
+        assert_eq!(fcp_size(&[0x62]), None);
+        assert_eq!(der_len(&[0x30, 0x82, 0x04, 0xD2]), Some(0x4D6));
+        assert_eq!(der_len(&[0x30, 0x05]), Some(7));
+        assert_eq!(der_len(&[0x30, 0x85]), None);
+        assert_eq!(der_len(&[]), None);
+    }
+}

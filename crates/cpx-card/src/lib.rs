@@ -1,0 +1,52 @@
+//! The card layer of cpx: one API over the CPS3 (Oberthur IAS-ECC) and the CPS4 (NXP ChipDoc),
+//! built on [`cpx_transport`].
+//!
+//! - [`Card::open`] identifies the card from its ATR ([`identify_atr`]), reads EF.SN.ICC with the
+//!   issuer check and the serial rule of the official module ([`serial_from_ef_sn_icc`]), and
+//!   TokenInfo.
+//! - PKCS#15 ([`pkcs15`]) is parsed with a BER reader that accepts the CPS3's non-DER BIT STRINGs;
+//!   each directory file is read once, when first needed.
+//! - PINs ([`Pin`]) are checked against the AODF policy before any APDU ([`PinPolicy`]), wiped on
+//!   drop and never logged; VERIFY is never retried.
+//! - [`commands`] holds one function per card command, with the exact bytes of
+//!   `cpx-card-spec.md` (§ cited on each).
+//!
+//! ```no_run
+//! use cpx_card::{Card, KeyRole, Mechanism, HashAlg, Pin};
+//! use cpx_transport::Pcsc;
+//!
+//! let pcsc = Pcsc::establish()?;
+//! let mut card = Card::open(Box::new(pcsc.connect("Virtual PCD 00 00")?))?;
+//! println!("{} {} {}", card.model(), card.serial(), card.token_label());
+//! card.verify_pin(&Pin::new("1234"))?;
+//! let signature = card.sign(KeyRole::Signature, Mechanism::Pkcs1(HashAlg::Sha256), b"document")?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod atr;
+mod ber;
+mod card;
+pub mod commands;
+mod cps3;
+mod cps4;
+mod crypto;
+mod data;
+mod error;
+mod hash;
+mod io;
+mod pin;
+mod pinops;
+pub mod pkcs15;
+mod session;
+mod state;
+
+pub use atr::{Generation, Interface, identify_atr};
+pub use ber::Path;
+pub use card::{Card, Certificate};
+pub use cps3::parse_pin_data;
+pub use crypto::{KeyRole, Mechanism};
+pub use data::{DataLocation, DataObject, EfActua, parse_ef_actua};
+pub use error::CardError;
+pub use hash::{HashAlg, partial_hash, pkcs1_type1, pkcs1_type2_unpad, strip_digest_info};
+pub use pin::{Pin, PinKind, PinPolicy, PinStatus, PinType};
+pub use session::serial_from_ef_sn_icc;

@@ -23,6 +23,9 @@
 //!   keys (`crypto`, `sha_resume`), and the command processor.
 //! - `cps4`: the ChipDoc applet on logical channel 1 (Java Card channel rules), its files, PINs and
 //!   PKCS#1 v1.5 / PSS / raw RSA operations; T=1 or T=0 according to the ATR.
+//! - `common`: what both models share (file system state, PIN objects, SELECT resolution,
+//!   READ/UPDATE BINARY, PIN commands, GET CHALLENGE, PKCS#15 application building), with the
+//!   differences between the cards in one `Profile` per card.
 //! - `link`: T=0 `61xx`/GET RESPONSE/`6Cxx`, T=1 Le handling, command chaining.
 //! - [`state`]: [`EmulatedCard`] and the serde [`CardState`] (PIN counters and values, written EFs).
 //! - [`apdu`]: the card-side APDU parser, written independently of `cpx-apdu`.
@@ -74,6 +77,7 @@
 pub mod apdu;
 mod builtin;
 pub mod choices;
+mod common;
 mod cps3;
 mod cps4;
 mod crypto;

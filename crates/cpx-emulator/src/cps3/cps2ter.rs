@@ -26,7 +26,7 @@ impl Cps3Card {
         };
         let fid = u16::from_be_bytes([a, b]);
         let fs = &self.cps2ter;
-        let cur = self.session.cps2ter_df;
+        let cur = self.session.cps2ter.df;
         let target = if fid == 0x3F00 {
             Some(MF)
         } else {
@@ -49,13 +49,7 @@ impl Cps3Card {
         fci.extend(fid.to_be_bytes());
         fci.push(kind);
         fci.truncate(choices::CPS2TER_FCI_LEN);
-        if matches!(file.body, Body::Df { .. }) {
-            self.session.cps2ter_df = idx;
-            self.session.cps2ter_ef = None;
-        } else {
-            self.session.cps2ter_df = file.parent.unwrap_or(MF);
-            self.session.cps2ter_ef = Some(idx);
-        }
+        self.session.cps2ter.select(fs, idx);
         Reply {
             data: tlv(&[0x85], &fci),
             sw: sw::OK,
@@ -65,14 +59,14 @@ impl Cps3Card {
 
     /// `A0 B0 <offset> Le`; situations need the (IAS) PIN, else 9804.
     fn cps2ter_read(&mut self, cmd: &Command) -> Reply {
-        let Some(idx) = self.session.cps2ter_ef else {
+        let Some(idx) = self.session.cps2ter.ef else {
             return 0x9400.into();
         };
         let needs_pin = self
             .cps2ter
             .get(idx)
             .is_some_and(|f| f.contact.read == Access::Pin);
-        if needs_pin && !self.user_verified() {
+        if needs_pin && !self.core.user_verified() {
             return sw::CPS2TER_ACCESS.into();
         }
         let Some(data) = self.cps2ter.data(idx) else {

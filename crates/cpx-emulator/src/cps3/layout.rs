@@ -1,29 +1,19 @@
 //! Building the CPS3 file system and objects from a [`CardImage`] (spec §1.3–§1.5, §2.4).
 
 use crate::choices::{self, fid};
+use crate::common::layout::{self as p15, ContactKey, KeyEntry, key_id, modulus_bits};
 use crate::crypto::{CardKey, KeyUse};
 use crate::facts;
 use crate::fs::{FileSystem, MF, Rules};
-use crate::image::{CardImage, KeyImage};
-use crate::pin::{Padding, Pin};
+use crate::image::CardImage;
+use crate::pin::Padding;
 use crate::pkcs15::{self, PrivateKeyEntry};
 
 pub(crate) struct Layout {
     pub(crate) fs: FileSystem,
     pub(crate) cps2ter: FileSystem,
     pub(crate) keys: Vec<CardKey>,
-    pub(crate) pins: Vec<Pin>,
-}
-
-fn key_id(aid: &[u8], n: u8) -> Vec<u8> {
-    let mut id = aid.to_vec();
-    id.push(n);
-    id
-}
-
-fn bits(k: &KeyImage) -> u32 {
-    use rsa::traits::PublicKeyParts;
-    u32::try_from(k.key.size() * 8).unwrap_or(2048)
+    pub(crate) pins: Vec<crate::pin::Pin>,
 }
 
 /// `CPS_ACTIVITY_nn_PS` → nn.
@@ -66,85 +56,48 @@ pub(crate) fn build(image: &CardImage) -> Layout {
 
     // DF 0001: the contact PKCS#15 application (spec §1.4 point 4).
     let app = fs.add_df(MF, fid::APP_CONTACT, Some(facts::AID_P15_CONTACT.to_vec()));
-    let aid = &facts::AID_P15_CONTACT[..];
     let mut odf = Vec::new();
     if image.pin.is_some() {
         // The real AODF, verbatim (GH#2224): it fixes the PIN policy (`facts::cps3_pin`).
-        odf.push((pkcs15::ODF_AODF, fid::APP_CONTACT, fid::AODF));
-        fs.add_ef(
-            app,
-            fid::AODF,
-            facts::AODF_CPS3.to_vec(),
-            None,
-            Rules::PUBLIC,
-            cl_only,
-        );
+        let aodf = facts::AODF_CPS3.to_vec();
+        p15::xdf(&mut fs, app, &mut odf, pkcs15::ODF_AODF, fid::AODF, aodf, cl_only);
     }
-    let mut prk = Vec::new();
-    let mut cdf = Vec::new();
+    let mut keys = (Vec::new(), Vec::new());
     if let Some(k) = &image.sign {
-        prk.push(PrivateKeyEntry {
-            label: facts::LABEL_PRIV_SIG,
-            id: key_id(aid, 0x01),
-            aid,
+        let entry = KeyEntry {
             reference: facts::KEY_SIG,
-            usage: pkcs15::USAGE_NON_REPUDIATION,
             object_flags: pkcs15::OBJECT_PRIVATE,
-            auth_id: Some(0x01),
             rule_bits: &[5],
-            modulus_bits: bits(k),
-        });
-        cdf.extend(pkcs15::cdf_entry(
-            facts::LABEL_CERT_SIG,
-            &key_id(aid, 0x01),
-            fid::APP_CONTACT,
-            fid::CERT_SIG,
-        ));
-        fs.add_ef(app, fid::CERT_SIG, k.cert.clone(), None, Rules::PUBLIC, cl_only);
+        };
+        p15::contact_key(&mut fs, app, &mut keys, (ContactKey::Sign, k), entry, cl_only);
     }
     if let Some(k) = &image.auth {
-        prk.push(PrivateKeyEntry {
-            label: facts::LABEL_PRIV_AUT,
-            id: key_id(aid, 0x02),
-            aid,
+        let entry = KeyEntry {
             reference: facts::KEY_AUT,
-            usage: pkcs15::USAGE_DECRYPT | pkcs15::USAGE_SIGN,
             // 0x07 on the real card (GH#2267: "private, modifiable" + one unnamed bit).
             object_flags: 0x07,
-            auth_id: Some(0x01),
             rule_bits: &[7, 9],
-            modulus_bits: bits(k),
-        });
-        cdf.extend(pkcs15::cdf_entry(
-            facts::LABEL_CERT_AUT,
-            &key_id(aid, 0x02),
-            fid::APP_CONTACT,
-            fid::CERT_AUT,
-        ));
-        fs.add_ef(app, fid::CERT_AUT, k.cert.clone(), None, Rules::PUBLIC, cl_only);
+        };
+        p15::contact_key(&mut fs, app, &mut keys, (ContactKey::Auth, k), entry, cl_only);
     }
-    odf.push((pkcs15::ODF_PRKDF, fid::APP_CONTACT, fid::PRKDF));
-    fs.add_ef(app, fid::PRKDF, pkcs15::prkdf(&prk), None, Rules::PUBLIC, cl_only);
-    odf.push((pkcs15::ODF_CDF, fid::APP_CONTACT, fid::CDF));
-    fs.add_ef(app, fid::CDF, cdf, None, Rules::PUBLIC, cl_only);
+    let (prk, cdf) = keys;
+    let prkdf = pkcs15::prkdf(&prk);
+    p15::xdf(
+        &mut fs,
+        app,
+        &mut odf,
+        pkcs15::ODF_PRKDF,
+        fid::PRKDF,
+        prkdf,
+        cl_only,
+    );
+    p15::xdf(&mut fs, app, &mut odf, pkcs15::ODF_CDF, fid::CDF, cdf, cl_only);
+    let dodf = p15::business_data(&mut fs, app, image, super::PROFILE.private_writable, cl_only);
+    p15::xdf(&mut fs, app, &mut odf, pkcs15::ODF_DODF, fid::DODF, dodf, cl_only);
 
-    let mut dodf = Vec::new();
+    // The CPS2ter twin of each situation, 3F00/40(0F+nn) (spec §2.4).
     let mut cps2ter = FileSystem::new(None);
     for d in &image.data {
-        dodf.extend(pkcs15::dodf_entry(
-            &d.label,
-            d.private,
-            d.modifiable,
-            fid::APP_CONTACT,
-            d.fid,
-        ));
-        let rules = match (d.private, d.writable) {
-            (true, _) => Rules::PRIVATE,
-            (false, true) => Rules::WRITABLE,
-            (false, false) => Rules::PUBLIC,
-        };
-        fs.add_ef(app, d.fid, d.content.clone(), None, rules, cl_only);
-        // The CPS2ter twin of each situation, 3F00/40(0F+nn) (spec §2.4).
         if let Some(n) = activity_index(&d.label) {
             cps2ter.add_ef(
                 MF,
@@ -156,8 +109,6 @@ pub(crate) fn build(image: &CardImage) -> Layout {
             );
         }
     }
-    odf.push((pkcs15::ODF_DODF, fid::APP_CONTACT, fid::DODF));
-    fs.add_ef(app, fid::DODF, dodf, None, Rules::PUBLIC, cl_only);
     let df7f01 = cps2ter.add_df(MF, 0x7F01, None);
     cps2ter.add_ef(
         df7f01,
@@ -181,14 +132,16 @@ pub(crate) fn build(image: &CardImage) -> Layout {
             object_flags: 0,
             auth_id: None,
             rule_bits: &[],
-            modulus_bits: bits(k),
+            modulus_bits: modulus_bits(k),
         };
-        fs.add_ef(
+        let prkdf_cl = pkcs15::prkdf(&[entry]);
+        p15::xdf(
+            &mut fs,
             app,
+            &mut odf_cl,
+            pkcs15::ODF_PRKDF,
             fid::PRKDF_CL,
-            pkcs15::prkdf(&[entry]),
-            None,
-            Rules::PUBLIC,
+            prkdf_cl,
             Rules::PUBLIC,
         );
         let cdf_cl = pkcs15::cdf_entry(
@@ -197,7 +150,15 @@ pub(crate) fn build(image: &CardImage) -> Layout {
             fid::APP_CONTACT,
             fid::CERT_TECH,
         );
-        fs.add_ef(app, fid::CDF_CL, cdf_cl, None, Rules::PUBLIC, Rules::PUBLIC);
+        p15::xdf(
+            &mut fs,
+            app,
+            &mut odf_cl,
+            pkcs15::ODF_CDF,
+            fid::CDF_CL,
+            cdf_cl,
+            Rules::PUBLIC,
+        );
         fs.add_ef(
             app,
             fid::CERT_TECH,
@@ -206,8 +167,6 @@ pub(crate) fn build(image: &CardImage) -> Layout {
             Rules::PUBLIC,
             Rules::PUBLIC,
         );
-        odf_cl.push((pkcs15::ODF_PRKDF, fid::APP_CONTACT, fid::PRKDF_CL));
-        odf_cl.push((pkcs15::ODF_CDF, fid::APP_CONTACT, fid::CDF_CL));
     }
     fs.add_ef(
         app,
@@ -217,12 +176,7 @@ pub(crate) fn build(image: &CardImage) -> Layout {
         Rules::PUBLIC,
         Rules::PUBLIC,
     );
-    let ti = pkcs15::token_info(
-        &image.token_serial,
-        &image.token_label,
-        &image.last_update,
-        pkcs15::Algorithms::Cps3,
-    );
+    let ti = p15::token_info(image, pkcs15::Algorithms::Cps3);
     fs.add_ef(app, fid::TOKEN_INFO, ti, None, Rules::PUBLIC, Rules::PUBLIC);
 
     // DF 0002 (listed in EF.DIR, real) holds the contactless application's ODF and TokenInfo
@@ -237,12 +191,7 @@ pub(crate) fn build(image: &CardImage) -> Layout {
             Rules::PUBLIC,
             Rules::PUBLIC,
         );
-        let ti_cl = pkcs15::token_info(
-            &image.token_serial,
-            &image.token_label,
-            &image.last_update,
-            pkcs15::Algorithms::Cps3Contactless,
-        );
+        let ti_cl = p15::token_info(image, pkcs15::Algorithms::Cps3Contactless);
         fs.add_ef(app_cl, fid::TOKEN_INFO, ti_cl, None, Rules::PUBLIC, Rules::PUBLIC);
     }
 
@@ -298,17 +247,10 @@ pub(crate) fn build(image: &CardImage) -> Layout {
         stored: facts::cps3_pin::STORED_LEN,
         pad_char: facts::cps3_pin::PAD_CHAR,
     });
-    let mut pins = Vec::new();
-    if let Some(p) = &image.pin {
-        pins.push(Pin::new(0x01, p, padding));
-    }
-    if let Some(p) = &image.puk {
-        pins.push(Pin::new(0x02, p, padding));
-    }
     Layout {
         fs,
         cps2ter,
         keys,
-        pins,
+        pins: p15::pins(image, padding),
     }
 }

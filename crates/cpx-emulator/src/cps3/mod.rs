@@ -9,22 +9,34 @@ mod security;
 use cpx_vpcd::VirtualCard;
 
 use crate::apdu::{Command, sw, sw_bytes};
+pub use crate::common::Interface;
+use crate::common::{Core, Cursor, Profile, SelectForms};
 use crate::crypto::CardKey;
-use crate::fs::{Access, FileSystem, MF, Rules};
+use crate::fs::{FileSystem, Rules};
 use crate::image::{CardImage, CardKind};
 use crate::link::{Link, Protocol, Reply, Step};
-use crate::pin::Pin;
 use crate::sha_resume::HashAlg;
-use crate::state::{self, CardState, EmulatedCard, NonVolatile, StateError};
+use crate::state::{CardState, EmulatedCard, StateError};
 
-/// Which interface the card is used through.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Interface {
-    /// ISO 7816-3 contacts.
-    Contact,
-    /// ISO 14443.
-    Contactless,
-}
+/// How the CPS3 processes the commands it shares with the CPS4.
+pub(crate) static PROFILE: Profile = Profile {
+    select: SelectForms {
+        // `00 A4 00 xx` needs a FID; P1 00 and 02 both find the MF, the current DF and its
+        // children (spec §2.2).
+        empty_fid_is_mf: false,
+        fid_searches_parent: false,
+        p1_02_ef_only: false,
+        // The CPS3 path form `00 A4 09 xx 3F00 …` (spec §2.2).
+        p1_09_from_3f00: true,
+    },
+    read_refuses_data: false,
+    // `00 2C xx 01` only (notes §4).
+    rrc_accepts_81: false,
+    // P1 01 after VERIFY of the object itself (spec §3.2, §9).
+    puk_authorises_pin_change: false,
+    // Private business data stay read-only whatever the image's `writable` says.
+    private_writable: Rules::PRIVATE,
+};
 
 /// The current security environment (volatile, spec §4.2–§4.3).
 #[derive(Debug, Clone, Default)]
@@ -36,13 +48,10 @@ struct SecEnv {
     ct: Option<(u8, u8)>,
 }
 
-/// Volatile state, lost at reset.
+/// Volatile state besides the IAS current file ([`Core::cursor`]), lost at reset.
 #[derive(Debug, Clone, Default)]
 struct Session {
-    current_df: usize,
-    current_ef: Option<usize>,
-    cps2ter_df: usize,
-    cps2ter_ef: Option<usize>,
+    cps2ter: Cursor,
     isd_selected: bool,
     se: SecEnv,
 }
@@ -52,16 +61,9 @@ struct Session {
 #[derive(Debug, Clone)]
 pub struct Cps3Card {
     kind: CardKind,
-    atr: Vec<u8>,
-    interface: Interface,
-    protocol: Protocol,
-    fs: FileSystem,
+    core: Core,
     cps2ter: FileSystem,
     keys: Vec<CardKey>,
-    pins: Vec<Pin>,
-    pan: [u8; 10],
-    challenges: u64,
-    sig_fresh_verify: bool,
     session: Session,
     link: Link,
 }
@@ -74,21 +76,15 @@ impl Cps3Card {
             CardKind::Cps3Contactless => Interface::Contactless,
             _ => Interface::Contact,
         };
+        let protocol = match interface {
+            Interface::Contact => Protocol::T0,
+            Interface::Contactless => Protocol::T1,
+        };
         Self {
             kind: image.kind,
-            atr: image.atr.clone(),
-            interface,
-            protocol: match interface {
-                Interface::Contact => Protocol::T0,
-                Interface::Contactless => Protocol::T1,
-            },
-            fs: layout.fs,
+            core: Core::new(&PROFILE, image, interface, protocol, layout.fs, layout.pins),
             cps2ter: layout.cps2ter,
             keys: layout.keys,
-            pins: layout.pins,
-            pan: image.pan,
-            challenges: 0,
-            sig_fresh_verify: image.sig_key_fresh_verify,
             session: Session::default(),
             link: Link::default(),
         }
@@ -96,73 +92,40 @@ impl Cps3Card {
 
     /// The interface this card is used through.
     pub fn interface(&self) -> Interface {
-        self.interface
+        self.core.interface
     }
 
     /// Tries left of a PIN object (01 = PIN, 02 = PUK), for tests and tools.
     pub fn tries_left(&self, reference: u8) -> Option<u8> {
-        self.pin(reference).map(|p| p.tries_left)
+        self.core.pin(reference).map(|p| p.tries_left)
     }
 
     /// Whether a PIN object is verified in the current session.
     pub fn is_verified(&self, reference: u8) -> bool {
-        self.pin(reference).is_some_and(|p| p.verified)
+        self.core.pin(reference).is_some_and(|p| p.verified)
     }
 
     /// Current content of an EF by absolute path (e.g. `[0x3F00, 0x0001, 0xD107]`).
     pub fn file(&self, path: &[u16]) -> Option<&[u8]> {
-        let (first, rest) = path.split_first()?;
-        if *first != 0x3F00 {
-            return None;
-        }
-        self.fs.data(self.fs.walk(MF, rest)?)
-    }
-
-    fn pin(&self, reference: u8) -> Option<&Pin> {
-        self.pins.iter().find(|p| p.reference == reference)
-    }
-
-    fn pin_mut(&mut self, reference: u8) -> Option<&mut Pin> {
-        self.pins.iter_mut().find(|p| p.reference == reference)
-    }
-
-    fn user_verified(&self) -> bool {
-        self.is_verified(0x01)
+        self.core.file(path)
     }
 
     fn key(&self, reference: u8) -> Option<&CardKey> {
         self.keys.iter().find(|k| k.reference == reference)
     }
 
-    fn rules(&self, fs: &FileSystem, idx: usize) -> Rules {
-        match (fs.get(idx), self.interface) {
-            (Some(f), Interface::Contact) => f.contact,
-            (Some(f), Interface::Contactless) => f.contactless,
-            (None, _) => Rules::NONE,
-        }
-    }
-
-    fn check(&self, access: Access) -> Result<(), u16> {
-        match access {
-            Access::Always => Ok(()),
-            Access::Pin if self.user_verified() => Ok(()),
-            Access::Pin => Err(sw::SECURITY_NOT_SATISFIED),
-            Access::Never => Err(crate::choices::ACCESS_NEVER_SW),
-        }
-    }
-
     fn reset_session(&mut self) {
         self.session = Session::default();
+        self.core.clear_session();
         self.link.clear();
-        for p in &mut self.pins {
-            p.verified = false;
-        }
     }
 
     fn dispatch(&mut self, cmd: &Command) -> Reply {
         match cmd.cla {
             0x00 => self.iso(cmd),
-            0xA0 if self.interface == Interface::Contact && !self.session.isd_selected => self.cps2ter(cmd),
+            0xA0 if self.core.interface == Interface::Contact && !self.session.isd_selected => {
+                self.cps2ter(cmd)
+            }
             c if c & 0x80 != 0 => sw::CLA_NOT_SUPPORTED.into(),
             c if c & 0x40 == 0 && c & 0x0C != 0 => sw::SM_NOT_SUPPORTED.into(),
             c if c & 0x40 == 0 && c & 0x03 != 0 => crate::choices::CPS3_CHANNEL_SW.into(),
@@ -177,16 +140,16 @@ impl Cps3Card {
         }
         match cmd.ins {
             0xA4 => self.select(cmd),
-            0xB0 => self.read_binary(cmd),
-            0xD6 => self.update_binary(cmd),
+            0xB0 => self.core.read_binary(cmd),
+            0xD6 => self.core.update_binary(cmd),
             0xCB => self.get_data(cmd),
-            0x20 => self.verify(cmd),
-            0x24 => self.change_reference_data(cmd),
-            0x2C => self.reset_retry_counter(cmd),
+            0x20 => self.core.verify(cmd),
+            0x24 => self.core.change_reference_data(cmd),
+            0x2C => self.core.reset_retry_counter(cmd),
             0x22 => self.manage_security_environment(cmd),
             0x2A => self.perform_security_operation(cmd),
             0x88 => self.internal_authenticate(cmd),
-            0x84 => self.get_challenge(cmd),
+            0x84 => self.core.get_challenge(cmd),
             _ => sw::INS_NOT_SUPPORTED.into(),
         }
     }
@@ -194,7 +157,7 @@ impl Cps3Card {
 
 impl VirtualCard for Cps3Card {
     fn atr(&self) -> Vec<u8> {
-        self.atr.clone()
+        self.core.atr.clone()
     }
 
     fn power_on(&mut self) {
@@ -209,8 +172,8 @@ impl VirtualCard for Cps3Card {
         let Some(cmd) = Command::parse(command) else {
             return sw_bytes(sw::WRONG_LENGTH).to_vec();
         };
-        let protocol = self.protocol;
-        let cps2ter = self.interface == Interface::Contact;
+        let protocol = self.core.protocol;
+        let cps2ter = self.core.interface == Interface::Contact;
         let step = self.link.before(
             protocol,
             cmd,
@@ -233,20 +196,11 @@ impl EmulatedCard for Cps3Card {
     }
 
     fn state(&self) -> CardState {
-        state::capture(self.kind, &self.pan, &self.fs, &self.pins, self.challenges)
+        self.core.state(self.kind)
     }
 
     fn restore(&mut self, saved: &CardState) -> Result<(), StateError> {
-        state::apply(
-            &mut NonVolatile {
-                kind: self.kind,
-                pan: &self.pan,
-                fs: &mut self.fs,
-                pins: &mut self.pins,
-                challenges: &mut self.challenges,
-            },
-            saved,
-        )?;
+        self.core.restore(self.kind, saved)?;
         self.reset_session();
         Ok(())
     }

@@ -1,14 +1,12 @@
-//! MSE SET, PSO HASH / CDS / DECIPHER, INTERNAL AUTHENTICATE, GET CHALLENGE (spec §4.2, §4.3, §8.6,
-//! §8.7, §9).
-
-use sha2::Digest;
+//! MSE SET, PSO HASH / CDS / DECIPHER, INTERNAL AUTHENTICATE (spec §4.2, §4.3, §8.6, §8.7, §9).
+//! GET CHALLENGE is shared with the CPS4 (`common`).
 
 use super::{Cps3Card, Interface};
 use crate::apdu::{Command, sw};
 use crate::choices;
 use crate::crypto::CardKey;
 use crate::facts::alg;
-use crate::link::{Protocol, Reply};
+use crate::link::Reply;
 use crate::sha_resume::{self, HashAlg};
 use crate::tlv;
 
@@ -86,14 +84,14 @@ impl Cps3Card {
         };
         // Signature is not allowed over the contactless interface (notes §5.1), nor are the
         // contact keys; the technical key is a contactless key.
-        let interface_ok = match self.interface {
+        let interface_ok = match self.core.interface {
             Interface::Contact => !u.contactless_only,
             Interface::Contactless => u.contactless_only,
         };
         if !allowed || !interface_ok {
             return Err(choices::KEY_USE_FORBIDDEN_SW);
         }
-        if u.needs_pin && !self.user_verified() {
+        if u.needs_pin && !self.core.user_verified() {
             return Err(sw::SECURITY_NOT_SATISFIED);
         }
         Ok(key)
@@ -167,11 +165,7 @@ impl Cps3Card {
             return sw::WRONG_DATA.into();
         };
         self.session.se.hash = None;
-        if self.sig_fresh_verify
-            && let Some(p) = self.pin_mut(0x01)
-        {
-            p.verified = false;
-        }
+        self.core.signed();
         Reply::data(signature)
     }
 
@@ -213,23 +207,5 @@ impl Cps3Card {
             Some(s) => Reply::data(s),
             None => sw::WRONG_DATA.into(),
         }
-    }
-
-    /// GET CHALLENGE `00 84 00 00 08`.
-    pub(super) fn get_challenge(&mut self, cmd: &Command) -> Reply {
-        if cmd.p1 != 0 || cmd.p2 != 0 || !cmd.data.is_empty() {
-            return sw::WRONG_P1P2.into();
-        }
-        if cmd.ne() != Some(choices::CHALLENGE_LEN) {
-            return match self.protocol {
-                Protocol::T0 => (0x6C00 | choices::CHALLENGE_LEN as u16).into(),
-                Protocol::T1 => sw::WRONG_LENGTH.into(),
-            };
-        }
-        self.challenges = self.challenges.wrapping_add(1);
-        let mut h = sha2::Sha256::new();
-        h.update(self.pan);
-        h.update(self.challenges.to_be_bytes());
-        Reply::direct(h.finalize()[..choices::CHALLENGE_LEN].to_vec(), sw::OK)
     }
 }

@@ -4,11 +4,12 @@
 use rsa::RsaPrivateKey;
 
 use crate::choices::{self, fid};
+use crate::common::layout::{self as p15, ContactKey, KeyEntry};
 use crate::facts;
 use crate::fs::{FileSystem, MF, Rules};
-use crate::image::{CardImage, KeyImage};
+use crate::image::CardImage;
 use crate::pin::Pin;
-use crate::pkcs15::{self, PrivateKeyEntry};
+use crate::pkcs15;
 
 /// A CPS4 private key and what it may do (spec §4.4, §10.9–§10.11).
 #[derive(Debug, Clone)]
@@ -30,17 +31,6 @@ pub(super) struct Layout {
     pub(super) pins: Vec<Pin>,
 }
 
-fn key_id(n: u8) -> Vec<u8> {
-    let mut id = facts::AID_P15_CONTACT.to_vec();
-    id.push(n);
-    id
-}
-
-fn bits(k: &KeyImage) -> u32 {
-    use rsa::traits::PublicKeyParts;
-    u32::try_from(k.key.size() * 8).unwrap_or(2048)
-}
-
 pub(super) fn build(image: &CardImage) -> Layout {
     // The ChipDoc applet's root: its DF name is the applet AID (spec §2.1).
     let mut fs = FileSystem::new(Some(facts::cps4::AID_CHIPDOC.to_vec()));
@@ -57,38 +47,23 @@ pub(super) fn build(image: &CardImage) -> Layout {
     fs.add_ef(MF, 0xD003, image.ef_sn_icc(), Some(0x1C), Rules::PUBLIC, none);
 
     let app = fs.add_df(MF, fid::APP_CONTACT, Some(facts::AID_P15_CONTACT.to_vec()));
-    let aid = &facts::AID_P15_CONTACT[..];
     let mut odf = Vec::new();
     if let Some(pin) = &image.pin {
-        odf.push((pkcs15::ODF_AODF, fid::APP_CONTACT, fid::AODF));
         let aodf = pkcs15::aodf(
             (pin.min_len, pin.max_len),
             image.puk.as_ref().map(|p| (p.min_len, p.max_len)),
         );
-        fs.add_ef(app, fid::AODF, aodf, None, Rules::PUBLIC, none);
+        p15::xdf(&mut fs, app, &mut odf, pkcs15::ODF_AODF, fid::AODF, aodf, none);
     }
-    let mut prk = Vec::new();
-    let mut cdf = Vec::new();
+    let mut lists = (Vec::new(), Vec::new());
     let mut keys = Vec::new();
     if let Some(k) = &image.sign {
-        prk.push(PrivateKeyEntry {
-            label: facts::LABEL_PRIV_SIG,
-            id: key_id(0x01),
-            aid,
+        let entry = KeyEntry {
             reference: choices::CPS4_KEY_SIG,
-            usage: pkcs15::USAGE_NON_REPUDIATION,
             object_flags: pkcs15::OBJECT_PRIVATE,
-            auth_id: Some(0x01),
             rule_bits: &[5],
-            modulus_bits: bits(k),
-        });
-        cdf.extend(pkcs15::cdf_entry(
-            facts::LABEL_CERT_SIG,
-            &key_id(0x01),
-            fid::APP_CONTACT,
-            fid::CERT_SIG,
-        ));
-        fs.add_ef(app, fid::CERT_SIG, k.cert.clone(), None, Rules::PUBLIC, none);
+        };
+        p15::contact_key(&mut fs, app, &mut lists, (ContactKey::Sign, k), entry, none);
         // PSS on the signature key too (spec §10.10).
         keys.push(Cps4Key {
             reference: choices::CPS4_KEY_SIG,
@@ -99,24 +74,12 @@ pub(super) fn build(image: &CardImage) -> Layout {
         });
     }
     if let Some(k) = &image.auth {
-        prk.push(PrivateKeyEntry {
-            label: facts::LABEL_PRIV_AUT,
-            id: key_id(0x02),
-            aid,
+        let entry = KeyEntry {
             reference: facts::cps4::KEY_AUT,
-            usage: pkcs15::USAGE_DECRYPT | pkcs15::USAGE_SIGN,
             object_flags: pkcs15::OBJECT_PRIVATE,
-            auth_id: Some(0x01),
             rule_bits: &[5, 7],
-            modulus_bits: bits(k),
-        });
-        cdf.extend(pkcs15::cdf_entry(
-            facts::LABEL_CERT_AUT,
-            &key_id(0x02),
-            fid::APP_CONTACT,
-            fid::CERT_AUT,
-        ));
-        fs.add_ef(app, fid::CERT_AUT, k.cert.clone(), None, Rules::PUBLIC, none);
+        };
+        p15::contact_key(&mut fs, app, &mut lists, (ContactKey::Auth, k), entry, none);
         keys.push(Cps4Key {
             reference: facts::cps4::KEY_AUT,
             key: k.key.clone(),
@@ -125,49 +88,19 @@ pub(super) fn build(image: &CardImage) -> Layout {
             decipher: true,
         });
     }
-    odf.push((pkcs15::ODF_PRKDF, fid::APP_CONTACT, fid::PRKDF));
-    fs.add_ef(app, fid::PRKDF, pkcs15::prkdf(&prk), None, Rules::PUBLIC, none);
-    odf.push((pkcs15::ODF_CDF, fid::APP_CONTACT, fid::CDF));
-    fs.add_ef(app, fid::CDF, cdf, None, Rules::PUBLIC, none);
-
+    let (prk, cdf) = lists;
+    let prkdf = pkcs15::prkdf(&prk);
+    p15::xdf(&mut fs, app, &mut odf, pkcs15::ODF_PRKDF, fid::PRKDF, prkdf, none);
+    p15::xdf(&mut fs, app, &mut odf, pkcs15::ODF_CDF, fid::CDF, cdf, none);
     // Every business object is physical, CPS2TER_* included; nothing synthesised (spec §2.4, §10.14).
-    let mut dodf = Vec::new();
-    for d in &image.data {
-        dodf.extend(pkcs15::dodf_entry(
-            &d.label,
-            d.private,
-            d.modifiable,
-            fid::APP_CONTACT,
-            d.fid,
-        ));
-        let rules = match (d.private, d.writable) {
-            (true, false) => Rules::PRIVATE,
-            (true, true) => Rules {
-                read: crate::fs::Access::Pin,
-                update: crate::fs::Access::Pin,
-            },
-            (false, true) => Rules::WRITABLE,
-            (false, false) => Rules::PUBLIC,
-        };
-        fs.add_ef(app, d.fid, d.content.clone(), None, rules, none);
-    }
-    odf.push((pkcs15::ODF_DODF, fid::APP_CONTACT, fid::DODF));
-    fs.add_ef(app, fid::DODF, dodf, None, Rules::PUBLIC, none);
+    let dodf = p15::business_data(&mut fs, app, image, super::PROFILE.private_writable, none);
+    p15::xdf(&mut fs, app, &mut odf, pkcs15::ODF_DODF, fid::DODF, dodf, none);
     fs.add_ef(app, fid::ODF, pkcs15::odf(&odf), None, Rules::PUBLIC, none);
-    let ti = pkcs15::token_info(
-        &image.token_serial,
-        &image.token_label,
-        &image.last_update,
-        pkcs15::Algorithms::Cps4,
-    );
+    let ti = p15::token_info(image, pkcs15::Algorithms::Cps4);
     fs.add_ef(app, fid::TOKEN_INFO, ti, None, Rules::PUBLIC, none);
-
-    let mut pins = Vec::new();
-    if let Some(p) = &image.pin {
-        pins.push(Pin::new(0x01, p, None));
+    Layout {
+        fs,
+        keys,
+        pins: p15::pins(image, None),
     }
-    if let Some(p) = &image.puk {
-        pins.push(Pin::new(0x02, p, None));
-    }
-    Layout { fs, keys, pins }
 }

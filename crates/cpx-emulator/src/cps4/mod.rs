@@ -9,20 +9,42 @@
 mod files;
 mod layout;
 mod ops;
-mod security;
 
 use cpx_vpcd::VirtualCard;
 
 use crate::apdu::{Command, sw, sw_bytes};
 use crate::choices;
+use crate::common::{Core, Cursor, Interface, Profile, SelectForms, isd_fci};
 use crate::facts;
-use crate::fs::{Access, FileSystem, MF};
+use crate::fs::{Access, MF, Rules};
 use crate::image::{CardImage, CardKind};
 use crate::link::{Delivery, Link, Protocol, Reply, Step};
-use crate::pin::Pin;
-use crate::state::{self, CardState, EmulatedCard, NonVolatile, StateError};
-use crate::tlv::tlv;
+use crate::state::{CardState, EmulatedCard, StateError};
 use layout::Cps4Key;
+
+/// How the ChipDoc applet processes the commands the CPS4 shares with the CPS3.
+pub(crate) static PROFILE: Profile = Profile {
+    select: SelectForms {
+        // ISO 7816-4 §7.1.1: no data = MF; a FID is searched in the current DF, its children,
+        // its parent and the parent's children; P1 02 = EF under the current DF; P1 09 = path
+        // from the current DF (spec §2.2 CPS4 column).
+        empty_fid_is_mf: true,
+        fid_searches_parent: true,
+        p1_02_ef_only: true,
+        p1_09_from_3f00: false,
+    },
+    // READ BINARY `01 B0 <offset> 00` is a case-2 command (spec §10.13).
+    read_refuses_data: true,
+    // `01 2C 03 81` (spec §10.8).
+    rrc_accepts_81: true,
+    // `01 24 01 01` after the unblock (spec §10.8, `choices::CPS4_PUK_AUTHORISES_PIN_CHANGE`).
+    puk_authorises_pin_change: choices::CPS4_PUK_AUTHORISES_PIN_CHANGE,
+    // CPS_DATA-like private objects take UPDATE BINARY after the PIN (spec §5.4).
+    private_writable: Rules {
+        read: Access::Pin,
+        update: Access::Pin,
+    },
+};
 
 /// Logical channels of the card (ISO 7816-4 first interindustry class: 0–3).
 const CHANNELS: usize = 4;
@@ -77,11 +99,10 @@ struct SecEnv {
     ct: Option<u8>,
 }
 
-/// Volatile state of the ChipDoc applet, lost when it is deselected or the card reset.
+/// Volatile state of the ChipDoc applet besides its current file ([`Core::cursor`]), lost when it
+/// is deselected or the card reset.
 #[derive(Debug, Clone, Default)]
 struct Session {
-    current_df: usize,
-    current_ef: Option<usize>,
     se: SecEnv,
 }
 
@@ -89,14 +110,8 @@ struct Session {
 /// implements [`VirtualCard`] and [`EmulatedCard`].
 #[derive(Debug, Clone)]
 pub struct Cps4Card {
-    atr: Vec<u8>,
-    protocol: Protocol,
-    fs: FileSystem,
+    core: Core,
     keys: Vec<Cps4Key>,
-    pins: Vec<Pin>,
-    pan: [u8; 10],
-    challenges: u64,
-    sig_fresh_verify: bool,
     /// The applet selected on each channel; `None` = channel closed.
     channels: [Option<Applet>; CHANNELS],
     session: Session,
@@ -104,18 +119,21 @@ pub struct Cps4Card {
 }
 
 impl Cps4Card {
-    /// Build the card. The protocol follows the image's ATR (T=1 when offered, spec §10.1).
+    /// Build the card. The protocol follows the image's ATR (T=1 when offered, spec §10.1); there
+    /// is no contactless interface (spec §7).
     pub fn new(image: &CardImage) -> Self {
         let layout = layout::build(image);
+        let protocol = Protocol::from_atr(&image.atr);
         let mut card = Self {
-            atr: image.atr.clone(),
-            protocol: Protocol::from_atr(&image.atr),
-            fs: layout.fs,
+            core: Core::new(
+                &PROFILE,
+                image,
+                Interface::Contact,
+                protocol,
+                layout.fs,
+                layout.pins,
+            ),
             keys: layout.keys,
-            pins: layout.pins,
-            pan: image.pan,
-            challenges: 0,
-            sig_fresh_verify: image.sig_key_fresh_verify,
             channels: [None; CHANNELS],
             session: Session::default(),
             link: Link::default(),
@@ -126,50 +144,23 @@ impl Cps4Card {
 
     /// The transmission protocol in use (from the ATR).
     pub fn protocol(&self) -> Protocol {
-        self.protocol
+        self.core.protocol
     }
 
     /// Tries left of a PIN object (01 = PIN, 02 = PUK), for tests and tools.
     pub fn tries_left(&self, reference: u8) -> Option<u8> {
-        self.pin(reference).map(|p| p.tries_left)
+        self.core.pin(reference).map(|p| p.tries_left)
     }
 
     /// Current content of an EF by absolute path (e.g. `[0x3F00, 0x0001, 0xD107]`).
     pub fn file(&self, path: &[u16]) -> Option<&[u8]> {
-        let (first, rest) = path.split_first()?;
-        if *first != 0x3F00 {
-            return None;
-        }
-        self.fs.data(self.fs.walk(MF, rest)?)
-    }
-
-    fn pin(&self, reference: u8) -> Option<&Pin> {
-        self.pins.iter().find(|p| p.reference == reference)
-    }
-
-    fn pin_mut(&mut self, reference: u8) -> Option<&mut Pin> {
-        self.pins.iter_mut().find(|p| p.reference == reference)
-    }
-
-    fn user_verified(&self) -> bool {
-        self.pin(0x01).is_some_and(|p| p.verified)
-    }
-
-    fn check(&self, access: Access) -> Result<(), u16> {
-        match access {
-            Access::Always => Ok(()),
-            Access::Pin if self.user_verified() => Ok(()),
-            Access::Pin => Err(sw::SECURITY_NOT_SATISFIED),
-            Access::Never => Err(choices::ACCESS_NEVER_SW),
-        }
+        self.core.file(path)
     }
 
     /// The ChipDoc applet loses its volatile state (deselected, reset): files, SE, verified PINs.
     fn clear_applet_session(&mut self) {
         self.session = Session::default();
-        for p in &mut self.pins {
-            p.verified = false;
-        }
+        self.core.clear_session();
     }
 
     /// Power-on state: channel 0 open with the default applet, the others closed.
@@ -216,10 +207,7 @@ impl Cps4Card {
                 // Not multiselectable: busy on another channel (spec §1.3 "69 85 sur la CPS4").
                 Some(other) if other != channel => return choices::CPS4_CHIPDOC_BUSY_SW.into(),
                 // Re-selection on its own channel: back to the MF, security state kept.
-                Some(_) => {
-                    self.session.current_df = MF;
-                    self.session.current_ef = None;
-                }
+                Some(_) => self.core.cursor = Cursor::default(),
                 None => self.clear_applet_session(),
             }
         } else if current == Some(channel) {
@@ -230,14 +218,11 @@ impl Cps4Card {
         }
         match (applet, template) {
             (_, None) | (Applet::Cps2ter, _) => Reply::ok(),
-            (Applet::ChipDoc, Some(t)) => match files::fci(&self.fs, MF, t) {
+            (Applet::ChipDoc, Some(t)) => match files::fci(&self.core.fs, MF, t) {
                 Some(f) => Reply::data(f),
                 None => Reply::ok(),
             },
-            (Applet::Isd, Some(_)) => {
-                let prop = tlv(&[0xA5], &tlv(&[0x9F, 0x65], &[0xFF]));
-                Reply::data(tlv(&[0x6F], &[tlv(&[0x84], &facts::AID_ISD), prop].concat()))
-            }
+            (Applet::Isd, Some(_)) => Reply::data(isd_fci()),
         }
     }
 
@@ -245,14 +230,14 @@ impl Cps4Card {
     fn chipdoc(&mut self, cmd: &Command) -> Reply {
         match cmd.ins {
             0xA4 => self.select(cmd),
-            0xB0 => self.read_binary(cmd),
-            0xD6 => self.update_binary(cmd),
-            0x20 => self.verify(cmd),
-            0x24 => self.change_reference_data(cmd),
-            0x2C => self.reset_retry_counter(cmd),
+            0xB0 => self.core.read_binary(cmd),
+            0xD6 => self.core.update_binary(cmd),
+            0x20 => self.core.verify(cmd),
+            0x24 => self.core.change_reference_data(cmd),
+            0x2C => self.core.reset_retry_counter(cmd),
             0x22 => self.manage_security_environment(cmd),
             0x2A => self.perform_security_operation(cmd),
-            0x84 => self.get_challenge(cmd),
+            0x84 => self.core.get_challenge(cmd),
             // No INTERNAL AUTHENTICATE on ChipDoc (spec §4.4), no IAS GET DATA, no MANAGE CHANNEL.
             _ => sw::INS_NOT_SUPPORTED.into(),
         }
@@ -261,7 +246,7 @@ impl Cps4Card {
 
 impl VirtualCard for Cps4Card {
     fn atr(&self) -> Vec<u8> {
-        self.atr.clone()
+        self.core.atr.clone()
     }
 
     fn power_on(&mut self) {
@@ -284,7 +269,7 @@ impl VirtualCard for Cps4Card {
         if cmd.ins != 0xC0 && !opens && self.channels.get(channel).copied().flatten().is_none() {
             return sw_bytes(sw::CHANNEL_NOT_SUPPORTED).to_vec();
         }
-        let protocol = self.protocol;
+        let protocol = self.core.protocol;
         let step = self
             .link
             .before(protocol, cmd, |ins| ins == 0x2A, |cla| cla & 0xFC == 0);
@@ -309,20 +294,11 @@ impl EmulatedCard for Cps4Card {
     }
 
     fn state(&self) -> CardState {
-        state::capture(CardKind::Cps4, &self.pan, &self.fs, &self.pins, self.challenges)
+        self.core.state(CardKind::Cps4)
     }
 
     fn restore(&mut self, saved: &CardState) -> Result<(), StateError> {
-        state::apply(
-            &mut NonVolatile {
-                kind: CardKind::Cps4,
-                pan: &self.pan,
-                fs: &mut self.fs,
-                pins: &mut self.pins,
-                challenges: &mut self.challenges,
-            },
-            saved,
-        )?;
+        self.core.restore(CardKind::Cps4, saved)?;
         self.reset_all();
         Ok(())
     }

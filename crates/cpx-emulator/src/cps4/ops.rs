@@ -1,8 +1,8 @@
-//! ChipDoc MSE SET, PSO COMPUTE DIGITAL SIGNATURE (PKCS#1 v1.5 / PSS), raw PSO DECIPHER, GET
-//! CHALLENGE (spec §4.4, §4.5, §10.9–§10.11). No on-card hashing, no INTERNAL AUTHENTICATE.
+//! ChipDoc MSE SET, PSO COMPUTE DIGITAL SIGNATURE (PKCS#1 v1.5 / PSS), raw PSO DECIPHER (spec
+//! §4.4, §10.9–§10.11). No on-card hashing, no INTERNAL AUTHENTICATE. GET CHALLENGE (spec §4.5) is
+//! shared with the CPS3 (`common`).
 
 use rsa::traits::PublicKeyParts;
-use sha2::Digest;
 
 use super::Cps4Card;
 use super::layout::Cps4Key;
@@ -10,7 +10,7 @@ use crate::apdu::{Command, sw};
 use crate::choices;
 use crate::crypto;
 use crate::facts::cps4::{ALG_SHA1_PKCS1, ALG_SHA1_PSS, ALG_SHA256_PKCS1, ALG_SHA256_PSS};
-use crate::link::{Protocol, Reply};
+use crate::link::Reply;
 use crate::sha_resume::HashAlg;
 use crate::tlv;
 
@@ -92,14 +92,14 @@ impl Cps4Card {
         if !(if pss { key.pss } else { key.pkcs1 }) {
             return choices::KEY_USE_FORBIDDEN_SW.into();
         }
-        if !self.user_verified() {
+        if !self.core.user_verified() {
             return sw::SECURITY_NOT_SATISFIED.into();
         }
         if cmd.data.len() != hash.digest_len() {
             return sw::WRONG_DATA.into();
         }
         let signature = if pss {
-            let seed = [&self.pan[..], &[reference], &cmd.data].concat();
+            let seed = [&self.core.pan[..], &[reference], &cmd.data].concat();
             crypto::pss_sign(&key.key, hash, &cmd.data, &seed)
         } else {
             crypto::pkcs1_sign(&key.key, hash, &cmd.data)
@@ -107,11 +107,8 @@ impl Cps4Card {
         let Some(signature) = signature else {
             return sw::WRONG_DATA.into();
         };
-        if self.sig_fresh_verify
-            && reference == choices::CPS4_KEY_SIG
-            && let Some(p) = self.pin_mut(0x01)
-        {
-            p.verified = false;
+        if reference == choices::CPS4_KEY_SIG {
+            self.core.signed();
         }
         Reply::data(signature)
     }
@@ -125,7 +122,7 @@ impl Cps4Card {
         if !key.decipher {
             return choices::KEY_USE_FORBIDDEN_SW.into();
         }
-        if !self.user_verified() {
+        if !self.core.user_verified() {
             return sw::SECURITY_NOT_SATISFIED.into();
         }
         if cmd.data.len() != key.key.size() {
@@ -135,23 +132,5 @@ impl Cps4Card {
             Some(out) => Reply::data(out),
             None => sw::WRONG_DATA.into(),
         }
-    }
-
-    /// GET CHALLENGE `01 84 00 00 08` (spec §4.5), deterministic as on the CPS3 model.
-    pub(super) fn get_challenge(&mut self, cmd: &Command) -> Reply {
-        if cmd.p1 != 0 || cmd.p2 != 0 || !cmd.data.is_empty() {
-            return sw::WRONG_P1P2.into();
-        }
-        if cmd.ne() != Some(choices::CHALLENGE_LEN) {
-            return match self.protocol {
-                Protocol::T0 => (0x6C00 | choices::CHALLENGE_LEN as u16).into(),
-                Protocol::T1 => sw::WRONG_LENGTH.into(),
-            };
-        }
-        self.challenges = self.challenges.wrapping_add(1);
-        let mut h = sha2::Sha256::new();
-        h.update(self.pan);
-        h.update(self.challenges.to_be_bytes());
-        Reply::direct(h.finalize()[..choices::CHALLENGE_LEN].to_vec(), sw::OK)
     }
 }

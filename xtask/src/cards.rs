@@ -1,9 +1,12 @@
-//! The test cards: who holds them and which certificates they carry.
+//! The test cards: who holds them, which certificates they carry and what their emulator images
+//! hold. This table is the one source of every card's facts: certificates and `holder.toml`
+//! (profile.rs, holder.rs) and `card.toml` (images.rs) are all rendered from it.
 //!
 //! Every identity is fictitious and marked TEST (surnames `…-TEST00nn`, organisations `… TEST
 //! CPX`). RPPS numbers use the test range `997…` seen on real test cards and are Luhn-valid
 //! (data-and-certs §2.7); card serials use `99000000nn`.
 
+use crate::images::{EfActua, Image, ImageKind, Secrets, Situation};
 use crate::pki::Level;
 use crate::x509::{Date, Period};
 
@@ -83,15 +86,26 @@ impl Role {
     }
 }
 
+/// A health structure: raison sociale, Struct_IdNat and secteur. One value per structure, shared
+/// by the certificates of the CPE/CPA that work there and by the situations of the cards that
+/// practise there.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Structure {
+    /// Raison sociale: subject `O`, situation tag `84`.
+    pub(crate) name: &'static str,
+    /// Struct_IdNat = DICO G07 prefix + identifier (§2.7): subject `OU`, situation tag `85`.
+    pub(crate) struct_id: &'static str,
+    /// Secteur d'activité (DICO R02): situation tag `86` only, no certificate carries it.
+    pub(crate) sector: &'static str,
+}
+
 /// The structure a CPE/CPA holder works for (subject `ST`, `O`, `OU`, §2.1).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Organisation {
     /// Subject `ST`, "Département (nn)" style as in the real cert.
     pub(crate) state: &'static str,
-    /// Subject `O`: raison sociale.
-    pub(crate) name: &'static str,
-    /// Subject `OU`: Struct_IdNat = DICO G07 prefix + identifier (§2.7).
-    pub(crate) struct_id: &'static str,
+    /// Subject `O` (name) and `OU` (Struct_IdNat).
+    pub(crate) structure: Structure,
 }
 
 /// The card holder as written into the subject DN.
@@ -126,8 +140,10 @@ pub(crate) struct Card {
     pub(crate) period: Period,
     /// Certificates on the card.
     pub(crate) roles: &'static [Role],
-    /// One line on what the card is for (README and holder.toml header).
+    /// One line on what the card is for (README, holder.toml and card.toml headers).
     pub(crate) purpose: &'static str,
+    /// What only the emulator image (`card.toml`) holds: card model, PIN state, business data.
+    pub(crate) image: Image,
 }
 
 /// Issuer id prefix of the token id (extension 2.3): ANS's national issuer number, the EF.SN.ICC
@@ -147,6 +163,50 @@ const EXPIRED: Period = Period {
 
 const CONTACT: &[Role] = &[Role::Auth, Role::Sign];
 const CONTACTLESS: &[Role] = &[Role::Tech];
+
+/// The hospital of the CPE, where the CPF student also trains. G07 prefix 1 = FINESS; `0B…` is
+/// the test FINESS range (§2.7).
+const HOSPITAL: Structure = Structure {
+    name: "CENTRE HOSPITALIER TEST CPX",
+    struct_id: "10B0012345",
+    sector: "SA01", // Etablissement public de santé
+};
+/// A second hospital, where the doctor of `cps3-doctor` also works (situation 2). Its 12-byte name
+/// is pinned by crates/cpx-emulator/tests/vectors/business_data.apdu.
+const SECOND_HOSPITAL: Structure = Structure {
+    name: "HOPITAL TEST",
+    struct_id: "10B0067890",
+    sector: "SA01",
+};
+/// The private practice of the CPA. G07 prefix 3 = SIRET (14 digits, Luhn-valid).
+const PRACTICE: Structure = Structure {
+    name: "CABINET MEDICAL TEST CPX",
+    struct_id: "399900001100018",
+    sector: "SA07", // Cabinet individuel
+};
+/// The pharmacist's pharmacy. G07 prefix 3 = SIRET (Luhn-valid, SIREN `999000029` too).
+const PHARMACY: Structure = Structure {
+    name: "PHARMACIE TEST",
+    struct_id: "399900002900028",
+    sector: "SA33", // Pharmacie d'officine
+};
+
+/// DICO R01 "Qualifié en Médecine Générale (SM)".
+const GENERAL_PRACTICE: Option<&str> = Some("SM26");
+
+/// A CPS3 card with full PIN/PUK counters, no EF_ACTUA.
+const fn cps3(specialty: Option<&'static str>, situations: &'static [Situation]) -> Image {
+    Image {
+        kind: ImageKind::Cps3,
+        secrets: Secrets::Fresh,
+        ef_actua: None,
+        specialty,
+        situations,
+    }
+}
+
+/// A general practitioner in a cabinet of their own, on a CPS3.
+const GP_CPS3: Image = cps3(GENERAL_PRACTICE, &[Situation::Cabinet { rang: 0 }]);
 
 /// A médecin (G15 code 10) with an RPPS national id (G08 prefix 8).
 const fn doctor(rpps_id: &'static str, given_name: &'static str, surname: &'static str) -> Holder {
@@ -170,6 +230,10 @@ pub(crate) const CARDS: &[Card] = &[
         period: CURRENT,
         roles: CONTACT,
         purpose: "CPS3 of a médecin (RPPS): the default happy-path card",
+        image: cps3(
+            GENERAL_PRACTICE,
+            &[Situation::Cabinet { rang: 0 }, Situation::At(SECOND_HOSPITAL)],
+        ),
     },
     Card {
         stem: "cps3-pharmacist",
@@ -186,6 +250,13 @@ pub(crate) const CARDS: &[Card] = &[
         period: CURRENT,
         roles: CONTACT,
         purpose: "CPS3 of a pharmacien (RPPS)",
+        image: Image {
+            ef_actua: Some(EfActua {
+                start: "20250101000000",
+                end: "20301231235959",
+            }),
+            ..cps3(None, &[Situation::At(PHARMACY)])
+        },
     },
     Card {
         stem: "cpe",
@@ -202,13 +273,12 @@ pub(crate) const CARDS: &[Card] = &[
         },
         organisation: Some(Organisation {
             state: "Paris (75)",
-            name: "CENTRE HOSPITALIER TEST CPX",
-            // G07 prefix 1 = FINESS.
-            struct_id: "10B0012345",
+            structure: HOSPITAL,
         }),
         period: CURRENT,
         roles: CONTACT,
         purpose: "CPE of an establishment employee (FINESS), modelled on the real TEST CPE",
+        image: cps3(None, &[Situation::Employer]),
     },
     Card {
         stem: "cpa",
@@ -225,13 +295,12 @@ pub(crate) const CARDS: &[Card] = &[
         },
         organisation: Some(Organisation {
             state: "Rhône (69)",
-            name: "CABINET MEDICAL TEST CPX",
-            // G07 prefix 3 = SIRET (14 digits, Luhn-valid).
-            struct_id: "399900001100018",
+            structure: PRACTICE,
         }),
         period: CURRENT,
         roles: CONTACT,
         purpose: "CPA of a staff member of a private practice (SIRET)",
+        image: cps3(None, &[Situation::Employer]),
     },
     Card {
         stem: "cpf",
@@ -249,6 +318,7 @@ pub(crate) const CARDS: &[Card] = &[
         period: CURRENT,
         roles: CONTACT,
         purpose: "CPF of a médecin en formation (RPPS)",
+        image: cps3(GENERAL_PRACTICE, &[Situation::At(HOSPITAL)]),
     },
     Card {
         stem: "cps4-doctor",
@@ -259,6 +329,10 @@ pub(crate) const CARDS: &[Card] = &[
         period: CURRENT,
         roles: CONTACT,
         purpose: "CPS4 of a médecin (no CPS4-specific certificate difference is known)",
+        image: Image {
+            kind: ImageKind::Cps4,
+            ..GP_CPS3
+        },
     },
     Card {
         stem: "cps3-expired",
@@ -269,6 +343,7 @@ pub(crate) const CARDS: &[Card] = &[
         period: EXPIRED,
         roles: CONTACT,
         purpose: "CPS3 whose two certificates expired (2019-01-01 → 2022-01-01)",
+        image: GP_CPS3,
     },
     Card {
         stem: "cps3-pin-blocked",
@@ -279,6 +354,10 @@ pub(crate) const CARDS: &[Card] = &[
         period: CURRENT,
         roles: CONTACT,
         purpose: "CPS3 whose PIN is blocked (PIN state lives in the emulator image)",
+        image: Image {
+            secrets: Secrets::PinBlocked,
+            ..GP_CPS3
+        },
     },
     Card {
         stem: "cps3-puk-blocked",
@@ -289,6 +368,10 @@ pub(crate) const CARDS: &[Card] = &[
         period: CURRENT,
         roles: CONTACT,
         purpose: "CPS3 whose PIN and PUK are blocked (state lives in the emulator image)",
+        image: Image {
+            secrets: Secrets::PukBlocked,
+            ..GP_CPS3
+        },
     },
     Card {
         stem: "cps3-contactless",
@@ -299,6 +382,10 @@ pub(crate) const CARDS: &[Card] = &[
         period: CURRENT,
         roles: CONTACTLESS,
         purpose: "CPS3 seen through its contactless interface: technical certificate only",
+        image: Image {
+            kind: ImageKind::Cps3Contactless,
+            ..GP_CPS3
+        },
     },
 ];
 

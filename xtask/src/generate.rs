@@ -4,7 +4,7 @@
 //! - `pki/<ca>.der`, `pki/<ca>.pem`, `pki/<ca>.TEST-ONLY.key.der` for the 3 roots and 6
 //!   intermediates;
 //! - `cards/<stem>/{auth,sign}.der` + `{auth,sign}.TEST-ONLY.key.der` (or `tech.*` for the
-//!   contactless card) and `cards/<stem>/holder.toml`.
+//!   contactless card), `cards/<stem>/holder.toml` and the emulator image `cards/<stem>/card.toml`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -15,6 +15,7 @@ use x509_cert::der::{Encode, EncodePem};
 use crate::Result;
 use crate::cards::{CARDS, Card};
 use crate::holder;
+use crate::images;
 use crate::pki::{Hierarchy, Level};
 use crate::profile;
 
@@ -52,6 +53,7 @@ pub(crate) fn build(levels: &[Level], cards: &[Card]) -> Result<Vec<GeneratedFil
         let refs: Vec<_> = certs.iter().map(|(role, cert)| (*role, cert)).collect();
         let toml = holder::render(card, profile::issuer(&pki, card)?, &refs)?;
         files.push((dir.join("holder.toml"), toml.into_bytes()));
+        files.push((dir.join("card.toml"), images::render(card)?.into_bytes()));
     }
     Ok(files)
 }
@@ -73,7 +75,8 @@ pub(crate) fn write(out: &Path, files: &[GeneratedFile]) -> Result<Vec<PathBuf>>
     Ok(written)
 }
 
-/// Regenerates the whole test PKI and every card under `out`.
+/// Regenerates the whole test PKI and every card (certificates, keys, holder.toml, card.toml)
+/// under `out`.
 pub(crate) fn generate(out: &Path) -> Result<Vec<PathBuf>> {
     write(out, &build(&Level::ALL, CARDS)?)
 }

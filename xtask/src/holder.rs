@@ -16,7 +16,7 @@ use crate::profile;
 const COMMENT_COLUMN: usize = 48;
 
 /// A TOML basic string (our values never contain control characters).
-fn s(value: &str) -> String {
+pub(crate) fn s(value: &str) -> String {
     format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
@@ -166,13 +166,14 @@ pub(crate) fn render(card: &Card, issuer: &Ca, certs: &[(Role, &Certificate)]) -
 
     if let Some(org) = &card.organisation {
         writeln!(out, "\n[organisation]")?;
-        let (prefix, identifier) = org.struct_id.split_at(1);
-        line(&mut out, "name", &s(org.name), "subject O")?;
+        let st = &org.structure;
+        let (prefix, identifier) = st.struct_id.split_at(1);
+        line(&mut out, "name", &s(st.name), "subject O")?;
         line(&mut out, "state", &s(org.state), "subject ST")?;
         line(
             &mut out,
             "struct_id",
-            &s(org.struct_id),
+            &s(st.struct_id),
             "subject OU (Struct_IdNat)",
         )?;
         line(&mut out, "struct_id_type", &s(prefix), "OU prefix: DICO G07 type")?;

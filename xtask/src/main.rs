@@ -1,18 +1,23 @@
 //! Project chores (`cargo run -p xtask -- help`).
 //!
-//! `gen-test-pki` regenerates the deterministic TEST copy of the IGC-Santé PKI and the per-card
-//! certificates under `test-vectors/` (see `test-vectors/README.md`, section "Test PKI").
+//! `gen-test-pki` (alias `gen-test-vectors`) regenerates the deterministic TEST copy of the
+//! IGC-Santé PKI and, for every test card, its certificates, `holder.toml` and emulator image
+//! `card.toml` under `test-vectors/` (see `test-vectors/README.md`).
 
 mod cards;
 mod dn;
 mod ext;
 mod generate;
 mod holder;
+mod images;
 mod keys;
+mod luhn;
 mod pki;
 mod profile;
 mod x509;
 
+#[cfg(test)]
+mod image_tests;
 #[cfg(test)]
 mod tests;
 
@@ -29,8 +34,9 @@ const USAGE: &str = "\
 usage: cargo run -p xtask -- <command>
 
 commands:
-  gen-test-pki [--out DIR]   regenerate the TEST PKI and card certificates
-                             (default DIR: <workspace>/test-vectors)
+  gen-test-pki [--out DIR]   regenerate the TEST PKI and, per card, certificates,
+                             keys, holder.toml and card.toml (default DIR:
+                             <workspace>/test-vectors); alias: gen-test-vectors
   help                       print this message";
 
 fn main() -> ExitCode {
@@ -46,7 +52,7 @@ fn main() -> ExitCode {
 fn run(args: Vec<String>) -> Result<()> {
     let mut args = args.into_iter();
     match args.next().as_deref() {
-        Some("gen-test-pki") => {
+        Some(command @ ("gen-test-pki" | "gen-test-vectors")) => {
             let out = match (args.next().as_deref(), args.next()) {
                 (None, _) => default_out_dir(),
                 (Some("--out"), Some(dir)) => PathBuf::from(dir),
@@ -55,7 +61,7 @@ fn run(args: Vec<String>) -> Result<()> {
             let start = Instant::now();
             let written = generate::generate(&out)?;
             println!(
-                "gen-test-pki: wrote {} files under {} in {:.1} s",
+                "{command}: wrote {} files under {} in {:.1} s",
                 written.len(),
                 out.display(),
                 start.elapsed().as_secs_f64()

@@ -32,7 +32,7 @@ use crate::x509::{self, CertSpec};
 
 /// DICO G01 code `80`: "Carte de PS ou de Personnel de Santé de TEST" (§2.2). Every test card
 /// carries it; production cards would carry `00`.
-const G01_TEST_CARD: u8 = 0x80;
+pub(crate) const G01_TEST_CARD: u8 = 0x80;
 /// Domain of the UPN in the auth certificate's SAN, as on the real TEST card (§2.1).
 const UPN_DOMAIN: &str = "carte-cps.fr";
 
@@ -96,8 +96,8 @@ pub(crate) fn subject(card: &Card) -> Result<Name> {
     Ok(DnBuilder::default()
         .rdn(dn::C, "FR")?
         .rdn_opt(dn::ST, org.map(|o| o.state))?
-        .rdn_opt(dn::O, org.map(|o| o.name))?
-        .rdn_opt(dn::OU, org.map(|o| o.struct_id))?
+        .rdn_opt(dn::O, org.map(|o| o.structure.name))?
+        .rdn_opt(dn::OU, org.map(|o| o.structure.struct_id))?
         .rdn(dn::TITLE, h.title)?
         .multi(&[
             (dn::GN, h.given_name),

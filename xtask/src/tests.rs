@@ -5,7 +5,8 @@
 //! - every certificate chains leaf → intermediate → root (signatures checked with `rsa`);
 //! - the expired card is expired, the others are current;
 //! - every certificate's public key matches its private key file;
-//! - every `holder.toml` value is what the certificates actually encode.
+//! - every `holder.toml` value is what the certificates actually encode;
+//! - every `card.toml` (emulator image) carries the holder's identity and Luhn-valid ids.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -26,6 +27,7 @@ use crate::cards::{CARDS, Card, CardType};
 use crate::dn;
 use crate::ext;
 use crate::generate;
+use crate::luhn;
 use crate::pki::{Level, Population};
 use crate::x509::Date;
 
@@ -140,9 +142,10 @@ fn regeneration_matches_committed_files() {
             rel.display()
         );
     }
-    // pki/ belongs to the generator alone (plus its README): no stale files.
+    // pki/ and cards/ belong to the generator alone (plus pki/README.md): no stale files.
     let mut committed = Vec::new();
     list_files(&vectors(), &vectors().join("pki"), &mut committed);
+    list_files(&vectors(), &vectors().join("cards"), &mut committed);
     for rel in committed {
         let known = rel.file_name().is_some_and(|n| n == "README.md") || files.iter().any(|(f, _)| *f == rel);
         assert!(
@@ -263,23 +266,6 @@ fn every_ca_name_is_marked_test() {
     }
 }
 
-fn luhn_ok(digits: &str) -> bool {
-    let sum: u32 = digits
-        .chars()
-        .rev()
-        .enumerate()
-        .map(|(i, c)| {
-            let d = c.to_digit(10).unwrap();
-            if i % 2 == 1 {
-                if d * 2 > 9 { d * 2 - 9 } else { d * 2 }
-            } else {
-                d
-            }
-        })
-        .sum();
-    sum.is_multiple_of(10)
-}
-
 #[test]
 fn national_identifiers_are_well_formed() {
     for card in CARDS {
@@ -288,13 +274,17 @@ fn national_identifiers_are_well_formed() {
             // RPPS: prefix 8 + 11 digits, Luhn, test range 997 (data-and-certs §2.7).
             CardType::Cps | CardType::Cpf => {
                 assert_eq!(id.len(), 12, "{}", card.stem);
-                assert!(id.starts_with("8997") && luhn_ok(&id[1..]), "{}: {id}", card.stem);
+                assert!(
+                    id.starts_with("8997") && luhn::is_valid(&id[1..]),
+                    "{}: {id}",
+                    card.stem
+                );
             }
             CardType::Cpe => assert!(id.starts_with("30B") && id.contains('/'), "{id}"),
             CardType::Cpa => {
                 let siret = &id[1..15];
                 assert!(
-                    id.starts_with('5') && luhn_ok(siret) && id[15..].starts_with('/'),
+                    id.starts_with('5') && luhn::is_valid(siret) && id[15..].starts_with('/'),
                     "{id}"
                 );
             }

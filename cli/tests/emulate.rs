@@ -174,7 +174,8 @@ impl Running {
             .args(["-TERM", &self.0.id().to_string()])
             .status()
             .unwrap();
-        assert!(wait_exit(&mut self.0, SEEN).success());
+        let status = wait_exit(&mut self.0, SEEN);
+        assert!(status.success(), "cpx emulate ended with {status} after SIGTERM");
     }
 }
 

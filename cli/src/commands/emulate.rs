@@ -81,6 +81,12 @@ pub(crate) fn run(args: EmulateArgs) -> Result<(), CliError> {
         .and_then(|(h, p)| Some((h.to_owned(), p.parse::<u16>().ok()?)))
         .ok_or_else(|| CliError::Usage(format!("--vpcd {:?}: expected HOST:PORT", args.vpcd)))?;
 
+    // Before any card goes in: a SIGTERM from then on must remove the cards, not kill us.
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .map_err(|e| CliError::Emulator(e.to_string()))?;
+    }
     let mut rig = Rig::default();
     for (i, spec) in args.cards.iter().enumerate() {
         let (name, addr) = match spec.rsplit_once('@') {
@@ -119,11 +125,6 @@ pub(crate) fn run(args: EmulateArgs) -> Result<(), CliError> {
         );
     }
 
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, Arc::clone(&stop))
-            .map_err(|e| CliError::Emulator(e.to_string()))?;
-    }
     match &args.control {
         Some(path) => {
             println!("control socket {}", path.display());

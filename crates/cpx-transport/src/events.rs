@@ -8,6 +8,9 @@ use pcsc::{ReaderState, State};
 use crate::readers::ReaderStatus;
 use crate::{Pcsc, TransportError};
 
+/// The most reader states pcsc-lite accepts in one `SCardGetStatusChange`.
+const MAX_STATES: usize = 16;
+
 /// Something that happened to a reader.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReaderEvent {
@@ -169,8 +172,24 @@ impl Monitor {
                 self.known.remove(&gone);
                 events.push(ReaderEvent::ReaderRemoved { reader: gone });
             }
-            let mut states = vec![ReaderState::new(pcsc::PNP_NOTIFICATION(), State::UNAWARE)];
-            for (name, c_name) in names.iter().zip(c_names) {
+            // pcsc-lite takes at most 16 states per SCardGetStatusChange
+            // (PCSCLITE_MAX_READERS_CONTEXTS), which is also its reader limit: with 16 readers no
+            // reader can be added, so the PnP entry is not needed (a removal shows on its entry).
+            let with_pnp = names.len() < MAX_STATES;
+            if names.len() > MAX_STATES {
+                log::warn!("{} readers: only the first {MAX_STATES} are watched", names.len());
+            }
+            let mut states = Vec::with_capacity(MAX_STATES);
+            if with_pnp {
+                // Keep the PnP entry's knowledge so its change is not reported again.
+                let pnp_state = self
+                    .states
+                    .iter()
+                    .find(|s| s.name() == pcsc::PNP_NOTIFICATION())
+                    .map_or(State::UNAWARE, |pnp| pnp.event_state() - State::CHANGED);
+                states.push(ReaderState::new(pcsc::PNP_NOTIFICATION(), pnp_state));
+            }
+            for (name, c_name) in names.iter().zip(c_names).take(MAX_STATES) {
                 if !first && !self.known.contains_key(name) {
                     events.push(ReaderEvent::ReaderAdded { reader: name.clone() });
                 }
@@ -180,10 +199,6 @@ impl Monitor {
                     .find(|s| s.name().to_string_lossy() == *name)
                     .map_or(State::UNAWARE, ReaderState::current_state);
                 states.push(ReaderState::new(c_name, current));
-            }
-            // Keep the PnP entry's knowledge so its change is not reported again.
-            if let Some(pnp) = self.states.iter().find(|s| s.name() == pcsc::PNP_NOTIFICATION()) {
-                states[0] = ReaderState::new(pcsc::PNP_NOTIFICATION(), pnp.event_state() - State::CHANGED);
             }
             self.states = states;
             self.ctx

@@ -14,44 +14,52 @@ use cpx_vpcd::CardSlot;
 const SEEN: Duration = Duration::from_secs(5);
 
 fn main() -> ExitCode {
-    cpx_testkit::run_tests(&SandboxConfig::default(), || {
-        vec![
-            Trial::test(
-                "readers_are_listed_with_their_state",
-                readers_are_listed_with_their_state,
-            ),
-            Trial::test(
-                "get_response_chains_600_bytes_in_e7_chunks",
-                get_response_chains_600_bytes_in_e7_chunks,
-            ),
-            Trial::test(
-                "wrong_le_6cxx_is_reissued_with_the_exact_le",
-                wrong_le_6cxx_is_reissued_with_the_exact_le,
-            ),
-            Trial::test("t0_case4_goes_out_without_le", t0_case4_goes_out_without_le),
-            Trial::test(
-                "transaction_excludes_a_second_client",
-                transaction_excludes_a_second_client,
-            ),
-            Trial::test(
-                "removal_mid_session_is_a_precise_error",
-                removal_mid_session_is_a_precise_error,
-            ),
-            Trial::test(
-                "reinsertion_is_seen_and_the_card_usable_again",
-                reinsertion_is_seen_and_the_card_usable_again,
-            ),
-            Trial::test(
-                "reset_by_another_client_is_reported",
-                reset_by_another_client_is_reported,
-            ),
-            Trial::test("monitor_wait_is_cancellable", monitor_wait_is_cancellable),
-            Trial::test(
-                "no_card_and_unknown_reader_are_precise",
-                no_card_and_unknown_reader_are_precise,
-            ),
-        ]
-    })
+    // 8 vpcd entries = 16 readers, pcsc-lite's maximum: the Monitor must cope (one PC/SC call takes
+    // at most 16 reader states, PnP entry included).
+    cpx_testkit::run_tests(
+        &SandboxConfig {
+            entries: 8,
+            ..SandboxConfig::default()
+        },
+        || {
+            vec![
+                Trial::test(
+                    "readers_are_listed_with_their_state",
+                    readers_are_listed_with_their_state,
+                ),
+                Trial::test(
+                    "get_response_chains_600_bytes_in_e7_chunks",
+                    get_response_chains_600_bytes_in_e7_chunks,
+                ),
+                Trial::test(
+                    "wrong_le_6cxx_is_reissued_with_the_exact_le",
+                    wrong_le_6cxx_is_reissued_with_the_exact_le,
+                ),
+                Trial::test("t0_case4_goes_out_without_le", t0_case4_goes_out_without_le),
+                Trial::test(
+                    "transaction_excludes_a_second_client",
+                    transaction_excludes_a_second_client,
+                ),
+                Trial::test(
+                    "removal_mid_session_is_a_precise_error",
+                    removal_mid_session_is_a_precise_error,
+                ),
+                Trial::test(
+                    "reinsertion_is_seen_and_the_card_usable_again",
+                    reinsertion_is_seen_and_the_card_usable_again,
+                ),
+                Trial::test(
+                    "reset_by_another_client_is_reported",
+                    reset_by_another_client_is_reported,
+                ),
+                Trial::test("monitor_wait_is_cancellable", monitor_wait_is_cancellable),
+                Trial::test(
+                    "no_card_and_unknown_reader_are_precise",
+                    no_card_and_unknown_reader_are_precise,
+                ),
+            ]
+        },
+    )
 }
 
 /// A leased reader with the test card inserted and seen by pcscd.

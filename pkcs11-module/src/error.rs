@@ -1,0 +1,159 @@
+//! The module's one error type and its mapping to `CK_RV` (in [`Error::rv`], the only place).
+
+use cpx_card::CardError;
+use cryptoki_sys::*;
+
+/// Why a PKCS#11 call failed.
+#[derive(Debug)]
+pub enum Error {
+    /// A return code decided by the module's own checks (handles, states, arguments).
+    Ck(CK_RV),
+    /// The output buffer is too small; the size needed.
+    BufferTooSmall(usize),
+    /// A card-layer failure, mapped per spec §3.3 by [`Error::rv`].
+    Card(CardError),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Ck(rv) => write!(f, "{} (0x{rv:08X})", rv_name(*rv)),
+            Error::BufferTooSmall(n) => write!(f, "buffer too small: {n} bytes needed"),
+            Error::Card(e) => write!(f, "card: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<CardError> for Error {
+    fn from(e: CardError) -> Self {
+        Error::Card(e)
+    }
+}
+
+/// `Result` with [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Shorthand: `Err(Error::Ck(rv))`.
+pub fn ck<T>(rv: CK_RV) -> Result<T> {
+    Err(Error::Ck(rv))
+}
+
+impl Error {
+    /// The one mapping to `CK_RV`. Card errors follow spec §3.3; context-specific codes (PIN
+    /// length on C_SetPIN, data length on C_Sign) are decided by the caller before this point.
+    pub fn rv(&self) -> CK_RV {
+        match self {
+            Error::Ck(rv) => *rv,
+            Error::BufferTooSmall(_) => CKR_BUFFER_TOO_SMALL,
+            Error::Card(e) => card_rv(e),
+        }
+    }
+}
+
+fn card_rv(e: &CardError) -> CK_RV {
+    use cpx_transport::TransportError as T;
+    match e {
+        CardError::WrongPin { .. } => CKR_PIN_INCORRECT,
+        CardError::PinBlocked { .. } => CKR_PIN_LOCKED,
+        // spec §3.1: a PIN outside the policy fails C_Login with PIN_INCORRECT, no APDU sent.
+        CardError::PinFormat { .. } => CKR_PIN_INCORRECT,
+        CardError::NoSuchPin(_) => CKR_USER_PIN_NOT_INITIALIZED,
+        CardError::SecurityStatusNotSatisfied { .. } => CKR_USER_NOT_LOGGED_IN,
+        // spec §3.3: NOT_ALLOWED → KEY_TYPE_INCONSISTENT.
+        CardError::NotAllowed { .. } => CKR_KEY_TYPE_INCONSISTENT,
+        CardError::CardRemoved { .. } | CardError::PinStateLost | CardError::DifferentCard { .. } => {
+            CKR_DEVICE_REMOVED
+        }
+        CardError::NotCpxCard { .. } | CardError::WrongIssuer { .. } => CKR_TOKEN_NOT_RECOGNIZED,
+        CardError::Unsupported { .. } => CKR_KEY_FUNCTION_NOT_PERMITTED,
+        CardError::InvalidInput { .. } => CKR_DATA_LEN_RANGE,
+        CardError::Status { sw, .. } => match sw.to_u16() {
+            0x6700 => CKR_DATA_LEN_RANGE,
+            s if s & 0xFF00 == 0x6C00 => CKR_DATA_LEN_RANGE,
+            0x6A80 | 0x6A86 | 0x6B00 => CKR_DATA_INVALID,
+            _ => CKR_DEVICE_ERROR,
+        },
+        CardError::Transport(t) => match t {
+            T::CardRemoved(_) | T::NoCard(_) | T::CardReset(_) => CKR_DEVICE_REMOVED,
+            T::ReaderUnavailable(_) | T::UnknownReader(_) => CKR_DEVICE_REMOVED,
+            T::NoService | T::NoReaders => CKR_DEVICE_ERROR,
+            _ => CKR_DEVICE_ERROR,
+        },
+        CardError::ObjectNotFound(_) => CKR_OBJECT_HANDLE_INVALID,
+        _ => CKR_GENERAL_ERROR,
+    }
+}
+
+/// Whether a card error means the token this module knew is gone (removed, reset with the PIN
+/// lost, or replaced): the slot's sessions and login state must be dropped.
+pub fn token_lost(e: &Error) -> bool {
+    match e {
+        Error::Card(c) => {
+            matches!(
+                c,
+                CardError::CardRemoved { .. } | CardError::PinStateLost | CardError::DifferentCard { .. }
+            ) || matches!(c, CardError::Transport(t) if t.is_card_gone())
+        }
+        _ => false,
+    }
+}
+
+/// The name of a return code, for logs.
+pub fn rv_name(rv: CK_RV) -> &'static str {
+    match rv {
+        CKR_OK => "CKR_OK",
+        CKR_ARGUMENTS_BAD => "CKR_ARGUMENTS_BAD",
+        CKR_BUFFER_TOO_SMALL => "CKR_BUFFER_TOO_SMALL",
+        CKR_CRYPTOKI_NOT_INITIALIZED => "CKR_CRYPTOKI_NOT_INITIALIZED",
+        CKR_CRYPTOKI_ALREADY_INITIALIZED => "CKR_CRYPTOKI_ALREADY_INITIALIZED",
+        CKR_DEVICE_REMOVED => "CKR_DEVICE_REMOVED",
+        CKR_DEVICE_ERROR => "CKR_DEVICE_ERROR",
+        CKR_GENERAL_ERROR => "CKR_GENERAL_ERROR",
+        CKR_KEY_HANDLE_INVALID => "CKR_KEY_HANDLE_INVALID",
+        CKR_KEY_TYPE_INCONSISTENT => "CKR_KEY_TYPE_INCONSISTENT",
+        CKR_MECHANISM_INVALID => "CKR_MECHANISM_INVALID",
+        CKR_MECHANISM_PARAM_INVALID => "CKR_MECHANISM_PARAM_INVALID",
+        CKR_OBJECT_HANDLE_INVALID => "CKR_OBJECT_HANDLE_INVALID",
+        CKR_OPERATION_ACTIVE => "CKR_OPERATION_ACTIVE",
+        CKR_OPERATION_NOT_INITIALIZED => "CKR_OPERATION_NOT_INITIALIZED",
+        CKR_PIN_INCORRECT => "CKR_PIN_INCORRECT",
+        CKR_PIN_LEN_RANGE => "CKR_PIN_LEN_RANGE",
+        CKR_PIN_LOCKED => "CKR_PIN_LOCKED",
+        CKR_SESSION_HANDLE_INVALID => "CKR_SESSION_HANDLE_INVALID",
+        CKR_SESSION_READ_ONLY_EXISTS => "CKR_SESSION_READ_ONLY_EXISTS",
+        CKR_SLOT_ID_INVALID => "CKR_SLOT_ID_INVALID",
+        CKR_TOKEN_NOT_PRESENT => "CKR_TOKEN_NOT_PRESENT",
+        CKR_TOKEN_NOT_RECOGNIZED => "CKR_TOKEN_NOT_RECOGNIZED",
+        CKR_USER_NOT_LOGGED_IN => "CKR_USER_NOT_LOGGED_IN",
+        CKR_USER_ALREADY_LOGGED_IN => "CKR_USER_ALREADY_LOGGED_IN",
+        CKR_USER_PIN_NOT_INITIALIZED => "CKR_USER_PIN_NOT_INITIALIZED",
+        CKR_DATA_LEN_RANGE => "CKR_DATA_LEN_RANGE",
+        CKR_SIGNATURE_INVALID => "CKR_SIGNATURE_INVALID",
+        CKR_SIGNATURE_LEN_RANGE => "CKR_SIGNATURE_LEN_RANGE",
+        CKR_FUNCTION_NOT_SUPPORTED => "CKR_FUNCTION_NOT_SUPPORTED",
+        CKR_NO_EVENT => "CKR_NO_EVENT",
+        CKR_ATTRIBUTE_TYPE_INVALID => "CKR_ATTRIBUTE_TYPE_INVALID",
+        CKR_ATTRIBUTE_SENSITIVE => "CKR_ATTRIBUTE_SENSITIVE",
+        _ => "CKR_(other)",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn card_errors_map_per_spec_3_3() {
+        let e = Error::from(CardError::WrongPin {
+            kind: cpx_card::PinKind::User,
+            tries_left: 2,
+        });
+        assert_eq!(e.rv(), CKR_PIN_INCORRECT);
+        assert_eq!(Error::from(CardError::PinStateLost).rv(), CKR_DEVICE_REMOVED);
+        assert!(token_lost(&Error::from(CardError::PinStateLost)));
+        assert_eq!(Error::BufferTooSmall(3).rv(), CKR_BUFFER_TOO_SMALL);
+        assert_eq!(Error::Ck(CKR_NO_EVENT).rv(), CKR_NO_EVENT);
+    }
+}

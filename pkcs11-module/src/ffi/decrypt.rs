@@ -1,0 +1,70 @@
+//! C_Decrypt* (card) and C_Encrypt* (software, single part).
+
+use cryptoki_sys::*;
+
+use super::{guard, input, mechanism, output};
+use crate::state::module;
+
+#[unsafe(no_mangle)]
+pub(crate) unsafe extern "C" fn C_DecryptInit(
+    h: CK_SESSION_HANDLE,
+    mech: *mut CK_MECHANISM,
+    key: CK_OBJECT_HANDLE,
+) -> CK_RV {
+    guard("C_DecryptInit", || {
+        let m = module()?;
+        // SAFETY: checked by mechanism.
+        let arg = unsafe { mechanism(mech)? };
+        m.decrypt_init(h, &arg, key)
+    })
+}
+
+#[unsafe(no_mangle)]
+pub(crate) unsafe extern "C" fn C_Decrypt(
+    h: CK_SESSION_HANDLE,
+    data: *mut CK_BYTE,
+    data_len: CK_ULONG,
+    out: *mut CK_BYTE,
+    out_len: *mut CK_ULONG,
+) -> CK_RV {
+    guard("C_Decrypt", || {
+        let m = module()?;
+        // SAFETY: checked by input / output.
+        unsafe {
+            let data = input(data, data_len)?;
+            output(out, out_len, |cap| m.decrypt(h, data, cap))
+        }
+    })
+}
+
+#[unsafe(no_mangle)]
+pub(crate) unsafe extern "C" fn C_EncryptInit(
+    h: CK_SESSION_HANDLE,
+    mech: *mut CK_MECHANISM,
+    key: CK_OBJECT_HANDLE,
+) -> CK_RV {
+    guard("C_EncryptInit", || {
+        let m = module()?;
+        // SAFETY: checked by mechanism.
+        let arg = unsafe { mechanism(mech)? };
+        m.encrypt_init(h, &arg, key)
+    })
+}
+
+#[unsafe(no_mangle)]
+pub(crate) unsafe extern "C" fn C_Encrypt(
+    h: CK_SESSION_HANDLE,
+    data: *mut CK_BYTE,
+    data_len: CK_ULONG,
+    out: *mut CK_BYTE,
+    out_len: *mut CK_ULONG,
+) -> CK_RV {
+    guard("C_Encrypt", || {
+        let m = module()?;
+        // SAFETY: checked by input / output.
+        unsafe {
+            let data = input(data, data_len)?;
+            output(out, out_len, |cap| m.encrypt(h, data, cap))
+        }
+    })
+}

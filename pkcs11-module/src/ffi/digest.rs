@@ -1,0 +1,61 @@
+//! C_Digest* (software SHA-1 / SHA-256).
+
+use cryptoki_sys::*;
+
+use super::{guard, input, mechanism, output};
+use crate::state::module;
+
+#[unsafe(no_mangle)]
+pub(crate) unsafe extern "C" fn C_DigestInit(h: CK_SESSION_HANDLE, mech: *mut CK_MECHANISM) -> CK_RV {
+    guard("C_DigestInit", || {
+        let m = module()?;
+        // SAFETY: checked by mechanism.
+        let arg = unsafe { mechanism(mech)? };
+        m.digest_init(h, &arg)
+    })
+}
+
+#[unsafe(no_mangle)]
+pub(crate) unsafe extern "C" fn C_Digest(
+    h: CK_SESSION_HANDLE,
+    data: *mut CK_BYTE,
+    data_len: CK_ULONG,
+    out: *mut CK_BYTE,
+    out_len: *mut CK_ULONG,
+) -> CK_RV {
+    guard("C_Digest", || {
+        let m = module()?;
+        // SAFETY: checked by input / output.
+        unsafe {
+            let data = input(data, data_len)?;
+            output(out, out_len, |cap| m.digest(h, Some(data), cap))
+        }
+    })
+}
+
+#[unsafe(no_mangle)]
+pub(crate) unsafe extern "C" fn C_DigestUpdate(
+    h: CK_SESSION_HANDLE,
+    part: *mut CK_BYTE,
+    len: CK_ULONG,
+) -> CK_RV {
+    guard("C_DigestUpdate", || {
+        let m = module()?;
+        // SAFETY: checked by input.
+        let part = unsafe { input(part, len)? };
+        m.digest_update(h, part)
+    })
+}
+
+#[unsafe(no_mangle)]
+pub(crate) unsafe extern "C" fn C_DigestFinal(
+    h: CK_SESSION_HANDLE,
+    out: *mut CK_BYTE,
+    out_len: *mut CK_ULONG,
+) -> CK_RV {
+    guard("C_DigestFinal", || {
+        let m = module()?;
+        // SAFETY: checked by output.
+        unsafe { output(out, out_len, |cap| m.digest(h, None, cap)) }
+    })
+}

@@ -1,0 +1,118 @@
+//! Object entry points: C_GetAttributeValue, C_FindObjects*.
+
+use cryptoki_sys::*;
+
+use super::{guard, non_null, put};
+use crate::attributes::AttrValue;
+use crate::error::{Result, ck};
+use crate::state::module;
+
+/// Read a caller template.
+///
+/// # Safety
+/// `t` NULL or valid for `n` attributes.
+unsafe fn template<'a>(t: *mut CK_ATTRIBUTE, n: CK_ULONG) -> Result<&'a mut [CK_ATTRIBUTE]> {
+    if n == 0 {
+        return Ok(&mut []);
+    }
+    non_null(t)?;
+    // SAFETY: valid for `n` attributes per the caller.
+    Ok(unsafe { std::slice::from_raw_parts_mut(t, n as usize) })
+}
+
+#[unsafe(no_mangle)]
+pub(crate) unsafe extern "C" fn C_GetAttributeValue(
+    h: CK_SESSION_HANDLE,
+    object: CK_OBJECT_HANDLE,
+    t: *mut CK_ATTRIBUTE,
+    n: CK_ULONG,
+) -> CK_RV {
+    guard("C_GetAttributeValue", || {
+        let m = module()?;
+        non_null(t)?;
+        // SAFETY: checked by template.
+        let attrs = unsafe { template(t, n)? };
+        let types: Vec<CK_ATTRIBUTE_TYPE> = attrs.iter().map(|a| a.type_).collect();
+        let values = m.get_attributes(h, object, &types)?;
+        let mut rv = CKR_OK;
+        for (a, v) in attrs.iter_mut().zip(values) {
+            match v {
+                AttrValue::Invalid => {
+                    a.ulValueLen = CK_UNAVAILABLE_INFORMATION;
+                    if rv != CKR_ATTRIBUTE_SENSITIVE {
+                        rv = CKR_ATTRIBUTE_TYPE_INVALID;
+                    }
+                }
+                AttrValue::Sensitive => {
+                    a.ulValueLen = CK_UNAVAILABLE_INFORMATION;
+                    rv = CKR_ATTRIBUTE_SENSITIVE;
+                }
+                AttrValue::Bytes(v) => {
+                    if a.pValue.is_null() {
+                        a.ulValueLen = v.len() as CK_ULONG;
+                    } else if (a.ulValueLen as usize) < v.len() {
+                        a.ulValueLen = CK_UNAVAILABLE_INFORMATION;
+                        if rv == CKR_OK {
+                            rv = CKR_BUFFER_TOO_SMALL;
+                        }
+                    } else {
+                        // SAFETY: the caller's buffer holds ulValueLen ≥ len bytes.
+                        unsafe { std::ptr::copy_nonoverlapping(v.as_ptr(), a.pValue as *mut u8, v.len()) };
+                        a.ulValueLen = v.len() as CK_ULONG;
+                    }
+                }
+            }
+        }
+        if rv == CKR_OK { Ok(()) } else { ck(rv) }
+    })
+}
+
+#[unsafe(no_mangle)]
+pub(crate) unsafe extern "C" fn C_FindObjectsInit(
+    h: CK_SESSION_HANDLE,
+    t: *mut CK_ATTRIBUTE,
+    n: CK_ULONG,
+) -> CK_RV {
+    guard("C_FindObjectsInit", || {
+        let m = module()?;
+        // SAFETY: checked by template.
+        let attrs = unsafe { template(t, n)? };
+        let mut wanted = Vec::with_capacity(attrs.len());
+        for a in attrs.iter() {
+            let v = if a.ulValueLen == 0 {
+                Vec::new()
+            } else {
+                non_null(a.pValue)?;
+                // SAFETY: valid for ulValueLen bytes per the caller.
+                unsafe { std::slice::from_raw_parts(a.pValue as *const u8, a.ulValueLen as usize) }.to_vec()
+            };
+            wanted.push((a.type_, v));
+        }
+        m.find_init(h, &wanted)
+    })
+}
+
+#[unsafe(no_mangle)]
+pub(crate) unsafe extern "C" fn C_FindObjects(
+    h: CK_SESSION_HANDLE,
+    out: *mut CK_OBJECT_HANDLE,
+    max: CK_ULONG,
+    count: *mut CK_ULONG,
+) -> CK_RV {
+    guard("C_FindObjects", || {
+        let m = module()?;
+        non_null(out)?;
+        non_null(count)?;
+        let found = m.find_next(h, max as usize)?;
+        // SAFETY: room for `max` ≥ found.len() handles per the caller.
+        unsafe {
+            std::ptr::copy_nonoverlapping(found.as_ptr(), out, found.len());
+            put(count, found.len() as CK_ULONG)
+        }
+    })
+}
+
+#[unsafe(no_mangle)]
+pub(crate) unsafe extern "C" fn C_FindObjectsFinal(h: CK_SESSION_HANDLE) -> CK_RV {
+    guard("C_FindObjectsFinal", || module()?.find_final(h))
+}

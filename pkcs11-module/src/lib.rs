@@ -1,0 +1,51 @@
+//! `libcpx_pkcs11.so`: a PKCS#11 module for the French health-professional cards CPS3 (IAS-ECC)
+//! and CPS4 (ChipDoc), a drop-in replacement for the Cryptolib CPS module
+//! (`cpx-card-spec.md` §5).
+//!
+//! # Shape
+//! - `ffi` (private) holds all `unsafe` code: `C_GetFunctionList` (2.40 list),
+//!   `C_GetInterfaceList` / `C_GetInterface` (3.0 and 2.40), and every `C_X` as a thin shell:
+//!   pointers checked (NULL → CKR_ARGUMENTS_BAD), converted to safe types, one safe call, the
+//!   error mapped by [`Error::rv`](error::Error::rv), the whole wrapped in `catch_unwind`
+//!   (a panic is CKR_GENERAL_ERROR, never an abort in the host application).
+//! - The safe modules: [`state`] (C_Initialize/C_Finalize, fork detection), [`slots`],
+//!   [`token`], [`session`], [`objects`], [`attributes`], [`mechanisms`], [`crypto`], [`error`].
+//!
+//! # Behaviour
+//! - **Slots**: one per PC/SC reader; slot IDs are stable for the life of the process; a
+//!   reader that disappears keeps its slot, without token. C_GetSlotInfo sends no APDU.
+//! - **Tokens**: opened on first need (C_GetTokenInfo, C_OpenSession, C_GetMechanismList):
+//!   label `CPS3v3-<serial>` / `CPS4v1-<serial>` from TokenInfo, model "IAS ECC" / "ChipDoc".
+//! - **PIN-counter flags** (COUNT_LOW, FINAL_TRY, LOCKED for PIN and PUK): cached, refreshed
+//!   when older than [`token::PIN_STATUS_TTL`] (10 s) and after every PIN operation, instead of
+//!   the official module's up to six APDUs on every C_GetTokenInfo.
+//! - **Login** is per slot, shared by all sessions. C_Login(CKU_SO) verifies the PUK;
+//!   C_InitPIN then unblocks and sets the PIN. A malformed PIN never reaches the card (the card
+//!   layer checks it against the AODF). The module never presents a PIN on its own: a card reset
+//!   or removal drops the login and the sessions (CKR_DEVICE_REMOVED once per session, then
+//!   CKR_SESSION_HANDLE_INVALID).
+//! - **Objects** are built at first use (certificates read then), with the official labels;
+//!   CKA_PRIVATE objects are visible after login only. CKA_ALWAYS_AUTHENTICATE is FALSE (see
+//!   [`attributes`]).
+//! - **Mechanisms** follow Tableau 2 of the specification: CKM_RSA_PKCS, CKM_SHA1/SHA256_RSA_PKCS,
+//!   CKM_SHA_1, CKM_SHA256, and on CPS4 the three PSS mechanisms; contactless: CKM_RSA_PKCS
+//!   only. Verify and encrypt are done in software with the certificate's key.
+//! - **Thread safety** (CKF_OS_LOCKING_OK or not): native locks, see [`state`] for the model.
+//!   A card does one operation at a time; different slots work in parallel.
+//! - **Fork**: the pid is recorded at C_Initialize; in a child every call returns
+//!   CKR_CRYPTOKI_NOT_INITIALIZED until the child calls C_Initialize, which starts afresh.
+//!
+//! # Logging
+//! Set `CPX_PKCS11_LOG` to an `env_logger` filter (`debug`, `cpx_pkcs11=debug,cpx::apdu=trace`):
+//! logs go to stderr. PIN values are never logged (APDU traces mask them).
+
+pub mod attributes;
+pub mod crypto;
+pub mod error;
+mod ffi;
+pub mod mechanisms;
+pub mod objects;
+pub mod session;
+pub mod slots;
+pub mod state;
+pub mod token;

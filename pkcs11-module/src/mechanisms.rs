@@ -1,0 +1,212 @@
+//! Mechanisms per card (spec §4.1, Tableau 2) and their parameters.
+
+use cpx_card::{Generation, HashAlg, Interface};
+use cryptoki_sys::*;
+
+use crate::error::{Result, ck};
+
+/// The card a mechanism list is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CardKind {
+    /// CPS3 or CPS4.
+    pub generation: Generation,
+    /// Contact or contactless.
+    pub interface: Interface,
+}
+
+/// `CK_RSA_PKCS_PSS_PARAMS`, read from the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PssParams {
+    /// hashAlg.
+    pub hash: CK_MECHANISM_TYPE,
+    /// mgf.
+    pub mgf: CK_RSA_PKCS_MGF_TYPE,
+    /// sLen.
+    pub salt_len: CK_ULONG,
+}
+
+/// A `CK_MECHANISM` in safe form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MechanismArg {
+    /// The mechanism type.
+    pub mechanism: CK_MECHANISM_TYPE,
+    /// PSS parameters when the caller gave a parameter of the right size.
+    pub pss: Option<PssParams>,
+}
+
+/// What to sign or verify with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignMech {
+    /// CKM_RSA_PKCS: caller data (hash or DigestInfo).
+    RsaPkcs,
+    /// CKM_SHA*_RSA_PKCS.
+    Pkcs1(HashAlg),
+    /// CKM_RSA_PKCS_PSS: the caller gives the hash.
+    PssHash(HashAlg),
+    /// CKM_SHA*_RSA_PKCS_PSS.
+    Pss(HashAlg),
+}
+
+impl SignMech {
+    /// Whether the data is a message to hash (multi-part makes sense).
+    pub fn hashes(self) -> bool {
+        matches!(self, SignMech::Pkcs1(_) | SignMech::Pss(_))
+    }
+}
+
+const KEY_BITS: CK_ULONG = 2048;
+
+/// C_GetMechanismList.
+pub fn list(card: CardKind) -> Vec<CK_MECHANISM_TYPE> {
+    if card.interface == Interface::Contactless {
+        // spec §7: RSA-PKCS only.
+        return vec![CKM_RSA_PKCS];
+    }
+    let mut v = vec![
+        CKM_RSA_PKCS,
+        CKM_SHA1_RSA_PKCS,
+        CKM_SHA256_RSA_PKCS,
+        CKM_SHA_1,
+        CKM_SHA256,
+    ];
+    if card.generation == Generation::Cps4 {
+        v.extend([CKM_RSA_PKCS_PSS, CKM_SHA1_RSA_PKCS_PSS, CKM_SHA256_RSA_PKCS_PSS]);
+    }
+    v
+}
+
+/// C_GetMechanismInfo.
+pub fn info(card: CardKind, m: CK_MECHANISM_TYPE) -> Result<CK_MECHANISM_INFO> {
+    if !list(card).contains(&m) {
+        return ck(CKR_MECHANISM_INVALID);
+    }
+    let contact = card.interface == Interface::Contact;
+    let flags = match m {
+        CKM_RSA_PKCS => {
+            let mut f = CKF_HW | CKF_SIGN | CKF_VERIFY | CKF_ENCRYPT;
+            if contact {
+                f |= CKF_DECRYPT;
+            }
+            f
+        }
+        CKM_SHA_1 | CKM_SHA256 => CKF_DIGEST,
+        _ => CKF_HW | CKF_SIGN | CKF_VERIFY,
+    };
+    let (min, max) = if matches!(m, CKM_SHA_1 | CKM_SHA256) {
+        (0, 0)
+    } else {
+        (KEY_BITS, KEY_BITS)
+    };
+    Ok(CK_MECHANISM_INFO {
+        ulMinKeySize: min,
+        ulMaxKeySize: max,
+        flags,
+    })
+}
+
+fn hash_of(m: CK_MECHANISM_TYPE) -> Option<HashAlg> {
+    match m {
+        CKM_SHA_1 => Some(HashAlg::Sha1),
+        CKM_SHA256 => Some(HashAlg::Sha256),
+        _ => None,
+    }
+}
+
+fn mgf_of(h: HashAlg) -> CK_RSA_PKCS_MGF_TYPE {
+    match h {
+        HashAlg::Sha1 => CKG_MGF1_SHA1,
+        HashAlg::Sha256 => CKG_MGF1_SHA256,
+    }
+}
+
+/// Check PSS parameters: hashAlg as the mechanism (or SHA-1/SHA-256 for CKM_RSA_PKCS_PSS),
+/// MGF1 with the same hash, sLen = hash length (what the card does, spec §10.10).
+fn pss(arg: &MechanismArg, expected: Option<HashAlg>) -> Result<HashAlg> {
+    let Some(p) = arg.pss else {
+        return ck(CKR_MECHANISM_PARAM_INVALID);
+    };
+    let Some(h) = hash_of(p.hash) else {
+        return ck(CKR_MECHANISM_PARAM_INVALID);
+    };
+    if expected.is_some_and(|e| e != h) || p.mgf != mgf_of(h) || p.salt_len as usize != h.digest_len() {
+        return ck(CKR_MECHANISM_PARAM_INVALID);
+    }
+    Ok(h)
+}
+
+/// A signature mechanism valid on this card, with its parameters checked.
+pub fn sign_mech(card: CardKind, arg: &MechanismArg) -> Result<SignMech> {
+    let m = arg.mechanism;
+    if !list(card).contains(&m) || matches!(m, CKM_SHA_1 | CKM_SHA256) {
+        return ck(CKR_MECHANISM_INVALID);
+    }
+    Ok(match m {
+        CKM_RSA_PKCS => SignMech::RsaPkcs,
+        CKM_SHA1_RSA_PKCS => SignMech::Pkcs1(HashAlg::Sha1),
+        CKM_SHA256_RSA_PKCS => SignMech::Pkcs1(HashAlg::Sha256),
+        CKM_RSA_PKCS_PSS => SignMech::PssHash(pss(arg, None)?),
+        CKM_SHA1_RSA_PKCS_PSS => SignMech::Pss(pss(arg, Some(HashAlg::Sha1))?),
+        CKM_SHA256_RSA_PKCS_PSS => SignMech::Pss(pss(arg, Some(HashAlg::Sha256))?),
+        _ => return ck(CKR_MECHANISM_INVALID),
+    })
+}
+
+/// A digest mechanism (software, any card).
+pub fn digest_mech(arg: &MechanismArg) -> Result<HashAlg> {
+    hash_of(arg.mechanism).map_or_else(|| ck(CKR_MECHANISM_INVALID), Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CPS4: CardKind = CardKind {
+        generation: Generation::Cps4,
+        interface: Interface::Contact,
+    };
+    const CPS3: CardKind = CardKind {
+        generation: Generation::Cps3,
+        interface: Interface::Contact,
+    };
+
+    fn arg(m: CK_MECHANISM_TYPE, p: Option<(CK_MECHANISM_TYPE, CK_ULONG, CK_ULONG)>) -> MechanismArg {
+        MechanismArg {
+            mechanism: m,
+            pss: p.map(|(hash, mgf, salt_len)| PssParams { hash, mgf, salt_len }),
+        }
+    }
+
+    #[test]
+    fn pss_parameters_are_checked() {
+        let ok = arg(CKM_SHA256_RSA_PKCS_PSS, Some((CKM_SHA256, CKG_MGF1_SHA256, 32)));
+        assert_eq!(sign_mech(CPS4, &ok).ok(), Some(SignMech::Pss(HashAlg::Sha256)));
+        for bad in [
+            arg(CKM_SHA256_RSA_PKCS_PSS, Some((CKM_SHA_1, CKG_MGF1_SHA1, 20))),
+            arg(CKM_SHA256_RSA_PKCS_PSS, Some((CKM_SHA256, CKG_MGF1_SHA1, 32))),
+            arg(CKM_SHA256_RSA_PKCS_PSS, Some((CKM_SHA256, CKG_MGF1_SHA256, 20))),
+            arg(CKM_SHA256_RSA_PKCS_PSS, None),
+        ] {
+            assert_eq!(
+                sign_mech(CPS4, &bad).map_err(|e| e.rv()).err(),
+                Some(CKR_MECHANISM_PARAM_INVALID)
+            );
+        }
+        assert_eq!(
+            sign_mech(CPS3, &ok).map_err(|e| e.rv()).err(),
+            Some(CKR_MECHANISM_INVALID)
+        );
+    }
+
+    #[test]
+    fn tableau_2() {
+        assert_eq!(list(CPS3).len(), 5);
+        assert_eq!(list(CPS4).len(), 8);
+        let cl = CardKind {
+            generation: Generation::Cps3,
+            interface: Interface::Contactless,
+        };
+        assert_eq!(list(cl), vec![CKM_RSA_PKCS]);
+        assert_eq!(info(CPS3, CKM_SHA256).map(|i| i.flags).ok(), Some(CKF_DIGEST));
+        assert!(info(CPS3, CKM_RSA_PKCS_PSS).is_err());
+    }
+}

@@ -1,0 +1,321 @@
+//! Sessions and login: C_OpenSession … C_SetPIN.
+//!
+//! Login state belongs to the slot, shared by all its sessions; it is dropped with the token
+//! (removal, reset, another card). The module never presents a PIN on its own: after a reset
+//! the next private operation fails with CKR_DEVICE_REMOVED and the application logs in again.
+
+use std::sync::{Arc, Mutex};
+
+use cpx_card::{CardError, Pin, PinKind};
+use cryptoki_sys::*;
+use zeroize::Zeroizing;
+
+use crate::crypto::Ops;
+use crate::error::{Error, Result, ck};
+use crate::slots::{Login, Slot, SlotState};
+use crate::state::{Module, lock};
+use crate::token::Token;
+
+/// An open session.
+pub struct Session {
+    /// Its handle.
+    pub handle: CK_SESSION_HANDLE,
+    /// Its slot.
+    pub slot: Arc<Slot>,
+    /// Opened with CKF_RW_SESSION.
+    pub rw: bool,
+    /// The slot epoch at opening: a different epoch means the token went away.
+    pub epoch: u64,
+    /// Active operations (find, sign, verify, digest, encrypt, decrypt).
+    pub ops: Mutex<Ops>,
+}
+
+impl Module {
+    /// The session, or CKR_SESSION_HANDLE_INVALID.
+    pub fn session(&self, h: CK_SESSION_HANDLE) -> Result<Arc<Session>> {
+        lock(&self.sessions)
+            .get(&h)
+            .cloned()
+            .ok_or(Error::Ck(CKR_SESSION_HANDLE_INVALID))
+    }
+
+    fn forget_session(&self, h: CK_SESSION_HANDLE) {
+        lock(&self.sessions).remove(&h);
+    }
+
+    /// Run `f` with the session's operations and its slot's state locked. A session whose
+    /// token went away gets CKR_DEVICE_REMOVED once and is closed (later calls:
+    /// CKR_SESSION_HANDLE_INVALID).
+    pub fn with_session<T>(
+        &self,
+        h: CK_SESSION_HANDLE,
+        f: impl FnOnce(&Session, &mut Ops, &mut SlotState) -> Result<T>,
+    ) -> Result<T> {
+        let session = self.session(h)?;
+        self.refresh_slots_throttled()?;
+        let mut ops = lock(&session.ops);
+        let mut st = session.slot.state();
+        if st.epoch != session.epoch || !st.card_present {
+            drop(st);
+            self.forget_session(h);
+            return ck(CKR_DEVICE_REMOVED);
+        }
+        let r = f(&session, &mut ops, &mut st);
+        if st.epoch != session.epoch {
+            drop(st);
+            self.forget_session(h);
+        }
+        r
+    }
+
+    /// Sessions of a slot: (total, read-write).
+    pub fn session_counts(&self, slot: CK_SLOT_ID) -> (usize, usize) {
+        let map = lock(&self.sessions);
+        let on_slot = map.values().filter(|s| s.slot.id == slot);
+        let all: Vec<_> = on_slot.collect();
+        (all.len(), all.iter().filter(|s| s.rw).count())
+    }
+
+    /// C_GetTokenInfo.
+    pub fn token_info(&self, id: CK_SLOT_ID) -> Result<CK_TOKEN_INFO> {
+        let slot = self.slot(id)?;
+        self.refresh_slots()?;
+        let (n, rw) = self.session_counts(id);
+        let mut st = slot.state();
+        st.with_token(self, &slot.reader, |t, _| Ok(t.info(n, rw)))
+            // A token that left during the call is simply not present for a slot-level query
+            // (pkcs11-tool -L and NSS list the slot as empty instead of failing).
+            .map_err(|e| {
+                if e.rv() == CKR_DEVICE_REMOVED {
+                    Error::Ck(CKR_TOKEN_NOT_PRESENT)
+                } else {
+                    e
+                }
+            })
+    }
+
+    /// C_OpenSession. The card is opened here if it was not yet.
+    pub fn open_session(&self, id: CK_SLOT_ID, flags: CK_FLAGS) -> Result<CK_SESSION_HANDLE> {
+        if flags & CKF_SERIAL_SESSION == 0 {
+            return ck(CKR_SESSION_PARALLEL_NOT_SUPPORTED);
+        }
+        let slot = self.slot(id)?;
+        self.refresh_slots()?;
+        let rw = flags & CKF_RW_SESSION != 0;
+        let epoch = {
+            let mut st = slot.state();
+            st.with_token(self, &slot.reader, |_, _| Ok(()))?;
+            if !rw && matches!(st.login, Login::So(_)) {
+                return ck(CKR_SESSION_READ_WRITE_SO_EXISTS);
+            }
+            st.epoch
+        };
+        let handle = self.new_session_handle();
+        lock(&self.sessions).insert(
+            handle,
+            Arc::new(Session {
+                handle,
+                slot,
+                rw,
+                epoch,
+                ops: Mutex::new(Ops::default()),
+            }),
+        );
+        log::debug!(
+            "slot {id}: session {handle} opened ({})",
+            if rw { "rw" } else { "ro" }
+        );
+        Ok(handle)
+    }
+
+    /// C_CloseSession. Closing the last session of a slot logs out.
+    pub fn close_session(&self, h: CK_SESSION_HANDLE) -> Result<()> {
+        let session = lock(&self.sessions)
+            .remove(&h)
+            .ok_or(Error::Ck(CKR_SESSION_HANDLE_INVALID))?;
+        if self.session_counts(session.slot.id).0 == 0 {
+            session.slot.state().login = Login::Public;
+        }
+        Ok(())
+    }
+
+    /// C_CloseAllSessions (logs out).
+    pub fn close_all_sessions(&self, id: CK_SLOT_ID) -> Result<()> {
+        let slot = self.slot(id)?;
+        lock(&self.sessions).retain(|_, s| s.slot.id != id);
+        slot.state().login = Login::Public;
+        Ok(())
+    }
+
+    /// C_GetSessionInfo (no APDU).
+    pub fn session_info(&self, h: CK_SESSION_HANDLE) -> Result<CK_SESSION_INFO> {
+        self.with_session(h, |s, _, st| {
+            let state = match (&st.login, s.rw) {
+                (Login::Public, false) => CKS_RO_PUBLIC_SESSION,
+                (Login::Public, true) => CKS_RW_PUBLIC_SESSION,
+                (Login::User, false) => CKS_RO_USER_FUNCTIONS,
+                (Login::User, true) => CKS_RW_USER_FUNCTIONS,
+                (Login::So(_), _) => CKS_RW_SO_FUNCTIONS,
+            };
+            Ok(CK_SESSION_INFO {
+                slotID: s.slot.id,
+                state,
+                flags: CKF_SERIAL_SESSION | if s.rw { CKF_RW_SESSION } else { 0 },
+                ulDeviceError: 0,
+            })
+        })
+    }
+
+    /// C_Login. CKU_USER verifies the PIN; CKU_SO verifies the PUK (for C_InitPIN).
+    pub fn login(&self, h: CK_SESSION_HANDLE, user: CK_USER_TYPE, pin: &[u8]) -> Result<()> {
+        let slot_id = self.session(h)?.slot.id;
+        let has_ro = {
+            let map = lock(&self.sessions);
+            map.values().any(|s| s.slot.id == slot_id && !s.rw)
+        };
+        self.with_session(h, |s, _, st| {
+            match (user, &st.login) {
+                (CKU_USER, Login::User) | (CKU_SO, Login::So(_)) => return ck(CKR_USER_ALREADY_LOGGED_IN),
+                (CKU_USER, Login::So(_)) | (CKU_SO, Login::User) => {
+                    return ck(CKR_USER_ANOTHER_ALREADY_LOGGED_IN);
+                }
+                (CKU_CONTEXT_SPECIFIC, _) => return ck(CKR_OPERATION_NOT_INITIALIZED),
+                (CKU_USER | CKU_SO, Login::Public) => {}
+                _ => return ck(CKR_USER_TYPE_INVALID),
+            }
+            if user == CKU_SO && has_ro {
+                return ck(CKR_SESSION_READ_ONLY_EXISTS);
+            }
+            let kind = if user == CKU_SO {
+                PinKind::Puk
+            } else {
+                PinKind::User
+            };
+            let reader = s.slot.reader.clone();
+            let module = self;
+            let r = st.with_token(module, &reader, |t, _| {
+                if !t.has_pin() {
+                    // spec §7: no PIN on the contactless interface; nothing is sent.
+                    return ck(CKR_USER_PIN_NOT_INITIALIZED);
+                }
+                t.pins_changed();
+                let r = t.card.verify(kind, &Pin::from_bytes(pin));
+                note_pin_result(t, kind, &r);
+                r.map_err(Error::from)
+            });
+            r?;
+            st.login = match kind {
+                PinKind::User => Login::User,
+                PinKind::Puk => Login::So(Zeroizing::new(pin.to_vec())),
+            };
+            log::info!(
+                "slot {}: {} logged in",
+                s.slot.id,
+                if user == CKU_SO { "SO" } else { "user" }
+            );
+            Ok(())
+        })
+    }
+
+    /// C_Logout. The card keeps its verified state (cpx-card has no "logout" command); the
+    /// module refuses private operations from here on.
+    pub fn logout(&self, h: CK_SESSION_HANDLE) -> Result<()> {
+        self.with_session(h, |_, _, st| {
+            if matches!(st.login, Login::Public) {
+                return ck(CKR_USER_NOT_LOGGED_IN);
+            }
+            st.login = Login::Public;
+            Ok(())
+        })
+    }
+
+    /// C_InitPIN: with the SO (PUK) logged in, unblock the PIN and set it (spec §3.2).
+    pub fn init_pin(&self, h: CK_SESSION_HANDLE, new: &[u8]) -> Result<()> {
+        self.with_session(h, |s, _, st| {
+            let Login::So(puk) = &st.login else {
+                return ck(CKR_USER_NOT_LOGGED_IN);
+            };
+            if !s.rw {
+                return ck(CKR_SESSION_READ_ONLY);
+            }
+            let puk = Pin::from_bytes(puk);
+            let reader = s.slot.reader.clone();
+            st.with_token(self, &reader, |t, _| {
+                t.pins_changed();
+                let r = t.card.unblock_pin(&puk, &Pin::from_bytes(new));
+                note_pin_result(t, PinKind::User, &r);
+                r.map_err(new_pin_error)
+            })
+        })
+    }
+
+    /// C_SetPIN: change the user PIN (R/W session; not as SO: the PUK cannot be changed).
+    pub fn set_pin(&self, h: CK_SESSION_HANDLE, old: &[u8], new: &[u8]) -> Result<()> {
+        self.with_session(h, |s, _, st| {
+            if !s.rw {
+                return ck(CKR_SESSION_READ_ONLY);
+            }
+            if matches!(st.login, Login::So(_)) {
+                return ck(CKR_FUNCTION_NOT_SUPPORTED);
+            }
+            let reader = s.slot.reader.clone();
+            st.with_token(self, &reader, |t, _| {
+                if !t.has_pin() {
+                    return ck(CKR_USER_PIN_NOT_INITIALIZED);
+                }
+                t.pins_changed();
+                let r = t.card.change_pin(&Pin::from_bytes(old), &Pin::from_bytes(new));
+                note_pin_result(t, PinKind::User, &r);
+                r.map_err(new_pin_error)
+            })
+        })
+    }
+}
+
+impl Module {
+    /// C_GenerateRandom, from the operating system's CSPRNG. The token does not claim
+    /// CKF_RNG: the card's GET CHALLENGE (spec §4.5) is not in cpx-card yet.
+    pub fn generate_random(&self, h: CK_SESSION_HANDLE, len: usize) -> Result<Vec<u8>> {
+        use rand_core::RngCore;
+        self.with_session(h, |_, _, _| {
+            let mut v = vec![0u8; len];
+            rand_core::OsRng
+                .try_fill_bytes(&mut v)
+                .map_err(|_| Error::Ck(CKR_FUNCTION_FAILED))?;
+            Ok(v)
+        })
+    }
+}
+
+/// C_SetPIN / C_InitPIN: a value outside the policy is CKR_PIN_LEN_RANGE (spec §3.1); on
+/// unblock, NOT_ALLOWED means the PUK is blocked (spec §3.3).
+fn new_pin_error(e: CardError) -> Error {
+    match e {
+        CardError::PinFormat { .. } => Error::Ck(CKR_PIN_LEN_RANGE),
+        CardError::NotAllowed { .. } => Error::Ck(CKR_PIN_LOCKED),
+        other => Error::Card(other),
+    }
+}
+
+/// Update the cached counters from a PIN operation's own result (no APDU).
+fn note_pin_result(t: &mut Token, kind: PinKind, r: &std::result::Result<(), CardError>) {
+    let slot = match kind {
+        PinKind::User => &mut t.pins.user,
+        PinKind::Puk => &mut t.pins.puk,
+    };
+    match r {
+        Err(CardError::WrongPin { tries_left, .. }) => {
+            if let Some(s) = slot.as_mut() {
+                s.tries_left = Some(*tries_left);
+                s.blocked = *tries_left == 0;
+            }
+        }
+        Err(CardError::PinBlocked { .. }) => {
+            if let Some(s) = slot.as_mut() {
+                s.tries_left = Some(0);
+                s.blocked = true;
+            }
+        }
+        _ => {}
+    }
+}

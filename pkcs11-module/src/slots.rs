@@ -1,0 +1,420 @@
+//! Slots: one per PC/SC reader, IDs stable for the life of the process; C_GetSlotList,
+//! C_GetSlotInfo (no APDU: PC/SC reader state only), C_WaitForSlotEvent.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use cpx_card::{Card, CardError};
+use cpx_transport::{ReaderEvent, TransportError};
+use cryptoki_sys::*;
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result, ck, token_lost};
+use crate::state::{Module, lock};
+use crate::token::Token;
+
+/// The minimum interval between two PC/SC polls made by session calls.
+pub const SESSION_POLL: Duration = Duration::from_millis(100);
+
+/// Who is logged in on a slot (shared by all its sessions).
+#[derive(Default)]
+pub enum Login {
+    /// Nobody.
+    #[default]
+    Public,
+    /// The holder (C_Login CKU_USER with the PIN).
+    User,
+    /// The security officer: the PUK was verified. It is kept (wiped on drop) only until
+    /// C_InitPIN or C_Logout, because unblocking sends it with the new PIN (spec §3.2).
+    So(Zeroizing<Vec<u8>>),
+}
+
+/// A slot's mutable state.
+#[derive(Default)]
+pub struct SlotState {
+    /// The reader is still listed by PC/SC.
+    pub reader_present: bool,
+    /// PC/SC shows a card in the reader.
+    pub card_present: bool,
+    /// The opened CPx card, once needed.
+    pub token: Option<Token>,
+    /// Bumped whenever the token goes away; sessions remember the epoch they were opened in.
+    pub epoch: u64,
+    /// Login state.
+    pub login: Login,
+}
+
+/// One reader.
+pub struct Slot {
+    /// Slot ID (index in the module's table).
+    pub id: CK_SLOT_ID,
+    /// PC/SC reader name.
+    pub reader: String,
+    /// Card, login, objects: use [`Slot::state`].
+    inner: Mutex<SlotState>,
+    /// PC/SC reported a removal while the slot was busy: drop the token at the next lock.
+    changed: AtomicBool,
+}
+
+impl Slot {
+    /// Lock the slot's state, applying a removal seen meanwhile.
+    pub fn state(&self) -> MutexGuard<'_, SlotState> {
+        let mut g = lock(&self.inner);
+        if self.changed.swap(false, Ordering::SeqCst) {
+            g.drop_token();
+        }
+        g
+    }
+}
+
+impl SlotState {
+    /// Forget the token: login state, objects, sessions (through the epoch).
+    pub fn drop_token(&mut self) {
+        if self.token.take().is_some() {
+            log::debug!("token dropped (epoch {})", self.epoch);
+        }
+        self.epoch += 1;
+        self.login = Login::Public;
+    }
+
+    /// Whether the user is logged in.
+    pub fn user_logged_in(&self) -> bool {
+        matches!(self.login, Login::User)
+    }
+
+    /// The token, opening the card on first use (this is where connect-time APDUs happen).
+    pub fn token(&mut self, module: &Module, reader: &str) -> Result<&mut Token> {
+        if !self.card_present {
+            return ck(CKR_TOKEN_NOT_PRESENT);
+        }
+        if self.token.is_none() {
+            let pcsc = module.pcsc().ok_or(Error::Ck(CKR_DEVICE_ERROR))?;
+            let channel = pcsc.connect(reader).map_err(|e| match e {
+                TransportError::NoCard(_) | TransportError::CardRemoved(_) => {
+                    Error::Ck(CKR_TOKEN_NOT_PRESENT)
+                }
+                TransportError::CardMute(_) => Error::Ck(CKR_TOKEN_NOT_RECOGNIZED),
+                other => Error::Card(CardError::from(other)),
+            })?;
+            let card = Card::open(Box::new(channel)).map_err(|e| match e {
+                CardError::NotCpxCard { .. } | CardError::WrongIssuer { .. } => {
+                    Error::Ck(CKR_TOKEN_NOT_RECOGNIZED)
+                }
+                // Pulled out while we were opening it: there is no token (yet) to have lost.
+                CardError::CardRemoved { .. }
+                | CardError::Transport(
+                    TransportError::CardRemoved(_)
+                    | TransportError::NoCard(_)
+                    | TransportError::ReaderUnavailable(_),
+                ) => Error::Ck(CKR_TOKEN_NOT_PRESENT),
+                other => Error::Card(other),
+            })?;
+            log::info!("{reader}: token {} ({})", card.token_label(), card.model());
+            self.token = Some(Token::new(card));
+        }
+        self.token.as_mut().ok_or(Error::Ck(CKR_TOKEN_NOT_PRESENT))
+    }
+
+    /// Run a card operation; a lost token (removed, replaced, reset with the PIN lost) drops
+    /// the token and its login state.
+    pub fn with_token<T>(
+        &mut self,
+        module: &Module,
+        reader: &str,
+        f: impl FnOnce(&mut Token, &Login) -> Result<T>,
+    ) -> Result<T> {
+        let login = std::mem::take(&mut self.login);
+        let r = match self.token(module, reader) {
+            Ok(t) => f(t, &login),
+            Err(e) => Err(e),
+        };
+        self.login = login;
+        if let Err(e) = &r
+            && token_lost(e)
+        {
+            log::info!("{reader}: token lost ({e})");
+            self.drop_token();
+        }
+        r
+    }
+}
+
+/// C_GetSlotInfo's slotDescription: the reader name blank-padded to 64; longer names become
+/// the first 30 characters + "..." + the last 31 (spec §5.2).
+pub fn slot_description(reader: &str) -> String {
+    let chars: Vec<char> = reader.chars().collect();
+    if reader.len() <= 64 {
+        return reader.to_owned();
+    }
+    let head: String = chars.iter().take(30).collect();
+    let tail: String = chars[chars.len().saturating_sub(31)..].iter().collect();
+    let s = format!("{head}...{tail}");
+    // Keep within 64 bytes even with multi-byte characters.
+    let mut out = String::new();
+    for c in s.chars() {
+        if out.len() + c.len_utf8() > 64 {
+            break;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Copy `s` into a blank-padded fixed field (truncated at a character boundary).
+pub fn pad<const N: usize>(s: &str) -> [CK_UTF8CHAR; N] {
+    let mut out = [b' '; N];
+    let mut n = 0;
+    for c in s.chars() {
+        let mut buf = [0u8; 4];
+        let b = c.encode_utf8(&mut buf).as_bytes();
+        if n + b.len() > N {
+            break;
+        }
+        out[n..n + b.len()].copy_from_slice(b);
+        n += b.len();
+    }
+    out
+}
+
+impl Module {
+    /// Re-read the reader list and card presence (PC/SC only, no APDU). New readers get new
+    /// slots; a reader that went keeps its slot, empty. A slot busy with a card operation is
+    /// skipped: that operation sees a removal itself.
+    pub fn refresh_slots(&self) -> Result<()> {
+        self.refresh(None)
+    }
+
+    /// [`Module::refresh_slots`] unless done less than [`SESSION_POLL`] ago: session calls
+    /// (sign loops) do not hammer pcscd; a removal in between is seen by the card operation.
+    pub fn refresh_slots_throttled(&self) -> Result<()> {
+        self.refresh(Some(SESSION_POLL))
+    }
+
+    fn refresh(&self, throttle: Option<Duration>) -> Result<()> {
+        let (events, readers) = {
+            let mut g = lock(&self.monitor);
+            if let Some(t) = throttle {
+                let mut last = lock(&self.last_poll);
+                if last.is_some_and(|l| l.elapsed() < t) {
+                    return Ok(());
+                }
+                *last = Some(Instant::now());
+            }
+            if g.is_none() {
+                let Some(pcsc) = self.pcsc() else {
+                    return Ok(());
+                };
+                *g = pcsc.monitor().ok();
+            }
+            let Some(monitor) = g.as_mut() else {
+                return Ok(());
+            };
+            // Zero timeout: only what PC/SC already knows. The monitor compares event counters,
+            // so a removal followed by an insertion between two calls is seen too.
+            let events = match monitor.wait(Some(Duration::ZERO)) {
+                Ok(e) => e,
+                Err(TransportError::Timeout) => Vec::new(),
+                Err(e) => {
+                    *g = None;
+                    *lock(&self.pcsc) = None;
+                    return Err(Error::Card(e.into()));
+                }
+            };
+            if !events.is_empty() {
+                log::debug!("PC/SC events: {events:?}");
+            }
+            let readers: Vec<(String, bool)> = monitor
+                .readers()
+                .map(|(name, status)| (name.to_owned(), status.has_card()))
+                .collect();
+            (events, readers)
+        };
+        let mut slots = lock(&self.slots);
+        for (name, _) in &readers {
+            if !slots.iter().any(|s| &s.reader == name) {
+                let id = slots.len() as CK_SLOT_ID;
+                log::debug!("slot {id}: reader {name:?}");
+                slots.push(Arc::new(Slot {
+                    id,
+                    reader: name.clone(),
+                    inner: Mutex::new(SlotState::default()),
+                    changed: AtomicBool::new(false),
+                }));
+            }
+        }
+        for slot in slots.iter() {
+            let removed = events.iter().any(|e| {
+                matches!(e, ReaderEvent::CardRemoved { reader } | ReaderEvent::ReaderRemoved { reader } if *reader == slot.reader)
+            });
+            if removed {
+                log::info!("{}: card removed", slot.reader);
+                slot.changed.store(true, Ordering::SeqCst);
+            }
+            let Ok(mut st) = slot.inner.try_lock() else {
+                continue;
+            };
+            if slot.changed.swap(false, Ordering::SeqCst) {
+                st.drop_token();
+            }
+            let info = readers.iter().find(|(name, _)| *name == slot.reader);
+            st.reader_present = info.is_some();
+            let present = info.is_some_and(|(_, has)| *has);
+            if !present && st.token.is_some() {
+                log::info!("{}: card gone", slot.reader);
+                st.drop_token();
+            }
+            st.card_present = present;
+        }
+        Ok(())
+    }
+
+    /// The slot with this ID.
+    pub fn slot(&self, id: CK_SLOT_ID) -> Result<Arc<Slot>> {
+        usize::try_from(id)
+            .ok()
+            .and_then(|i| lock(&self.slots).get(i).cloned())
+            .ok_or(Error::Ck(CKR_SLOT_ID_INVALID))
+    }
+
+    /// C_GetSlotList.
+    pub fn slot_list(&self, token_present: bool) -> Result<Vec<CK_SLOT_ID>> {
+        self.refresh_slots()?;
+        let slots: Vec<Arc<Slot>> = lock(&self.slots).clone();
+        Ok(slots
+            .iter()
+            .filter(|s| {
+                let st = s.state();
+                !token_present || (st.reader_present && st.card_present)
+            })
+            .map(|s| s.id)
+            .collect())
+    }
+
+    /// C_GetSlotInfo (no APDU).
+    pub fn slot_info(&self, id: CK_SLOT_ID) -> Result<CK_SLOT_INFO> {
+        let slot = self.slot(id)?;
+        self.refresh_slots()?;
+        let st = slot.state();
+        let mut flags = CKF_REMOVABLE_DEVICE | CKF_HW_SLOT;
+        if st.card_present {
+            flags |= CKF_TOKEN_PRESENT;
+        }
+        Ok(CK_SLOT_INFO {
+            slotDescription: pad::<64>(&slot_description(&slot.reader)),
+            manufacturerID: [b' '; 32],
+            flags,
+            hardwareVersion: CK_VERSION { major: 0, minor: 0 },
+            firmwareVersion: CK_VERSION { major: 0, minor: 0 },
+        })
+    }
+
+    /// Record the current card presence of every reader as "already reported".
+    pub fn snapshot_events(&self) {
+        let Some(pcsc) = self.pcsc() else { return };
+        if let Ok(readers) = pcsc.readers() {
+            let mut snap = lock(&self.event_snapshot);
+            for r in readers {
+                snap.insert(r.name, r.status.has_card());
+            }
+        }
+    }
+
+    /// A reader whose card presence changed since the last report, updating the snapshot.
+    fn changed_reader(&self) -> Result<Option<String>> {
+        let Some(pcsc) = self.pcsc() else { return Ok(None) };
+        let readers = pcsc.readers().map_err(|e| Error::Card(e.into()))?;
+        let mut snap = lock(&self.event_snapshot);
+        for r in &readers {
+            let has = r.status.has_card();
+            if snap.get(&r.name) != Some(&has) {
+                snap.insert(r.name.clone(), has);
+                return Ok(Some(r.name.clone()));
+            }
+        }
+        let gone: Vec<String> = snap
+            .keys()
+            .filter(|k| !readers.iter().any(|r| &r.name == *k))
+            .cloned()
+            .collect();
+        if let Some(g) = gone.into_iter().next() {
+            snap.remove(&g);
+            return Ok(Some(g));
+        }
+        Ok(None)
+    }
+
+    fn slot_of(&self, reader: &str) -> Result<CK_SLOT_ID> {
+        self.refresh_slots()?;
+        lock(&self.slots)
+            .iter()
+            .find(|s| s.reader == reader)
+            .map(|s| s.id)
+            .ok_or(Error::Ck(CKR_GENERAL_ERROR))
+    }
+
+    /// C_WaitForSlotEvent: a card inserted or removed, a reader added or removed. With
+    /// `dont_block`, CKR_NO_EVENT when nothing changed since the last report; otherwise blocks
+    /// until an event or C_Finalize (then CKR_CRYPTOKI_NOT_INITIALIZED).
+    pub fn wait_for_slot_event(&self, dont_block: bool) -> Result<CK_SLOT_ID> {
+        if let Some(reader) = self.changed_reader()? {
+            return self.slot_of(&reader);
+        }
+        if dont_block {
+            return ck(CKR_NO_EVENT);
+        }
+        let pcsc = self.pcsc().ok_or(Error::Ck(CKR_DEVICE_ERROR))?;
+        let mut monitor = pcsc.monitor().map_err(|e| Error::Card(e.into()))?;
+        let id = self.new_object_handle();
+        lock(&self.waiters).push((id, monitor.canceller()));
+        let r = self.wait_blocking(&mut monitor);
+        lock(&self.waiters).retain(|(i, _)| *i != id);
+        r
+    }
+
+    fn wait_blocking(&self, monitor: &mut cpx_transport::Monitor) -> Result<CK_SLOT_ID> {
+        // Changes between the snapshot and the monitor's start.
+        if let Some(reader) = self.changed_reader()? {
+            return self.slot_of(&reader);
+        }
+        loop {
+            if self.finalized.load(Ordering::SeqCst) {
+                return ck(CKR_CRYPTOKI_NOT_INITIALIZED);
+            }
+            match monitor.wait(None) {
+                Ok(events) => {
+                    let reader = events.first().map(|e| match e {
+                        ReaderEvent::CardInserted { reader, .. }
+                        | ReaderEvent::CardRemoved { reader }
+                        | ReaderEvent::ReaderAdded { reader }
+                        | ReaderEvent::ReaderRemoved { reader } => reader.clone(),
+                    });
+                    self.snapshot_events();
+                    if let Some(r) = reader {
+                        return self.slot_of(&r);
+                    }
+                }
+                Err(TransportError::Cancelled) => return ck(CKR_CRYPTOKI_NOT_INITIALIZED),
+                Err(e) => return Err(Error::Card(e.into())),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_reader_names_are_cut_as_the_official_module_does() {
+        let long = format!("{}{}", "A".repeat(40), "B".repeat(40));
+        let d = slot_description(&long);
+        assert_eq!(d.len(), 64);
+        assert!(d.starts_with(&"A".repeat(30)));
+        assert!(d.contains("..."));
+        assert!(d.ends_with(&"B".repeat(31)));
+        assert_eq!(slot_description("short"), "short");
+        let p = pad::<8>("abc");
+        assert_eq!(&p, b"abc     ");
+    }
+}

@@ -1,0 +1,224 @@
+//! Module-wide state: C_Initialize / C_Finalize, fork detection, the lock helpers.
+//!
+//! Locking model (documented in the crate docs): one `RwLock` holds the module (`Arc`, cloned
+//! out by every call, so no global lock is held while working); the slot table and the session
+//! table each have a `Mutex` held only for lookups; each slot has one `Mutex` over its card,
+//! login state and objects, held for the whole of a card operation (a card does one thing at a
+//! time); each session has one `Mutex` over its active operations. Order, when nested: session
+//! operations → slot → session table; the session table is never held while taking a slot.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+
+use cpx_transport::{Canceller, Monitor, Pcsc};
+use cryptoki_sys::*;
+
+use crate::error::{Result, ck};
+use crate::session::Session;
+use crate::slots::Slot;
+
+/// Lock a mutex, ignoring poisoning (a panic caught at the FFI boundary must not brick the
+/// module).
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// What C_Initialize was given, already read from `CK_C_INITIALIZE_ARGS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct InitArgs {
+    /// How many of the four mutex callbacks were supplied (0..=4).
+    pub mutex_callbacks: u8,
+    /// `CKF_OS_LOCKING_OK`.
+    pub os_locking_ok: bool,
+    /// `pReserved` was not NULL.
+    pub reserved: bool,
+}
+
+/// The initialised module.
+pub struct Module {
+    /// The process that called C_Initialize (fork detection).
+    pub pid: u32,
+    /// The PC/SC context (established lazily: pcscd may start after us).
+    pub pcsc: Mutex<Option<Pcsc>>,
+    /// Slot `i` has ID `i`; slots are never removed (a reader that goes keeps its slot, empty).
+    pub slots: Mutex<Vec<Arc<Slot>>>,
+    /// Open sessions by handle.
+    pub sessions: Mutex<HashMap<CK_SESSION_HANDLE, Arc<Session>>>,
+    /// Card and reader changes, polled (zero timeout) by every slot refresh.
+    pub monitor: Mutex<Option<Monitor>>,
+    /// When session calls last polled PC/SC.
+    pub last_poll: Mutex<Option<std::time::Instant>>,
+    /// Next session handle.
+    pub next_session: AtomicU64,
+    /// Next object handle (unique across slots and tokens: a stale handle never matches).
+    pub next_object: AtomicU64,
+    /// C_WaitForSlotEvent: reader → card present, as last reported.
+    pub event_snapshot: Mutex<HashMap<String, bool>>,
+    /// The canceller of a blocked C_WaitForSlotEvent, for C_Finalize.
+    pub waiters: Mutex<Vec<(u64, Canceller)>>,
+    /// Set by C_Finalize.
+    pub finalized: AtomicBool,
+}
+
+static MODULE: RwLock<Option<Arc<Module>>> = RwLock::new(None);
+
+/// The module, or CKR_CRYPTOKI_NOT_INITIALIZED (also in a forked child that has not called
+/// C_Initialize itself).
+pub fn module() -> Result<Arc<Module>> {
+    let guard = MODULE.read().unwrap_or_else(PoisonError::into_inner);
+    match &*guard {
+        Some(m) if m.pid == std::process::id() => Ok(Arc::clone(m)),
+        _ => ck(CKR_CRYPTOKI_NOT_INITIALIZED),
+    }
+}
+
+/// Start logging if `CPX_PKCS11_LOG` is set (an `env_logger` filter, e.g. `debug` or
+/// `cpx_pkcs11=trace,cpx::apdu=trace`), to stderr.
+fn init_logging() {
+    if let Ok(filter) = std::env::var("CPX_PKCS11_LOG") {
+        let _ = env_logger::Builder::new()
+            .parse_filters(&filter)
+            .target(env_logger::Target::Stderr)
+            .try_init();
+    }
+}
+
+/// C_Initialize.
+pub fn initialize(args: Option<InitArgs>) -> Result<()> {
+    if let Some(a) = args {
+        if a.reserved {
+            return ck(CKR_ARGUMENTS_BAD);
+        }
+        if a.mutex_callbacks != 0 && a.mutex_callbacks != 4 {
+            return ck(CKR_ARGUMENTS_BAD);
+        }
+        // Callbacks without CKF_OS_LOCKING_OK: our own (native) locks are always usable, which
+        // PKCS#11 2.40 §5.4 allows ("the library may use the OS primitives").
+    }
+    init_logging();
+    let mut guard = MODULE.write().unwrap_or_else(PoisonError::into_inner);
+    let pid = std::process::id();
+    if let Some(old) = guard.take() {
+        if old.pid == pid {
+            *guard = Some(old);
+            return ck(CKR_CRYPTOKI_ALREADY_INITIALIZED);
+        }
+        // A forked child: the parent's PC/SC context and card handles are not ours. Forget
+        // them without closing anything (closing would talk to pcscd on the parent's behalf).
+        log::debug!("fork detected (parent pid {}): fresh state", old.pid);
+        std::mem::forget(old);
+    }
+    let pcsc = match Pcsc::establish() {
+        Ok(p) => Some(p),
+        Err(e) => {
+            log::warn!("PC/SC not available yet: {e}");
+            None
+        }
+    };
+    let module = Module {
+        pid,
+        pcsc: Mutex::new(pcsc),
+        slots: Mutex::new(Vec::new()),
+        monitor: Mutex::new(None),
+        last_poll: Mutex::new(None),
+        sessions: Mutex::new(HashMap::new()),
+        next_session: AtomicU64::new(1),
+        next_object: AtomicU64::new(1),
+        event_snapshot: Mutex::new(HashMap::new()),
+        waiters: Mutex::new(Vec::new()),
+        finalized: AtomicBool::new(false),
+    };
+    let module = Arc::new(module);
+    if let Err(e) = module.refresh_slots() {
+        log::debug!("initial reader scan: {e}");
+    }
+    module.snapshot_events();
+    *guard = Some(module);
+    log::info!("cpx PKCS#11 module {} initialised", env!("CARGO_PKG_VERSION"));
+    Ok(())
+}
+
+/// C_Finalize: drop every session and card, wake C_WaitForSlotEvent.
+pub fn finalize() -> Result<()> {
+    let taken = {
+        let mut guard = MODULE.write().unwrap_or_else(PoisonError::into_inner);
+        match guard.take() {
+            Some(m) if m.pid == std::process::id() => m,
+            Some(m) => {
+                // The parent's state in a child: not initialised here.
+                *guard = Some(m);
+                return ck(CKR_CRYPTOKI_NOT_INITIALIZED);
+            }
+            None => return ck(CKR_CRYPTOKI_NOT_INITIALIZED),
+        }
+    };
+    taken.finalized.store(true, Ordering::SeqCst);
+    for (_, c) in lock(&taken.waiters).drain(..) {
+        c.cancel();
+    }
+    lock(&taken.sessions).clear();
+    log::info!("cpx PKCS#11 module finalised");
+    Ok(())
+}
+
+/// C_GetInfo.
+pub fn info() -> Result<CK_INFO> {
+    module()?;
+    Ok(CK_INFO {
+        cryptokiVersion: CK_VERSION { major: 2, minor: 40 },
+        manufacturerID: crate::slots::pad::<32>("cpx"),
+        flags: 0,
+        libraryDescription: crate::slots::pad::<32>("cpx PKCS#11 for CPS3/CPS4"),
+        libraryVersion: CK_VERSION {
+            major: env!("CARGO_PKG_VERSION_MAJOR").parse().unwrap_or(0),
+            minor: env!("CARGO_PKG_VERSION_MINOR").parse().unwrap_or(0),
+        },
+    })
+}
+
+impl Module {
+    /// The PC/SC context, establishing it if pcscd was not there before.
+    pub fn pcsc(&self) -> Option<Pcsc> {
+        let mut g = lock(&self.pcsc);
+        if g.is_none() {
+            *g = Pcsc::establish().ok();
+        }
+        g.clone()
+    }
+
+    /// A new session handle.
+    pub fn new_session_handle(&self) -> CK_SESSION_HANDLE {
+        self.next_session.fetch_add(1, Ordering::Relaxed) as CK_SESSION_HANDLE
+    }
+
+    /// A new object handle.
+    pub fn new_object_handle(&self) -> CK_OBJECT_HANDLE {
+        self.next_object.fetch_add(1, Ordering::Relaxed) as CK_OBJECT_HANDLE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_args_rules() {
+        let partial = InitArgs {
+            mutex_callbacks: 2,
+            ..InitArgs::default()
+        };
+        assert_eq!(
+            initialize(Some(partial)).map_err(|e| e.rv()).err(),
+            Some(CKR_ARGUMENTS_BAD)
+        );
+        let reserved = InitArgs {
+            reserved: true,
+            ..InitArgs::default()
+        };
+        assert_eq!(
+            initialize(Some(reserved)).map_err(|e| e.rv()).err(),
+            Some(CKR_ARGUMENTS_BAD)
+        );
+    }
+}

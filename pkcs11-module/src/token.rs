@@ -1,0 +1,174 @@
+//! Tokens: an opened CPS3/CPS4, its C_GetTokenInfo, and the PIN-counter flags.
+//!
+//! The official module queries both counters (PIN and PUK, up to six APDUs) on every
+//! C_GetTokenInfo (spec §3.2, §8.4). Here the counters are cached: refreshed when older than
+//! [`PIN_STATUS_TTL`], and marked stale after every PIN operation (C_Login, C_SetPIN,
+//! C_InitPIN), whose own result updates the cache at once. A PIN blocked by another program is
+//! thus shown at most [`PIN_STATUS_TTL`] late.
+
+use std::time::{Duration, Instant};
+
+use cpx_card::{Card, Generation, Interface, PinKind, PinStatus};
+use cryptoki_sys::*;
+
+use crate::objects::Object;
+use crate::slots::pad;
+
+/// How long cached PIN counters are trusted.
+pub const PIN_STATUS_TTL: Duration = Duration::from_secs(10);
+
+/// Cached PIN and PUK counters.
+#[derive(Debug, Default, Clone)]
+pub struct PinCache {
+    /// The user PIN's status.
+    pub user: Option<PinStatus>,
+    /// The PUK's status.
+    pub puk: Option<PinStatus>,
+    /// When they were read; `None` = stale.
+    pub read_at: Option<Instant>,
+}
+
+/// An opened card.
+pub struct Token {
+    /// The card layer.
+    pub card: Card,
+    /// Objects, built at first need (certificates read then).
+    pub objects: Option<Vec<Object>>,
+    /// PIN counters.
+    pub pins: PinCache,
+}
+
+impl Token {
+    /// Wrap an opened card.
+    pub fn new(card: Card) -> Token {
+        Token {
+            card,
+            objects: None,
+            pins: PinCache::default(),
+        }
+    }
+
+    /// Whether the token has a user PIN (none on CPS3 contactless, spec §7).
+    pub fn has_pin(&self) -> bool {
+        self.card.interface() == Interface::Contact
+    }
+
+    /// Mark the counters stale (after a PIN operation).
+    pub fn pins_changed(&mut self) {
+        self.pins.read_at = None;
+    }
+
+    fn refresh_pins(&mut self) {
+        if !self.has_pin() {
+            return;
+        }
+        if self.pins.read_at.is_some_and(|t| t.elapsed() < PIN_STATUS_TTL) {
+            return;
+        }
+        match self.card.pin_statuses(&[PinKind::User, PinKind::Puk]) {
+            Ok(s) => {
+                self.pins.user = s.first().copied();
+                self.pins.puk = s.get(1).copied();
+                self.pins.read_at = Some(Instant::now());
+            }
+            Err(e) => log::debug!("PIN counters: {e}"),
+        }
+    }
+
+    /// C_GetTokenInfo. `sessions` and `rw_sessions` are the slot's session counts.
+    pub fn info(&mut self, sessions: usize, rw_sessions: usize) -> CK_TOKEN_INFO {
+        self.refresh_pins();
+        let mut flags = CKF_TOKEN_INITIALIZED;
+        if self.has_pin() {
+            flags |= CKF_LOGIN_REQUIRED | CKF_USER_PIN_INITIALIZED;
+            flags |= counter_flags(
+                self.pins.user.as_ref(),
+                CKF_USER_PIN_COUNT_LOW,
+                CKF_USER_PIN_FINAL_TRY,
+                CKF_USER_PIN_LOCKED,
+            );
+            flags |= counter_flags(
+                self.pins.puk.as_ref(),
+                CKF_SO_PIN_COUNT_LOW,
+                CKF_SO_PIN_FINAL_TRY,
+                CKF_SO_PIN_LOCKED,
+            );
+        }
+        let serial = self.card.serial();
+        let serial = &serial[serial.len().saturating_sub(16)..];
+        let (min, max) = match self.card.generation() {
+            Generation::Cps3 | Generation::Cps4 => (4, 8),
+        };
+        CK_TOKEN_INFO {
+            label: pad::<32>(self.card.token_label()),
+            manufacturerID: pad::<32>(self.card.manufacturer()),
+            model: pad::<16>(self.card.model()),
+            serialNumber: pad::<16>(serial),
+            flags,
+            ulMaxSessionCount: CK_EFFECTIVELY_INFINITE,
+            ulSessionCount: sessions as CK_ULONG,
+            ulMaxRwSessionCount: CK_EFFECTIVELY_INFINITE,
+            ulRwSessionCount: rw_sessions as CK_ULONG,
+            ulMaxPinLen: max,
+            ulMinPinLen: min,
+            ulTotalPublicMemory: CK_UNAVAILABLE_INFORMATION,
+            ulFreePublicMemory: CK_UNAVAILABLE_INFORMATION,
+            ulTotalPrivateMemory: CK_UNAVAILABLE_INFORMATION,
+            ulFreePrivateMemory: CK_UNAVAILABLE_INFORMATION,
+            hardwareVersion: CK_VERSION { major: 0, minor: 0 },
+            firmwareVersion: CK_VERSION { major: 0, minor: 0 },
+            utcTime: [b' '; 16],
+        }
+    }
+}
+
+/// COUNT_LOW (0 < left < max), FINAL_TRY (left 1), LOCKED (left 0 or blocked) (spec §3.2).
+pub fn counter_flags(
+    s: Option<&PinStatus>,
+    low: CK_FLAGS,
+    final_try: CK_FLAGS,
+    locked: CK_FLAGS,
+) -> CK_FLAGS {
+    let Some(s) = s else { return 0 };
+    if s.blocked || s.tries_left == Some(0) {
+        return locked;
+    }
+    let mut f = 0;
+    if let Some(left) = s.tries_left {
+        if left == 1 {
+            f |= final_try;
+        }
+        // The CPS4 does not give the maximum; it is 3 (spec §3.2).
+        let max = s.max_tries.unwrap_or(3);
+        if left < max {
+            f |= low;
+        }
+    }
+    f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn st(left: Option<u8>, blocked: bool) -> PinStatus {
+        PinStatus {
+            tries_left: left,
+            max_tries: Some(3),
+            blocked,
+            verified: None,
+            usage_left: None,
+        }
+    }
+
+    #[test]
+    fn pin_count_flags() {
+        let f = |s| counter_flags(Some(&s), 1, 2, 4);
+        assert_eq!(f(st(Some(3), false)), 0);
+        assert_eq!(f(st(Some(2), false)), 1);
+        assert_eq!(f(st(Some(1), false)), 1 | 2);
+        assert_eq!(f(st(Some(0), false)), 4);
+        assert_eq!(f(st(None, true)), 4);
+        assert_eq!(f(st(None, false)), 0);
+    }
+}

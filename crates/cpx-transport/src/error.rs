@@ -89,6 +89,12 @@ impl TransportError {
             E::UnknownReader => Self::UnknownReader(reader.to_owned()),
             E::NoSmartcard => Self::NoCard(reader.to_owned()),
             E::RemovedCard => Self::CardRemoved(reader.to_owned()),
+            // On an open handle, pcsc-lite answers PROTO_MISMATCH when the card now in the reader
+            // negotiated another protocol than the one we connected to: it is another card (seen
+            // when a T=0 CPS3 is swapped for a T=1 CPS4 between two polls).
+            E::ProtoMismatch if matches!(call, "SCardTransmit" | "SCardBeginTransaction") => {
+                Self::CardRemoved(reader.to_owned())
+            }
             E::ResetCard => Self::CardReset(reader.to_owned()),
             E::UnresponsiveCard | E::UnpoweredCard | E::UnsupportedCard => Self::CardMute(reader.to_owned()),
             E::SharingViolation => Self::SharingViolation(reader.to_owned()),

@@ -10,7 +10,9 @@ use crate::{ENV_READERS, SandboxError, VirtualReader};
 #[derive(Debug)]
 pub struct SandboxEnv {
     readers: Vec<VirtualReader>,
-    free: Mutex<Vec<bool>>,
+    /// Per reader: `Some(n)` = free since the n-th return (0 = never used), `None` = leased.
+    free: Mutex<Vec<Option<u64>>>,
+    returns: std::sync::atomic::AtomicU64,
     returned: Condvar,
 }
 
@@ -44,7 +46,12 @@ impl Drop for ReaderLease {
     fn drop(&mut self) {
         let mut free = self.env.free.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(slot) = free.get_mut(self.index) {
-            *slot = true;
+            let n = self
+                .env
+                .returns
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                + 1;
+            *slot = Some(n);
         }
         self.env.returned.notify_all();
     }
@@ -72,10 +79,11 @@ impl SandboxEnv {
                 })
             })
             .collect();
-        let free = Mutex::new(vec![true; readers.len()]);
+        let free = Mutex::new(vec![Some(0); readers.len()]);
         Some(SandboxEnv {
             readers,
             free,
+            returns: std::sync::atomic::AtomicU64::new(0),
             returned: Condvar::new(),
         })
     }
@@ -92,8 +100,15 @@ impl SandboxEnv {
         let lease = {
             let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
             loop {
-                if let Some(index) = free.iter().position(|f| *f) {
-                    free[index] = false;
+                // The reader free for the longest time: a reader just given back may still show
+                // its previous card to PC/SC clients that poll slowly (a PKCS#11 module, a browser).
+                let oldest = free
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, f)| f.map(|n| (n, i)))
+                    .min();
+                if let Some((_, index)) = oldest {
+                    free[index] = None;
                     let r = &self.readers[index];
                     break ReaderLease {
                         name: r.name.clone(),
@@ -113,18 +128,19 @@ impl SandboxEnv {
     pub fn lease_many(&'static self, n: usize) -> Vec<ReaderLease> {
         let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
-            let available: Vec<usize> = free
+            let mut available: Vec<(u64, usize)> = free
                 .iter()
                 .enumerate()
-                .filter(|(_, f)| **f)
-                .map(|(i, _)| i)
+                .filter_map(|(i, f)| f.map(|n| (n, i)))
                 .collect();
+            available.sort_unstable();
+            let available: Vec<usize> = available.into_iter().map(|(_, i)| i).collect();
             if available.len() >= n.min(self.readers.len()) {
                 let leases: Vec<ReaderLease> = available
                     .into_iter()
                     .take(n)
                     .map(|index| {
-                        free[index] = false;
+                        free[index] = None;
                         let r = &self.readers[index];
                         ReaderLease {
                             name: r.name.clone(),

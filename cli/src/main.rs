@@ -2,6 +2,8 @@
 
 mod commands;
 mod output;
+mod secrets;
+mod session;
 
 use std::process::ExitCode;
 

@@ -97,11 +97,12 @@ fn insert(stem: &str) -> Setup {
     slot.insert().unwrap();
     wait_for_card(&lease.name, true, Duration::from_secs(5)).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    // No file cache (every run reads the card); PIN unblock as spec §9 says OpenSC needs.
+    // No file cache (every run reads the card); PIN unblock as spec §9 says OpenSC needs; room
+    // for every reader (OpenSC defaults to 16 virtual slots, several per card).
     std::fs::write(
         dir.path().join("opensc.conf"),
         "app default {\n  framework pkcs15 {\n    use_file_caching = no;\n  }\n}\n\
-         app opensc-pkcs11 {\n  pkcs11 {\n    user_pin_unblock_style = set_pin_in_unlogged_session;\n  }\n}\n",
+         app opensc-pkcs11 {\n  pkcs11 {\n    user_pin_unblock_style = set_pin_in_unlogged_session;\n    max_virtual_slots = 64;\n  }\n}\n",
     )
     .unwrap();
     Setup {

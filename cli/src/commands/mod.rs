@@ -1,9 +1,19 @@
-//! One file per subcommand.
+//! One file per subcommand; what they share (card selection, secrets) is in `crate::session` and
+//! `crate::secrets`.
 
+mod certs;
+mod completions;
+mod data;
 mod emulate;
+mod man;
+mod pin;
 mod readers;
+mod sign;
+mod status;
+mod wait;
 
 use clap::Subcommand;
+use cpx_card::{CardError, PinKind};
 use cpx_transport::TransportError;
 
 use crate::output::Format;
@@ -13,6 +23,24 @@ use crate::output::Format;
 pub(crate) enum Command {
     /// List smart card readers, their state and the card's ATR.
     Readers,
+    /// The card: generation, serial, holder, certificates with days left, PIN/PUK tries, EF_ACTUA.
+    Status(status::StatusArgs),
+    /// The card's certificates: list, export (PEM/DER), verify the chain to trust anchors.
+    #[command(subcommand)]
+    Certs(certs::CertsCommand),
+    /// Verify, change or unblock the PIN (secrets from a hidden prompt, --pin-stdin or --pin-file).
+    #[command(subcommand)]
+    Pin(pin::PinCommand),
+    /// The business data objects (CPS_*), decoded where known, TLV otherwise.
+    Data(data::DataArgs),
+    /// Sign a file with the card (PKCS#1 v1.5, or RSA-PSS on a CPS4), verifiable with openssl.
+    Sign(sign::SignArgs),
+    /// Wait for a card to be inserted or removed, and print the event.
+    Wait(wait::WaitArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(completions::CompletionsArgs),
+    /// Print the man page (roff), or write one page per command into a directory.
+    Man(man::ManArgs),
     /// Run virtual CPx cards behind pcscd (vsmartcard's vpcd readers), for tests and CI.
     Emulate(emulate::EmulateArgs),
 }
@@ -22,23 +50,89 @@ pub(crate) enum Command {
 pub(crate) enum CliError {
     #[error("{0}")]
     Transport(#[from] TransportError),
+    #[error("{}", card_message(.0))]
+    Card(#[from] CardError),
+    #[error("no card in any reader")]
+    NoCardAnywhere,
+    #[error("not a CPx card: {0}")]
+    NotCpx(String),
+    #[error("certificate invalid: {0}")]
+    CertificateInvalid(String),
+    #[error("no card inserted or removed within {0} s")]
+    Timeout(String),
     #[error("cannot write output: {0}")]
     Output(String),
+    #[error("{0}")]
+    Io(String),
     #[error("{0}")]
     Usage(String),
     #[error("emulator: {0}")]
     Emulator(String),
 }
 
+/// The messages of the PIN errors, as the README documents them.
+fn card_message(e: &CardError) -> String {
+    match e {
+        CardError::WrongPin {
+            kind: PinKind::User,
+            tries_left: 0,
+        }
+        | CardError::PinBlocked { kind: PinKind::User } => {
+            "PIN blocked: unblock with your PUK (cpx pin unblock)".into()
+        }
+        CardError::WrongPin {
+            kind: PinKind::Puk,
+            tries_left: 0,
+        }
+        | CardError::PinBlocked { kind: PinKind::Puk } => "PUK blocked: the card must be replaced".into(),
+        CardError::WrongPin { kind, tries_left: 1 } => format!("wrong {kind}, 1 try left"),
+        CardError::WrongPin { kind, tries_left } => format!("wrong {kind}, {tries_left} tries left"),
+        CardError::PinFormat { kind, reason } => {
+            format!("{kind} refused before reaching the card (no try spent): {reason}")
+        }
+        other => other.to_string(),
+    }
+}
+
+fn transport_code(e: &TransportError) -> u8 {
+    match e {
+        TransportError::NoService => 3,
+        TransportError::NoReaders | TransportError::UnknownReader(_) => 4,
+        TransportError::NoCard(_) | TransportError::CardRemoved(_) => 5,
+        _ => 1,
+    }
+}
+
 impl CliError {
-    /// 0 ok; 1 other failures; 2 usage (clap); 3 PC/SC service missing; 4 no reader; 5 no card.
+    /// 0 ok; 1 other failures; 2 usage; 3 PC/SC service missing; 4 no reader; 5 no card;
+    /// 6 wrong PIN/PUK; 7 PIN blocked; 8 PUK blocked; 9 not a CPx card; 10 certificate invalid;
+    /// 11 PIN/PUK malformed (nothing sent); 12 `cpx wait` timed out.
     pub(crate) fn exit_code(&self) -> u8 {
         match self {
-            CliError::Transport(TransportError::NoService) => 3,
-            CliError::Transport(TransportError::NoReaders | TransportError::UnknownReader(_)) => 4,
-            CliError::Transport(TransportError::NoCard(_) | TransportError::CardRemoved(_)) => 5,
+            CliError::Transport(t) | CliError::Card(CardError::Transport(t)) => transport_code(t),
+            CliError::Card(c) => match c {
+                CardError::WrongPin {
+                    kind: PinKind::User,
+                    tries_left: 0,
+                }
+                | CardError::PinBlocked { kind: PinKind::User } => 7,
+                CardError::WrongPin {
+                    kind: PinKind::Puk,
+                    tries_left: 0,
+                }
+                | CardError::PinBlocked { kind: PinKind::Puk } => 8,
+                CardError::WrongPin { .. } => 6,
+                CardError::NotCpxCard { .. } | CardError::WrongIssuer { .. } => 9,
+                CardError::PinFormat { .. } => 11,
+                CardError::CardRemoved { .. } => 5,
+                _ => 1,
+            },
+            CliError::NoCardAnywhere => 5,
+            CliError::NotCpx(_) => 9,
+            CliError::CertificateInvalid(_) => 10,
+            CliError::Timeout(_) => 12,
             CliError::Usage(_) => 2,
-            CliError::Transport(_) | CliError::Output(_) | CliError::Emulator(_) => 1,
+            CliError::Output(_) | CliError::Io(_) | CliError::Emulator(_) => 1,
         }
     }
 }
@@ -46,6 +140,14 @@ impl CliError {
 pub(crate) fn run(command: Command, format: Format) -> Result<(), CliError> {
     match command {
         Command::Readers => readers::run(format),
+        Command::Status(args) => status::run(args, format),
+        Command::Certs(cmd) => certs::run(cmd, format),
+        Command::Pin(cmd) => pin::run(cmd, format),
+        Command::Data(args) => data::run(args, format),
+        Command::Sign(args) => sign::run(args, format),
+        Command::Wait(args) => wait::run(args, format),
+        Command::Completions(args) => completions::run(args),
+        Command::Man(args) => man::run(args),
         Command::Emulate(args) => emulate::run(args),
     }
 }

@@ -1,0 +1,106 @@
+//! `cpx pin verify|change|unblock`. Secrets come from a hidden prompt, or `--pin-stdin` /
+//! `--pin-file` one per line (verify: PIN; change: current PIN, new PIN; unblock: PUK, new PIN),
+//! never from the command line. The tries left are shown before a try is spent; a blocked or
+//! malformed code is refused without sending anything.
+
+use clap::{Args, Subcommand};
+use cpx_card::PinKind;
+use serde::Serialize;
+
+use super::CliError;
+use crate::output::{self, Format};
+use crate::secrets::{SecretArgs, Secrets};
+use crate::session::{CodeState, ReaderArg, Session};
+
+/// JSON schema version of `cpx pin … --json` (docs/cli-json.md).
+const VERSION: u32 = 1;
+
+/// `cpx pin …`
+#[derive(Debug, Subcommand)]
+pub(crate) enum PinCommand {
+    /// Check the PIN (spends a try if wrong). Secrets: PIN.
+    Verify(PinArgs),
+    /// Change the PIN. Secrets, one per line: current PIN, new PIN (typed twice at a prompt).
+    Change(PinArgs),
+    /// Unblock the PIN with the PUK and set a new one. Secrets, one per line: PUK, new PIN.
+    Unblock(PinArgs),
+}
+
+/// Arguments of every `cpx pin` command.
+#[derive(Debug, Args)]
+pub(crate) struct PinArgs {
+    #[command(flatten)]
+    reader: ReaderArg,
+    #[command(flatten)]
+    secrets: SecretArgs,
+}
+
+#[derive(Serialize)]
+struct PinReport {
+    reader: String,
+    /// `verify`, `change` or `unblock`.
+    operation: &'static str,
+    /// Always true: failures exit non-zero with nothing on stdout.
+    ok: bool,
+    pin: Option<CodeState>,
+    puk: Option<CodeState>,
+}
+
+pub(crate) fn run(cmd: PinCommand, format: Format) -> Result<(), CliError> {
+    let (operation, args) = match cmd {
+        PinCommand::Verify(a) => ("verify", a),
+        PinCommand::Change(a) => ("change", a),
+        PinCommand::Unblock(a) => ("unblock", a),
+    };
+    let order = match operation {
+        "verify" => "the PIN",
+        "change" => "the current PIN, then the new PIN",
+        _ => "the PUK, then the new PIN",
+    };
+    let mut secrets = Secrets::new(&args.secrets, order)?;
+    let mut session = Session::open(&args.reader)?;
+    match operation {
+        "verify" => {
+            session.before_spending(PinKind::User)?;
+            let pin = secrets.pin(PinKind::User, "PIN: ")?;
+            session.card.verify_pin(&pin)?;
+        }
+        "change" => {
+            session.before_spending(PinKind::User)?;
+            let old = secrets.pin(PinKind::User, "Current PIN: ")?;
+            let new = secrets.new_pin()?;
+            session.card.change_pin(&old, &new)?;
+        }
+        _ => {
+            session.before_spending(PinKind::Puk)?;
+            let puk = secrets.pin(PinKind::Puk, "PUK: ")?;
+            let new = secrets.new_pin()?;
+            session.card.unblock_pin(&puk, &new)?;
+        }
+    }
+    let codes = session.codes()?;
+    let report = PinReport {
+        reader: session.reader(),
+        operation,
+        ok: true,
+        pin: codes.pin,
+        puk: codes.puk,
+    };
+    match format {
+        Format::Json => output::print_json("pin", VERSION, &report),
+        Format::Text => {
+            match operation {
+                "verify" => println!("PIN correct."),
+                "change" => println!("PIN changed."),
+                _ => println!("PIN unblocked and replaced."),
+            }
+            if let Some(p) = &report.pin {
+                println!("PIN: {}", p.text(PinKind::User));
+            }
+            if let Some(p) = &report.puk {
+                println!("PUK: {}", p.text(PinKind::Puk));
+            }
+            Ok(())
+        }
+    }
+}

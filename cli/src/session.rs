@@ -1,0 +1,184 @@
+//! Finding and opening the CPx card a command works on, and the PIN steps shared by the commands
+//! that spend a try.
+
+use clap::Args;
+use cpx_card::{Card, CardError, Generation, Interface, PinKind, PinStatus};
+use cpx_transport::{Pcsc, TransportError};
+use serde::Serialize;
+
+use crate::commands::CliError;
+use crate::secrets::Secrets;
+
+/// `--reader R`, shared by the card commands.
+#[derive(Debug, Args)]
+pub(crate) struct ReaderArg {
+    /// The reader to use (see `cpx readers`); default: the first reader holding a CPx card.
+    #[arg(long, value_name = "READER")]
+    pub(crate) reader: Option<String>,
+}
+
+/// An open card and how its reader was chosen.
+pub(crate) struct Session {
+    pub(crate) card: Card,
+    /// The reader was picked by cpx (no `--reader`).
+    pub(crate) auto: bool,
+}
+
+impl Session {
+    /// Open the card in `--reader`, or the first reader whose card is a CPx card.
+    pub(crate) fn open(arg: &ReaderArg) -> Result<Session, CliError> {
+        let pcsc = Pcsc::establish()?;
+        if let Some(name) = &arg.reader {
+            let card = Card::open(Box::new(pcsc.connect(name)?))?;
+            return Ok(Session { card, auto: false });
+        }
+        let readers = pcsc.readers()?;
+        if readers.is_empty() {
+            return Err(TransportError::NoReaders.into());
+        }
+        let mut others = Vec::new();
+        for r in readers.iter().filter(|r| r.status.has_card()) {
+            let channel = match pcsc.connect(&r.name) {
+                Ok(c) => c,
+                Err(e) => {
+                    log::debug!("{}: {e}", r.name);
+                    continue;
+                }
+            };
+            match Card::open(Box::new(channel)) {
+                Ok(card) => {
+                    log::debug!("using {} (first reader with a CPx card)", r.name);
+                    return Ok(Session { card, auto: true });
+                }
+                Err(e @ (CardError::NotCpxCard { .. } | CardError::WrongIssuer { .. })) => {
+                    others.push(format!("{}: {e}", r.name));
+                }
+                Err(e) => log::debug!("{}: {e}", r.name),
+            }
+        }
+        if others.is_empty() {
+            Err(CliError::NoCardAnywhere)
+        } else {
+            Err(CliError::NotCpx(format!(
+                "no reader holds a CPx card ({})",
+                others.join("; ")
+            )))
+        }
+    }
+
+    pub(crate) fn reader(&self) -> String {
+        self.card.reader().to_owned()
+    }
+
+    /// The PIN and PUK status; `None` for a code the interface does not have (CPS3 contactless).
+    pub(crate) fn codes(&mut self) -> Result<Codes, CliError> {
+        if self.card.interface() == Interface::Contactless {
+            return Ok(Codes { pin: None, puk: None });
+        }
+        match self.card.pin_statuses(&[PinKind::User, PinKind::Puk]) {
+            Ok(v) => Ok(Codes {
+                pin: v.first().map(CodeState::from),
+                puk: v.get(1).map(CodeState::from),
+            }),
+            Err(CardError::NoSuchPin(_)) => Ok(Codes { pin: None, puk: None }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Before a command that spends a try of `kind`: show the tries left on stderr, and refuse
+    /// when the code is already blocked (nothing sent).
+    pub(crate) fn before_spending(&mut self, kind: PinKind) -> Result<(), CliError> {
+        let codes = self.codes()?;
+        let state = match kind {
+            PinKind::User => codes.pin,
+            PinKind::Puk => codes.puk,
+        };
+        let Some(state) = state else {
+            return Err(CardError::NoSuchPin(kind).into());
+        };
+        if state.blocked {
+            return Err(CardError::PinBlocked { kind }.into());
+        }
+        match state.tries_left {
+            Some(1) => eprintln!("{kind}: 1 try left"),
+            Some(n) => eprintln!("{kind}: {n} tries left"),
+            None => eprintln!("{kind}: already verified in this card session"),
+        }
+        Ok(())
+    }
+
+    /// Present the PIN (after showing the tries left), unless the interface has none.
+    pub(crate) fn login(&mut self, secrets: &mut Secrets) -> Result<(), CliError> {
+        if self.card.interface() == Interface::Contactless {
+            return Ok(());
+        }
+        self.before_spending(PinKind::User)?;
+        let pin = secrets.pin(PinKind::User, "PIN: ")?;
+        self.card.verify_pin(&pin)?;
+        Ok(())
+    }
+}
+
+/// `CPS3` / `CPS4`.
+pub(crate) fn generation_name(g: Generation) -> &'static str {
+    match g {
+        Generation::Cps3 => "CPS3",
+        Generation::Cps4 => "CPS4",
+    }
+}
+
+/// `contact` / `contactless`.
+pub(crate) fn interface_name(i: Interface) -> &'static str {
+    match i {
+        Interface::Contact => "contact",
+        Interface::Contactless => "contactless",
+    }
+}
+
+/// The state of a PIN or PUK as the JSON shows it.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub(crate) struct CodeState {
+    /// Tries left; null when the card does not say (CPS4, already verified).
+    pub(crate) tries_left: Option<u8>,
+    /// Maximum tries; null when the card does not say (CPS4).
+    pub(crate) max_tries: Option<u8>,
+    pub(crate) blocked: bool,
+    /// Verified in the current card session; null when unknown.
+    pub(crate) verified: Option<bool>,
+}
+
+impl From<&PinStatus> for CodeState {
+    fn from(s: &PinStatus) -> Self {
+        CodeState {
+            tries_left: s.tries_left,
+            max_tries: s.max_tries,
+            blocked: s.blocked,
+            verified: s.verified,
+        }
+    }
+}
+
+impl CodeState {
+    /// `3 tries left`, `blocked`…
+    pub(crate) fn text(&self, kind: PinKind) -> String {
+        if self.blocked {
+            return match kind {
+                PinKind::User => "blocked (unblock with your PUK: cpx pin unblock)".into(),
+                PinKind::Puk => "blocked (the card must be replaced)".into(),
+            };
+        }
+        match self.tries_left {
+            Some(1) => "1 try left".into(),
+            Some(n) => format!("{n} tries left"),
+            None if self.verified == Some(true) => "verified".into(),
+            None => "tries left unknown".into(),
+        }
+    }
+}
+
+/// PIN and PUK.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub(crate) struct Codes {
+    pub(crate) pin: Option<CodeState>,
+    pub(crate) puk: Option<CodeState>,
+}

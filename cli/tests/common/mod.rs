@@ -1,0 +1,173 @@
+//! Shared helpers of the real-stack CLI tests: emulated cards behind the sandbox's pcscd, a wire
+//! recorder, `cpx` runs, and a small checker for the JSON schemas of docs/cli-json.md.
+#![allow(
+    dead_code,
+    unreachable_pub,
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cpx_testkit::{Failed, ReaderLease, SandboxEnv, wait_for_card};
+use cpx_vpcd::{CardSlot, VirtualCard};
+
+pub const SEEN: Duration = Duration::from_secs(5);
+pub const PIN: &str = "1234";
+pub const PUK: &str = "12345678";
+
+/// Every APDU that reached the card.
+pub type Wire = Arc<Mutex<Vec<Vec<u8>>>>;
+
+/// A card that records the commands it receives.
+pub struct Recorder {
+    inner: Box<dyn VirtualCard>,
+    wire: Wire,
+}
+
+impl VirtualCard for Recorder {
+    fn atr(&self) -> Vec<u8> {
+        self.inner.atr()
+    }
+    fn power_on(&mut self) {
+        self.inner.power_on();
+    }
+    fn power_off(&mut self) {
+        self.inner.power_off();
+    }
+    fn reset(&mut self) {
+        self.inner.reset();
+    }
+    fn transmit(&mut self, apdu: &[u8]) -> Vec<u8> {
+        self.wire.lock().unwrap().push(apdu.to_vec());
+        self.inner.transmit(apdu)
+    }
+}
+
+pub fn emulated(stem: &str) -> Box<dyn VirtualCard> {
+    cpx_emulator::card_from_image(&cpx_emulator::builtin_image(stem).unwrap().unwrap())
+}
+
+/// A reader of our own with the emulated `stem` in it, and the wire of that card.
+pub struct Inserted {
+    pub lease: ReaderLease,
+    pub slot: CardSlot,
+    pub wire: Wire,
+}
+
+impl Inserted {
+    pub fn reader(&self) -> &str {
+        &self.lease.name
+    }
+
+    /// VERIFY / CHANGE REFERENCE DATA / RESET RETRY COUNTER commands seen with data (a try
+    /// spent or a code presented), ignoring the empty status VERIFYs of the CPS4.
+    pub fn pin_commands(&self) -> usize {
+        self.wire
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|a| a.len() > 5 && matches!(a[1], 0x20 | 0x24 | 0x2C))
+            .count()
+    }
+}
+
+pub fn insert(stem: &str) -> Result<Inserted, Failed> {
+    let lease = SandboxEnv::get()?.lease();
+    let wire = Wire::default();
+    let rec = Recorder {
+        inner: emulated(stem),
+        wire: Arc::clone(&wire),
+    };
+    let mut slot = CardSlot::new(lease.vpcd_addr(), Box::new(rec));
+    slot.insert()?;
+    wait_for_card(&lease.name, true, SEEN)?;
+    Ok(Inserted { lease, slot, wire })
+}
+
+pub fn cpx() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_cpx"))
+}
+
+/// Run `cpx args` with `stdin` fed in.
+pub fn run(args: &[&str], stdin: &str) -> Output {
+    let mut child = cpx()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// `cpx args --reader R` on our reader.
+pub fn on(card: &Inserted, args: &[&str], stdin: &str) -> Output {
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(["--reader", card.reader()]);
+    run(&all, stdin)
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Exit code `code`, else a failure showing both streams.
+pub fn expect_code(o: &Output, code: i32) {
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "stdout:\n{}\nstderr:\n{}",
+        stdout(o),
+        stderr(o)
+    );
+}
+
+/// The JSON document on stdout, with its schema and version checked.
+pub fn json(o: &Output, schema: &str) -> serde_json::Value {
+    expect_code(o, 0);
+    let v: serde_json::Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: not JSON:\n{}", stdout(o)));
+    assert_eq!(v["schema"], format!("cpx/{schema}"), "{v}");
+    assert_eq!(v["version"], 1, "{v}");
+    v
+}
+
+/// JSON types of docs/cli-json.md: `string`, `integer`, `boolean`, `array`, `object`, and
+/// `T|null` for nullable.
+pub fn check(v: &serde_json::Value, fields: &[(&str, &str)]) {
+    for (path, ty) in fields {
+        let mut cur = v;
+        for part in path.split('.') {
+            cur = cur
+                .get(part)
+                .unwrap_or_else(|| panic!("missing required key {path} in {v}"));
+        }
+        let ok = ty.split('|').any(|t| match t {
+            "string" => cur.is_string(),
+            "integer" => cur.is_i64() || cur.is_u64(),
+            "boolean" => cur.is_boolean(),
+            "array" => cur.is_array(),
+            "object" => cur.is_object(),
+            "null" => cur.is_null(),
+            other => panic!("unknown type {other}"),
+        });
+        assert!(ok, "{path}: expected {ty}, got {cur}");
+    }
+}
+
+/// The card's PIN tries left, as `cpx status --json` reports them.
+pub fn pin_tries(card: &Inserted) -> Option<u64> {
+    let out = on(card, &["status", "--json"], "");
+    json(&out, "status")["pin"]["tries_left"].as_u64()
+}

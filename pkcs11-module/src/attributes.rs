@@ -19,6 +19,9 @@ pub enum AttrValue {
     Sensitive,
     /// Not an attribute of this object (CKR_ATTRIBUTE_TYPE_INVALID).
     Invalid,
+    /// Only the length is known (a size query of a data object's CKA_VALUE answered from the
+    /// FCP/FCI, spec §5.3); the value itself was not read.
+    Size(usize),
 }
 
 fn b(v: bool) -> AttrValue {
@@ -79,6 +82,7 @@ pub fn attribute(o: &Object, t: CK_ATTRIBUTE_TYPE) -> AttrValue {
                 CKA_KEY_GEN_MECHANISM => ul(CK_UNAVAILABLE_INFORMATION),
                 CKA_SUBJECT => bytes(&k.subject),
                 CKA_MODULUS => bytes(&k.modulus),
+                CKA_MODULUS_BITS if k.modulus.is_empty() => ul(k.modulus_bits),
                 CKA_MODULUS_BITS => ul(modulus_bits(&k.modulus)),
                 CKA_PUBLIC_EXPONENT => bytes(&k.exponent),
                 CKA_PUBLIC_KEY_INFO => bytes(&k.spki),
@@ -101,13 +105,23 @@ pub fn attribute(o: &Object, t: CK_ATTRIBUTE_TYPE) -> AttrValue {
             }
         }
         Kind::Data {
-            application, value, ..
+            application,
+            value,
+            size,
+            ..
         } => match t {
             CKA_APPLICATION => bytes(application.as_bytes()),
             CKA_OBJECT_ID => bytes(&[]),
             CKA_VALUE => match value {
                 Some(v) => bytes(v),
                 None => AttrValue::Invalid,
+            },
+            // Not a CKO_DATA attribute in PKCS#11; given as a convenience: the value's length
+            // (the file size, spec §5.3), known without reading the value.
+            CKA_VALUE_LEN => match (value, size) {
+                (Some(v), _) => ul(v.len() as CK_ULONG),
+                (None, Some(n)) => ul(*n as CK_ULONG),
+                (None, None) => AttrValue::Invalid,
             },
             _ => AttrValue::Invalid,
         },
@@ -139,9 +153,11 @@ mod tests {
                 exponent: vec![1, 0, 1],
                 spki: vec![],
                 subject: vec![0x30, 0],
+                modulus_bits: 2048,
                 decrypt: false,
                 encrypt: false,
             }),
+            pending_cert: None,
         };
         assert_eq!(attribute(&o, CKA_CLASS), ul(CKO_PRIVATE_KEY));
         assert_eq!(attribute(&o, CKA_MODULUS_BITS), ul(2048));

@@ -185,7 +185,7 @@ impl Module {
             ops.sign = Some(SignOp {
                 role: k.role,
                 mech,
-                modulus_len: k.modulus.len(),
+                modulus_len: k.modulus_len(),
                 private: o.private,
                 data: Zeroizing::new(Vec::new()),
             });
@@ -367,7 +367,7 @@ impl Module {
                 return ck(CKR_USER_NOT_LOGGED_IN);
             }
             ops.decrypt = Some(DecryptOp {
-                modulus_len: k.modulus.len(),
+                modulus_len: k.modulus_len(),
                 result: None,
             });
             Ok(())
@@ -528,10 +528,22 @@ impl Module {
         &self,
         h: CK_SESSION_HANDLE,
         object: CK_OBJECT_HANDLE,
-        types: &[CK_ATTRIBUTE_TYPE],
+        wanted: &[objects::Wanted],
     ) -> Result<Vec<crate::attributes::AttrValue>> {
         self.with_session(h, |s, _, st| {
-            objects::get_attributes(self, st, &s.slot.reader, object, types)
+            objects::get_attributes(self, st, &s.slot.reader, object, wanted)
+        })
+    }
+
+    /// C_SetAttributeValue (see [`objects::set_value`]).
+    pub fn set_attributes(
+        &self,
+        h: CK_SESSION_HANDLE,
+        object: CK_OBJECT_HANDLE,
+        template: &[(CK_ATTRIBUTE_TYPE, Vec<u8>)],
+    ) -> Result<()> {
+        self.with_session(h, |s, _, st| {
+            objects::set_value(self, st, &s.slot.reader, s.rw, object, template)
         })
     }
 }

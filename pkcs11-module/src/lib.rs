@@ -19,14 +19,26 @@
 //! - **PIN-counter flags** (COUNT_LOW, FINAL_TRY, LOCKED for PIN and PUK): cached, refreshed
 //!   when older than [`token::PIN_STATUS_TTL`] (10 s) and after every PIN operation, instead of
 //!   the official module's up to six APDUs on every C_GetTokenInfo.
-//! - **Login** is per slot, shared by all sessions. C_Login(CKU_SO) verifies the PUK;
-//!   C_InitPIN then unblocks and sets the PIN. A malformed PIN never reaches the card (the card
-//!   layer checks it against the AODF). The module never presents a PIN on its own: a card reset
-//!   or removal drops the login and the sessions (CKR_DEVICE_REMOVED once per session, then
-//!   CKR_SESSION_HANDLE_INVALID).
-//! - **Objects** are built at first use (certificates read then), with the official labels;
-//!   CKA_PRIVATE objects are visible after login only. CKA_ALWAYS_AUTHENTICATE is FALSE (see
-//!   [`attributes`]).
+//! - **Login** is per slot, shared by all sessions. C_Login(CKU_SO) verifies the PUK on the
+//!   card; C_InitPIN then unblocks and sets the PIN with the PUK already verified (CPS3
+//!   `00 2C 02`, CPS4 `01 2C 03` + `01 24 01`, spec §3.2): the PUK is sent once and never kept
+//!   in memory. C_Logout (and closing the last session) resets the card's verified state too
+//!   (VERIFY P1=FF of the PIN, and of the PUK after an SO login; a card reset if the card
+//!   refuses that form), so the card itself answers `6982` afterwards. A private key handle
+//!   kept across C_Logout gets CKR_USER_NOT_LOGGED_IN. A malformed PIN never reaches the card
+//!   (the card layer checks it against the AODF, which also gives ulMinPinLen/ulMaxPinLen). The
+//!   module never presents a PIN on its own: a card reset or removal drops the login and the
+//!   sessions (CKR_DEVICE_REMOVED once per session, then CKR_SESSION_HANDLE_INVALID).
+//! - **Objects** are built at first use from the CDF, PrKDF and DODF only: key labels, iDs,
+//!   sizes and private flags come from the card's PrKDF; a certificate is read when an attribute
+//!   needs it or its key is used; a data object's size query (NULL pValue, or CKA_VALUE_LEN)
+//!   takes the FCP/FCI size (spec §5.3). CKA_PRIVATE objects are visible after login only.
+//!   CKA_ALWAYS_AUTHENTICATE is FALSE (see [`attributes`]).
+//! - **C_SetAttributeValue** writes CKA_VALUE of modifiable data objects (CPS_DATA on CPS3,
+//!   spec §5.4); see [`objects::set_value`] for the return codes (a value longer than the file
+//!   is CKR_ATTRIBUTE_VALUE_INVALID, where the official module says CKR_GENERAL_ERROR).
+//! - **C_GenerateRandom** asks the card (GET CHALLENGE, 8 bytes each, spec §4.5); the token
+//!   has CKF_RNG.
 //! - **Mechanisms** follow Tableau 2 of the specification: CKM_RSA_PKCS, CKM_SHA1/SHA256_RSA_PKCS,
 //!   CKM_SHA_1, CKM_SHA256, and on CPS4 the three PSS mechanisms; contactless: CKM_RSA_PKCS
 //!   only. Verify and encrypt are done in software with the certificate's key.

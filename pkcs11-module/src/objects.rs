@@ -1,11 +1,20 @@
-//! Token objects with the official labels (spec §5.3), C_FindObjects*, C_GetAttributeValue.
+//! Token objects with the card's labels (spec §5.3), C_FindObjects*, C_GetAttributeValue,
+//! C_SetAttributeValue.
 //!
-//! Objects are built when first needed (first search, attribute read or key use): that reads
-//! the CDF and the certificates, and the DODF (not the data values). A data object's value is
-//! read when CKA_VALUE is first asked for. Objects with CKA_PRIVATE = TRUE are invisible until
-//! the user logs in.
+//! Objects are built when first needed (first search, attribute read or key use) from the
+//! PKCS#15 directories only: the CDF (certificates), the PrKDF (private keys: label, iD, usage,
+//! modulus size, private flag come from the card) and the DODF (data objects). Nothing else is
+//! read then:
+//! - a certificate is read when an attribute that needs it is asked for (CKA_VALUE, CKA_SUBJECT,
+//!   CKA_ISSUER, CKA_SERIAL_NUMBER, CKA_MODULUS, CKA_PUBLIC_EXPONENT, CKA_PUBLIC_KEY_INFO), when
+//!   a search template names one of them, or when its key is used; the certificate, its public
+//!   key and its private key are filled together;
+//! - a data object's value is read when CKA_VALUE is first asked for with a buffer; a size query
+//!   (NULL pValue) or CKA_VALUE_LEN takes the file size from the FCP/FCI (spec §5.3).
+//!
+//! Objects with CKA_PRIVATE = TRUE are invisible until the user logs in.
 
-use cpx_card::{Interface, KeyRole};
+use cpx_card::{CardError, Interface, KeyRole};
 use cryptoki_sys::*;
 use x509_parser::prelude::*;
 
@@ -15,8 +24,8 @@ use crate::slots::SlotState;
 use crate::state::Module;
 use crate::token::Token;
 
-/// A certificate's fields.
-#[derive(Debug, Clone)]
+/// A certificate's fields (DER, names, serial empty until the certificate is read).
+#[derive(Debug, Clone, Default)]
 pub struct CertData {
     /// X.509 DER.
     pub der: Vec<u8>,
@@ -30,7 +39,8 @@ pub struct CertData {
     pub authority: bool,
 }
 
-/// An RSA key (public part; the private part never leaves the card).
+/// An RSA key (public part; the private part never leaves the card). The modulus, exponent,
+/// SPKI and subject come from the certificate, empty until it is read.
 #[derive(Debug, Clone)]
 pub struct KeyData {
     /// Which card key.
@@ -43,10 +53,23 @@ pub struct KeyData {
     pub spki: Vec<u8>,
     /// The certificate's subject.
     pub subject: Vec<u8>,
+    /// modulusLength from the PrKDF (CKA_MODULUS_BITS without reading the certificate).
+    pub modulus_bits: CK_ULONG,
     /// The key decrypts (authentication key on a contact interface).
     pub decrypt: bool,
     /// CKA_ENCRYPT of the public key.
     pub encrypt: bool,
+}
+
+impl KeyData {
+    /// The modulus length in bytes (from the certificate, else from the PrKDF).
+    pub fn modulus_len(&self) -> usize {
+        if self.modulus.is_empty() {
+            usize::try_from(self.modulus_bits.div_ceil(8)).unwrap_or(256)
+        } else {
+            self.modulus.len()
+        }
+    }
 }
 
 /// What an object is.
@@ -66,6 +89,8 @@ pub enum Kind {
         modifiable: bool,
         /// CKA_VALUE once read.
         value: Option<Vec<u8>>,
+        /// The file size (FCP/FCI) once known.
+        size: Option<usize>,
     },
 }
 
@@ -82,6 +107,8 @@ pub struct Object {
     pub private: bool,
     /// Class and class-specific data.
     pub kind: Kind,
+    /// The certificate (index in [`Token::cert_infos`]) whose fields this object still lacks.
+    pub pending_cert: Option<usize>,
 }
 
 impl Object {
@@ -102,7 +129,23 @@ impl Object {
             _ => None,
         }
     }
+
+    /// Whether reading `types` needs this object's certificate first.
+    pub fn needs_cert(&self, types: &[CK_ATTRIBUTE_TYPE]) -> bool {
+        self.pending_cert.is_some() && types.iter().any(|t| CERT_ATTRIBUTES.contains(t))
+    }
 }
+
+/// The attributes whose value comes from the certificate.
+pub const CERT_ATTRIBUTES: &[CK_ATTRIBUTE_TYPE] = &[
+    CKA_VALUE,
+    CKA_SUBJECT,
+    CKA_ISSUER,
+    CKA_SERIAL_NUMBER,
+    CKA_MODULUS,
+    CKA_PUBLIC_EXPONENT,
+    CKA_PUBLIC_KEY_INFO,
+];
 
 /// A DER INTEGER from big-endian magnitude bytes as X.509 stores them.
 fn der_integer(v: &[u8]) -> Vec<u8> {
@@ -129,23 +172,20 @@ fn strip_zeros(v: &[u8]) -> Vec<u8> {
 
 struct Parsed {
     cert: CertData,
-    modulus: Vec<u8>,
-    exponent: Vec<u8>,
-    spki: Vec<u8>,
-    non_repudiation: bool,
+    /// Modulus, exponent, SPKI of an RSA certificate.
+    rsa: Option<(Vec<u8>, Vec<u8>, Vec<u8>)>,
 }
 
 fn parse_cert(der: &[u8], authority: bool) -> Option<Parsed> {
     let (_, c) = X509Certificate::from_der(der).ok()?;
     let tbs = &c.tbs_certificate;
     let spki = tbs.subject_pki.raw.to_vec();
-    let (modulus, exponent) = match tbs.subject_pki.parsed() {
+    let rsa = match tbs.subject_pki.parsed() {
         Ok(x509_parser::public_key::PublicKey::RSA(rsa)) => {
-            (strip_zeros(rsa.modulus), strip_zeros(rsa.exponent))
+            Some((strip_zeros(rsa.modulus), strip_zeros(rsa.exponent), spki))
         }
-        _ => return None,
+        _ => None,
     };
-    let non_repudiation = matches!(tbs.key_usage(), Ok(Some(ku)) if ku.value.non_repudiation());
     Some(Parsed {
         cert: CertData {
             der: der.to_vec(),
@@ -154,72 +194,68 @@ fn parse_cert(der: &[u8], authority: bool) -> Option<Parsed> {
             serial: der_integer(tbs.raw_serial()),
             authority,
         },
-        modulus,
-        exponent,
-        spki,
-        non_repudiation,
+        rsa,
     })
 }
 
-/// Build the token's objects (reads the CDF, the certificates and the DODF).
+/// Build the token's objects from the CDF, the PrKDF and the DODF (no certificate, no value).
 fn build(module: &Module, token: &mut Token) -> Result<Vec<Object>> {
     let contactless = token.card.interface() == Interface::Contactless;
     let g4 = token.card.generation() == cpx_card::Generation::Cps4;
+    let infos = token.card.certificate_infos()?;
+    let keys = token.card.private_keys()?;
     let mut out = Vec::new();
-    for c in token.card.certificates()? {
-        let Some(p) = parse_cert(&c.der, c.authority) else {
-            log::warn!("certificate {:?}: not an RSA X.509 certificate, skipped", c.label);
-            continue;
-        };
-        let cert_label = c.label.clone();
+    for (i, c) in infos.iter().enumerate() {
         out.push(Object {
             handle: module.new_object_handle(),
-            label: c.label.clone(),
+            label: c.common.label.clone(),
             id: c.id.clone(),
             private: false,
-            kind: Kind::Certificate(p.cert.clone()),
-        });
-        if c.authority {
-            continue;
-        }
-        // The signature key is the nonRepudiation one (spec §1.5); the label decides otherwise.
-        let role = if p.non_repudiation || (c.label.contains("Signature") && !contactless) {
-            KeyRole::Signature
-        } else {
-            KeyRole::Authentication
-        };
-        let key = KeyData {
-            role,
-            modulus: p.modulus,
-            exponent: p.exponent,
-            spki: p.spki,
-            subject: p.cert.subject.clone(),
-            decrypt: role == KeyRole::Authentication && !contactless,
-            // spec §4.5: a public key whose label contains "Sign" does not encrypt; CPS4 forces
-            // ENCRYPT/VERIFY true.
-            encrypt: g4 || role == KeyRole::Authentication,
-        };
-        out.push(Object {
-            handle: module.new_object_handle(),
-            label: format!("Cle publique - {cert_label}"),
-            id: c.id.clone(),
-            private: false,
-            kind: Kind::PublicKey(key.clone()),
-        });
-        let label = match (role, contactless) {
-            (KeyRole::Signature, _) => "CPS_PRIV_SIG",
-            (KeyRole::Authentication, false) => "CPS_PRIV_AUT",
-            (KeyRole::Authentication, true) => "CPS_PRIV_TECH_AUT",
-        };
-        out.push(Object {
-            handle: module.new_object_handle(),
-            label: label.into(),
-            id: c.id,
-            // spec §5.3: the contactless technical key is public.
-            private: !contactless,
-            kind: Kind::PrivateKey(key),
+            kind: Kind::Certificate(CertData {
+                authority: c.authority,
+                ..CertData::default()
+            }),
+            pending_cert: Some(i),
         });
     }
+    for k in keys {
+        let cert = infos.iter().position(|c| c.id == k.id && !c.authority);
+        let key = KeyData {
+            role: k.role,
+            modulus: Vec::new(),
+            exponent: Vec::new(),
+            spki: Vec::new(),
+            subject: Vec::new(),
+            modulus_bits: CK_ULONG::from(k.modulus_bits),
+            decrypt: k.role == KeyRole::Authentication && !contactless,
+            // spec §4.5: a public key whose label contains "Sign" does not encrypt; CPS4 forces
+            // ENCRYPT/VERIFY true.
+            encrypt: g4 || k.role == KeyRole::Authentication,
+        };
+        if let Some(ci) = cert {
+            // spec §5.3: no PuKDF on CPx cards, "Cle publique - " + the certificate label.
+            out.push(Object {
+                handle: module.new_object_handle(),
+                label: format!("Cle publique - {}", infos[ci].common.label),
+                id: k.id.clone(),
+                private: false,
+                kind: Kind::PublicKey(key.clone()),
+                pending_cert: cert,
+            });
+        } else {
+            log::warn!("private key {:?}: no certificate with its iD", k.label);
+        }
+        out.push(Object {
+            handle: module.new_object_handle(),
+            label: k.label,
+            id: k.id,
+            // spec §5.3: the contactless technical key is public (PrKDF flag).
+            private: k.private,
+            kind: Kind::PrivateKey(key),
+            pending_cert: cert,
+        });
+    }
+    token.cert_infos = infos;
     match token.card.data_objects() {
         Ok(list) => {
             for d in list {
@@ -232,7 +268,9 @@ fn build(module: &Module, token: &mut Token) -> Result<Vec<Object>> {
                         application: d.application.unwrap_or_else(|| "CPS".into()),
                         modifiable: d.modifiable,
                         value: None,
+                        size: None,
                     },
+                    pending_cert: None,
                 });
             }
         }
@@ -246,6 +284,54 @@ fn build(module: &Module, token: &mut Token) -> Result<Vec<Object>> {
     }
     log::debug!("{} objects", out.len());
     Ok(out)
+}
+
+/// Read certificate `index` and fill every object that waits for it.
+fn load_cert(token: &mut Token, index: usize) -> Result<()> {
+    let Some(info) = token.cert_infos.get(index).cloned() else {
+        return ck(CKR_GENERAL_ERROR);
+    };
+    let c = token.card.read_certificate(&info)?;
+    let parsed = parse_cert(&c.der, c.authority);
+    if parsed.is_none() {
+        log::warn!("certificate {:?}: not X.509", c.label);
+    }
+    let Some(objects) = token.objects.as_mut() else {
+        return Ok(());
+    };
+    for o in objects.iter_mut().filter(|o| o.pending_cert == Some(index)) {
+        o.pending_cert = None;
+        match (&mut o.kind, &parsed) {
+            (Kind::Certificate(cd), Some(p)) => *cd = p.cert.clone(),
+            (Kind::Certificate(cd), None) => cd.der = c.der.clone(),
+            (Kind::PublicKey(k) | Kind::PrivateKey(k), Some(p)) => {
+                k.subject = p.cert.subject.clone();
+                match &p.rsa {
+                    Some((m, e, spki)) => {
+                        k.modulus = m.clone();
+                        k.exponent = e.clone();
+                        k.spki = spki.clone();
+                    }
+                    None => log::warn!("certificate {:?}: not an RSA key", c.label),
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Read the certificate of object `handle` if it still lacks it.
+fn ensure_cert(token: &mut Token, handle: CK_OBJECT_HANDLE) -> Result<()> {
+    let pending = token
+        .objects
+        .as_ref()
+        .and_then(|v| v.iter().find(|o| o.handle == handle))
+        .and_then(|o| o.pending_cert);
+    match pending {
+        Some(i) => load_cert(token, i),
+        None => Ok(()),
+    }
 }
 
 /// The objects, building them on first use.
@@ -274,13 +360,17 @@ pub fn find_object(
     })
 }
 
+/// The object `handle` of the built list.
+fn object_mut(token: &mut Token, handle: CK_OBJECT_HANDLE) -> Option<&mut Object> {
+    token
+        .objects
+        .as_mut()
+        .and_then(|v| v.iter_mut().find(|o| o.handle == handle))
+}
+
 /// Read a data object's value into the cache if it is not there.
 fn load_value(token: &mut Token, handle: CK_OBJECT_HANDLE) -> Result<()> {
-    let label = match token
-        .objects
-        .as_ref()
-        .and_then(|v| v.iter().find(|o| o.handle == handle))
-    {
+    let label = match object_mut(token, handle) {
         Some(Object {
             kind: Kind::Data { value: None, .. },
             label,
@@ -290,30 +380,77 @@ fn load_value(token: &mut Token, handle: CK_OBJECT_HANDLE) -> Result<()> {
     };
     let v = token.card.read_data_object(&label)?;
     if let Some(Object {
-        kind: Kind::Data { value, .. },
+        kind: Kind::Data { value, size, .. },
         ..
-    }) = token
-        .objects
-        .as_mut()
-        .and_then(|v| v.iter_mut().find(|o| o.handle == handle))
+    }) = object_mut(token, handle)
     {
+        *size = Some(v.len());
         *value = Some(v);
     }
     Ok(())
 }
 
-/// C_GetAttributeValue: one value per requested type.
+/// Take a data object's size from its FCP/FCI if neither it nor the value is known (spec §5.3).
+fn load_size(token: &mut Token, handle: CK_OBJECT_HANDLE) -> Result<()> {
+    let label = match object_mut(token, handle) {
+        Some(Object {
+            kind:
+                Kind::Data {
+                    value: None,
+                    size: None,
+                    ..
+                },
+            label,
+            ..
+        }) => label.clone(),
+        _ => return Ok(()),
+    };
+    let n = token.card.data_object_size(&label)?;
+    if let Some(Object {
+        kind: Kind::Data { size, .. },
+        ..
+    }) = object_mut(token, handle)
+    {
+        *size = Some(n);
+    }
+    Ok(())
+}
+
+/// One attribute asked for by C_GetAttributeValue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wanted {
+    /// CKA_*.
+    pub kind: CK_ATTRIBUTE_TYPE,
+    /// pValue was NULL: only the length is asked for.
+    pub size_only: bool,
+}
+
+/// C_GetAttributeValue: one value per requested attribute. A size-only query of a data
+/// object's CKA_VALUE is answered from the FCP/FCI ([`AttrValue::Size`]) without reading it.
 pub fn get_attributes(
     module: &Module,
     st: &mut SlotState,
     reader: &str,
     handle: CK_OBJECT_HANDLE,
-    types: &[CK_ATTRIBUTE_TYPE],
+    wanted: &[Wanted],
 ) -> Result<Vec<AttrValue>> {
     let obj = find_object(module, st, reader, handle)?;
-    let obj = if types.contains(&CKA_VALUE) && matches!(obj.kind, Kind::Data { value: None, .. }) {
+    let types: Vec<CK_ATTRIBUTE_TYPE> = wanted.iter().map(|w| w.kind).collect();
+    let is_data = matches!(obj.kind, Kind::Data { .. });
+    let value_read = is_data && wanted.iter().any(|w| w.kind == CKA_VALUE && !w.size_only);
+    let size_asked = is_data
+        && wanted
+            .iter()
+            .any(|w| w.kind == CKA_VALUE || w.kind == CKA_VALUE_LEN);
+    let obj = if obj.needs_cert(&types) || value_read || size_asked {
         st.with_token(module, reader, |t, _| {
-            load_value(t, handle)?;
+            if !is_data {
+                ensure_cert(t, handle)?;
+            } else if value_read {
+                load_value(t, handle)?;
+            } else {
+                load_size(t, handle)?;
+            }
             objects(module, t)?
                 .iter()
                 .find(|o| o.handle == handle)
@@ -323,7 +460,21 @@ pub fn get_attributes(
     } else {
         obj
     };
-    Ok(types.iter().map(|t| attribute(&obj, *t)).collect())
+    Ok(wanted
+        .iter()
+        .map(|w| match (&obj.kind, w.kind, w.size_only) {
+            (
+                Kind::Data {
+                    value: None,
+                    size: Some(n),
+                    ..
+                },
+                CKA_VALUE,
+                true,
+            ) => AttrValue::Size(*n),
+            _ => attribute(&obj, w.kind),
+        })
+        .collect())
 }
 
 /// C_FindObjectsInit: the handles matching `template` (type, value bytes).
@@ -335,6 +486,7 @@ pub fn find(
 ) -> Result<Vec<CK_OBJECT_HANDLE>> {
     let user = st.user_logged_in();
     let wants_value = template.iter().any(|(t, _)| *t == CKA_VALUE);
+    let types: Vec<CK_ATTRIBUTE_TYPE> = template.iter().map(|(t, _)| *t).collect();
     st.with_token(module, reader, |t, _| {
         let handles: Vec<CK_OBJECT_HANDLE> = objects(module, t)?
             .iter()
@@ -343,7 +495,31 @@ pub fn find(
             .collect();
         let mut out = Vec::new();
         for h in handles {
-            if wants_value && let Err(e) = load_value(t, h) {
+            let Some(o) = t.objects.as_ref().and_then(|v| v.iter().find(|o| o.handle == h)) else {
+                continue;
+            };
+            // Attributes that can be compared without reading anything first: a mismatch
+            // there spares the certificate or value read.
+            let cheap_mismatch = template.iter().any(|(ty, want)| {
+                !CERT_ATTRIBUTES.contains(ty)
+                    && *ty != CKA_VALUE
+                    && !matches!(attribute(o, *ty), AttrValue::Bytes(v) if &v == want)
+            });
+            if cheap_mismatch {
+                continue;
+            }
+            let needs_cert = o.needs_cert(&types);
+            let is_data = matches!(o.kind, Kind::Data { .. });
+            if needs_cert && let Err(e) = ensure_cert(t, h) {
+                if crate::error::token_lost(&e) {
+                    return Err(e);
+                }
+                log::debug!("certificate for search: {e}");
+            }
+            if wants_value
+                && is_data
+                && let Err(e) = load_value(t, h)
+            {
                 log::debug!("data value for search: {e}");
             }
             let Some(o) = t.objects.as_ref().and_then(|v| v.iter().find(|o| o.handle == h)) else {
@@ -360,7 +536,9 @@ pub fn find(
     })
 }
 
-/// A key for an operation: the object must exist, be visible and be of `class`.
+/// A key for an operation: the object must exist (private objects included: the caller checks
+/// the login and answers CKR_USER_NOT_LOGGED_IN). Its certificate is read if it was not yet
+/// (the operation needs the modulus).
 pub fn key_for(
     module: &Module,
     st: &mut SlotState,
@@ -368,10 +546,84 @@ pub fn key_for(
     handle: CK_OBJECT_HANDLE,
     bad_handle: CK_RV,
 ) -> Result<Object> {
-    match find_object(module, st, reader, handle) {
-        Err(Error::Ck(CKR_OBJECT_HANDLE_INVALID)) => ck(bad_handle),
-        other => other,
+    // Private keys are found without login too: the caller answers CKR_USER_NOT_LOGGED_IN
+    // (conformance row 609; a handle kept across C_Logout).
+    let found = st.with_token(module, reader, |t, _| {
+        Ok(objects(module, t)?.iter().find(|o| o.handle == handle).cloned())
+    })?;
+    let Some(o) = found else {
+        return ck(bad_handle);
+    };
+    if o.pending_cert.is_none() || o.key().is_none() {
+        return Ok(o);
     }
+    st.with_token(module, reader, |t, _| {
+        ensure_cert(t, handle)?;
+        objects(module, t)?
+            .iter()
+            .find(|o| o.handle == handle)
+            .cloned()
+            .ok_or(Error::Ck(bad_handle))
+    })
+}
+
+/// C_SetAttributeValue (spec §5.4): only CKA_VALUE of a modifiable data object (CPS_DATA), in a
+/// R/W session; the value is written zero-padded to the file size.
+///
+/// - other attributes, or an object without CKA_MODIFIABLE: CKR_ATTRIBUTE_READ_ONLY;
+/// - a R/O session: CKR_SESSION_READ_ONLY (every object is a token object);
+/// - the DODF protects the write with the PIN and the user is not logged in:
+///   CKR_USER_NOT_LOGGED_IN, nothing sent (the card's `6982` maps to the same code);
+/// - a value longer than the file: **CKR_ATTRIBUTE_VALUE_INVALID**, nothing written (the
+///   official module answers CKR_GENERAL_ERROR; PKCS#11 2.40 §5.7 names VALUE_INVALID for "an
+///   invalid value was specified for an attribute", which tells the caller what is wrong).
+///
+/// The cached value is dropped: the next read returns what the card holds (zero-padded).
+pub fn set_value(
+    module: &Module,
+    st: &mut SlotState,
+    reader: &str,
+    rw: bool,
+    handle: CK_OBJECT_HANDLE,
+    template: &[(CK_ATTRIBUTE_TYPE, Vec<u8>)],
+) -> Result<()> {
+    let obj = find_object(module, st, reader, handle)?;
+    let modifiable = matches!(obj.kind, Kind::Data { modifiable: true, .. });
+    let mut value = None;
+    for (ty, v) in template {
+        if *ty != CKA_VALUE || !modifiable {
+            return ck(CKR_ATTRIBUTE_READ_ONLY);
+        }
+        value = Some(v);
+    }
+    let Some(value) = value else {
+        // An empty template changes nothing.
+        return Ok(());
+    };
+    if !rw {
+        return ck(CKR_SESSION_READ_ONLY);
+    }
+    let user = st.user_logged_in();
+    st.with_token(module, reader, |t, _| {
+        if !user && t.card.data_object_write_needs_pin(&obj.label)? {
+            return ck(CKR_USER_NOT_LOGGED_IN);
+        }
+        match t.card.write_data_object(&obj.label, value) {
+            Ok(()) => {}
+            Err(CardError::InvalidInput { .. }) => return ck(CKR_ATTRIBUTE_VALUE_INVALID),
+            Err(e) => return Err(e.into()),
+        }
+        // Forget the cached value: the next read returns what the card holds (zero-padded).
+        if let Some(Object {
+            kind: Kind::Data { value: cached, .. },
+            ..
+        }) = object_mut(t, handle)
+        {
+            *cached = None;
+        }
+        log::info!("{:?}: {} bytes written", obj.label, value.len());
+        Ok(())
+    })
 }
 
 #[cfg(test)]

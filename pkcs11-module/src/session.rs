@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex};
 
 use cpx_card::{CardError, Pin, PinKind};
 use cryptoki_sys::*;
-use zeroize::Zeroizing;
 
 use crate::crypto::Ops;
 use crate::error::{Error, Result, ck};
@@ -105,7 +104,7 @@ impl Module {
         let epoch = {
             let mut st = slot.state();
             st.with_token(self, &slot.reader, |_, _| Ok(()))?;
-            if !rw && matches!(st.login, Login::So(_)) {
+            if !rw && matches!(st.login, Login::So) {
                 return ck(CKR_SESSION_READ_WRITE_SO_EXISTS);
             }
             st.epoch
@@ -134,7 +133,7 @@ impl Module {
             .remove(&h)
             .ok_or(Error::Ck(CKR_SESSION_HANDLE_INVALID))?;
         if self.session_counts(session.slot.id).0 == 0 {
-            session.slot.state().login = Login::Public;
+            logout_card(&mut session.slot.state());
         }
         Ok(())
     }
@@ -143,7 +142,7 @@ impl Module {
     pub fn close_all_sessions(&self, id: CK_SLOT_ID) -> Result<()> {
         let slot = self.slot(id)?;
         lock(&self.sessions).retain(|_, s| s.slot.id != id);
-        slot.state().login = Login::Public;
+        logout_card(&mut slot.state());
         Ok(())
     }
 
@@ -155,7 +154,7 @@ impl Module {
                 (Login::Public, true) => CKS_RW_PUBLIC_SESSION,
                 (Login::User, false) => CKS_RO_USER_FUNCTIONS,
                 (Login::User, true) => CKS_RW_USER_FUNCTIONS,
-                (Login::So(_), _) => CKS_RW_SO_FUNCTIONS,
+                (Login::So, _) => CKS_RW_SO_FUNCTIONS,
             };
             Ok(CK_SESSION_INFO {
                 slotID: s.slot.id,
@@ -175,8 +174,8 @@ impl Module {
         };
         self.with_session(h, |s, _, st| {
             match (user, &st.login) {
-                (CKU_USER, Login::User) | (CKU_SO, Login::So(_)) => return ck(CKR_USER_ALREADY_LOGGED_IN),
-                (CKU_USER, Login::So(_)) | (CKU_SO, Login::User) => {
+                (CKU_USER, Login::User) | (CKU_SO, Login::So) => return ck(CKR_USER_ALREADY_LOGGED_IN),
+                (CKU_USER, Login::So) | (CKU_SO, Login::User) => {
                     return ck(CKR_USER_ANOTHER_ALREADY_LOGGED_IN);
                 }
                 (CKU_CONTEXT_SPECIFIC, _) => return ck(CKR_OPERATION_NOT_INITIALIZED),
@@ -206,7 +205,7 @@ impl Module {
             r?;
             st.login = match kind {
                 PinKind::User => Login::User,
-                PinKind::Puk => Login::So(Zeroizing::new(pin.to_vec())),
+                PinKind::Puk => Login::So,
             };
             log::info!(
                 "slot {}: {} logged in",
@@ -217,32 +216,41 @@ impl Module {
         })
     }
 
-    /// C_Logout. The card keeps its verified state (cpx-card has no "logout" command); the
-    /// module refuses private operations from here on.
+    /// C_Logout: the module's login is dropped and so is the card's: VERIFY P1=FF of the PIN
+    /// (and of the PUK after an SO login), or a card reset when the card refuses that form
+    /// ([`cpx_card::Card::logout`]). Private operations then fail with CKR_USER_NOT_LOGGED_IN
+    /// here, and the card itself answers `6982`. The login is dropped even if the card could not
+    /// be reached; the error is returned then.
     pub fn logout(&self, h: CK_SESSION_HANDLE) -> Result<()> {
-        self.with_session(h, |_, _, st| {
+        self.with_session(h, |s, _, st| {
             if matches!(st.login, Login::Public) {
                 return ck(CKR_USER_NOT_LOGGED_IN);
             }
+            let reader = s.slot.reader.clone();
+            let r = st.with_token(self, &reader, |t, _| {
+                t.pins_changed();
+                t.card.logout().map_err(Error::from)
+            });
             st.login = Login::Public;
-            Ok(())
+            r
         })
     }
 
-    /// C_InitPIN: with the SO (PUK) logged in, unblock the PIN and set it (spec §3.2).
+    /// C_InitPIN: with the SO logged in (PUK verified on the card by C_Login), unblock the PIN
+    /// and set it without sending the PUK again (spec §3.2: CPS3 `00 2C 02`, CPS4 `01 2C 03` +
+    /// `01 24 01`).
     pub fn init_pin(&self, h: CK_SESSION_HANDLE, new: &[u8]) -> Result<()> {
         self.with_session(h, |s, _, st| {
-            let Login::So(puk) = &st.login else {
+            let Login::So = &st.login else {
                 return ck(CKR_USER_NOT_LOGGED_IN);
             };
             if !s.rw {
                 return ck(CKR_SESSION_READ_ONLY);
             }
-            let puk = Pin::from_bytes(puk);
             let reader = s.slot.reader.clone();
             st.with_token(self, &reader, |t, _| {
                 t.pins_changed();
-                let r = t.card.unblock_pin(&puk, &Pin::from_bytes(new));
+                let r = t.card.unblock_pin_after_puk(&Pin::from_bytes(new));
                 note_pin_result(t, PinKind::User, &r);
                 r.map_err(new_pin_error)
             })
@@ -255,7 +263,7 @@ impl Module {
             if !s.rw {
                 return ck(CKR_SESSION_READ_ONLY);
             }
-            if matches!(st.login, Login::So(_)) {
+            if matches!(st.login, Login::So) {
                 return ck(CKR_FUNCTION_NOT_SUPPORTED);
             }
             let reader = s.slot.reader.clone();
@@ -273,22 +281,39 @@ impl Module {
 }
 
 impl Module {
-    /// C_GenerateRandom, from the operating system's CSPRNG. The token does not claim
-    /// CKF_RNG: the card's GET CHALLENGE (spec §4.5) is not in cpx-card yet.
+    /// C_GenerateRandom from the card: GET CHALLENGE repeated, 8 bytes each (spec §4.5, as the
+    /// official module); the token claims CKF_RNG. No login needed; nothing is sent for 0 bytes.
     pub fn generate_random(&self, h: CK_SESSION_HANDLE, len: usize) -> Result<Vec<u8>> {
-        use rand_core::RngCore;
-        self.with_session(h, |_, _, _| {
-            let mut v = vec![0u8; len];
-            rand_core::OsRng
-                .try_fill_bytes(&mut v)
-                .map_err(|_| Error::Ck(CKR_FUNCTION_FAILED))?;
-            Ok(v)
+        self.with_session(h, |s, _, st| {
+            if len == 0 {
+                return Ok(Vec::new());
+            }
+            let reader = s.slot.reader.clone();
+            st.with_token(self, &reader, |t, _| {
+                t.card.random_bytes(len).map_err(Error::from)
+            })
         })
     }
 }
 
+/// Closing the last session logs out: the card's verified state goes too (best effort; a card
+/// that is gone has nothing verified).
+fn logout_card(st: &mut SlotState) {
+    if matches!(st.login, Login::Public) {
+        return;
+    }
+    st.login = Login::Public;
+    if let Some(t) = st.token.as_mut() {
+        t.pins_changed();
+        if let Err(e) = t.card.logout() {
+            log::debug!("logout on close: {e}");
+        }
+    }
+}
+
 /// C_SetPIN / C_InitPIN: a value outside the policy is CKR_PIN_LEN_RANGE (spec §3.1); on
-/// unblock, NOT_ALLOWED means the PUK is blocked (spec §3.3).
+/// unblock, NOT_ALLOWED means the PUK is blocked (spec §3.3); `6982` (the card no longer has
+/// the PUK verified) is CKR_USER_NOT_LOGGED_IN.
 fn new_pin_error(e: CardError) -> Error {
     match e {
         CardError::PinFormat { .. } => Error::Ck(CKR_PIN_LEN_RANGE),

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use cpx_card::{Card, CardError};
 use cpx_transport::{ReaderEvent, TransportError};
 use cryptoki_sys::*;
-use zeroize::Zeroizing;
 
 use crate::error::{Error, Result, ck, token_lost};
 use crate::state::{Module, lock};
@@ -25,9 +24,9 @@ pub enum Login {
     Public,
     /// The holder (C_Login CKU_USER with the PIN).
     User,
-    /// The security officer: the PUK was verified. It is kept (wiped on drop) only until
-    /// C_InitPIN or C_Logout, because unblocking sends it with the new PIN (spec §3.2).
-    So(Zeroizing<Vec<u8>>),
+    /// The security officer: the PUK was verified on the card (C_InitPIN then unblocks with
+    /// the PUK already verified, spec §3.2; the PUK is not kept).
+    So,
 }
 
 /// A slot's mutable state.

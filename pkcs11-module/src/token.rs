@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use cpx_card::{Card, Generation, Interface, PinKind, PinStatus};
+use cpx_card::{Card, Interface, PinKind, PinStatus};
 use cryptoki_sys::*;
 
 use crate::objects::Object;
@@ -36,6 +36,10 @@ pub struct Token {
     pub objects: Option<Vec<Object>>,
     /// PIN counters.
     pub pins: PinCache,
+    /// The CDF entries behind the certificate objects (certificates read on demand).
+    pub cert_infos: Vec<cpx_card::pkcs15::cdf::CertificateInfo>,
+    /// ulMinPinLen / ulMaxPinLen from the AODF, once read.
+    pub pin_lengths: Option<(CK_ULONG, CK_ULONG)>,
 }
 
 impl Token {
@@ -45,6 +49,8 @@ impl Token {
             card,
             objects: None,
             pins: PinCache::default(),
+            cert_infos: Vec::new(),
+            pin_lengths: None,
         }
     }
 
@@ -75,10 +81,34 @@ impl Token {
         }
     }
 
+    /// The user PIN's min/max length from the AODF (spec §3.1), read once; the defaults 4 / 8
+    /// when there is no PIN (contactless) or the AODF cannot be read.
+    fn pin_lengths(&mut self) -> (CK_ULONG, CK_ULONG) {
+        if let Some(l) = self.pin_lengths {
+            return l;
+        }
+        const DEFAULT: (CK_ULONG, CK_ULONG) = (4, 8);
+        if !self.has_pin() {
+            return DEFAULT;
+        }
+        match self.card.pin_policy(PinKind::User) {
+            Ok(p) => {
+                let l = (p.min_len as CK_ULONG, p.max_len as CK_ULONG);
+                self.pin_lengths = Some(l);
+                l
+            }
+            Err(e) => {
+                log::debug!("PIN policy: {e}");
+                DEFAULT
+            }
+        }
+    }
+
     /// C_GetTokenInfo. `sessions` and `rw_sessions` are the slot's session counts.
     pub fn info(&mut self, sessions: usize, rw_sessions: usize) -> CK_TOKEN_INFO {
         self.refresh_pins();
-        let mut flags = CKF_TOKEN_INITIALIZED;
+        // CKF_RNG: C_GenerateRandom asks the card (GET CHALLENGE, spec §4.5, §5.2).
+        let mut flags = CKF_TOKEN_INITIALIZED | CKF_RNG;
         if self.has_pin() {
             flags |= CKF_LOGIN_REQUIRED | CKF_USER_PIN_INITIALIZED;
             flags |= counter_flags(
@@ -94,11 +124,9 @@ impl Token {
                 CKF_SO_PIN_LOCKED,
             );
         }
+        let (min, max) = self.pin_lengths();
         let serial = self.card.serial();
         let serial = &serial[serial.len().saturating_sub(16)..];
-        let (min, max) = match self.card.generation() {
-            Generation::Cps3 | Generation::Cps4 => (4, 8),
-        };
         CK_TOKEN_INFO {
             label: pad::<32>(self.card.token_label()),
             manufacturerID: pad::<32>(self.card.manufacturer()),

@@ -357,7 +357,7 @@ fn full(stem: &str) -> Result<(), Failed> {
     s.logout()?;
     expect_rv(
         s.sign(&Mechanism::RsaPkcs, auth_key, b"x"),
-        RvError::KeyHandleInvalid,
+        RvError::UserNotLoggedIn,
         "logged out",
     )?;
     Ok(())

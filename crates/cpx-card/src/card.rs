@@ -9,11 +9,12 @@ use crate::crypto::{KeyRole, Mechanism};
 use crate::data::{self, DataObject, EfActua};
 use crate::error::CardError;
 use crate::io::Io;
-use crate::pin::{Pin, PinKind, PinStatus};
+use crate::pin::{Pin, PinKind, PinPolicy, PinStatus};
+use crate::pkcs15::cdf::CertificateInfo;
 use crate::pkcs15::{dir, tokeninfo};
 use crate::session;
-use crate::state::State;
-use crate::{cps3, cps4};
+use crate::state::{self, State};
+use crate::{cps3, cps4, pinops};
 
 /// A certificate read from the card.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +27,30 @@ pub struct Certificate {
     pub authority: bool,
     /// X.509 DER.
     pub der: Vec<u8>,
+}
+
+/// A private key as the PrKDF describes it (spec §1.5), without reading anything else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrivateKeyInfo {
+    /// The PrKDF label, e.g. "CPS_PRIV_SIG" (spec §5.3).
+    pub label: String,
+    /// iD (CKA_ID), shared with the key's certificate.
+    pub id: Vec<u8>,
+    /// What the card layer uses it for: nonRepudiation = [`KeyRole::Signature`], otherwise
+    /// sign/decrypt = [`KeyRole::Authentication`].
+    pub role: KeyRole,
+    /// KeyUsageFlags bits (ISO 7816-15, see [`crate::pkcs15::prkdf`]).
+    pub usage: u32,
+    /// modulusLength in bits.
+    pub modulus_bits: u32,
+    /// The `private` object flag: using the key needs the PIN (false for the contactless
+    /// technical key, spec §5.3).
+    pub private: bool,
+    /// The key reference sent in MSE (spec §1.5: 81/82 on CPS3, 0x20 for the CPS4
+    /// authentication key).
+    pub reference: u8,
+    /// The authentication object protecting the key.
+    pub auth_id: Option<Vec<u8>>,
 }
 
 /// An open CPS3 or CPS4.
@@ -152,6 +177,7 @@ impl Card {
     /// Re-select and check the serial after a reset or reinsertion.
     fn reattach(&mut self) -> Result<(), CardError> {
         self.st.pin_verified = false;
+        self.st.puk_verified = false;
         let (generation, _) = identify_atr(self.channel.atr())?;
         let result = if generation == self.st.generation {
             let serial = self.st.serial.clone();
@@ -194,7 +220,7 @@ impl Card {
         if !lost {
             return first;
         }
-        let was_verified = self.st.pin_verified;
+        let was_verified = self.st.pin_verified || self.st.puk_verified;
         self.reattach()?;
         if was_verified || !retry {
             return Err(CardError::PinStateLost);
@@ -239,8 +265,9 @@ impl Card {
             Generation::Cps3 => cps3::verify(io, st, kind, pin),
             Generation::Cps4 => cps4::verify(io, st, kind, pin),
         });
-        if kind == PinKind::User {
-            self.st.pin_verified = r.is_ok();
+        match kind {
+            PinKind::User => self.st.pin_verified = r.is_ok(),
+            PinKind::Puk => self.st.puk_verified = r.is_ok(),
         }
         r
     }
@@ -261,10 +288,15 @@ impl Card {
     /// verified afterwards.
     pub fn unblock_pin(&mut self, puk: &Pin, new: &Pin) -> Result<(), CardError> {
         self.st.pin_verified = false;
-        self.run(false, |io, st| match st.generation {
+        let r = self.run(false, |io, st| match st.generation {
             Generation::Cps3 => cps3::unblock(io, st, puk, new),
             Generation::Cps4 => cps4::unblock(io, st, puk, new),
-        })
+        });
+        // The PUK may be left verified on the card: [`Card::logout`] resets it too.
+        if !matches!(r, Err(CardError::PinFormat { .. } | CardError::PinStateLost)) {
+            self.st.puk_verified = true;
+        }
+        r
     }
 
     /// Sign with a key (spec §4.2–§4.4). Returns the signature (modulus length).
@@ -343,4 +375,255 @@ impl Card {
     pub fn ef_actua(&mut self) -> Result<Option<EfActua>, CardError> {
         self.run(true, |io, st| data::ef_actua(io, st))
     }
+
+    /// Whether this session verified the PUK (C_Login(CKU_SO)) and no reset or
+    /// [`Card::logout`] has happened since.
+    pub fn puk_verified(&self) -> bool {
+        self.st.puk_verified
+    }
+
+    /// The private keys of the PrKDF (spec §1.5): labels, iDs, usage, modulus size, private flag
+    /// and the reference the commands use. Reads the ODF and PrKDF on first use, nothing else.
+    /// Keys with neither sign, decrypt nor nonRepudiation usage are left out.
+    ///
+    /// ```no_run
+    /// # fn f(card: &mut cpx_card::Card) -> Result<(), cpx_card::CardError> {
+    /// for key in card.private_keys()? {
+    ///     println!("{} {:?} {} bits, ref {:02X}", key.label, key.role, key.modulus_bits, key.reference);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn private_keys(&mut self) -> Result<Vec<PrivateKeyInfo>, CardError> {
+        self.run(true, |io, st| {
+            let keys = st.prkdf(io)?;
+            Ok(keys
+                .iter()
+                .filter_map(|k| {
+                    let role = state::role_of(k)?;
+                    Some(PrivateKeyInfo {
+                        label: k.common.label.clone(),
+                        id: k.id.clone(),
+                        role,
+                        usage: k.usage,
+                        modulus_bits: k.modulus_bits,
+                        private: k.common.private,
+                        reference: st.key_reference(role, k),
+                        auth_id: k.common.auth_id.clone(),
+                    })
+                })
+                .collect())
+        })
+    }
+
+    /// The CDF entries (label, iD, authority flag, path) without the certificates themselves
+    /// (spec §5.3); read one with [`Card::read_certificate`] when its value is needed.
+    ///
+    /// ```no_run
+    /// # fn f(card: &mut cpx_card::Card) -> Result<(), cpx_card::CardError> {
+    /// let infos = card.certificate_infos()?;
+    /// if let Some(info) = infos.iter().find(|c| c.common.label.contains("Signature")) {
+    ///     let cert = card.read_certificate(info)?;
+    ///     println!("{} bytes of DER", cert.der.len());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn certificate_infos(&mut self) -> Result<Vec<CertificateInfo>, CardError> {
+        self.run(true, |io, st| st.cdf(io))
+    }
+
+    /// Read the certificate of one CDF entry (from [`Card::certificate_infos`]).
+    pub fn read_certificate(&mut self, info: &CertificateInfo) -> Result<Certificate, CardError> {
+        self.run(true, |io, st| {
+            let der = io.read_der(&info.path.absolute(&st.app_path), &info.common.label)?;
+            Ok(Certificate {
+                label: info.common.label.clone(),
+                id: info.id.clone(),
+                authority: info.authority,
+                der,
+            })
+        })
+    }
+
+    /// The policy of the PIN or PUK: the AODF entry's (min/max/stored length, padding, reference),
+    /// or the defaults 4 / 8 digits when the AODF has none (spec §3.1). Reads the AODF on first
+    /// use. [`CardError::NoSuchPin`] on the contactless interface (spec §7).
+    ///
+    /// ```no_run
+    /// # fn f(card: &mut cpx_card::Card) -> Result<(), cpx_card::CardError> {
+    /// let policy = card.pin_policy(cpx_card::PinKind::User)?;
+    /// println!("PIN of {} to {} digits", policy.min_len, policy.max_len);
+    /// # Ok(()) }
+    /// ```
+    pub fn pin_policy(&mut self, kind: PinKind) -> Result<PinPolicy, CardError> {
+        self.run(true, |io, st| st.policy(io, kind).map(|(p, _)| p))
+    }
+
+    /// Drop the card's verified state of the PIN (and of the PUK when this session verified it):
+    /// afterwards private operations get `6982` ([`CardError::SecurityStatusNotSatisfied`]).
+    ///
+    /// Sends `<CLA> 20 FF <ref>` (VERIFY with P1 `FF` and no data, ISO/IEC 7816-4:2013 §11.5.6
+    /// "reset the verification status"; CLA and reference as for VERIFY, spec §3.2). A card that
+    /// refuses that form is reset instead (`SCARD_RESET_CARD`, which clears every security state
+    /// of the card; the application is then re-selected and the serial checked, as after any
+    /// reset). Nothing is sent on the contactless interface, which has no PIN (spec §7).
+    ///
+    /// ```no_run
+    /// # fn f(card: &mut cpx_card::Card) -> Result<(), cpx_card::CardError> {
+    /// card.verify_pin(&cpx_card::Pin::new("1234"))?;
+    /// // … sign …
+    /// card.logout()?;
+    /// assert!(!card.pin_verified());
+    /// # Ok(()) }
+    /// ```
+    pub fn logout(&mut self) -> Result<(), CardError> {
+        if self.st.interface == Interface::Contactless {
+            self.st.pin_verified = false;
+            return Ok(());
+        }
+        let mut kinds = vec![PinKind::User];
+        if self.st.puk_verified {
+            kinds.push(PinKind::Puk);
+        }
+        let done = match self.run(false, |io, st| pinops::reset_verified(io, st, &kinds)) {
+            Ok(done) => done,
+            // The card was reset meanwhile (and re-attached): nothing is verified any more.
+            Err(CardError::PinStateLost) => true,
+            Err(e) => return Err(e),
+        };
+        if !done {
+            log::info!(target: "cpx::card", "{}: VERIFY P1=FF refused; resetting the card to log out", self.channel.reader());
+            self.channel.reconnect(true)?;
+            self.reattach()?;
+        }
+        self.st.pin_verified = false;
+        self.st.puk_verified = false;
+        Ok(())
+    }
+
+    /// Unblock the PIN and set `new` when the PUK was already verified ([`Card::verify`] with
+    /// [`PinKind::Puk`], i.e. C_Login(CKU_SO) then C_InitPIN): CPS3 `00 2C 02 <ref> Lc <new>`
+    /// (spec §3.2, §9); CPS4 `01 2C 03 <ref|80>` then `01 24 01 <ref> Lc <new>` (spec §3.2,
+    /// §10.8). The PUK is not sent again. Without a verified PUK the card answers `6982`
+    /// ([`CardError::SecurityStatusNotSatisfied`]). The new PIN is checked against the AODF
+    /// before anything is sent ([`CardError::PinFormat`]).
+    ///
+    /// ```no_run
+    /// # fn f(card: &mut cpx_card::Card) -> Result<(), cpx_card::CardError> {
+    /// use cpx_card::{Pin, PinKind};
+    /// card.verify(PinKind::Puk, &Pin::new("12345678"))?;
+    /// card.unblock_pin_after_puk(&Pin::new("1234"))?;
+    /// card.logout()?; // the PUK stays verified on the card until then
+    /// # Ok(()) }
+    /// ```
+    pub fn unblock_pin_after_puk(&mut self, new: &Pin) -> Result<(), CardError> {
+        self.st.pin_verified = false;
+        self.run(false, |io, st| match st.generation {
+            Generation::Cps3 => cps3::unblock_verified(io, st, new),
+            Generation::Cps4 => cps4::unblock_verified(io, st, new),
+        })
+    }
+
+    /// GET CHALLENGE `<CLA> 84 00 00 08`: 8 random bytes from the card (spec §4.5).
+    ///
+    /// ```no_run
+    /// # fn f(card: &mut cpx_card::Card) -> Result<(), cpx_card::CardError> {
+    /// let challenge: [u8; 8] = card.get_challenge()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn get_challenge(&mut self) -> Result<[u8; 8], CardError> {
+        self.run(true, |io, st| challenge(io, st))
+    }
+
+    /// `len` random bytes from the card: GET CHALLENGE repeated, 8 bytes each (spec §4.5, the
+    /// official C_GenerateRandom), all in one transaction. Nothing is sent for `len` 0.
+    ///
+    /// ```no_run
+    /// # fn f(card: &mut cpx_card::Card) -> Result<(), cpx_card::CardError> {
+    /// let bytes = card.random_bytes(20)?; // three GET CHALLENGE
+    /// assert_eq!(bytes.len(), 20);
+    /// # Ok(()) }
+    /// ```
+    pub fn random_bytes(&mut self, len: usize) -> Result<Vec<u8>, CardError> {
+        if len == 0 {
+            return Ok(Vec::new());
+        }
+        self.run(true, |io, st| {
+            let mut out = Vec::with_capacity(len + 8);
+            while out.len() < len {
+                out.extend_from_slice(&challenge(io, st)?);
+            }
+            out.truncate(len);
+            Ok(out)
+        })
+    }
+
+    /// The size of a data object's value from the file's FCP/FCI (CPS2ter FCI `85` on a CPS3),
+    /// without reading the value (spec §5.3 "a size query takes the FCI size"). It is the length
+    /// [`Card::read_data_object`] returns.
+    ///
+    /// ```no_run
+    /// # fn f(card: &mut cpx_card::Card) -> Result<(), cpx_card::CardError> {
+    /// let size = card.data_object_size("CPS_DATA")?;
+    /// # Ok(()) }
+    /// ```
+    pub fn data_object_size(&mut self, label: &str) -> Result<usize, CardError> {
+        self.run(true, |io, st| {
+            let object = find_data_object(io, st, label)?;
+            data::size(io, &object)
+        })
+    }
+
+    /// Whether writing a data object needs the PIN: its DODF entry names an authentication
+    /// object (CommonObjectAttributes authId, ISO 7816-15), as the modifiable CPS_DATA does. The
+    /// CPS2ter objects (never writable) answer `true`.
+    pub fn data_object_write_needs_pin(&mut self, label: &str) -> Result<bool, CardError> {
+        self.run(true, |io, st| {
+            if let Some(d) = st.dodf(io)?.iter().find(|d| d.common.label == label) {
+                return Ok(d.common.auth_id.is_some());
+            }
+            find_data_object(io, st, label).map(|_| true)
+        })
+    }
+
+    /// Write a data object (C_SetAttributeValue(CKA_VALUE) on CPS_DATA, spec §5.4): SELECT with
+    /// FCP/FCI, then UPDATE BINARY of `value` zero-padded to the file size, in parts of at most
+    /// 255 bytes (spec §2.3). A value larger than the file gives [`CardError::InvalidInput`] with
+    /// no UPDATE BINARY sent; the card's access rules decide the rest (`6982` without the PIN:
+    /// [`CardError::SecurityStatusNotSatisfied`]). The PKCS#15 `modifiable` flag is not checked
+    /// here (the CPS4 DODF leaves it off on a writable CPS_DATA, spec §6.1): that is the
+    /// caller's policy. CPS2ter objects are read-only ([`CardError::Unsupported`]).
+    ///
+    /// ```no_run
+    /// # fn f(card: &mut cpx_card::Card) -> Result<(), cpx_card::CardError> {
+    /// card.verify_pin(&cpx_card::Pin::new("1234"))?;
+    /// card.write_data_object("CPS_DATA", b"new value")?;
+    /// let back = card.read_data_object("CPS_DATA")?; // zero-padded to the file size
+    /// assert!(back.starts_with(b"new value"));
+    /// # Ok(()) }
+    /// ```
+    pub fn write_data_object(&mut self, label: &str, value: &[u8]) -> Result<(), CardError> {
+        self.run(true, |io, st| {
+            let object = find_data_object(io, st, label)?;
+            data::write(io, &object, value).map(drop)
+        })
+    }
+}
+
+/// A data object by label (DODF plus the CPS2ter objects of a CPS3, spec §2.4).
+fn find_data_object(io: &mut Io<'_>, st: &mut State, label: &str) -> Result<DataObject, CardError> {
+    data::list(io, st)?
+        .into_iter()
+        .find(|o| o.label == label)
+        .ok_or_else(|| CardError::ObjectNotFound(label.to_owned()))
+}
+
+/// One GET CHALLENGE (spec §4.5).
+fn challenge(io: &mut Io<'_>, st: &State) -> Result<[u8; 8], CardError> {
+    let cla = match st.generation {
+        Generation::Cps3 => crate::commands::CLA_CPS3,
+        Generation::Cps4 => crate::commands::CLA_CPS4,
+    };
+    let data = io.ok(&crate::commands::get_challenge(cla)?, "GET CHALLENGE")?;
+    <[u8; 8]>::try_from(data.as_slice())
+        .map_err(|_| CardError::malformed("GET CHALLENGE", format!("{} bytes, not 8", data.len())))
 }

@@ -83,6 +83,25 @@ pub fn change_reference_data(cla: u8, p1: u8, reference: u8, data: &[u8]) -> Res
     Command::new(cla, 0x24, p1, reference).with_data(data)
 }
 
+/// `<cla> 20 FF <ref>` (case 1): VERIFY with P1 `FF` and no data, which resets the verified
+/// state of the reference data (ISO/IEC 7816-4:2013 §11.5.6; the IAS-ECC and ChipDoc VERIFY of
+/// spec §3.2 with the ISO "logout" form). Used by [`crate::Card::logout`].
+pub fn verify_reset(cla: u8, reference: u8) -> Command {
+    Command::new(cla, 0x20, 0xFF, reference)
+}
+
+/// `<cla> 84 00 00 08`: GET CHALLENGE, 8 random bytes from the card (spec §4.5).
+pub fn get_challenge(cla: u8) -> Result<Command, ApduError> {
+    Command::new(cla, 0x84, 0x00, 0x00).with_le(8)
+}
+
+/// `<cla> D6 <offset> Lc <data>`: UPDATE BINARY of the current EF (spec §2.3: at most 255 bytes
+/// per command, offset 15 bits; §5.4 CPS_DATA).
+pub fn update_binary(cla: u8, offset: u16, data: &[u8]) -> Result<Command, ApduError> {
+    let [p1, p2] = (offset & 0x7FFF).to_be_bytes();
+    Command::new(cla, 0xD6, p1, p2).with_data(data)
+}
+
 /// `00 2C 02 <ref> Lc <new>`: CPS3 RESET RETRY COUNTER after the PUK was verified (spec §3.2, §9).
 pub fn cps3_reset_retry_counter(reference: u8, new_pin: &[u8]) -> Result<Command, ApduError> {
     Command::new(CLA_CPS3, 0x2C, 0x02, reference).with_data(new_pin)
@@ -205,6 +224,12 @@ mod tests {
         assert_eq!(hex(&cps4_mse_ct(0x20).unwrap()), "012241B803830120");
         assert_eq!(hex(&cps4_reset_retry_counter(1)), "012C0381");
         assert_eq!(hex(&verify_status(1, 2)), "01200002");
+        assert_eq!(hex(&verify_reset(0, 1)), "0020FF01");
+        assert_eq!(hex(&get_challenge(1).unwrap()), "0184000008");
+        assert_eq!(
+            hex(&update_binary(0, 0x0123, &[0xAA, 0xBB]).unwrap()),
+            "00D60123".to_owned() + "02AABB"
+        );
         // spec §4.2 real example: empty prefix.
         let c = cps3_pso_hash(None, &[0xAB; 20]).unwrap();
         assert!(hex(&c).starts_with("002A90A01890008014AB"));

@@ -101,7 +101,18 @@ pub(crate) fn unblock(io: &mut Io<'_>, st: &mut State, puk: &Pin, new: &Pin) -> 
     let (user, _) = st.policy(io, PinKind::User)?;
     let new_value = user.format(PinKind::User, new)?;
     verify(io, st, PinKind::Puk, puk)?;
-    let r = io.transmit(&cmd::cps3_reset_retry_counter(user.reference, &new_value)?)?;
+    reset_retry_counter(io, user.reference, &new_value)
+}
+
+/// `00 2C 02 <ref> Lc <new>` with the PUK already verified (spec §3.2 C_InitPIN, §9).
+pub(crate) fn unblock_verified(io: &mut Io<'_>, st: &mut State, new: &Pin) -> Result<(), CardError> {
+    let (user, _) = st.policy(io, PinKind::User)?;
+    let new_value = user.format(PinKind::User, new)?;
+    reset_retry_counter(io, user.reference, &new_value)
+}
+
+fn reset_retry_counter(io: &mut Io<'_>, reference: u8, new_value: &[u8]) -> Result<(), CardError> {
+    let r = io.transmit(&cmd::cps3_reset_retry_counter(reference, new_value)?)?;
     match r.sw().to_u16() {
         0x9000 => Ok(()),
         // spec §3.3: during unblock, NOT_ALLOWED means the PUK is blocked.

@@ -90,14 +90,26 @@ pub(crate) fn unblock(io: &mut Io<'_>, st: &mut State, puk: &Pin, new: &Pin) -> 
     let (policy, _) = st.policy(io, PinKind::User)?;
     let new_value = policy.format(PinKind::User, new)?;
     verify(io, st, PinKind::Puk, puk)?;
-    let r = io.transmit(&cmd::cps4_reset_retry_counter(policy.reference))?;
+    reset_and_set(io, policy.reference, &new_value)
+}
+
+/// `01 2C 03 <ref|80>`, `01 24 01 <ref> Lc <new>` with the PUK already verified (spec §3.2
+/// C_InitPIN, §10.8).
+pub(crate) fn unblock_verified(io: &mut Io<'_>, st: &mut State, new: &Pin) -> Result<(), CardError> {
+    let (policy, _) = st.policy(io, PinKind::User)?;
+    let new_value = policy.format(PinKind::User, new)?;
+    reset_and_set(io, policy.reference, &new_value)
+}
+
+fn reset_and_set(io: &mut Io<'_>, reference: u8, new_value: &[u8]) -> Result<(), CardError> {
+    let r = io.transmit(&cmd::cps4_reset_retry_counter(reference))?;
     if !r.is_success() {
         return Err(match r.sw().to_u16() {
             0x6983..=0x6986 | 0x6900 => CardError::PinBlocked { kind: PinKind::Puk },
             _ => CardError::from_sw("unblock PIN", r.sw()),
         });
     }
-    set_pin(io, policy.reference, &new_value)
+    set_pin(io, reference, new_value)
 }
 
 /// Signature (spec §4.4, §10.9–§10.12): hashes on the host; PKCS#1 v1.5 with the authentication

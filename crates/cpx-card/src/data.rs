@@ -90,9 +90,61 @@ pub(crate) fn read(io: &mut Io<'_>, object: &DataObject) -> Result<Vec<u8>, Card
     }
 }
 
-/// CPS2ter: `A0 A4 00 00 02 <fid>` per element (3F00 skipped), FCI `85 { size(2) fid(2) type }`,
-/// then `A0 B0` in E7 chunks (spec §2.2).
-fn read_cps2ter(io: &mut Io<'_>, path: &[u8], label: &str) -> Result<Vec<u8>, CardError> {
+/// The size of a data object's value from its FCP/FCI, without reading it (spec §5.3 "a size
+/// query takes the FCI size"; §2.2 CPS2ter FCI `85`).
+pub(crate) fn size(io: &mut Io<'_>, object: &DataObject) -> Result<usize, CardError> {
+    match &object.location {
+        DataLocation::File(path) => io
+            .select_size(path, &object.label)?
+            .ok_or_else(|| CardError::ObjectNotFound(object.label.clone())),
+        DataLocation::Cps2ter(path) => select_cps2ter(io, path, &object.label),
+    }
+}
+
+/// Largest UPDATE BINARY data field (spec §2.3).
+const UPDATE_CHUNK: usize = 255;
+
+/// Write a data object (spec §5.4): SELECT with FCP/FCI for the file size, then UPDATE BINARY of
+/// `value` zero-padded to that size, in parts of at most 255 bytes (spec §2.3). A value larger
+/// than the file is refused before any UPDATE BINARY. Returns the file size.
+pub(crate) fn write(io: &mut Io<'_>, object: &DataObject, value: &[u8]) -> Result<usize, CardError> {
+    let DataLocation::File(path) = &object.location else {
+        return Err(CardError::Unsupported {
+            operation: "write data object",
+            reason: "the CPS2ter objects of a CPS3 are read-only (spec §2.4, §5.4)",
+        });
+    };
+    let size = io
+        .select_size(path, &object.label)?
+        .ok_or_else(|| CardError::ObjectNotFound(object.label.clone()))?;
+    if value.len() > size {
+        return Err(CardError::InvalidInput {
+            operation: "write data object",
+            reason: format!("{} bytes, the file of {} holds {size}", value.len(), object.label),
+        });
+    }
+    if size > 0x8000 {
+        return Err(CardError::malformed(
+            object.label.clone(),
+            "file larger than 32 KiB",
+        ));
+    }
+    let cla = match io.generation {
+        Generation::Cps3 => cmd::CLA_CPS3,
+        Generation::Cps4 => cmd::CLA_CPS4,
+    };
+    let mut padded = value.to_vec();
+    padded.resize(size, 0);
+    for (i, part) in padded.chunks(UPDATE_CHUNK).enumerate() {
+        let offset = (i * UPDATE_CHUNK) as u16;
+        io.ok(&cmd::update_binary(cla, offset, part)?, "update binary")?;
+    }
+    Ok(size)
+}
+
+/// CPS2ter: `A0 A4 00 00 02 <fid>` per element (3F00 skipped), FCI `85 { size(2) fid(2) type }`
+/// (spec §2.2). Returns the size.
+fn select_cps2ter(io: &mut Io<'_>, path: &[u8], label: &str) -> Result<usize, CardError> {
     let fids: Vec<[u8; 2]> = path
         .chunks_exact(2)
         .map(|c| [c[0], c[1]])
@@ -107,15 +159,18 @@ fn read_cps2ter(io: &mut Io<'_>, path: &[u8], label: &str) -> Result<Vec<u8>, Ca
             _ => return Err(CardError::from_sw("CPS2ter select", r.sw())),
         }
     }
-    let size = match tlv::find(&fci, 0x85) {
-        Ok(Some(t)) if t.value.len() >= 2 => usize::from(u16::from_be_bytes([t.value[0], t.value[1]])),
-        _ => {
-            return Err(CardError::malformed(
-                format!("CPS2ter FCI of {label}"),
-                "no 85 size",
-            ));
-        }
-    };
+    match tlv::find(&fci, 0x85) {
+        Ok(Some(t)) if t.value.len() >= 2 => Ok(usize::from(u16::from_be_bytes([t.value[0], t.value[1]]))),
+        _ => Err(CardError::malformed(
+            format!("CPS2ter FCI of {label}"),
+            "no 85 size",
+        )),
+    }
+}
+
+/// CPS2ter: select (spec §2.2), then `A0 B0` in E7 chunks.
+fn read_cps2ter(io: &mut Io<'_>, path: &[u8], label: &str) -> Result<Vec<u8>, CardError> {
+    let size = select_cps2ter(io, path, label)?;
     let mut out = Vec::with_capacity(size);
     while out.len() < size {
         let le = (size - out.len()).min(0xE7) as u16;

@@ -8,6 +8,12 @@
 //!   each directory file is read once, when first needed.
 //! - PINs ([`Pin`]) are checked against the AODF policy before any APDU ([`PinPolicy`]), wiped on
 //!   drop and never logged; VERIFY is never retried.
+//! - For a PKCS#11 module: the PrKDF and CDF listings ([`Card::private_keys`],
+//!   [`Card::certificate_infos`], certificates read one by one with [`Card::read_certificate`]),
+//!   the PIN policy ([`Card::pin_policy`]), a real logout of the card ([`Card::logout`]), unblock
+//!   with the PUK already verified ([`Card::unblock_pin_after_puk`]), card randomness
+//!   ([`Card::get_challenge`], [`Card::random_bytes`]), data object size and write
+//!   ([`Card::data_object_size`], [`Card::write_data_object`]).
 //! - [`commands`] holds one function per card command, with the exact bytes of
 //!   `cpx-card-spec.md` (§ cited on each).
 //!
@@ -42,7 +48,7 @@ mod state;
 
 pub use atr::{Generation, Interface, identify_atr};
 pub use ber::Path;
-pub use card::{Card, Certificate};
+pub use card::{Card, Certificate, PrivateKeyInfo};
 pub use cps3::parse_pin_data;
 pub use crypto::{KeyRole, Mechanism};
 pub use data::{DataLocation, DataObject, EfActua, parse_ef_actua};

@@ -18,3 +18,30 @@ pub(crate) fn check(kind: PinKind, operation: &'static str, sw: StatusWord) -> R
         _ => Err(CardError::from_sw(operation, sw)),
     }
 }
+
+/// `<cla> 20 FF <ref>` for each code (ISO/IEC 7816-4 §11.5.6: VERIFY P1 FF without data resets
+/// the verified state; spec §3.2 VERIFY forms and CLA). The PIN object's path is selected first,
+/// as for VERIFY (spec §3.1). `Ok(false)` when the card refuses the form (the caller then resets
+/// the card).
+pub(crate) fn reset_verified(
+    io: &mut crate::io::Io<'_>,
+    st: &mut crate::state::State,
+    kinds: &[PinKind],
+) -> Result<bool, CardError> {
+    let cla = match st.generation {
+        crate::atr::Generation::Cps3 => crate::commands::CLA_CPS3,
+        crate::atr::Generation::Cps4 => crate::commands::CLA_CPS4,
+    };
+    for kind in kinds {
+        let (policy, path) = st.policy(io, *kind)?;
+        if let Some(p) = path {
+            io.select(&p.absolute(&st.app_path), "select PIN object")?;
+        }
+        let r = io.transmit(&crate::commands::verify_reset(cla, policy.reference))?;
+        if !r.is_success() {
+            log::debug!(target: "cpx::card", "VERIFY P1=FF of the {kind}: {}", r.sw());
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}

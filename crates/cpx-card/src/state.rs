@@ -29,6 +29,8 @@ pub(crate) struct State {
     pub(crate) app_path: Vec<u8>,
     pub(crate) token: TokenInfo,
     pub(crate) pin_verified: bool,
+    /// The PUK was verified in this card session (and not reset since).
+    pub(crate) puk_verified: bool,
     pub(crate) replaced_by: Option<String>,
     odf: Option<Odf>,
     aodf: Option<Vec<AuthObject>>,
@@ -52,6 +54,7 @@ impl State {
             app_path,
             token,
             pin_verified: false,
+            puk_verified: false,
             replaced_by: None,
             odf: None,
             aodf: None,
@@ -173,17 +176,21 @@ impl State {
     /// decrypt = authentication key (the technical key on the contactless interface, spec §7).
     pub(crate) fn key(&mut self, io: &mut Io<'_>, role: KeyRole) -> Result<KeyInfo, CardError> {
         let keys = self.prkdf(io)?;
-        let key = keys.iter().find(|k| match role {
-            KeyRole::Signature => k.usage & prkdf::USAGE_NON_REPUDIATION != 0,
-            KeyRole::Authentication => {
-                k.usage & prkdf::USAGE_NON_REPUDIATION == 0
-                    && k.usage & (prkdf::USAGE_SIGN | prkdf::USAGE_DECRYPT) != 0
-            }
-        });
-        let Some(key) = key else {
+        let Some(key) = keys.iter().find(|k| role_of(k) == Some(role)) else {
             return Err(CardError::ObjectNotFound(format!("{role:?} key")));
         };
-        let reference = match (self.generation, role) {
+        let reference = self.key_reference(role, key);
+        let modulus_len = usize::try_from(key.modulus_bits.div_ceil(8)).unwrap_or(256);
+        Ok(KeyInfo {
+            reference,
+            modulus_len,
+        })
+    }
+
+    /// The reference the commands use for a key of `role` (spec §1.5: PrKDF keyReference, the
+    /// CPS4 authentication key fixed at 0x20, defaults 81/82 on CPS3, 01 on CPS4).
+    pub(crate) fn key_reference(&self, role: KeyRole, key: &PrivateKey) -> u8 {
+        match (self.generation, role) {
             // spec §1.5: the CPS4 authentication key is 0x20, fixed by the module.
             (Generation::Cps4, KeyRole::Authentication) => {
                 if key.reference.is_some_and(|r| r & 0x7F != 0x20) {
@@ -194,12 +201,7 @@ impl State {
             (Generation::Cps4, KeyRole::Signature) => key.reference.unwrap_or(0x01),
             (Generation::Cps3, KeyRole::Signature) => key.reference.unwrap_or(0x81),
             (Generation::Cps3, KeyRole::Authentication) => key.reference.unwrap_or(0x82),
-        };
-        let modulus_len = usize::try_from(key.modulus_bits.div_ceil(8)).unwrap_or(256);
-        Ok(KeyInfo {
-            reference,
-            modulus_len,
-        })
+        }
     }
 
     /// The CKA_ID of a role's key.
@@ -212,5 +214,17 @@ impl State {
             })
             .map(|k| k.id.clone())
             .ok_or_else(|| CardError::ObjectNotFound(format!("{role:?} key")))
+    }
+}
+
+/// The role of a PrKDF key (spec §1.5): nonRepudiation = signature key; otherwise sign or decrypt
+/// = authentication key (the technical key on the contactless interface, spec §7).
+pub(crate) fn role_of(key: &PrivateKey) -> Option<KeyRole> {
+    if key.usage & prkdf::USAGE_NON_REPUDIATION != 0 {
+        Some(KeyRole::Signature)
+    } else if key.usage & (prkdf::USAGE_SIGN | prkdf::USAGE_DECRYPT) != 0 {
+        Some(KeyRole::Authentication)
+    } else {
+        None
     }
 }

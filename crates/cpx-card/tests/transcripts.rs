@@ -85,6 +85,21 @@ fn logged_in(s: &mut Session) {
     s.card.verify_pin(&Pin::new(PIN)).unwrap();
 }
 
+fn puk_in(s: &mut Session) {
+    warm(s);
+    s.card.verify(PinKind::Puk, &Pin::new(PUK)).unwrap();
+}
+
+fn data_logged_in(s: &mut Session) {
+    logged_in(s);
+    s.card.data_objects().unwrap();
+}
+
+fn data_warm(s: &mut Session) {
+    warm(s);
+    s.card.data_objects().unwrap();
+}
+
 fn message() -> Vec<u8> {
     // spec §8.6: a 1024-byte message.
     (0..1024u32).map(|i| (i % 251) as u8).collect()
@@ -115,6 +130,19 @@ fn ops(generation4: bool) -> Vec<Op> {
         }),
         ("unblock", warm, |s| {
             s.card.unblock_pin(&Pin::new(PUK), &Pin::new(PIN)).unwrap()
+        }),
+        ("logout", logged_in, |s| s.card.logout().unwrap()),
+        ("unblock-after-puk", puk_in, |s| {
+            s.card.unblock_pin_after_puk(&Pin::new(PIN)).unwrap()
+        }),
+        ("random-16", warm, |s| {
+            s.card.random_bytes(16).unwrap();
+        }),
+        ("data-size", data_warm, |s| {
+            s.card.data_object_size("CPS_DATA").unwrap();
+        }),
+        ("write-data", data_logged_in, |s| {
+            s.card.write_data_object("CPS_DATA", b"cpx golden").unwrap()
         }),
         ("sign-sha256", logged_in, |s| {
             s.card
@@ -328,6 +356,40 @@ fn apdu_counts() {
             "unblock PIN, warm",
             warm,
             |s| s.card.unblock_pin(&Pin::new(PUK), &Pin::new(PIN)).unwrap(),
+            false,
+        ),
+        (
+            "logout (VERIFY P1=FF), logged in",
+            logged_in,
+            |s| s.card.logout().unwrap(),
+            false,
+        ),
+        (
+            "unblock with the PUK already verified",
+            puk_in,
+            |s| s.card.unblock_pin_after_puk(&Pin::new(PIN)).unwrap(),
+            false,
+        ),
+        (
+            "random 16 bytes (GET CHALLENGE), warm",
+            warm,
+            |s| {
+                s.card.random_bytes(16).unwrap();
+            },
+            false,
+        ),
+        (
+            "CPS_DATA size (FCP/FCI only), warm",
+            data_warm,
+            |s| {
+                s.card.data_object_size("CPS_DATA").unwrap();
+            },
+            false,
+        ),
+        (
+            "write CPS_DATA, logged in",
+            data_logged_in,
+            |s| s.card.write_data_object("CPS_DATA", b"cpx golden").unwrap(),
             false,
         ),
         (

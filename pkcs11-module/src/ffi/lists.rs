@@ -29,7 +29,6 @@ mod stub {
         C_CopyObject(CK_SESSION_HANDLE, CK_OBJECT_HANDLE, *mut CK_ATTRIBUTE, CK_ULONG, *mut CK_OBJECT_HANDLE);
         C_DestroyObject(CK_SESSION_HANDLE, CK_OBJECT_HANDLE);
         C_GetObjectSize(CK_SESSION_HANDLE, CK_OBJECT_HANDLE, *mut CK_ULONG);
-        C_SetAttributeValue(CK_SESSION_HANDLE, CK_OBJECT_HANDLE, *mut CK_ATTRIBUTE, CK_ULONG);
         C_EncryptUpdate(CK_SESSION_HANDLE, *mut CK_BYTE, CK_ULONG, *mut CK_BYTE, *mut CK_ULONG);
         C_EncryptFinal(CK_SESSION_HANDLE, *mut CK_BYTE, *mut CK_ULONG);
         C_DecryptUpdate(CK_SESSION_HANDLE, *mut CK_BYTE, CK_ULONG, *mut CK_BYTE, *mut CK_ULONG);
@@ -104,7 +103,7 @@ pub(super) static FUNCTION_LIST_240: CK_FUNCTION_LIST = CK_FUNCTION_LIST {
     C_DestroyObject: Some(stub::C_DestroyObject),
     C_GetObjectSize: Some(stub::C_GetObjectSize),
     C_GetAttributeValue: Some(object::C_GetAttributeValue),
-    C_SetAttributeValue: Some(stub::C_SetAttributeValue),
+    C_SetAttributeValue: Some(object::C_SetAttributeValue),
     C_FindObjectsInit: Some(object::C_FindObjectsInit),
     C_FindObjects: Some(object::C_FindObjects),
     C_FindObjectsFinal: Some(object::C_FindObjectsFinal),
@@ -177,7 +176,7 @@ pub(super) static FUNCTION_LIST_300: CK_FUNCTION_LIST_3_0 = CK_FUNCTION_LIST_3_0
     C_DestroyObject: Some(stub::C_DestroyObject),
     C_GetObjectSize: Some(stub::C_GetObjectSize),
     C_GetAttributeValue: Some(object::C_GetAttributeValue),
-    C_SetAttributeValue: Some(stub::C_SetAttributeValue),
+    C_SetAttributeValue: Some(object::C_SetAttributeValue),
     C_FindObjectsInit: Some(object::C_FindObjectsInit),
     C_FindObjects: Some(object::C_FindObjects),
     C_FindObjectsFinal: Some(object::C_FindObjectsFinal),

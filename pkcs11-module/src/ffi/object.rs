@@ -1,10 +1,11 @@
-//! Object entry points: C_GetAttributeValue, C_FindObjects*.
+//! Object entry points: C_GetAttributeValue, C_SetAttributeValue, C_FindObjects*.
 
 use cryptoki_sys::*;
 
 use super::{guard, non_null, put};
 use crate::attributes::AttrValue;
 use crate::error::{Result, ck};
+use crate::objects::Wanted;
 use crate::state::module;
 
 /// Read a caller template.
@@ -32,8 +33,14 @@ pub(crate) unsafe extern "C" fn C_GetAttributeValue(
         non_null(t)?;
         // SAFETY: checked by template.
         let attrs = unsafe { template(t, n)? };
-        let types: Vec<CK_ATTRIBUTE_TYPE> = attrs.iter().map(|a| a.type_).collect();
-        let values = m.get_attributes(h, object, &types)?;
+        let wanted: Vec<Wanted> = attrs
+            .iter()
+            .map(|a| Wanted {
+                kind: a.type_,
+                size_only: a.pValue.is_null(),
+            })
+            .collect();
+        let values = m.get_attributes(h, object, &wanted)?;
         let mut rv = CKR_OK;
         for (a, v) in attrs.iter_mut().zip(values) {
             match v {
@@ -42,6 +49,10 @@ pub(crate) unsafe extern "C" fn C_GetAttributeValue(
                     if rv != CKR_ATTRIBUTE_SENSITIVE {
                         rv = CKR_ATTRIBUTE_TYPE_INVALID;
                     }
+                }
+                AttrValue::Size(n) => {
+                    // Only given for a NULL pValue (a size query).
+                    a.ulValueLen = n as CK_ULONG;
                 }
                 AttrValue::Sensitive => {
                     a.ulValueLen = CK_UNAVAILABLE_INFORMATION;
@@ -67,6 +78,41 @@ pub(crate) unsafe extern "C" fn C_GetAttributeValue(
     })
 }
 
+/// Copy a caller template's (type, value) pairs.
+///
+/// # Safety
+/// `attrs` from [`template`]; each pValue valid for ulValueLen bytes when not 0.
+unsafe fn pairs(attrs: &[CK_ATTRIBUTE]) -> Result<Vec<(CK_ATTRIBUTE_TYPE, Vec<u8>)>> {
+    let mut out = Vec::with_capacity(attrs.len());
+    for a in attrs {
+        let v = if a.ulValueLen == 0 {
+            Vec::new()
+        } else {
+            non_null(a.pValue)?;
+            // SAFETY: valid for ulValueLen bytes per the caller.
+            unsafe { std::slice::from_raw_parts(a.pValue as *const u8, a.ulValueLen as usize) }.to_vec()
+        };
+        out.push((a.type_, v));
+    }
+    Ok(out)
+}
+
+#[unsafe(no_mangle)]
+pub(crate) unsafe extern "C" fn C_SetAttributeValue(
+    h: CK_SESSION_HANDLE,
+    object: CK_OBJECT_HANDLE,
+    t: *mut CK_ATTRIBUTE,
+    n: CK_ULONG,
+) -> CK_RV {
+    guard("C_SetAttributeValue", || {
+        let m = module()?;
+        non_null(t)?;
+        // SAFETY: checked by template; values valid per the caller.
+        let wanted = unsafe { pairs(template(t, n)?)? };
+        m.set_attributes(h, object, &wanted)
+    })
+}
+
 #[unsafe(no_mangle)]
 pub(crate) unsafe extern "C" fn C_FindObjectsInit(
     h: CK_SESSION_HANDLE,
@@ -77,17 +123,8 @@ pub(crate) unsafe extern "C" fn C_FindObjectsInit(
         let m = module()?;
         // SAFETY: checked by template.
         let attrs = unsafe { template(t, n)? };
-        let mut wanted = Vec::with_capacity(attrs.len());
-        for a in attrs.iter() {
-            let v = if a.ulValueLen == 0 {
-                Vec::new()
-            } else {
-                non_null(a.pValue)?;
-                // SAFETY: valid for ulValueLen bytes per the caller.
-                unsafe { std::slice::from_raw_parts(a.pValue as *const u8, a.ulValueLen as usize) }.to_vec()
-            };
-            wanted.push((a.type_, v));
-        }
+        // SAFETY: values valid per the caller.
+        let wanted = unsafe { pairs(attrs)? };
         m.find_init(h, &wanted)
     })
 }

@@ -5,12 +5,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Output};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use cpx_emulator::{builtin_image, card_from_image};
-use cpx_testkit::{Failed, ReaderLease, SandboxConfig, SandboxEnv, Trial, wait_for_card};
-use cpx_vpcd::{CardSlot, VirtualCard};
+use cpx_testkit::{Failed, ReaderLease, Recorder, Recording, SandboxConfig, Trial, insert_card};
+use cpx_vpcd::CardSlot;
 
 const OPENSC_PKCS11: &str = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so";
 /// CKA_ID of CPS_PRIV_AUT and CPS_PRIV_SIG: PKCS#15 AID ‖ 02 / 01 (spec §1.5).
@@ -45,57 +43,20 @@ fn main() -> ExitCode {
     })
 }
 
-type Exchanges = Arc<Mutex<Vec<(Vec<u8>, Vec<u8>)>>>;
-
-/// Records every exchange, so tests can check what OpenSC sent and what the card answered.
-struct Recording {
-    inner: Box<dyn VirtualCard>,
-    log: Exchanges,
-}
-
-impl VirtualCard for Recording {
-    fn atr(&self) -> Vec<u8> {
-        self.inner.atr()
-    }
-    fn power_on(&mut self) {
-        self.inner.power_on()
-    }
-    fn power_off(&mut self) {
-        self.inner.power_off()
-    }
-    fn reset(&mut self) {
-        self.inner.reset()
-    }
-    fn transmit(&mut self, command: &[u8]) -> Vec<u8> {
-        let response = self.inner.transmit(command);
-        self.log
-            .lock()
-            .unwrap()
-            .push((command.to_vec(), response.clone()));
-        response
-    }
-}
-
 struct Setup {
     lease: ReaderLease,
     _slot: CardSlot,
-    log: Exchanges,
+    log: Recording,
     dir: tempfile::TempDir,
     label: String,
 }
 
 fn insert(stem: &str) -> Setup {
-    let lease = SandboxEnv::get().unwrap().lease();
     let image = builtin_image(stem).unwrap().unwrap();
     let label = image.token_label.clone();
-    let log = Exchanges::default();
-    let card = Recording {
-        inner: card_from_image(&image),
-        log: Arc::clone(&log),
-    };
-    let mut slot = CardSlot::new(lease.vpcd_addr(), Box::new(card));
-    slot.insert().unwrap();
-    wait_for_card(&lease.name, true, Duration::from_secs(5)).unwrap();
+    // Records every exchange, so tests can check what OpenSC sent and what the card answered.
+    let (card, log) = Recorder::new(card_from_image(&image));
+    let (lease, slot) = insert_card(Box::new(card)).unwrap();
     let dir = tempfile::tempdir().unwrap();
     // No file cache (every run reads the card); PIN unblock as spec §9 says OpenSC needs; room
     // for every reader (OpenSC defaults to 16 virtual slots, several per card).

@@ -8,11 +8,10 @@
 mod common;
 
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
 
 use common::*;
-use cpx_testkit::{Failed, ReaderLease, SandboxConfig, SandboxEnv, Trial, wait_for_card};
-use cpx_vpcd::{CardSlot, VirtualCard};
+use cpx_testkit::{Failed, ReaderLease, Recorder, Recording, SandboxConfig, SharedCard, Trial, insert_card};
+use cpx_vpcd::CardSlot;
 use cryptoki::error::RvError;
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeInfo, AttributeType, ObjectClass};
@@ -43,57 +42,20 @@ fn main() -> ExitCode {
     )
 }
 
-/// Every APDU that reached the card with its raw response.
-type Wire = Arc<Mutex<Vec<(Vec<u8>, Vec<u8>)>>>;
-type Inner = Arc<Mutex<Box<dyn VirtualCard>>>;
-
-/// A card that records what crosses the wire; the inner card stays reachable for direct
-/// commands ("another program" asking the card about its own state).
-struct Recorder {
-    inner: Inner,
-    wire: Wire,
-}
-
-impl VirtualCard for Recorder {
-    fn atr(&self) -> Vec<u8> {
-        self.inner.lock().unwrap().atr()
-    }
-    fn power_on(&mut self) {
-        self.inner.lock().unwrap().power_on();
-    }
-    fn power_off(&mut self) {
-        self.inner.lock().unwrap().power_off();
-    }
-    fn reset(&mut self) {
-        self.inner.lock().unwrap().reset();
-    }
-    fn transmit(&mut self, apdu: &[u8]) -> Vec<u8> {
-        let r = self.inner.lock().unwrap().transmit(apdu);
-        self.wire.lock().unwrap().push((apdu.to_vec(), r.clone()));
-        r
-    }
-}
-
 struct Rig {
     _lease: ReaderLease,
     _card: CardSlot,
     slot: Slot,
-    wire: Wire,
-    inner: Inner,
+    wire: Recording,
+    inner: SharedCard,
 }
 
 impl Rig {
     fn new(stem: &str) -> Result<Rig, Failed> {
-        let lease = SandboxEnv::get()?.lease();
-        let inner: Inner = Arc::new(Mutex::new(emulated(stem)));
-        let wire = Wire::default();
-        let rec = Recorder {
-            inner: Arc::clone(&inner),
-            wire: Arc::clone(&wire),
-        };
-        let mut card = CardSlot::new(lease.vpcd_addr(), Box::new(rec));
-        card.insert()?;
-        wait_for_card(&lease.name, true, SEEN)?;
+        // The inner card stays reachable for direct commands ("another program" asking the
+        // card about its own state).
+        let (rec, wire, inner) = Recorder::swappable(cpx_testkit::emulated(stem)?);
+        let (lease, card) = insert_card(Box::new(rec))?;
         let slot = slot_of(pkcs11()?, &lease.name)?;
         Ok(Rig {
             _lease: lease,
@@ -106,7 +68,7 @@ impl Rig {
 
     /// The APDUs since the last call.
     fn take(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
-        std::mem::take(&mut *self.wire.lock().unwrap())
+        self.wire.take()
     }
 
     /// Send APDUs straight to the card (not through the module), their SWs.

@@ -11,46 +11,20 @@
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cpx_testkit::{Failed, ReaderLease, SandboxEnv, wait_for_card};
+use cpx_testkit::{Failed, ReaderLease, insert_image};
 use cpx_vpcd::{CardSlot, VirtualCard};
 
-pub const SEEN: Duration = Duration::from_secs(5);
+pub const SEEN: Duration = cpx_testkit::CARD_SEEN;
 pub const PIN: &str = "1234";
 pub const PUK: &str = "12345678";
 
-/// Every APDU that reached the card.
-pub type Wire = Arc<Mutex<Vec<Vec<u8>>>>;
-
-/// A card that records the commands it receives.
-pub struct Recorder {
-    inner: Box<dyn VirtualCard>,
-    wire: Wire,
-}
-
-impl VirtualCard for Recorder {
-    fn atr(&self) -> Vec<u8> {
-        self.inner.atr()
-    }
-    fn power_on(&mut self) {
-        self.inner.power_on();
-    }
-    fn power_off(&mut self) {
-        self.inner.power_off();
-    }
-    fn reset(&mut self) {
-        self.inner.reset();
-    }
-    fn transmit(&mut self, apdu: &[u8]) -> Vec<u8> {
-        self.wire.lock().unwrap().push(apdu.to_vec());
-        self.inner.transmit(apdu)
-    }
-}
+/// Every APDU that reached the card, with its response.
+pub type Wire = cpx_testkit::Recording;
 
 pub fn emulated(stem: &str) -> Box<dyn VirtualCard> {
-    cpx_emulator::card_from_image(&cpx_emulator::builtin_image(stem).unwrap().unwrap())
+    cpx_testkit::emulated(stem).unwrap()
 }
 
 /// A reader of our own with the emulated `stem` in it, and the wire of that card.
@@ -69,8 +43,7 @@ impl Inserted {
     /// spent or a code presented), ignoring the empty status VERIFYs of the CPS4.
     pub fn pin_commands(&self) -> usize {
         self.wire
-            .lock()
-            .unwrap()
+            .commands()
             .iter()
             .filter(|a| a.len() > 5 && matches!(a[1], 0x20 | 0x24 | 0x2C))
             .count()
@@ -78,15 +51,7 @@ impl Inserted {
 }
 
 pub fn insert(stem: &str) -> Result<Inserted, Failed> {
-    let lease = SandboxEnv::get()?.lease();
-    let wire = Wire::default();
-    let rec = Recorder {
-        inner: emulated(stem),
-        wire: Arc::clone(&wire),
-    };
-    let mut slot = CardSlot::new(lease.vpcd_addr(), Box::new(rec));
-    slot.insert()?;
-    wait_for_card(&lease.name, true, SEEN)?;
+    let (lease, slot, wire) = insert_image(stem)?;
     Ok(Inserted { lease, slot, wire })
 }
 

@@ -291,55 +291,24 @@ fn cps_data_write_and_read_back() {
     }
 }
 
-/// A card that refuses VERIFY P1=FF (`6B00`), as a card without the ISO "logout" form would.
-struct NoVerifyReset {
-    inner: Box<dyn cpx_vpcd::VirtualCard>,
-    resets: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-}
-
-impl cpx_vpcd::VirtualCard for NoVerifyReset {
-    fn atr(&self) -> Vec<u8> {
-        self.inner.atr()
-    }
-    fn power_on(&mut self) {
-        self.inner.power_on();
-    }
-    fn power_off(&mut self) {
-        self.inner.power_off();
-    }
-    fn reset(&mut self) {
-        self.resets.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        self.inner.reset();
-    }
-    fn transmit(&mut self, apdu: &[u8]) -> Vec<u8> {
-        if apdu.len() >= 3 && apdu[1] == 0x20 && apdu[2] == 0xFF {
-            return vec![0x6B, 0x00];
-        }
-        self.inner.transmit(apdu)
-    }
-}
-
 #[test]
 fn logout_falls_back_to_a_card_reset() {
     for stem in CARDS {
-        let resets = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let card = NoVerifyReset {
-            inner: emulated(stem),
-            resets: std::sync::Arc::clone(&resets),
-        };
+        // A card that refuses VERIFY P1=FF (`6B00`), as a card without the ISO "logout" form
+        // would; the recording counts its resets.
+        let (card, wire) = Recorder::new(emulated(stem));
+        let card = card.answering(|apdu| {
+            (apdu.len() >= 3 && apdu[1] == 0x20 && apdu[2] == 0xFF).then(|| vec![0x6B, 0x00])
+        });
         let (channel, _control) =
             cpx_transport::VirtualChannel::new(format!("virtual {stem}"), Box::new(card));
         let mut card = cpx_card::Card::open(Box::new(channel)).unwrap();
         card.verify_pin(&Pin::new("1234")).unwrap();
         card.sign(KeyRole::Signature, Mechanism::Pkcs1(HashAlg::Sha256), b"x")
             .unwrap();
-        let before = resets.load(std::sync::atomic::Ordering::SeqCst);
+        let before = wire.resets();
         card.logout().unwrap();
-        assert_eq!(
-            resets.load(std::sync::atomic::Ordering::SeqCst),
-            before + 1,
-            "{stem}: reset"
-        );
+        assert_eq!(wire.resets(), before + 1, "{stem}: reset");
         assert!(!card.pin_verified());
         let r = card.sign(KeyRole::Signature, Mechanism::Pkcs1(HashAlg::Sha256), b"x");
         assert!(

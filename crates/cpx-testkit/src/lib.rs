@@ -24,12 +24,16 @@
 
 mod cards;
 mod env;
+mod recorder;
 mod runner;
 mod sandbox;
 
 pub use cards::{CPS3_ATR, TestCard, TestCardLog};
 pub use env::{ReaderLease, SandboxEnv, card_present, wait_for_card};
 pub use libtest_mimic::{Failed, Measurement, Trial};
+pub use recorder::{
+    CARD_SEEN, Exchange, Recorder, Recording, SharedCard, emulated, insert_card, insert_image,
+};
 pub use runner::{ENV_SKIP, run_command, run_tests};
 pub use sandbox::{Sandbox, SandboxConfig};
 

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use cpx_testkit::{Failed, ReaderLease, SandboxEnv, wait_for_card};
+use cpx_testkit::{Failed, ReaderLease};
 use cpx_vpcd::CardSlot;
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::object::{Attribute, AttributeType, ObjectClass, ObjectHandle};
@@ -21,7 +21,7 @@ use cryptoki::slot::Slot;
 use rsa::{BigUint, RsaPublicKey};
 use x509_parser::prelude::*;
 
-pub const SEEN: Duration = Duration::from_secs(5);
+pub const SEEN: Duration = cpx_testkit::CARD_SEEN;
 
 /// `target/<profile>/libcpx_pkcs11.so`, next to the test binary's `deps/`.
 ///
@@ -79,17 +79,12 @@ pub fn pkcs11() -> Result<&'static Pkcs11, Failed> {
 }
 
 pub fn emulated(stem: &str) -> Box<dyn cpx_vpcd::VirtualCard> {
-    let image = cpx_emulator::builtin_image(stem).expect("builtin image").unwrap();
-    cpx_emulator::card_from_image(&image)
+    cpx_testkit::emulated(stem).unwrap()
 }
 
 /// Lease a reader and insert an emulated card.
 pub fn insert(stem: &str) -> Result<(ReaderLease, CardSlot), Failed> {
-    let lease = SandboxEnv::get()?.lease();
-    let mut slot = CardSlot::new(lease.vpcd_addr(), emulated(stem));
-    slot.insert()?;
-    wait_for_card(&lease.name, true, SEEN)?;
-    Ok((lease, slot))
+    cpx_testkit::insert_card(cpx_testkit::emulated(stem)?)
 }
 
 /// The PKCS#11 slot of a reader (by slotDescription).

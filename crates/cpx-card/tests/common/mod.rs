@@ -11,8 +11,6 @@
 
 pub mod suite;
 
-use std::sync::{Arc, Mutex};
-
 use cpx_card::{Card, HashAlg};
 use cpx_transport::{VirtualChannel, VirtualControl};
 use cpx_vpcd::VirtualCard;
@@ -21,65 +19,16 @@ use rsa::{Pkcs1v15Encrypt, Pkcs1v15Sign, Pss, RsaPublicKey};
 use sha2::Digest;
 use x509_cert::der::{Decode, Encode};
 
-/// Every APDU that reached the card, with its raw response.
-pub type Wire = Arc<Mutex<Vec<(Vec<u8>, Vec<u8>)>>>;
+pub use cpx_testkit::Recorder;
 
-/// A VirtualCard that records the bytes crossing the "wire" (GET RESPONSE included), so counts
-/// are what a real card would see.
-/// The inner card can be swapped (another card in the same reader).
-pub struct Recorder {
-    inner: Arc<Mutex<Box<dyn VirtualCard>>>,
-    wire: Wire,
-}
+/// Every APDU that reached the card, with its raw response.
+pub type Wire = cpx_testkit::Recording;
 
 /// Handle to swap the card behind a [`Recorder`].
-pub type Slot = Arc<Mutex<Box<dyn VirtualCard>>>;
-
-impl Recorder {
-    pub fn new(inner: Box<dyn VirtualCard>) -> (Recorder, Wire) {
-        let (r, w, _) = Recorder::swappable(inner);
-        (r, w)
-    }
-
-    pub fn swappable(inner: Box<dyn VirtualCard>) -> (Recorder, Wire, Slot) {
-        let wire = Wire::default();
-        let slot: Slot = Arc::new(Mutex::new(inner));
-        (
-            Recorder {
-                inner: Arc::clone(&slot),
-                wire: Arc::clone(&wire),
-            },
-            wire,
-            slot,
-        )
-    }
-}
-
-impl VirtualCard for Recorder {
-    fn atr(&self) -> Vec<u8> {
-        self.inner.lock().unwrap().atr()
-    }
-    fn power_on(&mut self) {
-        self.inner.lock().unwrap().power_on();
-    }
-    fn power_off(&mut self) {
-        self.inner.lock().unwrap().power_off();
-    }
-    fn reset(&mut self) {
-        self.inner.lock().unwrap().reset();
-    }
-    fn transmit(&mut self, apdu: &[u8]) -> Vec<u8> {
-        let r = self.inner.lock().unwrap().transmit(apdu);
-        self.wire.lock().unwrap().push((apdu.to_vec(), r.clone()));
-        r
-    }
-}
+pub type Slot = cpx_testkit::SharedCard;
 
 pub fn emulated(stem: &str) -> Box<dyn VirtualCard> {
-    let image = cpx_emulator::builtin_image(stem)
-        .unwrap_or_else(|| panic!("no built-in image {stem}"))
-        .unwrap();
-    cpx_emulator::card_from_image(&image)
+    cpx_testkit::emulated(stem).unwrap()
 }
 
 /// Whether the emulator knows this image (CPS4 arrives later).
@@ -109,7 +58,7 @@ impl Session {
 
     /// Number of APDUs since the last call, and clear.
     pub fn take(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
-        std::mem::take(&mut *self.wire.lock().unwrap())
+        self.wire.take()
     }
 
     pub fn count(&self) -> usize {

@@ -1,7 +1,8 @@
-//! `cpx-sandbox [--entries N] [--test-card] [--keep] -- COMMAND [ARGS…]`
+//! `cpx-sandbox [--entries N] [--test-card] [--card STEM]… [--debug] -- COMMAND [ARGS…]`
 //!
 //! Start a private pcscd with vpcd readers (no systemd, no other pcscd touched), optionally plug
-//! the transport test card into the first reader, run COMMAND with `PCSCLITE_CSOCK_NAME` pointing
+//! the transport test card and emulated CPx cards (built-in images: cps3-doctor, cps4-doctor…)
+//! into its readers, one per reader in order, run COMMAND with `PCSCLITE_CSOCK_NAME` pointing
 //! at that pcscd, then stop everything this started. Exits with COMMAND's exit code.
 
 use std::process::{Command, ExitCode};
@@ -11,7 +12,7 @@ use cpx_testkit::{Sandbox, SandboxConfig, TestCard};
 use cpx_vpcd::CardSlot;
 
 fn usage() -> ExitCode {
-    eprintln!("usage: cpx-sandbox [--entries N] [--test-card] [--debug] -- COMMAND [ARGS…]");
+    eprintln!("usage: cpx-sandbox [--entries N] [--test-card] [--card STEM]… [--debug] -- COMMAND [ARGS…]");
     ExitCode::from(2)
 }
 
@@ -21,6 +22,7 @@ fn main() -> ExitCode {
         ..SandboxConfig::default()
     };
     let mut test_card = false;
+    let mut images: Vec<String> = Vec::new();
     let mut args = std::env::args().skip(1);
     let mut command: Vec<String> = Vec::new();
     while let Some(arg) = args.next() {
@@ -30,6 +32,10 @@ fn main() -> ExitCode {
                 None => return usage(),
             },
             "--test-card" => test_card = true,
+            "--card" => match args.next() {
+                Some(stem) => images.push(stem),
+                None => return usage(),
+            },
             "--debug" => config.debug = true,
             "--" => {
                 command.extend(args.by_ref());
@@ -49,21 +55,39 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let mut slots = Vec::new();
+    let mut cards: Vec<(String, Box<dyn cpx_vpcd::VirtualCard>)> = Vec::new();
     if test_card {
-        let Some(reader) = sandbox.readers().first() else {
-            return ExitCode::FAILURE;
-        };
-        let mut slot = CardSlot::new(reader.vpcd_addr(), Box::new(TestCard::new()));
+        cards.push(("test card".into(), Box::new(TestCard::new())));
+    }
+    for stem in &images {
+        match cpx_testkit::emulated(stem) {
+            Ok(card) => cards.push((stem.clone(), card)),
+            Err(e) => {
+                eprintln!("cpx-sandbox: {stem}: {}", e.message().unwrap_or("unknown image"));
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    if cards.len() > sandbox.readers().len() {
+        eprintln!(
+            "cpx-sandbox: {} cards for {} readers (use --entries)",
+            cards.len(),
+            sandbox.readers().len()
+        );
+        return ExitCode::FAILURE;
+    }
+    let mut slots = Vec::new();
+    for ((what, card), reader) in cards.into_iter().zip(sandbox.readers()) {
+        let mut slot = CardSlot::new(reader.vpcd_addr(), card);
         if let Err(e) = slot.insert() {
-            eprintln!("cpx-sandbox: cannot insert the test card: {e}");
+            eprintln!("cpx-sandbox: cannot insert the {what}: {e}");
             return ExitCode::FAILURE;
         }
         if !slot.wait_seen(Duration::from_secs(5)) {
-            eprintln!("cpx-sandbox: pcscd did not poll the test card");
+            eprintln!("cpx-sandbox: pcscd did not poll the {what}");
             return ExitCode::FAILURE;
         }
-        eprintln!("cpx-sandbox: test card in {:?}", reader.name);
+        eprintln!("cpx-sandbox: {what} in {:?}", reader.name);
         slots.push(slot);
     }
     let status = Command::new(program).args(rest).envs(sandbox.env()).status();

@@ -98,10 +98,10 @@ pub(crate) fn change(io: &mut Io<'_>, st: &mut State, old: &Pin, new: &Pin) -> R
 
 /// VERIFY of the PUK, then `00 2C 02 <ref> Lc <new>` (spec §3.2 C_Login(SO) + C_InitPIN, §9).
 pub(crate) fn unblock(io: &mut Io<'_>, st: &mut State, puk: &Pin, new: &Pin) -> Result<(), CardError> {
-    let (user, _) = st.policy(io, PinKind::User)?;
-    let new_value = user.format(PinKind::User, new)?;
+    // A malformed new PIN is refused before the PUK try is spent.
+    st.policy(io, PinKind::User)?.0.format(PinKind::User, new)?;
     verify(io, st, PinKind::Puk, puk)?;
-    reset_retry_counter(io, user.reference, &new_value)
+    unblock_verified(io, st, new)
 }
 
 /// `00 2C 02 <ref> Lc <new>` with the PUK already verified (spec §3.2 C_InitPIN, §9).

@@ -87,10 +87,10 @@ pub(crate) fn change(io: &mut Io<'_>, st: &mut State, old: &Pin, new: &Pin) -> R
 
 /// VERIFY PUK, `01 2C 03 <ref|80>`, `01 24 01 <ref> Lc <new>` (spec §10.8).
 pub(crate) fn unblock(io: &mut Io<'_>, st: &mut State, puk: &Pin, new: &Pin) -> Result<(), CardError> {
-    let (policy, _) = st.policy(io, PinKind::User)?;
-    let new_value = policy.format(PinKind::User, new)?;
+    // A malformed new PIN is refused before the PUK try is spent.
+    st.policy(io, PinKind::User)?.0.format(PinKind::User, new)?;
     verify(io, st, PinKind::Puk, puk)?;
-    reset_and_set(io, policy.reference, &new_value)
+    unblock_verified(io, st, new)
 }
 
 /// `01 2C 03 <ref|80>`, `01 24 01 <ref> Lc <new>` with the PUK already verified (spec §3.2

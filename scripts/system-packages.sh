@@ -10,6 +10,9 @@ CPX_DEB_PACKAGES=(
   opensc opensc-pkcs11               # the peer driver and pkcs11-tool (tests compare against it)
   util-linux                         # unshare: private pcscd in its own mount namespace
   openssl                            # certificate checks in the test-PKI tests
+  libnss3-tools                      # modutil, certutil: the module in an NSS database (browsers)
+  gnutls-bin p11-kit                 # p11tool and p11-kit: the module through GnuTLS and p11-kit
+  libengine-pkcs11-openssl           # OpenSSL's pkcs11 engine: signatures with pkcs11: URIs
 )
 
 missing=()

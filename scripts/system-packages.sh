@@ -13,6 +13,7 @@ CPX_DEB_PACKAGES=(
   libnss3-tools                      # modutil, certutil: the module in an NSS database (browsers)
   gnutls-bin p11-kit                 # p11tool and p11-kit: the module through GnuTLS and p11-kit
   libengine-pkcs11-openssl           # OpenSSL's pkcs11 engine: signatures with pkcs11: URIs
+  dpkg-dev                           # dpkg-shlibdeps, dpkg-architecture: scripts/build-deb.sh
 )
 
 missing=()

@@ -15,3 +15,10 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 echo "== tests"
 cargo test --workspace --all-targets
 cargo test --workspace --doc
+
+# The Debian package: built, installed, used from the installed paths, removed and purged. It
+# changes the system, so it runs only when asked (CI sets CPX_TEST_DEB=1; needs root).
+if [ "${CPX_TEST_DEB:-0}" = 1 ]; then
+  echo "== Debian package"
+  bash scripts/deb-smoke-test.sh
+fi

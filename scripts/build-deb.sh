@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Build the Debian package of cpx: target/debian/cpx_<version>_<arch>.deb.
+#
+#   ./scripts/build-deb.sh            # release build, then the package
+#   CPX_DEB_OUT=DIR ./scripts/build-deb.sh
+#
+# Plain dpkg-deb rather than cargo-deb: nothing to install beyond dpkg-dev, and every path below is
+# spelled out. The package holds the PKCS#11 module in the multiarch pkcs11 directory, its p11-kit
+# module file and Mozilla native manifest, `cpx` with its man pages and completions, the udev rule
+# and modprobe blacklist for contactless readers (udev/README.md), and the docs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=scripts/system-packages.sh
+source scripts/system-packages.sh
+command -v dpkg-shlibdeps >/dev/null || {
+  echo "cpx: dpkg-shlibdeps is missing (Debian package dpkg-dev)" >&2
+  exit 1
+}
+
+cargo build --release --locked -p cpx-pkcs11 -p cpx-cli
+target=${CARGO_TARGET_DIR:-target}
+version=$(cargo metadata --no-deps --format-version 1 |
+  python3 -c 'import json,sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"]=="cpx-cli"))')
+arch=$(dpkg --print-architecture)
+multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch)
+pkcs11_dir=/usr/lib/$multiarch/pkcs11
+out=${CPX_DEB_OUT:-$target/debian}
+root=$(mktemp -d)
+trap 'rm -rf "$root"' EXIT
+chmod 755 "$root"
+
+install -Dm755 "$target/release/libcpx_pkcs11.so" "$root$pkcs11_dir/libcpx_pkcs11.so"
+install -Dm755 "$target/release/cpx" "$root/usr/bin/cpx"
+strip --strip-unneeded "$root$pkcs11_dir/libcpx_pkcs11.so" "$root/usr/bin/cpx"
+install -Dm644 packaging/p11-kit/cpx.module "$root/usr/share/p11-kit/modules/cpx.module"
+sed "s|@PKCS11_DIR@|$pkcs11_dir|" packaging/mozilla/cpx.json |
+  install -Dm644 /dev/stdin "$root/usr/lib/mozilla/pkcs11-modules/cpx.json"
+install -Dm644 udev/60-cpx-nfc-readers.rules "$root/usr/lib/udev/rules.d/60-cpx-nfc-readers.rules"
+install -Dm644 udev/cpx-blacklist-nfc.conf "$root/etc/modprobe.d/cpx-blacklist-nfc.conf"
+
+mkdir -p "$root/usr/share/man/man1"
+"$root/usr/bin/cpx" man --dir "$root/usr/share/man/man1"
+gzip -9n "$root"/usr/share/man/man1/*.1
+"$root/usr/bin/cpx" completions bash | install -Dm644 /dev/stdin "$root/usr/share/bash-completion/completions/cpx"
+"$root/usr/bin/cpx" completions zsh | install -Dm644 /dev/stdin "$root/usr/share/zsh/vendor-completions/_cpx"
+"$root/usr/bin/cpx" completions fish | install -Dm644 /dev/stdin "$root/usr/share/fish/vendor_completions.d/cpx.fish"
+
+doc=$root/usr/share/doc/cpx
+install -Dm644 README.md "$doc/README.md"
+install -Dm644 udev/README.md "$doc/udev/README.md"
+for f in docs/*.md; do install -Dm644 "$f" "$doc/$f"; done
+cat >"$doc/copyright" <<EOF
+Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
+Upstream-Name: cpx
+Files: *
+Copyright: cpx developers
+License: LGPL-2.1-or-later
+ On Debian systems, the full text of the GNU Lesser General Public License version 2.1 can be
+ found in /usr/share/common-licenses/LGPL-2.1.
+EOF
+printf 'cpx (%s) unstable; urgency=medium\n\n  * Built from the cpx source tree.\n\n -- cpx developers <cpx@example.invalid>  %s\n' \
+  "$version" "$(date -R -d @"${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}")" |
+  gzip -9n >"$doc/changelog.Debian.gz"
+
+# Dependencies from the libraries the binaries link (dpkg-shlibdeps wants a debian/control).
+shlib=$(mktemp -d)
+mkdir "$shlib/debian"
+printf 'Source: cpx\n\nPackage: cpx\nArchitecture: any\n' >"$shlib/debian/control"
+depends=$(cd "$shlib" && dpkg-shlibdeps -O "$root/usr/bin/cpx" "$root$pkcs11_dir/libcpx_pkcs11.so" 2>/dev/null |
+  sed -n 's/^shlibs:Depends=//p')
+rm -rf "$shlib"
+
+mkdir -p "$root/DEBIAN"
+echo /etc/modprobe.d/cpx-blacklist-nfc.conf >"$root/DEBIAN/conffiles"
+cat >"$root/DEBIAN/control" <<EOF
+Package: cpx
+Version: $version
+Architecture: $arch
+Maintainer: cpx developers <cpx@example.invalid>
+Installed-Size: $(du -sk --exclude=DEBIAN "$root" | cut -f1)
+Depends: $depends
+Recommends: pcscd, p11-kit
+Suggests: opensc, libnss3-tools
+Section: utils
+Priority: optional
+Homepage: https://example.invalid/cpx
+Description: middleware for French health-professional smart cards (CPS3, CPS4)
+ cpx talks to the CPx cards issued by the ANS (CPS, CPF, CPE, CPA, CDE/CDA) in contact and
+ contactless readers through pcscd. It provides a PKCS#11 module (libcpx_pkcs11.so) that browsers,
+ OpenSSL, GnuTLS and other software load to authenticate and sign with the card, registered with
+ p11-kit, and the cpx command to inspect cards, certificates and PINs and diagnose a workstation.
+EOF
+(cd "$root" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | sort -z | xargs -0 md5sum) >"$root/DEBIAN/md5sums"
+
+mkdir -p "$out"
+deb="$out/cpx_${version}_${arch}.deb"
+dpkg-deb --root-owner-group --build "$root" "$deb" >/dev/null
+echo "$deb"

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Install the Debian package, use cpx only from the installed paths against emulated CPS3 and CPS4
+# cards behind a private pcscd, then remove and purge it and check nothing is left.
+#
+#   sudo ./scripts/deb-smoke-test.sh [target/debian/cpx_<version>_<arch>.deb]
+#
+# It changes the system (dpkg -i / -P): CI runs it (.ci/run); on a workstation run it in a
+# throw-away machine. The private pcscd and the emulated cards come from the source tree's test
+# harness (cpx-sandbox); everything under test comes from the package.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ "$(id -u)" -eq 0 ] || { echo "deb-smoke-test: run as root (it installs the package)" >&2; exit 1; }
+
+deb=${1:-$(./scripts/build-deb.sh | tail -n 1)}
+cargo build --quiet --locked -p cpx-testkit --bin cpx-sandbox
+sandbox=${CARGO_TARGET_DIR:-target}/debug/cpx-sandbox
+multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch)
+module=/usr/lib/$multiarch/pkcs11/libcpx_pkcs11.so
+
+fail() { echo "deb-smoke-test: FAIL: $*" >&2; exit 1; }
+step() { echo "deb-smoke-test: $*"; }
+
+if dpkg-query -W -f='${Status}' cpx 2>/dev/null | grep -q "install ok installed"; then
+  fail "a cpx package is already installed; this test installs and purges its own"
+fi
+files=(
+  "$module" /usr/bin/cpx /usr/share/p11-kit/modules/cpx.module
+  /usr/lib/mozilla/pkcs11-modules/cpx.json /usr/lib/udev/rules.d/60-cpx-nfc-readers.rules
+  /etc/modprobe.d/cpx-blacklist-nfc.conf /usr/share/man/man1/cpx.1.gz
+  /usr/share/man/man1/cpx-status.1.gz /usr/share/bash-completion/completions/cpx
+  /usr/share/zsh/vendor-completions/_cpx /usr/share/fish/vendor_completions.d/cpx.fish
+  /usr/share/doc/cpx/copyright /usr/share/doc/cpx/udev/README.md
+)
+
+step "dpkg -i $deb"
+# A failure below must not leave the package installed (the next run would refuse to start).
+trap 'dpkg -P cpx >/dev/null 2>&1 || true' EXIT
+dpkg -i "$deb"
+for f in "${files[@]}"; do [ -f "$f" ] || fail "$f not installed"; done
+dpkg -L cpx | grep -q "^$module\$" || fail "dpkg -L does not list the module"
+/usr/bin/cpx --version | grep -q "^cpx " || fail "cpx --version"
+bash -n /usr/share/bash-completion/completions/cpx || fail "bash completion does not parse"
+zcat /usr/share/man/man1/cpx.1.gz | grep -q '^\.TH' || fail "cpx.1 is not a man page"
+python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); assert m["type"]=="pkcs11" and m["path"]==sys.argv[2], m' \
+  /usr/lib/mozilla/pkcs11-modules/cpx.json "$module" || fail "Mozilla manifest"
+p11-kit list-modules | grep -q "^cpx: libcpx_pkcs11.so" || fail "p11-kit does not list cpx"
+
+step "installed cpx and module against emulated cards"
+# PATH keeps /usr/bin first: the cpx under test is the installed one.
+"$sandbox" --card cps3-doctor --card cps4-doctor -- env PATH=/usr/bin:/bin MODULE="$module" bash -euo pipefail -c '
+  command -v cpx | grep -qx /usr/bin/cpx
+  cpx readers --json | python3 -c "import json,sys; d=json.load(sys.stdin); assert sum(1 for r in d[\"readers\"] if r[\"state\"] == \"card_present\") == 2, d"
+  cpx status --reader "cpx virtual 1 00 00" | grep -q 9900000001
+  pkcs11-tool --module "$MODULE" -L | grep -q "CPS3v3-9900000001"
+  pkcs11-tool --module "$MODULE" -L | grep -q "CPS4v1-9900000006"
+  # Through p11-kit and the installed module file only (no --provider).
+  p11tool --list-tokens | grep -q "Label: CPS4v1-9900000006"
+  GNUTLS_PIN=1234 p11tool --login --list-privkeys "pkcs11:token=CPS3v3-9900000001" | grep -q "object=CPS_PRIV_AUT"
+  echo "smoke test signature" > /tmp/cpx-smoke.txt
+  # pkcs11-tool 0.23 picks the key to sign with by --id only (it ignores --label).
+  AUTH_ID=$(pkcs11-tool --module "$MODULE" --token-label CPS4v1-9900000006 -O --type cert |
+    grep -A3 "label: *Certificat d.Authentification CPS" | sed -n "s/^ *ID: *//p")
+  [ -n "$AUTH_ID" ]
+  pkcs11-tool --module "$MODULE" --token-label CPS4v1-9900000006 --login --pin 1234 --sign \
+    --mechanism SHA256-RSA-PKCS-PSS --id "$AUTH_ID" -i /tmp/cpx-smoke.txt -o /tmp/cpx-smoke.sig
+  pkcs11-tool --module "$MODULE" --token-label CPS4v1-9900000006 --read-object --type cert \
+    --id "$AUTH_ID" -o /tmp/cpx-smoke.der
+  openssl x509 -inform der -in /tmp/cpx-smoke.der -pubkey -noout > /tmp/cpx-smoke.pub
+  openssl dgst -sha256 -sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:32 \
+    -verify /tmp/cpx-smoke.pub -signature /tmp/cpx-smoke.sig /tmp/cpx-smoke.txt | grep -q "Verified OK"
+  rm -f /tmp/cpx-smoke.*
+' || fail "installed cpx against the emulated cards"
+
+step "dpkg -r cpx"
+dpkg -r cpx
+for f in "${files[@]}"; do
+  [ "$f" = /etc/modprobe.d/cpx-blacklist-nfc.conf ] && continue
+  [ ! -e "$f" ] || fail "$f left after dpkg -r"
+done
+[ -f /etc/modprobe.d/cpx-blacklist-nfc.conf ] || fail "dpkg -r removed a conffile (only purge should)"
+step "dpkg -P cpx"
+dpkg -P cpx
+[ ! -e /etc/modprobe.d/cpx-blacklist-nfc.conf ] || fail "conffile left after purge"
+p11-kit list-modules | grep -q "^cpx:" && fail "p11-kit still lists cpx"
+trap - EXIT
+step "ok: installed, used from the installed paths, removed and purged cleanly"

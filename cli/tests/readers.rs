@@ -42,7 +42,7 @@ fn shows_card_and_empty_reader() -> Result<(), Failed> {
     let text = String::from_utf8(out.stdout)?;
     assert!(
         text.contains(&format!(
-            "{}: card present, ATR 3B AC 00 40 2A 00 12 25 00 64 80 00 03 10 00 90 00",
+            "{}: card present, CPS3 contact, ATR 3B AC 00 40 2A 00 12 25 00 64 80 00 03 10 00 90 00",
             leases[0].name
         )),
         "{text}"
@@ -61,14 +61,47 @@ fn shows_card_and_empty_reader() -> Result<(), Failed> {
         .unwrap();
     assert_eq!(ours["state"], "card_present");
     assert_eq!(ours["atr"], "3BAC00402A001225006480000310009000");
+    assert_eq!(ours["card"]["recognised"], true);
+    assert_eq!(ours["card"]["generation"], "CPS3");
+    assert_eq!(ours["card"]["interface"], "contact");
     let empty = readers
         .iter()
         .find(|r| r["name"] == leases[1].name.as_str())
         .unwrap();
     assert_eq!(empty["state"], "empty");
     assert!(empty["atr"].is_null());
+    assert!(empty["card"].is_null());
+
+    // A card that is not a CPx card: recognised false, said in words in the text output.
+    slot.remove();
+    let mut other = CardSlot::new(
+        leases[1].vpcd_addr(),
+        Box::new(TestCard::new().with_atr(UNKNOWN_ATR.to_vec())),
+    );
+    other.insert()?;
+    wait_for_card(&leases[1].name, true, Duration::from_secs(5))?;
+    let text = String::from_utf8(cpx(&["readers"]).stdout)?;
+    assert!(
+        text.contains(&format!(
+            "{}: card present, not a CPx card, ATR 3B 02 14 50",
+            leases[1].name
+        )),
+        "{text}"
+    );
+    let json: serde_json::Value = serde_json::from_slice(&cpx(&["readers", "--json"]).stdout)?;
+    let unknown = json["readers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == leases[1].name.as_str())
+        .unwrap();
+    assert_eq!(unknown["card"]["recognised"], false, "{unknown}");
+    assert!(unknown["card"]["generation"].is_null());
     Ok(())
 }
+
+/// A short ATR no CPx card has (T=0, two historical bytes).
+const UNKNOWN_ATR: &[u8] = &[0x3B, 0x02, 0x14, 0x50];
 
 fn no_pcscd() -> Result<(), Failed> {
     let out = Command::new(env!("CARGO_BIN_EXE_cpx"))

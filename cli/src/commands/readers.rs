@@ -1,10 +1,12 @@
-//! `cpx readers`: every PC/SC reader, what it holds, and the card's ATR.
+//! `cpx readers`: every PC/SC reader, what it holds, the card's ATR and whether it is a CPx card.
 
+use cpx_card::identify_atr;
 use cpx_transport::{Pcsc, ReaderInfo};
 use serde::Serialize;
 
 use super::CliError;
 use crate::output::{self, Format};
+use crate::session::{generation_name, interface_name};
 
 /// JSON schema version of `cpx readers --json`.
 const VERSION: u32 = 1;
@@ -21,6 +23,42 @@ struct Reader {
     state: &'static str,
     /// Upper-case hex, no spaces; null when no card.
     atr: Option<String>,
+    /// What the ATR says (spec §1.1); null when no card.
+    card: Option<CardKind>,
+}
+
+#[derive(Serialize)]
+struct CardKind {
+    /// Whether the ATR is one of a CPx card.
+    recognised: bool,
+    /// CPS3 | CPS4; null when not recognised.
+    generation: Option<&'static str>,
+    /// contact | contactless; null when not recognised.
+    interface: Option<&'static str>,
+}
+
+impl CardKind {
+    fn of(atr: &[u8]) -> Self {
+        match identify_atr(atr) {
+            Ok((g, i)) => CardKind {
+                recognised: true,
+                generation: Some(generation_name(g)),
+                interface: Some(interface_name(i)),
+            },
+            Err(_) => CardKind {
+                recognised: false,
+                generation: None,
+                interface: None,
+            },
+        }
+    }
+
+    fn describe(&self) -> String {
+        match (self.generation, self.interface) {
+            (Some(g), Some(i)) => format!("{g} {i}"),
+            _ => "not a CPx card".to_string(),
+        }
+    }
 }
 
 impl From<&ReaderInfo> for Reader {
@@ -37,6 +75,7 @@ impl From<&ReaderInfo> for Reader {
                 S::Unavailable => "unavailable",
             },
             atr: r.atr.as_deref().map(hex::encode_upper),
+            card: r.atr.as_deref().map(CardKind::of),
         }
     }
 }
@@ -58,7 +97,13 @@ pub(crate) fn run(format: Format) -> Result<(), CliError> {
             }
             for r in &readers {
                 match &r.atr {
-                    Some(atr) => println!("{}: {}, ATR {}", r.name, r.status, output::spaced_hex(atr)),
+                    Some(atr) => println!(
+                        "{}: {}, {}, ATR {}",
+                        r.name,
+                        r.status,
+                        CardKind::of(atr).describe(),
+                        output::spaced_hex(atr)
+                    ),
                     None => println!("{}: {}", r.name, r.status),
                 }
             }

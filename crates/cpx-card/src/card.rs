@@ -609,6 +609,19 @@ impl Card {
     }
 }
 
+/// A card we verified a code on is logged out when we let go of it: the card's security state is
+/// shared by every program using it, and ours must not outlive us (another program could sign
+/// without the PIN). The PC/SC connection itself then leaves the card as it is.
+impl Drop for Card {
+    fn drop(&mut self) {
+        if (self.st.pin_verified || self.st.puk_verified)
+            && let Err(e) = self.logout()
+        {
+            log::debug!(target: "cpx::card", "{}: logout on close failed: {e}", self.channel.reader());
+        }
+    }
+}
+
 /// A data object by label (DODF plus the CPS2ter objects of a CPS3, spec §2.4).
 fn find_data_object(io: &mut Io<'_>, st: &mut State, label: &str) -> Result<DataObject, CardError> {
     data::list(io, st)?

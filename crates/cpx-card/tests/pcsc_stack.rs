@@ -18,6 +18,12 @@ const SEEN: Duration = Duration::from_secs(5);
 fn main() -> ExitCode {
     cpx_testkit::run_tests(&SandboxConfig::default(), || {
         vec![
+            Trial::test("cps3_closing_keeps_others_and_logs_out_its_own", || {
+                closing("cps3-doctor")
+            }),
+            Trial::test("cps4_closing_keeps_others_and_logs_out_its_own", || {
+                closing("cps4-doctor")
+            }),
             Trial::test("cps3_full_flow", || full_flow("cps3-doctor")),
             Trial::test("cps4_full_flow", || full_flow("cps4-doctor")),
             Trial::test("cps3_contactless_flow", contactless_flow),
@@ -49,6 +55,35 @@ fn insert(stem: &str) -> Result<(ReaderLease, CardSlot, Wire), Failed> {
 fn open(lease: &ReaderLease) -> Result<Card, Failed> {
     let channel = Pcsc::establish()?.connect(&lease.name)?;
     Ok(Card::open(Box::new(channel))?)
+}
+
+/// Another program (here another connection) that opens the card and closes it must not reset
+/// it: a verified PIN survives. One that verified the PIN logs the card out when it closes.
+fn closing(stem: &str) -> Result<(), Failed> {
+    let (lease, _slot, _wire) = insert(stem)?;
+    let mut browser = open(&lease)?;
+    browser.verify_pin(&Pin::new("1234"))?;
+    let di = HashAlg::Sha256.digest_info(&HashAlg::Sha256.digest(b"login"));
+    browser.sign(KeyRole::Authentication, Mechanism::RsaPkcs, &di)?;
+
+    let status = open(&lease)?;
+    assert_eq!(status.serial(), browser.serial());
+    drop(status);
+    browser
+        .sign(KeyRole::Authentication, Mechanism::RsaPkcs, &di)
+        .map_err(|e| format!("a plain open + close reset the card: {e}"))?;
+
+    let mut signer = open(&lease)?;
+    signer.verify_pin(&Pin::new("1234"))?;
+    drop(signer);
+    assert!(
+        matches!(
+            browser.sign(KeyRole::Authentication, Mechanism::RsaPkcs, &di),
+            Err(CardError::SecurityStatusNotSatisfied { .. })
+        ),
+        "the PIN verified by a closed program is still valid on the card"
+    );
+    Ok(())
 }
 
 fn full_flow(stem: &str) -> Result<(), Failed> {

@@ -46,7 +46,7 @@ impl Pcsc {
             .connect(&name, ShareMode::Shared, Protocols::ANY)
             .map_err(|e| TransportError::from_pcsc("SCardConnect", reader, e))?;
         let mut channel = PcscChannel {
-            card,
+            card: LeavingCard(Some(card)),
             reader: reader.to_owned(),
             atr: Vec::new(),
             protocol: Protocol::Raw,
@@ -62,9 +62,46 @@ pub(crate) fn reader_cstring(reader: &str) -> Result<CString, TransportError> {
     CString::new(reader).map_err(|_| TransportError::UnknownReader(reader.to_owned()))
 }
 
+/// A `pcsc::Card` that disconnects with `SCARD_LEAVE_CARD` when dropped.
+///
+/// The `pcsc` crate's own drop disconnects with `SCARD_RESET_CARD`, which would reset the card
+/// under every other program using it (a browser's login gone because `cpx status` ran). The
+/// card's security state is ours to clear explicitly: `cpx_card::Card` logs out on drop when it
+/// verified a code.
+struct LeavingCard(Option<pcsc::Card>);
+
+impl std::ops::Deref for LeavingCard {
+    type Target = pcsc::Card;
+    fn deref(&self) -> &pcsc::Card {
+        // Only `drop` takes the card out.
+        self.0
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("card used after disconnect"))
+    }
+}
+
+impl std::ops::DerefMut for LeavingCard {
+    fn deref_mut(&mut self) -> &mut pcsc::Card {
+        self.0
+            .as_mut()
+            .unwrap_or_else(|| unreachable!("card used after disconnect"))
+    }
+}
+
+impl Drop for LeavingCard {
+    fn drop(&mut self) {
+        if let Some(card) = self.0.take()
+            && let Err((_, e)) = card.disconnect(Disposition::LeaveCard)
+        {
+            // The handle is released by the pcsc crate's drop (with a reset) after this.
+            log::debug!("SCardDisconnect(LEAVE_CARD): {e}");
+        }
+    }
+}
+
 /// A shared PC/SC connection to one card. See [`CardChannel`].
 pub struct PcscChannel {
-    card: pcsc::Card,
+    card: LeavingCard,
     reader: String,
     atr: Vec<u8>,
     protocol: Protocol,

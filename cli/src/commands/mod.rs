@@ -4,6 +4,7 @@
 mod certs;
 mod completions;
 mod data;
+mod doctor;
 mod emulate;
 mod man;
 mod pin;
@@ -37,6 +38,10 @@ pub(crate) enum Command {
     Sign(sign::SignArgs),
     /// Wait for a card to be inserted or removed, and print the event.
     Wait(wait::WaitArgs),
+    /// Diagnose the workstation: pcscd, readers, card, certificates, PIN, the PKCS#11 module and
+    /// its registration (p11-kit, Chromium, Firefox), snap browsers, kernel NFC driver. Exit 13
+    /// if a check fails.
+    Doctor(doctor::DoctorArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::CompletionsArgs),
     /// Print the man page (roff), or write one page per command into a directory.
@@ -68,6 +73,8 @@ pub(crate) enum CliError {
     Usage(String),
     #[error("emulator: {0}")]
     Emulator(String),
+    #[error("doctor: failed: {0}")]
+    ChecksFailed(String),
 }
 
 /// The messages of the PIN errors, as the README documents them.
@@ -106,7 +113,7 @@ fn transport_code(e: &TransportError) -> u8 {
 impl CliError {
     /// 0 ok; 1 other failures; 2 usage; 3 PC/SC service missing; 4 no reader; 5 no card;
     /// 6 wrong PIN/PUK; 7 PIN blocked; 8 PUK blocked; 9 not a CPx card; 10 certificate invalid;
-    /// 11 PIN/PUK malformed (nothing sent); 12 `cpx wait` timed out.
+    /// 11 PIN/PUK malformed (nothing sent); 12 `cpx wait` timed out; 13 a `cpx doctor` check failed.
     pub(crate) fn exit_code(&self) -> u8 {
         match self {
             CliError::Transport(t) | CliError::Card(CardError::Transport(t)) => transport_code(t),
@@ -131,6 +138,7 @@ impl CliError {
             CliError::NotCpx(_) => 9,
             CliError::CertificateInvalid(_) => 10,
             CliError::Timeout(_) => 12,
+            CliError::ChecksFailed(_) => 13,
             CliError::Usage(_) => 2,
             CliError::Output(_) | CliError::Io(_) | CliError::Emulator(_) => 1,
         }
@@ -146,6 +154,7 @@ pub(crate) fn run(command: Command, format: Format) -> Result<(), CliError> {
         Command::Data(args) => data::run(args, format),
         Command::Sign(args) => sign::run(args, format),
         Command::Wait(args) => wait::run(args, format),
+        Command::Doctor(args) => doctor::run(args, format),
         Command::Completions(args) => completions::run(args),
         Command::Man(args) => man::run(args),
         Command::Emulate(args) => emulate::run(args),

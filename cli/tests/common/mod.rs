@@ -136,3 +136,108 @@ pub fn pin_tries(card: &Inserted) -> Option<u64> {
     let out = on(card, &["status", "--json"], "");
     json(&out, "status")["pin"]["tries_left"].as_u64()
 }
+
+/// `target/<profile>/libcpx_pkcs11.so`, next to `cpx` (where `cpx doctor` looks last).
+///
+/// `cargo test -p cpx-cli` does not build the module (not a dependency of the CLI), so when run
+/// by cargo (`CARGO` set) it is brought up to date with `cargo build -p cpx-pkcs11 --lib`, as
+/// pkcs11-module/tests/common does; run directly, the test uses whatever .so is there.
+pub fn module_path() -> Result<std::path::PathBuf, Failed> {
+    static BUILT: std::sync::OnceLock<Result<std::path::PathBuf, String>> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let cpx = std::path::PathBuf::from(env!("CARGO_BIN_EXE_cpx"));
+            let profile_dir = cpx.parent().ok_or("cannot locate the target directory")?;
+            if let (Ok(cargo), Some(target_dir)) = (std::env::var("CARGO"), profile_dir.parent()) {
+                let mut cmd = Command::new(cargo);
+                cmd.args(["build", "--quiet", "-p", "cpx-pkcs11", "--lib", "--manifest-path"])
+                    .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml"))
+                    .arg("--target-dir")
+                    .arg(target_dir);
+                if profile_dir.file_name().is_some_and(|n| n == "release") {
+                    cmd.arg("--release");
+                }
+                let status = cmd.status().map_err(|e| format!("cannot run cargo: {e}"))?;
+                if !status.success() {
+                    return Err(format!("cargo build of the module failed: {status}"));
+                }
+            }
+            let so = profile_dir.join("libcpx_pkcs11.so");
+            if so.exists() {
+                Ok(so)
+            } else {
+                Err(format!(
+                    "{} is missing: run cargo build -p cpx-pkcs11",
+                    so.display()
+                ))
+            }
+        })
+        .clone()
+        .map_err(Failed::from)
+}
+
+/// A private pcscd with no reader at all (the sandbox always has vpcd readers), in its own mount
+/// namespace like the sandbox's (test-harness.md §3), with the reader drivers hidden. Give
+/// `socket` to a child as `PCSCLITE_CSOCK_NAME`. Stopped by PID on drop.
+pub struct ReaderlessPcscd {
+    pub socket: std::path::PathBuf,
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl ReaderlessPcscd {
+    pub fn start() -> Result<ReaderlessPcscd, Failed> {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::Builder::new().prefix("cpx-noreader-").tempdir()?;
+        for sub in ["run", "conf", "empty"] {
+            std::fs::create_dir(dir.path().join(sub))?;
+        }
+        let pcscd = ["/usr/sbin/pcscd", "/sbin/pcscd", "/usr/bin/pcscd"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).is_file())
+            .ok_or("pcscd is not installed")?;
+        // `unshare` and `sh` exec, so the child is pcscd itself.
+        let script = "set -e\n\
+             if [ -d /usr/lib/pcsc/drivers ]; then mount --bind \"$1/empty\" /usr/lib/pcsc/drivers; fi\n\
+             mkdir -p /run/pcscd\n\
+             mount --bind \"$1/run\" /run/pcscd\n\
+             exec \"$2\" --foreground --config \"$1/conf\"\n";
+        let mut cmd = Command::new("unshare");
+        // /proc/self belongs to our effective uid: without root, a user namespace lets us mount.
+        if std::fs::metadata("/proc/self")?.uid() != 0 {
+            cmd.arg("-r");
+        }
+        let child = cmd
+            .args(["-m", "--propagation", "private", "sh", "-c", script, "sh"])
+            .arg(dir.path())
+            .arg(pcscd)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let socket = dir.path().join("run/pcscd.comm");
+        let mut me = ReaderlessPcscd {
+            socket,
+            child,
+            _dir: dir,
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !me.socket.exists() {
+            if let Some(status) = me.child.try_wait()? {
+                return Err(format!("readerless pcscd exited: {status}").into());
+            }
+            if std::time::Instant::now() > deadline {
+                return Err("readerless pcscd did not come up within 10 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(me)
+    }
+}
+
+impl Drop for ReaderlessPcscd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -112,39 +112,27 @@ fn digest(h: HashAlg, data: &[u8]) -> Vec<u8> {
 fn verify_sig(key: &RsaPublicKey, mech: SignMech, data: &[u8], sig: &[u8]) -> Result<()> {
     use rsa::traits::PublicKeyParts;
     let k = key.size();
+    // The data is checked before the signature's length: the official conformance plan
+    // (spec §6.1 row 712) expects CKR_DATA_LEN_RANGE for over-long data with a short signature.
+    let hashed = match mech {
+        SignMech::RsaPkcs if data.len() > k - 11 => return ck(CKR_DATA_LEN_RANGE),
+        SignMech::RsaPkcs => data.to_vec(),
+        SignMech::Pkcs1(h) | SignMech::Pss(h) => digest(h, data),
+        SignMech::PssHash(h) if data.len() != h.digest_len() => return ck(CKR_DATA_LEN_RANGE),
+        SignMech::PssHash(_) => data.to_vec(),
+    };
     if sig.len() != k {
         return ck(CKR_SIGNATURE_LEN_RANGE);
     }
     let r = match mech {
-        SignMech::RsaPkcs => {
-            if data.len() > k - 11 {
-                return ck(CKR_DATA_LEN_RANGE);
-            }
-            key.verify(Pkcs1v15Sign::new_unprefixed(), data, sig)
+        SignMech::RsaPkcs => key.verify(Pkcs1v15Sign::new_unprefixed(), &hashed, sig),
+        SignMech::Pkcs1(HashAlg::Sha1) => key.verify(Pkcs1v15Sign::new::<sha1::Sha1>(), &hashed, sig),
+        SignMech::Pkcs1(HashAlg::Sha256) => key.verify(Pkcs1v15Sign::new::<sha2::Sha256>(), &hashed, sig),
+        SignMech::Pss(HashAlg::Sha1) | SignMech::PssHash(HashAlg::Sha1) => {
+            key.verify(Pss::new_with_salt::<sha1::Sha1>(20), &hashed, sig)
         }
-        SignMech::Pkcs1(HashAlg::Sha1) => key.verify(
-            Pkcs1v15Sign::new::<sha1::Sha1>(),
-            &digest(HashAlg::Sha1, data),
-            sig,
-        ),
-        SignMech::Pkcs1(HashAlg::Sha256) => key.verify(
-            Pkcs1v15Sign::new::<sha2::Sha256>(),
-            &digest(HashAlg::Sha256, data),
-            sig,
-        ),
-        SignMech::Pss(h) | SignMech::PssHash(h) => {
-            let hashed = if matches!(mech, SignMech::Pss(_)) {
-                digest(h, data)
-            } else {
-                data.to_vec()
-            };
-            if hashed.len() != h.digest_len() {
-                return ck(CKR_DATA_LEN_RANGE);
-            }
-            match h {
-                HashAlg::Sha1 => key.verify(Pss::new_with_salt::<sha1::Sha1>(20), &hashed, sig),
-                HashAlg::Sha256 => key.verify(Pss::new_with_salt::<sha2::Sha256>(32), &hashed, sig),
-            }
+        SignMech::Pss(HashAlg::Sha256) | SignMech::PssHash(HashAlg::Sha256) => {
+            key.verify(Pss::new_with_salt::<sha2::Sha256>(32), &hashed, sig)
         }
     };
     r.map_err(|_| Error::Ck(CKR_SIGNATURE_INVALID))

@@ -97,7 +97,9 @@ impl SlotState {
                 other => Error::Card(CardError::from(other)),
             })?;
             let card = Card::open(Box::new(channel)).map_err(|e| match e {
-                CardError::NotCpxCard { .. } | CardError::WrongIssuer { .. } => {
+                // A card that refuses the CPx application's selection or files (a blank
+                // "muette" card with a CPx ATR, spec §6.1 row 1201) is not a token we know.
+                CardError::NotCpxCard { .. } | CardError::WrongIssuer { .. } | CardError::Status { .. } => {
                     Error::Ck(CKR_TOKEN_NOT_RECOGNIZED)
                 }
                 // Pulled out while we were opening it: there is no token (yet) to have lost.

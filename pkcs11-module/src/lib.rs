@@ -9,7 +9,8 @@
 //!   error mapped by [`Error::rv`](error::Error::rv), the whole wrapped in `catch_unwind`
 //!   (a panic is CKR_GENERAL_ERROR, never an abort in the host application).
 //! - The safe modules: [`state`] (C_Initialize/C_Finalize, fork detection), [`slots`],
-//!   [`token`], [`session`], [`objects`], [`attributes`], [`mechanisms`], [`crypto`], [`error`].
+//!   [`token`], [`session`], [`objects`], [`attributes`], [`mechanisms`], [`crypto`], [`cache`],
+//!   [`error`].
 //!
 //! # Behaviour
 //! - **Slots**: one per PC/SC reader; slot IDs are stable for the life of the process; a
@@ -29,11 +30,21 @@
 //!   (the card layer checks it against the AODF, which also gives ulMinPinLen/ulMaxPinLen). The
 //!   module never presents a PIN on its own: a card reset or removal drops the login and the
 //!   sessions (CKR_DEVICE_REMOVED once per session, then CKR_SESSION_HANDLE_INVALID).
-//! - **Objects** are built at first use from the CDF, PrKDF and DODF only: key labels, iDs,
-//!   sizes and private flags come from the card's PrKDF; a certificate is read when an attribute
-//!   needs it or its key is used; a data object's size query (NULL pValue, or CKA_VALUE_LEN)
+//! - **Objects** are built at first use from the CDF, PrKDF and DODF only (or the disk cache,
+//!   below): key labels, iDs, sizes and private flags come from the card's PrKDF; without the
+//!   disk cache a certificate is read when an attribute needs it or its key is used; a data
+//!   object's size query (NULL pValue, or CKA_VALUE_LEN)
 //!   takes the FCP/FCI size (spec §5.3). CKA_PRIVATE objects are visible after login only.
 //!   CKA_ALWAYS_AUTHENTICATE is FALSE (see [`attributes`]).
+//! - **Disk cache** ([`cache`]): with it (the default), a card's public objects (certificate
+//!   DERs, the PrKDF/CDF/DODF descriptions, public non-modifiable data values, PIN lengths) are
+//!   kept in one file per card under `$XDG_CACHE_HOME/cpx/pkcs11/` (else
+//!   `$HOME/.cache/cpx/pkcs11/`; neither set: no cache). `CPX_PKCS11_CACHE=off` disables it,
+//!   `CPX_PKCS11_CACHE=/abs/dir` moves it. The entry is keyed by the card's serial and, on a
+//!   CPS3 contact card, EF_ACTUA (read once per insertion); on a CPS4 (no EF_ACTUA) the data
+//!   objects are not cached. A cold cache reads every certificate at the first listing; a warm
+//!   one lists certificates and keys without reading any file. A bad file is ignored and
+//!   rewritten, never an error; values that need the PIN are never written.
 //! - **C_SetAttributeValue** writes CKA_VALUE of modifiable data objects (CPS_DATA on CPS3,
 //!   spec §5.4); see [`objects::set_value`] for the return codes (a value longer than the file
 //!   is CKR_ATTRIBUTE_VALUE_INVALID, where the official module says CKR_GENERAL_ERROR).
@@ -52,6 +63,7 @@
 //! logs go to stderr. PIN values are never logged (APDU traces mask them).
 
 pub mod attributes;
+pub mod cache;
 pub mod crypto;
 pub mod error;
 mod ffi;

@@ -12,6 +12,11 @@
 //! - a data object's value is read when CKA_VALUE is first asked for with a buffer; a size query
 //!   (NULL pValue) or CKA_VALUE_LEN takes the file size from the FCP/FCI (spec §5.3).
 //!
+//! With the disk cache ([`crate::cache`]) the sources come from the card's file when it is
+//! valid (certificates and cached data values filled at once, nothing read); when it is cold,
+//! every certificate is read at the first listing and the file written; a public,
+//! non-modifiable data value read from the card is added to the file.
+//!
 //! Objects with CKA_PRIVATE = TRUE are invisible until the user logs in.
 
 use cpx_card::{CardError, Interface, KeyRole};
@@ -19,6 +24,7 @@ use cryptoki_sys::*;
 use x509_parser::prelude::*;
 
 use crate::attributes::{AttrValue, attribute};
+use crate::cache;
 use crate::error::{Error, Result, ck};
 use crate::slots::SlotState;
 use crate::state::Module;
@@ -198,17 +204,73 @@ fn parse_cert(der: &[u8], authority: bool) -> Option<Parsed> {
     })
 }
 
-/// Build the token's objects from the CDF, the PrKDF and the DODF (no certificate, no value).
-fn build(module: &Module, token: &mut Token) -> Result<Vec<Object>> {
-    let contactless = token.card.interface() == Interface::Contactless;
-    let g4 = token.card.generation() == cpx_card::Generation::Cps4;
+/// The object list's sources read from the card: the CDF (certificates not read yet: empty
+/// DER), the PrKDF, the DODF. Also whether they may go to the disk cache (no private
+/// certificate).
+fn listing_from_card(token: &mut Token) -> Result<(cache::Objects, bool)> {
     let infos = token.card.certificate_infos()?;
     let keys = token.card.private_keys()?;
+    let certs = infos
+        .iter()
+        .map(|c| cache::Cert {
+            label: c.common.label.clone(),
+            id: c.id.clone(),
+            authority: c.authority,
+            der: Vec::new(),
+        })
+        .collect();
+    let keys = keys
+        .into_iter()
+        .map(|k| cache::PrivateKey {
+            label: k.label,
+            id: k.id,
+            role: k.role,
+            modulus_bits: k.modulus_bits,
+            private: k.private,
+        })
+        .collect();
+    let cacheable = !infos.iter().any(|c| c.common.private);
+    token.cert_infos = infos;
+    let data = card_data(token)?;
+    Ok((cache::Objects { certs, keys, data }, cacheable))
+}
+
+/// The data objects of the DODF (values not read); `None` when they cannot be listed (the
+/// token still works without them).
+fn card_data(token: &mut Token) -> Result<Option<Vec<cache::Data>>> {
+    match token.card.data_objects() {
+        Ok(list) => Ok(Some(
+            list.into_iter()
+                .map(|d| cache::Data {
+                    label: d.label,
+                    application: d.application,
+                    private: d.private,
+                    modifiable: d.modifiable,
+                    value: None,
+                })
+                .collect(),
+        )),
+        Err(e) => {
+            let e = Error::from(e);
+            if crate::error::token_lost(&e) {
+                return Err(e);
+            }
+            log::warn!("data objects: {e}");
+            Ok(None)
+        }
+    }
+}
+
+/// Build the token's objects from their sources: certificates with a DER (from the disk cache)
+/// are filled at once, the others wait for [`load_cert`].
+fn assemble(module: &Module, token: &Token, listing: &cache::Objects) -> Vec<Object> {
+    let contactless = token.card.interface() == Interface::Contactless;
+    let g4 = token.card.generation() == cpx_card::Generation::Cps4;
     let mut out = Vec::new();
-    for (i, c) in infos.iter().enumerate() {
+    for (i, c) in listing.certs.iter().enumerate() {
         out.push(Object {
             handle: module.new_object_handle(),
-            label: c.common.label.clone(),
+            label: c.label.clone(),
             id: c.id.clone(),
             private: false,
             kind: Kind::Certificate(CertData {
@@ -218,8 +280,8 @@ fn build(module: &Module, token: &mut Token) -> Result<Vec<Object>> {
             pending_cert: Some(i),
         });
     }
-    for k in keys {
-        let cert = infos.iter().position(|c| c.id == k.id && !c.authority);
+    for k in &listing.keys {
+        let cert = listing.certs.iter().position(|c| c.id == k.id && !c.authority);
         let key = KeyData {
             role: k.role,
             modulus: Vec::new(),
@@ -236,7 +298,7 @@ fn build(module: &Module, token: &mut Token) -> Result<Vec<Object>> {
             // spec §5.3: no PuKDF on CPx cards, "Cle publique - " + the certificate label.
             out.push(Object {
                 handle: module.new_object_handle(),
-                label: format!("Cle publique - {}", infos[ci].common.label),
+                label: format!("Cle publique - {}", listing.certs[ci].label),
                 id: k.id.clone(),
                 private: false,
                 kind: Kind::PublicKey(key.clone()),
@@ -247,63 +309,49 @@ fn build(module: &Module, token: &mut Token) -> Result<Vec<Object>> {
         }
         out.push(Object {
             handle: module.new_object_handle(),
-            label: k.label,
-            id: k.id,
+            label: k.label.clone(),
+            id: k.id.clone(),
             // spec §5.3: the contactless technical key is public (PrKDF flag).
             private: k.private,
             kind: Kind::PrivateKey(key),
             pending_cert: cert,
         });
     }
-    token.cert_infos = infos;
-    match token.card.data_objects() {
-        Ok(list) => {
-            for d in list {
-                out.push(Object {
-                    handle: module.new_object_handle(),
-                    label: d.label,
-                    id: Vec::new(),
-                    private: d.private,
-                    kind: Kind::Data {
-                        application: d.application.unwrap_or_else(|| "CPS".into()),
-                        modifiable: d.modifiable,
-                        value: None,
-                        size: None,
-                    },
-                    pending_cert: None,
-                });
-            }
-        }
-        Err(e) => {
-            let e = Error::from(e);
-            if crate::error::token_lost(&e) {
-                return Err(e);
-            }
-            log::warn!("data objects: {e}");
+    for d in listing.data.iter().flatten() {
+        out.push(Object {
+            handle: module.new_object_handle(),
+            label: d.label.clone(),
+            id: Vec::new(),
+            private: d.private,
+            kind: Kind::Data {
+                application: d.application.clone().unwrap_or_else(|| "CPS".into()),
+                modifiable: d.modifiable,
+                size: d.value.as_ref().map(Vec::len),
+                value: d.value.clone(),
+            },
+            pending_cert: None,
+        });
+    }
+    for (i, c) in listing.certs.iter().enumerate() {
+        if !c.der.is_empty() {
+            fill_cert(&mut out, i, &c.label, &c.der, c.authority);
         }
     }
     log::debug!("{} objects", out.len());
-    Ok(out)
+    out
 }
 
-/// Read certificate `index` and fill every object that waits for it.
-fn load_cert(token: &mut Token, index: usize) -> Result<()> {
-    let Some(info) = token.cert_infos.get(index).cloned() else {
-        return ck(CKR_GENERAL_ERROR);
-    };
-    let c = token.card.read_certificate(&info)?;
-    let parsed = parse_cert(&c.der, c.authority);
+/// Fill every object that waits for certificate `index`.
+fn fill_cert(objects: &mut [Object], index: usize, label: &str, der: &[u8], authority: bool) {
+    let parsed = parse_cert(der, authority);
     if parsed.is_none() {
-        log::warn!("certificate {:?}: not X.509", c.label);
+        log::warn!("certificate {label:?}: not X.509");
     }
-    let Some(objects) = token.objects.as_mut() else {
-        return Ok(());
-    };
     for o in objects.iter_mut().filter(|o| o.pending_cert == Some(index)) {
         o.pending_cert = None;
         match (&mut o.kind, &parsed) {
             (Kind::Certificate(cd), Some(p)) => *cd = p.cert.clone(),
-            (Kind::Certificate(cd), None) => cd.der = c.der.clone(),
+            (Kind::Certificate(cd), None) => cd.der = der.to_vec(),
             (Kind::PublicKey(k) | Kind::PrivateKey(k), Some(p)) => {
                 k.subject = p.cert.subject.clone();
                 match &p.rsa {
@@ -312,12 +360,60 @@ fn load_cert(token: &mut Token, index: usize) -> Result<()> {
                         k.exponent = e.clone();
                         k.spki = spki.clone();
                     }
-                    None => log::warn!("certificate {:?}: not an RSA key", c.label),
+                    None => log::warn!("certificate {label:?}: not an RSA key"),
                 }
             }
             _ => {}
         }
     }
+}
+
+/// Read certificate `index` from the card and fill every object that waits for it; its DER.
+fn load_cert(token: &mut Token, index: usize) -> Result<Vec<u8>> {
+    let Some(info) = token.cert_infos.get(index).cloned() else {
+        return ck(CKR_GENERAL_ERROR);
+    };
+    let c = token.card.read_certificate(&info)?;
+    if parse_cert(&c.der, c.authority).is_none() {
+        // Whatever the card sent is not a certificate (a broken or hostile card): served as
+        // CKA_VALUE it would be a wrong answer given as right. The objects stay unread.
+        log::warn!("certificate {:?}: the card's data is not an X.509 certificate", c.label);
+        return ck(CKR_DEVICE_ERROR);
+    }
+    if let Some(objects) = token.objects.as_mut() {
+        fill_cert(objects, index, &c.label, &c.der, c.authority);
+    }
+    Ok(c.der)
+}
+
+/// Cold disk cache: read every certificate now (listings and key use need them all) and write
+/// the card's file. A certificate that cannot be read leaves the cache cold (and the objects
+/// lazy), without failing.
+fn fill_cache(token: &mut Token, mut listing: cache::Objects) -> Result<()> {
+    let Some(caches_data) = token.cache.as_ref().map(|c| c.entry.key.caches_data()) else {
+        return Ok(());
+    };
+    if !caches_data {
+        // No EF_ACTUA on this card: its data objects are not cached (see crate::cache).
+        listing.data = None;
+    } else if listing.data.is_none() {
+        return Ok(());
+    }
+    for i in 0..listing.certs.len() {
+        match load_cert(token, i) {
+            Ok(der) => listing.certs[i].der = der,
+            Err(e) if crate::error::token_lost(&e) => return Err(e),
+            Err(e) => {
+                log::debug!("certificate {i}: {e}; disk cache not filled");
+                return Ok(());
+            }
+        }
+    }
+    if let Some(c) = &mut token.cache {
+        c.entry.objects = Some(listing);
+        c.changed();
+    }
+    token.persist_cache();
     Ok(())
 }
 
@@ -329,7 +425,7 @@ fn ensure_cert(token: &mut Token, handle: CK_OBJECT_HANDLE) -> Result<()> {
         .and_then(|v| v.iter().find(|o| o.handle == handle))
         .and_then(|o| o.pending_cert);
     match pending {
-        Some(i) => load_cert(token, i),
+        Some(i) => load_cert(token, i).map(drop),
         None => Ok(()),
     }
 }
@@ -337,8 +433,26 @@ fn ensure_cert(token: &mut Token, handle: CK_OBJECT_HANDLE) -> Result<()> {
 /// The objects, building them on first use.
 pub fn objects<'a>(module: &Module, token: &'a mut Token) -> Result<&'a mut Vec<Object>> {
     if token.objects.is_none() {
-        let built = build(module, token)?;
-        token.objects = Some(built);
+        let cached = token.cache.as_ref().and_then(|c| c.entry.objects.clone());
+        // Only complete entries are written; an empty DER would leave a certificate without a
+        // path to read it from.
+        match cached.filter(|l| l.certs.iter().all(|c| !c.der.is_empty())) {
+            Some(mut listing) => {
+                log::debug!("objects from the disk cache");
+                if listing.data.is_none() {
+                    // Not cached on this card (no EF_ACTUA): listed as without a cache.
+                    listing.data = card_data(token)?;
+                }
+                token.objects = Some(assemble(module, token, &listing));
+            }
+            None => {
+                let (listing, cacheable) = listing_from_card(token)?;
+                token.objects = Some(assemble(module, token, &listing));
+                if cacheable {
+                    fill_cache(token, listing)?;
+                }
+            }
+        }
     }
     token.objects.as_mut().ok_or(Error::Ck(CKR_GENERAL_ERROR))
 }
@@ -379,6 +493,7 @@ fn load_value(token: &mut Token, handle: CK_OBJECT_HANDLE) -> Result<()> {
         _ => return Ok(()),
     };
     let v = token.card.read_data_object(&label)?;
+    remember_value(token, &label, Some(&v));
     if let Some(Object {
         kind: Kind::Data { value, size, .. },
         ..
@@ -388,6 +503,28 @@ fn load_value(token: &mut Token, handle: CK_OBJECT_HANDLE) -> Result<()> {
         *value = Some(v);
     }
     Ok(())
+}
+
+/// Put a data object's value in the disk cache (or take it out: `None`), when it is cached
+/// there at all ([`cache::Data::value_cacheable`], on a card with EF_ACTUA).
+fn remember_value(token: &mut Token, label: &str, value: Option<&[u8]>) {
+    let Some(c) = &mut token.cache else { return };
+    let Some(d) = c
+        .entry
+        .objects
+        .as_mut()
+        .and_then(|o| o.data.as_mut())
+        .and_then(|d| d.iter_mut().find(|d| d.label == label))
+    else {
+        return;
+    };
+    let new = value.filter(|_| d.value_cacheable()).map(<[u8]>::to_vec);
+    if d.value == new {
+        return;
+    }
+    d.value = new;
+    c.changed();
+    token.persist_cache();
 }
 
 /// Take a data object's size from its FCP/FCI if neither it nor the value is known (spec §5.3).
@@ -614,6 +751,7 @@ pub fn set_value(
             Err(e) => return Err(e.into()),
         }
         // Forget the cached value: the next read returns what the card holds (zero-padded).
+        remember_value(t, &obj.label, None);
         if let Some(Object {
             kind: Kind::Data { value: cached, .. },
             ..

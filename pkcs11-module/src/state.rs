@@ -59,6 +59,9 @@ pub struct Module {
     pub waiters: Mutex<Vec<(u64, Canceller)>>,
     /// Set by C_Finalize.
     pub finalized: AtomicBool,
+    /// The disk cache of public objects (`None`: disabled), from the environment at
+    /// C_Initialize (see [`crate::cache`]).
+    pub cache: Option<crate::cache::Store>,
 }
 
 static MODULE: RwLock<Option<Arc<Module>>> = RwLock::new(None);
@@ -71,6 +74,11 @@ pub fn module() -> Result<Arc<Module>> {
         Some(m) if m.pid == std::process::id() => Ok(Arc::clone(m)),
         _ => ck(CKR_CRYPTOKI_NOT_INITIALIZED),
     }
+}
+
+/// The disk cache of the initialised module, if enabled.
+pub fn cache_store() -> Option<crate::cache::Store> {
+    module().ok().and_then(|m| m.cache.clone())
 }
 
 /// Start logging if `CPX_PKCS11_LOG` is set (an `env_logger` filter, e.g. `debug` or
@@ -128,7 +136,12 @@ pub fn initialize(args: Option<InitArgs>) -> Result<()> {
         event_snapshot: Mutex::new(HashMap::new()),
         waiters: Mutex::new(Vec::new()),
         finalized: AtomicBool::new(false),
+        cache: crate::cache::Store::from_env(),
     };
+    match &module.cache {
+        Some(c) => log::debug!("disk cache in {}", c.dir().display()),
+        None => log::debug!("no disk cache"),
+    }
     let module = Arc::new(module);
     if let Err(e) = module.refresh_slots() {
         log::debug!("initial reader scan: {e}");

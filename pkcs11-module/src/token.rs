@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use cpx_card::{Card, Interface, PinKind, PinStatus};
 use cryptoki_sys::*;
 
+use crate::cache::TokenCache;
 use crate::objects::Object;
 use crate::slots::pad;
 
@@ -40,17 +41,38 @@ pub struct Token {
     pub cert_infos: Vec<cpx_card::pkcs15::cdf::CertificateInfo>,
     /// ulMinPinLen / ulMaxPinLen from the AODF, once read.
     pub pin_lengths: Option<(CK_ULONG, CK_ULONG)>,
+    /// The disk cache of this card's public objects; `None` when disabled or not usable.
+    pub cache: Option<TokenCache>,
 }
 
 impl Token {
-    /// Wrap an opened card.
-    pub fn new(card: Card) -> Token {
+    /// Wrap an opened card. With the disk cache on ([`crate::cache`]), this is where its
+    /// freshness is checked, once per card insertion and before anything cacheable is read:
+    /// EF_ACTUA is read on a CPS3 contact card (spec §5.7), and the card's file loaded.
+    pub fn new(mut card: Card) -> Token {
+        let cache = crate::state::cache_store().and_then(|s| TokenCache::open(s, &mut card));
+        let pin_lengths = cache
+            .as_ref()
+            .and_then(|c| c.entry.pin_lengths)
+            .map(|(min, max)| (CK_ULONG::from(min), CK_ULONG::from(max)));
         Token {
             card,
             objects: None,
             pins: PinCache::default(),
             cert_infos: Vec::new(),
-            pin_lengths: None,
+            pin_lengths,
+            cache,
+        }
+    }
+
+    /// Write the disk cache if it changed. A failure is logged and turns the cache off for
+    /// this token (never an error for the caller).
+    pub fn persist_cache(&mut self) {
+        if let Some(c) = &mut self.cache
+            && let Err(e) = c.persist()
+        {
+            log::debug!("disk cache not written ({}): {e}", c.store.dir().display());
+            self.cache = None;
         }
     }
 
@@ -95,6 +117,15 @@ impl Token {
             Ok(p) => {
                 let l = (p.min_len as CK_ULONG, p.max_len as CK_ULONG);
                 self.pin_lengths = Some(l);
+                if let (Some(c), Ok(min), Ok(max)) = (
+                    &mut self.cache,
+                    u32::try_from(p.min_len),
+                    u32::try_from(p.max_len),
+                ) {
+                    c.entry.pin_lengths = Some((min, max));
+                    c.changed();
+                    self.persist_cache();
+                }
                 l
             }
             Err(e) => {

@@ -147,8 +147,9 @@ fn with_private_cache_home() -> Option<ExitCode> {
     let status = std::fs::create_dir_all(&dir).and_then(|()| {
         std::process::Command::new(std::env::current_exe()?)
             .args(std::env::args_os().skip(1))
-            // The module's cache override would bypass XDG_CACHE_HOME.
-            .env_remove("CPX_PKCS11_CACHE")
+            // The module's cache in the private directory, where XDG_CACHE_HOME would put it
+            // (the sandbox turns the cache off unless it is set explicitly).
+            .env("CPX_PKCS11_CACHE", dir.join("cpx").join("pkcs11"))
             .env("XDG_CACHE_HOME", &dir)
             .env(cache::ENV_PRIVATE_CACHE, &dir)
             .status()

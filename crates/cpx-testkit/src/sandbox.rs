@@ -221,8 +221,13 @@ impl Sandbox {
         self.root.join("pcscd.log")
     }
 
-    /// The environment a child process needs to use this sandbox: `PCSCLITE_CSOCK_NAME` and the
-    /// reader list for [`SandboxEnv`](crate::SandboxEnv).
+    /// The environment a child process needs to use this sandbox: `PCSCLITE_CSOCK_NAME`, the
+    /// reader list for [`SandboxEnv`](crate::SandboxEnv), and `CPX_PKCS11_CACHE=off`.
+    ///
+    /// The PKCS#11 module's disk cache is off in the sandbox: tests must not write into the
+    /// user's cache directory, and one test's cache would change what another (same card image,
+    /// same serial) sends to the card. The tests of the cache turn it on for their own children;
+    /// a `CPX_PKCS11_CACHE` already set by the caller is kept.
     pub fn env(&self) -> Vec<(String, String)> {
         let readers: Vec<String> = self
             .readers
@@ -232,6 +237,10 @@ impl Sandbox {
         vec![
             (ENV_SOCKET.to_owned(), self.socket.display().to_string()),
             (ENV_READERS.to_owned(), readers.join(";")),
+            (
+                "CPX_PKCS11_CACHE".to_owned(),
+                std::env::var("CPX_PKCS11_CACHE").unwrap_or_else(|_| "off".to_owned()),
+            ),
         ]
     }
 

@@ -1,0 +1,518 @@
+//! The on-disk cache of a card's public objects (issue 6 "Speed").
+//!
+//! Listing a card's objects costs dozens of APDUs (ODF, CDF, PrKDF, DODF, then every
+//! certificate in 231-byte READ BINARY chunks on a CPS3). The official module keeps a disk cache
+//! for that (spec §5.6); this is ours.
+//!
+//! # Where
+//! `$CPX_PKCS11_CACHE` when it is an absolute directory (`off` disables the cache), else
+//! `$XDG_CACHE_HOME/cpx/pkcs11/`, else `$HOME/.cache/cpx/pkcs11/`; no cache when none of them
+//! is set (or they are relative paths). The directory is created `0700` and must be owned by
+//! the process's user and writable by nobody else; files are `0600`, owned by the user, regular
+//! files (never followed symlinks) of at most [`MAX_FILE_SIZE`]. Read once at C_Initialize.
+//!
+//! # One file per card: `<cps3|cps4>-<contact|contactless>-<serial>.cache`
+//! [`MAGIC`], the [`FORMAT_VERSION`], a SHA-256 of the content, then the content: the [`Key`]
+//! first, then the [`Entry`]. Written to a temporary file in the same directory, fsync'ed, then
+//! renamed over the old one (readers see the old or the new file, never a mix; concurrent
+//! writers: the last rename wins, and each writer first merges what is on disk). On read, any
+//! mismatch (size, magic, version, hash, parse, key) ignores the file ([`Miss`], logged at
+//! debug level): the objects are read from the card and the file is rewritten. Never fatal.
+//!
+//! # What is cached, and what keys it
+//! Only what a card gives anyone without the PIN: the certificates (DER), the PrKDF description
+//! of the keys (label, iD, role, size, private flag), the DODF description of the data objects,
+//! the values of public, non-modifiable data objects, and the PIN length limits of the AODF.
+//! The value of an object that needs the PIN (activities, CPS_SIT_FACT) is never cached, nor
+//! CPS_DATA (the holder can rewrite it through any middleware without EF_ACTUA changing).
+//!
+//! The key is the generation, the interface, the serial (EF.SN.ICC, read from the card at each
+//! open, spec §1.3), the TokenInfo label and manufacturer, and:
+//! - **CPS3 contact**: the raw EF_ACTUA (`3F00/D010`, spec §5.7), or its absence. A card
+//!   update (situations) writes EF_ACTUA, so any update invalidates the entry. It is read once
+//!   per card insertion (when the token is opened), before anything cacheable is read: 1 APDU
+//!   when absent (`6A82`), 3 on T=0 when present. An EF_ACTUA that cannot be read or parsed
+//!   turns the cache off for that token (the official module fails with
+//!   CKR_ASIP_BAD_EF_ACTUA; we only stop trusting the disk).
+//! - **CPS4 and CPS3 contactless**: no EF_ACTUA (spec §5.7, §7, §10.4) and no other update
+//!   marker is known. What is cached there relies on one fact: certificates and keys are
+//!   written at personalisation, for the card's own key pairs, and a renewed card is a new card
+//!   with a new serial (the serial is the card number the certificates carry in their token id
+//!   1.2.250.1.71.1.2.3, data-and-certs notes). Business data may be updated on a card (the
+//!   situations), so on these cards the data objects (list and values) are not cached: they are
+//!   read from the card (ODF + DODF) as without cache.
+
+use std::ffi::OsString;
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use cpx_card::{Card, Generation, Interface, KeyRole};
+
+/// The environment variable: `off`, or an absolute directory.
+pub const ENV: &str = "CPX_PKCS11_CACHE";
+/// The format version; files of another version are ignored (and rewritten).
+pub const FORMAT_VERSION: u32 = 1;
+/// Larger files are ignored without being read.
+pub const MAX_FILE_SIZE: u64 = 1 << 20;
+/// The first bytes of every cache file.
+pub const MAGIC: [u8; 8] = *b"cpx-p11c";
+
+/// A cache directory.
+///
+/// ```
+/// use cpx_pkcs11::cache::Store;
+/// use std::ffi::OsString;
+///
+/// let xdg = Store::resolve(None, Some(OsString::from("/tmp/xdg")), Some(OsString::from("/home/a")));
+/// assert_eq!(xdg.unwrap().dir(), std::path::Path::new("/tmp/xdg/cpx/pkcs11"));
+/// assert!(Store::resolve(Some(OsString::from("off")), None, Some(OsString::from("/home/a"))).is_none());
+/// assert!(Store::resolve(None, None, None).is_none());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Store {
+    dir: PathBuf,
+}
+
+/// Why a cache file was not used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Miss {
+    /// There is no file (or no directory) yet.
+    NoFile,
+    /// Not trusted: not a regular file, another owner, writable by others, unusable serial.
+    Unsafe(String),
+    /// Reading failed.
+    Io(String),
+    /// Larger than [`MAX_FILE_SIZE`].
+    TooLarge(u64),
+    /// Not a cache file, truncated, or content that does not parse.
+    Format(&'static str),
+    /// Another format version.
+    Version(u32),
+    /// The SHA-256 does not match the content.
+    Hash,
+    /// A file for another card state (EF_ACTUA changed, other label…).
+    OtherKey,
+}
+
+impl std::fmt::Display for Miss {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Miss::NoFile => write!(f, "no cache file"),
+            Miss::Unsafe(why) => write!(f, "not trusted: {why}"),
+            Miss::Io(e) => write!(f, "read error: {e}"),
+            Miss::TooLarge(n) => write!(f, "{n} bytes, over {MAX_FILE_SIZE}"),
+            Miss::Format(why) => write!(f, "bad format: {why}"),
+            Miss::Version(v) => write!(f, "format version {v}, not {FORMAT_VERSION}"),
+            Miss::Hash => write!(f, "SHA-256 mismatch"),
+            Miss::OtherKey => write!(f, "for another card state (EF_ACTUA or TokenInfo changed)"),
+        }
+    }
+}
+
+/// What an entry is valid for (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key {
+    /// CPS3 or CPS4.
+    pub generation: Generation,
+    /// Contact or contactless (the two show different applications of the same card).
+    pub interface: Interface,
+    /// The serial from EF.SN.ICC (spec §1.3).
+    pub serial: String,
+    /// TokenInfo label.
+    pub label: String,
+    /// TokenInfo manufacturerID.
+    pub manufacturer: String,
+    /// EF_ACTUA's raw content on a CPS3 contact card; `None` when absent or not applicable.
+    pub ef_actua: Option<Vec<u8>>,
+}
+
+impl Key {
+    /// The key of an opened card; reads EF_ACTUA on a CPS3 contact card (spec §5.7). `None`
+    /// when EF_ACTUA cannot be read or is malformed: the cache is not used for this card.
+    pub fn of(card: &mut Card) -> Option<Key> {
+        let ef_actua = match card.ef_actua() {
+            Ok(a) => a.map(|a| a.raw),
+            Err(e) => {
+                log::info!("EF_ACTUA: {e}; disk cache not used for this card");
+                return None;
+            }
+        };
+        Some(Key {
+            generation: card.generation(),
+            interface: card.interface(),
+            serial: card.serial().to_owned(),
+            label: card.token_label().to_owned(),
+            manufacturer: card.manufacturer().to_owned(),
+            ef_actua,
+        })
+    }
+
+    /// Whether data objects are cached for this card: only where EF_ACTUA tells updates apart
+    /// (CPS3 contact, spec §5.7).
+    pub fn caches_data(&self) -> bool {
+        (self.generation, self.interface) == (Generation::Cps3, Interface::Contact)
+    }
+
+    fn file_name(&self) -> Option<String> {
+        let s = &self.serial;
+        if s.is_empty() || s.len() > 32 || !s.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return None;
+        }
+        let g = match self.generation {
+            Generation::Cps3 => "cps3",
+            Generation::Cps4 => "cps4",
+        };
+        let i = match self.interface {
+            Interface::Contact => "contact",
+            Interface::Contactless => "contactless",
+        };
+        Some(format!("{g}-{i}-{s}.cache"))
+    }
+}
+
+/// A certificate: its CDF entry and DER (empty while not read, in memory only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cert {
+    /// CDF label.
+    pub label: String,
+    /// iD (CKA_ID).
+    pub id: Vec<u8>,
+    /// CA certificate.
+    pub authority: bool,
+    /// X.509 DER.
+    pub der: Vec<u8>,
+}
+
+/// A private key as the PrKDF describes it (the key itself never leaves the card).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrivateKey {
+    /// PrKDF label.
+    pub label: String,
+    /// iD (CKA_ID).
+    pub id: Vec<u8>,
+    /// Signature or authentication key.
+    pub role: KeyRole,
+    /// modulusLength.
+    pub modulus_bits: u32,
+    /// CKA_PRIVATE.
+    pub private: bool,
+}
+
+/// A data object as the DODF describes it, with its value when cached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Data {
+    /// Label, e.g. "CPS_NAME_PS".
+    pub label: String,
+    /// CKA_APPLICATION.
+    pub application: Option<String>,
+    /// Reading needs the PIN.
+    pub private: bool,
+    /// CKA_MODIFIABLE.
+    pub modifiable: bool,
+    /// The value, only for [`Data::value_cacheable`] objects.
+    pub value: Option<Vec<u8>>,
+}
+
+impl Data {
+    /// Public and never rewritten: not private, not modifiable, not CPS_DATA (writable with the
+    /// PIN even where the DODF does not flag it modifiable, spec §5.4, §6.1).
+    pub fn value_cacheable(&self) -> bool {
+        !self.private && !self.modifiable && self.label != "CPS_DATA"
+    }
+}
+
+/// What the object list is built from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Objects {
+    /// Certificates, in CDF order.
+    pub certs: Vec<Cert>,
+    /// Private keys, in PrKDF order.
+    pub keys: Vec<PrivateKey>,
+    /// Data objects; `None` when not cached ([`Key::caches_data`]) or not listed.
+    pub data: Option<Vec<Data>>,
+}
+
+/// One card's cache file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// What it is valid for.
+    pub key: Key,
+    /// ulMinPinLen / ulMaxPinLen from the AODF.
+    pub pin_lengths: Option<(u32, u32)>,
+    /// The object list, once complete (every certificate read).
+    pub objects: Option<Objects>,
+}
+
+impl Entry {
+    /// An empty entry.
+    pub fn new(key: Key) -> Entry {
+        Entry {
+            key,
+            pin_lengths: None,
+            objects: None,
+        }
+    }
+
+    /// Take from `other` (same key) what this entry lacks: another process may have cached
+    /// more meanwhile.
+    pub fn fill_from(&mut self, other: Entry) {
+        if other.key != self.key {
+            return;
+        }
+        self.pin_lengths = self.pin_lengths.or(other.pin_lengths);
+        match (&mut self.objects, other.objects) {
+            (None, theirs) => self.objects = theirs,
+            (Some(ours), Some(theirs)) => {
+                let (Some(data), Some(their_data)) = (&mut ours.data, theirs.data) else {
+                    return;
+                };
+                for d in data
+                    .iter_mut()
+                    .filter(|d| d.value.is_none() && d.value_cacheable())
+                {
+                    if let Some(t) = their_data.iter().find(|t| t.label == d.label) {
+                        d.value = t.value.clone();
+                    }
+                }
+            }
+            (Some(_), None) => {}
+        }
+    }
+}
+
+impl Store {
+    /// A cache in `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> Store {
+        Store { dir: dir.into() }
+    }
+
+    /// The cache the environment asks for ([`Store::resolve`] of `CPX_PKCS11_CACHE`,
+    /// `XDG_CACHE_HOME`, `HOME`).
+    pub fn from_env() -> Option<Store> {
+        Store::resolve(
+            std::env::var_os(ENV),
+            std::env::var_os("XDG_CACHE_HOME"),
+            std::env::var_os("HOME"),
+        )
+    }
+
+    /// `setting` (`CPX_PKCS11_CACHE`): `off` = no cache, an absolute path = that directory;
+    /// else `<xdg>/cpx/pkcs11` (XDG Base Directory: only an absolute `XDG_CACHE_HOME` counts),
+    /// else `<home>/.cache/cpx/pkcs11`, else no cache.
+    pub fn resolve(
+        setting: Option<OsString>,
+        xdg: Option<OsString>,
+        home: Option<OsString>,
+    ) -> Option<Store> {
+        let absolute = |v: Option<OsString>| v.map(PathBuf::from).filter(|p| p.is_absolute());
+        if let Some(s) = setting.filter(|s| !s.is_empty()) {
+            if s == "off" {
+                return None;
+            }
+            let dir = absolute(Some(s.clone()));
+            if dir.is_none() {
+                log::warn!(
+                    "{ENV}={}: not \"off\" nor an absolute path; no disk cache",
+                    s.to_string_lossy()
+                );
+            }
+            return dir.map(Store::new);
+        }
+        if let Some(x) = absolute(xdg) {
+            return Some(Store::new(x.join("cpx").join("pkcs11")));
+        }
+        absolute(home).map(|h| Store::new(h.join(".cache").join("cpx").join("pkcs11")))
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The file of a key; `None` when the serial is not a plain alphanumeric string.
+    pub fn file(&self, key: &Key) -> Option<PathBuf> {
+        key.file_name().map(|n| self.dir.join(n))
+    }
+
+    /// The directory is ours and nobody else can write in it.
+    fn check_dir(&self) -> Result<(), Miss> {
+        let m = match fs::metadata(&self.dir) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Miss::NoFile),
+            Err(e) => return Err(Miss::Io(e.to_string())),
+        };
+        if !m.is_dir() {
+            return Err(Miss::Unsafe(format!("{} is not a directory", self.dir.display())));
+        }
+        trusted(&m, &self.dir)
+    }
+
+    /// The entry for `key`, if a valid file holds it.
+    pub fn load(&self, key: &Key) -> Result<Entry, Miss> {
+        let path = self
+            .file(key)
+            .ok_or_else(|| Miss::Unsafe(format!("serial {:?} is not a file name", key.serial)))?;
+        self.check_dir()?;
+        let meta = match fs::symlink_metadata(&path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Miss::NoFile),
+            Err(e) => return Err(Miss::Io(e.to_string())),
+        };
+        if !meta.file_type().is_file() {
+            return Err(Miss::Unsafe(format!("{} is not a regular file", path.display())));
+        }
+        trusted(&meta, &path)?;
+        if meta.len() > MAX_FILE_SIZE {
+            return Err(Miss::TooLarge(meta.len()));
+        }
+        let mut bytes = Vec::new();
+        File::open(&path)
+            .and_then(|f| f.take(MAX_FILE_SIZE + 1).read_to_end(&mut bytes))
+            .map_err(|e| Miss::Io(e.to_string()))?;
+        if bytes.len() as u64 > MAX_FILE_SIZE {
+            return Err(Miss::TooLarge(bytes.len() as u64));
+        }
+        let entry = decode(&bytes)?;
+        if entry.key != *key {
+            return Err(Miss::OtherKey);
+        }
+        Ok(entry)
+    }
+
+    /// Write `entry` atomically (temporary file, fsync, rename). Creates the directory (0700).
+    pub fn save(&self, entry: &Entry) -> io::Result<PathBuf> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let name = entry
+            .key
+            .file_name()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "serial is not a file name"))?;
+        DirBuilder::new().recursive(true).mode(0o700).create(&self.dir)?;
+        self.check_dir()
+            .map_err(|m| io::Error::new(io::ErrorKind::PermissionDenied, m.to_string()))?;
+        let bytes = encode(entry);
+        if bytes.len() as u64 > MAX_FILE_SIZE {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "entry over the size limit",
+            ));
+        }
+        let path = self.dir.join(&name);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let tmp = self.dir.join(format!(
+            ".{name}.{}.{}.{nanos}.tmp",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let written = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .and_then(|mut f| {
+                f.write_all(&bytes)?;
+                f.sync_all()
+            })
+            .and_then(|()| fs::rename(&tmp, &path));
+        if let Err(e) = written {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
+        // The rename itself reaches the disk with the directory.
+        if let Ok(d) = File::open(&self.dir) {
+            let _ = d.sync_all();
+        }
+        Ok(path)
+    }
+}
+
+/// Owned by this process's user and not writable by group or others.
+fn trusted(m: &fs::Metadata, path: &Path) -> Result<(), Miss> {
+    if m.uid() != rustix::process::geteuid().as_raw() {
+        return Err(Miss::Unsafe(format!(
+            "{} belongs to uid {}",
+            path.display(),
+            m.uid()
+        )));
+    }
+    if m.mode() & 0o022 != 0 {
+        return Err(Miss::Unsafe(format!(
+            "{} is writable by others (mode {:o})",
+            path.display(),
+            m.mode() & 0o777
+        )));
+    }
+    Ok(())
+}
+
+/// A token's cache: the directory, the entry in memory, whether it changed since written.
+#[derive(Debug)]
+pub struct TokenCache {
+    /// Where.
+    pub store: Store,
+    /// What (its key is the card's).
+    pub entry: Entry,
+    dirty: bool,
+}
+
+impl TokenCache {
+    /// The cache of an opened card: its key (EF_ACTUA read on a CPS3 contact card), and the
+    /// file's entry when valid, else an empty one. `None` when the cache cannot be used for it.
+    pub fn open(store: Store, card: &mut Card) -> Option<TokenCache> {
+        match store.check_dir() {
+            Ok(()) | Err(Miss::NoFile) => {}
+            Err(miss) => {
+                // Unusable: do not read certificates ahead for a file that cannot be written.
+                log::debug!("disk cache {}: {miss}", store.dir().display());
+                return None;
+            }
+        }
+        let key = Key::of(card)?;
+        store.file(&key)?;
+        let entry = match store.load(&key) {
+            Ok(e) => {
+                log::debug!("disk cache: {} used", store.file(&key)?.display());
+                e
+            }
+            Err(miss) => {
+                log::debug!("disk cache for {}: {miss}", key.serial);
+                Entry::new(key)
+            }
+        };
+        Some(TokenCache {
+            store,
+            entry,
+            dirty: false,
+        })
+    }
+
+    /// The entry changed: [`TokenCache::persist`] writes it.
+    pub fn changed(&mut self) {
+        self.dirty = true;
+    }
+
+    /// Write the entry if it changed, first taking what another process cached meanwhile.
+    pub fn persist(&mut self) -> io::Result<()> {
+        if !self.dirty {
+            return Ok(());
+        }
+        if let Ok(disk) = self.store.load(&self.entry.key) {
+            self.entry.fill_from(disk);
+        }
+        let path = self.store.save(&self.entry)?;
+        log::debug!("disk cache: {} written", path.display());
+        self.dirty = false;
+        Ok(())
+    }
+}
+
+mod codec;
+
+pub use codec::{decode, encode};
+
+#[cfg(test)]
+mod tests;

@@ -50,6 +50,85 @@ impl Error {
             Error::Card(e) => card_rv(e),
         }
     }
+
+    /// [`Error::rv`] for a failure of `function`: a card error whose code the standard does not
+    /// list for that function (a status word read while a search or a login reads the card's
+    /// files lazily, e.g. `6982` → CKR_USER_NOT_LOGGED_IN from C_FindObjectsInit) becomes
+    /// CKR_DEVICE_ERROR, so that a misbehaving card never makes a function answer a code its
+    /// callers cannot expect. The module's own codes ([`Error::Ck`]) are left as decided.
+    pub fn rv_for(&self, function: &str) -> CK_RV {
+        let rv = self.rv();
+        match (self, card_codes(function)) {
+            (Error::Card(_), Some(allowed)) if !allowed.contains(&rv) => CKR_DEVICE_ERROR,
+            _ => rv,
+        }
+    }
+}
+
+/// The codes PKCS#11 2.40 (§5.5–§5.12) lets these functions return for a failure on the card's
+/// side; `None`: the function's card errors are mapped as they are (spec §3.3).
+fn card_codes(function: &str) -> Option<&'static [CK_RV]> {
+    const TOKEN: &[CK_RV] = &[
+        CKR_DEVICE_ERROR,
+        CKR_DEVICE_MEMORY,
+        CKR_DEVICE_REMOVED,
+        CKR_TOKEN_NOT_PRESENT,
+        CKR_TOKEN_NOT_RECOGNIZED,
+        CKR_FUNCTION_FAILED,
+    ];
+    const SEARCH: &[CK_RV] = &[
+        CKR_DEVICE_ERROR,
+        CKR_DEVICE_MEMORY,
+        CKR_DEVICE_REMOVED,
+        CKR_FUNCTION_FAILED,
+        CKR_SESSION_CLOSED,
+        CKR_SESSION_HANDLE_INVALID,
+    ];
+    const ATTRIBUTES: &[CK_RV] = &[
+        CKR_ATTRIBUTE_SENSITIVE,
+        CKR_ATTRIBUTE_TYPE_INVALID,
+        CKR_DEVICE_ERROR,
+        CKR_DEVICE_MEMORY,
+        CKR_DEVICE_REMOVED,
+        CKR_FUNCTION_FAILED,
+        CKR_OBJECT_HANDLE_INVALID,
+        CKR_SESSION_CLOSED,
+        CKR_SESSION_HANDLE_INVALID,
+    ];
+    const LOGIN: &[CK_RV] = &[
+        CKR_DEVICE_ERROR,
+        CKR_DEVICE_MEMORY,
+        CKR_DEVICE_REMOVED,
+        CKR_FUNCTION_FAILED,
+        CKR_PIN_INCORRECT,
+        CKR_PIN_LOCKED,
+        CKR_SESSION_CLOSED,
+        CKR_SESSION_HANDLE_INVALID,
+        CKR_USER_PIN_NOT_INITIALIZED,
+    ];
+    const SIGN_INIT: &[CK_RV] = &[
+        CKR_DEVICE_ERROR,
+        CKR_DEVICE_MEMORY,
+        CKR_DEVICE_REMOVED,
+        CKR_FUNCTION_FAILED,
+        CKR_KEY_FUNCTION_NOT_PERMITTED,
+        CKR_KEY_HANDLE_INVALID,
+        CKR_KEY_SIZE_RANGE,
+        CKR_KEY_TYPE_INCONSISTENT,
+        CKR_MECHANISM_INVALID,
+        CKR_MECHANISM_PARAM_INVALID,
+        CKR_SESSION_CLOSED,
+        CKR_SESSION_HANDLE_INVALID,
+        CKR_USER_NOT_LOGGED_IN,
+    ];
+    match function {
+        "C_SignInit" | "C_VerifyInit" | "C_DecryptInit" | "C_EncryptInit" => Some(SIGN_INIT),
+        "C_GetTokenInfo" | "C_OpenSession" | "C_GetMechanismList" | "C_GetMechanismInfo" => Some(TOKEN),
+        "C_FindObjectsInit" | "C_FindObjects" => Some(SEARCH),
+        "C_GetAttributeValue" => Some(ATTRIBUTES),
+        "C_Login" => Some(LOGIN),
+        _ => None,
+    }
 }
 
 fn card_rv(e: &CardError) -> CK_RV {
@@ -82,6 +161,9 @@ fn card_rv(e: &CardError) -> CK_RV {
             _ => CKR_DEVICE_ERROR,
         },
         CardError::ObjectNotFound(_) => CKR_OBJECT_HANDLE_INVALID,
+        // The card answered with data that cannot be what it claims (a hostile or broken card):
+        // a device error, not the library's own failure.
+        CardError::MalformedCardData { .. } => CKR_DEVICE_ERROR,
         _ => CKR_GENERAL_ERROR,
     }
 }

@@ -97,11 +97,6 @@ impl SlotState {
                 other => Error::Card(CardError::from(other)),
             })?;
             let card = Card::open(Box::new(channel)).map_err(|e| match e {
-                // A card that refuses the CPx application's selection or files (a blank
-                // "muette" card with a CPx ATR, spec §6.1 row 1201) is not a token we know.
-                CardError::NotCpxCard { .. } | CardError::WrongIssuer { .. } | CardError::Status { .. } => {
-                    Error::Ck(CKR_TOKEN_NOT_RECOGNIZED)
-                }
                 // Pulled out while we were opening it: there is no token (yet) to have lost.
                 CardError::CardRemoved { .. }
                 | CardError::Transport(
@@ -109,7 +104,15 @@ impl SlotState {
                     | TransportError::NoCard(_)
                     | TransportError::ReaderUnavailable(_),
                 ) => Error::Ck(CKR_TOKEN_NOT_PRESENT),
-                other => Error::Card(other),
+                other @ CardError::Transport(_) => Error::Card(other),
+                // Any other answer than a CPx card's at connect — a refused selection (a blank
+                // "muette" card with a CPx ATR, spec §6.1 row 1201), malformed EF.SN.ICC or
+                // PKCS#15 files, unexpected status words — is a token we do not recognise
+                // (C_GetTokenInfo's code for it, PKCS#11 2.40 §5.5).
+                other => {
+                    log::info!("{reader}: not recognised as a CPx token: {other}");
+                    Error::Ck(CKR_TOKEN_NOT_RECOGNIZED)
+                }
             })?;
             log::info!("{reader}: token {} ({})", card.token_label(), card.model());
             self.token = Some(Token::new(card));

@@ -301,9 +301,21 @@ impl Card {
 
     /// Sign with a key (spec §4.2–§4.4). Returns the signature (modulus length).
     pub fn sign(&mut self, key: KeyRole, mechanism: Mechanism, data: &[u8]) -> Result<Vec<u8>, CardError> {
-        self.run(true, |io, st| match st.generation {
-            Generation::Cps3 => cps3::sign(io, st, key, mechanism, data),
-            Generation::Cps4 => cps4::sign(io, st, key, mechanism, data),
+        self.run(true, |io, st| {
+            let signature = match st.generation {
+                Generation::Cps3 => cps3::sign(io, st, key, mechanism, data),
+                Generation::Cps4 => cps4::sign(io, st, key, mechanism, data),
+            }?;
+            // An RSA signature is exactly as long as the modulus: anything else is not one,
+            // whatever the card's status word said.
+            let expected = st.key(io, key)?.modulus_len;
+            if signature.len() != expected {
+                return Err(CardError::malformed(
+                    "signature",
+                    format!("{} bytes from the card, the modulus is {expected}", signature.len()),
+                ));
+            }
+            Ok(signature)
         })
     }
 

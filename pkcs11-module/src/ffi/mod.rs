@@ -28,7 +28,7 @@ fn guard(name: &'static str, f: impl FnOnce() -> Result<()>) -> CK_RV {
     let rv = match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(())) => CKR_OK,
         Ok(Err(e)) => {
-            let rv = e.rv();
+            let rv = e.rv_for(name);
             if rv == CKR_BUFFER_TOO_SMALL || rv == CKR_NO_EVENT {
                 log::trace!("{name}: {e}");
             } else {

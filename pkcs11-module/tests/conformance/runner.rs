@@ -61,7 +61,9 @@ pub fn setup(what: &'static str, step: impl Fn(&mut Ctx) -> StepResult + 'static
 }
 
 impl Item {
-    /// Mark the row as broken by a known module bug (see the final report of the test).
+    /// Mark the row as broken by a known module bug (see the final report of the test). No row
+    /// needs it today; it stays for the next bug found, so that the plan keeps running.
+    #[allow(dead_code)]
     pub fn known(self, reason: &'static str) -> Item {
         match self {
             Item::Row(r) => Item::Row(Row {

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian packages cpx's build, demo and tests need, only those missing.
-# Sourced or run by scripts/demo.sh and scripts/test.sh; needs root or sudo when something is missing.
+# Sourced or run by scripts/demo.sh, scripts/build-deb.sh and scripts/test.sh; needs root or sudo
+# when something is missing. The peer programs only the tests use (browsers, OpenSSL/GnuTLS
+# clients…) are installed when CPX_PACKAGES=test (scripts/test.sh sets it), not for the demo.
 set -euo pipefail
 
 CPX_DEB_PACKAGES=(
@@ -10,12 +12,27 @@ CPX_DEB_PACKAGES=(
   opensc opensc-pkcs11               # the peer driver and pkcs11-tool (tests compare against it)
   util-linux                         # unshare: private pcscd in its own mount namespace
   openssl                            # certificate checks in the test-PKI tests
+  dpkg-dev                           # dpkg-shlibdeps, dpkg-architecture: scripts/build-deb.sh
+)
+CPX_TEST_PACKAGES=(
   libnss3-tools                      # modutil, certutil: the module in an NSS database (browsers)
   gnutls-bin p11-kit                 # p11tool and p11-kit: the module through GnuTLS and p11-kit
   libengine-pkcs11-openssl           # OpenSSL's pkcs11 engine: signatures with pkcs11: URIs
-  dpkg-dev                           # dpkg-shlibdeps, dpkg-architecture: scripts/build-deb.sh
+  curl                               # clients test: curl --cert/--key pkcs11: URIs (OpenSSL engine)
+  chromium                           # browser test: TLS client authentication through NSS
+  firefox-esr                        # browser test: the module from policies.json and the native manifest
+  xvfb                               # browser test: a display for the browsers' PIN dialog
+  xdotool                            # browser test: types the PIN into that dialog
+  x11-apps                           # browser test: xwd, the screenshot kept as a CI artefact
+  imagemagick                        # browser test: convert, the screenshot to PNG
+  zip                                # browser test: packs the WebExtension that installs the module
+  pkcs11-provider                    # clients test: OpenSSL 3 provider for pkcs11: URIs (bookworm: from
+                                     # bookworm-backports, added below; later releases: main)
 )
 
+if [ "${CPX_PACKAGES:-}" = test ]; then
+  CPX_DEB_PACKAGES+=("${CPX_TEST_PACKAGES[@]}")
+fi
 missing=()
 for p in "${CPX_DEB_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -29,8 +46,30 @@ if [ ${#missing[@]} -gt 0 ]; then
     SUDO="sudo"
   fi
   export DEBIAN_FRONTEND=noninteractive
+  release="$(. /etc/os-release && echo "${VERSION_CODENAME:-}")"
+  main=("${missing[@]}")
+  backports=()
+  if [ "$release" = bookworm ]; then
+    main=()
+    for p in "${missing[@]}"; do
+      if [ "$p" = pkcs11-provider ]; then backports+=("$p"); else main+=("$p"); fi
+    done
+  fi
+  # Add bookworm-backports once (Debian pins backports at priority 100: nothing else is taken from
+  # it unless asked for with -t).
+  if [ ${#backports[@]} -gt 0 ] && ! grep -rqs --include='*.list' --include='*.sources' \
+      'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    printf '%s\n' 'Types: deb' 'URIs: http://deb.debian.org/debian' 'Suites: bookworm-backports' \
+      'Components: main' 'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg' |
+      $SUDO tee /etc/apt/sources.list.d/bookworm-backports.sources >/dev/null
+  fi
   $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if [ ${#main[@]} -gt 0 ]; then
+    $SUDO apt-get install -y -qq --no-install-recommends "${main[@]}" >/dev/null
+  fi
+  if [ ${#backports[@]} -gt 0 ]; then
+    $SUDO apt-get install -y -qq --no-install-recommends -t bookworm-backports "${backports[@]}" >/dev/null
+  fi
 fi
 
 if ! command -v cargo >/dev/null; then

@@ -3,7 +3,7 @@
 # lint gates CI enforces (rustfmt, clippy with warnings as errors, rustdoc without warnings).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/system-packages.sh
+CPX_PACKAGES=test source scripts/system-packages.sh
 
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 echo "== rustfmt"

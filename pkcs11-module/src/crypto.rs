@@ -4,7 +4,7 @@
 //! Multi-part signing buffers the message (the CPS3 finishes the hash on the card from the
 //! whole message, spec §4.2) and sends it at C_SignFinal.
 
-use cpx_card::{HashAlg, KeyRole, Mechanism};
+use cpx_card::{Generation, HashAlg, Interface, KeyRole, Mechanism};
 use cryptoki_sys::*;
 use rsa::{BigUint, Pkcs1v15Encrypt, Pkcs1v15Sign, Pss, RsaPublicKey};
 use sha2::Digest;
@@ -87,6 +87,31 @@ fn card_kind(module: &Module, st: &mut SlotState, reader: &str) -> Result<CardKi
     })
 }
 
+/// Say why a card refuses a signature mechanism a client asked for, where the answer is not
+/// obvious to whoever reads the log: TLS 1.3 client authentication needs RSA-PSS, which only a
+/// CPS4 does (spec §4.1 Tableau 2), so a TLS 1.3 login with a CPS3 fails at this point.
+fn explain_refusal(reader: &str, card: CardKind, arg: &MechanismArg) {
+    let pss = matches!(
+        arg.mechanism,
+        CKM_RSA_PKCS_PSS
+            | CKM_SHA1_RSA_PKCS_PSS
+            | CKM_SHA256_RSA_PKCS_PSS
+            | CKM_SHA384_RSA_PKCS_PSS
+            | CKM_SHA512_RSA_PKCS_PSS
+    );
+    let what = mechanisms::name(arg.mechanism);
+    match (card.generation, card.interface) {
+        (_, Interface::Contactless) => log::warn!(
+            "{reader}: {what} is not available on the contactless interface (CKM_RSA_PKCS only, spec §7)"
+        ),
+        (Generation::Cps3, _) if pss => log::warn!(
+            "{reader}: {what} is not available on a CPS3 (PKCS#1 v1.5 signatures only, spec §4.1 \
+             Tableau 2); TLS 1.3 client authentication needs RSA-PSS: use TLS 1.2 with this card"
+        ),
+        _ => log::info!("{reader}: {what} is not a signature mechanism of this card"),
+    }
+}
+
 fn public_key(o: &Object) -> Result<RsaPublicKey> {
     let k = o.key().ok_or(Error::Ck(CKR_KEY_TYPE_INCONSISTENT))?;
     RsaPublicKey::new(
@@ -162,7 +187,8 @@ impl Module {
                 return ck(CKR_OPERATION_ACTIVE);
             }
             let kind = card_kind(self, st, &s.slot.reader)?;
-            let mech = mechanisms::sign_mech(kind, arg)?;
+            let mech = mechanisms::sign_mech(kind, arg)
+                .inspect_err(|_| explain_refusal(&s.slot.reader, kind, arg))?;
             let o = objects::key_for(self, st, &s.slot.reader, key, CKR_KEY_HANDLE_INVALID)?;
             let Kind::PrivateKey(k) = &o.kind else {
                 return ck(CKR_KEY_TYPE_INCONSISTENT);

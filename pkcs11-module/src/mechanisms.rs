@@ -75,6 +75,27 @@ pub fn list(card: CardKind) -> Vec<CK_MECHANISM_TYPE> {
     v
 }
 
+/// A mechanism's name for logs (`CKM_…`, else its number in hex).
+pub fn name(m: CK_MECHANISM_TYPE) -> String {
+    let known = match m {
+        CKM_RSA_PKCS => "CKM_RSA_PKCS",
+        CKM_RSA_X_509 => "CKM_RSA_X_509",
+        CKM_SHA1_RSA_PKCS => "CKM_SHA1_RSA_PKCS",
+        CKM_SHA256_RSA_PKCS => "CKM_SHA256_RSA_PKCS",
+        CKM_SHA384_RSA_PKCS => "CKM_SHA384_RSA_PKCS",
+        CKM_SHA512_RSA_PKCS => "CKM_SHA512_RSA_PKCS",
+        CKM_RSA_PKCS_PSS => "CKM_RSA_PKCS_PSS",
+        CKM_SHA1_RSA_PKCS_PSS => "CKM_SHA1_RSA_PKCS_PSS",
+        CKM_SHA256_RSA_PKCS_PSS => "CKM_SHA256_RSA_PKCS_PSS",
+        CKM_SHA384_RSA_PKCS_PSS => "CKM_SHA384_RSA_PKCS_PSS",
+        CKM_SHA512_RSA_PKCS_PSS => "CKM_SHA512_RSA_PKCS_PSS",
+        CKM_SHA_1 => "CKM_SHA_1",
+        CKM_SHA256 => "CKM_SHA256",
+        _ => return format!("mechanism 0x{m:08X}"),
+    };
+    known.to_owned()
+}
+
 /// C_GetMechanismInfo.
 pub fn info(card: CardKind, m: CK_MECHANISM_TYPE) -> Result<CK_MECHANISM_INFO> {
     if !list(card).contains(&m) {

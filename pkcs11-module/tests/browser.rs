@@ -1,0 +1,77 @@
+//! Browsers log in with the emulated cards through the built module (issue 8): TLS client
+//! authentication against an `openssl s_server` that requires a certificate from the test PKI.
+//!
+//! - Chromium, module in the user's NSS database, certificate picked by the
+//!   `AutoSelectCertificateForUrls` policy: a CPS3 over TLS 1.2 (PKCS#1 v1.5), a CPS4 over
+//!   TLS 1.3 (RSA-PSS), the same through p11-kit-proxy, and a CPS3 refused by a
+//!   TLS-1.3-only server.
+//! - Firefox ESR, module added by policies.json (`SecurityDevices`): the same two logins; and
+//!   the module installed through the Mozilla native manifest by a WebExtension.
+//!
+//! The browsers run under Xvfb, and xdotool types the PIN into their dialog (a headless
+//! browser hangs on it, test-harness.md §5). Each login checks, in the server's own trace, that
+//! it received the card's authentication certificate and the expected signature scheme, and
+//! keeps a screenshot in target/ci-artifacts/. Everything started is killed at the end of each
+//! trial, failed or not; system directories are replaced in private mount namespaces only.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+#[path = "clients/chromium.rs"]
+mod chromium;
+mod common;
+#[path = "clients/display.rs"]
+mod display;
+#[path = "clients/firefox.rs"]
+mod firefox;
+#[path = "clients/server.rs"]
+mod server;
+#[path = "clients/support.rs"]
+mod support;
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Mutex;
+
+use chromium::Via;
+use common::{insert, module_path};
+use cpx_testkit::{Failed, SandboxConfig, Trial};
+use server::Tls;
+use support::{CPS3, CPS4, Card};
+
+/// A browser sees every reader of the sandbox and would ask for the PIN of every card: one
+/// trial, one card, at a time.
+static TURN: Mutex<()> = Mutex::new(());
+
+fn main() -> ExitCode {
+    cpx_testkit::run_tests(&SandboxConfig::default(), || {
+        vec![
+            Trial::test("chromium_cps3_tls12", || {
+                with_card(CPS3, |so| chromium::login(so, CPS3, Tls::V12, Via::NssDb))
+            }),
+            Trial::test("chromium_cps4_tls13", || {
+                with_card(CPS4, |so| chromium::login(so, CPS4, Tls::V13, Via::NssDb))
+            }),
+            Trial::test("chromium_p11_kit_proxy_cps4_tls13", || {
+                with_card(CPS4, |so| chromium::login(so, CPS4, Tls::V13, Via::P11KitProxy))
+            }),
+            Trial::test("chromium_cps3_tls13_refused", || {
+                with_card(CPS3, chromium::cps3_tls13_refused)
+            }),
+            Trial::test("firefox_policy_cps3_tls12", || {
+                with_card(CPS3, |so| firefox::policy_login(so, CPS3, Tls::V12))
+            }),
+            Trial::test("firefox_policy_cps4_tls13", || {
+                with_card(CPS4, |so| firefox::policy_login(so, CPS4, Tls::V13))
+            }),
+            Trial::test("firefox_native_manifest", || {
+                with_card(CPS4, |so| firefox::native_manifest(so, CPS4))
+            }),
+        ]
+    })
+}
+
+/// Runs `check` with `card` alone in the sandbox.
+fn with_card(card: Card, check: impl FnOnce(&Path) -> Result<(), Failed>) -> Result<(), Failed> {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let _card = insert(card.stem)?;
+    check(&module_path()?)
+}

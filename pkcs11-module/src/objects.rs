@@ -377,7 +377,10 @@ fn load_cert(token: &mut Token, index: usize) -> Result<Vec<u8>> {
     if parse_cert(&c.der, c.authority).is_none() {
         // Whatever the card sent is not a certificate (a broken or hostile card): served as
         // CKA_VALUE it would be a wrong answer given as right. The objects stay unread.
-        log::warn!("certificate {:?}: the card's data is not an X.509 certificate", c.label);
+        log::warn!(
+            "certificate {:?}: the card's data is not an X.509 certificate",
+            c.label
+        );
         return ck(CKR_DEVICE_ERROR);
     }
     if let Some(objects) = token.objects.as_mut() {

@@ -312,7 +312,10 @@ impl Card {
             if signature.len() != expected {
                 return Err(CardError::malformed(
                     "signature",
-                    format!("{} bytes from the card, the modulus is {expected}", signature.len()),
+                    format!(
+                        "{} bytes from the card, the modulus is {expected}",
+                        signature.len()
+                    ),
                 ));
             }
             Ok(signature)

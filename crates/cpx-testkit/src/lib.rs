@@ -6,6 +6,10 @@
 //! same test binary as a child with the sandbox's environment; in the child, tests take readers
 //! from the [`SandboxEnv`] pool and plug [`cpx_vpcd::CardSlot`]s into them.
 //!
+//! For fault tests: a [`Recorder`] shows what reached a card, a [`FaultyCard`] pulls the card out
+//! of its reader in the middle of a chosen command, and a [`Sandbox`] can kill and restart its
+//! pcscd, with or without a given reader.
+//!
 //! ```no_run
 //! // tests/stack.rs, with `harness = false` in Cargo.toml
 //! use cpx_testkit::{SandboxConfig, Trial};
@@ -24,12 +28,14 @@
 
 mod cards;
 mod env;
+mod faults;
 mod recorder;
 mod runner;
 mod sandbox;
 
 pub use cards::{CPS3_ATR, TestCard, TestCardLog};
 pub use env::{ReaderLease, SandboxEnv, card_present, wait_for_card};
+pub use faults::{Faults, FaultyCard, Matcher, Pull, PulledOut, apdu, reinsert};
 pub use libtest_mimic::{Failed, Measurement, Trial};
 pub use recorder::{
     CARD_SEEN, Exchange, Recorder, Recording, SharedCard, emulated, insert_card, insert_image,

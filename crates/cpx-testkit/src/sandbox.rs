@@ -51,16 +51,40 @@ impl Default for SandboxConfig {
 
 /// A running private pcscd. Dropping it stops pcscd and removes its directory (set
 /// `CPX_KEEP_SANDBOX=1` to keep the directory and pcscd's log for a post-mortem).
+///
+/// Fault tests can also kill pcscd ([`kill_pcscd`](Self::kill_pcscd)), start it again on the
+/// same socket and ports ([`start_pcscd`](Self::start_pcscd)), and leave a reader entry out of
+/// the next start ([`set_entry_plugged`](Self::set_entry_plugged)).
 #[derive(Debug)]
 pub struct Sandbox {
     dir: Option<tempfile::TempDir>,
     root: PathBuf,
     socket: PathBuf,
     readers: Vec<VirtualReader>,
-    supervisor: Child,
-    supervisor_stdin: Option<ChildStdin>,
-    pcscd_pid: u32,
+    /// Per reader.conf entry: its file name under `conf/`, its text, and whether it is plugged.
+    entries: Vec<Entry>,
+    pcscd: Option<Supervised>,
+    pcscd_path: PathBuf,
+    unshare: PathBuf,
+    startup_timeout: Duration,
     _port_locks: Vec<File>,
+}
+
+/// One vpcd reader.conf entry (two readers).
+#[derive(Debug)]
+struct Entry {
+    file: PathBuf,
+    conf: String,
+    ports: [u16; 2],
+    plugged: bool,
+}
+
+/// pcscd and the supervisor shell that stops it when `stdin` closes.
+#[derive(Debug)]
+struct Supervised {
+    supervisor: Child,
+    stdin: Option<ChildStdin>,
+    pid: u32,
 }
 
 impl Sandbox {
@@ -86,6 +110,7 @@ impl Sandbox {
         }
         let (base_port, port_locks) = reserve_ports(2 * config.entries)?;
         let mut readers = Vec::new();
+        let mut entries = Vec::new();
         for i in 0..config.entries {
             let port = base_port + 2 * i as u16;
             let name = format!("cpx virtual {}", i + 1);
@@ -96,7 +121,14 @@ impl Sandbox {
                 "FRIENDLYNAME \"{name}\"\nDEVICENAME   /dev/null:{port}\nLIBPATH      {}\nCHANNELID    {port}\n",
                 lib.display()
             );
-            fs::write(root.join("conf").join(format!("vpcd-{}", i + 1)), conf)?;
+            let file = root.join("conf").join(format!("vpcd-{}", i + 1));
+            fs::write(&file, &conf)?;
+            entries.push(Entry {
+                file,
+                conf,
+                ports: [port, port + 1],
+                plugged: true,
+            });
             for slot in 0..2u16 {
                 readers.push(VirtualReader {
                     name: format!("{name} 00 {slot:02}"),
@@ -105,7 +137,6 @@ impl Sandbox {
             }
         }
 
-        let log_path = root.join("pcscd.log");
         // Runs inside the private mount namespace: $1 = sandbox root, $2 = pcscd.
         let launch = format!(
             "set -e\n\
@@ -119,6 +150,49 @@ impl Sandbox {
             if config.debug { "--debug --apdu" } else { "" }
         );
         fs::write(root.join("launch.sh"), launch)?;
+
+        let mut sandbox = Sandbox {
+            socket: root.join("run/pcscd/pcscd.comm"),
+            dir: Some(dir),
+            root,
+            readers,
+            entries,
+            pcscd: None,
+            pcscd_path: pcscd,
+            unshare,
+            startup_timeout: config.startup_timeout,
+            _port_locks: port_locks,
+        };
+        sandbox.start_pcscd()?;
+        if std::env::var_os("CPX_KEEP_SANDBOX").is_some()
+            && let Some(dir) = sandbox.dir.take()
+        {
+            let _ = dir.keep();
+        }
+        Ok(sandbox)
+    }
+
+    /// Start pcscd (again) on the sandbox's socket, with the plugged entries, and wait until
+    /// their readers listen. The first start is part of [`start`](Self::start); after
+    /// [`kill_pcscd`](Self::kill_pcscd) this is a pcscd restart as a service manager would do
+    /// it: same socket, same readers and ports, so clients and cards can come back.
+    ///
+    /// ```no_run
+    /// # use cpx_testkit::{Sandbox, SandboxConfig};
+    /// let mut sandbox = Sandbox::start(&SandboxConfig::default())?;
+    /// sandbox.kill_pcscd()?;   // PC/SC clients now get SCARD_E_NO_SERVICE
+    /// sandbox.start_pcscd()?;  // and find the same readers again
+    /// # Ok::<(), cpx_testkit::SandboxError>(())
+    /// ```
+    pub fn start_pcscd(&mut self) -> Result<(), SandboxError> {
+        if self.pcscd.is_some() {
+            return Err(SandboxError::Config("pcscd is already running".into()));
+        }
+        // A killed pcscd leaves its socket and PID file behind; the readiness check below
+        // waits for the new socket, so the stale one must go first.
+        for stale in ["pcscd.comm", "pcscd.pid"] {
+            let _ = fs::remove_file(self.root.join("run/pcscd").join(stale));
+        }
         // Without root, a user namespace lets us mount (where the kernel allows it).
         let user_ns = if rustix::process::geteuid().is_root() {
             ""
@@ -126,6 +200,8 @@ impl Sandbox {
             "-r"
         };
         // $1 = unshare, $2 = sandbox root, $3 = pcscd. `unshare` and `sh` exec, so $! is pcscd.
+        // pcscd stays the supervisor's child until the supervisor waits for it, so its PID
+        // cannot be reused by another process while the supervisor may still signal it.
         let supervisor_script = format!(
             "\"$1\" {user_ns} -m --propagation private sh \"$2/launch.sh\" \"$2\" \"$3\" \
                </dev/null >>\"$2/pcscd.log\" 2>&1 &\n\
@@ -141,48 +217,99 @@ impl Sandbox {
             .arg("-c")
             .arg(supervisor_script)
             .arg("cpx-sandbox")
-            .arg(&unshare)
-            .arg(&root)
-            .arg(&pcscd)
+            .arg(&self.unshare)
+            .arg(&self.root)
+            .arg(&self.pcscd_path)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()?;
-        let supervisor_stdin = supervisor.stdin.take();
+        let stdin = supervisor.stdin.take();
         let pid_line = supervisor
             .stdout
             .take()
             .and_then(|out| BufReader::new(out).lines().next())
             .transpose()?
             .unwrap_or_default();
-        let pcscd_pid: u32 = pid_line.trim().parse().map_err(|_| {
+        let pid = pid_line.trim().parse().map_err(|_| {
             SandboxError::Startup(format!("supervisor did not report pcscd's PID ({pid_line:?})"))
-        })?;
-
-        let mut sandbox = Sandbox {
-            socket: root.join("run/pcscd/pcscd.comm"),
-            dir: Some(dir),
-            root,
-            readers,
+        });
+        // Even without a PID, the supervisor must be stopped through its stdin.
+        self.pcscd = Some(Supervised {
             supervisor,
-            supervisor_stdin,
-            pcscd_pid,
-            _port_locks: port_locks,
+            stdin,
+            pid: *pid.as_ref().unwrap_or(&0),
+        });
+        pid?;
+        let log_path = self.log_path();
+        self.wait_ready(self.startup_timeout, &log_path)
+    }
+
+    /// Kill pcscd with SIGKILL, as a crash would (no cleanup, clients get no goodbye), and wait
+    /// until it is gone. Inserted virtual cards lose their vpcd connection (their
+    /// [`CardSlot`](cpx_vpcd::CardSlot)s must be inserted again after
+    /// [`start_pcscd`](Self::start_pcscd)). No-op when pcscd is not running.
+    pub fn kill_pcscd(&mut self) -> Result<(), SandboxError> {
+        let Some(mut running) = self.pcscd.take() else {
+            return Ok(());
         };
-        sandbox.wait_ready(config.startup_timeout, &log_path)?;
-        if std::env::var_os("CPX_KEEP_SANDBOX").is_some()
-            && let Some(dir) = sandbox.dir.take()
+        // pcscd is the supervisor's unreaped child: the PID is still pcscd's (or its zombie's).
+        let killed = match i32::try_from(running.pid)
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
         {
-            let _ = dir.keep();
+            Some(pid) => rustix::process::kill_process(pid, rustix::process::Signal::KILL)
+                .map_err(|e| SandboxError::Io(e.into())),
+            None => Err(SandboxError::Config(format!("bad pcscd PID {}", running.pid))),
+        };
+        // The supervisor then finds pcscd dead (or stops it itself), reaps it and exits.
+        drop(running.stdin.take());
+        running.supervisor.wait()?;
+        killed
+    }
+
+    /// Put reader.conf entry `entry` (0-based; readers `cpx virtual <entry+1> 00 00` and
+    /// `… 00 01`) in or out of pcscd's configuration. pcscd reads its configuration only when
+    /// it starts (Debian's libudev build ignores SIGUSR1 for serial readers), so this takes
+    /// effect at the next [`start_pcscd`](Self::start_pcscd): a reader left out is, for PC/SC
+    /// clients, a reader that was unplugged while pcscd was down.
+    ///
+    /// ```no_run
+    /// # use cpx_testkit::{Sandbox, SandboxConfig};
+    /// let mut sandbox = Sandbox::start(&SandboxConfig { entries: 2, ..SandboxConfig::default() })?;
+    /// sandbox.kill_pcscd()?;
+    /// sandbox.set_entry_plugged(0, false)?;
+    /// sandbox.start_pcscd()?; // only "cpx virtual 2 00 00" and "… 00 01" now
+    /// # Ok::<(), cpx_testkit::SandboxError>(())
+    /// ```
+    pub fn set_entry_plugged(&mut self, entry: usize, plugged: bool) -> Result<(), SandboxError> {
+        let e = self
+            .entries
+            .get_mut(entry)
+            .ok_or_else(|| SandboxError::Config(format!("no reader entry {entry}")))?;
+        if plugged {
+            fs::write(&e.file, &e.conf)?;
+        } else if e.file.exists() {
+            fs::remove_file(&e.file)?;
         }
-        Ok(sandbox)
+        e.plugged = plugged;
+        Ok(())
     }
 
     fn wait_ready(&mut self, timeout: Duration, log_path: &Path) -> Result<(), SandboxError> {
         let deadline = Instant::now() + timeout;
-        let ports: Vec<u16> = self.readers.iter().map(|r| r.port).collect();
+        let ports: Vec<u16> = self
+            .entries
+            .iter()
+            .filter(|e| e.plugged)
+            .flat_map(|e| e.ports)
+            .collect();
         loop {
-            if let Ok(Some(status)) = self.supervisor.try_wait() {
+            let exited = match self.pcscd.as_mut() {
+                Some(p) => p.supervisor.try_wait().ok().flatten(),
+                None => return Err(SandboxError::Startup("pcscd is not running".into())),
+            };
+            if let Some(status) = exited {
                 return Err(SandboxError::Startup(format!(
                     "pcscd exited ({status}); its log:\n{}",
                     fs::read_to_string(log_path).unwrap_or_default()
@@ -211,9 +338,10 @@ impl Sandbox {
         &self.readers
     }
 
-    /// pcscd's PID (the only process this sandbox started besides its supervisor shell).
+    /// pcscd's PID (the only process this sandbox started besides its supervisor shell), or 0
+    /// while it is not running (after [`kill_pcscd`](Self::kill_pcscd)).
     pub fn pcscd_pid(&self) -> u32 {
-        self.pcscd_pid
+        self.pcscd.as_ref().map_or(0, |p| p.pid)
     }
 
     /// pcscd's log file.
@@ -251,8 +379,10 @@ impl Sandbox {
 
     fn shutdown(&mut self) {
         // EOF on the supervisor's stdin: it kills pcscd by PID and waits for it.
-        drop(self.supervisor_stdin.take());
-        let _ = self.supervisor.wait();
+        if let Some(mut running) = self.pcscd.take() {
+            drop(running.stdin.take());
+            let _ = running.supervisor.wait();
+        }
     }
 }
 

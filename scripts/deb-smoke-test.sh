@@ -17,10 +17,12 @@ sandbox=${CARGO_TARGET_DIR:-target}/debug/cpx-sandbox
 multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch)
 module=/usr/lib/$multiarch/pkcs11/libcpx_pkcs11.so
 
+# No `cmd | grep -q` below: grep -q stops reading at the first match, the writer then fails on
+# the closed pipe and pipefail reports that. grep >/dev/null reads everything.
 fail() { echo "deb-smoke-test: FAIL: $*" >&2; exit 1; }
 step() { echo "deb-smoke-test: $*"; }
 
-if dpkg-query -W -f='${Status}' cpx 2>/dev/null | grep -q "install ok installed"; then
+if dpkg-query -W -f='${Status}' cpx 2>/dev/null | grep "install ok installed" >/dev/null; then
   fail "a cpx package is already installed; this test installs and purges its own"
 fi
 files=(
@@ -37,25 +39,25 @@ step "dpkg -i $deb"
 trap 'dpkg -P cpx >/dev/null 2>&1 || true' EXIT
 dpkg -i "$deb"
 for f in "${files[@]}"; do [ -f "$f" ] || fail "$f not installed"; done
-dpkg -L cpx | grep -q "^$module\$" || fail "dpkg -L does not list the module"
-/usr/bin/cpx --version | grep -q "^cpx " || fail "cpx --version"
+dpkg -L cpx | grep "^$module\$" >/dev/null || fail "dpkg -L does not list the module"
+/usr/bin/cpx --version | grep "^cpx " >/dev/null || fail "cpx --version"
 bash -n /usr/share/bash-completion/completions/cpx || fail "bash completion does not parse"
-zcat /usr/share/man/man1/cpx.1.gz | grep -q '^\.TH' || fail "cpx.1 is not a man page"
+zcat /usr/share/man/man1/cpx.1.gz | grep '^\.TH' >/dev/null || fail "cpx.1 is not a man page"
 python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); assert m["type"]=="pkcs11" and m["path"]==sys.argv[2], m' \
   /usr/lib/mozilla/pkcs11-modules/cpx.json "$module" || fail "Mozilla manifest"
-p11-kit list-modules | grep -q "^cpx: libcpx_pkcs11.so" || fail "p11-kit does not list cpx"
+p11-kit list-modules | grep "^cpx: libcpx_pkcs11.so" >/dev/null || fail "p11-kit does not list cpx"
 
 step "installed cpx and module against emulated cards"
 # PATH keeps /usr/bin first: the cpx under test is the installed one.
 "$sandbox" --card cps3-doctor --card cps4-doctor -- env PATH=/usr/bin:/bin MODULE="$module" bash -euo pipefail -c '
-  command -v cpx | grep -qx /usr/bin/cpx
+  [ "$(command -v cpx)" = /usr/bin/cpx ]
   cpx readers --json | python3 -c "import json,sys; d=json.load(sys.stdin); assert sum(1 for r in d[\"readers\"] if r[\"state\"] == \"card_present\") == 2, d"
-  cpx status --reader "cpx virtual 1 00 00" | grep -q 9900000001
-  pkcs11-tool --module "$MODULE" -L | grep -q "CPS3v3-9900000001"
-  pkcs11-tool --module "$MODULE" -L | grep -q "CPS4v1-9900000006"
+  cpx status --reader "cpx virtual 1 00 00" | grep 9900000001 >/dev/null
+  pkcs11-tool --module "$MODULE" -L | grep "CPS3v3-9900000001" >/dev/null
+  pkcs11-tool --module "$MODULE" -L | grep "CPS4v1-9900000006" >/dev/null
   # Through p11-kit and the installed module file only (no --provider).
-  p11tool --list-tokens | grep -q "Label: CPS4v1-9900000006"
-  GNUTLS_PIN=1234 p11tool --login --list-privkeys "pkcs11:token=CPS3v3-9900000001" | grep -q "object=CPS_PRIV_AUT"
+  p11tool --list-tokens | grep "Label: CPS4v1-9900000006" >/dev/null
+  GNUTLS_PIN=1234 p11tool --login --list-privkeys "pkcs11:token=CPS3v3-9900000001" | grep "object=CPS_PRIV_AUT" >/dev/null
   echo "smoke test signature" > /tmp/cpx-smoke.txt
   # pkcs11-tool 0.23 picks the key to sign with by --id only (it ignores --label).
   AUTH_ID=$(pkcs11-tool --module "$MODULE" --token-label CPS4v1-9900000006 -O --type cert |
@@ -67,7 +69,7 @@ step "installed cpx and module against emulated cards"
     --id "$AUTH_ID" -o /tmp/cpx-smoke.der
   openssl x509 -inform der -in /tmp/cpx-smoke.der -pubkey -noout > /tmp/cpx-smoke.pub
   openssl dgst -sha256 -sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:32 \
-    -verify /tmp/cpx-smoke.pub -signature /tmp/cpx-smoke.sig /tmp/cpx-smoke.txt | grep -q "Verified OK"
+    -verify /tmp/cpx-smoke.pub -signature /tmp/cpx-smoke.sig /tmp/cpx-smoke.txt | grep "Verified OK" >/dev/null
   rm -f /tmp/cpx-smoke.*
 ' || fail "installed cpx against the emulated cards"
 
@@ -81,6 +83,6 @@ done
 step "dpkg -P cpx"
 dpkg -P cpx
 [ ! -e /etc/modprobe.d/cpx-blacklist-nfc.conf ] || fail "conffile left after purge"
-p11-kit list-modules | grep -q "^cpx:" && fail "p11-kit still lists cpx"
+p11-kit list-modules | grep "^cpx:" >/dev/null && fail "p11-kit still lists cpx"
 trap - EXIT
 step "ok: installed, used from the installed paths, removed and purged cleanly"

@@ -157,7 +157,9 @@ fn card_rv(e: &CardError) -> CK_RV {
         CardError::Transport(t) => match t {
             T::CardRemoved(_) | T::NoCard(_) | T::CardReset(_) => CKR_DEVICE_REMOVED,
             T::ReaderUnavailable(_) | T::UnknownReader(_) => CKR_DEVICE_REMOVED,
-            T::NoService | T::NoReaders => CKR_DEVICE_ERROR,
+            // pcscd stopped: our handle on the card is gone with it.
+            T::NoService => CKR_DEVICE_REMOVED,
+            T::NoReaders => CKR_DEVICE_ERROR,
             _ => CKR_DEVICE_ERROR,
         },
         CardError::ObjectNotFound(_) => CKR_OBJECT_HANDLE_INVALID,
@@ -176,7 +178,7 @@ pub fn token_lost(e: &Error) -> bool {
             matches!(
                 c,
                 CardError::CardRemoved { .. } | CardError::PinStateLost | CardError::DifferentCard { .. }
-            ) || matches!(c, CardError::Transport(t) if t.is_card_gone())
+            ) || matches!(c, CardError::Transport(t) if t.is_card_gone() || matches!(t, cpx_transport::TransportError::NoService))
         }
         _ => false,
     }

@@ -222,6 +222,14 @@ impl Module {
                 Err(e) => {
                     *g = None;
                     *lock(&self.pcsc) = None;
+                    drop(g);
+                    if matches!(e, TransportError::NoService) {
+                        // pcscd is gone, and with it every card handle: no slot holds a token
+                        // any more (their IDs stay); the next refresh finds the readers again.
+                        log::warn!("the PC/SC service stopped: every token is gone");
+                        self.forget_every_token();
+                        return Ok(());
+                    }
                     return Err(Error::Card(e.into()));
                 }
             };
@@ -271,6 +279,20 @@ impl Module {
             st.card_present = present;
         }
         Ok(())
+    }
+
+    /// Every slot empty, its token and sessions dropped (a slot busy with an operation is marked
+    /// changed: it drops its token as soon as it is free).
+    fn forget_every_token(&self) {
+        for slot in lock(&self.slots).iter() {
+            slot.changed.store(true, Ordering::SeqCst);
+            if let Ok(mut st) = slot.inner.try_lock() {
+                slot.changed.store(false, Ordering::SeqCst);
+                st.drop_token();
+                st.card_present = false;
+                st.reader_present = false;
+            }
+        }
     }
 
     /// The slot with this ID.

@@ -99,6 +99,34 @@ impl Drop for LeavingCard {
     }
 }
 
+/// How long a failed exchange waits for pcscd to report a removal before it is reported as the
+/// failure it is. pcscd polls a reader about every 400 ms (vpcd; CCID readers report at once).
+const REMOVAL_CONFIRMATION: std::time::Duration = std::time::Duration::from_millis(600);
+
+/// Whether a failed exchange means the card left: true if pcscd reports the card removed within
+/// [`REMOVAL_CONFIRMATION`].
+fn card_left(card: &pcsc::Card) -> bool {
+    let deadline = std::time::Instant::now() + REMOVAL_CONFIRMATION;
+    loop {
+        match card.status2_owned() {
+            Err(pcsc::Error::RemovedCard | pcsc::Error::NoSmartcard | pcsc::Error::ReaderUnavailable) => {
+                return true;
+            }
+            Err(_) => return false,
+            Ok(_) if std::time::Instant::now() >= deadline => return false,
+            Ok(_) => std::thread::sleep(std::time::Duration::from_millis(25)),
+        }
+    }
+}
+
+/// Whether an exchange error may hide a removal (see [`card_left`]).
+fn may_be_removal(e: &TransportError) -> bool {
+    matches!(
+        e,
+        TransportError::MalformedResponse { .. } | TransportError::CardMute(_) | TransportError::Pcsc { .. }
+    )
+}
+
 /// A shared PC/SC connection to one card. See [`CardChannel`].
 pub struct PcscChannel {
     card: LeavingCard,
@@ -153,14 +181,30 @@ impl PcscChannel {
     }
 
     /// Turn "reset by someone else" into: reconnect now, then report [`TransportError::CardReset`].
+    /// Turn a command that got no proper answer into [`TransportError::CardRemoved`] when the
+    /// card turns out to have left: a card pulled out in the middle of a command reaches us as a
+    /// failed or empty exchange first, and as a removal only at pcscd's next poll of the reader.
     fn after_error(&mut self, e: TransportError) -> TransportError {
-        if matches!(e, TransportError::CardReset(_)) {
-            self.reset_pending = true;
-            if let Err(again) = self.recover_from_reset() {
-                log::debug!("{}: reconnect after reset failed: {again}", self.reader);
+        match e {
+            TransportError::CardReset(_) => {
+                self.reset_pending = true;
+                if let Err(again) = self.recover_from_reset() {
+                    log::debug!("{}: reconnect after reset failed: {again}", self.reader);
+                }
+                e
             }
+            TransportError::MalformedResponse { .. }
+            | TransportError::CardMute(_)
+            | TransportError::Pcsc { .. } => {
+                if card_left(&self.card) {
+                    log::debug!("{}: the card left during the command ({e})", self.reader);
+                    TransportError::CardRemoved(self.reader.clone())
+                } else {
+                    e
+                }
+            }
+            e => e,
         }
-        e
     }
 }
 
@@ -296,11 +340,18 @@ impl CardTransaction for PcscTransaction<'_> {
             command,
             &self.policy,
         );
-        if let Err(TransportError::CardReset(_)) = &result {
-            // The channel reconnects as soon as this transaction is over.
-            *self.reset_pending = true;
+        match result {
+            Err(TransportError::CardReset(_)) => {
+                // The channel reconnects as soon as this transaction is over.
+                *self.reset_pending = true;
+                result
+            }
+            Err(e) if may_be_removal(&e) && card_left(&self.tx) => {
+                log::debug!("{}: the card left during the command ({e})", self.reader);
+                Err(TransportError::CardRemoved(self.reader.to_owned()))
+            }
+            result => result,
         }
-        result
     }
 
     fn reader(&self) -> &str {

@@ -7,12 +7,12 @@ use cryptoki::error::RvError;
 use cryptoki::types::AuthPin;
 
 use crate::common::*;
-use crate::known::{Known, check_code};
+use crate::known::check_code;
 use crate::rig::*;
 
 /// What the interrupted call must return. PKCS#11 2.40 §5.1 (return values of functions that
 /// use a token): CKR_DEVICE_REMOVED is "the token was removed from its slot during the
-/// execution of the function", which is what happened. See [`Known::MidCommandRemoval`] for what the module answers today.
+/// execution of the function", which is what happened.
 const INTERRUPTED: RvError = RvError::DeviceRemoved;
 
 /// C_Sign while the card is pulled out on the key operation itself.
@@ -38,13 +38,7 @@ pub fn during_sign(stem: &str, key: Key) -> Result<(), Failed> {
     let cut = rig.pulled()?;
     let rv = rv_of(r, "C_Sign interrupted")?;
     assert!(apdu::is_private_key_operation(&cut));
-    let reported = check_code(
-        rv,
-        INTERRUPTED,
-        RvError::DeviceError,
-        Known::MidCommandRemoval,
-        "C_Sign interrupted",
-    )?;
+    let reported = check_code(rv, INTERRUPTED, "C_Sign interrupted")?;
 
     rig.wait_gone()?;
     session_dropped(&s, reported, "signing session after the pull")?;
@@ -84,13 +78,7 @@ pub fn during_set_pin(stem: &str, card_executes: bool) -> Result<(), Failed> {
     })?;
     rig.pulled()?;
     let rv = rv_of(r, "C_SetPIN interrupted")?;
-    let reported = check_code(
-        rv,
-        INTERRUPTED,
-        RvError::DeviceError,
-        Known::MidCommandRemoval,
-        "C_SetPIN interrupted",
-    )?;
+    let reported = check_code(rv, INTERRUPTED, "C_SetPIN interrupted")?;
     // The module must not have tried again (a retry of a CHANGE with the old PIN on a card
     // that already took the new one would cost a try).
     let changes = rig
@@ -160,13 +148,7 @@ pub fn during_certificate_read(stem: &str) -> Result<(), Failed> {
         .into());
     }
     let rv = rv_of(r, "certificate read interrupted")?;
-    let reported = check_code(
-        rv,
-        INTERRUPTED,
-        RvError::DeviceError,
-        Known::MidCommandRemoval,
-        "certificate read interrupted",
-    )?;
+    let reported = check_code(rv, INTERRUPTED, "certificate read interrupted")?;
 
     rig.wait_gone()?;
     session_dropped(&s, reported, "session after the pull")?;

@@ -148,29 +148,10 @@ pub fn module_path() -> Result<std::path::PathBuf, Failed> {
         .get_or_init(|| {
             let cpx = std::path::PathBuf::from(env!("CARGO_BIN_EXE_cpx"));
             let profile_dir = cpx.parent().ok_or("cannot locate the target directory")?;
-            if let (Ok(cargo), Some(target_dir)) = (std::env::var("CARGO"), profile_dir.parent()) {
-                let mut cmd = Command::new(cargo);
-                cmd.args(["build", "--quiet", "-p", "cpx-pkcs11", "--lib", "--manifest-path"])
-                    .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml"))
-                    .arg("--target-dir")
-                    .arg(target_dir);
-                if profile_dir.file_name().is_some_and(|n| n == "release") {
-                    cmd.arg("--release");
-                }
-                let status = cmd.status().map_err(|e| format!("cannot run cargo: {e}"))?;
-                if !status.success() {
-                    return Err(format!("cargo build of the module failed: {status}"));
-                }
-            }
-            let so = profile_dir.join("libcpx_pkcs11.so");
-            if so.exists() {
-                Ok(so)
-            } else {
-                Err(format!(
-                    "{} is missing: run cargo build -p cpx-pkcs11",
-                    so.display()
-                ))
-            }
+            cpx_testkit::built_module(
+                profile_dir,
+                concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml").as_ref(),
+            )
         })
         .clone()
         .map_err(Failed::from)

@@ -29,6 +29,7 @@
 mod cards;
 mod env;
 mod faults;
+mod module;
 mod recorder;
 mod runner;
 mod sandbox;
@@ -37,6 +38,7 @@ pub use cards::{CPS3_ATR, TestCard, TestCardLog};
 pub use env::{ReaderLease, SandboxEnv, card_present, wait_for_card};
 pub use faults::{Faults, FaultyCard, Matcher, Pull, PulledOut, apdu, reinsert};
 pub use libtest_mimic::{Failed, Measurement, Trial};
+pub use module::built_module;
 pub use recorder::{
     CARD_SEEN, Exchange, Recorder, Recording, SharedCard, emulated, insert_card, insert_image,
 };

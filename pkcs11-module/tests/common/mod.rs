@@ -38,30 +38,11 @@ fn locate_and_build() -> Result<PathBuf, String> {
     let profile_dir = exe
         .parent()
         .and_then(|d| d.parent())
-        .ok_or("cannot locate the target directory")?
-        .to_path_buf();
-    if let (Ok(cargo), Some(target_dir)) = (std::env::var("CARGO"), profile_dir.parent()) {
-        let mut cmd = std::process::Command::new(cargo);
-        cmd.args(["build", "--quiet", "-p", "cpx-pkcs11", "--lib", "--manifest-path"])
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
-            .arg("--target-dir")
-            .arg(target_dir);
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
-        }
-        let status = cmd.status().map_err(|e| format!("cannot run cargo: {e}"))?;
-        if !status.success() {
-            return Err(format!("cargo build of the module failed: {status}"));
-        }
-    }
-    let so = profile_dir.join("libcpx_pkcs11.so");
-    if !so.exists() {
-        return Err(format!(
-            "{} is missing: run cargo build -p cpx-pkcs11 first",
-            so.display()
-        ));
-    }
-    Ok(so)
+        .ok_or("cannot locate the target directory")?;
+    cpx_testkit::built_module(
+        profile_dir,
+        concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml").as_ref(),
+    )
 }
 
 static CTX: OnceLock<Pkcs11> = OnceLock::new();

@@ -1,0 +1,44 @@
+//! The built PKCS#11 module, for tests that load it (through cryptoki or a peer tool).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// `libcpx_pkcs11.so` in the cargo profile directory `profile_dir` (`target/debug`), brought
+/// up to date first when running under cargo.
+///
+/// `cargo test` builds a library crate as an rlib only, and other crates' tests do not build it
+/// at all, so when `CARGO` is set (the test runs under cargo) this runs `cargo build -p
+/// cpx-pkcs11 --lib` for the same profile and target directory, with the workspace manifest
+/// `manifest`. Run directly, the test uses whatever .so is there.
+///
+/// ```no_run
+/// let exe = std::env::current_exe().unwrap();
+/// let profile_dir = exe.parent().unwrap().parent().unwrap(); // target/debug/deps/… → target/debug
+/// let so = cpx_testkit::built_module(profile_dir, "Cargo.toml".as_ref()).unwrap();
+/// assert!(so.ends_with("libcpx_pkcs11.so"));
+/// ```
+pub fn built_module(profile_dir: &Path, manifest: &Path) -> Result<PathBuf, String> {
+    if let (Ok(cargo), Some(target_dir)) = (std::env::var("CARGO"), profile_dir.parent()) {
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "--quiet", "-p", "cpx-pkcs11", "--lib", "--manifest-path"])
+            .arg(manifest)
+            .arg("--target-dir")
+            .arg(target_dir);
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().map_err(|e| format!("cannot run cargo: {e}"))?;
+        if !status.success() {
+            return Err(format!("cargo build of the module failed: {status}"));
+        }
+    }
+    let so = profile_dir.join("libcpx_pkcs11.so");
+    if so.exists() {
+        Ok(so)
+    } else {
+        Err(format!(
+            "{} is missing: run cargo build -p cpx-pkcs11 first",
+            so.display()
+        ))
+    }
+}

@@ -22,3 +22,13 @@ if [ "${CPX_TEST_DEB:-0}" = 1 ]; then
   echo "== Debian package"
   bash scripts/deb-smoke-test.sh
 fi
+
+# A short coverage-guided fuzz run of every cargo-fuzz target, when asked (CI sets
+# CPX_FUZZ_SECONDS) and where a nightly toolchain with cargo-fuzz exists; the property tests
+# above cover the same parsers everywhere else.
+if [ -n "${CPX_FUZZ_SECONDS:-}" ]; then
+  echo "== fuzz"
+  rc=0
+  bash scripts/fuzz.sh "$CPX_FUZZ_SECONDS" || rc=$?
+  [ "$rc" = 0 ] || [ "$rc" = 2 ] || exit "$rc"
+fi

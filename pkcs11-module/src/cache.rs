@@ -22,25 +22,42 @@
 //! # What is cached, and what keys it
 //! Only what a card gives anyone without the PIN: the certificates (DER), the PrKDF description
 //! of the keys (label, iD, role, size, private flag), the DODF description of the data objects,
-//! the values of public, non-modifiable data objects, and the PIN length limits of the AODF.
+//! the values of public, non-modifiable data objects, the PIN length limits of the AODF, and
+//! the raw PKCS#15 directory files the card layer read ([`Entry::files`]: EF.DIR, TokenInfo,
+//! ODF, AODF, PrKDF, CDF, DODF, spec §1.4; the official module caches the same files, §5.6).
 //! The value of an object that needs the PIN (activities, CPS_SIT_FACT) is never cached, nor
 //! CPS_DATA (the holder can rewrite it through any middleware without EF_ACTUA changing).
+//!
+//! The files are given back to the card layer when the card is opened again
+//! ([`TokenCache::seed`]): a warm process reads EF.SN.ICC (and EF_ACTUA on a CPS3 contact
+//! card) and nothing else to open the token, list its objects, read the PIN counters (the
+//! references come from the AODF) and sign (the key references come from the PrKDF). The card
+//! layer uses them only for the card whose serial it has just read, and reads from the card
+//! whatever turns out inconsistent (see `cpx_card::Pkcs15Files`).
 //!
 //! The key is the generation, the interface, the serial (EF.SN.ICC, read from the card at each
 //! open, spec §1.3), the TokenInfo label and manufacturer, and:
 //! - **CPS3 contact**: the raw EF_ACTUA (`3F00/D010`, spec §5.7), or its absence. A card
 //!   update (situations) writes EF_ACTUA, so any update invalidates the entry. It is read once
-//!   per card insertion (when the token is opened), before anything cacheable is read: 1 APDU
-//!   when absent (`6A82`), 3 on T=0 when present. An EF_ACTUA that cannot be read or parsed
-//!   turns the cache off for that token (the official module fails with
-//!   CKR_ASIP_BAD_EF_ACTUA; we only stop trusting the disk).
+//!   per card insertion (when the token is opened), after the serial and before anything
+//!   cacheable is read or seeded: 1 APDU when absent (`6A82`), 3 on T=0 when present. An
+//!   EF_ACTUA that cannot be read or parsed turns the cache off for that token (the official
+//!   module fails with CKR_ASIP_BAD_EF_ACTUA; we only stop trusting the disk).
 //! - **CPS4 and CPS3 contactless**: no EF_ACTUA (spec §5.7, §7, §10.4) and no other update
 //!   marker is known. What is cached there relies on one fact: certificates and keys are
 //!   written at personalisation, for the card's own key pairs, and a renewed card is a new card
 //!   with a new serial (the serial is the card number the certificates carry in their token id
 //!   1.2.250.1.71.1.2.3, data-and-certs notes). Business data may be updated on a card (the
-//!   situations), so on these cards the data objects (list and values) are not cached: they are
-//!   read from the card (ODF + DODF) as without cache.
+//!   situations), so on these cards the data objects' values are never cached, and their list
+//!   is built at each process from the DODF. The DODF itself (the list of data files) is kept
+//!   with the other directory files: a value is always read from the card, an object the DODF
+//!   no longer lists is found missing by the card (the files are then read again); an object
+//!   an update would add to the DODF shows once the entry is rewritten (another card state, or
+//!   the file removed).
+//!
+//! The TokenInfo label and manufacturer are checked once the card is open
+//! ([`TokenCache::bind`]): with the entry's own files they come from the entry, so a file
+//! whose TokenInfo disagrees with its key was not written by us and is ignored as a whole.
 
 use std::ffi::OsString;
 use std::fs::{self, DirBuilder, File, OpenOptions};
@@ -49,12 +66,12 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use cpx_card::{Card, Generation, Interface, KeyRole};
+use cpx_card::{Generation, Identified, Interface, KeyRole, Pkcs15Files};
 
 /// The environment variable: `off`, or an absolute directory.
 pub const ENV: &str = "CPX_PKCS11_CACHE";
 /// The format version; files of another version are ignored (and rewritten).
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// Larger files are ignored without being read.
 pub const MAX_FILE_SIZE: u64 = 1 << 20;
 /// The first bytes of every cache file.
@@ -130,9 +147,11 @@ pub struct Key {
 }
 
 impl Key {
-    /// The key of an opened card; reads EF_ACTUA on a CPS3 contact card (spec §5.7). `None`
-    /// when EF_ACTUA cannot be read or is malformed: the cache is not used for this card.
-    pub fn of(card: &mut Card) -> Option<Key> {
+    /// The key of an identified card, before its PKCS#15 files are known: reads EF_ACTUA on a
+    /// CPS3 contact card (spec §5.7); label and manufacturer are left empty (TokenInfo is read
+    /// or seeded afterwards, see [`TokenCache::bind`]). `None` when EF_ACTUA cannot be read or
+    /// is malformed: the cache is not used for this card.
+    pub fn of(card: &mut Identified) -> Option<Key> {
         let ef_actua = match card.ef_actua() {
             Ok(a) => a.map(|a| a.raw),
             Err(e) => {
@@ -144,10 +163,17 @@ impl Key {
             generation: card.generation(),
             interface: card.interface(),
             serial: card.serial().to_owned(),
-            label: card.token_label().to_owned(),
-            manufacturer: card.manufacturer().to_owned(),
+            label: String::new(),
+            manufacturer: String::new(),
             ef_actua,
         })
+    }
+
+    /// The same card in the same state (generation, interface, serial, EF_ACTUA), whatever
+    /// the TokenInfo fields: what can be checked before TokenInfo is known.
+    pub fn same_card_state(&self, other: &Key) -> bool {
+        (self.generation, self.interface, &self.serial, &self.ef_actua)
+            == (other.generation, other.interface, &other.serial, &other.ef_actua)
     }
 
     /// Whether data objects are cached for this card: only where EF_ACTUA tells updates apart
@@ -244,12 +270,18 @@ pub struct Entry {
     pub pin_lengths: Option<(u32, u32)>,
     /// The object list, once complete (every certificate read).
     pub objects: Option<Objects>,
+    /// The card's PKCS#15 directory files as the card layer read them (EF.DIR, TokenInfo, ODF,
+    /// AODF, PrKDF, CDF, DODF: public, spec §1.4), given back to it at the next open
+    /// ([`cpx_card::Identified::open`]): TokenInfo, the PIN references and the key references
+    /// are then not read again. Their identity is the key's.
+    pub files: Pkcs15Files,
 }
 
 impl Entry {
     /// An empty entry.
     pub fn new(key: Key) -> Entry {
         Entry {
+            files: Pkcs15Files::new(key.generation, key.interface, key.serial.clone()),
             key,
             pin_lengths: None,
             objects: None,
@@ -257,7 +289,8 @@ impl Entry {
     }
 
     /// Take from `other` (same key) what this entry lacks: another process may have cached
-    /// more meanwhile.
+    /// more meanwhile. The PKCS#15 files are not taken: ours are what this process's card
+    /// layer trusts (it may have dropped files found inconsistent with the card).
     pub fn fill_from(&mut self, other: Entry) {
         if other.key != self.key {
             return;
@@ -352,6 +385,11 @@ impl Store {
 
     /// The entry for `key`, if a valid file holds it.
     pub fn load(&self, key: &Key) -> Result<Entry, Miss> {
+        self.load_matching(key, |k| k == key)
+    }
+
+    /// The entry of `key`'s file, if valid and its key is `accept`ed.
+    fn load_matching(&self, key: &Key, accept: impl Fn(&Key) -> bool) -> Result<Entry, Miss> {
         let path = self
             .file(key)
             .ok_or_else(|| Miss::Unsafe(format!("serial {:?} is not a file name", key.serial)))?;
@@ -376,10 +414,17 @@ impl Store {
             return Err(Miss::TooLarge(bytes.len() as u64));
         }
         let entry = decode(&bytes)?;
-        if entry.key != *key {
+        if !accept(&entry.key) {
             return Err(Miss::OtherKey);
         }
         Ok(entry)
+    }
+
+    /// The entry of the card of `key` in the same state ([`Key::same_card_state`]): the
+    /// TokenInfo label and manufacturer are not compared (not known yet when the card is
+    /// opened with the entry's files, [`TokenCache::open`]); the entry keeps its own key.
+    pub fn load_card(&self, key: &Key) -> Result<Entry, Miss> {
+        self.load_matching(key, |k| k.same_card_state(key))
     }
 
     /// Write `entry` atomically (temporary file, fsync, rename). Creates the directory (0700).
@@ -449,70 +494,11 @@ fn trusted(m: &fs::Metadata, path: &Path) -> Result<(), Miss> {
     Ok(())
 }
 
-/// A token's cache: the directory, the entry in memory, whether it changed since written.
-#[derive(Debug)]
-pub struct TokenCache {
-    /// Where.
-    pub store: Store,
-    /// What (its key is the card's).
-    pub entry: Entry,
-    dirty: bool,
-}
-
-impl TokenCache {
-    /// The cache of an opened card: its key (EF_ACTUA read on a CPS3 contact card), and the
-    /// file's entry when valid, else an empty one. `None` when the cache cannot be used for it.
-    pub fn open(store: Store, card: &mut Card) -> Option<TokenCache> {
-        match store.check_dir() {
-            Ok(()) | Err(Miss::NoFile) => {}
-            Err(miss) => {
-                // Unusable: do not read certificates ahead for a file that cannot be written.
-                log::debug!("disk cache {}: {miss}", store.dir().display());
-                return None;
-            }
-        }
-        let key = Key::of(card)?;
-        store.file(&key)?;
-        let entry = match store.load(&key) {
-            Ok(e) => {
-                log::debug!("disk cache: {} used", store.file(&key)?.display());
-                e
-            }
-            Err(miss) => {
-                log::debug!("disk cache for {}: {miss}", key.serial);
-                Entry::new(key)
-            }
-        };
-        Some(TokenCache {
-            store,
-            entry,
-            dirty: false,
-        })
-    }
-
-    /// The entry changed: [`TokenCache::persist`] writes it.
-    pub fn changed(&mut self) {
-        self.dirty = true;
-    }
-
-    /// Write the entry if it changed, first taking what another process cached meanwhile.
-    pub fn persist(&mut self) -> io::Result<()> {
-        if !self.dirty {
-            return Ok(());
-        }
-        if let Ok(disk) = self.store.load(&self.entry.key) {
-            self.entry.fill_from(disk);
-        }
-        let path = self.store.save(&self.entry)?;
-        log::debug!("disk cache: {} written", path.display());
-        self.dirty = false;
-        Ok(())
-    }
-}
-
 mod codec;
+mod token_cache;
 
 pub use codec::{decode, encode};
+pub use token_cache::TokenCache;
 
 #[cfg(test)]
 mod tests;

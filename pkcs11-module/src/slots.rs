@@ -9,6 +9,7 @@ use cpx_card::{Card, CardError};
 use cpx_transport::{ReaderEvent, TransportError};
 use cryptoki_sys::*;
 
+use crate::cache::TokenCache;
 use crate::error::{Error, Result, ck, token_lost};
 use crate::state::{Module, lock};
 use crate::token::Token;
@@ -96,7 +97,7 @@ impl SlotState {
                 TransportError::CardMute(_) => Error::Ck(CKR_TOKEN_NOT_RECOGNIZED),
                 other => Error::Card(CardError::from(other)),
             })?;
-            let card = Card::open(Box::new(channel)).map_err(|e| match e {
+            let open_error = |e: CardError| match e {
                 // Pulled out while we were opening it: there is no token (yet) to have lost.
                 CardError::CardRemoved { .. }
                 | CardError::Transport(
@@ -113,9 +114,20 @@ impl SlotState {
                     log::info!("{reader}: not recognised as a CPx token: {other}");
                     Error::Ck(CKR_TOKEN_NOT_RECOGNIZED)
                 }
-            })?;
+            };
+            // Identify the card (serial), check its disk cache's freshness, then open it with
+            // the PKCS#15 files cached for it: a warm open reads EF.SN.ICC (and EF_ACTUA on a
+            // CPS3 contact card) and nothing else.
+            let mut identified = Card::identify(Box::new(channel)).map_err(open_error)?;
+            let cache = module
+                .cache
+                .clone()
+                .and_then(|s| TokenCache::open(s, &mut identified));
+            let card = identified
+                .open(cache.as_ref().and_then(TokenCache::seed))
+                .map_err(open_error)?;
             log::info!("{reader}: token {} ({})", card.token_label(), card.model());
-            self.token = Some(Token::new(card));
+            self.token = Some(Token::new(card, cache));
         }
         self.token.as_mut().ok_or(Error::Ck(CKR_TOKEN_NOT_PRESENT))
     }
@@ -130,7 +142,13 @@ impl SlotState {
     ) -> Result<T> {
         let login = std::mem::take(&mut self.login);
         let r = match self.token(module, reader) {
-            Ok(t) => f(t, &login),
+            Ok(t) => {
+                let r = f(t, &login);
+                if r.is_ok() {
+                    t.note_files();
+                }
+                r
+            }
             Err(e) => Err(e),
         };
         self.login = login;

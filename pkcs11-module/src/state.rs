@@ -76,11 +76,6 @@ pub fn module() -> Result<Arc<Module>> {
     }
 }
 
-/// The disk cache of the initialised module, if enabled.
-pub fn cache_store() -> Option<crate::cache::Store> {
-    module().ok().and_then(|m| m.cache.clone())
-}
-
 /// Start logging if `CPX_PKCS11_LOG` is set (an `env_logger` filter, e.g. `debug` or
 /// `cpx_pkcs11=trace,cpx::apdu=trace`), to stderr.
 fn init_logging() {

@@ -46,11 +46,26 @@ pub struct Token {
 }
 
 impl Token {
-    /// Wrap an opened card. With the disk cache on ([`crate::cache`]), this is where its
-    /// freshness is checked, once per card insertion and before anything cacheable is read:
-    /// EF_ACTUA is read on a CPS3 contact card (spec §5.7), and the card's file loaded.
-    pub fn new(mut card: Card) -> Token {
-        let cache = crate::state::cache_store().and_then(|s| TokenCache::open(s, &mut card));
+    /// Wrap an opened card and its disk cache ([`crate::cache`]), whose freshness was checked
+    /// between the card's identification and its opening ([`TokenCache::open`]: EF_ACTUA on a
+    /// CPS3 contact card, spec §5.7), and whose files the card was opened with
+    /// ([`TokenCache::seed`]).
+    pub fn new(mut card: Card, cache: Option<TokenCache>) -> Token {
+        let cache = cache.map(|mut c| {
+            if !c.bind(&card) && card.seeded() {
+                // The file's TokenInfo is not the one its key was made with: not a file we
+                // wrote. Nothing of it is used; the card's own files are read.
+                log::info!(
+                    "disk cache for {}: files inconsistent with their key, ignored",
+                    card.serial()
+                );
+                if let Err(e) = card.forget_files() {
+                    log::debug!("TokenInfo: {e}");
+                }
+                c.bind(&card);
+            }
+            c
+        });
         let pin_lengths = cache
             .as_ref()
             .and_then(|c| c.entry.pin_lengths)
@@ -65,14 +80,30 @@ impl Token {
         }
     }
 
-    /// Write the disk cache if it changed. A failure is logged and turns the cache off for
-    /// this token (never an error for the caller).
+    /// Write the disk cache if it changed, with the PKCS#15 files the card layer read so far.
+    /// A failure is logged and turns the cache off for this token (never an error for the
+    /// caller).
     pub fn persist_cache(&mut self) {
+        if let Some(c) = &mut self.cache {
+            c.take_files(self.card.pkcs15_files());
+        }
         if let Some(c) = &mut self.cache
             && let Err(e) = c.persist()
         {
             log::debug!("disk cache not written ({}): {e}", c.store.dir().display());
             self.cache = None;
+        }
+    }
+
+    /// After a card operation: when the card layer read PKCS#15 files the written entry lacks
+    /// (a file not cached yet, or files it found inconsistent and read again), write them, so
+    /// that the next process does not read them either. Entries not written yet get their
+    /// files when they are ([`Token::persist_cache`]).
+    pub fn note_files(&mut self) {
+        let Some(c) = &mut self.cache else { return };
+        if c.established() && c.take_files(self.card.pkcs15_files()) {
+            log::debug!("disk cache: new PKCS#15 files read from the card");
+            self.persist_cache();
         }
     }
 

@@ -2,10 +2,13 @@
 //! fresh process (its own C_Initialize, its own `CPX_PKCS11_CACHE`), loading the built module
 //! with `cryptoki`, against an emulated card behind pcscd + vpcd whose wire is recorded here.
 //!
-//! Cold then warm listings (fewer APDUs, no certificate read, the same objects), a garbage or
-//! truncated file ignored and rewritten, EF_ACTUA written by a card update invalidating the
-//! entry, another card in the same reader, CPS_DATA and private values never cached, the cache
-//! off or without a usable directory.
+//! Cold then warm listings (a warm process reads EF.SN.ICC and, on a CPS3 contact card,
+//! looks for EF_ACTUA, and nothing else: the PKCS#15 files come from the entry too), warm PIN
+//! counters and signature (no file read), a garbage or truncated file ignored and rewritten,
+//! PKCS#15 files in a valid file that do not parse or are not the card's own ignored and
+//! replaced, EF_ACTUA written by a card update invalidating the entry, another card in the
+//! same reader, CPS_DATA and private values never cached, the cache off or without a usable
+//! directory.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod common;
@@ -20,6 +23,7 @@ use cpx_pkcs11::cache;
 use cpx_testkit::{Exchange, Failed, ReaderLease, Recorder, Recording, SandboxConfig, SharedCard, Trial};
 use cpx_vpcd::CardSlot;
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, ObjectClass};
 use cryptoki::session::UserType;
 use cryptoki::types::AuthPin;
@@ -49,6 +53,13 @@ fn main() -> ExitCode {
             vec![
                 Trial::test("cps3_cold_then_warm", || cold_then_warm("cps3-doctor")),
                 Trial::test("cps4_cold_then_warm", || cold_then_warm("cps4-doctor")),
+                Trial::test("cps3_warm_pin_counters_and_signature", || {
+                    warm_signature("cps3-doctor")
+                }),
+                Trial::test("cps4_warm_pin_counters_and_signature", || {
+                    warm_signature("cps4-doctor")
+                }),
+                Trial::test("inconsistent_pkcs15_files_are_not_used", inconsistent_files),
                 Trial::test("garbage_and_truncated_files_are_rewritten", corrupt),
                 Trial::test("ef_actua_change_invalidates", ef_actua_change),
                 Trial::test("another_card_in_the_reader", another_card),
@@ -88,6 +99,15 @@ fn child(step: &str) -> Result<(), Failed> {
                 };
                 out.push(format!("{class} {label} {value}"));
             }
+        }
+        // C_GetTokenInfo (PIN counters), login, one signature (what a signing tool does).
+        "sign" => {
+            let info = p11.get_token_info(slot)?;
+            out.push(format!("token {}", info.label()));
+            s.login(UserType::User, Some(&AuthPin::from("1234")))?;
+            let key = find_one(&s, ObjectClass::PRIVATE_KEY, "CPS_PRIV_SIG")?;
+            let sig = s.sign(&Mechanism::Sha256RsaPkcs, key, b"cpx disk cache")?;
+            out.push(format!("signature {}", hex(&sig)));
         }
         // Data values: public ones, and a private one after login.
         "values" => {
@@ -237,8 +257,29 @@ fn cold_then_warm(stem: &str) -> Result<(), Failed> {
         stem.starts_with("cps3"),
         "{stem}: data objects are cached where EF_ACTUA tells updates apart"
     );
+    let files = &e.files;
+    assert!(
+        files.token_info.is_some()
+            && files.odf.is_some()
+            && files.prkdf.is_some()
+            && files.cdf.is_some()
+            && files.dodf.is_some(),
+        "{stem}: the PKCS#15 files of the listing are kept: {files:?}"
+    );
+    assert_eq!(files.ef_dir.is_some(), stem.starts_with("cps4"), "{stem}: EF.DIR");
     let (warm, warm_wire) = rig.run("list", Some(utf8(&c)))?;
     assert_eq!(warm, cold, "{stem}: the same objects, values and moduli");
+    // The physical minimum: the serial (EF.SN.ICC: SELECT + READ BINARY) tells the card, and
+    // EF_ACTUA (CPS3 contact, absent here: one SELECT answered 6A82, spec §5.7) its state; on
+    // a CPS4 the ChipDoc AID first (spec §1.3). Nothing else: objects, TokenInfo and the DODF
+    // come from the entry.
+    let ops: Vec<(u8, u8)> = warm_wire.iter().map(|(c, _)| (c[1], c[2])).collect();
+    let want: &[(u8, u8)] = if stem.starts_with("cps3") {
+        &[(0xA4, 0x09), (0xB0, 0x00), (0xA4, 0x09)]
+    } else {
+        &[(0xA4, 0x04), (0xA4, 0x08), (0xB0, 0x00)]
+    };
+    assert_eq!(ops, want, "{stem}: {warm_wire:02X?}");
     eprintln!(
         "{stem}: cold {} APDUs / {} bytes read, warm {} APDUs / {} bytes read",
         cold_wire.len(),
@@ -246,18 +287,86 @@ fn cold_then_warm(stem: &str) -> Result<(), Failed> {
         warm_wire.len(),
         read_bytes(&warm_wire)
     );
-    assert!(
-        warm_wire.len() * 2 < cold_wire.len(),
-        "{stem}: warm {} APDUs, cold {}",
-        warm_wire.len(),
-        cold_wire.len()
-    );
-    assert!(
-        read_bytes(&warm_wire) < 1000,
-        "{stem}: no certificate read when warm: {warm_wire:02X?}"
-    );
+
     // The file is not rewritten by a warm listing.
     assert_eq!(entry(&file)?, e);
+    Ok(())
+}
+
+/// READ BINARY commands sent (EF.SN.ICC's is one).
+fn reads(wire: &[Exchange]) -> usize {
+    wire.iter().filter(|(c, _)| c[1] == 0xB0).count()
+}
+
+/// A signing process, cold then warm: the same token label and signature; the warm one reads
+/// no file but EF.SN.ICC (PIN references from the AODF, key reference from the PrKDF, both
+/// kept in the entry) and sends the operations' own APDUs only.
+fn warm_signature(stem: &str) -> Result<(), Failed> {
+    let rig = Rig::new(&image(stem)?)?;
+    let dir = tempfile::tempdir()?;
+    let c = dir.path().join("c");
+    let (cold, cold_wire) = rig.run("sign", Some(utf8(&c)))?;
+    assert!(cold.contains("token CPS"), "{stem}: {cold}");
+    let files = entry(&only_file(&c)?)?.files;
+    assert!(files.aodf.is_some() && files.prkdf.is_some(), "{stem}: {files:?}");
+    let (warm, warm_wire) = rig.run("sign", Some(utf8(&c)))?;
+    assert_eq!(warm, cold, "{stem}: the same label and signature");
+    assert_eq!(
+        reads(&warm_wire),
+        1,
+        "{stem}: only EF.SN.ICC read: {warm_wire:02X?}"
+    );
+    // Open (3) + PIN and PUK counters (CPS3: SELECT MF, 2 × GET DATA + GET RESPONSE; CPS4: 2
+    // bare VERIFY, spec §3.2) + VERIFY + the signature (CPS3: SELECT app, MSE HT, PSO HASH,
+    // MSE DST, PSO CDS, 2 GET RESPONSE; CPS4: SELECT app, MSE, PSO CDS, spec §8.6, §10.9) +
+    // the logout at C_Finalize (VERIFY P1=FF).
+    let want = if stem.starts_with("cps3") {
+        3 + 5 + 1 + 7 + 1
+    } else {
+        3 + 2 + 1 + 3 + 1
+    };
+    eprintln!(
+        "{stem} sign: cold {} APDUs, warm {}",
+        cold_wire.len(),
+        warm_wire.len()
+    );
+    assert_eq!(warm_wire.len(), want, "{stem}: {warm_wire:02X?}");
+    Ok(())
+}
+
+/// PKCS#15 files in a file whose hash is valid but that are not the card's: they are not used
+/// (the card's own are read, the same answers) and the file gets the card's own.
+fn inconsistent_files() -> Result<(), Failed> {
+    let doctor = image("cps3-doctor")?;
+    let rig = Rig::new(&doctor)?;
+    let dir = tempfile::tempdir()?;
+    let c = dir.path().join("c");
+    let (cold, _) = rig.run("sign", Some(utf8(&c)))?;
+    let file = only_file(&c)?;
+    let good = entry(&file)?;
+    // Another card's TokenInfo (the pharmacist's) under the doctor's key.
+    rig.swap(&image("cps3-pharmacist")?);
+    let other = dir.path().join("other");
+    rig.run("sign", Some(utf8(&other)))?;
+    let pharmacist = entry(&only_file(&other)?)?;
+    rig.swap(&doctor);
+    let mut garbage = good.clone();
+    garbage.files.prkdf = Some(vec![0x30, 0x84, 0xFF]);
+    let mut foreign = good.clone();
+    foreign.files.token_info = pharmacist.files.token_info.clone();
+    for (what, bad) in [("unparseable PrKDF", garbage), ("foreign TokenInfo", foreign)] {
+        std::fs::write(&file, cache::encode(&bad))?;
+        let (out, wire) = rig.run("sign", Some(utf8(&c)))?;
+        assert_eq!(out, cold, "{what}: the same label and signature");
+        assert!(reads(&wire) > 1, "{what}: files read from the card: {wire:02X?}");
+        let now = entry(&file)?;
+        assert_eq!(now.key, good.key, "{what}");
+        assert_eq!(now.files.token_info, good.files.token_info, "{what}");
+        assert_eq!(now.files.prkdf, good.files.prkdf, "{what}: the card's own PrKDF");
+        let (again, wire) = rig.run("sign", Some(utf8(&c)))?;
+        assert_eq!(again, cold, "{what}");
+        assert_eq!(reads(&wire), 1, "{what}: warm again: {wire:02X?}");
+    }
     Ok(())
 }
 

@@ -1,17 +1,15 @@
 //! The one API over both generations.
 
-use cpx_transport::{CardChannel, ExchangePolicy};
+use cpx_transport::CardChannel;
 use zeroize::Zeroizing;
 
 use crate::atr::{Generation, Interface, identify_atr};
-use crate::commands::{AID_P15_CL, AID_P15_CONTACT};
 use crate::crypto::{KeyRole, Mechanism};
 use crate::data::{self, DataObject, EfActua};
 use crate::error::CardError;
 use crate::io::Io;
 use crate::pin::{Pin, PinKind, PinPolicy, PinStatus};
 use crate::pkcs15::cdf::CertificateInfo;
-use crate::pkcs15::{dir, tokeninfo};
 use crate::session;
 use crate::state::{self, State};
 use crate::{cps3, cps4, pinops};
@@ -61,8 +59,8 @@ pub struct PrivateKeyInfo {
 /// VERIFY, CHANGE and unblock are never resent. Another card in the reader gives
 /// [`CardError::DifferentCard`] from then on.
 pub struct Card {
-    channel: Box<dyn CardChannel>,
-    st: State,
+    pub(crate) channel: Box<dyn CardChannel>,
+    pub(crate) st: State,
 }
 
 impl std::fmt::Debug for Card {
@@ -76,55 +74,7 @@ impl std::fmt::Debug for Card {
     }
 }
 
-/// The application path: 3F00/0001 on a CPS3 contact card (real trace, spec §1.4 point 4); from
-/// EF.DIR otherwise (the CPS3 contactless and CPS4 paths are not public; spec §10.3).
-fn app_path(io: &mut Io<'_>, generation: Generation, interface: Interface) -> Result<Vec<u8>, CardError> {
-    if (generation, interface) == (Generation::Cps3, Interface::Contact) {
-        return Ok(vec![0x3F, 0x00, 0x00, 0x01]);
-    }
-    let aid = match interface {
-        Interface::Contact => &AID_P15_CONTACT[..],
-        Interface::Contactless => &AID_P15_CL[..],
-    };
-    let ef_dir = io
-        .read_file(&[0x3F, 0x00, 0x2F, 0x00], "EF.DIR")?
-        .ok_or_else(|| CardError::ObjectNotFound("EF.DIR".into()))?;
-    dir::app_path(&ef_dir, aid)?
-        .ok_or_else(|| CardError::ObjectNotFound("PKCS#15 application in EF.DIR".into()))
-}
-
 impl Card {
-    /// Identify the card (ATR, then EF.SN.ICC with the issuer check) and read TokenInfo.
-    ///
-    /// # Errors
-    /// [`CardError::NotCpxCard`] for an unknown ATR, [`CardError::WrongIssuer`], transport
-    /// errors, malformed data.
-    pub fn open(mut channel: Box<dyn CardChannel>) -> Result<Card, CardError> {
-        let (generation, interface) = identify_atr(channel.atr())?;
-        channel.set_policy(match generation {
-            Generation::Cps3 => ExchangePolicy::CPS3,
-            Generation::Cps4 => ExchangePolicy::CPS4,
-        });
-        let st = {
-            let mut tx = channel.transaction()?;
-            let mut io = Io::new(&mut *tx, generation);
-            if generation == Generation::Cps4 {
-                // spec §1.3: ChipDoc on channel 1, no MANAGE CHANNEL.
-                io.select_cps_aid()?;
-            }
-            let serial = session::read_serial(&mut io)?;
-            let app = app_path(&mut io, generation, interface)?;
-            let mut ti_path = app.clone();
-            ti_path.extend_from_slice(&[0x50, 0x32]);
-            let ti = io
-                .read_file(&ti_path, "TokenInfo")?
-                .ok_or_else(|| CardError::ObjectNotFound("TokenInfo".into()))?;
-            State::new(generation, interface, serial, app, tokeninfo::parse(&ti)?)
-        };
-        log::debug!(target: "cpx::card", "{}: {:?} {:?} serial {}", channel.reader(), generation, interface, st.serial);
-        Ok(Card { channel, st })
-    }
-
     /// CPS3 or CPS4.
     pub fn generation(&self) -> Generation {
         self.st.generation
@@ -147,12 +97,14 @@ impl Card {
 
     /// TokenInfo label, or "(unknown)" (spec §1.4 point 5).
     pub fn token_label(&self) -> &str {
-        self.st.token.label.as_deref().unwrap_or("(unknown)")
+        let label = self.st.token.as_ref().and_then(|t| t.label.as_deref());
+        label.unwrap_or("(unknown)")
     }
 
     /// TokenInfo manufacturerID, or "(unknown)".
     pub fn manufacturer(&self) -> &str {
-        self.st.token.manufacturer.as_deref().unwrap_or("(unknown)")
+        let manufacturer = self.st.token.as_ref().and_then(|t| t.manufacturer.as_deref());
+        manufacturer.unwrap_or("(unknown)")
     }
 
     /// Whether this session verified the PIN (and no reset has happened since).
@@ -165,12 +117,39 @@ impl Card {
         self.channel.reader()
     }
 
+    /// One transaction running `f`. When `f` fails in a way a stale seed can cause (a refused
+    /// SELECT, a missing object or reference, malformed data) while seeded files are in use
+    /// and before any PIN command was sent, the seeds are dropped and `f` runs once more, in
+    /// the same transaction, on files read from the card ([`crate::seed`]).
     fn attempt<T>(
         &mut self,
         f: &mut impl FnMut(&mut Io<'_>, &mut State) -> Result<T, CardError>,
     ) -> Result<T, CardError> {
+        let reader = self.channel.reader().to_owned();
         let mut tx = self.channel.transaction()?;
         let mut io = Io::new(&mut *tx, self.st.generation);
+        let first = f(&mut io, &mut self.st);
+        let suspect = match &first {
+            Ok(_) => false,
+            Err(e) => {
+                io.select_refused
+                    || matches!(
+                        e,
+                        CardError::ObjectNotFound(_) | CardError::MalformedCardData { .. }
+                    )
+                    // 6A88: a key or PIN reference the card does not have.
+                    || matches!(e, CardError::Status { sw, .. } if sw.to_u16() == 0x6A88)
+            }
+        };
+        if !suspect || !self.st.seeded || io.pin_sent {
+            return first;
+        }
+        if let Err(e) = &first {
+            log::info!(target: "cpx::card", "{reader}: {e} with PKCS#15 files given at open: reading them from the card");
+        }
+        self.st.drop_seeds();
+        io.select_refused = false;
+        self.st.ensure_app(&mut io)?;
         f(&mut io, &mut self.st)
     }
 
@@ -180,8 +159,11 @@ impl Card {
         self.st.puk_verified = false;
         let (generation, _) = identify_atr(self.channel.atr())?;
         let result = if generation == self.st.generation {
-            let serial = self.st.serial.clone();
-            self.attempt(&mut |io, _| session::reattach(io, &serial))
+            // A plain transaction: the serial check has nothing to do with seeds.
+            match self.channel.transaction() {
+                Ok(mut tx) => session::reattach(&mut Io::new(&mut *tx, generation), &self.st.serial),
+                Err(e) => Err(e.into()),
+            }
         } else {
             Err(CardError::DifferentCard {
                 expected: self.st.serial.clone(),
@@ -194,7 +176,7 @@ impl Card {
         result
     }
 
-    fn run<T>(
+    pub(crate) fn run<T>(
         &mut self,
         retry: bool,
         mut f: impl FnMut(&mut Io<'_>, &mut State) -> Result<T, CardError>,
@@ -205,6 +187,13 @@ impl Card {
                 found: found.clone(),
             });
         }
+        // After seeds were dropped and the card could not be read then.
+        let mut f = |io: &mut Io<'_>, st: &mut State| {
+            if !st.app_known() {
+                st.ensure_app(io)?;
+            }
+            f(io, st)
+        };
         let first = self.attempt(&mut f);
         let lost = match &first {
             Err(e) if e.is_reset() => true,
@@ -388,7 +377,7 @@ impl Card {
 
     /// EF_ACTUA (CPS3 contact; `None` when absent and on CPS4, spec §5.7).
     pub fn ef_actua(&mut self) -> Result<Option<EfActua>, CardError> {
-        self.run(true, |io, st| data::ef_actua(io, st))
+        self.run(true, |io, st| data::ef_actua(io, st.generation, st.interface))
     }
 
     /// Whether this session verified the PUK (C_Login(CKU_SO)) and no reset or
@@ -446,10 +435,18 @@ impl Card {
         self.run(true, |io, st| st.cdf(io))
     }
 
-    /// Read the certificate of one CDF entry (from [`Card::certificate_infos`]).
+    /// Read the certificate of one CDF entry (from [`Card::certificate_infos`]). The path is
+    /// the one the CDF now in use gives for the entry's iD and label (the entry's own if there
+    /// is none): an entry from files given at open that the card refuses is read again from
+    /// the card's own CDF.
     pub fn read_certificate(&mut self, info: &CertificateInfo) -> Result<Certificate, CardError> {
         self.run(true, |io, st| {
-            let der = io.read_der(&info.path.absolute(&st.app_path), &info.common.label)?;
+            let current = st
+                .cdf(io)?
+                .into_iter()
+                .find(|c| c.id == info.id && c.common.label == info.common.label);
+            let path = current.map_or_else(|| info.path.clone(), |c| c.path);
+            let der = io.read_der(&path.absolute(&st.app_path), &info.common.label)?;
             Ok(Certificate {
                 label: info.common.label.clone(),
                 id: info.id.clone(),

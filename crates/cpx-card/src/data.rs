@@ -219,8 +219,12 @@ pub fn parse_ef_actua(raw: &[u8]) -> Result<EfActua, CardError> {
 }
 
 /// Read EF_ACTUA: CPS3 contact only; the CPS4 sends nothing (spec §5.7, §10.4). Absent = `None`.
-pub(crate) fn ef_actua(io: &mut Io<'_>, st: &State) -> Result<Option<EfActua>, CardError> {
-    if st.generation != Generation::Cps3 || st.interface != Interface::Contact {
+pub(crate) fn ef_actua(
+    io: &mut Io<'_>,
+    generation: Generation,
+    interface: Interface,
+) -> Result<Option<EfActua>, CardError> {
+    if generation != Generation::Cps3 || interface != Interface::Contact {
         return Ok(None);
     }
     match io.read_file(&[0x3F, 0x00, 0xD0, 0x10], "EF_ACTUA")? {

@@ -20,11 +20,34 @@ pub(crate) fn chunk(generation: Generation) -> usize {
 pub(crate) struct Io<'a> {
     tx: &'a mut dyn CardTransaction,
     pub(crate) generation: Generation,
+    /// A SELECT by path or FID was refused (`6A82`, `6A86`, `6A87`): a path that does not
+    /// exist on the card, which a stale seed can give ([`crate::seed`]).
+    pub(crate) select_refused: bool,
+    /// A PIN command (VERIFY, CHANGE REFERENCE DATA, RESET RETRY COUNTER) was sent: what was
+    /// done cannot be done again.
+    pub(crate) pin_sent: bool,
 }
 
 impl<'a> Io<'a> {
     pub(crate) fn new(tx: &'a mut dyn CardTransaction, generation: Generation) -> Self {
-        Io { tx, generation }
+        Io {
+            tx,
+            generation,
+            select_refused: false,
+            pin_sent: false,
+        }
+    }
+
+    /// Record what [`Io::select_refused`] and [`Io::pin_sent`] track.
+    fn note(&mut self, command: &Command, sw: StatusWord) {
+        match command.ins() {
+            // P1 04 is a selection by AID, never a path from a PKCS#15 file.
+            0xA4 if command.p1() != 0x04 && matches!(sw.to_u16(), 0x6A82 | 0x6A86 | 0x6A87) => {
+                self.select_refused = true;
+            }
+            0x20 | 0x24 | 0x2C => self.pin_sent = true,
+            _ => {}
+        }
     }
 
     /// Send one command; on `6Exx` or `6A86` (and `6881` on the CPS4) select the CPS AID and
@@ -37,11 +60,14 @@ impl<'a> Io<'a> {
             || (self.generation == Generation::Cps4 && sw == StatusWord(0x68, 0x81));
         let is_aid_select = command.ins() == 0xA4 && command.p1() == 0x04;
         if !retry || command.cla() & 0x10 != 0 || is_aid_select || command.cla() == cmd::CLA_CPS2TER {
+            self.note(command, sw);
             return Ok(response);
         }
         log::debug!(target: "cpx::card", "{sw}: re-selecting the CPS application and resending once");
         self.select_cps_aid()?;
-        Ok(self.tx.transmit(command)?)
+        let response = self.tx.transmit(command)?;
+        self.note(command, response.sw());
+        Ok(response)
     }
 
     /// Send and require `90 00`; the data on success.

@@ -6,6 +6,10 @@
 //!   TokenInfo.
 //! - PKCS#15 ([`pkcs15`]) is parsed with a BER reader that accepts the CPS3's non-DER BIT STRINGs;
 //!   each directory file is read once, when first needed.
+//! - The directory files read ([`Card::pkcs15_files`]) can be given back when the same card is
+//!   opened again ([`Card::open_with`], or [`Card::identify`] then [`Identified::open`]): only
+//!   EF.SN.ICC is read then, and the seeds are checked against the card's serial, parsed like
+//!   card data, and dropped (read from the card) when inconsistent.
 //! - PINs ([`Pin`]) are checked against the AODF policy before any APDU ([`PinPolicy`]), wiped on
 //!   drop and never logged; VERIFY is never retried.
 //! - For a PKCS#11 module: the PrKDF and CDF listings ([`Card::private_keys`],
@@ -40,9 +44,11 @@ mod data;
 mod error;
 mod hash;
 mod io;
+mod open;
 mod pin;
 mod pinops;
 pub mod pkcs15;
+mod seed;
 mod session;
 mod state;
 
@@ -54,5 +60,7 @@ pub use crypto::{KeyRole, Mechanism};
 pub use data::{DataLocation, DataObject, EfActua, parse_ef_actua};
 pub use error::CardError;
 pub use hash::{HashAlg, partial_hash, pkcs1_type1, pkcs1_type2_unpad, strip_digest_info};
+pub use open::Identified;
 pub use pin::{Pin, PinKind, PinPolicy, PinStatus, PinType};
+pub use seed::Pkcs15Files;
 pub use session::serial_from_ef_sn_icc;

@@ -12,8 +12,9 @@ use crate::pkcs15::cdf::CertificateInfo;
 use crate::pkcs15::dodf::DataObjectInfo;
 use crate::pkcs15::odf::Odf;
 use crate::pkcs15::prkdf::{self, PrivateKey};
-use crate::pkcs15::tokeninfo::TokenInfo;
+use crate::pkcs15::tokeninfo::{self, TokenInfo};
 use crate::pkcs15::{aodf, cdf, dodf, odf};
+use crate::seed::{self, Parsed, Pkcs15Files};
 
 /// A private key as the commands need it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,8 +27,10 @@ pub(crate) struct State {
     pub(crate) generation: Generation,
     pub(crate) interface: Interface,
     pub(crate) serial: String,
+    /// The application DF; empty until known (EF.DIR read or seeded).
     pub(crate) app_path: Vec<u8>,
-    pub(crate) token: TokenInfo,
+    /// TokenInfo, once read or seeded.
+    pub(crate) token: Option<TokenInfo>,
     pub(crate) pin_verified: bool,
     /// The PUK was verified in this card session (and not reset since).
     pub(crate) puk_verified: bool,
@@ -37,22 +40,23 @@ pub(crate) struct State {
     prkdf: Option<Vec<PrivateKey>>,
     cdf: Option<Vec<CertificateInfo>>,
     dodf: Option<Vec<DataObjectInfo>>,
+    /// The raw files behind what is known above (read from the card or seeded).
+    files: Pkcs15Files,
+    /// Some of what is known came from a seed ([`crate::seed`]) not dropped since.
+    pub(crate) seeded: bool,
 }
 
 impl State {
-    pub(crate) fn new(
-        generation: Generation,
-        interface: Interface,
-        serial: String,
-        app_path: Vec<u8>,
-        token: TokenInfo,
-    ) -> State {
+    /// A card identified by its serial; application and TokenInfo not known yet
+    /// ([`State::install`], [`State::ensure_app`]).
+    pub(crate) fn new(generation: Generation, interface: Interface, serial: String) -> State {
         State {
             generation,
             interface,
+            files: Pkcs15Files::new(generation, interface, serial.clone()),
             serial,
-            app_path,
-            token,
+            app_path: seed::fixed_app_path(generation, interface).unwrap_or_default(),
+            token: None,
             pin_verified: false,
             puk_verified: false,
             replaced_by: None,
@@ -61,7 +65,68 @@ impl State {
             prkdf: None,
             cdf: None,
             dodf: None,
+            seeded: false,
         }
+    }
+
+    /// Take what a parsed seed knows (after its serial was checked).
+    pub(crate) fn install(&mut self, p: Parsed) {
+        if let Some(a) = p.app_path {
+            self.app_path = a;
+        }
+        self.token = p.token;
+        self.odf = p.odf;
+        self.aodf = p.aodf;
+        self.prkdf = p.prkdf;
+        self.cdf = p.cdf;
+        self.dodf = p.dodf;
+        self.seeded = !p.raw.is_empty();
+        self.files = p.raw;
+    }
+
+    /// Forget everything seeded (and read): the files are read from the card again when
+    /// needed, starting with [`State::ensure_app`].
+    pub(crate) fn drop_seeds(&mut self) {
+        self.app_path = seed::fixed_app_path(self.generation, self.interface).unwrap_or_default();
+        self.token = None;
+        self.odf = None;
+        self.aodf = None;
+        self.prkdf = None;
+        self.cdf = None;
+        self.dodf = None;
+        self.files = Pkcs15Files::new(self.generation, self.interface, self.serial.clone());
+        self.seeded = false;
+    }
+
+    /// The raw files known so far.
+    pub(crate) fn files(&self) -> &Pkcs15Files {
+        &self.files
+    }
+
+    /// Application path and TokenInfo are known.
+    pub(crate) fn app_known(&self) -> bool {
+        !self.app_path.is_empty() && self.token.is_some()
+    }
+
+    /// Read what is missing of the application path (EF.DIR, spec §1.4 point 2, §10.3) and
+    /// TokenInfo (app/5032, spec §1.4 point 5): all of it at a first open, nothing when
+    /// seeded.
+    pub(crate) fn ensure_app(&mut self, io: &mut Io<'_>) -> Result<(), CardError> {
+        if self.app_path.is_empty() {
+            let ef_dir = io
+                .read_file(&[0x3F, 0x00, 0x2F, 0x00], "EF.DIR")?
+                .ok_or_else(|| CardError::ObjectNotFound("EF.DIR".into()))?;
+            self.app_path = seed::app_path_from_dir(&ef_dir, self.interface)?;
+            self.files.ef_dir = Some(ef_dir);
+        }
+        if self.token.is_none() {
+            let ti = io
+                .read_file(&self.app_file([0x50, 0x32]), "TokenInfo")?
+                .ok_or_else(|| CardError::ObjectNotFound("TokenInfo".into()))?;
+            self.token = Some(tokeninfo::parse(&ti)?);
+            self.files.token_info = Some(ti);
+        }
+        Ok(())
     }
 
     /// `app/<fid>`.
@@ -81,6 +146,7 @@ impl State {
             .ok_or_else(|| CardError::ObjectNotFound("ODF".into()))?;
         let parsed = odf::parse(&data)?;
         self.odf = Some(parsed.clone());
+        self.files.odf = Some(data);
         Ok(parsed)
     }
 
@@ -101,6 +167,7 @@ impl State {
         if self.aodf.is_none() {
             let data = self.read_xdf(io, |o| o.aodf.clone(), "AODF")?;
             self.aodf = Some(aodf::parse(&data)?);
+            self.files.aodf = Some(data);
         }
         Ok(self.aodf.clone().unwrap_or_default())
     }
@@ -109,6 +176,7 @@ impl State {
         if self.prkdf.is_none() {
             let data = self.read_xdf(io, |o| o.prkdf.clone(), "PrKDF")?;
             self.prkdf = Some(prkdf::parse(&data)?);
+            self.files.prkdf = Some(data);
         }
         Ok(self.prkdf.clone().unwrap_or_default())
     }
@@ -117,6 +185,7 @@ impl State {
         if self.cdf.is_none() {
             let data = self.read_xdf(io, |o| o.cdf.clone(), "CDF")?;
             self.cdf = Some(cdf::parse(&data)?);
+            self.files.cdf = Some(data);
         }
         Ok(self.cdf.clone().unwrap_or_default())
     }
@@ -125,6 +194,7 @@ impl State {
         if self.dodf.is_none() {
             let data = self.read_xdf(io, |o| o.dodf.clone(), "DODF")?;
             self.dodf = Some(dodf::parse(&data)?);
+            self.files.dodf = Some(data);
         }
         Ok(self.dodf.clone().unwrap_or_default())
     }

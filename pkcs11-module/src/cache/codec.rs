@@ -2,8 +2,11 @@
 //! content, then the content: fields in a fixed order, byte strings and lists prefixed with a
 //! u32 big-endian length, options with a 0/1 byte. Decoding checks everything and reads the
 //! content to its last byte.
+//!
+//! Content, version 2: the key, the PIN lengths, the objects, then the seven PKCS#15 files
+//! (EF.DIR, TokenInfo, ODF, AODF, PrKDF, CDF, DODF), each optional. Version 1 had no files.
 
-use cpx_card::{Generation, Interface, KeyRole};
+use cpx_card::{Generation, Interface, KeyRole, Pkcs15Files};
 use sha2::{Digest, Sha256};
 
 use super::{Cert, Data, Entry, FORMAT_VERSION, Key, MAGIC, Miss, Objects, PrivateKey};
@@ -51,6 +54,18 @@ pub fn encode(entry: &Entry) -> Vec<u8> {
             });
         });
     });
+    let f = &entry.files;
+    for file in [
+        &f.ef_dir,
+        &f.token_info,
+        &f.odf,
+        &f.aodf,
+        &f.prkdf,
+        &f.cdf,
+        &f.dodf,
+    ] {
+        w.opt(file.as_deref(), W::bytes);
+    }
     let mut out = Vec::with_capacity(HEADER + w.0.len());
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_be_bytes());
@@ -137,10 +152,23 @@ fn read_entry(r: &mut R<'_>) -> Option<Entry> {
         })?;
         Some(Objects { certs, keys, data })
     })?;
+    let mut files = Pkcs15Files::new(key.generation, key.interface, key.serial.clone());
+    for file in [
+        &mut files.ef_dir,
+        &mut files.token_info,
+        &mut files.odf,
+        &mut files.aodf,
+        &mut files.prkdf,
+        &mut files.cdf,
+        &mut files.dodf,
+    ] {
+        *file = r.opt(R::bytes)?;
+    }
     Some(Entry {
         key,
         pin_lengths,
         objects,
+        files,
     })
 }
 

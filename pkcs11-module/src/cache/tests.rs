@@ -19,9 +19,14 @@ fn key(actua: Option<&[u8]>) -> Key {
 }
 
 fn entry(k: Key) -> Entry {
+    let mut files = Pkcs15Files::new(k.generation, k.interface, k.serial.clone());
+    files.token_info = Some(vec![0x30, 0x03, 0x02, 0x01, 0x00]);
+    files.odf = Some(vec![0xA0, 0x06, 0x30, 0x04, 0x04, 0x02, 0x70, 0x02]);
+    files.dodf = Some(Vec::new());
     Entry {
         key: k,
         pin_lengths: Some((4, 4)),
+        files,
         objects: Some(Objects {
             certs: vec![Cert {
                 label: "Certificat de Signature CPS".into(),
@@ -171,11 +176,35 @@ fn other_key_or_version_is_ignored() {
     // A file renamed to another card's name is refused by the key inside.
     fs::copy(&path, s.file(&other).unwrap()).unwrap();
     assert_eq!(s.load(&other), Err(Miss::OtherKey));
-    // Another format version.
-    let mut v2 = fs::read(&path).unwrap();
-    v2[8..12].copy_from_slice(&2u32.to_be_bytes());
-    fs::write(&path, &v2).unwrap();
-    assert_eq!(s.load(&before.key), Err(Miss::Version(2)));
+    // Another format version (1: before the PKCS#15 files were kept).
+    let mut v1 = fs::read(&path).unwrap();
+    v1[8..12].copy_from_slice(&1u32.to_be_bytes());
+    fs::write(&path, &v1).unwrap();
+    assert_eq!(s.load(&before.key), Err(Miss::Version(1)));
+}
+
+#[test]
+fn loading_before_tokeninfo_is_known() {
+    let (_t, s) = store();
+    let e = entry(key(Some(&[0xEC, 0x01])));
+    s.save(&e).unwrap();
+    // At open, before TokenInfo: the label and manufacturer are not known yet.
+    let mut early = key(Some(&[0xEC, 0x01]));
+    early.label.clear();
+    early.manufacturer.clear();
+    assert!(early.same_card_state(&e.key));
+    assert_eq!(s.load(&early), Err(Miss::OtherKey));
+    assert_eq!(s.load_card(&early).unwrap(), e, "the entry, with its own key");
+    // Another EF_ACTUA (or none) is another card state, whatever the rest.
+    let mut updated = early.clone();
+    updated.ef_actua = Some(vec![0xEC, 0x02]);
+    assert_eq!(s.load_card(&updated), Err(Miss::OtherKey));
+    updated.ef_actua = None;
+    assert_eq!(s.load_card(&updated), Err(Miss::OtherKey));
+    // The files are kept as they were, byte for byte.
+    assert_eq!(decode(&encode(&e)).unwrap().files, e.files);
+    assert_eq!(Entry::new(e.key.clone()).files.serial, "99000000");
+    assert!(Entry::new(e.key.clone()).files.is_empty());
 }
 
 #[test]
@@ -284,10 +313,15 @@ fn private_values_cps_data_and_merging() {
     assert_eq!(data[0].value.as_deref(), Some(&b"EE 80 DUPONT"[..]));
     assert_eq!(data[1].value, None, "a private value is never written");
     assert_eq!(data[2].value, None, "CPS_DATA's value is never written");
-    // Merging takes what this entry lacks, for the same key only.
+    // Merging takes what this entry lacks, for the same key only; never the PKCS#15 files
+    // (this process's card layer decides which it trusts).
     let mut partial = Entry::new(e.key.clone());
     partial.fill_from(back.clone());
-    assert_eq!(partial, back);
+    assert_eq!(
+        (&partial.objects, partial.pin_lengths),
+        (&back.objects, back.pin_lengths)
+    );
+    assert!(partial.files.is_empty());
     let mut other = Entry::new(key(Some(&[1])));
     other.fill_from(back);
     assert_eq!(other.objects, None);

@@ -56,6 +56,19 @@ impl Session {
         }
     }
 
+    /// [`Session::open`] with the PKCS#15 files of an earlier session (`Card::open_with`).
+    pub fn open_with(stem: &str, files: &cpx_card::Pkcs15Files) -> Session {
+        let (rec, wire, slot) = Recorder::swappable(emulated(stem));
+        let (channel, control) = VirtualChannel::new(format!("virtual {stem}"), Box::new(rec));
+        let card = Card::open_with(Box::new(channel), files).unwrap();
+        Session {
+            card,
+            control,
+            wire,
+            slot,
+        }
+    }
+
     /// Number of APDUs since the last call, and clear.
     pub fn take(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
         self.wire.take()

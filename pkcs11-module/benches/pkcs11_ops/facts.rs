@@ -121,13 +121,13 @@ pub fn minimum(r: &Results, card: CardModel, op: &str, phase: Phase) -> (Option<
 pub fn above_minimum_reason(card: CardModel, op: &str, phase: Phase) -> &'static str {
     match (card, op, phase) {
         (CardModel::Cps3, "open", _) => {
-            "cpx-card reads TokenInfo (label, manufacturer) at every open: SELECT with FCP + GET RESPONSE + 2 READ BINARY of 231 bytes"
+            "cpx-card reads TokenInfo (label, manufacturer) at a cold open (a warm one has it from the disk cache: 3 APDUs): SELECT with FCP + GET RESPONSE + 2 READ BINARY of 231 bytes"
         }
         (CardModel::Cps4, "open", _) => {
-            "cpx-card reads EF.DIR (application path, §10.3) and TokenInfo at every open"
+            "cpx-card reads EF.DIR (application path, §10.3) and TokenInfo at a cold open (a warm one has them from the disk cache: 3 APDUs)"
         }
         (_, "pin_status", _) => {
-            "cpx-card reads the ODF and the AODF once per card session to find the PIN and PUK references"
+            "cpx-card reads the ODF and the AODF once per cold card session to find the PIN and PUK references (warm: from the disk cache)"
         }
         (CardModel::Cps3, "list", Phase::Cold) => {
             "the first listing builds every object: the PrKDF and the DODF are read too; directory files are selected with their FCP (size: + 1 GET RESPONSE each on T=0), and READ BINARY chunks are 231 bytes (§2.3)"

@@ -17,7 +17,7 @@ if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
 fi
 for target in $(cargo +nightly fuzz list); do
   echo "== fuzz $target (${seconds} s)"
-  cargo +nightly fuzz run "$target" -- -max_total_time="$seconds" 2>&1 | grep -E "^Done|ERROR|SUMMARY" || true
+  cargo +nightly fuzz run "$target" -- -max_total_time="$seconds" 2>&1 | grep -E "Done [0-9]+ runs|ERROR|SUMMARY" || true
   # cargo fuzz exits non-zero and leaves an artifact when it finds a crash.
   if ls artifacts/"$target"/crash-* >/dev/null 2>&1; then
     echo "fuzz: $target found a crash: $(ls artifacts/"$target"/crash-*)" >&2

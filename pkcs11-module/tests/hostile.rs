@@ -54,7 +54,7 @@ impl VirtualCard for Hostile {
         let honest = self.inner.transmit(command);
         let mut answer = (self.tamper)(command, honest);
         if answer.is_empty() {
-            // An empty answer makes vpcd drop the card (a removal): not what these tests are about.
+            // An empty answer would leave vpcd 0.8 waiting (see cpx-vpcd's VirtualCard::transmit).
             answer = vec![0x6F, 0x00];
         }
         answer

@@ -70,7 +70,10 @@ pub trait VirtualCard: Send {
 
     /// Process one command APDU and return the response APDU (data followed by SW1 SW2).
     ///
-    /// Returning an empty vector makes vpcd drop the connection, which pcscd sees as a removal.
+    /// Do not return an empty vector: Debian's vpcd 0.8 then waits for an answer that never
+    /// comes and the client's `SCardTransmit` blocks (about 10 s). To model a card pulled out
+    /// in the middle of a command, end the connection instead (cpx-testkit's `FaultyCard` does,
+    /// by unwinding out of this method: [`CardSlot`]'s serving thread then closes the socket).
     fn transmit(&mut self, command: &[u8]) -> Vec<u8>;
 }
 

@@ -333,26 +333,26 @@ fn assemble(module: &Module, token: &Token, listing: &cache::Objects) -> Vec<Obj
         });
     }
     for (i, c) in listing.certs.iter().enumerate() {
-        if !c.der.is_empty() {
-            fill_cert(&mut out, i, &c.label, &c.der, c.authority);
+        if c.der.is_empty() {
+            continue;
+        }
+        match parse_cert(&c.der, c.authority) {
+            Some(parsed) => fill_cert(&mut out, i, &c.label, &parsed),
+            // Left pending: read (and checked) from the card when needed.
+            None => log::warn!("certificate {:?} from the disk cache: not X.509", c.label),
         }
     }
     log::debug!("{} objects", out.len());
     out
 }
 
-/// Fill every object that waits for certificate `index`.
-fn fill_cert(objects: &mut [Object], index: usize, label: &str, der: &[u8], authority: bool) {
-    let parsed = parse_cert(der, authority);
-    if parsed.is_none() {
-        log::warn!("certificate {label:?}: not X.509");
-    }
+/// Fill every object that waits for certificate `index` from its parsed form.
+fn fill_cert(objects: &mut [Object], index: usize, label: &str, p: &Parsed) {
     for o in objects.iter_mut().filter(|o| o.pending_cert == Some(index)) {
         o.pending_cert = None;
-        match (&mut o.kind, &parsed) {
-            (Kind::Certificate(cd), Some(p)) => *cd = p.cert.clone(),
-            (Kind::Certificate(cd), None) => cd.der = der.to_vec(),
-            (Kind::PublicKey(k) | Kind::PrivateKey(k), Some(p)) => {
+        match &mut o.kind {
+            Kind::Certificate(cd) => *cd = p.cert.clone(),
+            Kind::PublicKey(k) | Kind::PrivateKey(k) => {
                 k.subject = p.cert.subject.clone();
                 match &p.rsa {
                     Some((m, e, spki)) => {
@@ -374,7 +374,7 @@ fn load_cert(token: &mut Token, index: usize) -> Result<Vec<u8>> {
         return ck(CKR_GENERAL_ERROR);
     };
     let c = token.card.read_certificate(&info)?;
-    if parse_cert(&c.der, c.authority).is_none() {
+    let Some(parsed) = parse_cert(&c.der, c.authority) else {
         // Whatever the card sent is not a certificate (a broken or hostile card): served as
         // CKA_VALUE it would be a wrong answer given as right. The objects stay unread.
         log::warn!(
@@ -382,9 +382,9 @@ fn load_cert(token: &mut Token, index: usize) -> Result<Vec<u8>> {
             c.label
         );
         return ck(CKR_DEVICE_ERROR);
-    }
+    };
     if let Some(objects) = token.objects.as_mut() {
-        fill_cert(objects, index, &c.label, &c.der, c.authority);
+        fill_cert(objects, index, &c.label, &parsed);
     }
     Ok(c.der)
 }

@@ -200,12 +200,7 @@ impl Module {
                 t.pins_changed();
                 let r = t.card.verify(kind, &Pin::from_bytes(pin));
                 note_pin_result(t, kind, &r);
-                r.map_err(|e| match e {
-                    // No PIN object (AODF, key file) where the card's files say there is one:
-                    // the card is broken, not the caller's handle.
-                    cpx_card::CardError::ObjectNotFound(_) => Error::Ck(CKR_DEVICE_ERROR),
-                    e => Error::from(e),
-                })
+                r.map_err(Error::from)
             });
             r?;
             st.login = match kind {

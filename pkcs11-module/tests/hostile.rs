@@ -16,7 +16,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use common::*;
-use cpx_testkit::{Failed, SandboxConfig, Trial};
+use cpx_testkit::{Failed, SandboxConfig, Trial, apdu};
 use cpx_vpcd::VirtualCard;
 use cryptoki::error::{Error, RvError};
 use cryptoki::mechanism::Mechanism;
@@ -167,7 +167,7 @@ fn main() -> ExitCode {
                 hostile("cps4-doctor", || {
                     let mut n = 0;
                     Box::new(move |c, a| {
-                        let signing = matches!(ins(c), 0x2A | 0x88) && sw(&a) == [0x90, 0x00];
+                        let signing = apdu::is_private_key_operation(c) && sw(&a) == [0x90, 0x00];
                         if signing && data(&a).len() >= 128 {
                             n += 1;
                             let mut bad = if n % 2 == 1 {

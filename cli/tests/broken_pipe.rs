@@ -6,16 +6,17 @@ use std::process::{Command, Stdio};
 
 #[test]
 fn a_closed_stdout_is_not_a_panic() {
-    // Completions need no card nor pcscd. The read end is closed before cpx has started
-    // (exec and argument parsing take far longer than this drop), so its first write fails.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cpx"))
+    // Completions need no card nor pcscd. The pipe's read end is closed before cpx is even
+    // spawned, so its first write fails whatever the scheduler does. (Closing it after spawn
+    // raced with cpx: on a loaded machine cpx could write its whole script into the pipe first.)
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_cpx"))
         .args(["completions", "bash"])
-        .stdout(Stdio::piped())
+        .stdout(writer)
         .stderr(Stdio::piped())
-        .spawn()
+        .output()
         .unwrap();
-    drop(child.stdout.take());
-    let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(out.status.code(), Some(141), "{stderr}");

@@ -13,7 +13,8 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== rustdoc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 echo "== tests"
-cargo test --workspace --all-targets
+# --no-fail-fast: one failing test binary must not hide the others' verdicts in a CI log.
+cargo test --workspace --all-targets --no-fail-fast
 cargo test --workspace --doc
 
 # The Debian package: built, installed, used from the installed paths, removed and purged. It

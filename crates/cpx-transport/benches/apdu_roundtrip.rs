@@ -44,7 +44,8 @@ fn measure(
     let lease = SandboxEnv::get()?.lease();
     let mut slot = CardSlot::new(lease.vpcd_addr(), Box::new(TestCard::new()));
     slot.insert()?;
-    wait_for_card(&lease.name, true, Duration::from_secs(5))?;
+    // A bound on waiting for pcscd to see the card: generous for a loaded machine, free otherwise.
+    wait_for_card(&lease.name, true, Duration::from_secs(30))?;
     let mut channel = Pcsc::establish()?.connect(&lease.name)?;
     channel.set_policy(ExchangePolicy::CPS3);
     let rounds = if test_mode { 1 } else { 20 };

@@ -1,6 +1,8 @@
 //! Waiting for cards and readers to come and go.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use pcsc::{ReaderState, State};
@@ -10,6 +12,13 @@ use crate::{Pcsc, TransportError};
 
 /// The most reader states pcsc-lite accepts in one `SCardGetStatusChange`.
 const MAX_STATES: usize = 16;
+
+/// The longest one `SCardGetStatusChange` of [`Monitor::wait`] blocks before the wait looks at
+/// its cancel flag again. pcsc-lite's `SCardCancel` only reaches a context that is inside the
+/// blocking part of that call (sent at any other moment it is dropped, and still returns
+/// success), so [`Canceller::cancel`] also raises a flag: a cancel that pcsc-lite dropped is seen
+/// at the latest one slice later. Each slice costs pcscd one request, nothing more.
+const WAIT_SLICE: Duration = Duration::from_millis(250);
 
 /// Something that happened to a reader.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +49,8 @@ pub enum ReaderEvent {
 
 /// Watches every reader and the PC/SC plug-and-play pseudo-reader (`\\?PnP?\Notification`).
 ///
-/// It has its own PC/SC context, so [`Canceller::cancel`] wakes only this monitor.
+/// It has its own PC/SC context, so [`Canceller::cancel`] wakes only this monitor. A cancel ends
+/// the wait in progress, or the next one if none is in progress (see [`Canceller::cancel`]).
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -60,6 +70,8 @@ pub struct Monitor {
     /// Per reader: the status last reported and the PC/SC event counter.
     known: BTreeMap<String, (ReaderStatus, u32)>,
     states: Vec<ReaderState>,
+    /// Raised by [`Canceller::cancel`], lowered by the wait that returns `Cancelled` for it.
+    cancelled: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Monitor {
@@ -74,6 +86,7 @@ impl std::fmt::Debug for Monitor {
 #[derive(Clone)]
 pub struct Canceller {
     ctx: pcsc::Context,
+    cancelled: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Canceller {
@@ -83,8 +96,22 @@ impl std::fmt::Debug for Canceller {
 }
 
 impl Canceller {
-    /// Cancel the monitor's current (or next) wait.
+    /// Cancel the monitor's wait in progress, or, when none is, its next wait: that wait returns
+    /// [`TransportError::Cancelled`] promptly (within 250 ms, whatever the monitor was doing:
+    /// the wait blocks in slices and looks at the cancel between them). One cancel ends one
+    /// wait; cancels made before that wait returns are not counted, and the waits after it
+    /// block as usual.
+    ///
+    /// ```no_run
+    /// let pcsc = cpx_transport::Pcsc::establish()?;
+    /// let mut monitor = pcsc.monitor()?;
+    /// monitor.canceller().cancel(); // before the wait: not lost
+    /// assert!(matches!(monitor.wait(None), Err(cpx_transport::TransportError::Cancelled)));
+    /// # Ok::<(), cpx_transport::TransportError>(())
+    /// ```
     pub fn cancel(&self) {
+        // The flag first: a wait woken by SCardCancel must find it raised.
+        self.cancelled.store(true, Ordering::SeqCst);
         if let Err(e) = self.ctx.cancel() {
             log::debug!("SCardCancel: {e}");
         }
@@ -101,6 +128,7 @@ impl Pcsc {
             ctx,
             known: BTreeMap::new(),
             states: Vec::new(),
+            cancelled: Arc::new(AtomicBool::new(false)),
         };
         monitor.rescan(&mut Vec::new(), false)?;
         Ok(monitor)
@@ -112,6 +140,7 @@ impl Monitor {
     pub fn canceller(&self) -> Canceller {
         Canceller {
             ctx: self.ctx.clone(),
+            cancelled: Arc::clone(&self.cancelled),
         }
     }
 
@@ -122,13 +151,28 @@ impl Monitor {
             .map(|(name, (status, _))| (name.as_str(), *status))
     }
 
-    /// Block until at least one event, the timeout (`None` = forever) or a cancel.
+    /// Block until at least one event, the timeout (`None` = forever) or a cancel (see
+    /// [`Canceller::cancel`]). A zero timeout reports only what PC/SC already knows.
     pub fn wait(&mut self, timeout: Option<Duration>) -> Result<Vec<ReaderEvent>, TransportError> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        // A timeout too large for the clock is no timeout.
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         loop {
+            if self.cancelled.swap(false, Ordering::SeqCst) {
+                return Err(TransportError::Cancelled);
+            }
             let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            match self.ctx.get_status_change(remaining, &mut self.states) {
+            let slice = remaining.map_or(WAIT_SLICE, |r| r.min(WAIT_SLICE));
+            match self.ctx.get_status_change(slice, &mut self.states) {
                 Ok(()) => {}
+                Err(pcsc::Error::Timeout) => {
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                        return Err(TransportError::Timeout);
+                    }
+                    continue;
+                }
+                // The flag, checked at the top, tells a cancel of this wait from the late
+                // SCardCancel of a cancel an earlier wait already returned for (then: wait on).
+                Err(pcsc::Error::Cancelled) => continue,
                 Err(e) => return Err(TransportError::from_pcsc("SCardGetStatusChange", "", e)),
             }
             let mut events = Vec::new();

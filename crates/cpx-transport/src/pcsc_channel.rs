@@ -1,9 +1,10 @@
 //! [`CardChannel`] over PC/SC (pcsc-lite on Linux, through the `pcsc` crate).
 
 use std::ffi::CString;
+use std::time::{Duration, Instant};
 
 use cpx_apdu::{Command, Response};
-use pcsc::{Disposition, Protocols, Scope, ShareMode};
+use pcsc::{Disposition, Protocols, ReaderState, Scope, ShareMode, State};
 
 use crate::channel::{CardChannel, CardTransaction, Protocol};
 use crate::exchange::{RawTransmit, exchange};
@@ -99,22 +100,92 @@ impl Drop for LeavingCard {
     }
 }
 
-/// How long a failed exchange waits for pcscd to report a removal before it is reported as the
-/// failure it is. pcscd polls a reader about every 400 ms (vpcd; CCID readers report at once).
-const REMOVAL_CONFIRMATION: std::time::Duration = std::time::Duration::from_millis(600);
+/// How long a failed exchange waits for pcscd to report that the card left before the failure is
+/// reported as what it is.
+///
+/// pcscd learns of a removal at its next poll of the reader: every 400 ms for vpcd and other
+/// polled readers (CCID readers with an interrupt endpoint report at once), and later still on a
+/// loaded machine. [`card_left`] waits for that *event*, so a card that really left costs only
+/// pcscd's delay; this bound is what a card that is still there but gave no proper answer (mute,
+/// hostile) costs before its error is reported. A fixed short poll (600 ms, before) turned slow
+/// removals into CKR_DEVICE_ERROR under load; 3 s on a path that is already a failure is cheap.
+const REMOVAL_CONFIRMATION: Duration = Duration::from_secs(3);
 
-/// Whether a failed exchange means the card left: true if pcscd reports the card removed within
-/// [`REMOVAL_CONFIRMATION`].
-fn card_left(card: &pcsc::Card) -> bool {
-    let deadline = std::time::Instant::now() + REMOVAL_CONFIRMATION;
+/// Whether our handle says the card left: `Some(true)` removed (or replaced, or the reader
+/// gone), `Some(false)` another failure that is no removal, `None` still there as far as pcscd
+/// knows.
+fn handle_says_left(card: &pcsc::Card) -> Option<bool> {
+    match card.status2_owned() {
+        Err(pcsc::Error::RemovedCard | pcsc::Error::NoSmartcard | pcsc::Error::ReaderUnavailable) => {
+            Some(true)
+        }
+        Err(_) => Some(false),
+        Ok(_) => None,
+    }
+}
+
+/// Whether a reader state shows no card, or no reader any more.
+fn no_card(state: State) -> bool {
+    state.intersects(State::EMPTY | State::UNKNOWN | State::UNAVAILABLE | State::IGNORE)
+        || !state.contains(State::PRESENT)
+}
+
+/// Whether a failed exchange means the card left: true if pcscd reports, within
+/// [`REMOVAL_CONFIRMATION`], that the card in `reader` was removed or replaced by another one.
+///
+/// It waits with `SCardGetStatusChange` on a context of its own: pcsc-lite holds a context's
+/// lock for the whole of that call, so waiting on the channel's context would stall every other
+/// card the process talks to through it.
+fn card_left(card: &pcsc::Card, reader: &str) -> bool {
+    let deadline = Instant::now() + REMOVAL_CONFIRMATION;
+    if let Some(left) = handle_says_left(card) {
+        return left;
+    }
+    let (ctx, name) = match (pcsc::Context::establish(Scope::User), reader_cstring(reader)) {
+        (Ok(ctx), Ok(name)) => (ctx, name),
+        (Err(e), _) => {
+            // pcscd itself is gone (or full): no event will come; the failure stands.
+            log::debug!("{reader}: no context to confirm a removal: {e}");
+            return false;
+        }
+        (_, Err(_)) => return false,
+    };
+    // The reader's state now (UNAWARE: answered at once), then our handle's view again: a removal
+    // pcscd processed before this read shows on the handle; one processed after it changes the
+    // state we wait from (its event counter counts insertions and removals, so a swap shows too).
+    let mut states = [ReaderState::new(name, State::UNAWARE)];
+    if let Err(e) = ctx.get_status_change(Duration::ZERO, &mut states) {
+        log::debug!("{reader}: SCardGetStatusChange while confirming a removal: {e}");
+        return e == pcsc::Error::UnknownReader;
+    }
+    let start_count = states[0].event_count();
     loop {
-        match card.status2_owned() {
-            Err(pcsc::Error::RemovedCard | pcsc::Error::NoSmartcard | pcsc::Error::ReaderUnavailable) => {
-                return true;
+        let [state] = &mut states;
+        if no_card(state.event_state()) || state.event_count() != start_count {
+            return true;
+        }
+        if let Some(left) = handle_says_left(card) {
+            return left;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            log::debug!("{reader}: the card is still there after {REMOVAL_CONFIRMATION:?}");
+            return false;
+        }
+        // Any other change (another program connecting, exclusive use ending) is no removal:
+        // wait on from the state just seen.
+        state.sync_current_state();
+        match ctx.get_status_change(left, &mut states) {
+            Ok(()) => {}
+            Err(pcsc::Error::Timeout) => {
+                log::debug!("{reader}: the card is still there after {REMOVAL_CONFIRMATION:?}");
+                return handle_says_left(card).unwrap_or(false);
             }
-            Err(_) => return false,
-            Ok(_) if std::time::Instant::now() >= deadline => return false,
-            Ok(_) => std::thread::sleep(std::time::Duration::from_millis(25)),
+            Err(pcsc::Error::UnknownReader) => return true,
+            Err(e) => {
+                log::debug!("{reader}: SCardGetStatusChange while confirming a removal: {e}");
+                return false;
+            }
         }
     }
 }
@@ -196,7 +267,7 @@ impl PcscChannel {
             TransportError::MalformedResponse { .. }
             | TransportError::CardMute(_)
             | TransportError::Pcsc { .. } => {
-                if card_left(&self.card) {
+                if card_left(&self.card, &self.reader) {
                     log::debug!("{}: the card left during the command ({e})", self.reader);
                     TransportError::CardRemoved(self.reader.clone())
                 } else {
@@ -346,7 +417,7 @@ impl CardTransaction for PcscTransaction<'_> {
                 *self.reset_pending = true;
                 result
             }
-            Err(e) if may_be_removal(&e) && card_left(&self.tx) => {
+            Err(e) if may_be_removal(&e) && card_left(&self.tx, self.reader) => {
                 log::debug!("{}: the card left during the command ({e})", self.reader);
                 Err(TransportError::CardRemoved(self.reader.to_owned()))
             }

@@ -7,11 +7,18 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use cpx_apdu::{Command, StatusWord};
-use cpx_testkit::{Failed, ReaderLease, SandboxConfig, SandboxEnv, TestCard, Trial, wait_for_card};
+use cpx_testkit::{
+    Failed, FaultyCard, Pull, ReaderLease, SandboxConfig, SandboxEnv, TestCard, Trial, wait_for_card,
+};
 use cpx_transport::{CardChannel, ExchangePolicy, Pcsc, ReaderEvent, ReaderStatus, TransportError};
-use cpx_vpcd::CardSlot;
+use cpx_vpcd::{CardSlot, VirtualCard};
 
-const SEEN: Duration = Duration::from_secs(5);
+#[path = "pcsc_stack/cancel.rs"]
+mod cancel;
+
+/// Bound for waiting on a condition (a card seen, a thread's answer): generous, as it costs
+/// nothing when things go well and a loaded CI machine must not turn slowness into failures.
+const SEEN: Duration = Duration::from_secs(30);
 
 fn main() -> ExitCode {
     // 8 vpcd entries = 16 readers, pcsc-lite's maximum: the Monitor must cope (one PC/SC call takes
@@ -52,7 +59,23 @@ fn main() -> ExitCode {
                     "reset_by_another_client_is_reported",
                     reset_by_another_client_is_reported,
                 ),
-                Trial::test("monitor_wait_is_cancellable", monitor_wait_is_cancellable),
+                Trial::test(
+                    "card_pulled_during_a_command_is_card_removed",
+                    card_pulled_during_a_command_is_card_removed,
+                ),
+                Trial::test(
+                    "malformed_answer_from_a_present_card_stays_what_it_is",
+                    malformed_answer_from_a_present_card_stays_what_it_is,
+                ),
+                Trial::test("monitor_wait_is_cancellable", cancel::monitor_wait_is_cancellable),
+                Trial::test(
+                    "cancel_before_the_wait_is_not_lost",
+                    cancel::cancel_before_the_wait_is_not_lost,
+                ),
+                Trial::test(
+                    "cancel_while_the_monitor_handles_changes_is_not_lost",
+                    cancel::cancel_while_the_monitor_handles_changes_is_not_lost,
+                ),
                 Trial::test(
                     "no_card_and_unknown_reader_are_precise",
                     no_card_and_unknown_reader_are_precise,
@@ -196,7 +219,7 @@ fn transaction_excludes_a_second_client() -> Result<(), Failed> {
     tx.transmit(&marker(0xA2))?;
     let ended = Instant::now();
     tx.end(false)?;
-    let b_done = done_rx.recv_timeout(Duration::from_secs(5))?;
+    let b_done = done_rx.recv_timeout(SEEN)?;
     assert!(b_done >= ended);
     assert_eq!(other.join().unwrap(), vec![0xB1]);
 
@@ -315,25 +338,84 @@ fn reset_by_another_client_is_reported() -> Result<(), Failed> {
     Ok(())
 }
 
-fn monitor_wait_is_cancellable() -> Result<(), Failed> {
+/// The card leaves in the middle of a command (its connection to vpcd closes with no answer):
+/// the failed exchange is reported as the removal it is, not as a malformed answer, however long
+/// pcscd takes (up to its next poll of the reader) to notice. Same inside a transaction.
+fn card_pulled_during_a_command_is_card_removed() -> Result<(), Failed> {
+    let lease = SandboxEnv::get()?.lease();
+    let (card, faults) = FaultyCard::new(Box::new(TestCard::new()));
+    let mut slot = CardSlot::new(lease.vpcd_addr(), Box::new(card));
     let pcsc = Pcsc::establish()?;
-    let mut monitor = pcsc.monitor()?;
-    let canceller = monitor.canceller();
-    let waiter = std::thread::spawn(move || {
-        let start = Instant::now();
-        loop {
-            // Other tests' cards come and go; only a cancel ends this loop.
-            match monitor.wait(Some(Duration::from_secs(20))) {
-                Ok(_) => continue,
-                Err(e) => return (e, start.elapsed()),
-            }
+    let marker = |m: u8| cmd(&[0x80, 0x14, 0x00, 0x00, 0x01, m, 0x00]);
+    for in_transaction in [false, true] {
+        slot.insert()?;
+        wait_for_card(&lease.name, true, SEEN)?;
+        let mut channel = pcsc.connect(&lease.name)?;
+        assert_eq!(channel.transmit(&marker(1))?.data(), &[1]);
+        faults.arm(Pull::on("the marker command", |c| c.get(1) == Some(&0x14)));
+        let r = if in_transaction {
+            channel.transaction()?.transmit(&marker(2))
+        } else {
+            channel.transmit(&marker(2))
+        };
+        faults
+            .wait_pulled(SEEN)
+            .ok_or("the armed command never reached the card")?;
+        match r {
+            Err(TransportError::CardRemoved(reader)) => assert_eq!(reader, lease.name),
+            other => panic!("in_transaction={in_transaction}: expected CardRemoved, got {other:?}"),
         }
-    });
-    std::thread::sleep(Duration::from_millis(200));
-    canceller.cancel();
-    let (err, elapsed) = waiter.join().unwrap();
-    assert!(matches!(err, TransportError::Cancelled), "{err}");
-    assert!(elapsed < Duration::from_secs(10), "cancel did not wake the wait");
+        drop(channel);
+        // Reap the ended connection before the next round.
+        slot.remove();
+        wait_for_card(&lease.name, false, SEEN)?;
+    }
+    Ok(())
+}
+
+/// A card that stays in the reader and answers one byte (no status word) to one command.
+struct OneByteAnswer(TestCard);
+
+impl VirtualCard for OneByteAnswer {
+    fn atr(&self) -> Vec<u8> {
+        self.0.atr()
+    }
+    fn power_on(&mut self) {
+        self.0.power_on();
+    }
+    fn power_off(&mut self) {
+        self.0.power_off();
+    }
+    fn transmit(&mut self, command: &[u8]) -> Vec<u8> {
+        if command.get(1) == Some(&0x30) {
+            return vec![0x90];
+        }
+        self.0.transmit(command)
+    }
+}
+
+/// A bad answer from a card that is still there is not a removal: the error stays what it is
+/// (after the removal confirmation has waited its bound), and the card answers the next command.
+fn malformed_answer_from_a_present_card_stays_what_it_is() -> Result<(), Failed> {
+    let lease = SandboxEnv::get()?.lease();
+    let mut slot = CardSlot::new(lease.vpcd_addr(), Box::new(OneByteAnswer(TestCard::new())));
+    slot.insert()?;
+    wait_for_card(&lease.name, true, SEEN)?;
+    let mut channel = Pcsc::establish()?.connect(&lease.name)?;
+    let started = Instant::now();
+    match channel.transmit(&cmd(&[0x80, 0x30, 0, 0])) {
+        Err(TransportError::MalformedResponse { reader, .. }) => assert_eq!(reader, lease.name),
+        other => panic!("expected MalformedResponse, got {other:?}"),
+    }
+    eprintln!(
+        "malformed answer reported after {} ms",
+        started.elapsed().as_millis()
+    );
+    match channel.transaction()?.transmit(&cmd(&[0x80, 0x30, 0, 0])) {
+        Err(TransportError::MalformedResponse { .. }) => {}
+        other => panic!("in a transaction: expected MalformedResponse, got {other:?}"),
+    }
+    assert!(channel.transmit(&cmd(&[0x80, 0x20, 0, 0]))?.is_success());
     Ok(())
 }
 

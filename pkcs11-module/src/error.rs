@@ -55,19 +55,33 @@ impl Error {
     /// list for that function (a status word read while a search or a login reads the card's
     /// files lazily, e.g. `6982` → CKR_USER_NOT_LOGGED_IN from C_FindObjectsInit) becomes
     /// CKR_DEVICE_ERROR, so that a misbehaving card never makes a function answer a code its
-    /// callers cannot expect. The module's own codes ([`Error::Ck`]) are left as decided.
+    /// callers cannot expect; C_WaitForSlotEvent, which may return no device code at all,
+    /// answers CKR_FUNCTION_FAILED for any PC/SC or card failure. The module's own codes
+    /// ([`Error::Ck`]) are left as decided.
+    ///
+    /// ```
+    /// use cpx_card::CardError;
+    /// use cpx_pkcs11::error::Error;
+    /// use cpx_transport::TransportError;
+    /// use cryptoki_sys::{CKR_DEVICE_REMOVED, CKR_FUNCTION_FAILED};
+    ///
+    /// let gone = Error::Card(CardError::Transport(TransportError::NoService));
+    /// assert_eq!(gone.rv_for("C_Sign"), CKR_DEVICE_REMOVED);
+    /// assert_eq!(gone.rv_for("C_WaitForSlotEvent"), CKR_FUNCTION_FAILED);
+    /// ```
     pub fn rv_for(&self, function: &str) -> CK_RV {
         let rv = self.rv();
         match (self, card_codes(function)) {
-            (Error::Card(_), Some(allowed)) if !allowed.contains(&rv) => CKR_DEVICE_ERROR,
+            (Error::Card(_), Some((allowed, otherwise))) if !allowed.contains(&rv) => otherwise,
             _ => rv,
         }
     }
 }
 
 /// The codes PKCS#11 2.40 (§5.5–§5.12) lets these functions return for a failure on the card's
-/// side; `None`: the function's card errors are mapped as they are (spec §3.3).
-fn card_codes(function: &str) -> Option<&'static [CK_RV]> {
+/// side, and the one they answer for any other card failure; `None`: the function's card errors
+/// are mapped as they are (spec §3.3).
+fn card_codes(function: &str) -> Option<(&'static [CK_RV], CK_RV)> {
     const TOKEN: &[CK_RV] = &[
         CKR_DEVICE_ERROR,
         CKR_DEVICE_MEMORY,
@@ -121,14 +135,20 @@ fn card_codes(function: &str) -> Option<&'static [CK_RV]> {
         CKR_SESSION_HANDLE_INVALID,
         CKR_USER_NOT_LOGGED_IN,
     ];
-    match function {
-        "C_SignInit" | "C_VerifyInit" | "C_DecryptInit" | "C_EncryptInit" => Some(SIGN_INIT),
-        "C_GetTokenInfo" | "C_OpenSession" | "C_GetMechanismList" | "C_GetMechanismInfo" => Some(TOKEN),
-        "C_FindObjectsInit" | "C_FindObjects" => Some(SEARCH),
-        "C_GetAttributeValue" => Some(ATTRIBUTES),
-        "C_Login" => Some(LOGIN),
-        _ => None,
-    }
+    let allowed = match function {
+        "C_SignInit" | "C_VerifyInit" | "C_DecryptInit" | "C_EncryptInit" => SIGN_INIT,
+        "C_GetTokenInfo" | "C_OpenSession" | "C_GetMechanismList" | "C_GetMechanismInfo" => TOKEN,
+        "C_FindObjectsInit" | "C_FindObjects" => SEARCH,
+        "C_GetAttributeValue" => ATTRIBUTES,
+        "C_Login" => LOGIN,
+        // §5.5 lists for it only ARGUMENTS_BAD, CRYPTOKI_NOT_INITIALIZED, FUNCTION_FAILED,
+        // GENERAL_ERROR, HOST_MEMORY, NO_EVENT and OK; the conformance plan (spec §6.1, rows
+        // 108, 121–123) expects nothing else. A wait that cannot go on (pcscd gone, wherever the
+        // waiter was at that moment) is CKR_FUNCTION_FAILED.
+        "C_WaitForSlotEvent" => return Some((&[], CKR_FUNCTION_FAILED)),
+        _ => return None,
+    };
+    Some((allowed, CKR_DEVICE_ERROR))
 }
 
 fn card_rv(e: &CardError) -> CK_RV {
@@ -217,6 +237,7 @@ pub fn rv_name(rv: CK_RV) -> &'static str {
         CKR_SIGNATURE_INVALID => "CKR_SIGNATURE_INVALID",
         CKR_SIGNATURE_LEN_RANGE => "CKR_SIGNATURE_LEN_RANGE",
         CKR_FUNCTION_NOT_SUPPORTED => "CKR_FUNCTION_NOT_SUPPORTED",
+        CKR_FUNCTION_FAILED => "CKR_FUNCTION_FAILED",
         CKR_NO_EVENT => "CKR_NO_EVENT",
         CKR_ATTRIBUTE_TYPE_INVALID => "CKR_ATTRIBUTE_TYPE_INVALID",
         CKR_ATTRIBUTE_SENSITIVE => "CKR_ATTRIBUTE_SENSITIVE",
@@ -239,5 +260,26 @@ mod tests {
         assert!(token_lost(&Error::from(CardError::PinStateLost)));
         assert_eq!(Error::BufferTooSmall(3).rv(), CKR_BUFFER_TOO_SMALL);
         assert_eq!(Error::Ck(CKR_NO_EVENT).rv(), CKR_NO_EVENT);
+    }
+
+    #[test]
+    fn wait_for_slot_event_answers_only_codes_it_may_return() {
+        use cpx_transport::TransportError as T;
+        let failures = [
+            CardError::Transport(T::NoService),
+            CardError::Transport(T::CardRemoved("r".into())),
+            CardError::Transport(T::NoReaders),
+            CardError::Transport(T::CardMute("r".into())),
+            CardError::CardRemoved { reader: "r".into() },
+        ];
+        for e in failures {
+            let e = Error::from(e);
+            assert_eq!(e.rv_for("C_WaitForSlotEvent"), CKR_FUNCTION_FAILED, "{e}");
+            assert_ne!(e.rv_for("C_GetSlotList"), CKR_FUNCTION_FAILED, "{e}");
+        }
+        // The module's own codes stay as decided.
+        for rv in [CKR_CRYPTOKI_NOT_INITIALIZED, CKR_NO_EVENT, CKR_ARGUMENTS_BAD] {
+            assert_eq!(Error::Ck(rv).rv_for("C_WaitForSlotEvent"), rv);
+        }
     }
 }

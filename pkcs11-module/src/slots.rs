@@ -399,7 +399,8 @@ impl Module {
 
     /// C_WaitForSlotEvent: a card inserted or removed, a reader added or removed. With
     /// `dont_block`, CKR_NO_EVENT when nothing changed since the last report; otherwise blocks
-    /// until an event or C_Finalize (then CKR_CRYPTOKI_NOT_INITIALIZED).
+    /// until an event or C_Finalize (then CKR_CRYPTOKI_NOT_INITIALIZED). A PC/SC failure (no
+    /// pcscd, or pcscd gone during the wait) is CKR_FUNCTION_FAILED ([`Error::rv_for`]).
     pub fn wait_for_slot_event(&self, dont_block: bool) -> Result<CK_SLOT_ID> {
         if let Some(reader) = self.changed_reader()? {
             return self.slot_of(&reader);
@@ -407,9 +408,13 @@ impl Module {
         if dont_block {
             return ck(CKR_NO_EVENT);
         }
-        let pcsc = self.pcsc().ok_or(Error::Ck(CKR_DEVICE_ERROR))?;
+        // No pcscd: nothing to wait on (PKCS#11 2.40 §5.5 has no device code for this call).
+        let pcsc = self.pcsc().ok_or(Error::Ck(CKR_FUNCTION_FAILED))?;
         let mut monitor = pcsc.monitor().map_err(|e| Error::Card(e.into()))?;
         let id = self.new_object_handle();
+        // C_Finalize sets `finalized`, then cancels every registered waiter under this lock: a
+        // waiter registered before that is cancelled (the monitor keeps the cancel until its
+        // wait returns for it), one registered after it sees `finalized` in `wait_blocking`.
         lock(&self.waiters).push((id, monitor.canceller()));
         let r = self.wait_blocking(&mut monitor);
         lock(&self.waiters).retain(|(i, _)| *i != id);

@@ -1,6 +1,7 @@
 //! C_WaitForSlotEvent through the real stack: blocking and non-blocking, woken by a card inserted
 //! or removed, and by C_Finalize from another thread (PKCS#11 2.40 §5.5: the waiting call then
-//! returns CKR_CRYPTOKI_NOT_INITIALIZED).
+//! returns CKR_CRYPTOKI_NOT_INITIALIZED), whether C_Finalize comes while the waiter is blocked
+//! or while it is still on its way into the wait.
 //!
 //! One trial in its own process: the module's event state is process-wide, and the last step
 //! finalizes the module.
@@ -18,6 +19,10 @@ use cpx_testkit::{Failed, SandboxConfig, Trial, wait_for_card};
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error, RvError};
 use cryptoki::slot::Slot;
+
+/// Bound for waiting on a condition (an event seen, a waiter's answer): generous for a loaded
+/// machine, it costs nothing when things go well.
+const BOUND: Duration = Duration::from_secs(30);
 
 fn main() -> ExitCode {
     cpx_testkit::run_tests(&SandboxConfig::default(), || {
@@ -46,7 +51,7 @@ impl Waiter {
     /// The waiter's answer; a waiter still blocked long after its event is a hang.
     fn answer(self) -> Result<cryptoki::error::Result<Slot>, Failed> {
         self.0
-            .recv_timeout(SEEN * 2)
+            .recv_timeout(BOUND)
             .map_err(|_| Failed::from("C_WaitForSlotEvent was not woken up"))
     }
 }
@@ -54,7 +59,7 @@ impl Waiter {
 /// The non-blocking call, repeated until it reports something (the module learns of PC/SC
 /// changes by polling, so an event pcscd already shows may take a moment to be queued).
 fn next_event(p11: &Pkcs11) -> Result<Slot, Failed> {
-    let deadline = Instant::now() + SEEN;
+    let deadline = Instant::now() + BOUND;
     loop {
         if let Some(slot) = p11.get_slot_event()? {
             return Ok(slot);
@@ -85,13 +90,13 @@ fn events() -> Result<(), Failed> {
     let insertion = Waiter::start(&p11);
     card.insert()?;
     assert_eq!(insertion.answer()??, slot);
-    wait_for_card(&lease.name, true, SEEN)?;
+    wait_for_card(&lease.name, true, BOUND)?;
     assert!(p11.get_slot_info(slot)?.token_present());
     assert_eq!(p11.get_slot_event()?, None, "each event is reported once");
 
     // Non-blocking: an event that happened while nobody waited is reported by the next call.
     card.remove();
-    wait_for_card(&lease.name, false, SEEN)?;
+    wait_for_card(&lease.name, false, BOUND)?;
     assert_eq!(next_event(&p11)?, slot);
     assert_eq!(p11.get_slot_event()?, None);
 
@@ -103,7 +108,35 @@ fn events() -> Result<(), Failed> {
         other => panic!("after C_Finalize the waiter got {other:?}"),
     }
     match p11.get_slot_event() {
-        Err(Error::Pkcs11(RvError::CryptokiNotInitialized, _)) => Ok(()),
-        other => Err(format!("after C_Finalize: {other:?}").into()),
+        Err(Error::Pkcs11(RvError::CryptokiNotInitialized, _)) => {}
+        other => return Err(format!("after C_Finalize: {other:?}").into()),
     }
+
+    // C_Finalize while the waiter is still on its way into its wait: before its call, during
+    // its set-up (a PC/SC context, the readers' state), or as it blocks. A cancel sent before
+    // pcsc-lite blocks used to be lost, leaving the waiter blocked for ever. The pause before
+    // C_Finalize sweeps 0–6 ms over the rounds so that it lands at different points of that
+    // way (where exactly cannot be chosen); the verdict does not depend on it: every time, the
+    // waiter answers CKR_CRYPTOKI_NOT_INITIALIZED. Nothing moves in the reader meanwhile, so any
+    // other answer is wrong.
+    for round in 0..60u32 {
+        p11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))?;
+        let (tx, rx) = mpsc::channel();
+        let waiter = p11.clone();
+        thread::spawn(move || tx.send(waiter.wait_for_slot_event()));
+        thread::sleep(Duration::from_micros(100) * round);
+        p11.clone().finalize()?;
+        match rx.recv_timeout(BOUND) {
+            Ok(Err(Error::Pkcs11(RvError::CryptokiNotInitialized, _))) => {}
+            Ok(other) => {
+                return Err(format!("round {round}: after C_Finalize the waiter got {other:?}").into());
+            }
+            Err(_) => {
+                return Err(
+                    format!("round {round}: C_Finalize did not wake the waiter within {BOUND:?}").into(),
+                );
+            }
+        }
+    }
+    Ok(())
 }

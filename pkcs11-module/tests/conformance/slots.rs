@@ -225,10 +225,12 @@ fn token_info(c: &mut Ctx, kind: Gen) -> StepResult {
 }
 
 /// Rows 121–122: a blocking C_WaitForSlotEvent while another thread pulls the card out (or puts
-/// it back) 300 ms later. A watchdog finalises the module after 10 s, which must wake the wait,
-/// so a module that never answers fails the row instead of hanging the test.
+/// it back) 300 ms later. A watchdog finalises the module after 30 s (generous for a loaded
+/// machine; it costs nothing when the event comes), which must wake the wait, so a module that
+/// never answers fails the row instead of hanging the test.
 fn wait_event(c: &mut Ctx, insert: bool) -> StepResult {
     const DELAY: Duration = Duration::from_millis(300);
+    const WATCHDOG: Duration = Duration::from_secs(30);
     let slot = c.slot()?;
     let p11 = c.p11;
     let card = &mut c.card;
@@ -244,7 +246,7 @@ fn wait_event(c: &mut Ctx, insert: bool) -> StepResult {
                 card.remove();
                 Ok(())
             };
-            let deadline = Instant::now() + Duration::from_secs(10);
+            let deadline = Instant::now() + WATCHDOG;
             while !done.load(Ordering::SeqCst) {
                 if Instant::now() > deadline {
                     let _ = p11.finalize();
@@ -264,7 +266,9 @@ fn wait_event(c: &mut Ctx, insert: bool) -> StepResult {
     moved?;
     if woken {
         c.init()?;
-        return Err("no event within 10 s (the watchdog's C_Finalize woke the wait)".into());
+        return Err(format!(
+            "no event within {WATCHDOG:?} (the watchdog's C_Finalize woke the wait)"
+        ));
     }
     if rv != CKR_OK {
         return Ok(rv);

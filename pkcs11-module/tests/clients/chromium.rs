@@ -19,7 +19,7 @@ use std::process::{Command, Stdio};
 
 use cpx_testkit::Failed;
 
-use crate::display::{Display, artifact};
+use crate::display::{Display, MODULE_LOG, artifact};
 use crate::server::{PKCS1_SHA256, PSS_SHA256, ServerPki, Tls, TlsServer};
 use crate::support::{CPS3, Card, Proc, p11_kit_dirs, read_text, run, unshare_mount, utf8};
 
@@ -172,7 +172,7 @@ exec "$@"
         .env("HOME", &setup.home)
         .env("DISPLAY", &display.name)
         .env("LANGUAGE", "en")
-        .env("CPX_PKCS11_LOG", "debug")
+        .env("CPX_PKCS11_LOG", MODULE_LOG)
         .stdin(Stdio::null());
     let out = File::create(&setup.log)?;
     cmd.stdout(out.try_clone()?).stderr(out);
@@ -190,13 +190,21 @@ pub fn login(so: &Path, card: Card, tls: Tls, via: Via) -> Result<(), Failed> {
     let display = Display::start()?;
     let mut chromium = launch(&display, &setup, &format!("{}/", server.origin()))?;
     let pem = card.auth_pem()?;
-    let prompts = display.answer_pin_dialogs(&mut chromium, &setup.log, PIN_DIALOG, 2, || {
+    let login = display.answer_pin_dialogs(&mut chromium, &setup.log, PIN_DIALOG, 2, || {
         Ok(server
             .handshakes()
             .iter()
             .any(|h| h.answered && h.client_certs.first().is_some_and(|c| c.trim() == pem.trim())))
     })?;
-    assert_eq!(prompts, 1, "one card, one PIN dialog");
+    eprintln!("{}: PIN trace {:?}", chromium.name, login.trace);
+    assert_eq!(login.prompts, 1, "one card, one PIN dialog");
+    // The card's side: the PIN reached it once, and was accepted.
+    assert_eq!(
+        login.trace.verifies,
+        ["9000"],
+        "VERIFY answers: {:?}",
+        login.trace
+    );
     let scheme = if card.stem == CPS3.stem {
         PKCS1_SHA256
     } else {
@@ -206,6 +214,7 @@ pub fn login(so: &Path, card: Card, tls: Tls, via: Via) -> Result<(), Failed> {
     // The module was Chromium's, through the NSS database.
     let log = read_text(&setup.log);
     assert!(log.contains("cpx PKCS#11 module"), "{log}");
+    // Cosmetic, for the screenshot only (the verdict is above): the page renders.
     std::thread::sleep(std::time::Duration::from_millis(500));
     display.find_in_page("chromium", "Subject: C=FR");
     let via = if via == Via::P11KitProxy { "-p11-kit" } else { "" };
@@ -231,6 +240,7 @@ pub fn cps3_tls13_refused(so: &Path) -> Result<(), Failed> {
         "Chromium sent the CPS3's certificate:\n{}",
         server.log()
     );
+    // Cosmetic, for the screenshot only (the verdict is above): the error page renders.
     std::thread::sleep(std::time::Duration::from_millis(1000));
     display.screenshot(&artifact(so, "browser-chromium-cps3-tls13-refused")?)?;
     Ok(())

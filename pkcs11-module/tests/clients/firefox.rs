@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use cpx_testkit::Failed;
 
-use crate::display::{Display, artifact};
+use crate::display::{Display, MODULE_LOG, artifact};
 use crate::server::{PKCS1_SHA256, PSS_SHA256, ServerPki, Tls, TlsServer};
 use crate::support::{CPS3, Card, Proc, read_text, run, temp_dir, unshare_mount, utf8, wait_until};
 
@@ -90,7 +90,7 @@ exec "$@"
     cmd.args(["--", "firefox-esr", "-no-remote"])
         .args(args)
         .envs(env.iter().copied())
-        .env("CPX_PKCS11_LOG", "debug")
+        .env("CPX_PKCS11_LOG", MODULE_LOG)
         .stdin(Stdio::null());
     let out = File::create(log)?;
     cmd.stdout(out.try_clone()?).stderr(out);
@@ -151,13 +151,21 @@ pub fn policy_login(so: &Path, card: Card, tls: Tls) -> Result<(), Failed> {
         &log,
     )?;
     let pem = card.auth_pem()?;
-    let prompts = display.answer_pin_dialogs(&mut firefox, &log, PIN_DIALOG, 2, || {
+    let login = display.answer_pin_dialogs(&mut firefox, &log, PIN_DIALOG, 2, || {
         Ok(server
             .handshakes()
             .iter()
             .any(|h| h.answered && h.client_certs.first().is_some_and(|c| c.trim() == pem.trim())))
     })?;
-    assert_eq!(prompts, 1, "one card, one PIN dialog");
+    eprintln!("{}: PIN trace {:?}", firefox.name, login.trace);
+    assert_eq!(login.prompts, 1, "one card, one PIN dialog");
+    // The card's side: the PIN reached it once, and was accepted.
+    assert_eq!(
+        login.trace.verifies,
+        ["9000"],
+        "VERIFY answers: {:?}",
+        login.trace
+    );
     let scheme = if card.stem == CPS3.stem {
         PKCS1_SHA256
     } else {
@@ -169,6 +177,7 @@ pub fn policy_login(so: &Path, card: Card, tls: Tls) -> Result<(), Failed> {
         "{}",
         read_text(&profile.join("pkcs11.txt"))
     );
+    // Cosmetic, for the screenshot only (the verdict is above): the page renders.
     std::thread::sleep(Duration::from_millis(500));
     display.find_in_page("firefox", "Subject: C=FR");
     let name = format!("browser-firefox-{}-{}", card.generation(), tls.short());

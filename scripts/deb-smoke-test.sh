@@ -34,9 +34,12 @@ files=(
   /usr/share/doc/cpx/copyright /usr/share/doc/cpx/udev/README.md
 )
 
+# Scratch files of this run only (a fixed /tmp name could be another run's, or a planted link).
+work=$(mktemp -d "${TMPDIR:-/tmp}/cpx-smoke.XXXXXX")
+
 step "dpkg -i $deb"
 # A failure below must not leave the package installed (the next run would refuse to start).
-trap 'dpkg -P cpx >/dev/null 2>&1 || true' EXIT
+trap 'dpkg -P cpx >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 dpkg -i "$deb"
 for f in "${files[@]}"; do [ -f "$f" ] || fail "$f not installed"; done
 dpkg -L cpx | grep "^$module\$" >/dev/null || fail "dpkg -L does not list the module"
@@ -49,7 +52,8 @@ p11-kit list-modules | grep "^cpx: libcpx_pkcs11.so" >/dev/null || fail "p11-kit
 
 step "installed cpx and module against emulated cards"
 # PATH keeps /usr/bin first: the cpx under test is the installed one.
-"$sandbox" --card cps3-doctor --card cps4-doctor -- env PATH=/usr/bin:/bin MODULE="$module" bash -euo pipefail -c '
+# cpx-sandbox starts the command once PC/SC shows both cards.
+"$sandbox" --card cps3-doctor --card cps4-doctor -- env PATH=/usr/bin:/bin MODULE="$module" WORK="$work" bash -euo pipefail -c '
   [ "$(command -v cpx)" = /usr/bin/cpx ]
   cpx readers --json | python3 -c "import json,sys; d=json.load(sys.stdin); assert sum(1 for r in d[\"readers\"] if r[\"state\"] == \"card_present\") == 2, d"
   cpx status --reader "cpx virtual 1 00 00" | grep 9900000001 >/dev/null
@@ -58,19 +62,18 @@ step "installed cpx and module against emulated cards"
   # Through p11-kit and the installed module file only (no --provider).
   p11tool --list-tokens | grep "Label: CPS4v1-9900000006" >/dev/null
   GNUTLS_PIN=1234 p11tool --login --list-privkeys "pkcs11:token=CPS3v3-9900000001" | grep "object=CPS_PRIV_AUT" >/dev/null
-  echo "smoke test signature" > /tmp/cpx-smoke.txt
+  echo "smoke test signature" > "$WORK"/smoke.txt
   # pkcs11-tool 0.23 picks the key to sign with by --id only (it ignores --label).
   AUTH_ID=$(pkcs11-tool --module "$MODULE" --token-label CPS4v1-9900000006 -O --type cert |
     grep -A3 "label: *Certificat d.Authentification CPS" | sed -n "s/^ *ID: *//p")
   [ -n "$AUTH_ID" ]
   pkcs11-tool --module "$MODULE" --token-label CPS4v1-9900000006 --login --pin 1234 --sign \
-    --mechanism SHA256-RSA-PKCS-PSS --id "$AUTH_ID" -i /tmp/cpx-smoke.txt -o /tmp/cpx-smoke.sig
+    --mechanism SHA256-RSA-PKCS-PSS --id "$AUTH_ID" -i "$WORK"/smoke.txt -o "$WORK"/smoke.sig
   pkcs11-tool --module "$MODULE" --token-label CPS4v1-9900000006 --read-object --type cert \
-    --id "$AUTH_ID" -o /tmp/cpx-smoke.der
-  openssl x509 -inform der -in /tmp/cpx-smoke.der -pubkey -noout > /tmp/cpx-smoke.pub
+    --id "$AUTH_ID" -o "$WORK"/smoke.der
+  openssl x509 -inform der -in "$WORK"/smoke.der -pubkey -noout > "$WORK"/smoke.pub
   openssl dgst -sha256 -sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:32 \
-    -verify /tmp/cpx-smoke.pub -signature /tmp/cpx-smoke.sig /tmp/cpx-smoke.txt | grep "Verified OK" >/dev/null
-  rm -f /tmp/cpx-smoke.*
+    -verify "$WORK"/smoke.pub -signature "$WORK"/smoke.sig "$WORK"/smoke.txt | grep "Verified OK" >/dev/null
 ' || fail "installed cpx against the emulated cards"
 
 step "dpkg -r cpx"
@@ -84,5 +87,5 @@ step "dpkg -P cpx"
 dpkg -P cpx
 [ ! -e /etc/modprobe.d/cpx-blacklist-nfc.conf ] || fail "conffile left after purge"
 p11-kit list-modules | grep "^cpx:" >/dev/null && fail "p11-kit still lists cpx"
-trap - EXIT
+trap 'rm -rf "$work"' EXIT
 step "ok: installed, used from the installed paths, removed and purged cleanly"

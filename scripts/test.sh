@@ -13,6 +13,11 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== rustdoc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 echo "== tests"
+# The PKCS#11 module first: `cargo test` does not build the cdylib, and the real-stack tests
+# would otherwise link it from inside a running sandbox, loading both cores of a CI machine
+# while their timing windows are open. (The binaries they run, cpx and cpx-sandbox, are
+# built by `cargo test` itself before any test starts.)
+cargo build --quiet -p cpx-pkcs11 --lib
 # --no-fail-fast: one failing test binary must not hide the others' verdicts in a CI log.
 cargo test --workspace --all-targets --no-fail-fast
 cargo test --workspace --doc

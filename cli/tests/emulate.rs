@@ -2,13 +2,14 @@
 //! removed and reset through the control socket, stopped cleanly by SIGTERM or `quit`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use cpx_emulator::control;
 use cpx_testkit::{Failed, SandboxConfig, SandboxEnv, Trial, card_present, wait_for_card};
 
-const SEEN: Duration = Duration::from_secs(5);
+const SEEN: Duration = cpx_testkit::DEADLINE;
 const CPS3_ATR: &str = "3BAC00402A001225006480000310009000";
 const CPS3_CL_ATR: &str = "3B8F8001";
 
@@ -54,7 +55,7 @@ fn reader_atr(json: &serde_json::Value, reader: &str) -> Option<String> {
 }
 
 fn two_cards_control_and_quit() -> Result<(), Failed> {
-    let leases = SandboxEnv::get()?.lease_many(2);
+    let leases = SandboxEnv::get()?.try_lease_many(2, SEEN)?;
     let dir = tempfile::tempdir()?;
     let sock = dir.path().join("control");
     let mut child = cpx()
@@ -131,26 +132,25 @@ fn two_cards_control_and_quit() -> Result<(), Failed> {
 }
 
 fn sigterm_removes_the_cards() -> Result<(), Failed> {
-    let lease = SandboxEnv::get()?.lease();
+    let lease = SandboxEnv::get()?.try_lease(SEEN)?;
     let mut child = cpx()
         .args(["emulate", "--card", "cps3-doctor", "--vpcd", &lease.vpcd_addr()])
         .stdout(Stdio::piped())
         .spawn()?;
-    wait_for_card(&lease.name, true, SEEN)?;
+    // "inserted" is said once PC/SC shows the card: a script may count cards at once.
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut out = String::new();
+    stdout.read_line(&mut out)?;
+    assert_eq!(
+        out,
+        format!("card 0: cps3-doctor at vpcd {}, inserted\n", lease.vpcd_addr())
+    );
+    assert!(card_present(&lease.name)?, "said inserted before PC/SC shows it");
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()?;
     assert!(wait_exit(&mut child, SEEN).success());
     wait_for_card(&lease.name, false, SEEN)?;
-    let mut out = String::new();
-    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut out)?;
-    assert!(
-        out.contains(&format!(
-            "card 0: cps3-doctor at vpcd {}, inserted",
-            lease.vpcd_addr()
-        )),
-        "{out}"
-    );
     Ok(())
 }
 
@@ -199,7 +199,7 @@ fn pin_status(reader: &str) -> cpx_apdu::StatusWord {
 
 fn state_dir_keeps_pin_blocked() -> Result<(), Failed> {
     use cpx_transport::CardChannel;
-    let lease = SandboxEnv::get()?.lease();
+    let lease = SandboxEnv::get()?.try_lease(SEEN)?;
     let dir = tempfile::tempdir()?;
     let run = |state: bool| {
         let mut cmd = cpx();

@@ -6,7 +6,7 @@
 mod common;
 
 use std::process::{Command, ExitCode};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
 use cpx_testkit::{Failed, SandboxConfig, Trial};
@@ -267,7 +267,7 @@ impl Pty {
             cmd.env(k, v);
         }
         let mut p = expectrl::Session::spawn(cmd).unwrap();
-        p.set_expect_timeout(Some(Duration::from_secs(30)));
+        p.set_expect_timeout(Some(SEEN));
         Pty {
             p,
             transcript: Vec::new(),
@@ -284,10 +284,19 @@ impl Pty {
         self.transcript.extend_from_slice(c.as_bytes());
     }
 
-    /// Answer a prompt once the terminal's echo is off.
+    /// Answer a prompt once the terminal's echo is off: rpassword prints the prompt, then
+    /// turns echo off (TCSANOW); an answer typed before that would be echoed.
     fn answer(&mut self, prompt: &str, secret: &str) {
         self.expect(prompt);
-        std::thread::sleep(Duration::from_millis(300));
+        let deadline = Instant::now() + SEEN;
+        while self.p.get_process().get_echo().unwrap() {
+            assert!(
+                Instant::now() < deadline,
+                "echo still on {SEEN:?} after {prompt:?}; so far: {}",
+                String::from_utf8_lossy(&self.transcript)
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
         self.p.send_line(secret).unwrap();
     }
 
@@ -441,11 +450,11 @@ fn no_leak() -> Result<(), Failed> {
 
 /// `cpx wait` on a terminal: the spinner (`| waiting…`, redrawn with `\r`), then the timeout.
 fn wait_spinner() -> Result<(), Failed> {
-    let lease = cpx_testkit::SandboxEnv::get()?.lease();
+    let lease = cpx_testkit::SandboxEnv::get()?.try_lease(SEEN)?;
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_cpx"));
     cmd.args(["wait", "--timeout", "1", "--reader", &lease.name]);
     let mut p = expectrl::Session::spawn(cmd)?;
-    p.set_expect_timeout(Some(Duration::from_secs(10)));
+    p.set_expect_timeout(Some(SEEN));
     p.expect("| waiting for a card to be inserted or removed")?;
     let rest = p.expect(Eof)?;
     let text = String::from_utf8_lossy(rest.as_bytes()).into_owned();

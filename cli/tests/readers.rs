@@ -2,9 +2,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::process::{Command, ExitCode};
-use std::time::Duration;
 
-use cpx_testkit::{Failed, SandboxConfig, SandboxEnv, TestCard, Trial, wait_for_card};
+use cpx_testkit::{DEADLINE, Failed, SandboxConfig, SandboxEnv, TestCard, Trial, insert_seen};
 use cpx_vpcd::CardSlot;
 
 fn main() -> ExitCode {
@@ -32,10 +31,9 @@ fn cpx(args: &[&str]) -> std::process::Output {
 
 fn shows_card_and_empty_reader() -> Result<(), Failed> {
     let env = SandboxEnv::get()?;
-    let leases = env.lease_many(2);
+    let leases = env.try_lease_many(2, DEADLINE)?;
     let mut slot = CardSlot::new(leases[0].vpcd_addr(), Box::new(TestCard::new()));
-    slot.insert()?;
-    wait_for_card(&leases[0].name, true, Duration::from_secs(5))?;
+    insert_seen(&mut slot, &leases[0].name)?;
 
     let out = cpx(&["readers"]);
     assert!(out.status.success());
@@ -78,8 +76,7 @@ fn shows_card_and_empty_reader() -> Result<(), Failed> {
         leases[1].vpcd_addr(),
         Box::new(TestCard::new().with_atr(UNKNOWN_ATR.to_vec())),
     );
-    other.insert()?;
-    wait_for_card(&leases[1].name, true, Duration::from_secs(5))?;
+    insert_seen(&mut other, &leases[1].name)?;
     let text = String::from_utf8(cpx(&["readers"]).stdout)?;
     assert!(
         text.contains(&format!(

@@ -8,7 +8,7 @@ mod common;
 use std::process::ExitCode;
 
 use common::*;
-use cpx_testkit::{Failed, SandboxConfig, SandboxEnv, TestCard, Trial, wait_for_card};
+use cpx_testkit::{Failed, SandboxConfig, SandboxEnv, TestCard, Trial, insert_seen};
 use cpx_vpcd::CardSlot;
 
 fn main() -> ExitCode {
@@ -25,7 +25,7 @@ fn main() -> ExitCode {
 }
 
 fn auto_selection() -> Result<(), Failed> {
-    let leases = SandboxEnv::get()?.lease_many(2);
+    let leases = SandboxEnv::get()?.try_lease_many(2, SEEN)?;
 
     let out = run(&["status"], "");
     expect_code(&out, 5);
@@ -40,8 +40,7 @@ fn auto_selection() -> Result<(), Failed> {
         leases[0].vpcd_addr(),
         Box::new(TestCard::new().with_atr(vec![0x3B, 0x02, 0x14, 0x50])),
     );
-    other.insert()?;
-    wait_for_card(&leases[0].name, true, SEEN)?;
+    insert_seen(&mut other, &leases[0].name)?;
     let out = run(&["status"], "");
     expect_code(&out, 9);
     assert!(stderr(&out).contains("cpx: not a CPx card: "), "{}", stderr(&out));
@@ -50,8 +49,7 @@ fn auto_selection() -> Result<(), Failed> {
 
     // a CPS4 in the second reader: that one, and cpx says which
     let mut cps4 = CardSlot::new(leases[1].vpcd_addr(), emulated("cps4-doctor"));
-    cps4.insert()?;
-    wait_for_card(&leases[1].name, true, SEEN)?;
+    insert_seen(&mut cps4, &leases[1].name)?;
     let out = run(&["status"], "");
     expect_code(&out, 0);
     assert!(

@@ -32,8 +32,8 @@ use std::process::ExitCode;
 use std::sync::Mutex;
 
 use chromium::Via;
-use common::{insert, module_path};
-use cpx_testkit::{Failed, SandboxConfig, Trial};
+use common::{insert, module_path, wait_alone};
+use cpx_testkit::{Failed, Trial};
 use server::Tls;
 use support::{CPS3, CPS4, Card};
 
@@ -42,7 +42,7 @@ use support::{CPS3, CPS4, Card};
 static TURN: Mutex<()> = Mutex::new(());
 
 fn main() -> ExitCode {
-    cpx_testkit::run_tests(&SandboxConfig::default(), || {
+    cpx_testkit::run_tests(&common::sandbox(4), || {
         vec![
             Trial::test("chromium_cps3_tls12", || {
                 with_card(CPS3, |so| chromium::login(so, CPS3, Tls::V12, Via::NssDb))
@@ -72,6 +72,7 @@ fn main() -> ExitCode {
 /// Runs `check` with `card` alone in the sandbox.
 fn with_card(card: Card, check: impl FnOnce(&Path) -> Result<(), Failed>) -> Result<(), Failed> {
     let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    wait_alone()?;
     let _card = insert(card.stem)?;
     check(&module_path()?)
 }

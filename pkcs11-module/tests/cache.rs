@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use cpx_emulator::{CardImage, builtin_image, card_from_image};
 use cpx_pkcs11::cache;
-use cpx_testkit::{Exchange, Failed, ReaderLease, Recorder, Recording, SandboxConfig, SharedCard, Trial};
+use cpx_testkit::{Exchange, Failed, ReaderLease, Recorder, Recording, SharedCard, Trial};
 use cpx_vpcd::CardSlot;
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::mechanism::Mechanism;
@@ -44,30 +44,24 @@ fn main() -> ExitCode {
             }
         };
     }
-    cpx_testkit::run_tests(
-        &SandboxConfig {
-            entries: 2,
-            ..SandboxConfig::default()
-        },
-        || {
-            vec![
-                Trial::test("cps3_cold_then_warm", || cold_then_warm("cps3-doctor")),
-                Trial::test("cps4_cold_then_warm", || cold_then_warm("cps4-doctor")),
-                Trial::test("cps3_warm_pin_counters_and_signature", || {
-                    warm_signature("cps3-doctor")
-                }),
-                Trial::test("cps4_warm_pin_counters_and_signature", || {
-                    warm_signature("cps4-doctor")
-                }),
-                Trial::test("inconsistent_pkcs15_files_are_not_used", inconsistent_files),
-                Trial::test("garbage_and_truncated_files_are_rewritten", corrupt),
-                Trial::test("ef_actua_change_invalidates", ef_actua_change),
-                Trial::test("another_card_in_the_reader", another_card),
-                Trial::test("public_values_cached_cps_data_and_private_never", values),
-                Trial::test("cache_off_or_unusable", off_or_unusable),
-            ]
-        },
-    )
+    cpx_testkit::run_tests(&common::sandbox(2), || {
+        vec![
+            Trial::test("cps3_cold_then_warm", || cold_then_warm("cps3-doctor")),
+            Trial::test("cps4_cold_then_warm", || cold_then_warm("cps4-doctor")),
+            Trial::test("cps3_warm_pin_counters_and_signature", || {
+                warm_signature("cps3-doctor")
+            }),
+            Trial::test("cps4_warm_pin_counters_and_signature", || {
+                warm_signature("cps4-doctor")
+            }),
+            Trial::test("inconsistent_pkcs15_files_are_not_used", inconsistent_files),
+            Trial::test("garbage_and_truncated_files_are_rewritten", corrupt),
+            Trial::test("ef_actua_change_invalidates", ef_actua_change),
+            Trial::test("another_card_in_the_reader", another_card),
+            Trial::test("public_values_cached_cps_data_and_private_never", values),
+            Trial::test("cache_off_or_unusable", off_or_unusable),
+        ]
+    })
 }
 
 // ---- the child: one process = one C_Initialize … C_Finalize ----

@@ -10,7 +10,7 @@ mod common;
 use std::process::ExitCode;
 
 use common::*;
-use cpx_testkit::{Failed, ReaderLease, Recorder, Recording, SandboxConfig, SharedCard, Trial, insert_card};
+use cpx_testkit::{Failed, ReaderLease, Recorder, Recording, SharedCard, Trial, insert_card};
 use cpx_vpcd::CardSlot;
 use cryptoki::error::RvError;
 use cryptoki::mechanism::Mechanism;
@@ -20,26 +20,20 @@ use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
 
 fn main() -> ExitCode {
-    cpx_testkit::run_tests(
-        &SandboxConfig {
-            entries: 4,
-            ..SandboxConfig::default()
-        },
-        || {
-            vec![
-                Trial::test("cps3_cps_data_write_and_errors", cps3_cps_data),
-                Trial::test("cps4_cps_data_is_not_modifiable", cps4_cps_data),
-                Trial::test("cps3_logout_resets_the_card", || logout("cps3-doctor")),
-                Trial::test("cps4_logout_resets_the_card", || logout("cps4-doctor")),
-                Trial::test("cps3_unblock_sends_the_puk_once", || unblock("cps3-doctor", 1)),
-                Trial::test("cps4_unblock_sends_the_puk_once", || unblock("cps4-doctor", 2)),
-                Trial::test("cps3_random_from_the_card", || random("cps3-doctor")),
-                Trial::test("cps4_random_from_the_card", || random("cps4-doctor")),
-                Trial::test("cps3_keys_from_prkdf_certificates_lazy", || lazy("cps3-doctor")),
-                Trial::test("cps4_keys_from_prkdf_certificates_lazy", || lazy("cps4-doctor")),
-            ]
-        },
-    )
+    cpx_testkit::run_tests(&common::sandbox(4), || {
+        vec![
+            Trial::test("cps3_cps_data_write_and_errors", cps3_cps_data),
+            Trial::test("cps4_cps_data_is_not_modifiable", cps4_cps_data),
+            Trial::test("cps3_logout_resets_the_card", || logout("cps3-doctor")),
+            Trial::test("cps4_logout_resets_the_card", || logout("cps4-doctor")),
+            Trial::test("cps3_unblock_sends_the_puk_once", || unblock("cps3-doctor", 1)),
+            Trial::test("cps4_unblock_sends_the_puk_once", || unblock("cps4-doctor", 2)),
+            Trial::test("cps3_random_from_the_card", || random("cps3-doctor")),
+            Trial::test("cps4_random_from_the_card", || random("cps4-doctor")),
+            Trial::test("cps3_keys_from_prkdf_certificates_lazy", || lazy("cps3-doctor")),
+            Trial::test("cps4_keys_from_prkdf_certificates_lazy", || lazy("cps4-doctor")),
+        ]
+    })
 }
 
 struct Rig {

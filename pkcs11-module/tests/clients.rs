@@ -21,8 +21,8 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Mutex;
 
-use common::{insert, module_path};
-use cpx_testkit::{Failed, SandboxConfig, Trial};
+use common::{insert, module_path, wait_alone};
+use cpx_testkit::{Failed, Trial};
 use gnutls::Registration;
 use server::Tls;
 use support::{CPS3, CPS4};
@@ -32,7 +32,7 @@ use support::{CPS3, CPS4};
 static TURN: Mutex<()> = Mutex::new(());
 
 fn main() -> ExitCode {
-    cpx_testkit::run_tests(&SandboxConfig::default(), || {
+    cpx_testkit::run_tests(&common::sandbox(4), || {
         vec![
             Trial::test("openssl_engine_cps3_tls12", || {
                 with_cards(|so| openssl::s_client_login(so, CPS3, Tls::V12))
@@ -72,6 +72,7 @@ fn main() -> ExitCode {
 /// Runs `check` with an emulated CPS3 and CPS4 inserted, alone in the sandbox.
 fn with_cards(check: impl FnOnce(&Path) -> Result<(), Failed>) -> Result<(), Failed> {
     let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    wait_alone()?;
     let _cps3 = insert(CPS3.stem)?;
     let _cps4 = insert(CPS4.stem)?;
     check(&module_path()?)

@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 
 use common::module_path;
 use cpx_emulator::{EmulatedCard, SharedCard};
-use cpx_testkit::{Failed, Recorder, Recording, SandboxConfig, Trial, apdu};
+use cpx_testkit::{Failed, Recorder, Recording, Trial, apdu};
 use report::Report;
 
 const ROLE: &str = "CPX_CONCURRENCY_ROLE";
@@ -51,7 +51,7 @@ fn main() -> ExitCode {
     if std::env::var_os(ROLE).is_some() {
         return worker::main();
     }
-    cpx_testkit::run_tests(&SandboxConfig::default(), || {
+    cpx_testkit::run_tests(&common::sandbox(4), || {
         vec![
             Trial::test("one_card_processes_x_threads", || scenario(&["cps4-doctor"])),
             Trial::test("two_cards_two_readers_processes_x_threads", || {

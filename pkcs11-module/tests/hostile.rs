@@ -16,7 +16,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use common::*;
-use cpx_testkit::{Failed, SandboxConfig, Trial, apdu};
+use cpx_testkit::{Failed, Trial, apdu};
 use cpx_vpcd::VirtualCard;
 use cryptoki::error::{Error, RvError};
 use cryptoki::mechanism::Mechanism;
@@ -94,7 +94,7 @@ impl Rng {
 }
 
 fn main() -> ExitCode {
-    cpx_testkit::run_tests(&SandboxConfig::default(), || {
+    cpx_testkit::run_tests(&common::sandbox(4), || {
         let mut v = vec![
             Trial::test("endless_61xx", || {
                 // Every READ BINARY and GET RESPONSE: "61 FF, more to come", forever.

@@ -10,7 +10,7 @@ use std::process::{Command, ExitCode};
 use std::sync::Mutex;
 
 use common::*;
-use cpx_testkit::{Failed, SandboxConfig, Trial};
+use cpx_testkit::{Failed, Trial};
 
 /// Every tool here lists every reader of the sandbox, and the two cards of one trial carry the
 /// same token labels as those of another: the trials take turns.
@@ -22,7 +22,7 @@ const AUTH_CERT: &str = "Certificat d'Authentification CPS";
 const SIGN_CERT: &str = "Certificat de Signature CPS";
 
 fn main() -> ExitCode {
-    cpx_testkit::run_tests(&SandboxConfig::default(), || {
+    cpx_testkit::run_tests(&common::sandbox(4), || {
         vec![
             Trial::test("pkcs11_tool_threads_and_fork", || with_cards(threads_and_fork)),
             Trial::test("nss_modutil_and_certutil", || with_cards(nss)),
@@ -36,6 +36,7 @@ fn main() -> ExitCode {
 /// Runs `check` with an emulated CPS3 and CPS4 inserted, alone in the sandbox.
 fn with_cards(check: fn(&Path) -> Result<(), Failed>) -> Result<(), Failed> {
     let _turn = TOOLS.lock().unwrap_or_else(|e| e.into_inner());
+    wait_alone()?;
     let _cps3 = insert("cps3-doctor")?;
     let _cps4 = insert("cps4-doctor")?;
     check(&module_path()?)

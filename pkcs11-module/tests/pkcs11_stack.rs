@@ -7,7 +7,7 @@ mod common;
 use std::process::ExitCode;
 
 use common::*;
-use cpx_testkit::{Failed, SandboxConfig, Trial};
+use cpx_testkit::{Failed, Trial};
 use cryptoki::error::RvError;
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsPssParams};
 use cryptoki::mechanism::{Mechanism, MechanismType};
@@ -19,24 +19,18 @@ use rsa::{Pkcs1v15Encrypt, Pkcs1v15Sign, Pss, RsaPublicKey};
 use sha2::Digest;
 
 fn main() -> ExitCode {
-    cpx_testkit::run_tests(
-        &SandboxConfig {
-            entries: 6,
-            ..SandboxConfig::default()
-        },
-        || {
-            vec![
-                Trial::test("cps3_token_objects_sign_decrypt", || full("cps3-doctor")),
-                Trial::test("cps4_token_objects_sign_decrypt", || full("cps4-doctor")),
-                Trial::test("cps3_pin_change_block_unblock", || pins("cps3-doctor")),
-                Trial::test("cps4_pin_change_block_unblock", || pins("cps4-doctor")),
-                Trial::test("cps3_contactless", contactless),
-                Trial::test("cps4_threads_sign_concurrently", || threads("cps4-doctor")),
-                Trial::test("cps3_threads_sign_concurrently", || threads("cps3-doctor")),
-                Trial::test("misuse_through_cryptoki", misuse),
-            ]
-        },
-    )
+    cpx_testkit::run_tests(&common::sandbox(6), || {
+        vec![
+            Trial::test("cps3_token_objects_sign_decrypt", || full("cps3-doctor")),
+            Trial::test("cps4_token_objects_sign_decrypt", || full("cps4-doctor")),
+            Trial::test("cps3_pin_change_block_unblock", || pins("cps3-doctor")),
+            Trial::test("cps4_pin_change_block_unblock", || pins("cps4-doctor")),
+            Trial::test("cps3_contactless", contactless),
+            Trial::test("cps4_threads_sign_concurrently", || threads("cps4-doctor")),
+            Trial::test("cps3_threads_sign_concurrently", || threads("cps3-doctor")),
+            Trial::test("misuse_through_cryptoki", misuse),
+        ]
+    })
 }
 
 fn pin(p: &str) -> AuthPin {

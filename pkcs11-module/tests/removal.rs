@@ -1,6 +1,7 @@
 //! Card removal and reinsertion under an open session, through the built module. Kept apart
 //! from `pkcs11_stack` (run alone, with fresh readers): under heavy parallel use of the same
-//! sandbox, pcscd was seen not to notice a vpcd card removal within 5 s.
+//! sandbox, pcscd was seen not to notice a vpcd card removal within 5 s (the waits are now the
+//! testkit's 30 s deadline).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod common;
@@ -8,7 +9,7 @@ mod common;
 use std::process::ExitCode;
 
 use common::*;
-use cpx_testkit::{Failed, SandboxConfig, Trial, wait_for_card};
+use cpx_testkit::{Failed, Trial, wait_for_card};
 use cryptoki::error::RvError;
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::ObjectClass;
@@ -16,7 +17,7 @@ use cryptoki::session::UserType;
 use cryptoki::types::AuthPin;
 
 fn main() -> ExitCode {
-    cpx_testkit::run_tests(&SandboxConfig::default(), || {
+    cpx_testkit::run_tests(&common::sandbox(4), || {
         vec![
             Trial::test("cps3_removal_mid_session", || removal("cps3-doctor")),
             Trial::test("cps4_removal_mid_session", || removal("cps4-doctor")),
@@ -76,8 +77,7 @@ fn removal(stem: &str) -> Result<(), Failed> {
     assert!(!p11.get_slots_with_token()?.contains(&slot));
     assert!(!p11.get_slot_info(slot)?.token_present());
     expect_rv(p11.open_ro_session(slot), RvError::TokenNotPresent, "no card")?;
-    card.insert()?;
-    wait_for_card(&lease.name, true, SEEN)?;
+    cpx_testkit::insert_seen(&mut card, &lease.name)?;
     let s3 = p11.open_ro_session(slot)?;
     expect_rv(
         s3.sign(&Mechanism::RsaPkcs, key, &di),

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use common::module_path;
 use cpx_emulator::{EmulatedCard, SharedCard};
-use cpx_testkit::{Failed, Recorder, SandboxConfig, Trial, apdu};
+use cpx_testkit::{Failed, Recorder, Trial, apdu};
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error, RvError};
 use cryptoki::mechanism::Mechanism;
@@ -81,7 +81,7 @@ fn main() -> ExitCode {
             }
         };
     }
-    cpx_testkit::run_tests(&SandboxConfig::default(), || {
+    cpx_testkit::run_tests(&common::sandbox(4), || {
         vec![
             Trial::test("cps3_no_secret_in_trace_logs_or_argv", || full_run("cps3-doctor")),
             Trial::test("cps4_no_secret_in_trace_logs_or_argv", || full_run("cps4-doctor")),

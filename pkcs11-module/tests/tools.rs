@@ -6,10 +6,10 @@ mod common;
 use std::process::{Command, ExitCode};
 
 use common::*;
-use cpx_testkit::{Failed, SandboxConfig, Trial};
+use cpx_testkit::{Failed, Trial};
 
 fn main() -> ExitCode {
-    cpx_testkit::run_tests(&SandboxConfig::default(), || {
+    cpx_testkit::run_tests(&common::sandbox(4), || {
         // One trial, cards one after the other: `pkcs11-tool -L` lists every reader, and a card
         // another trial pulls out meanwhile would make its listing race.
         vec![Trial::test("pkcs11_tool_on_cps3_then_cps4", || {
@@ -40,6 +40,8 @@ fn run(args: &[&str]) -> Result<String, Failed> {
 }
 
 fn tool(stem: &str, label: &str) -> Result<(), Failed> {
+    // The previous card gone from PC/SC: `-L` then lists this card's token only.
+    wait_alone()?;
     let (lease, _card) = insert(stem)?;
     let list = run(&["-L"])?;
     assert!(list.contains(&lease.name), "{list}");

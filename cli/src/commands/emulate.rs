@@ -3,12 +3,18 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::Args;
 use cpx_emulator::{Rig, builtin_stems, card_from_image, find_image};
+use cpx_transport::Pcsc;
 
 use super::CliError;
+
+/// How long `cpx emulate` waits for pcscd to poll the inserted cards, then for PC/SC to show
+/// them: pcscd polls every 400 ms, but a loaded machine can take much longer, and the wait ends
+/// as soon as the cards show.
+const SHOWN: Duration = Duration::from_secs(30);
 
 /// Arguments of `cpx emulate`.
 #[derive(Debug, Args)]
@@ -88,6 +94,7 @@ pub(crate) fn run(args: EmulateArgs) -> Result<(), CliError> {
             .map_err(|e| CliError::Emulator(e.to_string()))?;
     }
     let mut rig = Rig::default();
+    let mut atrs = Vec::new();
     for (i, spec) in args.cards.iter().enumerate() {
         let (name, addr) = match spec.rsplit_once('@') {
             Some((name, addr)) => (name, addr.to_owned()),
@@ -99,6 +106,7 @@ pub(crate) fn run(args: EmulateArgs) -> Result<(), CliError> {
         };
         let image = find_image(name).map_err(|e| CliError::Emulator(format!("{name}: {e}")))?;
         let card = card_from_image(&image);
+        atrs.push(card.atr());
         match &args.state_dir {
             Some(dir) => {
                 std::fs::create_dir_all(dir)
@@ -114,8 +122,10 @@ pub(crate) fn run(args: EmulateArgs) -> Result<(), CliError> {
     }
     if !args.removed {
         rig.insert_all().map_err(|e| CliError::Emulator(e.to_string()))?;
-        if !rig.wait_seen(Duration::from_secs(5)) {
+        if !rig.wait_seen(SHOWN) {
             log::warn!("pcscd has not polled every card yet (is the reader configured for these ports?)");
+        } else if let Err(e) = wait_shown(&atrs, SHOWN) {
+            log::warn!("PC/SC does not show every card yet: {e}");
         }
     }
     for (i, label, addr, inserted) in rig.status() {
@@ -139,4 +149,34 @@ pub(crate) fn run(args: EmulateArgs) -> Result<(), CliError> {
     }
     rig.remove_all();
     Ok(())
+}
+
+/// Wait until PC/SC shows the inserted cards, so that whoever reads "inserted" below can use
+/// them at once: pcscd has polled each card ([`Rig::wait_seen`]), but shows a card to its
+/// clients only once it has powered it up, a moment later. A vpcd reader's name does not give
+/// its port, so the cards are recognised by their ATRs: as many readers must show an ATR as
+/// there are cards with it. One PC/SC context, polled.
+fn wait_shown(atrs: &[Vec<u8>], timeout: Duration) -> Result<(), String> {
+    let pcsc = Pcsc::establish().map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        let readers = pcsc.readers().map_err(|e| e.to_string())?;
+        let showing = |atr: &Vec<u8>| {
+            readers
+                .iter()
+                .filter(|r| r.status.has_card() && r.atr.as_ref() == Some(atr))
+                .count()
+        };
+        let missing = atrs
+            .iter()
+            .filter(|atr| showing(atr) < atrs.iter().filter(|a| a == atr).count())
+            .count();
+        if missing == 0 {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(format!("{missing} card(s) not shown after {timeout:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

@@ -16,7 +16,8 @@ use std::time::Duration;
 use cpx_testkit::{Failed, ReaderLease, insert_image};
 use cpx_vpcd::{CardSlot, VirtualCard};
 
-pub const SEEN: Duration = cpx_testkit::CARD_SEEN;
+/// How long a test waits for PC/SC (or pcscd) to show a change: the testkit's generous deadline.
+pub const SEEN: Duration = cpx_testkit::DEADLINE;
 pub const PIN: &str = "1234";
 pub const PUK: &str = "12345678";
 
@@ -70,6 +71,53 @@ pub fn run(args: &[&str], stdin: &str) -> Output {
         .unwrap();
     child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
     child.wait_with_output().unwrap()
+}
+
+/// Run `cpx args` (no stdin), killed and failed if it has not exited within `limit`.
+pub fn run_within(args: &[&str], limit: Duration) -> Result<Output, Failed> {
+    use std::io::Read;
+    let mut child = cpx()
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let out = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let err = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let deadline = std::time::Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break Some(status);
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let (stdout, stderr) = (out.join().unwrap(), err.join().unwrap());
+    match status {
+        Some(status) => Ok(Output {
+            status,
+            stdout,
+            stderr,
+        }),
+        None => Err(format!(
+            "cpx {args:?} still running after {limit:?}, killed; stderr:\n{}",
+            String::from_utf8_lossy(&stderr)
+        )
+        .into()),
+    }
 }
 
 /// `cpx args --reader R` on our reader.
@@ -141,7 +189,8 @@ pub fn pin_tries(card: &Inserted) -> Option<u64> {
 ///
 /// `cargo test -p cpx-cli` does not build the module (not a dependency of the CLI), so when run
 /// by cargo (`CARGO` set) it is brought up to date with `cargo build -p cpx-pkcs11 --lib`, as
-/// pkcs11-module/tests/common does; run directly, the test uses whatever .so is there.
+/// pkcs11-module/tests/common does, unless the parent process already did (a sandbox with
+/// `prebuild_module`); run directly, the test uses whatever .so is there.
 pub fn module_path() -> Result<std::path::PathBuf, Failed> {
     static BUILT: std::sync::OnceLock<Result<std::path::PathBuf, String>> = std::sync::OnceLock::new();
     BUILT
@@ -202,13 +251,13 @@ impl ReaderlessPcscd {
             child,
             _dir: dir,
         };
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let deadline = std::time::Instant::now() + SEEN;
         while !me.socket.exists() {
             if let Some(status) = me.child.try_wait()? {
                 return Err(format!("readerless pcscd exited: {status}").into());
             }
             if std::time::Instant::now() > deadline {
-                return Err("readerless pcscd did not come up within 10 s".into());
+                return Err(format!("readerless pcscd did not come up within {SEEN:?}").into());
             }
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use common::*;
 use cpx_card::{Card, CardError, Generation, HashAlg, Interface, KeyRole, Mechanism, Pin, PinKind};
-use cpx_testkit::{Failed, ReaderLease, SandboxConfig, SandboxEnv, Trial, wait_for_card};
+use cpx_testkit::{DEADLINE, Failed, ReaderLease, SandboxConfig, Trial, insert_seen, wait_for_card};
 use cpx_transport::Pcsc;
 use cpx_vpcd::CardSlot;
 
-const SEEN: Duration = Duration::from_secs(5);
+const SEEN: Duration = DEADLINE;
 
 fn main() -> ExitCode {
     cpx_testkit::run_tests(&SandboxConfig::default(), || {
@@ -44,11 +44,8 @@ fn main() -> ExitCode {
 }
 
 fn insert(stem: &str) -> Result<(ReaderLease, CardSlot, Wire), Failed> {
-    let lease = SandboxEnv::get()?.lease();
     let (rec, wire) = Recorder::new(emulated(stem));
-    let mut slot = CardSlot::new(lease.vpcd_addr(), Box::new(rec));
-    slot.insert()?;
-    wait_for_card(&lease.name, true, SEEN)?;
+    let (lease, slot) = cpx_testkit::insert_card(Box::new(rec))?;
     Ok((lease, slot, wire))
 }
 
@@ -223,8 +220,7 @@ fn reinsertion(stem: &str, other: &str) -> Result<(), Failed> {
     wait_for_card(&lease.name, false, SEEN)?;
     let e = card.pin_status(PinKind::User).unwrap_err();
     assert!(matches!(e, CardError::CardRemoved { .. }), "{e}");
-    slot.insert()?;
-    wait_for_card(&lease.name, true, SEEN)?;
+    insert_seen(&mut slot, &lease.name)?;
     let e = card
         .sign(KeyRole::Signature, Mechanism::Pkcs1(HashAlg::Sha256), b"x")
         .unwrap_err();
@@ -235,8 +231,7 @@ fn reinsertion(stem: &str, other: &str) -> Result<(), Failed> {
     slot.remove();
     wait_for_card(&lease.name, false, SEEN)?;
     slot.replace_card(emulated(other));
-    slot.insert()?;
-    wait_for_card(&lease.name, true, SEEN)?;
+    insert_seen(&mut slot, &lease.name)?;
     let e = card.certificates().unwrap_err();
     assert!(matches!(e, CardError::DifferentCard { .. }), "{e}");
     assert!(matches!(

@@ -58,7 +58,7 @@ use std::time::{Duration, Instant};
 use cpx_vpcd::{CardSlot, VirtualCard};
 use libtest_mimic::Failed;
 
-use crate::{CARD_SEEN, wait_for_card};
+use crate::{DEADLINE, insert_seen, wait_for_card};
 
 /// The unwind payload of a fired pull (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -252,13 +252,12 @@ impl VirtualCard for FaultyCard {
 }
 
 /// Put a pulled card back: reap its ended connection, wait until PC/SC shows the reader empty,
-/// insert the card again and wait until PC/SC shows it.
+/// insert the card again and wait until pcscd has polled it and PC/SC shows it
+/// ([`insert_seen`]).
 pub fn reinsert(slot: &mut CardSlot, reader: &str) -> Result<(), Failed> {
     slot.remove();
-    wait_for_card(reader, false, CARD_SEEN)?;
-    slot.insert()?;
-    wait_for_card(reader, true, CARD_SEEN)?;
-    Ok(())
+    wait_for_card(reader, false, DEADLINE)?;
+    insert_seen(slot, reader)
 }
 
 /// Predicates on command APDUs for [`Pull::on`]. They ignore the class byte's channel and

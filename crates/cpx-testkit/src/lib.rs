@@ -18,7 +18,7 @@
 //!     cpx_testkit::run_tests(&SandboxConfig::default(), || {
 //!         vec![Trial::test("a reader shows up", || {
 //!             let env = cpx_testkit::SandboxEnv::get()?;
-//!             let lease = env.lease();
+//!             let lease = env.try_lease(cpx_testkit::DEADLINE)?;
 //!             assert!(lease.name.starts_with("cpx virtual"));
 //!             Ok(())
 //!         })]
@@ -30,17 +30,18 @@ mod cards;
 mod env;
 mod faults;
 mod module;
+mod ports;
 mod recorder;
 mod runner;
 mod sandbox;
 
 pub use cards::{CPS3_ATR, TestCard, TestCardLog};
-pub use env::{ReaderLease, SandboxEnv, card_present, wait_for_card};
+pub use env::{DEADLINE, ReaderLease, SandboxEnv, card_present, wait_for_card};
 pub use faults::{Faults, FaultyCard, Matcher, Pull, PulledOut, apdu, reinsert};
 pub use libtest_mimic::{Failed, Measurement, Trial};
 pub use module::built_module;
 pub use recorder::{
-    CARD_SEEN, Exchange, Recorder, Recording, SharedCard, emulated, insert_card, insert_image,
+    CARD_SEEN, Exchange, Recorder, Recording, SharedCard, emulated, insert_card, insert_image, insert_seen,
 };
 pub use runner::{ENV_SKIP, run_command, run_tests};
 pub use sandbox::{Sandbox, SandboxConfig};

@@ -3,6 +3,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// Environment variable: the module the parent process built before it started the sandbox
+/// (see [`SandboxConfig::prebuild_module`](crate::SandboxConfig::prebuild_module)).
+pub(crate) const ENV_MODULE: &str = "CPX_TESTKIT_MODULE";
+
 /// `libcpx_pkcs11.so` in the cargo profile directory `profile_dir` (`target/debug`), brought
 /// up to date first when running under cargo.
 ///
@@ -11,6 +15,10 @@ use std::process::Command;
 /// cpx-pkcs11 --lib` for the same profile and target directory, with the workspace manifest
 /// `manifest`. Run directly, the test uses whatever .so is there.
 ///
+/// When the test binary's parent process already built it before starting the sandbox
+/// ([`SandboxConfig::prebuild_module`](crate::SandboxConfig::prebuild_module)), that .so is
+/// used as it is: no cargo run, no link, inside a running sandbox.
+///
 /// ```no_run
 /// let exe = std::env::current_exe().unwrap();
 /// let profile_dir = exe.parent().unwrap().parent().unwrap(); // target/debug/deps/… → target/debug
@@ -18,7 +26,9 @@ use std::process::Command;
 /// assert!(so.ends_with("libcpx_pkcs11.so"));
 /// ```
 pub fn built_module(profile_dir: &Path, manifest: &Path) -> Result<PathBuf, String> {
-    if let (Ok(cargo), Some(target_dir)) = (std::env::var("CARGO"), profile_dir.parent()) {
+    let so = profile_dir.join("libcpx_pkcs11.so");
+    let prebuilt = std::env::var_os(ENV_MODULE).is_some_and(|p| Path::new(&p) == so);
+    if !prebuilt && let (Ok(cargo), Some(target_dir)) = (std::env::var("CARGO"), profile_dir.parent()) {
         let mut cmd = Command::new(cargo);
         cmd.args(["build", "--quiet", "-p", "cpx-pkcs11", "--lib", "--manifest-path"])
             .arg(manifest)
@@ -32,7 +42,6 @@ pub fn built_module(profile_dir: &Path, manifest: &Path) -> Result<PathBuf, Stri
             return Err(format!("cargo build of the module failed: {status}"));
         }
     }
-    let so = profile_dir.join("libcpx_pkcs11.so");
     if so.exists() {
         Ok(so)
     } else {
@@ -41,4 +50,19 @@ pub fn built_module(profile_dir: &Path, manifest: &Path) -> Result<PathBuf, Stri
             so.display()
         ))
     }
+}
+
+/// Build the module for the running test binary (`target/<profile>/deps/<test>`), with the
+/// workspace this testkit was compiled from; the parent side of
+/// [`SandboxConfig::prebuild_module`](crate::SandboxConfig::prebuild_module).
+pub(crate) fn prebuild() -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find the test binary: {e}"))?;
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .ok_or("cannot locate the target directory")?;
+    built_module(
+        profile_dir,
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.toml").as_ref(),
+    )
 }

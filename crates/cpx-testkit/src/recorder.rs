@@ -9,10 +9,11 @@ use std::time::Duration;
 use cpx_vpcd::{CardSlot, VirtualCard};
 use libtest_mimic::Failed;
 
-use crate::{ReaderLease, SandboxEnv, wait_for_card};
+use crate::{DEADLINE, ReaderLease, SandboxEnv, wait_for_card};
 
-/// How long [`insert_card`] waits for pcscd to see an inserted card.
-pub const CARD_SEEN: Duration = Duration::from_secs(5);
+/// [`DEADLINE`] under its former name: how long [`insert_card`] waits for pcscd to see an
+/// inserted card.
+pub const CARD_SEEN: Duration = DEADLINE;
 
 /// One command APDU that reached the card and its raw response (data and SW1 SW2).
 pub type Exchange = (Vec<u8>, Vec<u8>);
@@ -161,13 +162,40 @@ pub fn emulated(stem: &str) -> Result<Box<dyn VirtualCard>, Failed> {
     Ok(cpx_emulator::card_from_image(&image))
 }
 
-/// Lease a reader of the sandbox, insert `card` into it and wait until PC/SC sees it.
+/// Lease a reader of the sandbox (empty, as PC/SC sees it), insert `card` into it and wait
+/// until PC/SC shows it (see [`insert_seen`]).
 pub fn insert_card(card: Box<dyn VirtualCard>) -> Result<(ReaderLease, CardSlot), Failed> {
-    let lease = SandboxEnv::get()?.lease();
+    let lease = SandboxEnv::get()?.try_lease(DEADLINE)?;
     let mut slot = CardSlot::new(lease.vpcd_addr(), card);
-    slot.insert()?;
-    wait_for_card(&lease.name, true, CARD_SEEN)?;
+    insert_seen(&mut slot, &lease.name)?;
     Ok((lease, slot))
+}
+
+/// Insert the card of `slot` into `reader` (which PC/SC shows empty) and wait, at most
+/// [`DEADLINE`] each, until pcscd has polled this very connection and PC/SC shows the card.
+///
+/// Waiting for the poll first means the card PC/SC then shows is this one, not a previous card
+/// of the reader whose removal pcscd has not noticed yet.
+///
+/// ```no_run
+/// use cpx_vpcd::CardSlot;
+/// let lease = cpx_testkit::SandboxEnv::get()?.try_lease(cpx_testkit::DEADLINE)?;
+/// let mut slot = CardSlot::new(lease.vpcd_addr(), cpx_testkit::emulated("cps3-doctor")?);
+/// cpx_testkit::insert_seen(&mut slot, &lease.name)?;
+/// # Ok::<(), cpx_testkit::Failed>(())
+/// ```
+pub fn insert_seen(slot: &mut CardSlot, reader: &str) -> Result<(), Failed> {
+    slot.insert()?;
+    if !slot.wait_seen(DEADLINE) {
+        let why = if slot.is_inserted() {
+            format!("pcscd did not poll it within {DEADLINE:?}")
+        } else {
+            "its vpcd connection closed before pcscd polled it".to_owned()
+        };
+        return Err(format!("{reader}: card inserted at {}, but {why}", slot.addr()).into());
+    }
+    wait_for_card(reader, true, DEADLINE)?;
+    Ok(())
 }
 
 /// Lease a reader and insert the emulated built-in image `stem`, wrapped in a [`Recorder`];

@@ -2,6 +2,7 @@
 
 use std::process::{Command, ExitCode};
 
+use crate::module::ENV_MODULE;
 use crate::{ENV_READERS, Sandbox, SandboxConfig, Trial};
 
 /// Set to skip real-stack tests explicitly (e.g. on a machine without pcscd); they then report as
@@ -32,13 +33,32 @@ pub fn run_tests(config: &SandboxConfig, trials: impl FnOnce() -> Vec<Trial>) ->
             return ExitCode::FAILURE;
         }
     };
+    let mut extra = Vec::new();
+    if config.prebuild_module {
+        // Before any sandbox or timing window: a link takes minutes of both cores on CI.
+        match crate::module::prebuild() {
+            Ok(so) => extra.push((ENV_MODULE.to_owned(), so.display().to_string())),
+            // The tests that load it build it again, and report the error themselves.
+            Err(e) => eprintln!("cpx-testkit: the PKCS#11 module could not be built first: {e}"),
+        }
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
-    run_command(config, exe.as_os_str(), &args)
+    run_in_sandbox(config, exe.as_os_str(), &args, &extra)
 }
 
 /// Start a sandbox, run `program args…` with its environment, stop the sandbox, return the
 /// program's exit code. Failure to start the sandbox is reported on stderr and fails.
 pub fn run_command(config: &SandboxConfig, program: &std::ffi::OsStr, args: &[String]) -> ExitCode {
+    run_in_sandbox(config, program, args, &[])
+}
+
+/// [`run_command`], with `extra` environment variables for the program.
+fn run_in_sandbox(
+    config: &SandboxConfig,
+    program: &std::ffi::OsStr,
+    args: &[String],
+    extra: &[(String, String)],
+) -> ExitCode {
     let sandbox = match Sandbox::start(config) {
         Ok(s) => s,
         Err(e) => {
@@ -46,7 +66,11 @@ pub fn run_command(config: &SandboxConfig, program: &std::ffi::OsStr, args: &[St
             return ExitCode::FAILURE;
         }
     };
-    let status = Command::new(program).args(args).envs(sandbox.env()).status();
+    let status = Command::new(program)
+        .args(args)
+        .envs(sandbox.env())
+        .envs(extra.iter().map(|(k, v)| (k, v)))
+        .status();
     let log = sandbox.log_path();
     sandbox.stop();
     match status {

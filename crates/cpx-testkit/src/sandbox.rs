@@ -9,18 +9,18 @@
 //! - Each reader.conf entry gets its own copy of `libifdvpcd.so`: vpcd 0.8 keeps its state in
 //!   globals, and entries sharing one copy share one state (§3).
 //! - vpcd binds its ports on all interfaces; ports are chosen free and reserved with lock files so
-//!   concurrent sandboxes never collide.
+//!   concurrent sandboxes never collide, and below the kernel's ephemeral port range, so that no
+//!   outgoing connection takes one between our check and vpcd's bind (or while pcscd restarts).
 //! - pcscd is started by a small supervisor shell that kills it (by PID) when our end of its stdin
 //!   closes: when the sandbox is dropped, and also when this process dies without dropping it.
 
 use std::fs::{self, File};
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::ports::{is_listening, reserve_ports};
 use crate::{ENV_READERS, ENV_SOCKET, SandboxError, VirtualReader};
 
 /// Where Debian's vsmartcard-vpcd installs the driver (test-harness.md §2.1).
@@ -37,6 +37,11 @@ pub struct SandboxConfig {
     pub debug: bool,
     /// How long to wait for pcscd and its readers.
     pub startup_timeout: Duration,
+    /// For [`run_tests`](crate::run_tests): build the PKCS#11 module (`cargo build -p
+    /// cpx-pkcs11 --lib`, see [`built_module`](crate::built_module)) in the parent process,
+    /// before the sandbox starts, and tell the test binary so: its tests then load that .so
+    /// without running cargo themselves while other tests' timing windows are open.
+    pub prebuild_module: bool,
 }
 
 impl Default for SandboxConfig {
@@ -45,6 +50,7 @@ impl Default for SandboxConfig {
             entries: 4,
             debug: std::env::var_os("CPX_PCSCD_DEBUG").is_some(),
             startup_timeout: Duration::from_secs(20),
+            prebuild_module: false,
         }
     }
 }
@@ -411,59 +417,4 @@ fn find_vpcd_driver() -> Option<PathBuf> {
         found.sort();
         found.pop()
     })
-}
-
-/// Whether something listens on TCP `port` (vpcd binds when pcscd creates the reader).
-fn is_listening(port: u16) -> bool {
-    ["/proc/net/tcp", "/proc/net/tcp6"].iter().any(|table| {
-        fs::read_to_string(table).is_ok_and(|text| {
-            text.lines().skip(1).any(|line| {
-                let mut cols = line.split_whitespace();
-                let local = cols.nth(1).unwrap_or_default();
-                let state = cols.nth(1).unwrap_or_default();
-                state == "0A"
-                    && local
-                        .rsplit(':')
-                        .next()
-                        .and_then(|p| u16::from_str_radix(p, 16).ok())
-                        .is_some_and(|p| p == port)
-            })
-        })
-    })
-}
-
-/// Find `count` consecutive free ports and hold a lock file on each while the sandbox lives.
-fn reserve_ports(count: usize) -> Result<(u16, Vec<File>), SandboxError> {
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    let lock_dir = std::env::temp_dir().join("cpx-testkit-ports");
-    fs::create_dir_all(&lock_dir)?;
-    let span = 20_000u16;
-    let seed = (std::process::id() as u16).wrapping_mul(97);
-    for attempt in 0..400u16 {
-        let offset = seed
-            .wrapping_add(NEXT.fetch_add(count as u16, Ordering::Relaxed))
-            .wrapping_add(attempt * 7);
-        let base = 36_000 + (offset % (span - count as u16 - 1));
-        let mut locks = Vec::new();
-        let mut ok = true;
-        for port in base..base + count as u16 {
-            let file = File::create(lock_dir.join(port.to_string()))?;
-            let locked =
-                rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok();
-            if !locked || TcpListener::bind(("0.0.0.0", port)).is_err() || is_listening(port) {
-                ok = false;
-                break;
-            }
-            locks.push(file);
-        }
-        if ok {
-            for f in &mut locks {
-                let _ = writeln!(f, "{}", std::process::id());
-            }
-            return Ok((base, locks));
-        }
-    }
-    Err(SandboxError::Startup(
-        "no free range of TCP ports for vpcd".into(),
-    ))
 }

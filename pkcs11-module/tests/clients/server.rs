@@ -13,7 +13,6 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use cpx_testkit::Failed;
 
@@ -202,7 +201,7 @@ impl TlsServer {
             .stderr(out);
         let proc = Proc::spawn("openssl s_server", &mut cmd)?;
         let mut port = None;
-        wait_until("s_server to accept", Duration::from_secs(10), || {
+        wait_until("s_server to accept", cpx_testkit::DEADLINE, || {
             port = read_text(&log)
                 .lines()
                 .find_map(|l| l.strip_prefix("ACCEPT 127.0.0.1:"))

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use cpx_testkit::{Failed, ReaderLease};
+use cpx_testkit::{Failed, ReaderLease, SandboxConfig, SandboxEnv};
 use cpx_vpcd::CardSlot;
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::object::{Attribute, AttributeType, ObjectClass, ObjectHandle};
@@ -21,13 +21,33 @@ use cryptoki::slot::Slot;
 use rsa::{BigUint, RsaPublicKey};
 use x509_parser::prelude::*;
 
-pub const SEEN: Duration = cpx_testkit::CARD_SEEN;
+/// How long a test waits for PC/SC to show a card change (the testkit's generous deadline).
+pub const SEEN: Duration = cpx_testkit::DEADLINE;
+
+/// The sandbox of a test binary that loads the module: `entries` vpcd entries (two readers
+/// each), and the module built by the parent process before the sandbox starts, so that no
+/// test links it while other tests' timing windows are open.
+pub fn sandbox(entries: usize) -> SandboxConfig {
+    SandboxConfig {
+        entries,
+        prebuild_module: true,
+        ..SandboxConfig::default()
+    }
+}
+
+/// For tests that take turns because what they run sees every reader (a tool listing tokens, a
+/// browser): wait until the previous test's cards are gone from PC/SC, not merely pulled out;
+/// their tokens carry the same labels as this test's, and a tool could pick a dead one.
+pub fn wait_alone() -> Result<(), Failed> {
+    Ok(SandboxEnv::get()?.wait_until_empty(&[], SEEN)?)
+}
 
 /// `target/<profile>/libcpx_pkcs11.so`, next to the test binary's `deps/`.
 ///
 /// `cargo test` builds the library as an rlib only, so when run by cargo (`CARGO` set) the
 /// cdylib is brought up to date first with `cargo build -p cpx-pkcs11 --lib` (same profile and
-/// target directory); run directly, the test uses whatever .so is there.
+/// target directory), unless the parent process already did ([`sandbox`]); run directly, the
+/// test uses whatever .so is there.
 pub fn module_path() -> Result<PathBuf, Failed> {
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     BUILT.get_or_init(locate_and_build).clone().map_err(Failed::from)

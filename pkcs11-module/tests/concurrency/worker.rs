@@ -85,7 +85,7 @@ fn var(name: &str) -> Result<String, String> {
 
 /// The slot of `reader` once the module shows its token (the card was inserted just before).
 fn slot_of(p11: &Pkcs11, reader: &str) -> Result<Slot, String> {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + cpx_testkit::DEADLINE;
     loop {
         for s in p11.get_all_slots().map_err(|e| e.to_string())? {
             let info = p11.get_slot_info(s).map_err(|e| e.to_string())?;

@@ -217,6 +217,10 @@ pub fn run_card(kind: Gen, plan: impl FnOnce(Gen) -> Vec<Item>) -> Result<(), Fa
     let p11 = crate::raw::load(&crate::common::module_path()?)?;
     // A previous plan that stopped early may have left the module initialised.
     let _ = p11.finalize();
+    // The previous plan's cards (its own and the mute card of row 1201) gone from PC/SC, not
+    // merely pulled out: C_Initialize would otherwise record them, and row 121 would see their
+    // removal as an event of this plan.
+    crate::common::wait_alone()?;
     let (lease, card) = cpx_testkit::insert_card(cpx_testkit::emulated(kind.stem())?)?;
     let mut ctx = Ctx::new(p11, lease, card);
     let started = Instant::now();

@@ -364,10 +364,10 @@ impl Module {
         }
     }
 
-    /// A reader whose card presence changed since the last report, updating the snapshot.
+    /// A reader whose card presence changed since the last report, updating the snapshot. With
+    /// pcscd gone there is no reader: each one known is reported gone, once.
     fn changed_reader(&self) -> Result<Option<String>> {
-        let Some(pcsc) = self.pcsc() else { return Ok(None) };
-        let readers = pcsc.readers().map_err(|e| Error::Card(e.into()))?;
+        let readers = self.with_pcsc(|p| p.readers())?.unwrap_or_default();
         let mut snap = lock(&self.event_snapshot);
         for r in &readers {
             let has = r.status.has_card();
@@ -399,36 +399,52 @@ impl Module {
 
     /// C_WaitForSlotEvent: a card inserted or removed, a reader added or removed. With
     /// `dont_block`, CKR_NO_EVENT when nothing changed since the last report; otherwise blocks
-    /// until an event or C_Finalize (then CKR_CRYPTOKI_NOT_INITIALIZED). A PC/SC failure (no
-    /// pcscd, or pcscd gone during the wait) is CKR_FUNCTION_FAILED ([`Error::rv_for`]).
+    /// until an event or C_Finalize (then CKR_CRYPTOKI_NOT_INITIALIZED).
+    ///
+    /// pcscd stopping is an event too: every token is gone with it, so each slot is reported
+    /// (then no reader until it is back), and a blocking wait goes on until pcscd returns and
+    /// reports the readers found again. An error here would end the event thread of NSS
+    /// (Firefox's smart-card monitor stops on one) until the browser restarts.
     pub fn wait_for_slot_event(&self, dont_block: bool) -> Result<CK_SLOT_ID> {
-        if let Some(reader) = self.changed_reader()? {
-            return self.slot_of(&reader);
-        }
         if dont_block {
-            return ck(CKR_NO_EVENT);
+            return match self.changed_reader()? {
+                Some(reader) => self.slot_of(&reader),
+                None => ck(CKR_NO_EVENT),
+            };
         }
-        // No pcscd: nothing to wait on (PKCS#11 2.40 §5.5 has no device code for this call).
-        let pcsc = self.pcsc().ok_or(Error::Ck(CKR_FUNCTION_FAILED))?;
-        let mut monitor = pcsc.monitor().map_err(|e| Error::Card(e.into()))?;
         let id = self.new_object_handle();
-        // C_Finalize sets `finalized`, then cancels every registered waiter under this lock: a
-        // waiter registered before that is cancelled (the monitor keeps the cancel until its
-        // wait returns for it), one registered after it sees `finalized` in `wait_blocking`.
-        lock(&self.waiters).push((id, monitor.canceller()));
-        let r = self.wait_blocking(&mut monitor);
+        let r = self.wait_blocking(id);
         lock(&self.waiters).retain(|(i, _)| *i != id);
         r
     }
 
-    fn wait_blocking(&self, monitor: &mut cpx_transport::Monitor) -> Result<CK_SLOT_ID> {
-        // Changes between the snapshot and the monitor's start.
-        if let Some(reader) = self.changed_reader()? {
-            return self.slot_of(&reader);
-        }
+    fn wait_blocking(&self, id: CK_OBJECT_HANDLE) -> Result<CK_SLOT_ID> {
         loop {
             if self.finalized.load(Ordering::SeqCst) {
                 return ck(CKR_CRYPTOKI_NOT_INITIALIZED);
+            }
+            if let Some(reader) = self.changed_reader()? {
+                return self.slot_of(&reader);
+            }
+            let Some(mut monitor) = self.with_pcsc(|p| p.monitor())? else {
+                self.wait_for_pcscd()?;
+                continue;
+            };
+            {
+                // C_Finalize sets `finalized`, then cancels every registered waiter under this
+                // lock: a waiter registered before that is cancelled (the monitor keeps the
+                // cancel until its wait returns for it), one registered after it sees
+                // `finalized` below.
+                let mut waiters = lock(&self.waiters);
+                waiters.retain(|(i, _)| *i != id);
+                waiters.push((id, monitor.canceller()));
+            }
+            if self.finalized.load(Ordering::SeqCst) {
+                return ck(CKR_CRYPTOKI_NOT_INITIALIZED);
+            }
+            // Changes between the check above and the monitor's start.
+            if let Some(reader) = self.changed_reader()? {
+                return self.slot_of(&reader);
             }
             match monitor.wait(None) {
                 Ok(events) => {
@@ -444,11 +460,66 @@ impl Module {
                     }
                 }
                 Err(TransportError::Cancelled) => return ck(CKR_CRYPTOKI_NOT_INITIALIZED),
-                Err(e) => return Err(Error::Card(e.into())),
+                Err(e) => {
+                    // pcscd died under the wait (pcsc-lite answers a comm error, not "no
+                    // service", to a client blocked in it) or failed otherwise. Every card handle
+                    // is gone if it died: drop ours (the refresh forgets the tokens) and report
+                    // the readers that held a card, now or once pcscd is back.
+                    log::warn!("C_WaitForSlotEvent: PC/SC failed ({e}); waiting on");
+                    *lock(&self.pcsc) = None;
+                    if let Err(e) = self.refresh_slots() {
+                        log::debug!("reader scan after the PC/SC failure: {e}");
+                    }
+                    lock(&self.event_snapshot)
+                        .values_mut()
+                        .for_each(|has_card| *has_card = false);
+                    // Not a hot loop if PC/SC keeps failing the same way.
+                    std::thread::sleep(PCSC_RETRY);
+                }
+            }
+        }
+    }
+
+    /// `f` on the PC/SC context; `None` when pcscd is away. A context left dangling by a pcscd
+    /// restart fails: it is dropped and `f` tried once more on a new one.
+    fn with_pcsc<T>(
+        &self,
+        f: impl Fn(&cpx_transport::Pcsc) -> std::result::Result<T, TransportError>,
+    ) -> Result<Option<T>> {
+        let mut retried = false;
+        loop {
+            let Some(pcsc) = self.pcsc() else { return Ok(None) };
+            match f(&pcsc) {
+                Ok(v) => return Ok(Some(v)),
+                Err(e) => {
+                    *lock(&self.pcsc) = None;
+                    match e {
+                        TransportError::NoService => return Ok(None),
+                        e if retried => return Err(Error::Card(e.into())),
+                        e => log::debug!("PC/SC context failed ({e}); on a new one"),
+                    }
+                    retried = true;
+                }
+            }
+        }
+    }
+
+    /// Block while pcscd is away: until it answers again (`Ok`) or C_Finalize.
+    fn wait_for_pcscd(&self) -> Result<()> {
+        loop {
+            if self.finalized.load(Ordering::SeqCst) {
+                return ck(CKR_CRYPTOKI_NOT_INITIALIZED);
+            }
+            std::thread::sleep(PCSC_RETRY);
+            if self.pcsc().is_some() {
+                return Ok(());
             }
         }
     }
 }
+
+/// How often a C_WaitForSlotEvent without pcscd looks for it again (and for C_Finalize).
+const PCSC_RETRY: Duration = Duration::from_millis(250);
 
 #[cfg(test)]
 mod tests {

@@ -225,6 +225,10 @@ impl Module {
             }
             if g.is_none() {
                 let Some(pcsc) = self.pcsc() else {
+                    // No pcscd (never there, or gone since the monitor failed): no card handle
+                    // of ours can be alive, whatever error told us first.
+                    drop(g);
+                    self.forget_every_token();
                     return Ok(());
                 };
                 *g = pcsc.monitor().ok();

@@ -196,15 +196,7 @@ pub fn login(so: &Path, card: Card, tls: Tls, via: Via) -> Result<(), Failed> {
             .iter()
             .any(|h| h.answered && h.client_certs.first().is_some_and(|c| c.trim() == pem.trim())))
     })?;
-    eprintln!("{}: PIN trace {:?}", chromium.name, login.trace);
-    assert_eq!(login.prompts, 1, "one card, one PIN dialog");
-    // The card's side: the PIN reached it once, and was accepted.
-    assert_eq!(
-        login.trace.verifies,
-        ["9000"],
-        "VERIFY answers: {:?}",
-        login.trace
-    );
+    login.assert_one_accepted_pin(&chromium.name);
     let scheme = if card.stem == CPS3.stem {
         PKCS1_SHA256
     } else {

@@ -110,6 +110,15 @@ pub struct PinDialogs {
     pub trace: PinTrace,
 }
 
+impl PinDialogs {
+    /// One card, one PIN dialog, and the PIN reached the card once and was accepted.
+    pub fn assert_one_accepted_pin(&self, browser: &str) {
+        eprintln!("{browser}: PIN trace {:?}", self.trace);
+        assert_eq!(self.prompts, 1, "one card, one PIN dialog");
+        assert_eq!(self.trace.verifies, ["9000"], "VERIFY answers: {:?}", self.trace);
+    }
+}
+
 /// One PIN dialog being answered.
 struct Dialog {
     /// When Enter was last pressed in it.

@@ -157,15 +157,7 @@ pub fn policy_login(so: &Path, card: Card, tls: Tls) -> Result<(), Failed> {
             .iter()
             .any(|h| h.answered && h.client_certs.first().is_some_and(|c| c.trim() == pem.trim())))
     })?;
-    eprintln!("{}: PIN trace {:?}", firefox.name, login.trace);
-    assert_eq!(login.prompts, 1, "one card, one PIN dialog");
-    // The card's side: the PIN reached it once, and was accepted.
-    assert_eq!(
-        login.trace.verifies,
-        ["9000"],
-        "VERIFY answers: {:?}",
-        login.trace
-    );
+    login.assert_one_accepted_pin(&firefox.name);
     let scheme = if card.stem == CPS3.stem {
         PKCS1_SHA256
     } else {

@@ -203,6 +203,22 @@ fn slot_when(p11: &Pkcs11, reader: &str, present: bool) -> Result<Slot, Failed> 
     }
 }
 
+/// A blocking C_WaitForSlotEvent on a thread of its own, checked to be still blocked a moment
+/// later (a wrong early answer has that moment to show).
+fn blocked_waiter(p11: &Pkcs11, what: &str) -> Result<mpsc::Receiver<cryptoki::error::Result<Slot>>, Failed> {
+    let waiter = {
+        let p11 = p11.clone();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || tx.send(p11.wait_for_slot_event()));
+        rx
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    if let Ok(early) = waiter.try_recv() {
+        return Err(format!("C_WaitForSlotEvent {what} returned: {early:?}").into());
+    }
+    Ok(waiter)
+}
+
 /// Open a session, log in once, sign and check the signature.
 fn works(p11: &Pkcs11, slot: Slot) -> Result<cryptoki::session::Session, Failed> {
     let s = p11.open_ro_session(slot)?;
@@ -224,16 +240,7 @@ fn client() -> Result<(), Failed> {
     // The insertion seen at start may or may not be queued as an event (events.rs): drain it.
     while p11.get_slot_event()?.is_some() {}
     let key = find_one(&s, ObjectClass::PRIVATE_KEY, Key::Authentication.label())?;
-    let waiter = {
-        let p11 = p11.clone();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || tx.send(p11.wait_for_slot_event()));
-        rx
-    };
-    std::thread::sleep(Duration::from_millis(300));
-    if let Ok(early) = waiter.try_recv() {
-        return Err(format!("C_WaitForSlotEvent returned with no event: {early:?}").into());
-    }
+    let waiter = blocked_waiter(&p11, "with no event")?;
     say("ready");
 
     hear(&mut parent, "killed")?;
@@ -299,16 +306,7 @@ fn client() -> Result<(), Failed> {
         matches!(opened, Err(Error::Pkcs11(RvError::TokenNotPresent, _))),
     )?;
     // A wait while pcscd is away blocks (no error) and wakes when it is back.
-    let waiter = {
-        let p11 = p11.clone();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || tx.send(p11.wait_for_slot_event()));
-        rx
-    };
-    std::thread::sleep(Duration::from_millis(300));
-    if let Ok(early) = waiter.try_recv() {
-        return Err(format!("C_WaitForSlotEvent with pcscd down returned: {early:?}").into());
-    }
+    let waiter = blocked_waiter(&p11, "with pcscd down")?;
     say("down-ok");
 
     hear(&mut parent, "restarted")?;

@@ -243,9 +243,13 @@ impl Module {
                 Err(TransportError::Timeout) => Vec::new(),
                 Err(e) => {
                     *g = None;
-                    *lock(&self.pcsc) = None;
+                    if e.is_service_lost() {
+                        self.pcsc_lost();
+                    } else {
+                        *lock(&self.pcsc) = None;
+                    }
                     drop(g);
-                    if matches!(e, TransportError::NoService) {
+                    if e.is_service_lost() {
                         // pcscd is gone, and with it every card handle: no slot holds a token
                         // any more (their IDs stay); the next refresh finds the readers again.
                         log::warn!("the PC/SC service stopped: every token is gone");
@@ -363,7 +367,7 @@ impl Module {
         if let Ok(readers) = pcsc.readers() {
             let mut snap = lock(&self.event_snapshot);
             for r in readers {
-                snap.insert(r.name, r.status.has_card());
+                snap.insert(r.name, Some(r.status.has_card()));
             }
         }
     }
@@ -374,7 +378,7 @@ impl Module {
         let readers = self.with_pcsc(|p| p.readers())?.unwrap_or_default();
         let mut snap = lock(&self.event_snapshot);
         for r in &readers {
-            let has = r.status.has_card();
+            let has = Some(r.status.has_card());
             if snap.get(&r.name) != Some(&has) {
                 snap.insert(r.name.clone(), has);
                 return Ok(Some(r.name.clone()));
@@ -427,10 +431,13 @@ impl Module {
             if self.finalized.load(Ordering::SeqCst) {
                 return ck(CKR_CRYPTOKI_NOT_INITIALIZED);
             }
-            if let Some(reader) = self.changed_reader()? {
-                return self.slot_of(&reader);
+            let changed = self
+                .changed_reader()
+                .and_then(|r| r.map(|r| self.slot_of(&r)).transpose());
+            if let Some(slot) = self.report(changed) {
+                return Ok(slot);
             }
-            let Some(mut monitor) = self.with_pcsc(|p| p.monitor())? else {
+            let Some(mut monitor) = self.with_pcsc(|p| p.monitor()).unwrap_or(None) else {
                 self.wait_for_pcscd()?;
                 continue;
             };
@@ -447,41 +454,69 @@ impl Module {
                 return ck(CKR_CRYPTOKI_NOT_INITIALIZED);
             }
             // Changes between the check above and the monitor's start.
-            if let Some(reader) = self.changed_reader()? {
-                return self.slot_of(&reader);
+            let changed = self
+                .changed_reader()
+                .and_then(|r| r.map(|r| self.slot_of(&r)).transpose());
+            if let Some(slot) = self.report(changed) {
+                return Ok(slot);
             }
             match monitor.wait(None) {
                 Ok(events) => {
-                    let reader = events.first().map(|e| match e {
+                    let Some(reader) = events.first().map(|e| match e {
                         ReaderEvent::CardInserted { reader, .. }
                         | ReaderEvent::CardRemoved { reader }
                         | ReaderEvent::ReaderAdded { reader }
                         | ReaderEvent::ReaderRemoved { reader } => reader.clone(),
-                    });
-                    self.snapshot_events();
-                    if let Some(r) = reader {
-                        return self.slot_of(&r);
+                    }) else {
+                        continue;
+                    };
+                    // Only this reader counts as reported: the other events of the batch (two
+                    // readers polled in the same pcscd cycle) are what the next calls return.
+                    {
+                        let mut snap = lock(&self.event_snapshot);
+                        match monitor.readers().find(|(name, _)| *name == reader) {
+                            Some((_, status)) => snap.insert(reader.clone(), Some(status.has_card())),
+                            None => snap.remove(&reader),
+                        };
+                    }
+                    if let Some(slot) = self.report(self.slot_of(&reader).map(Some)) {
+                        return Ok(slot);
                     }
                 }
                 Err(TransportError::Cancelled) => return ck(CKR_CRYPTOKI_NOT_INITIALIZED),
-                Err(e) => {
-                    // pcscd died under the wait (pcsc-lite answers a comm error, not "no
-                    // service", to a client blocked in it) or failed otherwise. Every card handle
-                    // is gone if it died: drop ours (the refresh forgets the tokens) and report
-                    // the readers that held a card, now or once pcscd is back.
-                    log::warn!("C_WaitForSlotEvent: PC/SC failed ({e}); waiting on");
-                    *lock(&self.pcsc) = None;
+                Err(e) if e.is_service_lost() => {
+                    // pcscd died under the wait: every card handle is gone with it. The refresh
+                    // forgets the tokens; every reader is reported, now or once pcscd is back.
+                    log::warn!("C_WaitForSlotEvent: the PC/SC service was lost ({e}); waiting on");
+                    self.pcsc_lost();
                     if let Err(e) = self.refresh_slots() {
                         log::debug!("reader scan after the PC/SC failure: {e}");
                     }
-                    lock(&self.event_snapshot)
-                        .values_mut()
-                        .for_each(|has_card| *has_card = false);
-                    // Not a hot loop if PC/SC keeps failing the same way.
                     std::thread::sleep(PCSC_RETRY);
                 }
+                Err(e) => return Err(Error::Card(e.into())),
             }
         }
+    }
+
+    /// A blocking wait's view of a step that may fail: an error would end NSS's event thread, so
+    /// it is logged and the wait goes on (with PC/SC trouble it looks again in [`PCSC_RETRY`]).
+    fn report(&self, step: Result<Option<CK_SLOT_ID>>) -> Option<CK_SLOT_ID> {
+        match step {
+            Ok(slot) => slot,
+            Err(e) => {
+                log::debug!("C_WaitForSlotEvent: {e}; waiting on");
+                std::thread::sleep(PCSC_RETRY);
+                None
+            }
+        }
+    }
+
+    /// pcscd was lost (stopped, restarted, or our context left dangling): drop the context and
+    /// have every reader reported again, since no token of the old pcscd survives it.
+    fn pcsc_lost(&self) {
+        *lock(&self.pcsc) = None;
+        lock(&self.event_snapshot).values_mut().for_each(|v| *v = None);
     }
 
     /// `f` on the PC/SC context; `None` when pcscd is away. A context left dangling by a pcscd
@@ -496,7 +531,11 @@ impl Module {
             match f(&pcsc) {
                 Ok(v) => return Ok(Some(v)),
                 Err(e) => {
-                    *lock(&self.pcsc) = None;
+                    if e.is_service_lost() {
+                        self.pcsc_lost();
+                    } else {
+                        *lock(&self.pcsc) = None;
+                    }
                     match e {
                         TransportError::NoService => return Ok(None),
                         e if retried => return Err(Error::Card(e.into())),

@@ -53,8 +53,9 @@ pub struct Module {
     pub next_session: AtomicU64,
     /// Next object handle (unique across slots and tokens: a stale handle never matches).
     pub next_object: AtomicU64,
-    /// C_WaitForSlotEvent: reader → card present, as last reported.
-    pub event_snapshot: Mutex<HashMap<String, bool>>,
+    /// C_WaitForSlotEvent: reader → card present, as last reported; `None`: to be reported
+    /// whatever it shows (pcscd was lost since, and every token with it).
+    pub event_snapshot: Mutex<HashMap<String, Option<bool>>>,
     /// The canceller of a blocked C_WaitForSlotEvent, for C_Finalize.
     pub waiters: Mutex<Vec<(u64, Canceller)>>,
     /// Set by C_Finalize.

@@ -100,6 +100,33 @@ fn events() -> Result<(), Failed> {
     assert_eq!(next_event(&p11)?, slot);
     assert_eq!(p11.get_slot_event()?, None);
 
+    // Two readers changing in the same pcscd cycle: one event each, the second from the next
+    // call (the first used to mark both as reported). Whether pcscd batches them cannot be
+    // chosen; when it does not, this passes either way.
+    let (lease2, mut card2) = insert("cps4-doctor")?;
+    let slot2 = slot_of(&p11, &lease2.name)?;
+    card2.remove();
+    wait_for_card(&lease2.name, false, BOUND)?;
+    while p11.get_slot_event()?.is_some() {}
+    let both = Waiter::start(&p11);
+    card.insert()?;
+    card2.insert()?;
+    let first = both.answer()??;
+    let expected_next = match first {
+        s if s == slot => slot2,
+        s if s == slot2 => slot,
+        other => return Err(format!("event for {other}, expected {slot} or {slot2}").into()),
+    };
+    assert_eq!(
+        next_event(&p11)?,
+        expected_next,
+        "the second insertion of the batch"
+    );
+    wait_for_card(&lease.name, true, BOUND)?;
+    wait_for_card(&lease2.name, true, BOUND)?;
+    while p11.get_slot_event()?.is_some() {}
+    assert_eq!(p11.get_slot_event()?, None, "each event is reported once");
+
     // C_Finalize from another thread wakes a blocked waiter.
     let blocked = Waiter::start(&p11);
     p11.clone().finalize()?;

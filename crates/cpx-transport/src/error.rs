@@ -105,6 +105,28 @@ impl TransportError {
         }
     }
 
+    /// Whether pcscd itself is gone: not running ([`TransportError::NoService`]), or lost under
+    /// an open context — pcsc-lite answers a comm error to a client blocked in
+    /// `SCardGetStatusChange` when pcscd dies, and an invalid handle to a context of a pcscd
+    /// that was restarted since. Every card handle is gone with it.
+    ///
+    /// ```
+    /// use cpx_transport::TransportError;
+    /// assert!(TransportError::NoService.is_service_lost());
+    /// assert!(!TransportError::Timeout.is_service_lost());
+    /// ```
+    pub fn is_service_lost(&self) -> bool {
+        use pcsc::Error as E;
+        matches!(
+            self,
+            Self::NoService
+                | Self::Pcsc {
+                    source: E::CommError | E::InvalidHandle | E::ServiceStopped,
+                    ..
+                }
+        )
+    }
+
     /// Whether the card (or reader) is gone: the caller should drop its channel and wait for a card.
     pub fn is_card_gone(&self) -> bool {
         matches!(

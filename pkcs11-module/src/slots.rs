@@ -243,11 +243,7 @@ impl Module {
                 Err(TransportError::Timeout) => Vec::new(),
                 Err(e) => {
                     *g = None;
-                    if e.is_service_lost() {
-                        self.pcsc_lost();
-                    } else {
-                        *lock(&self.pcsc) = None;
-                    }
+                    self.pcsc_failed(&e);
                     drop(g);
                     if e.is_service_lost() {
                         // pcscd is gone, and with it every card handle: no slot holds a token
@@ -431,10 +427,7 @@ impl Module {
             if self.finalized.load(Ordering::SeqCst) {
                 return ck(CKR_CRYPTOKI_NOT_INITIALIZED);
             }
-            let changed = self
-                .changed_reader()
-                .and_then(|r| r.map(|r| self.slot_of(&r)).transpose());
-            if let Some(slot) = self.report(changed) {
+            if let Some(slot) = self.changed_slot() {
                 return Ok(slot);
             }
             let Some(mut monitor) = self.with_pcsc(|p| p.monitor()).unwrap_or(None) else {
@@ -454,10 +447,7 @@ impl Module {
                 return ck(CKR_CRYPTOKI_NOT_INITIALIZED);
             }
             // Changes between the check above and the monitor's start.
-            let changed = self
-                .changed_reader()
-                .and_then(|r| r.map(|r| self.slot_of(&r)).transpose());
-            if let Some(slot) = self.report(changed) {
+            if let Some(slot) = self.changed_slot() {
                 return Ok(slot);
             }
             match monitor.wait(None) {
@@ -488,7 +478,7 @@ impl Module {
                     // pcscd died under the wait: every card handle is gone with it. The refresh
                     // forgets the tokens; every reader is reported, now or once pcscd is back.
                     log::warn!("C_WaitForSlotEvent: the PC/SC service was lost ({e}); waiting on");
-                    self.pcsc_lost();
+                    self.pcsc_failed(&e);
                     if let Err(e) = self.refresh_slots() {
                         log::debug!("reader scan after the PC/SC failure: {e}");
                     }
@@ -497,6 +487,14 @@ impl Module {
                 Err(e) => return Err(Error::Card(e.into())),
             }
         }
+    }
+
+    /// The slot of a reader that changed since the last report, for a blocking wait.
+    fn changed_slot(&self) -> Option<CK_SLOT_ID> {
+        let changed = self
+            .changed_reader()
+            .and_then(|r| r.map(|r| self.slot_of(&r)).transpose());
+        self.report(changed)
     }
 
     /// A blocking wait's view of a step that may fail: an error would end NSS's event thread, so
@@ -512,11 +510,14 @@ impl Module {
         }
     }
 
-    /// pcscd was lost (stopped, restarted, or our context left dangling): drop the context and
-    /// have every reader reported again, since no token of the old pcscd survives it.
-    fn pcsc_lost(&self) {
+    /// A PC/SC call failed on our context: drop it (the next call establishes a new one). If
+    /// pcscd itself was lost (stopped, restarted, or the context left dangling), every reader is
+    /// to be reported again too, since no token of the old pcscd survives it.
+    fn pcsc_failed(&self, e: &TransportError) {
         *lock(&self.pcsc) = None;
-        lock(&self.event_snapshot).values_mut().for_each(|v| *v = None);
+        if e.is_service_lost() {
+            lock(&self.event_snapshot).values_mut().for_each(|v| *v = None);
+        }
     }
 
     /// `f` on the PC/SC context; `None` when pcscd is away. A context left dangling by a pcscd
@@ -531,11 +532,7 @@ impl Module {
             match f(&pcsc) {
                 Ok(v) => return Ok(Some(v)),
                 Err(e) => {
-                    if e.is_service_lost() {
-                        self.pcsc_lost();
-                    } else {
-                        *lock(&self.pcsc) = None;
-                    }
+                    self.pcsc_failed(&e);
                     match e {
                         TransportError::NoService => return Ok(None),
                         e if retried => return Err(Error::Card(e.into())),

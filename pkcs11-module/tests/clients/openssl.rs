@@ -30,23 +30,7 @@ const GET: &[u8] = b"GET / HTTP/1.0\r\n\r\n";
 /// checked to be the one the card image carries.
 pub fn export_auth_cert(so: &Path, card: &Card, dir: &Path) -> Result<PathBuf, Failed> {
     let der = dir.join(format!("{}-auth.der", card.generation()));
-    run(
-        "pkcs11-tool",
-        &[
-            "--module",
-            utf8(so),
-            "--token-label",
-            card.token,
-            "--read-object",
-            "--type",
-            "cert",
-            "--label",
-            AUTH_CERT_LABEL,
-            "-o",
-            utf8(&der),
-        ],
-        &[],
-    )?;
+    read_cert(so, card, AUTH_CERT_LABEL, &der)?;
     assert_eq!(
         std::fs::read(&der)?,
         std::fs::read(card.auth_der())?,
@@ -60,6 +44,29 @@ pub fn export_auth_cert(so: &Path, card: &Card, dir: &Path) -> Result<PathBuf, F
         &[],
     )?;
     Ok(pem)
+}
+
+/// The certificate labelled `label` on the card, read through the module by `pkcs11-tool` into
+/// `der`.
+fn read_cert(so: &Path, card: &Card, label: &str, der: &Path) -> Result<(), Failed> {
+    run(
+        "pkcs11-tool",
+        &[
+            "--module",
+            utf8(so),
+            "--token-label",
+            card.token,
+            "--read-object",
+            "--type",
+            "cert",
+            "--label",
+            label,
+            "-o",
+            utf8(der),
+        ],
+        &[],
+    )
+    .map(drop)
 }
 
 /// `openssl s_client` with the engine key; `extra` are more s_client options. Returns whether
@@ -319,23 +326,7 @@ pub fn provider_signs(so: &Path) -> Result<(), Failed> {
         .concat();
         run("openssl", &sign, &[("OPENSSL_CONF", utf8(&conf))])?;
         let der = dir.join(format!("{i}.der"));
-        run(
-            "pkcs11-tool",
-            &[
-                "--module",
-                utf8(so),
-                "--token-label",
-                card.token,
-                "--read-object",
-                "--type",
-                "cert",
-                "--label",
-                label,
-                "-o",
-                utf8(&der),
-            ],
-            &[],
-        )?;
+        read_cert(so, &card, label, &der)?;
         let public = dir.join(format!("{i}.pub.pem"));
         run(
             "openssl",

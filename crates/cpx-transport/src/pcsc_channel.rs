@@ -1,6 +1,9 @@
 //! [`CardChannel`] over PC/SC (pcsc-lite on Linux, through the `pcsc` crate).
 
 use std::ffi::CString;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use cpx_apdu::{Command, Response};
@@ -22,6 +25,31 @@ use crate::{ExchangePolicy, TransportError};
 #[derive(Clone)]
 pub struct Pcsc {
     pub(crate) ctx: pcsc::Context,
+    /// When a card connected through this context last made progress (see [`Pcsc::idle_for`]).
+    activity: Arc<Activity>,
+}
+
+/// A timestamp shared by a context and its channels: milliseconds since [`base`], updated when a
+/// transaction begins and when a command is answered.
+#[derive(Debug, Default)]
+struct Activity(AtomicU64);
+
+/// The process's time origin for [`Activity`] (an `Instant` cannot live in an atomic).
+fn base() -> Instant {
+    static BASE: OnceLock<Instant> = OnceLock::new();
+    *BASE.get_or_init(Instant::now)
+}
+
+impl Activity {
+    fn touch(&self) {
+        let ms = u64::try_from(base().elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.0.store(ms, Ordering::Relaxed);
+    }
+
+    fn idle_for(&self) -> Duration {
+        let last = Duration::from_millis(self.0.load(Ordering::Relaxed));
+        base().elapsed().saturating_sub(last)
+    }
 }
 
 impl std::fmt::Debug for Pcsc {
@@ -35,7 +63,25 @@ impl Pcsc {
     pub fn establish() -> Result<Self, TransportError> {
         let ctx = pcsc::Context::establish(Scope::User)
             .map_err(|e| TransportError::from_pcsc("SCardEstablishContext", "", e))?;
-        Ok(Self { ctx })
+        let activity = Arc::new(Activity::default());
+        activity.touch();
+        Ok(Self { ctx, activity })
+    }
+
+    /// How long since a card connected through this context last made progress: a transaction
+    /// begun or a command answered (or since the context was made, or since [`Pcsc::connect`]).
+    ///
+    /// pcsc-lite's `SCardTransmit` has no timeout: a card (or reader) that stops answering keeps
+    /// the calling thread inside it until the reader gives up. A caller that shares a card
+    /// between threads uses this to tell a queue of quick operations from one that is stuck.
+    ///
+    /// ```no_run
+    /// let pcsc = cpx_transport::Pcsc::establish()?;
+    /// assert!(pcsc.idle_for() < std::time::Duration::from_secs(1));
+    /// # Ok::<(), cpx_transport::TransportError>(())
+    /// ```
+    pub fn idle_for(&self) -> Duration {
+        self.activity.idle_for()
     }
 
     /// Connect to the card in `reader`, in shared mode (other programs may use the card between our
@@ -46,7 +92,9 @@ impl Pcsc {
             .ctx
             .connect(&name, ShareMode::Shared, Protocols::ANY)
             .map_err(|e| TransportError::from_pcsc("SCardConnect", reader, e))?;
+        self.activity.touch();
         let mut channel = PcscChannel {
+            activity: Arc::clone(&self.activity),
             card: LeavingCard(Some(card)),
             reader: reader.to_owned(),
             atr: Vec::new(),
@@ -200,6 +248,7 @@ fn may_be_removal(e: &TransportError) -> bool {
 
 /// A shared PC/SC connection to one card. See [`CardChannel`].
 pub struct PcscChannel {
+    activity: Arc<Activity>,
     card: LeavingCard,
     reader: String,
     atr: Vec<u8>,
@@ -283,6 +332,7 @@ struct Raw<'a> {
     card: &'a pcsc::Card,
     reader: &'a str,
     protocol: Protocol,
+    activity: &'a Activity,
 }
 
 impl RawTransmit for Raw<'_> {
@@ -294,6 +344,7 @@ impl RawTransmit for Raw<'_> {
             .card
             .transmit(command, &mut buf)
             .map_err(|e| TransportError::from_pcsc("SCardTransmit", self.reader, e))?;
+        self.activity.touch();
         Ok(r.to_vec())
     }
     fn protocol(&self) -> Protocol {
@@ -329,6 +380,7 @@ impl CardChannel for PcscChannel {
                 reader,
                 protocol,
                 policy,
+                activity,
                 ..
             } = self;
             // A GET RESPONSE chain must not be interleaved with another program's APDUs.
@@ -338,6 +390,7 @@ impl CardChannel for PcscChannel {
                         card: &tx,
                         reader,
                         protocol: *protocol,
+                        activity,
                     },
                     command,
                     policy,
@@ -356,10 +409,15 @@ impl CardChannel for PcscChannel {
             protocol,
             policy,
             reset_pending,
+            activity,
             ..
         } = self;
         match card.transaction() {
             Ok(tx) => Ok(Box::new(PcscTransaction {
+                activity: {
+                    activity.touch();
+                    activity
+                },
                 tx,
                 reader,
                 protocol: *protocol,
@@ -393,6 +451,7 @@ impl CardChannel for PcscChannel {
 
 /// An exclusive PC/SC transaction (`SCardBeginTransaction` … `SCardEndTransaction`).
 struct PcscTransaction<'a> {
+    activity: &'a Activity,
     tx: pcsc::Transaction<'a>,
     reader: &'a str,
     protocol: Protocol,
@@ -407,6 +466,7 @@ impl CardTransaction for PcscTransaction<'_> {
                 card: &self.tx,
                 reader: self.reader,
                 protocol: self.protocol,
+                activity: self.activity,
             },
             command,
             &self.policy,

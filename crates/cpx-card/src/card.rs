@@ -195,6 +195,10 @@ impl Card {
             f(io, st)
         };
         let first = self.attempt(&mut f);
+        if let Err(CardError::SecurityStatusNotSatisfied { .. }) = &first {
+            // `6982`: what needed a verified code found none (spec §3.3).
+            self.forget_pin_verification();
+        }
         let lost = match &first {
             Err(e) if e.is_reset() => true,
             Err(CardError::CardRemoved { .. }) => {
@@ -236,10 +240,20 @@ impl Card {
 
     /// Status of several codes in one transaction (one SELECT MF for all on CPS3).
     pub fn pin_statuses(&mut self, kinds: &[PinKind]) -> Result<Vec<PinStatus>, CardError> {
-        self.run(true, |io, st| match st.generation {
+        let statuses = self.run(true, |io, st| match st.generation {
             Generation::Cps3 => cps3::pin_status(io, st, kinds),
             Generation::Cps4 => cps4::pin_status(io, st, kinds),
-        })
+        })?;
+        // A CPS4 says whether the PIN is verified (spec §10.6): not any more means our login
+        // is gone (another program logged the card out).
+        let pin_not_verified = kinds
+            .iter()
+            .zip(&statuses)
+            .any(|(k, s)| *k == PinKind::User && s.verified == Some(false));
+        if pin_not_verified {
+            self.forget_pin_verification();
+        }
+        Ok(statuses)
     }
 
     /// VERIFY the PIN. The format is checked against the AODF before anything is sent; a failure
@@ -249,16 +263,66 @@ impl Card {
     }
 
     /// VERIFY the PIN or the PUK.
+    ///
+    /// For the PIN, the card is first asked whether it has the PIN verified already (VERIFY
+    /// without data, which spends no try): the card's verified state is shared by every program
+    /// using it, and a login found there belongs to another program, which
+    /// [`Card::release_login`] (and dropping the card) then leaves in place.
     pub fn verify(&mut self, kind: PinKind, pin: &Pin) -> Result<(), CardError> {
-        let r = self.run(false, |io, st| match st.generation {
-            Generation::Cps3 => cps3::verify(io, st, kind, pin),
-            Generation::Cps4 => cps4::verify(io, st, kind, pin),
+        let mut found = false;
+        let r = self.run(false, |io, st| {
+            if kind == PinKind::User {
+                // A malformed PIN is refused before anything is sent, the question included.
+                st.policy(io, kind)?.0.format(kind, pin)?;
+                found = pinops::verified_now(io, st, kind)? == Some(true);
+            }
+            match st.generation {
+                Generation::Cps3 => cps3::verify(io, st, kind, pin),
+                Generation::Cps4 => cps4::verify(io, st, kind, pin),
+            }
         });
         match kind {
-            PinKind::User => self.st.pin_verified = r.is_ok(),
+            PinKind::User => {
+                self.st.pin_verified = r.is_ok();
+                self.st.pin_found_verified = r.is_ok() && found;
+            }
             PinKind::Puk => self.st.puk_verified = r.is_ok(),
         }
         r
+    }
+
+    /// Whether the card has the PIN verified now, whoever verified it (VERIFY without data: no
+    /// try spent; one APDU, after the PIN object's selection when the AODF gives a path). When
+    /// the card says it is not, this card's own login is known gone too (another program logged
+    /// the card out, or reset it): [`Card::pin_verified`] turns false. `None` when the card
+    /// gives no answer to that question, and on the contactless interface (no PIN, spec §7).
+    ///
+    /// ```no_run
+    /// # fn f(card: &mut cpx_card::Card) -> Result<(), cpx_card::CardError> {
+    /// if card.pin_verified() && card.pin_verified_on_card()? == Some(false) {
+    ///     // logged out by another program: ask the user for the PIN again
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn pin_verified_on_card(&mut self) -> Result<Option<bool>, CardError> {
+        if self.st.interface == Interface::Contactless {
+            return Ok(None);
+        }
+        let now = self.run(true, |io, st| pinops::verified_now(io, st, PinKind::User))?;
+        if now == Some(false) {
+            self.forget_pin_verification();
+        }
+        Ok(now)
+    }
+
+    /// The card is known not to have the PIN verified any more (it answered `6982` to an
+    /// operation that needs it): this card's login is gone, and nothing is to be logged out.
+    fn forget_pin_verification(&mut self) {
+        if self.st.pin_verified {
+            log::info!(target: "cpx::card", "{}: the card no longer has the PIN verified (another program logged it out or reset it)", self.channel.reader());
+        }
+        self.st.pin_verified = false;
+        self.st.pin_found_verified = false;
     }
 
     /// Change the PIN (CPS3 `24 00` old ‖ new; CPS4 VERIFY old + `24 01` new, spec §10.7).
@@ -488,13 +552,26 @@ impl Card {
     /// # Ok(()) }
     /// ```
     pub fn logout(&mut self) -> Result<(), CardError> {
+        self.logout_codes(true)
+    }
+
+    /// VERIFY P1=FF of the PIN (when `pin`) and of the PUK when we verified it; a card reset when
+    /// the card refuses that form.
+    fn logout_codes(&mut self, pin: bool) -> Result<(), CardError> {
+        self.st.pin_found_verified = false;
         if self.st.interface == Interface::Contactless {
             self.st.pin_verified = false;
             return Ok(());
         }
-        let mut kinds = vec![PinKind::User];
+        let mut kinds = Vec::new();
+        if pin {
+            kinds.push(PinKind::User);
+        }
         if self.st.puk_verified {
             kinds.push(PinKind::Puk);
+        }
+        if kinds.is_empty() {
+            return Ok(());
         }
         let done = match self.run(false, |io, st| pinops::reset_verified(io, st, &kinds)) {
             Ok(done) => done,
@@ -509,6 +586,32 @@ impl Card {
         }
         self.st.pin_verified = false;
         self.st.puk_verified = false;
+        Ok(())
+    }
+
+    /// Undo this card's own login, and only that: the PIN if we verified it and the card did not
+    /// already have it verified by another program when we did ([`Card::verify`]); after we
+    /// verified the PUK, both codes. A PIN found verified is left verified (the other program's
+    /// login goes on); nothing is sent when there is nothing of ours to undo. [`Card::logout`]
+    /// logs the card out whoever verified it.
+    ///
+    /// ```no_run
+    /// # fn f(card: &mut cpx_card::Card) -> Result<(), cpx_card::CardError> {
+    /// card.verify_pin(&cpx_card::Pin::new("1234"))?;
+    /// // … sign …
+    /// card.release_login()?; // the card is as we found it
+    /// assert!(!card.pin_verified());
+    /// # Ok(()) }
+    /// ```
+    pub fn release_login(&mut self) -> Result<(), CardError> {
+        let ours = self.st.pin_verified && !self.st.pin_found_verified;
+        if ours || self.st.puk_verified {
+            // After a PUK session (an unblock) the PIN is reset too, whoever verified it: a
+            // code set with the PUK must not be left usable.
+            return self.logout_codes(true);
+        }
+        self.st.pin_verified = false;
+        self.st.pin_found_verified = false;
         Ok(())
     }
 
@@ -621,14 +724,13 @@ impl Card {
     }
 }
 
-/// A card we verified a code on is logged out when we let go of it: the card's security state is
-/// shared by every program using it, and ours must not outlive us (another program could sign
-/// without the PIN). The PC/SC connection itself then leaves the card as it is.
+/// Letting go of a card undoes our own login ([`Card::release_login`]): the card's security state
+/// is shared by every program using it, and a login we made must not outlive us (another program
+/// could sign without the PIN), while a login another program made before ours is that
+/// program's. The PC/SC connection itself then leaves the card as it is.
 impl Drop for Card {
     fn drop(&mut self) {
-        if (self.st.pin_verified || self.st.puk_verified)
-            && let Err(e) = self.logout()
-        {
+        if let Err(e) = self.release_login() {
             log::debug!(target: "cpx::card", "{}: logout on close failed: {e}", self.channel.reader());
         }
     }

@@ -45,6 +45,8 @@ impl<'a> Io<'a> {
             0xA4 if command.p1() != 0x04 && matches!(sw.to_u16(), 0x6A82 | 0x6A86 | 0x6A87) => {
                 self.select_refused = true;
             }
+            // VERIFY without data only asks whether the code is verified (no try spent).
+            0x20 if command.data().is_empty() => {}
             0x20 | 0x24 | 0x2C => self.pin_sent = true,
             _ => {}
         }

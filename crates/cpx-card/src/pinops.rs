@@ -45,3 +45,33 @@ pub(crate) fn reset_verified(
     }
     Ok(true)
 }
+
+/// Whether the card has the code verified now: VERIFY without data (`<cla> 20 00 <ref>`, case 1)
+/// answers `9000` when it is, `63Cx` (or `6983`/`6984`, blocked) when not, and never spends a
+/// try (ISO/IEC 7816-4 §11.5.6; the CPS4's PIN status query, spec §3.2, §10.6; what OpenSC's
+/// driver sends to a CPS3, spec §8). The PIN object's path is selected first, as for VERIFY.
+/// `None` for any other answer (the caller then knows nothing).
+pub(crate) fn verified_now(
+    io: &mut crate::io::Io<'_>,
+    st: &mut crate::state::State,
+    kind: PinKind,
+) -> Result<Option<bool>, CardError> {
+    let cla = match st.generation {
+        crate::atr::Generation::Cps3 => crate::commands::CLA_CPS3,
+        crate::atr::Generation::Cps4 => crate::commands::CLA_CPS4,
+    };
+    let (policy, path) = st.policy(io, kind)?;
+    if let Some(p) = path {
+        io.select(&p.absolute(&st.app_path), "select PIN object")?;
+    }
+    let r = io.transmit(&crate::commands::verify_status(cla, policy.reference))?;
+    Ok(match (r.sw().0, r.sw().1) {
+        (0x90, 0x00) => Some(true),
+        (0x63, x) if x & 0xF0 == 0xC0 => Some(false),
+        (0x69, 0x83 | 0x84) => Some(false),
+        _ => {
+            log::debug!(target: "cpx::card", "VERIFY without data of the {kind}: {}", r.sw());
+            None
+        }
+    })
+}

@@ -32,6 +32,9 @@ pub(crate) struct State {
     /// TokenInfo, once read or seeded.
     pub(crate) token: Option<TokenInfo>,
     pub(crate) pin_verified: bool,
+    /// The card already showed the PIN verified (another program's login) when we verified it:
+    /// letting go of the card then leaves it verified ([`crate::Card::release_login`]).
+    pub(crate) pin_found_verified: bool,
     /// The PUK was verified in this card session (and not reset since).
     pub(crate) puk_verified: bool,
     pub(crate) replaced_by: Option<String>,
@@ -58,6 +61,7 @@ impl State {
             app_path: seed::fixed_app_path(generation, interface).unwrap_or_default(),
             token: None,
             pin_verified: false,
+            pin_found_verified: false,
             puk_verified: false,
             replaced_by: None,
             odf: None,

@@ -55,7 +55,10 @@ fn open(lease: &ReaderLease) -> Result<Card, Failed> {
 }
 
 /// Another program (here another connection) that opens the card and closes it must not reset
-/// it: a verified PIN survives. One that verified the PIN logs the card out when it closes.
+/// it: a verified PIN survives. One that verified the PIN while another program had it verified
+/// leaves that login in place when it closes; one whose VERIFY is what logged the card in logs
+/// the card out when it closes (the card's verified state is shared: each program undoes only
+/// its own login).
 fn closing(stem: &str) -> Result<(), Failed> {
     let (lease, _slot, _wire) = insert(stem)?;
     let mut browser = open(&lease)?;
@@ -72,14 +75,27 @@ fn closing(stem: &str) -> Result<(), Failed> {
 
     let mut signer = open(&lease)?;
     signer.verify_pin(&Pin::new("1234"))?;
+    signer.sign(KeyRole::Authentication, Mechanism::RsaPkcs, &di)?;
     drop(signer);
+    browser
+        .sign(KeyRole::Authentication, Mechanism::RsaPkcs, &di)
+        .map_err(|e| format!("a program closing logged out another program's login: {e}"))?;
+    assert_eq!(browser.pin_verified_on_card()?, Some(true));
+
+    // The browser logs out; a program that then logs in alone takes its login away with it.
+    browser.logout()?;
+    let mut alone = open(&lease)?;
+    alone.verify_pin(&Pin::new("1234"))?;
+    assert_eq!(browser.pin_verified_on_card()?, Some(true), "verified by `alone`");
+    drop(alone);
     assert!(
         matches!(
             browser.sign(KeyRole::Authentication, Mechanism::RsaPkcs, &di),
             Err(CardError::SecurityStatusNotSatisfied { .. })
         ),
-        "the PIN verified by a closed program is still valid on the card"
+        "the PIN verified by a closed program (alone on the card) is still valid on the card"
     );
+    assert_eq!(browser.pin_verified_on_card()?, Some(false));
     Ok(())
 }
 

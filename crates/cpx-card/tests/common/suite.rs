@@ -87,7 +87,11 @@ pub fn pin_verify(stem: &str) {
         ),
         "{e}"
     );
-    assert_eq!(s.count(), 1, "one VERIFY, never retried");
+    assert_eq!(
+        s.count(),
+        2,
+        "whether the PIN is verified (VERIFY without data, no try), then one VERIFY, never retried"
+    );
     assert_eq!(s.card.pin_status(PinKind::User).unwrap().tries_left, Some(2));
     assert!(!s.card.pin_verified());
     s.card.verify_pin(&Pin::new(PIN)).unwrap();

@@ -1,15 +1,24 @@
 //! Module-wide state: C_Initialize / C_Finalize, fork detection, the lock helpers.
 //!
-//! Locking model (documented in the crate docs): one `RwLock` holds the module (`Arc`, cloned
-//! out by every call, so no global lock is held while working); the slot table and the session
-//! table each have a `Mutex` held only for lookups; each slot has one `Mutex` over its card,
-//! login state and objects, held for the whole of a card operation (a card does one thing at a
-//! time); each session has one `Mutex` over its active operations. Order, when nested: session
-//! operations → slot → session table; the session table is never held while taking a slot.
+//! Locking model (documented in the crate docs): each process's module sits in a cell found
+//! through an atomic pointer tagged with the process's pid (`ffi::process`), whose `RwLock` is
+//! held only to clone the module's `Arc` out (no global lock is held while working, and a forked
+//! child never touches its parent's); the slot table and the session table each have a `Mutex`
+//! held only for lookups; each slot has one `Mutex` over its card, login state and objects, held
+//! for the whole of a card operation (a card does one thing at a time), and atomics that show
+//! its presence and login without that lock; each session has one `Mutex` over its active
+//! operations. Order, when nested: session operations → slot → session table; the session table
+//! is never held while taking a slot.
+//!
+//! PC/SC contexts: one per slot (its card handle's calls), one for the module's reader lists,
+//! one per monitor. pcsc-lite serialises the calls of one context, and a thread that waits for a
+//! busy context does so holding the library's global lock, which stalls every PC/SC call of the
+//! process (`docs/pkcs11-module.md`, "Several programs, several readers"): so no context is
+//! ever used by two threads at once (each is behind the lock of what owns it).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use cpx_transport::{Canceller, Monitor, Pcsc};
 use cryptoki_sys::*;
@@ -39,7 +48,8 @@ pub struct InitArgs {
 pub struct Module {
     /// The process that called C_Initialize (fork detection).
     pub pid: u32,
-    /// The PC/SC context (established lazily: pcscd may start after us).
+    /// The module's PC/SC context, for reader lists (established lazily: pcscd may start after
+    /// us). Used only under this lock: see the module docs on contexts.
     pub pcsc: Mutex<Option<Pcsc>>,
     /// Slot `i` has ID `i`; slots are never removed (a reader that goes keeps its slot, empty).
     pub slots: Mutex<Vec<Arc<Slot>>>,
@@ -49,10 +59,6 @@ pub struct Module {
     pub monitor: Mutex<Option<Monitor>>,
     /// When session calls last polled PC/SC.
     pub last_poll: Mutex<Option<std::time::Instant>>,
-    /// Next session handle.
-    pub next_session: AtomicU64,
-    /// Next object handle (unique across slots and tokens: a stale handle never matches).
-    pub next_object: AtomicU64,
     /// C_WaitForSlotEvent: reader → card present, as last reported; `None`: to be reported
     /// whatever it shows (pcscd was lost since, and every token with it).
     pub event_snapshot: Mutex<HashMap<String, Option<bool>>>,
@@ -65,15 +71,22 @@ pub struct Module {
     pub cache: Option<crate::cache::Store>,
 }
 
-static MODULE: RwLock<Option<Arc<Module>>> = RwLock::new(None);
+/// Session and object handles: never reused for the life of the process, across C_Finalize and
+/// C_Initialize too, so a stale handle kept by an application never names a new session or
+/// object.
+static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
+static NEXT_OBJECT: AtomicU64 = AtomicU64::new(1);
 
 /// The module, or CKR_CRYPTOKI_NOT_INITIALIZED (also in a forked child that has not called
-/// C_Initialize itself).
+/// C_Initialize itself: it is told so without touching any lock its parent held).
 pub fn module() -> Result<Arc<Module>> {
-    let guard = MODULE.read().unwrap_or_else(PoisonError::into_inner);
+    let Some(cell) = crate::ffi::own_cell() else {
+        return ck(CKR_CRYPTOKI_NOT_INITIALIZED);
+    };
+    let guard = cell.module.read().unwrap_or_else(PoisonError::into_inner);
     match &*guard {
-        Some(m) if m.pid == std::process::id() => Ok(Arc::clone(m)),
-        _ => ck(CKR_CRYPTOKI_NOT_INITIALIZED),
+        Some(m) => Ok(Arc::clone(m)),
+        None => ck(CKR_CRYPTOKI_NOT_INITIALIZED),
     }
 }
 
@@ -101,17 +114,14 @@ pub fn initialize(args: Option<InitArgs>) -> Result<()> {
         // PKCS#11 2.40 §5.4 allows ("the library may use the OS primitives").
     }
     init_logging();
-    let mut guard = MODULE.write().unwrap_or_else(PoisonError::into_inner);
+    // In a forked child this is a new cell: the parent's module (its PC/SC contexts and card
+    // handles, its locks) is never touched, closed or freed here (closing would talk to pcscd
+    // on the parent's behalf).
+    let cell = crate::ffi::own_cell_or_new();
+    let mut guard = cell.module.write().unwrap_or_else(PoisonError::into_inner);
     let pid = std::process::id();
-    if let Some(old) = guard.take() {
-        if old.pid == pid {
-            *guard = Some(old);
-            return ck(CKR_CRYPTOKI_ALREADY_INITIALIZED);
-        }
-        // A forked child: the parent's PC/SC context and card handles are not ours. Forget
-        // them without closing anything (closing would talk to pcscd on the parent's behalf).
-        log::debug!("fork detected (parent pid {}): fresh state", old.pid);
-        std::mem::forget(old);
+    if guard.is_some() {
+        return ck(CKR_CRYPTOKI_ALREADY_INITIALIZED);
     }
     let pcsc = match Pcsc::establish() {
         Ok(p) => Some(p),
@@ -127,8 +137,6 @@ pub fn initialize(args: Option<InitArgs>) -> Result<()> {
         monitor: Mutex::new(None),
         last_poll: Mutex::new(None),
         sessions: Mutex::new(HashMap::new()),
-        next_session: AtomicU64::new(1),
-        next_object: AtomicU64::new(1),
         event_snapshot: Mutex::new(HashMap::new()),
         waiters: Mutex::new(Vec::new()),
         finalized: AtomicBool::new(false),
@@ -151,14 +159,13 @@ pub fn initialize(args: Option<InitArgs>) -> Result<()> {
 /// C_Finalize: drop every session and card, wake C_WaitForSlotEvent.
 pub fn finalize() -> Result<()> {
     let taken = {
-        let mut guard = MODULE.write().unwrap_or_else(PoisonError::into_inner);
+        // A forked child without its own C_Initialize has no cell: not initialised here.
+        let Some(cell) = crate::ffi::own_cell() else {
+            return ck(CKR_CRYPTOKI_NOT_INITIALIZED);
+        };
+        let mut guard = cell.module.write().unwrap_or_else(PoisonError::into_inner);
         match guard.take() {
-            Some(m) if m.pid == std::process::id() => m,
-            Some(m) => {
-                // The parent's state in a child: not initialised here.
-                *guard = Some(m);
-                return ck(CKR_CRYPTOKI_NOT_INITIALIZED);
-            }
+            Some(m) => m,
             None => return ck(CKR_CRYPTOKI_NOT_INITIALIZED),
         }
     };
@@ -198,12 +205,12 @@ impl Module {
 
     /// A new session handle.
     pub fn new_session_handle(&self) -> CK_SESSION_HANDLE {
-        self.next_session.fetch_add(1, Ordering::Relaxed) as CK_SESSION_HANDLE
+        NEXT_SESSION.fetch_add(1, Ordering::Relaxed) as CK_SESSION_HANDLE
     }
 
     /// A new object handle.
     pub fn new_object_handle(&self) -> CK_OBJECT_HANDLE {
-        self.next_object.fetch_add(1, Ordering::Relaxed) as CK_OBJECT_HANDLE
+        NEXT_OBJECT.fetch_add(1, Ordering::Relaxed) as CK_OBJECT_HANDLE
     }
 }
 

@@ -11,9 +11,12 @@ mod digest;
 mod general;
 mod lists;
 mod object;
+mod process;
 mod session;
 mod sign;
 mod slot;
+
+pub(crate) use process::{own_cell, own_cell_or_new};
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 

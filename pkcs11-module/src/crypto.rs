@@ -168,7 +168,7 @@ impl Module {
     pub fn mechanism_list(&self, id: CK_SLOT_ID) -> Result<Vec<CK_MECHANISM_TYPE>> {
         let slot = self.slot(id)?;
         self.refresh_slots()?;
-        let mut st = slot.state();
+        let mut st = slot.state()?;
         Ok(mechanisms::list(card_kind(self, &mut st, &slot.reader)?))
     }
 
@@ -176,7 +176,7 @@ impl Module {
     pub fn mechanism_info(&self, id: CK_SLOT_ID, m: CK_MECHANISM_TYPE) -> Result<CK_MECHANISM_INFO> {
         let slot = self.slot(id)?;
         self.refresh_slots()?;
-        let mut st = slot.state();
+        let mut st = slot.state()?;
         mechanisms::info(card_kind(self, &mut st, &slot.reader)?, m)
     }
 

@@ -11,7 +11,7 @@ use cryptoki_sys::*;
 
 use crate::crypto::Ops;
 use crate::error::{Error, Result, ck};
-use crate::slots::{Login, Slot, SlotState};
+use crate::slots::{LOGIN_CHECK_AFTER, Login, Slot, SlotState};
 use crate::state::{Module, lock};
 use crate::token::Token;
 
@@ -53,7 +53,7 @@ impl Module {
         let session = self.session(h)?;
         self.refresh_slots_throttled()?;
         let mut ops = lock(&session.ops);
-        let mut st = session.slot.state();
+        let mut st = session.slot.state()?;
         if st.epoch != session.epoch || !st.card_present {
             drop(st);
             self.forget_session(h);
@@ -75,13 +75,29 @@ impl Module {
         (all.len(), all.iter().filter(|s| s.rw).count())
     }
 
-    /// C_GetTokenInfo.
+    /// C_GetTokenInfo. A slot busy with a card operation answers from its last C_GetTokenInfo
+    /// (with the current session counts) instead of waiting: NSS asks for it from its slot
+    /// checks, and one card that stops answering must not freeze those.
     pub fn token_info(&self, id: CK_SLOT_ID) -> Result<CK_TOKEN_INFO> {
         let slot = self.slot(id)?;
         self.refresh_slots()?;
+        if !slot.card_present() {
+            return ck(CKR_TOKEN_NOT_PRESENT);
+        }
         let (n, rw) = self.session_counts(id);
-        let mut st = slot.state();
-        st.with_token(self, &slot.reader, |t, _| Ok(t.info(n, rw)))
+        let mut st = match slot.try_state() {
+            Some(st) => st,
+            None => match slot.remembered_info() {
+                Some(mut info) => {
+                    info.ulSessionCount = n as CK_ULONG;
+                    info.ulRwSessionCount = rw as CK_ULONG;
+                    return Ok(info);
+                }
+                None => slot.state()?,
+            },
+        };
+        let info = st
+            .with_token(self, &slot.reader, |t, _| Ok(t.info(n, rw)))
             // A token that left during the call is simply not present for a slot-level query
             // (pkcs11-tool -L and NSS list the slot as empty instead of failing).
             .map_err(|e| {
@@ -90,7 +106,9 @@ impl Module {
                 } else {
                     e
                 }
-            })
+            })?;
+        slot.remember_info(&info);
+        Ok(info)
     }
 
     /// C_OpenSession. The card is opened here if it was not yet.
@@ -102,7 +120,7 @@ impl Module {
         self.refresh_slots()?;
         let rw = flags & CKF_RW_SESSION != 0;
         let epoch = {
-            let mut st = slot.state();
+            let mut st = slot.state()?;
             st.with_token(self, &slot.reader, |_, _| Ok(()))?;
             if !rw && matches!(st.login, Login::So) {
                 return ck(CKR_SESSION_READ_WRITE_SO_EXISTS);
@@ -133,7 +151,7 @@ impl Module {
             .remove(&h)
             .ok_or(Error::Ck(CKR_SESSION_HANDLE_INVALID))?;
         if self.session_counts(session.slot.id).0 == 0 {
-            logout_card(&mut session.slot.state());
+            logout_card(&mut *session.slot.state()?);
         }
         Ok(())
     }
@@ -142,26 +160,51 @@ impl Module {
     pub fn close_all_sessions(&self, id: CK_SLOT_ID) -> Result<()> {
         let slot = self.slot(id)?;
         lock(&self.sessions).retain(|_, s| s.slot.id != id);
-        logout_card(&mut slot.state());
+        logout_card(&mut *slot.state()?);
         Ok(())
     }
 
-    /// C_GetSessionInfo (no APDU).
+    /// C_GetSessionInfo. Never waits for a card operation: the login state is what the last call
+    /// on the slot left. While the user is logged in, the card is asked (VERIFY without data, no
+    /// try spent) whether its PIN is still verified when that was last confirmed more than
+    /// [`LOGIN_CHECK_AFTER`] ago and the slot is free: the card's security state is shared by
+    /// every program using it, another may have logged it out or reset it, and NSS decides from
+    /// this answer whether to ask for the PIN again.
     pub fn session_info(&self, h: CK_SESSION_HANDLE) -> Result<CK_SESSION_INFO> {
-        self.with_session(h, |s, _, st| {
-            let state = match (&st.login, s.rw) {
-                (Login::Public, false) => CKS_RO_PUBLIC_SESSION,
-                (Login::Public, true) => CKS_RW_PUBLIC_SESSION,
-                (Login::User, false) => CKS_RO_USER_FUNCTIONS,
-                (Login::User, true) => CKS_RW_USER_FUNCTIONS,
-                (Login::So, _) => CKS_RW_SO_FUNCTIONS,
-            };
-            Ok(CK_SESSION_INFO {
-                slotID: s.slot.id,
-                state,
-                flags: CKF_SERIAL_SESSION | if s.rw { CKF_RW_SESSION } else { 0 },
-                ulDeviceError: 0,
-            })
+        let session = self.session(h)?;
+        self.refresh_slots_throttled()?;
+        let slot = &session.slot;
+        let (epoch, login) = match slot.try_state() {
+            Some(mut st) => {
+                if matches!(st.login, Login::User)
+                    && st.card_present
+                    && st.epoch == session.epoch
+                    && st
+                        .login_confirmed
+                        .is_none_or(|t| t.elapsed() >= LOGIN_CHECK_AFTER)
+                {
+                    check_login(&mut st, self, &slot.reader);
+                }
+                (st.epoch, st.login)
+            }
+            None => (slot.epoch_view(), slot.login_view()),
+        };
+        if epoch != session.epoch || !slot.card_present() {
+            self.forget_session(h);
+            return ck(CKR_DEVICE_REMOVED);
+        }
+        let state = match (login, session.rw) {
+            (Login::Public, false) => CKS_RO_PUBLIC_SESSION,
+            (Login::Public, true) => CKS_RW_PUBLIC_SESSION,
+            (Login::User, false) => CKS_RO_USER_FUNCTIONS,
+            (Login::User, true) => CKS_RW_USER_FUNCTIONS,
+            (Login::So, _) => CKS_RW_SO_FUNCTIONS,
+        };
+        Ok(CK_SESSION_INFO {
+            slotID: slot.id,
+            state,
+            flags: CKF_SERIAL_SESSION | if session.rw { CKF_RW_SESSION } else { 0 },
+            ulDeviceError: 0,
         })
     }
 
@@ -173,6 +216,11 @@ impl Module {
             map.values().any(|s| s.slot.id == slot_id && !s.rw)
         };
         self.with_session(h, |s, _, st| {
+            if user == CKU_USER && matches!(st.login, Login::User) {
+                // Logged in as far as we know: unless the card lost the PIN since (another
+                // program logged it out), a second login is refused as PKCS#11 says.
+                check_login(st, self, &s.slot.reader);
+            }
             match (user, &st.login) {
                 (CKU_USER, Login::User) | (CKU_SO, Login::So) => return ck(CKR_USER_ALREADY_LOGGED_IN),
                 (CKU_USER, Login::So) | (CKU_SO, Login::User) => {
@@ -207,6 +255,7 @@ impl Module {
                 PinKind::User => Login::User,
                 PinKind::Puk => Login::So,
             };
+            st.login_confirmed = Some(std::time::Instant::now());
             log::info!(
                 "slot {}: {} logged in",
                 s.slot.id,
@@ -229,7 +278,7 @@ impl Module {
             let reader = s.slot.reader.clone();
             let r = st.with_token(self, &reader, |t, _| {
                 t.pins_changed();
-                t.card.logout().map_err(Error::from)
+                t.card.release_login().map_err(Error::from)
             });
             st.login = Login::Public;
             r
@@ -305,9 +354,25 @@ fn logout_card(st: &mut SlotState) {
     st.login = Login::Public;
     if let Some(t) = st.token.as_mut() {
         t.pins_changed();
-        if let Err(e) = t.card.logout() {
+        if let Err(e) = t.card.release_login() {
             log::debug!("logout on close: {e}");
         }
+    }
+}
+
+/// Ask the card whether the PIN of our login is still verified (one VERIFY without data; no try
+/// spent). If another program logged the card out or reset it, the slot drops to public for
+/// every session, so that C_GetSessionInfo tells the truth and C_Login works again.
+fn check_login(st: &mut SlotState, module: &Module, reader: &str) {
+    let r = st.with_token(module, reader, |t, _| {
+        t.card.pin_verified_on_card().map_err(Error::from)
+    });
+    match r {
+        Ok(Some(true)) => st.login_confirmed = Some(std::time::Instant::now()),
+        // Not verified: `with_token` saw the card layer forget the login and dropped it.
+        Ok(Some(false)) => {}
+        Ok(None) => st.login_confirmed = Some(std::time::Instant::now()),
+        Err(e) => log::debug!("{reader}: is the PIN still verified? {e}"),
     }
 }
 

@@ -1,12 +1,13 @@
 //! Slots: one per PC/SC reader, IDs stable for the life of the process; C_GetSlotList,
 //! C_GetSlotInfo (no APDU: PC/SC reader state only), C_WaitForSlotEvent.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, TryLockError};
 use std::time::{Duration, Instant};
 
 use cpx_card::{Card, CardError};
-use cpx_transport::{ReaderEvent, TransportError};
+use cpx_transport::{Pcsc, ReaderEvent, TransportError};
 use cryptoki_sys::*;
 
 use crate::cache::TokenCache;
@@ -17,8 +18,24 @@ use crate::token::Token;
 /// The minimum interval between two PC/SC polls made by session calls.
 pub const SESSION_POLL: Duration = Duration::from_millis(100);
 
+/// How long a card operation may go without any progress (no transaction begun, no command
+/// answered) before the calls waiting for its slot give up with CKR_DEVICE_ERROR.
+///
+/// pcsc-lite's `SCardTransmit` has no timeout: a card that stops answering keeps the thread that
+/// sent the command inside pcsc-lite until the reader gives up (a CCID reader after the card's
+/// waiting time; a reader without a timeout, never). That thread cannot be freed, but nothing
+/// else waits on it for longer than this: the other slots never do (each has its own PC/SC
+/// context), slot-level queries answer from what is known (C_GetSlotList, C_GetSlotInfo,
+/// C_GetSessionInfo, and C_GetTokenInfo once the token was read), and the calls that need this
+/// slot's card fail after this bound. Operations that merely queue behind each other keep
+/// making progress and are never cut short, however long the queue.
+pub const STUCK_AFTER: Duration = Duration::from_secs(10);
+
+/// How often a call waiting for a busy slot looks whether the card operation is stuck.
+const STUCK_POLL: Duration = Duration::from_millis(250);
+
 /// Who is logged in on a slot (shared by all its sessions).
-#[derive(Default)]
+#[derive(Default, Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Login {
     /// Nobody.
     #[default]
@@ -30,12 +47,29 @@ pub enum Login {
     So,
 }
 
+impl Login {
+    fn to_u8(self) -> u8 {
+        match self {
+            Login::Public => 0,
+            Login::User => 1,
+            Login::So => 2,
+        }
+    }
+
+    fn from_u8(v: u8) -> Login {
+        match v {
+            1 => Login::User,
+            2 => Login::So,
+            _ => Login::Public,
+        }
+    }
+}
+
 /// A slot's mutable state.
 #[derive(Default)]
 pub struct SlotState {
-    /// The reader is still listed by PC/SC.
-    pub reader_present: bool,
-    /// PC/SC shows a card in the reader.
+    /// PC/SC shows a card in the reader (as of the last refresh; copied from the slot's
+    /// lock-free view whenever the lock is taken).
     pub card_present: bool,
     /// The opened CPx card, once needed.
     pub token: Option<Token>,
@@ -43,6 +77,27 @@ pub struct SlotState {
     pub epoch: u64,
     /// Login state.
     pub login: Login,
+    /// When the card last confirmed the login (a private operation done, or the PIN's state
+    /// read): C_GetSessionInfo checks the card again when this is older than
+    /// [`LOGIN_CHECK_AFTER`].
+    pub login_confirmed: Option<Instant>,
+    /// This slot's own PC/SC context (shared with the [`Slot`] only to read its activity).
+    context: Arc<Mutex<Option<Pcsc>>>,
+}
+
+/// How old the last confirmation of a login may be before C_GetSessionInfo asks the card whether
+/// its PIN is still verified (another program may have logged the card out). NSS asks
+/// C_GetSessionInfo at most once a second per slot before using a key, and prompts for the PIN
+/// only when it answers a public session.
+pub const LOGIN_CHECK_AFTER: Duration = Duration::from_secs(1);
+
+/// Milliseconds since the module's time origin (0 is never returned: it means "free").
+fn now_ms() -> u64 {
+    static BASE: OnceLock<Instant> = OnceLock::new();
+    let base = *BASE.get_or_init(Instant::now);
+    u64::try_from(base.elapsed().as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
 }
 
 /// One reader.
@@ -53,18 +108,176 @@ pub struct Slot {
     pub reader: String,
     /// Card, login, objects: use [`Slot::state`].
     inner: Mutex<SlotState>,
+    /// Lock releases, counted, for the calls waiting in [`Slot::state`].
+    released: Mutex<u64>,
+    released_cv: Condvar,
+    /// When the current holder of `inner` took it ([`now_ms`]; 0 = free).
+    held_since: AtomicU64,
     /// PC/SC reported a removal while the slot was busy: drop the token at the next lock.
     changed: AtomicBool,
+    /// PC/SC presence, updated by every refresh whether the slot is busy or not.
+    reader_present: AtomicBool,
+    card_present: AtomicBool,
+    /// The login state and token epoch as the last holder of the lock left them, for the
+    /// queries that must not wait for a card operation (C_GetSessionInfo).
+    login_view: AtomicU8,
+    epoch_view: AtomicU64,
+    /// C_GetTokenInfo's last answer, for a slot busy with a card operation.
+    info_cache: Mutex<Option<CK_TOKEN_INFO>>,
+    /// The slot's PC/SC context (see [`SlotState`]).
+    context: Arc<Mutex<Option<Pcsc>>>,
+}
+
+/// The locked state of a slot; publishes the login state and epoch when released.
+pub struct SlotGuard<'a> {
+    slot: &'a Slot,
+    st: Option<MutexGuard<'a, SlotState>>,
+}
+
+impl Deref for SlotGuard<'_> {
+    type Target = SlotState;
+    fn deref(&self) -> &SlotState {
+        match &self.st {
+            Some(g) => g,
+            None => unreachable!("slot state used after release"),
+        }
+    }
+}
+
+impl DerefMut for SlotGuard<'_> {
+    fn deref_mut(&mut self) -> &mut SlotState {
+        match &mut self.st {
+            Some(g) => g,
+            None => unreachable!("slot state used after release"),
+        }
+    }
+}
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(g) = self.st.take() {
+            self.slot.login_view.store(g.login.to_u8(), Ordering::SeqCst);
+            self.slot.epoch_view.store(g.epoch, Ordering::SeqCst);
+            self.slot.held_since.store(0, Ordering::SeqCst);
+            // Released before the waiters are told, so that their next try succeeds.
+            drop(g);
+        }
+        *lock(&self.slot.released) += 1;
+        self.slot.released_cv.notify_all();
+    }
 }
 
 impl Slot {
-    /// Lock the slot's state, applying a removal seen meanwhile.
-    pub fn state(&self) -> MutexGuard<'_, SlotState> {
-        let mut g = lock(&self.inner);
-        if self.changed.swap(false, Ordering::SeqCst) {
-            g.drop_token();
+    fn new(id: CK_SLOT_ID, reader: String) -> Slot {
+        let context = Arc::new(Mutex::new(None));
+        Slot {
+            id,
+            reader,
+            inner: Mutex::new(SlotState {
+                context: Arc::clone(&context),
+                ..SlotState::default()
+            }),
+            released: Mutex::new(0),
+            released_cv: Condvar::new(),
+            held_since: AtomicU64::new(0),
+            changed: AtomicBool::new(false),
+            reader_present: AtomicBool::new(false),
+            card_present: AtomicBool::new(false),
+            login_view: AtomicU8::new(0),
+            epoch_view: AtomicU64::new(0),
+            info_cache: Mutex::new(None),
+            context,
         }
-        g
+    }
+
+    fn guard<'a>(&'a self, g: MutexGuard<'a, SlotState>) -> SlotGuard<'a> {
+        self.held_since.store(now_ms(), Ordering::SeqCst);
+        let mut guard = SlotGuard {
+            slot: self,
+            st: Some(g),
+        };
+        if self.changed.swap(false, Ordering::SeqCst) {
+            guard.drop_token();
+        }
+        guard.card_present = self.card_present.load(Ordering::SeqCst);
+        guard
+    }
+
+    /// Lock the slot's state, applying a removal seen meanwhile. Waits while another call
+    /// works on the card, and gives up with CKR_DEVICE_ERROR only when that call has made no
+    /// progress for [`STUCK_AFTER`] (a card that stopped answering).
+    pub fn state(&self) -> Result<SlotGuard<'_>> {
+        loop {
+            let seen = *lock(&self.released);
+            match self.inner.try_lock() {
+                Ok(g) => return Ok(self.guard(g)),
+                Err(TryLockError::Poisoned(p)) => return Ok(self.guard(p.into_inner())),
+                Err(TryLockError::WouldBlock) => {}
+            }
+            if self.stuck() {
+                log::warn!(
+                    "{}: a card operation has made no progress for {STUCK_AFTER:?}: giving up",
+                    self.reader
+                );
+                return ck(CKR_DEVICE_ERROR);
+            }
+            let released = lock(&self.released);
+            if *released == seen {
+                drop(self.released_cv.wait_timeout(released, STUCK_POLL));
+            }
+        }
+    }
+
+    /// The slot's state if nobody works on it right now.
+    pub fn try_state(&self) -> Option<SlotGuard<'_>> {
+        match self.inner.try_lock() {
+            Ok(g) => Some(self.guard(g)),
+            Err(TryLockError::Poisoned(p)) => Some(self.guard(p.into_inner())),
+            Err(TryLockError::WouldBlock) => None,
+        }
+    }
+
+    /// Whether the call holding the slot has been at it, without progress on the card, for
+    /// longer than [`STUCK_AFTER`].
+    fn stuck(&self) -> bool {
+        let since = self.held_since.load(Ordering::SeqCst);
+        if since == 0 || now_ms().saturating_sub(since) < STUCK_AFTER.as_millis() as u64 {
+            return false;
+        }
+        lock(&self.context)
+            .as_ref()
+            .is_some_and(|p| p.idle_for() >= STUCK_AFTER)
+    }
+
+    /// Whether PC/SC shows a card (no lock, no PC/SC call).
+    pub fn card_present(&self) -> bool {
+        self.reader_present.load(Ordering::SeqCst) && self.card_present.load(Ordering::SeqCst)
+    }
+
+    /// The login state as the last call that held the slot left it (no lock).
+    pub fn login_view(&self) -> Login {
+        Login::from_u8(self.login_view.load(Ordering::SeqCst))
+    }
+
+    /// The token epoch as the last call that held the slot left it (no lock).
+    pub fn epoch_view(&self) -> u64 {
+        self.epoch_view.load(Ordering::SeqCst)
+    }
+
+    /// Remember C_GetTokenInfo's answer for when the slot is busy.
+    pub fn remember_info(&self, info: &CK_TOKEN_INFO) {
+        *lock(&self.info_cache) = Some(*info);
+    }
+
+    /// C_GetTokenInfo's last answer (forgotten when the card goes).
+    pub fn remembered_info(&self) -> Option<CK_TOKEN_INFO> {
+        *lock(&self.info_cache)
+    }
+
+    /// PC/SC says the card left (or pcscd went): whoever holds the slot next drops the token.
+    fn mark_changed(&self) {
+        self.changed.store(true, Ordering::SeqCst);
+        *lock(&self.info_cache) = None;
     }
 }
 
@@ -76,11 +289,29 @@ impl SlotState {
         }
         self.epoch += 1;
         self.login = Login::Public;
+        self.login_confirmed = None;
     }
 
     /// Whether the user is logged in.
     pub fn user_logged_in(&self) -> bool {
         matches!(self.login, Login::User)
+    }
+
+    /// This slot's PC/SC context, established on first need (or again after pcscd was lost).
+    fn context(&self) -> Result<Pcsc> {
+        let mut g = lock(&self.context);
+        if g.is_none() {
+            *g = Some(Pcsc::establish().map_err(|e| {
+                log::debug!("PC/SC context for a slot: {e}");
+                Error::Ck(CKR_DEVICE_ERROR)
+            })?);
+        }
+        g.clone().ok_or(Error::Ck(CKR_DEVICE_ERROR))
+    }
+
+    /// Drop the slot's PC/SC context (pcscd was lost: the next use establishes a new one).
+    fn forget_context(&self) {
+        *lock(&self.context) = None;
     }
 
     /// The token, opening the card on first use (this is where connect-time APDUs happen).
@@ -89,8 +320,12 @@ impl SlotState {
             return ck(CKR_TOKEN_NOT_PRESENT);
         }
         if self.token.is_none() {
-            let pcsc = module.pcsc().ok_or(Error::Ck(CKR_DEVICE_ERROR))?;
+            let pcsc = self.context()?;
             let channel = pcsc.connect(reader).map_err(|e| match e {
+                TransportError::NoService => {
+                    self.forget_context();
+                    Error::Ck(CKR_TOKEN_NOT_PRESENT)
+                }
                 TransportError::NoCard(_) | TransportError::CardRemoved(_) => {
                     Error::Ck(CKR_TOKEN_NOT_PRESENT)
                 }
@@ -141,21 +376,34 @@ impl SlotState {
         f: impl FnOnce(&mut Token, &Login) -> Result<T>,
     ) -> Result<T> {
         let login = std::mem::take(&mut self.login);
+        let mut card_logged_out = false;
         let r = match self.token(module, reader) {
             Ok(t) => {
                 let r = f(t, &login);
                 if r.is_ok() {
                     t.note_files();
                 }
+                // The card layer forgets our PIN verification when the card shows it gone
+                // (`6982` to a private operation, or the PIN's state read): another program
+                // logged the card out or reset it. The whole slot is public from then on.
+                card_logged_out = matches!(login, Login::User) && !t.card.pin_verified();
                 r
             }
             Err(e) => Err(e),
         };
         self.login = login;
+        if card_logged_out {
+            log::info!("{reader}: the card no longer has our PIN verified: every session is public again");
+            self.login = Login::Public;
+            self.login_confirmed = None;
+        }
         if let Err(e) = &r
             && token_lost(e)
         {
             log::info!("{reader}: token lost ({e})");
+            if matches!(e, Error::Card(CardError::Transport(TransportError::NoService))) {
+                self.forget_context();
+            }
             self.drop_token();
         }
         r
@@ -269,36 +517,26 @@ impl Module {
             if !slots.iter().any(|s| &s.reader == name) {
                 let id = slots.len() as CK_SLOT_ID;
                 log::debug!("slot {id}: reader {name:?}");
-                slots.push(Arc::new(Slot {
-                    id,
-                    reader: name.clone(),
-                    inner: Mutex::new(SlotState::default()),
-                    changed: AtomicBool::new(false),
-                }));
+                slots.push(Arc::new(Slot::new(id, name.clone())));
             }
         }
         for slot in slots.iter() {
             let removed = events.iter().any(|e| {
                 matches!(e, ReaderEvent::CardRemoved { reader } | ReaderEvent::ReaderRemoved { reader } if *reader == slot.reader)
             });
-            if removed {
-                log::info!("{}: card removed", slot.reader);
-                slot.changed.store(true, Ordering::SeqCst);
-            }
-            let Ok(mut st) = slot.inner.try_lock() else {
-                continue;
-            };
-            if slot.changed.swap(false, Ordering::SeqCst) {
-                st.drop_token();
-            }
             let info = readers.iter().find(|(name, _)| *name == slot.reader);
-            st.reader_present = info.is_some();
             let present = info.is_some_and(|(_, has)| *has);
-            if !present && st.token.is_some() {
-                log::info!("{}: card gone", slot.reader);
-                st.drop_token();
+            let was_present = slot.card_present.swap(present, Ordering::SeqCst);
+            slot.reader_present.store(info.is_some(), Ordering::SeqCst);
+            if removed || (was_present && !present) {
+                log::info!("{}: card removed", slot.reader);
+                slot.mark_changed();
             }
-            st.card_present = present;
+            // A busy slot applies the change when its operation ends (or sees the removal
+            // itself): presence is never waited for.
+            if let Some(mut st) = slot.try_state() {
+                st.card_present = present;
+            }
         }
         Ok(())
     }
@@ -307,12 +545,12 @@ impl Module {
     /// changed: it drops its token as soon as it is free).
     fn forget_every_token(&self) {
         for slot in lock(&self.slots).iter() {
-            slot.changed.store(true, Ordering::SeqCst);
-            if let Ok(mut st) = slot.inner.try_lock() {
-                slot.changed.store(false, Ordering::SeqCst);
-                st.drop_token();
+            slot.card_present.store(false, Ordering::SeqCst);
+            slot.reader_present.store(false, Ordering::SeqCst);
+            slot.mark_changed();
+            *lock(&slot.context) = None;
+            if let Some(mut st) = slot.try_state() {
                 st.card_present = false;
-                st.reader_present = false;
             }
         }
     }
@@ -325,27 +563,23 @@ impl Module {
             .ok_or(Error::Ck(CKR_SLOT_ID_INVALID))
     }
 
-    /// C_GetSlotList.
+    /// C_GetSlotList: PC/SC's view only, never waiting for a card operation.
     pub fn slot_list(&self, token_present: bool) -> Result<Vec<CK_SLOT_ID>> {
         self.refresh_slots()?;
         let slots: Vec<Arc<Slot>> = lock(&self.slots).clone();
         Ok(slots
             .iter()
-            .filter(|s| {
-                let st = s.state();
-                !token_present || (st.reader_present && st.card_present)
-            })
+            .filter(|s| !token_present || s.card_present())
             .map(|s| s.id)
             .collect())
     }
 
-    /// C_GetSlotInfo (no APDU).
+    /// C_GetSlotInfo (no APDU, never waiting for a card operation).
     pub fn slot_info(&self, id: CK_SLOT_ID) -> Result<CK_SLOT_INFO> {
         let slot = self.slot(id)?;
         self.refresh_slots()?;
-        let st = slot.state();
         let mut flags = CKF_REMOVABLE_DEVICE | CKF_HW_SLOT;
-        if st.card_present {
+        if slot.card_present() {
             flags |= CKF_TOKEN_PRESENT;
         }
         Ok(CK_SLOT_INFO {
@@ -359,8 +593,7 @@ impl Module {
 
     /// Record the current card presence of every reader as "already reported".
     pub fn snapshot_events(&self) {
-        let Some(pcsc) = self.pcsc() else { return };
-        if let Ok(readers) = pcsc.readers() {
+        if let Ok(Some(readers)) = self.with_pcsc(|p| p.readers()) {
             let mut snap = lock(&self.event_snapshot);
             for r in readers {
                 snap.insert(r.name, Some(r.status.has_card()));
@@ -528,8 +761,16 @@ impl Module {
     ) -> Result<Option<T>> {
         let mut retried = false;
         loop {
-            let Some(pcsc) = self.pcsc() else { return Ok(None) };
-            match f(&pcsc) {
+            // The context is used under its lock: pcsc-lite must never see two threads on one
+            // context (see `crate::state`).
+            let mut g = lock(&self.pcsc);
+            if g.is_none() {
+                *g = cpx_transport::Pcsc::establish().ok();
+            }
+            let Some(pcsc) = g.as_ref() else { return Ok(None) };
+            let r = f(pcsc);
+            drop(g);
+            match r {
                 Ok(v) => return Ok(Some(v)),
                 Err(e) => {
                     self.pcsc_failed(&e);

@@ -313,11 +313,12 @@ fn warm_signature(stem: &str) -> Result<(), Failed> {
     // Open (3) + PIN and PUK counters (CPS3: SELECT MF, 2 × GET DATA + GET RESPONSE; CPS4: 2
     // bare VERIFY, spec §3.2) + VERIFY + the signature (CPS3: SELECT app, MSE HT, PSO HASH,
     // MSE DST, PSO CDS, 2 GET RESPONSE; CPS4: SELECT app, MSE, PSO CDS, spec §8.6, §10.9) +
-    // the logout at C_Finalize (VERIFY P1=FF).
+    // the logout at C_Finalize (VERIFY P1=FF). The login is VERIFY without data (is the PIN
+    // already verified by another program?) + VERIFY.
     let want = if stem.starts_with("cps3") {
-        3 + 5 + 1 + 7 + 1
+        3 + 5 + 2 + 7 + 1
     } else {
-        3 + 2 + 1 + 3 + 1
+        3 + 2 + 2 + 3 + 1
     };
     eprintln!(
         "{stem} sign: cold {} APDUs, warm {}",

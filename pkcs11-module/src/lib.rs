@@ -23,10 +23,13 @@
 //! - **Login** is per slot, shared by all sessions. C_Login(CKU_SO) verifies the PUK on the
 //!   card; C_InitPIN then unblocks and sets the PIN with the PUK already verified (CPS3
 //!   `00 2C 02`, CPS4 `01 2C 03` + `01 24 01`, spec §3.2): the PUK is sent once and never kept
-//!   in memory. C_Logout (and closing the last session) resets the card's verified state too
-//!   (VERIFY P1=FF of the PIN, and of the PUK after an SO login; a card reset if the card
-//!   refuses that form), so the card itself answers `6982` afterwards. A private key handle
-//!   kept across C_Logout gets CKR_USER_NOT_LOGGED_IN. A malformed PIN never reaches the card
+//!   in memory. The card's verified state is shared by every program using the card: C_Logout
+//!   (and closing the last session, C_Finalize, exit) undoes only our own login — VERIFY P1=FF
+//!   when our VERIFY is what logged the card in (C_Login asks the card first, with a VERIFY
+//!   without data), of the PUK too after an SO login — and leaves a login another program made
+//!   first. A login the card lost (another program logged it out: `6982`, or the card's answer
+//!   when C_GetSessionInfo asks it, at most once a second) turns every session public, so one
+//!   C_Login recovers. A private key handle kept across C_Logout gets CKR_USER_NOT_LOGGED_IN. A malformed PIN never reaches the card
 //!   (the card layer checks it against the AODF, which also gives ulMinPinLen/ulMaxPinLen). The
 //!   module never presents a PIN on its own: a card reset or removal drops the login and the
 //!   sessions (CKR_DEVICE_REMOVED once per session, then CKR_SESSION_HANDLE_INVALID).
@@ -54,9 +57,12 @@
 //!   CKM_SHA_1, CKM_SHA256, and on CPS4 the three PSS mechanisms; contactless: CKM_RSA_PKCS
 //!   only. Verify and encrypt are done in software with the certificate's key.
 //! - **Thread safety** (CKF_OS_LOCKING_OK or not): native locks, see [`state`] for the model.
-//!   A card does one operation at a time; different slots work in parallel.
-//! - **Fork**: the pid is recorded at C_Initialize; in a child every call returns
-//!   CKR_CRYPTOKI_NOT_INITIALIZED until the child calls C_Initialize, which starts afresh.
+//!   A card does one operation at a time; different slots work in parallel, each with its own
+//!   PC/SC context; C_GetSlotList, C_GetSlotInfo and C_GetSessionInfo never wait for a card
+//!   operation, and a card that stops answering costs only its slot ([`slots::STUCK_AFTER`]).
+//! - **Fork**: each process's state sits in a cell tagged with its pid; in a child every call
+//!   returns CKR_CRYPTOKI_NOT_INITIALIZED (without touching any lock of the parent's) until the
+//!   child calls C_Initialize, which starts afresh in a cell of its own.
 //!
 //! # Logging
 //! Set `CPX_PKCS11_LOG` to an `env_logger` filter (`debug`, `cpx_pkcs11=debug,cpx::apdu=trace`):

@@ -334,6 +334,13 @@ pub fn stress() -> Result<(), Failed> {
                 polls.fetch_add(1, Ordering::Relaxed);
             }
         });
+        // A thread in the module all the time (C_GetInfo is the cheapest call): a fork lands
+        // inside some call of the module's at almost every try.
+        scope.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                let _ = p11.get_library_info();
+            }
+        });
         // CPU load: one more runnable thread than the machine's two cores can serve with the
         // others, so that forks land at every point of the other threads' calls.
         scope.spawn(|| {

@@ -7,8 +7,9 @@
 //! from the [`SandboxEnv`] pool and plug [`cpx_vpcd::CardSlot`]s into them.
 //!
 //! For fault tests: a [`Recorder`] shows what reached a card, a [`FaultyCard`] pulls the card out
-//! of its reader in the middle of a chosen command, and a [`Sandbox`] can kill and restart its
-//! pcscd, with or without a given reader.
+//! of its reader in the middle of a chosen command, a [`FaultModeCard`] goes mute, answers slowly
+//! or claims hostile file sizes on demand, and a [`Sandbox`] can kill and restart its pcscd, with
+//! or without a given reader.
 //!
 //! ```no_run
 //! // tests/stack.rs, with `harness = false` in Cargo.toml
@@ -29,6 +30,7 @@
 mod cards;
 mod env;
 mod faults;
+mod modes;
 mod module;
 mod ports;
 mod recorder;
@@ -39,6 +41,7 @@ pub use cards::{CPS3_ATR, TestCard, TestCardLog};
 pub use env::{DEADLINE, ReaderLease, SandboxEnv, card_present, wait_for_card};
 pub use faults::{Faults, FaultyCard, Matcher, Pull, PulledOut, apdu, reinsert};
 pub use libtest_mimic::{Failed, Measurement, Trial};
+pub use modes::{DEFAULT_MUTE_LIMIT, FaultModeCard, FaultModes};
 pub use module::built_module;
 pub use recorder::{
     CARD_SEEN, Exchange, Recorder, Recording, SharedCard, emulated, insert_card, insert_image, insert_seen,

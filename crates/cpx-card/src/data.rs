@@ -6,7 +6,7 @@ use cpx_apdu::tlv;
 use crate::atr::{Generation, Interface};
 use crate::commands::{self as cmd, CLA_CPS2TER};
 use crate::error::CardError;
-use crate::io::Io;
+use crate::io::{Io, MAX_READ_OFFSET, addressable, reserve};
 use crate::state::State;
 
 /// Where a data object's value is.
@@ -160,7 +160,12 @@ fn select_cps2ter(io: &mut Io<'_>, path: &[u8], label: &str) -> Result<usize, Ca
         }
     }
     match tlv::find(&fci, 0x85) {
-        Ok(Some(t)) if t.value.len() >= 2 => Ok(usize::from(u16::from_be_bytes([t.value[0], t.value[1]]))),
+        Ok(Some(t)) if t.value.len() >= 2 => addressable(
+            usize::from(u16::from_be_bytes([t.value[0], t.value[1]])),
+            MAX_READ_OFFSET + CPS2TER_CHUNK,
+            label,
+            "its CPS2ter FCI",
+        ),
         _ => Err(CardError::malformed(
             format!("CPS2ter FCI of {label}"),
             "no 85 size",
@@ -168,18 +173,33 @@ fn select_cps2ter(io: &mut Io<'_>, path: &[u8], label: &str) -> Result<usize, Ca
     }
 }
 
-/// CPS2ter: select (spec §2.2), then `A0 B0` in E7 chunks.
+/// CPS2ter READ BINARY chunk (spec §2.2).
+const CPS2TER_CHUNK: usize = 0xE7;
+
+/// CPS2ter: select (spec §2.2), then `A0 B0` in E7 chunks. The size was checked against the
+/// 15-bit offset by [`select_cps2ter`].
 fn read_cps2ter(io: &mut Io<'_>, path: &[u8], label: &str) -> Result<Vec<u8>, CardError> {
     let size = select_cps2ter(io, path, label)?;
-    let mut out = Vec::with_capacity(size);
+    let mut out = Vec::new();
+    reserve(&mut out, size, label)?;
     while out.len() < size {
-        let le = (size - out.len()).min(0xE7) as u16;
-        let c = cmd::read_binary(CLA_CPS2TER, out.len() as u16, le)?;
+        let le = (size - out.len()).min(CPS2TER_CHUNK);
+        let offset = u16::try_from(out.len())
+            .ok()
+            .filter(|o| usize::from(*o) <= MAX_READ_OFFSET)
+            .ok_or_else(|| CardError::malformed(label, "CPS2ter file larger than 32 KiB"))?;
+        let c = cmd::read_binary(CLA_CPS2TER, offset, le as u16)?;
         let data = io.ok(&c, "CPS2ter read")?;
         if data.is_empty() {
             return Err(CardError::malformed(
                 label,
                 "CPS2ter READ BINARY returned no data",
+            ));
+        }
+        if data.len() > le {
+            return Err(CardError::malformed(
+                label,
+                format!("CPS2ter READ BINARY returned {} bytes for Le {le}", data.len()),
             ));
         }
         out.extend_from_slice(&data);

@@ -16,6 +16,32 @@ pub(crate) fn chunk(generation: Generation) -> usize {
     }
 }
 
+/// Largest READ BINARY offset: with P1 bit 8 = 0, P1-P2 is a 15-bit offset (ISO 7816-4 READ
+/// BINARY; spec §2.3). Bit 8 set would make P1 a short EF identifier instead.
+pub(crate) const MAX_READ_OFFSET: usize = 0x7FFF;
+
+/// The largest transparent EF a read by offset can reach: the last chunk starts at
+/// [`MAX_READ_OFFSET`] at most. Any size from a card above this (an FCP/FCI tag 80/81, a DER
+/// header, a CPS2ter FCI) is malformed card data, rejected before anything is allocated for it:
+/// a card claiming `80 04 FF FF FF FF` would otherwise make the host allocate 4 GiB (issue 13).
+pub(crate) fn max_readable(generation: Generation) -> usize {
+    MAX_READ_OFFSET + chunk(generation)
+}
+
+/// `size` (claimed by the card for `object`, `what` says where) if a read by offset can reach
+/// it, else [`CardError::MalformedCardData`].
+pub(crate) fn addressable(size: usize, limit: usize, object: &str, what: &str) -> Result<usize, CardError> {
+    if size > limit {
+        return Err(CardError::malformed(
+            object,
+            format!(
+                "{what} claims {size} bytes, more than READ BINARY can address ({limit} bytes: 15-bit offset + one chunk)"
+            ),
+        ));
+    }
+    Ok(size)
+}
+
 /// One transaction's worth of card access.
 pub(crate) struct Io<'a> {
     tx: &'a mut dyn CardTransaction,
@@ -133,7 +159,7 @@ impl<'a> Io<'a> {
     }
 
     /// Select with FCP/FCI and return the file size (tag 80, or 81); `None` when the file does not
-    /// exist (`6A82`).
+    /// exist (`6A82`). A size beyond [`max_readable`] is [`CardError::MalformedCardData`].
     pub(crate) fn select_size(&mut self, path: &[u8], object: &str) -> Result<Option<usize>, CardError> {
         let c = match self.generation {
             Generation::Cps3 => cmd::cps3_select_path(path, true)?,
@@ -145,26 +171,41 @@ impl<'a> Io<'a> {
             0x6A82 => return Ok(None),
             _ => return Err(CardError::from_sw("select file", r.sw())),
         }
-        fcp_size(r.data())
-            .map(Some)
-            .ok_or_else(|| CardError::malformed(format!("FCP of {object}"), "no size (tag 80/81)"))
+        let size = fcp_size(r.data())
+            .ok_or_else(|| CardError::malformed(format!("FCP of {object}"), "no size (tag 80/81)"))?;
+        addressable(size, max_readable(self.generation), object, "its FCP/FCI").map(Some)
     }
 
-    /// READ BINARY of the current EF from `offset`, `len` bytes, in chunks.
+    /// READ BINARY of the current EF from `offset`, `len` bytes, in chunks. The end must be
+    /// within [`max_readable`] (the callers check sizes from the card against it first); a chunk
+    /// longer than asked is malformed.
     pub(crate) fn read(&mut self, offset: usize, len: usize, out: &mut Vec<u8>) -> Result<(), CardError> {
         let cla = match self.generation {
             Generation::Cps3 => CLA_CPS3,
             Generation::Cps4 => CLA_CPS4,
         };
         let step = chunk(self.generation);
+        let end = offset
+            .checked_add(len)
+            .filter(|end| *end <= max_readable(self.generation))
+            .ok_or_else(|| CardError::malformed("file", "read past what READ BINARY can address"))?;
+        reserve(out, len, "file")?;
         let mut at = offset;
-        while at < offset + len {
-            let le = step.min(offset + len - at);
-            let off = u16::try_from(at).ok().filter(|o| *o <= 0x7FFF);
+        while at < end {
+            let le = step.min(end - at);
+            let off = u16::try_from(at)
+                .ok()
+                .filter(|o| usize::from(*o) <= MAX_READ_OFFSET);
             let off = off.ok_or_else(|| CardError::malformed("file", "larger than 32 KiB"))?;
             let data = self.ok(&cmd::read_binary(cla, off, le as u16)?, "read binary")?;
             if data.is_empty() {
                 return Err(CardError::malformed("file", "READ BINARY returned no data"));
+            }
+            if data.len() > le {
+                return Err(CardError::malformed(
+                    "file",
+                    format!("READ BINARY returned {} bytes for Le {le}", data.len()),
+                ));
             }
             at += data.len();
             out.extend_from_slice(&data);
@@ -177,7 +218,7 @@ impl<'a> Io<'a> {
         let Some(size) = self.select_size(path, object)? else {
             return Ok(None);
         };
-        let mut out = Vec::with_capacity(size);
+        let mut out = Vec::new();
         self.read(0, size, &mut out)?;
         Ok(Some(out))
     }
@@ -199,6 +240,7 @@ impl<'a> Io<'a> {
         let mut out = Vec::new();
         self.read(0, chunk(self.generation), &mut out)?;
         let total = der_len(&out).ok_or_else(|| CardError::malformed(object, "not a DER SEQUENCE"))?;
+        let total = addressable(total, max_readable(self.generation), object, "its DER header")?;
         if total <= out.len() {
             out.truncate(total);
         } else {
@@ -207,6 +249,17 @@ impl<'a> Io<'a> {
         }
         Ok(out)
     }
+}
+
+/// Reserve room for `additional` more bytes of `object` in `out`, as an error rather than an
+/// abort if the host cannot give it.
+pub(crate) fn reserve(out: &mut Vec<u8>, additional: usize, object: &str) -> Result<(), CardError> {
+    out.try_reserve(additional).map_err(|_| {
+        CardError::malformed(
+            object,
+            format!("no memory for the {additional} bytes the card claims"),
+        )
+    })
 }
 
 /// Size from an FCP (`62`) or FCI (`6F`) template: tag 80, else 81.
@@ -265,5 +318,23 @@ mod tests {
         assert_eq!(der_len(&[0x30, 0x05]), Some(7));
         assert_eq!(der_len(&[0x30, 0x85]), None);
         assert_eq!(der_len(&[]), None);
+    }
+
+    #[test]
+    fn sizes_beyond_the_15_bit_offset_are_malformed() {
+        // The last chunk may start at 0x7FFF: 0x7FFF + 0xE7 on CPS3, + 256 on CPS4.
+        assert_eq!(max_readable(Generation::Cps3), 0x80E6);
+        assert_eq!(max_readable(Generation::Cps4), 0x80FF);
+        assert_eq!(addressable(0x80E6, 0x80E6, "f", "its FCP").ok(), Some(0x80E6));
+        let e = addressable(0xFFFF_FFFF, 0x80E6, "TokenInfo", "its FCP").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "malformed card data in TokenInfo: its FCP claims 4294967295 bytes, more than READ \
+             BINARY can address (32998 bytes: 15-bit offset + one chunk)"
+        );
+        let mut v = vec![1u8];
+        reserve(&mut v, 100, "f").unwrap();
+        assert!(v.capacity() >= 101);
+        assert!(reserve(&mut v, usize::MAX, "f").is_err());
     }
 }

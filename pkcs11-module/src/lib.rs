@@ -69,6 +69,7 @@ pub mod error;
 mod ffi;
 pub mod mechanisms;
 pub mod objects;
+pub mod random;
 pub mod session;
 pub mod slots;
 pub mod state;

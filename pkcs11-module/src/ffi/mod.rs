@@ -68,14 +68,19 @@ unsafe fn put<T>(p: *mut T, v: T) -> Result<()> {
 }
 
 /// The caller's input bytes. NULL is CKR_ARGUMENTS_BAD even with a zero length (spec §6.1 row
-/// 407).
+/// 407), and so is a length no buffer can have (past `isize::MAX` or the end of the address
+/// space: no slice may be made of it).
 ///
 /// # Safety
 /// `p` must be NULL or valid for reading `len` bytes.
 unsafe fn input<'a>(p: *const CK_BYTE, len: CK_ULONG) -> Result<&'a [u8]> {
     non_null(p)?;
+    let len = usize::try_from(len)
+        .ok()
+        .filter(|&n| isize::try_from(n).is_ok() && (p as usize).checked_add(n).is_some())
+        .ok_or(Error::Ck(CKR_ARGUMENTS_BAD))?;
     // SAFETY: valid for `len` bytes per the caller.
-    Ok(unsafe { std::slice::from_raw_parts(p, len as usize) })
+    Ok(unsafe { std::slice::from_raw_parts(p, len) })
 }
 
 /// Deliver an [`Output`] under the two-call protocol: NULL `out` → size in `*out_len`; a

@@ -320,7 +320,8 @@ impl Module {
             let (role, modulus_len) = (k.role, k.modulus_len());
             // The card decides what to keep of a message: the CPS3 signature key ends the hash
             // itself (spec §4.2).
-            let mut message_hash = |alg| st.with_token(self, &s.slot.reader, |t, _| Ok(t.card.message_hash(role, alg)));
+            let mut message_hash =
+                |alg| st.with_token(self, &s.slot.reader, |t, _| Ok(t.card.message_hash(role, alg)));
             let input = match mech {
                 SignMech::Pkcs1(alg) => SignInput::Message {
                     pss: false,

@@ -58,9 +58,7 @@ impl Module {
                 return Ok(());
             }
             let reader = s.slot.reader.clone();
-            st.with_token(self, &reader, |t, _| {
-                t.card.fill_random(out).map_err(Error::from)
-            })
+            st.with_token(self, &reader, |t, _| t.card.fill_random(out).map_err(Error::from))
         })
     }
 }

@@ -1,5 +1,7 @@
 //! The one API over both generations.
 
+use std::time::{Duration, Instant};
+
 use cpx_transport::CardChannel;
 use zeroize::Zeroizing;
 
@@ -619,11 +621,10 @@ impl Card {
     /// ```
     pub fn random_bytes(&mut self, len: usize) -> Result<Vec<u8>, CardError> {
         let mut out = Vec::new();
-        out.try_reserve_exact(len)
-            .map_err(|_| CardError::InvalidInput {
-                operation: "random bytes",
-                reason: format!("{len} bytes cannot be allocated"),
-            })?;
+        out.try_reserve_exact(len).map_err(|_| CardError::InvalidInput {
+            operation: "random bytes",
+            reason: format!("{len} bytes cannot be allocated"),
+        })?;
         out.resize(len, 0);
         self.fill_random(&mut out)?;
         Ok(out)
@@ -631,10 +632,12 @@ impl Card {
 
     /// Fill `out` with random bytes from the card: GET CHALLENGE, 8 bytes each (spec §4.5, the
     /// official C_GenerateRandom), written into `out` as they come. At most
-    /// [`CHALLENGES_PER_TRANSACTION`] GET CHALLENGE per PC/SC transaction: the card is released
-    /// between batches, so a long request never keeps other programs off the card for more than
-    /// one batch at a time. Nothing is sent for an empty `out`. On an error `out` holds random
-    /// bytes up to some point and zeros or earlier content after it.
+    /// [`CHALLENGES_PER_TRANSACTION`] GET CHALLENGE per PC/SC transaction, the card released
+    /// between batches; and after [`RANDOM_TURN`] of batches the card is left alone for
+    /// [`RANDOM_PAUSE`], so that a program waiting for it gets it (pcsc-lite wakes no waiter
+    /// when a transaction ends: each looks again only every 200 ms). Nothing is sent for an
+    /// empty `out`. On an error `out` holds random bytes up to some point and zeros or earlier
+    /// content after it.
     ///
     /// ```no_run
     /// # fn f(card: &mut cpx_card::Card) -> Result<(), cpx_card::CardError> {
@@ -643,7 +646,12 @@ impl Card {
     /// # Ok(()) }
     /// ```
     pub fn fill_random(&mut self, out: &mut [u8]) -> Result<(), CardError> {
+        let mut turn = Instant::now();
         for batch in out.chunks_mut(8 * CHALLENGES_PER_TRANSACTION) {
+            if turn.elapsed() >= RANDOM_TURN {
+                std::thread::sleep(RANDOM_PAUSE);
+                turn = Instant::now();
+            }
             self.run(true, |io, st| {
                 for part in batch.chunks_mut(8) {
                     let bytes = challenge(io, st)?;
@@ -726,6 +734,16 @@ impl Drop for Card {
 /// on a real one; 32 random bytes per transaction covers the usual requests (a nonce, a key)
 /// in one.
 pub const CHALLENGES_PER_TRANSACTION: usize = 4;
+
+/// How long [`Card::fill_random`] takes the card back batch after batch before it pauses.
+pub const RANDOM_TURN: Duration = Duration::from_secs(1);
+
+/// How long [`Card::fill_random`] leaves the card free after each [`RANDOM_TURN`]: longer than
+/// the 200 ms in which a program blocked in SCardBeginTransaction looks again (pcsc-lite's
+/// PCSCLITE_LOCK_POLL_RATE, 100 ms in the client and 100 ms in pcscd before it answers
+/// "sharing violation"; pcscd keeps no queue of waiters and wakes none on release), so every
+/// waiter finds the card free once per turn.
+pub const RANDOM_PAUSE: Duration = Duration::from_millis(250);
 
 /// A data object by label (DODF plus the CPS2ter objects of a CPS3, spec §2.4).
 fn find_data_object(io: &mut Io<'_>, st: &mut State, label: &str) -> Result<DataObject, CardError> {

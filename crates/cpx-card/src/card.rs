@@ -729,10 +729,10 @@ impl Drop for Card {
 }
 
 /// GET CHALLENGE per PC/SC transaction in [`Card::fill_random`]: one transaction then holds the
-/// card for 4 short exchanges (5 + 8 + 2 bytes on the wire each), about 0.6 ms through pcscd +
-/// vpcd here and, at the 2–5 ms a short APDU takes through a USB CCID reader, about 8–20 ms
-/// on a real one; 32 random bytes per transaction covers the usual requests (a nonce, a key)
-/// in one.
+/// card for 4 short exchanges (5 + 8 + 2 bytes on the wire each): 0.5 ms (median) through
+/// pcscd + vpcd on the CI machine kind, and an estimated 8–20 ms through a USB CCID reader at
+/// 2–5 ms per short APDU (not measured on real hardware); 32 random bytes per transaction
+/// covers the usual requests (a nonce, a key) in one.
 pub const CHALLENGES_PER_TRANSACTION: usize = 4;
 
 /// How long [`Card::fill_random`] takes the card back batch after batch before it pauses.

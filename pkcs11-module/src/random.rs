@@ -18,6 +18,10 @@ use crate::state::Module;
 /// through pcscd and an emulated card, minutes on a real reader). More is CKR_ARGUMENTS_BAD: a
 /// larger request would keep the calling session busy for hours (2^40 bytes: years) and no
 /// caller needs it from a smart card; ask again for more.
+///
+/// ```
+/// assert_eq!(cpx_pkcs11::random::MAX_RANDOM_LEN / 8, 131_072); // GET CHALLENGE
+/// ```
 pub const MAX_RANDOM_LEN: usize = 1 << 20;
 
 /// The length of the caller's buffer at address `addr`, checked: CKR_ARGUMENTS_BAD when no

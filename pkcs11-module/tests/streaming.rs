@@ -8,7 +8,8 @@
 //!   [`cpx_card::CHALLENGES_PER_TRANSACTION`] GET CHALLENGE, never inside one.
 //! - 512 MiB multi-part signatures (CPS3 signature key, whose card ends the hash, and CPS4 PSS;
 //!   SHA-1 on 64 MiB), verified against the certificate, the same message through
-//!   C_VerifyUpdate and C_DigestUpdate: the worker's peak RSS stays under 64 MiB.
+//!   C_VerifyUpdate and C_DigestUpdate, and 512 MiB of CKM_RSA_PKCS parts (CKR_DATA_LEN_RANGE at
+//!   the final calls): the worker's peak RSS stays under 64 MiB.
 //!
 //! The figures (time of 1 MiB, longest batch, the other program's wait, signing times, peak RSS)
 //! are printed.
@@ -51,7 +52,7 @@ fn main() -> ExitCode {
                 sign_job("cps3-doctor", "CPS_PRIV_SIG", "sha256:512,sha1:64")
             }),
             Trial::test("multi_part_512_mib_cps4_pss", || {
-                sign_job("cps4-doctor", "CPS_PRIV_SIG", "sha256-pss:512")
+                sign_job("cps4-doctor", "CPS_PRIV_SIG", "sha256-pss:512,rsa-pkcs:512")
             }),
         ]
     })

@@ -334,6 +334,23 @@ impl Card {
     /// [`Mechanism::Pkcs1`] or [`Mechanism::Pss`] of its algorithm: the same APDUs as
     /// [`Card::sign`] of the whole message. Another mechanism, or a hash made for another key or
     /// card, is [`CardError::InvalidInput`].
+    ///
+    /// ```no_run
+    /// # fn f(card: &mut cpx_card::Card, file: &mut impl std::io::Read) -> Result<(), Box<dyn std::error::Error>> {
+    /// use cpx_card::{HashAlg, KeyRole, Mechanism};
+    /// // A file of any size, signed with the signature key without holding it in memory.
+    /// let mut message = card.message_hash(KeyRole::Signature, HashAlg::Sha256);
+    /// let mut buf = [0u8; 65536];
+    /// loop {
+    ///     let n = file.read(&mut buf)?;
+    ///     if n == 0 {
+    ///         break;
+    ///     }
+    ///     message.update(&buf[..n]);
+    /// }
+    /// let signature = card.sign_message(KeyRole::Signature, Mechanism::Pkcs1(HashAlg::Sha256), &message)?;
+    /// # Ok(()) }
+    /// ```
     pub fn sign_message(
         &mut self,
         key: KeyRole,
@@ -733,9 +750,20 @@ impl Drop for Card {
 /// pcscd + vpcd on the CI machine kind, and an estimated 8–20 ms through a USB CCID reader at
 /// 2–5 ms per short APDU (not measured on real hardware); 32 random bytes per transaction
 /// covers the usual requests (a nonce, a key) in one.
+///
+/// ```
+/// // A 32-byte key takes one transaction.
+/// assert_eq!(8 * cpx_card::CHALLENGES_PER_TRANSACTION, 32);
+/// ```
 pub const CHALLENGES_PER_TRANSACTION: usize = 4;
 
 /// How long [`Card::fill_random`] takes the card back batch after batch before it pauses.
+///
+/// ```
+/// // Another program waits at most about one turn and one pause.
+/// let worst = cpx_card::RANDOM_TURN + cpx_card::RANDOM_PAUSE;
+/// assert!(worst <= std::time::Duration::from_millis(1250));
+/// ```
 pub const RANDOM_TURN: Duration = Duration::from_secs(1);
 
 /// How long [`Card::fill_random`] leaves the card free after each [`RANDOM_TURN`]: longer than
@@ -743,6 +771,10 @@ pub const RANDOM_TURN: Duration = Duration::from_secs(1);
 /// PCSCLITE_LOCK_POLL_RATE, 100 ms in the client and 100 ms in pcscd before it answers
 /// "sharing violation"; pcscd keeps no queue of waiters and wakes none on release), so every
 /// waiter finds the card free once per turn.
+///
+/// ```
+/// assert!(cpx_card::RANDOM_PAUSE > std::time::Duration::from_millis(200));
+/// ```
 pub const RANDOM_PAUSE: Duration = Duration::from_millis(250);
 
 /// A data object by label (DODF plus the CPS2ter objects of a CPS3, spec §2.4).

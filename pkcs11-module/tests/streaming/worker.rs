@@ -29,7 +29,8 @@ pub const READER: &str = "CPX_STREAMING_READER";
 /// Environment (`sign`): the private key's label.
 pub const KEY: &str = "CPX_STREAMING_KEY";
 /// Environment (`sign`): the signatures, `mechanism:MiB` comma-separated, mechanism one of
-/// `sha256`, `sha1`, `sha256-pss`.
+/// `sha256`, `sha1`, `sha256-pss`, or `rsa-pkcs` (parts far past a modulus: CKR_DATA_LEN_RANGE
+/// at the final call, as for one part that long).
 pub const PLAN: &str = "CPX_STREAMING_PLAN";
 /// The built-in images' PIN; sent to the worker on its stdin.
 pub const PIN: &str = "1234";
@@ -180,6 +181,11 @@ fn sign() -> Result<String, String> {
     for (n, job) in var(PLAN)?.split(',').enumerate() {
         let (name, mib) = job.split_once(':').ok_or("plan: mechanism:MiB")?;
         let mib: usize = mib.parse().map_err(|e| format!("plan: {e}"))?;
+        if name == "rsa-pkcs" {
+            too_long(&s, key, public, mib)?;
+            report.push(format!("rsa-pkcs_{mib}mib=CKR_DATA_LEN_RANGE"));
+            continue;
+        }
         let started = Instant::now();
         let (mech, mut local) = match name {
             "sha256" => (Mechanism::Sha256RsaPkcs, Local::Sha256(sha2::Sha256::new())),
@@ -234,6 +240,27 @@ fn sign() -> Result<String, String> {
     }
     report.push(format!("vmhwm_kib={}", vm_hwm()?));
     Ok(report.join(" "))
+}
+
+/// CKM_RSA_PKCS takes at most a modulus of data: `mib` MiB of parts must end in
+/// CKR_DATA_LEN_RANGE, for C_SignFinal and C_VerifyFinal alike.
+fn too_long(
+    s: &Session,
+    key: cryptoki::object::ObjectHandle,
+    public: cryptoki::object::ObjectHandle,
+    mib: usize,
+) -> Result<(), String> {
+    let long = |r: cryptoki::error::Result<()>, what: &str| match r {
+        Err(cryptoki::error::Error::Pkcs11(cryptoki::error::RvError::DataLenRange, _)) => Ok(()),
+        other => Err(format!("{what} after {mib} MiB of CKM_RSA_PKCS parts: {other:?}")),
+    };
+    s.sign_init(&Mechanism::RsaPkcs, key).map_err(err("C_SignInit"))?;
+    parts(mib, |p| s.sign_update(p).map_err(err("C_SignUpdate")))?;
+    long(s.sign_final().map(drop), "C_SignFinal")?;
+    s.verify_init(&Mechanism::RsaPkcs, public)
+        .map_err(err("C_VerifyInit"))?;
+    parts(mib, |p| s.verify_update(p).map_err(err("C_VerifyUpdate")))?;
+    long(s.verify_final(&[0; 256]), "C_VerifyFinal")
 }
 
 /// The process's peak resident set (VmHWM of /proc/self/status), in KiB.

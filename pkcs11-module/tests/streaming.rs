@@ -222,7 +222,8 @@ fn random_mib() -> Result<(), Failed> {
     let waited = asked.elapsed();
     drop(other);
     let sent_while_running = challenges(&log);
-    let line = finish(worker, Duration::from_secs(180))?;
+    // A hang guard only: 43 s on the quiet 2-core machine, 99 s under other builds' load.
+    let line = finish(worker, Duration::from_secs(300))?;
 
     let log = log.lock().unwrap_or_else(PoisonError::into_inner).clone();
     let first = log

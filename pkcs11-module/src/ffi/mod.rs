@@ -287,6 +287,19 @@ mod tests {
                 C_Sign(12345, data.as_mut_ptr(), 4, std::ptr::null_mut(), &mut sig_len),
                 CKR_SESSION_HANDLE_INVALID
             );
+            // Lengths no buffer can have, or over one C_GenerateRandom: refused before any
+            // slice is made of them or any session looked at.
+            assert_eq!(
+                C_SignUpdate(12345, data.as_mut_ptr(), CK_ULONG::MAX),
+                CKR_ARGUMENTS_BAD
+            );
+            for len in [CK_ULONG::MAX, 1 << 40] {
+                assert_eq!(C_GenerateRandom(12345, data.as_mut_ptr(), len), CKR_ARGUMENTS_BAD);
+            }
+            assert_eq!(
+                C_GenerateRandom(12345, data.as_mut_ptr(), 4),
+                CKR_SESSION_HANDLE_INVALID
+            );
             assert_eq!(C_SignInit(12345, std::ptr::null_mut(), 1), CKR_ARGUMENTS_BAD);
             assert_eq!(
                 C_FindObjectsInit(12345, std::ptr::null_mut(), 1),

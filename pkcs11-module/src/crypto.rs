@@ -1,10 +1,15 @@
 //! Operations: sign (card), verify and encrypt (software, the certificate's key), decrypt
 //! (card), digest (software); the per-session operation state.
 //!
-//! Multi-part signing buffers the message (the CPS3 finishes the hash on the card from the
-//! whole message, spec §4.2) and sends it at C_SignFinal.
+//! Multi-part operations are streamed: C_SignUpdate, C_VerifyUpdate and C_DigestUpdate hash each
+//! part as it comes and keep none of the message, so memory stays bounded whatever its length.
+//! For the CPS3 signature key the host keeps the SHA state and the last block and the card ends
+//! the hash at C_SignFinal (spec §4.2); every other key signs a digest the host computed
+//! ([`cpx_card::MessageHash`]). The mechanisms without hashing (CKM_RSA_PKCS,
+//! CKM_RSA_PKCS_PSS) take at most a modulus' worth of data: their parts are kept up to that
+//! length, and more is CKR_DATA_LEN_RANGE at the final call, as a single-part call would say.
 
-use cpx_card::{Generation, HashAlg, Interface, KeyRole, Mechanism};
+use cpx_card::{Generation, HashAlg, Interface, KeyRole, Mechanism, MessageHash};
 use cryptoki_sys::*;
 use rsa::{BigUint, Pkcs1v15Encrypt, Pkcs1v15Sign, Pss, RsaPublicKey};
 use sha2::Digest;
@@ -28,17 +33,79 @@ pub enum Output {
 /// A signature in progress.
 pub struct SignOp {
     role: KeyRole,
-    mech: SignMech,
     modulus_len: usize,
     private: bool,
-    data: Zeroizing<Vec<u8>>,
+    input: SignInput,
+}
+
+/// A signature in progress: its mechanism and what it has of the data.
+enum SignInput {
+    /// CKM_SHA*_RSA_PKCS (`pss` false), CKM_SHA*_RSA_PKCS_PSS: the message hashed so far, in
+    /// the form the card needs.
+    Message { pss: bool, hash: MessageHash },
+    /// CKM_RSA_PKCS: the data itself (at most a modulus long).
+    RsaPkcs(RawInput),
+    /// CKM_RSA_PKCS_PSS: the hash of this algorithm.
+    PssHash(HashAlg, RawInput),
 }
 
 /// A verification in progress.
 pub struct VerifyOp {
     key: RsaPublicKey,
     mech: SignMech,
-    data: Vec<u8>,
+    input: VerifyInput,
+}
+
+/// What a verification in progress has of its data.
+enum VerifyInput {
+    /// CKM_SHA*_RSA_PKCS[_PSS]: the message hashed so far.
+    Message(DigestOp),
+    /// CKM_RSA_PKCS, CKM_RSA_PKCS_PSS: the data itself (at most a modulus long).
+    Raw(RawInput),
+}
+
+/// The most data a mechanism without hashing takes: a modulus, of at most 4096 bits (the cards'
+/// keys are 2048-bit, spec §4.1; a PrKDF claiming more does not raise the bound).
+const MAX_RAW_INPUT: usize = 512;
+
+/// The parts of a CKM_RSA_PKCS / CKM_RSA_PKCS_PSS operation: kept while they fit `cap` bytes,
+/// beyond which the data is too long whatever follows (CKR_DATA_LEN_RANGE at the end) and
+/// nothing more is kept. Wiped on drop (it may be a hash of a secret document, or a TLS
+/// handshake's).
+struct RawInput {
+    data: Zeroizing<Vec<u8>>,
+    cap: usize,
+    too_long: bool,
+}
+
+impl RawInput {
+    fn new(cap: usize) -> Self {
+        RawInput {
+            data: Zeroizing::new(Vec::new()),
+            cap: cap.min(MAX_RAW_INPUT),
+            too_long: false,
+        }
+    }
+
+    fn push(&mut self, part: &[u8]) {
+        if self.too_long {
+            return;
+        }
+        if part.len() > self.cap.saturating_sub(self.data.len()) {
+            self.too_long = true;
+            zeroize::Zeroize::zeroize(&mut *self.data);
+        } else {
+            self.data.extend_from_slice(part);
+        }
+    }
+
+    /// The data, or CKR_DATA_LEN_RANGE when it went past the cap.
+    fn get(&self) -> Result<&[u8]> {
+        if self.too_long {
+            return ck(CKR_DATA_LEN_RANGE);
+        }
+        Ok(&self.data)
+    }
 }
 
 /// A digest in progress.
@@ -48,6 +115,54 @@ pub enum DigestOp {
     Sha1(sha1::Sha1),
     /// SHA-256.
     Sha256(sha2::Sha256),
+}
+
+impl DigestOp {
+    fn new(alg: HashAlg) -> Self {
+        match alg {
+            HashAlg::Sha1 => DigestOp::Sha1(sha1::Sha1::new()),
+            HashAlg::Sha256 => DigestOp::Sha256(sha2::Sha256::new()),
+        }
+    }
+
+    fn update(&mut self, part: &[u8]) {
+        match self {
+            DigestOp::Sha1(d) => d.update(part),
+            DigestOp::Sha256(d) => d.update(part),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            DigestOp::Sha1(_) => 20,
+            DigestOp::Sha256(_) => 32,
+        }
+    }
+
+    fn finish(self) -> Vec<u8> {
+        match self {
+            DigestOp::Sha1(d) => d.finalize().to_vec(),
+            DigestOp::Sha256(d) => d.finalize().to_vec(),
+        }
+    }
+}
+
+impl SignInput {
+    fn push(&mut self, part: &[u8]) {
+        match self {
+            SignInput::Message { hash, .. } => hash.update(part),
+            SignInput::RsaPkcs(raw) | SignInput::PssHash(_, raw) => raw.push(part),
+        }
+    }
+}
+
+impl VerifyInput {
+    fn push(&mut self, part: &[u8]) {
+        match self {
+            VerifyInput::Message(d) => d.update(part),
+            VerifyInput::Raw(r) => r.push(part),
+        }
+    }
 }
 
 /// A decryption in progress (the plaintext kept if the caller's buffer was too small).
@@ -130,21 +245,27 @@ fn check_cap(len: usize, cap: Option<usize>) -> Result<Option<Output>> {
     }
 }
 
-fn digest(h: HashAlg, data: &[u8]) -> Vec<u8> {
-    h.digest(data)
-}
-
-fn verify_sig(key: &RsaPublicKey, mech: SignMech, data: &[u8], sig: &[u8]) -> Result<()> {
+fn verify_sig(key: &RsaPublicKey, mech: SignMech, input: VerifyInput, sig: &[u8]) -> Result<()> {
     use rsa::traits::PublicKeyParts;
     let k = key.size();
     // The data is checked before the signature's length: the official conformance plan
     // (spec §6.1 row 712) expects CKR_DATA_LEN_RANGE for over-long data with a short signature.
-    let hashed = match mech {
-        SignMech::RsaPkcs if data.len() > k - 11 => return ck(CKR_DATA_LEN_RANGE),
-        SignMech::RsaPkcs => data.to_vec(),
-        SignMech::Pkcs1(h) | SignMech::Pss(h) => digest(h, data),
-        SignMech::PssHash(h) if data.len() != h.digest_len() => return ck(CKR_DATA_LEN_RANGE),
-        SignMech::PssHash(_) => data.to_vec(),
+    let hashed = match (mech, input) {
+        (_, VerifyInput::Message(d)) => d.finish(),
+        (SignMech::PssHash(h), VerifyInput::Raw(r)) => {
+            let data = r.get()?;
+            if data.len() != h.digest_len() {
+                return ck(CKR_DATA_LEN_RANGE);
+            }
+            data.to_vec()
+        }
+        (_, VerifyInput::Raw(r)) => {
+            let data = r.get()?;
+            if data.len() > k.saturating_sub(11) {
+                return ck(CKR_DATA_LEN_RANGE);
+            }
+            data.to_vec()
+        }
     };
     if sig.len() != k {
         return ck(CKR_SIGNATURE_LEN_RANGE);
@@ -196,12 +317,28 @@ impl Module {
             if o.private && !st.user_logged_in() {
                 return ck(CKR_USER_NOT_LOGGED_IN);
             }
+            let (role, modulus_len) = (k.role, k.modulus_len());
+            // The card decides what to keep of a message: the CPS3 signature key ends the hash
+            // itself (spec §4.2).
+            let mut message_hash =
+                |alg| st.with_token(self, &s.slot.reader, |t, _| Ok(t.card.message_hash(role, alg)));
+            let input = match mech {
+                SignMech::Pkcs1(alg) => SignInput::Message {
+                    pss: false,
+                    hash: message_hash(alg)?,
+                },
+                SignMech::Pss(alg) => SignInput::Message {
+                    pss: true,
+                    hash: message_hash(alg)?,
+                },
+                SignMech::RsaPkcs => SignInput::RsaPkcs(RawInput::new(modulus_len)),
+                SignMech::PssHash(alg) => SignInput::PssHash(alg, RawInput::new(modulus_len)),
+            };
             ops.sign = Some(SignOp {
-                role: k.role,
-                mech,
-                modulus_len: k.modulus_len(),
+                role,
+                modulus_len,
                 private: o.private,
-                data: Zeroizing::new(Vec::new()),
+                input,
             });
             Ok(())
         })
@@ -214,7 +351,7 @@ impl Module {
                 .sign
                 .as_mut()
                 .ok_or(Error::Ck(CKR_OPERATION_NOT_INITIALIZED))?;
-            op.data.extend_from_slice(part);
+            op.input.push(part);
             Ok(())
         })
     }
@@ -234,24 +371,34 @@ impl Module {
                 return ck(CKR_OPERATION_NOT_INITIALIZED);
             };
             if let Some(d) = data {
-                op.data.extend_from_slice(d);
+                op.input.push(d);
             }
             if op.private && !st.user_logged_in() {
                 return ck(CKR_USER_NOT_LOGGED_IN);
             }
-            let mech = match op.mech {
-                SignMech::RsaPkcs => Mechanism::RsaPkcs,
-                SignMech::Pkcs1(a) => Mechanism::Pkcs1(a),
-                SignMech::Pss(a) => Mechanism::Pss(a),
-                SignMech::PssHash(a) => {
-                    if op.data.len() != a.digest_len() {
+            // What goes to the card, the data's length checked first (no APDU for bad data).
+            enum Ready<'a> {
+                Message(Mechanism, &'a MessageHash),
+                Raw(Mechanism, &'a [u8]),
+            }
+            let ready = match &op.input {
+                SignInput::Message { pss: false, hash } => Ready::Message(Mechanism::Pkcs1(hash.alg()), hash),
+                SignInput::Message { pss: true, hash } => Ready::Message(Mechanism::Pss(hash.alg()), hash),
+                SignInput::RsaPkcs(raw) => Ready::Raw(Mechanism::RsaPkcs, raw.get()?),
+                SignInput::PssHash(alg, raw) => {
+                    let data = raw.get()?;
+                    if data.len() != alg.digest_len() {
                         return ck(CKR_DATA_LEN_RANGE);
                     }
-                    Mechanism::PssHash
+                    Ready::Raw(Mechanism::PssHash, data)
                 }
             };
             let sig = st.with_token(self, &s.slot.reader, |t, _| {
-                t.card.sign(op.role, mech, &op.data).map_err(Error::from)
+                match ready {
+                    Ready::Message(mech, hash) => t.card.sign_message(op.role, mech, hash),
+                    Ready::Raw(mech, data) => t.card.sign(op.role, mech, data),
+                }
+                .map_err(Error::from)
             })?;
             Ok(Output::Data(sig))
         })
@@ -269,11 +416,15 @@ impl Module {
             let Kind::PublicKey(_) = &o.kind else {
                 return ck(CKR_KEY_TYPE_INCONSISTENT);
             };
-            ops.verify = Some(VerifyOp {
-                key: public_key(&o)?,
-                mech,
-                data: Vec::new(),
-            });
+            let key = public_key(&o)?;
+            let input = match mech {
+                SignMech::Pkcs1(alg) | SignMech::Pss(alg) => VerifyInput::Message(DigestOp::new(alg)),
+                SignMech::RsaPkcs | SignMech::PssHash(_) => {
+                    use rsa::traits::PublicKeyParts;
+                    VerifyInput::Raw(RawInput::new(key.size()))
+                }
+            };
+            ops.verify = Some(VerifyOp { key, mech, input });
             Ok(())
         })
     }
@@ -285,7 +436,7 @@ impl Module {
                 .verify
                 .as_mut()
                 .ok_or(Error::Ck(CKR_OPERATION_NOT_INITIALIZED))?;
-            op.data.extend_from_slice(part);
+            op.input.push(part);
             Ok(())
         })
     }
@@ -298,9 +449,9 @@ impl Module {
                 .take()
                 .ok_or(Error::Ck(CKR_OPERATION_NOT_INITIALIZED))?;
             if let Some(d) = data {
-                op.data.extend_from_slice(d);
+                op.input.push(d);
             }
-            verify_sig(&op.key, op.mech, &op.data, sig)
+            verify_sig(&op.key, op.mech, op.input, sig)
         })
     }
 
@@ -442,10 +593,7 @@ impl Module {
             if ops.digest.is_some() {
                 return ck(CKR_OPERATION_ACTIVE);
             }
-            ops.digest = Some(match mechanisms::digest_mech(arg)? {
-                HashAlg::Sha1 => DigestOp::Sha1(sha1::Sha1::new()),
-                HashAlg::Sha256 => DigestOp::Sha256(sha2::Sha256::new()),
-            });
+            ops.digest = Some(DigestOp::new(mechanisms::digest_mech(arg)?));
             Ok(())
         })
     }
@@ -453,14 +601,10 @@ impl Module {
     /// C_DigestUpdate.
     pub fn digest_update(&self, h: CK_SESSION_HANDLE, part: &[u8]) -> Result<()> {
         self.with_session(h, |_, ops, _| {
-            match ops
-                .digest
+            ops.digest
                 .as_mut()
                 .ok_or(Error::Ck(CKR_OPERATION_NOT_INITIALIZED))?
-            {
-                DigestOp::Sha1(d) => d.update(part),
-                DigestOp::Sha256(d) => d.update(part),
-            }
+                .update(part);
             Ok(())
         })
     }
@@ -472,27 +616,14 @@ impl Module {
                 .digest
                 .as_ref()
                 .ok_or(Error::Ck(CKR_OPERATION_NOT_INITIALIZED))?;
-            let len = match op {
-                DigestOp::Sha1(_) => 20,
-                DigestOp::Sha256(_) => 32,
-            };
-            if let Some(out) = check_cap(len, cap)? {
+            if let Some(out) = check_cap(op.len(), cap)? {
                 return Ok(out);
             }
-            let Some(op) = ops.digest.take() else {
+            let Some(mut op) = ops.digest.take() else {
                 return ck(CKR_OPERATION_NOT_INITIALIZED);
             };
-            let data = data.unwrap_or(&[]);
-            Ok(Output::Data(match op {
-                DigestOp::Sha1(mut d) => {
-                    d.update(data);
-                    d.finalize().to_vec()
-                }
-                DigestOp::Sha256(mut d) => {
-                    d.update(data);
-                    d.finalize().to_vec()
-                }
-            }))
+            op.update(data.unwrap_or(&[]));
+            Ok(Output::Data(op.finish()))
         })
     }
 

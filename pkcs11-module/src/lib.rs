@@ -9,8 +9,8 @@
 //!   error mapped by [`Error::rv`](error::Error::rv), the whole wrapped in `catch_unwind`
 //!   (a panic is CKR_GENERAL_ERROR, never an abort in the host application).
 //! - The safe modules: [`state`] (C_Initialize/C_Finalize, fork detection), [`slots`],
-//!   [`token`], [`session`], [`objects`], [`attributes`], [`mechanisms`], [`crypto`], [`cache`],
-//!   [`error`].
+//!   [`token`], [`session`], [`objects`], [`attributes`], [`mechanisms`], [`crypto`], [`random`],
+//!   [`cache`], [`error`].
 //!
 //! # Behaviour
 //! - **Slots**: one per PC/SC reader; slot IDs are stable for the life of the process; a
@@ -52,7 +52,11 @@
 //!   spec §5.4); see [`objects::set_value`] for the return codes (a value longer than the file
 //!   is CKR_ATTRIBUTE_VALUE_INVALID, where the official module says CKR_GENERAL_ERROR).
 //! - **C_GenerateRandom** asks the card (GET CHALLENGE, 8 bytes each, spec §4.5); the token
-//!   has CKF_RNG.
+//!   has CKF_RNG. The bytes go straight into the caller's buffer, in batches that release the
+//!   card between them; see [`random`] for the length checks (at most 1 MiB per call).
+//! - **Multi-part operations** are streamed: each C_SignUpdate / C_VerifyUpdate /
+//!   C_DigestUpdate part is hashed as it comes and none of the message is kept, whatever its
+//!   length (see [`crypto`]).
 //! - **Mechanisms** follow Tableau 2 of the specification: CKM_RSA_PKCS, CKM_SHA1/SHA256_RSA_PKCS,
 //!   CKM_SHA_1, CKM_SHA256, and on CPS4 the three PSS mechanisms; contactless: CKM_RSA_PKCS
 //!   only. Verify and encrypt are done in software with the certificate's key.
@@ -75,6 +79,7 @@ pub mod error;
 mod ffi;
 pub mod mechanisms;
 pub mod objects;
+pub mod random;
 pub mod session;
 pub mod slots;
 pub mod state;

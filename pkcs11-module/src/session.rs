@@ -329,22 +329,6 @@ impl Module {
     }
 }
 
-impl Module {
-    /// C_GenerateRandom from the card: GET CHALLENGE repeated, 8 bytes each (spec §4.5, as the
-    /// official module); the token claims CKF_RNG. No login needed; nothing is sent for 0 bytes.
-    pub fn generate_random(&self, h: CK_SESSION_HANDLE, len: usize) -> Result<Vec<u8>> {
-        self.with_session(h, |s, _, st| {
-            if len == 0 {
-                return Ok(Vec::new());
-            }
-            let reader = s.slot.reader.clone();
-            st.with_token(self, &reader, |t, _| {
-                t.card.random_bytes(len).map_err(Error::from)
-            })
-        })
-    }
-}
-
 /// Closing the last session logs out: the card's verified state goes too (best effort; a card
 /// that is gone has nothing verified).
 fn logout_card(st: &mut SlotState) {

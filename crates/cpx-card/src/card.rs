@@ -1,12 +1,15 @@
 //! The one API over both generations.
 
+use std::time::{Duration, Instant};
+
 use cpx_transport::CardChannel;
 use zeroize::Zeroizing;
 
 use crate::atr::{Generation, Interface, identify_atr};
-use crate::crypto::{KeyRole, Mechanism};
+use crate::crypto::{KeyRole, Mechanism, ToSign};
 use crate::data::{self, DataObject, EfActua};
 use crate::error::CardError;
+use crate::hash::{HashAlg, MessageHash};
 use crate::io::Io;
 use crate::pin::{Pin, PinKind, PinPolicy, PinStatus};
 use crate::pkcs15::cdf::CertificateInfo;
@@ -354,10 +357,88 @@ impl Card {
 
     /// Sign with a key (spec §4.2–§4.4). Returns the signature (modulus length).
     pub fn sign(&mut self, key: KeyRole, mechanism: Mechanism, data: &[u8]) -> Result<Vec<u8>, CardError> {
+        match mechanism {
+            Mechanism::Pkcs1(alg) | Mechanism::Pss(alg) => {
+                let mut message = self.message_hash(key, alg);
+                message.update(data);
+                self.sign_message(key, mechanism, &message)
+            }
+            Mechanism::RsaPkcs => self.sign_input(key, ToSign::RsaPkcs(data)),
+            Mechanism::PssHash => self.sign_input(key, ToSign::PssHash(data)),
+        }
+    }
+
+    /// A [`MessageHash`] to sign with `key` on this card, fed part by part (multi-part C_Sign):
+    /// the CPS3 signature key ends the hash on the card (spec §4.2), so for it only the SHA state
+    /// and the last block are kept; every other key signs a digest the host computes. No APDU.
+    ///
+    /// ```no_run
+    /// # fn f(card: &mut cpx_card::Card) -> Result<(), cpx_card::CardError> {
+    /// use cpx_card::{HashAlg, KeyRole, Mechanism};
+    /// let mut message = card.message_hash(KeyRole::Authentication, HashAlg::Sha256);
+    /// message.update(b"a long document, ");
+    /// message.update(b"read in parts");
+    /// let mechanism = Mechanism::Pkcs1(HashAlg::Sha256);
+    /// let signature = card.sign_message(KeyRole::Authentication, mechanism, &message)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn message_hash(&self, key: KeyRole, alg: HashAlg) -> MessageHash {
+        // spec §4.2; the contactless interface has no signature key (spec §7).
+        if self.st.generation == Generation::Cps3
+            && self.st.interface == Interface::Contact
+            && key == KeyRole::Signature
+        {
+            MessageHash::card(alg)
+        } else {
+            MessageHash::host(alg)
+        }
+    }
+
+    /// Sign a message hashed by a [`MessageHash`] from [`Card::message_hash`] (same key) with
+    /// [`Mechanism::Pkcs1`] or [`Mechanism::Pss`] of its algorithm: the same APDUs as
+    /// [`Card::sign`] of the whole message. Another mechanism, or a hash made for another key or
+    /// card, is [`CardError::InvalidInput`].
+    ///
+    /// ```no_run
+    /// # fn f(card: &mut cpx_card::Card, file: &mut impl std::io::Read) -> Result<(), Box<dyn std::error::Error>> {
+    /// use cpx_card::{HashAlg, KeyRole, Mechanism};
+    /// // A file of any size, signed with the signature key without holding it in memory.
+    /// let mut message = card.message_hash(KeyRole::Signature, HashAlg::Sha256);
+    /// let mut buf = [0u8; 65536];
+    /// loop {
+    ///     let n = file.read(&mut buf)?;
+    ///     if n == 0 {
+    ///         break;
+    ///     }
+    ///     message.update(&buf[..n]);
+    /// }
+    /// let signature = card.sign_message(KeyRole::Signature, Mechanism::Pkcs1(HashAlg::Sha256), &message)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn sign_message(
+        &mut self,
+        key: KeyRole,
+        mechanism: Mechanism,
+        message: &MessageHash,
+    ) -> Result<Vec<u8>, CardError> {
+        let pss = match mechanism {
+            Mechanism::Pkcs1(alg) if alg == message.alg() => false,
+            Mechanism::Pss(alg) if alg == message.alg() => true,
+            _ => {
+                return Err(CardError::InvalidInput {
+                    operation: "sign a message",
+                    reason: format!("{mechanism:?} does not hash with {:?}", message.alg()),
+                });
+            }
+        };
+        self.sign_input(key, ToSign::Message { pss, message })
+    }
+
+    fn sign_input(&mut self, key: KeyRole, input: ToSign<'_>) -> Result<Vec<u8>, CardError> {
         self.run(true, |io, st| {
             let signature = match st.generation {
-                Generation::Cps3 => cps3::sign(io, st, key, mechanism, data),
-                Generation::Cps4 => cps4::sign(io, st, key, mechanism, data),
+                Generation::Cps3 => cps3::sign(io, st, key, input),
+                Generation::Cps4 => cps4::sign(io, st, key, input),
             }?;
             // An RSA signature is exactly as long as the modulus: anything else is not one,
             // whatever the card's status word said.
@@ -649,8 +730,8 @@ impl Card {
         self.run(true, |io, st| challenge(io, st))
     }
 
-    /// `len` random bytes from the card: GET CHALLENGE repeated, 8 bytes each (spec §4.5, the
-    /// official C_GenerateRandom), all in one transaction. Nothing is sent for `len` 0.
+    /// `len` random bytes from the card ([`Card::fill_random`] into a new buffer). A length that
+    /// cannot be allocated is [`CardError::InvalidInput`], nothing sent; nothing is sent for 0.
     ///
     /// ```no_run
     /// # fn f(card: &mut cpx_card::Card) -> Result<(), cpx_card::CardError> {
@@ -659,17 +740,47 @@ impl Card {
     /// # Ok(()) }
     /// ```
     pub fn random_bytes(&mut self, len: usize) -> Result<Vec<u8>, CardError> {
-        if len == 0 {
-            return Ok(Vec::new());
-        }
-        self.run(true, |io, st| {
-            let mut out = Vec::with_capacity(len + 8);
-            while out.len() < len {
-                out.extend_from_slice(&challenge(io, st)?);
+        let mut out = Vec::new();
+        out.try_reserve_exact(len).map_err(|_| CardError::InvalidInput {
+            operation: "random bytes",
+            reason: format!("{len} bytes cannot be allocated"),
+        })?;
+        out.resize(len, 0);
+        self.fill_random(&mut out)?;
+        Ok(out)
+    }
+
+    /// Fill `out` with random bytes from the card: GET CHALLENGE, 8 bytes each (spec §4.5, the
+    /// official C_GenerateRandom), written into `out` as they come. At most
+    /// [`CHALLENGES_PER_TRANSACTION`] GET CHALLENGE per PC/SC transaction, the card released
+    /// between batches; and after [`RANDOM_TURN`] of batches the card is left alone for
+    /// [`RANDOM_PAUSE`], so that a program waiting for it gets it (pcsc-lite wakes no waiter
+    /// when a transaction ends: each looks again only every 200 ms). Nothing is sent for an
+    /// empty `out`. On an error `out` holds random bytes up to some point and zeros or earlier
+    /// content after it.
+    ///
+    /// ```no_run
+    /// # fn f(card: &mut cpx_card::Card) -> Result<(), cpx_card::CardError> {
+    /// let mut key = [0u8; 32];
+    /// card.fill_random(&mut key)?; // four GET CHALLENGE, one transaction
+    /// # Ok(()) }
+    /// ```
+    pub fn fill_random(&mut self, out: &mut [u8]) -> Result<(), CardError> {
+        let mut turn = Instant::now();
+        for batch in out.chunks_mut(8 * CHALLENGES_PER_TRANSACTION) {
+            if turn.elapsed() >= RANDOM_TURN {
+                std::thread::sleep(RANDOM_PAUSE);
+                turn = Instant::now();
             }
-            out.truncate(len);
-            Ok(out)
-        })
+            self.run(true, |io, st| {
+                for part in batch.chunks_mut(8) {
+                    let bytes = challenge(io, st)?;
+                    part.copy_from_slice(&bytes[..part.len()]);
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
     }
 
     /// The size of a data object's value from the file's FCP/FCI (CPS2ter FCI `85` on a CPS3),
@@ -735,6 +846,38 @@ impl Drop for Card {
         }
     }
 }
+
+/// GET CHALLENGE per PC/SC transaction in [`Card::fill_random`]: one transaction then holds the
+/// card for 4 short exchanges (5 + 8 + 2 bytes on the wire each): 0.5 ms (median) through
+/// pcscd + vpcd on the CI machine kind, and an estimated 8–20 ms through a USB CCID reader at
+/// 2–5 ms per short APDU (not measured on real hardware); 32 random bytes per transaction
+/// covers the usual requests (a nonce, a key) in one.
+///
+/// ```
+/// // A 32-byte key takes one transaction.
+/// assert_eq!(8 * cpx_card::CHALLENGES_PER_TRANSACTION, 32);
+/// ```
+pub const CHALLENGES_PER_TRANSACTION: usize = 4;
+
+/// How long [`Card::fill_random`] takes the card back batch after batch before it pauses.
+///
+/// ```
+/// // Another program waits at most about one turn and one pause.
+/// let worst = cpx_card::RANDOM_TURN + cpx_card::RANDOM_PAUSE;
+/// assert!(worst <= std::time::Duration::from_millis(1250));
+/// ```
+pub const RANDOM_TURN: Duration = Duration::from_secs(1);
+
+/// How long [`Card::fill_random`] leaves the card free after each [`RANDOM_TURN`]: longer than
+/// the 200 ms in which a program blocked in SCardBeginTransaction looks again (pcsc-lite's
+/// PCSCLITE_LOCK_POLL_RATE, 100 ms in the client and 100 ms in pcscd before it answers
+/// "sharing violation"; pcscd keeps no queue of waiters and wakes none on release), so every
+/// waiter finds the card free once per turn.
+///
+/// ```
+/// assert!(cpx_card::RANDOM_PAUSE > std::time::Duration::from_millis(200));
+/// ```
+pub const RANDOM_PAUSE: Duration = Duration::from_millis(250);
 
 /// A data object by label (DODF plus the CPS2ter objects of a CPS3, spec §2.4).
 fn find_data_object(io: &mut Io<'_>, st: &mut State, label: &str) -> Result<DataObject, CardError> {

@@ -5,9 +5,9 @@ use zeroize::Zeroizing;
 
 use crate::atr::Interface;
 use crate::commands as cmd;
-use crate::crypto::{KeyRole, Mechanism, hash_input};
+use crate::crypto::{KeyRole, ToSign, hash_input, host_digest};
 use crate::error::CardError;
-use crate::hash::{self, HashAlg};
+use crate::hash::HashAlg;
 use crate::io::Io;
 use crate::pin::{Pin, PinKind, PinStatus};
 use crate::pinops;
@@ -134,10 +134,9 @@ pub(crate) fn sign(
     io: &mut Io<'_>,
     st: &mut State,
     role: KeyRole,
-    mechanism: Mechanism,
-    data: &[u8],
+    input: ToSign<'_>,
 ) -> Result<Vec<u8>, CardError> {
-    if matches!(mechanism, Mechanism::Pss(_) | Mechanism::PssHash) {
+    if matches!(input, ToSign::PssHash(_) | ToSign::Message { pss: true, .. }) {
         return Err(CardError::Unsupported {
             operation: "PSS signature",
             reason: "the CPS3 has no PSS (spec §4.1)",
@@ -150,11 +149,12 @@ pub(crate) fn sign(
         });
     }
     let key = st.key(io, role)?;
-    match (role, mechanism) {
-        (KeyRole::Signature, Mechanism::Pkcs1(alg)) => {
-            let Some((state, bits, tail)) = hash::partial_hash(alg, data) else {
+    match (role, input) {
+        (KeyRole::Signature, ToSign::Message { message, .. }) => {
+            let alg = message.alg();
+            let Some((state, bits, tail)) = message.card_parts() else {
                 // An empty message: hash on the host, sign the hash (spec §4.2 "precomputed").
-                return sign_hash(io, st, key.reference, alg, &alg.digest(data));
+                return sign_hash(io, st, key.reference, alg, &host_digest(message)?);
             };
             let (ht, dst) = hash_refs(alg);
             io.select(&st.app_path, "select application")?;
@@ -167,15 +167,17 @@ pub(crate) fn sign(
                 "PSO COMPUTE DIGITAL SIGNATURE",
             )
         }
-        (KeyRole::Signature, _) => {
+        (KeyRole::Signature, ToSign::RsaPkcs(data) | ToSign::PssHash(data)) => {
             let (alg, h) = hash_input("sign a hash", data)?;
             sign_hash(io, st, key.reference, alg, h)
         }
-        (KeyRole::Authentication, Mechanism::Pkcs1(alg)) => {
-            let di = alg.digest_info(&alg.digest(data));
+        (KeyRole::Authentication, ToSign::Message { message, .. }) => {
+            let di = message.alg().digest_info(&host_digest(message)?);
             internal_authenticate(io, st, key.reference, key.modulus_len, &di)
         }
-        (KeyRole::Authentication, _) => internal_authenticate(io, st, key.reference, key.modulus_len, data),
+        (KeyRole::Authentication, ToSign::RsaPkcs(data) | ToSign::PssHash(data)) => {
+            internal_authenticate(io, st, key.reference, key.modulus_len, data)
+        }
     }
 }
 

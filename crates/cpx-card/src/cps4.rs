@@ -3,7 +3,7 @@
 use zeroize::Zeroizing;
 
 use crate::commands::{self as cmd, CLA_CPS4};
-use crate::crypto::{KeyRole, Mechanism, hash_input};
+use crate::crypto::{KeyRole, ToSign, hash_input, host_digest};
 use crate::error::CardError;
 use crate::hash::{self, HashAlg};
 use crate::io::Io;
@@ -118,25 +118,23 @@ pub(crate) fn sign(
     io: &mut Io<'_>,
     st: &mut State,
     role: KeyRole,
-    mechanism: Mechanism,
-    data: &[u8],
+    input: ToSign<'_>,
 ) -> Result<Vec<u8>, CardError> {
     let key = st.key(io, role)?;
-    let (pss, h, hash_value) = match mechanism {
-        Mechanism::Pkcs1(h) => (false, h, h.digest(data)),
-        Mechanism::Pss(h) => (true, h, h.digest(data)),
-        Mechanism::PssHash => {
+    let (pss, h, hash_value) = match input {
+        ToSign::Message { pss, message } => (pss, message.alg(), host_digest(message)?),
+        ToSign::PssHash(data) => {
             let h = HashAlg::from_len(data.len()).ok_or_else(|| CardError::InvalidInput {
                 operation: "PSS signature",
                 reason: format!("{} bytes is not a SHA-1/SHA-256 hash", data.len()),
             })?;
             (true, h, data.to_vec())
         }
-        Mechanism::RsaPkcs if role == KeyRole::Signature => {
+        ToSign::RsaPkcs(data) if role == KeyRole::Signature => {
             let (h, v) = hash_input("sign a hash", data)?;
             (false, h, v.to_vec())
         }
-        Mechanism::RsaPkcs => return raw_pkcs1(io, st, key.reference, key.modulus_len, data),
+        ToSign::RsaPkcs(data) => return raw_pkcs1(io, st, key.reference, key.modulus_len, data),
     };
     if role == KeyRole::Authentication && !pss {
         // spec §10.11/§10.12: PKCS#1 v1.5 with this key only through raw RSA.

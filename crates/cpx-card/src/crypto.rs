@@ -1,7 +1,7 @@
 //! Keys and mechanisms of the card API, and the checks shared by both generations.
 
 use crate::error::CardError;
-use crate::hash::HashAlg;
+use crate::hash::{HashAlg, MessageHash};
 
 /// Which private key (spec §1.5, §5.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -40,5 +40,31 @@ pub(crate) fn hash_input<'a>(
             "{} bytes: neither a SHA-1/SHA-256 hash nor its DigestInfo",
             data.len()
         ),
+    })
+}
+
+/// What a driver signs, with the mechanism that says how (built by [`crate::Card`] from a
+/// [`Mechanism`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ToSign<'a> {
+    /// CKM_SHA*_RSA_PKCS (`pss` false) or CKM_SHA*_RSA_PKCS_PSS: a message hashed as it came.
+    Message {
+        /// PSS rather than PKCS#1 v1.5.
+        pss: bool,
+        /// The hashed message.
+        message: &'a MessageHash,
+    },
+    /// CKM_RSA_PKCS: caller data.
+    RsaPkcs(&'a [u8]),
+    /// CKM_RSA_PKCS_PSS: a precomputed hash.
+    PssHash(&'a [u8]),
+}
+
+/// The digest of a message the host hashed, or the error of a message hashed for the card's
+/// own ending of the hash (a [`MessageHash`] made by another card).
+pub(crate) fn host_digest(message: &MessageHash) -> Result<Vec<u8>, CardError> {
+    message.host_digest().ok_or_else(|| CardError::InvalidInput {
+        operation: "sign a message",
+        reason: "the message was hashed for the CPS3 signature key, which ends the hash on the card".into(),
     })
 }

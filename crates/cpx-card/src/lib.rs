@@ -54,12 +54,12 @@ mod state;
 
 pub use atr::{Generation, Interface, identify_atr};
 pub use ber::Path;
-pub use card::{Card, Certificate, PrivateKeyInfo};
+pub use card::{CHALLENGES_PER_TRANSACTION, Card, Certificate, PrivateKeyInfo, RANDOM_PAUSE, RANDOM_TURN};
 pub use cps3::parse_pin_data;
 pub use crypto::{KeyRole, Mechanism};
 pub use data::{DataLocation, DataObject, EfActua, parse_ef_actua};
 pub use error::CardError;
-pub use hash::{HashAlg, partial_hash, pkcs1_type1, pkcs1_type2_unpad, strip_digest_info};
+pub use hash::{HashAlg, MessageHash, partial_hash, pkcs1_type1, pkcs1_type2_unpad, strip_digest_info};
 pub use open::Identified;
 pub use pin::{Pin, PinKind, PinPolicy, PinStatus, PinType};
 pub use seed::Pkcs15Files;

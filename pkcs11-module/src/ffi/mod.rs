@@ -71,14 +71,19 @@ unsafe fn put<T>(p: *mut T, v: T) -> Result<()> {
 }
 
 /// The caller's input bytes. NULL is CKR_ARGUMENTS_BAD even with a zero length (spec §6.1 row
-/// 407).
+/// 407), and so is a length no buffer can have (past `isize::MAX` or the end of the address
+/// space: no slice may be made of it).
 ///
 /// # Safety
 /// `p` must be NULL or valid for reading `len` bytes.
 unsafe fn input<'a>(p: *const CK_BYTE, len: CK_ULONG) -> Result<&'a [u8]> {
     non_null(p)?;
+    let len = usize::try_from(len)
+        .ok()
+        .filter(|&n| isize::try_from(n).is_ok() && (p as usize).checked_add(n).is_some())
+        .ok_or(Error::Ck(CKR_ARGUMENTS_BAD))?;
     // SAFETY: valid for `len` bytes per the caller.
-    Ok(unsafe { std::slice::from_raw_parts(p, len as usize) })
+    Ok(unsafe { std::slice::from_raw_parts(p, len) })
 }
 
 /// Deliver an [`Output`] under the two-call protocol: NULL `out` → size in `*out_len`; a
@@ -283,6 +288,19 @@ mod tests {
             let mut data = [0u8; 4];
             assert_eq!(
                 C_Sign(12345, data.as_mut_ptr(), 4, std::ptr::null_mut(), &mut sig_len),
+                CKR_SESSION_HANDLE_INVALID
+            );
+            // Lengths no buffer can have, or over one C_GenerateRandom: refused before any
+            // slice is made of them or any session looked at.
+            assert_eq!(
+                C_SignUpdate(12345, data.as_mut_ptr(), CK_ULONG::MAX),
+                CKR_ARGUMENTS_BAD
+            );
+            for len in [CK_ULONG::MAX, 1 << 40] {
+                assert_eq!(C_GenerateRandom(12345, data.as_mut_ptr(), len), CKR_ARGUMENTS_BAD);
+            }
+            assert_eq!(
+                C_GenerateRandom(12345, data.as_mut_ptr(), 4),
                 CKR_SESSION_HANDLE_INVALID
             );
             assert_eq!(C_SignInit(12345, std::ptr::null_mut(), 1), CKR_ARGUMENTS_BAD);

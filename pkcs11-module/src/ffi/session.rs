@@ -104,9 +104,12 @@ pub(crate) unsafe extern "C" fn C_GenerateRandom(
     guard("C_GenerateRandom", || {
         let m = module()?;
         non_null(out)?;
-        let bytes = m.generate_random(h, len as usize)?;
-        // SAFETY: the caller's buffer holds `len` bytes.
-        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), out, bytes.len()) };
-        Ok(())
+        // Checked before any slice exists: a length no buffer can have, or over one call's
+        // maximum, is CKR_ARGUMENTS_BAD (see `random`).
+        let len = crate::random::checked_len(out as usize, len)?;
+        // SAFETY: the caller's buffer holds `len` bytes (PKCS#11 contract), and `len` is a
+        // length a buffer at `out` can have.
+        let out = unsafe { std::slice::from_raw_parts_mut(out, len) };
+        m.generate_random(h, out)
     })
 }

@@ -114,6 +114,7 @@ pub fn initialize(args: Option<InitArgs>) -> Result<()> {
         // PKCS#11 2.40 §5.4 allows ("the library may use the OS primitives").
     }
     init_logging();
+    crate::ffi::register_fork_handlers();
     // In a forked child this is a new cell: the parent's module (its PC/SC contexts and card
     // handles, its locks) is never touched, closed or freed here (closing would talk to pcscd
     // on the parent's behalf).

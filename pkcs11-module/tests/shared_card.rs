@@ -416,7 +416,35 @@ fn mute_card_costs_only_its_slot() -> Result<(), Failed> {
             assert_eq!(info.label(), mute_label);
         }
     }
+    // C_GetSlotList while another thread signs in a loop on the good card (and the mute card's
+    // command still hangs): it never waits for either card.
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let mut busy_slot_list = Vec::new();
+    let signed = std::thread::scope(|scope| -> Result<u64, Failed> {
+        let signer = scope.spawn(|| -> Result<u64, Failed> {
+            let session = p11.open_ro_session(good.slot)?;
+            let key = find_one(&session, ObjectClass::PRIVATE_KEY, "CPS_PRIV_AUT")?;
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                sign_with(&session, key)?;
+                n += 1;
+            }
+            Ok(n)
+        });
+        for _ in 0..1000 {
+            let t = Instant::now();
+            p11.get_slots_with_token()?;
+            busy_slot_list.push(t.elapsed());
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        signer.join().map_err(|_| "signer panicked")?
+    })?;
+    eprintln!("{signed} signatures on the good card during the C_GetSlotList calls below");
     let worst = [
+        report(
+            "C_GetSlotList while another thread signs (one reader stuck)",
+            busy_slot_list,
+        ),
         report("C_GetSlotList (one reader stuck)", slot_list),
         report("C_GetTokenInfo, good card (one reader stuck)", token_info),
         report("C_Sign, good card (one reader stuck)", sign),

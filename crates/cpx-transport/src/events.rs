@@ -112,7 +112,11 @@ impl Canceller {
     pub fn cancel(&self) {
         // The flag first: a wait woken by SCardCancel must find it raised.
         self.cancelled.store(true, Ordering::SeqCst);
-        if let Err(e) = self.ctx.cancel() {
+        let cancelled = {
+            let _pc = crate::fork_guard::enter();
+            self.ctx.cancel()
+        };
+        if let Err(e) = cancelled {
             log::debug!("SCardCancel: {e}");
         }
     }
@@ -122,8 +126,11 @@ impl Pcsc {
     /// A monitor that knows the current state of every reader; [`Monitor::wait`] reports changes
     /// from there on.
     pub fn monitor(&self) -> Result<Monitor, TransportError> {
-        let ctx = pcsc::Context::establish(pcsc::Scope::User)
-            .map_err(|e| TransportError::from_pcsc("SCardEstablishContext", "", e))?;
+        let ctx = {
+            let _pc = crate::fork_guard::establishing();
+            pcsc::Context::establish(pcsc::Scope::User)
+        }
+        .map_err(|e| TransportError::from_pcsc("SCardEstablishContext", "", e))?;
         let mut monitor = Monitor {
             ctx,
             known: BTreeMap::new(),
@@ -162,7 +169,11 @@ impl Monitor {
             }
             let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             let slice = remaining.map_or(WAIT_SLICE, |r| r.min(WAIT_SLICE));
-            match self.ctx.get_status_change(slice, &mut self.states) {
+            let changed = {
+                let _pc = crate::fork_guard::enter();
+                self.ctx.get_status_change(slice, &mut self.states)
+            };
+            match changed {
                 Ok(()) => {}
                 Err(pcsc::Error::Timeout) => {
                     if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -198,7 +209,11 @@ impl Monitor {
     /// readers that came or went.
     fn rescan(&mut self, events: &mut Vec<ReaderEvent>, relist: bool) -> Result<(), TransportError> {
         if relist || self.states.is_empty() {
-            let names = match self.ctx.list_readers_owned() {
+            let listed = {
+                let _pc = crate::fork_guard::enter();
+                self.ctx.list_readers_owned()
+            };
+            let names = match listed {
                 Ok(n) => n,
                 Err(pcsc::Error::NoReadersAvailable) => Vec::new(),
                 Err(e) => return Err(TransportError::from_pcsc("SCardListReaders", "", e)),
@@ -245,6 +260,7 @@ impl Monitor {
                 states.push(ReaderState::new(c_name, current));
             }
             self.states = states;
+            let _pc = crate::fork_guard::enter();
             self.ctx
                 .get_status_change(Duration::ZERO, &mut self.states)
                 .or_else(|e| if e == pcsc::Error::Timeout { Ok(()) } else { Err(e) })

@@ -34,6 +34,7 @@ mod channel;
 mod error;
 mod events;
 mod exchange;
+pub mod fork_guard;
 mod pcsc_channel;
 mod policy;
 mod readers;

@@ -76,6 +76,7 @@ pub struct ReaderInfo {
 impl Pcsc {
     /// Every reader with its state. No reader is an empty list, not an error.
     pub fn readers(&self) -> Result<Vec<ReaderInfo>, TransportError> {
+        let _pc = crate::fork_guard::enter();
         let names = match self.ctx.list_readers_owned() {
             Ok(names) => names,
             Err(pcsc::Error::NoReadersAvailable) => return Ok(Vec::new()),
@@ -88,6 +89,7 @@ impl Pcsc {
         if states.is_empty() {
             return Ok(Vec::new());
         }
+        let _pc = crate::fork_guard::enter();
         self.ctx
             .get_status_change(Duration::ZERO, &mut states)
             .map_err(|e| TransportError::from_pcsc("SCardGetStatusChange", "", e))?;

@@ -16,7 +16,7 @@ mod session;
 mod sign;
 mod slot;
 
-pub(crate) use process::{own_cell, own_cell_or_new};
+pub(crate) use process::{own_cell, own_cell_or_new, register_fork_handlers};
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 

@@ -65,3 +65,39 @@ pub(crate) fn own_cell_or_new() -> &'static ProcessCell {
         }
     }
 }
+
+/// `pthread_atfork` handlers: a fork never lands while one of the module's PC/SC calls may hold
+/// pcsc-lite's global lock (see `cpx_transport::fork_guard`), so the child's first PC/SC call
+/// cannot wait for ever on a lock of a thread it does not have.
+extern "C" fn before_fork() {
+    cpx_transport::fork_guard::prepare();
+}
+
+extern "C" fn after_fork_in_parent() {
+    cpx_transport::fork_guard::after_fork();
+}
+
+extern "C" fn after_fork_in_child() {
+    cpx_transport::fork_guard::after_fork_in_child();
+}
+
+/// Register the fork handlers, once per loaded module. glibc's `pthread_atfork` records the
+/// calling object (`__dso_handle`) and drops its handlers when the module is unloaded
+/// (dlclose), so an application that unloads the module keeps forking safely.
+pub(crate) fn register_fork_handlers() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: the three handlers are plain functions of this module that only touch atomics
+        // and sleep; they stay valid while the module is loaded (see above).
+        let rv = unsafe {
+            libc::pthread_atfork(
+                Some(before_fork),
+                Some(after_fork_in_parent),
+                Some(after_fork_in_child),
+            )
+        };
+        if rv != 0 {
+            log::debug!("pthread_atfork: {rv}");
+        }
+    });
+}

@@ -245,6 +245,7 @@ fn reap(pid: libc::pid_t, limit: Duration) -> Option<i32> {
             return Some(-1);
         }
         if Instant::now() >= deadline {
+            eprintln!("child {pid} hung: {}", backtrace(pid));
             // SAFETY: our own child.
             unsafe {
                 libc::kill(pid, libc::SIGKILL);
@@ -253,6 +254,30 @@ fn reap(pid: libc::pid_t, limit: Duration) -> Option<i32> {
             return None;
         }
         std::thread::sleep(Duration::from_micros(300));
+    }
+}
+
+/// Where a hung child is stuck, when gdb is there to say (for the failure report).
+fn backtrace(pid: libc::pid_t) -> String {
+    let out = std::process::Command::new("timeout")
+        .args([
+            "20",
+            "gdb",
+            "-p",
+            &pid.to_string(),
+            "-batch",
+            "-ex",
+            "thread apply all bt",
+        ])
+        .stdin(std::process::Stdio::null())
+        .output();
+    match out {
+        Ok(o) => String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter(|l| l.starts_with('#') || l.starts_with("Thread"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        Err(e) => format!("(no backtrace: {e})"),
     }
 }
 

@@ -5,7 +5,7 @@ use cpx_transport::{Pcsc, ReaderInfo};
 use serde::Serialize;
 
 use super::CliError;
-use crate::output::{self, Format};
+use crate::output::{self, Format, outln};
 use crate::session::{generation_name, interface_name};
 
 /// JSON schema version of `cpx readers --json`.
@@ -93,18 +93,18 @@ pub(crate) fn run(format: Format) -> Result<(), CliError> {
         ),
         Format::Text => {
             if readers.is_empty() {
-                println!("No smart card reader found.");
+                outln!("No smart card reader found.");
             }
             for r in &readers {
                 match &r.atr {
-                    Some(atr) => println!(
+                    Some(atr) => outln!(
                         "{}: {}, {}, ATR {}",
                         r.name,
                         r.status,
                         CardKind::of(atr).describe(),
                         output::spaced_hex(atr)
                     ),
-                    None => println!("{}: {}", r.name, r.status),
+                    None => outln!("{}: {}", r.name, r.status),
                 }
             }
             Ok(())

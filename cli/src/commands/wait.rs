@@ -11,7 +11,7 @@ use cpx_transport::{Pcsc, ReaderEvent};
 use serde::Serialize;
 
 use super::CliError;
-use crate::output::{self, Format};
+use crate::output::{self, Format, outln};
 
 /// JSON schema version of `cpx wait --json` (docs/cli-json.md).
 const VERSION: u32 = 1;
@@ -128,12 +128,12 @@ pub(crate) fn run(args: WaitArgs, format: Format) -> Result<(), CliError> {
         Format::Json => output::print_json("wait", VERSION, &event),
         Format::Text => {
             match &event.atr {
-                Some(atr) => println!(
+                Some(atr) => outln!(
                     "card inserted in {}, ATR {}",
                     event.reader,
                     output::spaced_hex(&hex::decode(atr).unwrap_or_default())
                 ),
-                None => println!("card removed from {}", event.reader),
+                None => outln!("card removed from {}", event.reader),
             }
             Ok(())
         }

@@ -65,7 +65,8 @@ impl From<&ReaderInfo> for Reader {
     fn from(r: &ReaderInfo) -> Self {
         use cpx_transport::ReaderStatus as S;
         Reader {
-            name: r.name.clone(),
+            // Shown, not used to connect: controls from a driver become U+FFFD (docs/cli-json.md).
+            name: cpx_card::text::display_safe(&r.name).into_owned(),
             state: match r.status {
                 S::Empty => "empty",
                 S::CardPresent => "card_present",

@@ -120,7 +120,9 @@ pub(crate) fn run(args: WaitArgs, format: Format) -> Result<(), CliError> {
             args.reader.as_ref().is_none_or(|r| r == &ev.reader).then_some(ev)
         });
         if let Some(ev) = found {
-            break ev;
+            // Shown only: controls in a driver's reader name become U+FFFD (docs/cli-json.md).
+            let reader = cpx_card::text::display_safe(&ev.reader).into_owned();
+            break Event { reader, ..ev };
         }
     };
     drop(spinner);

@@ -26,6 +26,7 @@ CPX_TEST_PACKAGES=(
   x11-apps                           # browser test: xwd, the screenshot kept as a CI artefact
   imagemagick                        # browser test: convert, the screenshot to PNG
   zip                                # browser test: packs the WebExtension that installs the module
+  gdb                                # cli pin_memory test: core dump of cpx at exit, searched for the PIN
   pkcs11-provider                    # clients test: OpenSSL 3 provider for pkcs11: URIs (bookworm: from
                                      # bookworm-backports, added below; later releases: main)
 )

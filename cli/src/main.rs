@@ -57,7 +57,8 @@ fn main() -> ExitCode {
     match commands::run(cli.command, format) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("cpx: {e}");
+            // The message may quote a reader name or the card: no control reaches the terminal.
+            output::errln!("cpx: {e}");
             ExitCode::from(e.exit_code())
         }
     }

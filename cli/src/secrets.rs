@@ -45,31 +45,33 @@ pub(crate) struct Secrets {
     order: &'static str,
 }
 
-/// Longest secret file accepted (a few lines of digits).
-const MAX_LEN: u64 = 4096;
+/// Longest secret input accepted (a few lines of digits).
+const MAX_LEN: usize = 4096;
 
 impl Secrets {
     /// Secrets from `args`; `order` documents the lines expected (e.g. "current PIN, new PIN").
     pub(crate) fn new(args: &SecretArgs, order: &'static str) -> Result<Secrets, CliError> {
-        let (origin, text) = if args.pin_stdin {
-            let mut text = Zeroizing::new(String::new());
-            std::io::stdin()
-                .take(MAX_LEN)
-                .read_to_string(&mut text)
+        let (origin, bytes) = if args.pin_stdin {
+            // fd 0 itself, not std's `Stdin`: its 8 KiB BufReader would keep "PIN\n" until exit
+            // (issue 13 item 8). rustix's `stdin()` is the fd, no buffer.
+            let fd = rustix::stdio::stdin();
+            let bytes = read_secret(|buf| rustix::io::read(fd, buf).map_err(std::io::Error::from))
                 .map_err(|e| CliError::Usage(format!("--pin-stdin: {e}")))?;
-            ("--pin-stdin", text)
+            ("--pin-stdin", bytes)
         } else if let Some(path) = &args.pin_file {
-            let mut text = Zeroizing::new(String::new());
-            std::fs::File::open(path)
-                .and_then(|f| f.take(MAX_LEN).read_to_string(&mut text))
+            let bytes = std::fs::File::open(path)
+                .and_then(|mut f| read_secret(|buf| f.read(buf)))
                 .map_err(|e| CliError::Usage(format!("--pin-file {}: {e}", path.display())))?;
-            ("--pin-file", text)
+            ("--pin-file", bytes)
         } else {
             return Ok(Secrets {
                 source: Source::Prompt,
                 order,
             });
         };
+        let text =
+            std::str::from_utf8(&bytes).map_err(|_| CliError::Usage(format!("{origin}: not UTF-8 text")))?;
+        // Each line is copied once, into a buffer of its exact size that is wiped on drop.
         let lines = text
             .lines()
             .map(|l| Zeroizing::new(l.trim_end_matches('\r').to_owned()))
@@ -131,6 +133,30 @@ impl Secrets {
     }
 }
 
+/// Everything `read` gives until end of file, read straight into one buffer that is allocated
+/// once (never moved, so no copy is left behind) and wiped on drop; `read` must be unbuffered
+/// (a raw fd, a `File`). More than [`MAX_LEN`] bytes is an error: no secret input is that long.
+fn read_secret(
+    mut read: impl FnMut(&mut [u8]) -> std::io::Result<usize>,
+) -> std::io::Result<Zeroizing<Vec<u8>>> {
+    let mut buf = Zeroizing::new(vec![0u8; MAX_LEN + 1]);
+    let mut len = 0;
+    while let Some(free) = buf.get_mut(len..).filter(|free| !free.is_empty()) {
+        match read(free) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if len > MAX_LEN {
+        return Err(std::io::Error::other(format!("more than {MAX_LEN} bytes")));
+    }
+    // Shortens in place: the capacity (and the wipe on drop) stays the whole buffer.
+    buf.truncate(len);
+    Ok(buf)
+}
+
 /// CPx codes are digits: 4 for the PIN, 8 for the PUK on every known card. The exact rule is the
 /// card's (its AODF), checked by cpx-card before any APDU; this catches what no card accepts.
 fn check(kind: PinKind, value: &str) -> Result<(), CliError> {
@@ -146,5 +172,39 @@ fn check(kind: PinKind, value: &str) -> Result<(), CliError> {
     match reason {
         Some(reason) => Err(cpx_card::CardError::PinFormat { kind, reason }.into()),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `read` over `input`, at most `chunk` bytes per call, with an EINTR first.
+    fn reader(input: &[u8], chunk: usize) -> impl FnMut(&mut [u8]) -> std::io::Result<usize> + '_ {
+        let (mut at, mut interrupted) = (0, false);
+        move |buf| {
+            if !interrupted {
+                interrupted = true;
+                return Err(std::io::ErrorKind::Interrupted.into());
+            }
+            let n = chunk.min(buf.len()).min(input.len() - at);
+            buf[..n].copy_from_slice(&input[at..at + n]);
+            at += n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn reads_to_end_in_small_pieces_into_one_buffer() {
+        let got = read_secret(reader(b"1234\n5678\n", 3)).unwrap();
+        assert_eq!(&got[..], b"1234\n5678\n");
+        assert_eq!(got.capacity(), MAX_LEN + 1, "the buffer was never reallocated");
+    }
+
+    #[test]
+    fn longer_than_the_limit_is_an_error() {
+        let big = vec![b'1'; MAX_LEN + 1];
+        assert!(read_secret(reader(&big, 1000)).is_err());
+        assert_eq!(read_secret(reader(&big[..MAX_LEN], 1000)).unwrap().len(), MAX_LEN);
     }
 }

@@ -66,8 +66,10 @@ impl Session {
         }
     }
 
+    /// The reader's name, to show: a driver's name is not trusted either (controls → U+FFFD,
+    /// docs/cli-json.md).
     pub(crate) fn reader(&self) -> String {
-        self.card.reader().to_owned()
+        cpx_card::text::display_safe(self.card.reader()).into_owned()
     }
 
     /// The PIN and PUK status; `None` for a code the interface does not have (CPS3 contactless).

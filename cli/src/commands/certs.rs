@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::CliError;
 use super::status::{CertInfo, card_certificates};
-use crate::output::{self, Format};
+use crate::output::{self, Format, errln, outln};
 use crate::session::{ReaderArg, Session};
 
 /// JSON schema versions (docs/cli-json.md).
@@ -167,8 +167,8 @@ fn list(args: ListArgs, format: Format) -> Result<(), CliError> {
         Format::Json => output::print_json("certs-list", LIST_VERSION, &out),
         Format::Text => {
             for c in &out.certificates {
-                println!("{}", c.text());
-                println!(
+                outln!("{}", c.text());
+                outln!(
                     "{:<15} label {:?}, serial {}",
                     "",
                     c.label.as_deref().unwrap_or(""),
@@ -280,7 +280,7 @@ fn export(args: ExportArgs, format: Format) -> Result<(), CliError> {
         (Format::Json, _) => output::print_json("certs-export", EXPORT_VERSION, &report),
         (Format::Text, Some(path)) => {
             for c in &report.certificates {
-                eprintln!("{}: {} → {}", c.role.as_str(), c.subject, path.display());
+                errln!("{}: {} → {}", c.role.as_str(), c.subject, path.display());
             }
             Ok(())
         }
@@ -390,12 +390,12 @@ fn verify(args: VerifyArgs, format: Format) -> Result<(), CliError> {
                     ChainStatus::Invalid => "INVALID",
                     ChainStatus::Incomplete => "INCOMPLETE",
                 };
-                println!("{}: {status}: {}", c.role.as_str(), c.subject);
+                outln!("{}: {status}: {}", c.role.as_str(), c.subject);
                 for link in c.path.iter().skip(1) {
-                    println!("    ← {link}");
+                    outln!("    ← {link}");
                 }
                 for problem in &c.problems {
-                    println!("    problem: {problem}");
+                    outln!("    problem: {problem}");
                 }
             }
         }

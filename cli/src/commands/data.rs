@@ -7,7 +7,7 @@ use cpx_profile::business::{self, BusinessObject, Decoded};
 use serde::Serialize;
 
 use super::CliError;
-use crate::output::{self, Format};
+use crate::output::{self, Format, outln};
 use crate::secrets::{SecretArgs, Secrets};
 use crate::session::{ReaderArg, Session};
 
@@ -106,40 +106,40 @@ fn print_text(d: &Data) {
     for o in &d.objects {
         let access = if o.private { "private" } else { "public" };
         let Some(c) = &o.content else {
-            println!(
+            outln!(
                 "{} ({access}): {}",
                 o.label,
                 o.error.as_deref().unwrap_or("not read")
             );
             continue;
         };
-        println!("{} ({access}, {} bytes)", o.label, c.length);
+        outln!("{} ({access}, {} bytes)", o.label, c.length);
         match &c.decoded {
             Some(Decoded::Activity(a)) => {
-                println!("  situation {}", a.number);
+                outln!("  situation {}", a.number);
                 if let Some(r) = &a.raison_sociale {
-                    println!("  raison sociale: {r}");
+                    outln!("  raison sociale: {r}");
                 }
                 if let Some(s) = &a.structure_id {
-                    println!("  structure: {}", s.value);
+                    outln!("  structure: {}", s.value);
                 }
                 if let Some(s) = &a.sector {
-                    println!("  sector: {} {}", s.code, s.label.as_deref().unwrap_or(""));
+                    outln!("  sector: {} {}", s.code, s.label.as_deref().unwrap_or(""));
                 }
             }
             Some(Decoded::InfoPs(i)) => match &i.specialty {
-                Some(s) => println!("  specialty: {} {}", s.code, s.label.as_deref().unwrap_or("")),
-                None => println!("  specialty: unknown"),
+                Some(s) => outln!("  specialty: {} {}", s.code, s.label.as_deref().unwrap_or("")),
+                None => outln!("  specialty: unknown"),
             },
             None => {}
         }
         match &c.tlv {
             Some(tlv) => {
                 for line in tlv.to_text().lines() {
-                    println!("  {line}");
+                    outln!("  {line}");
                 }
             }
-            None => println!("  {}", c.value),
+            None => outln!("  {}", c.value),
         }
     }
 }

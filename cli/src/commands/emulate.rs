@@ -10,6 +10,7 @@ use cpx_emulator::{Rig, builtin_stems, card_from_image, find_image};
 use cpx_transport::Pcsc;
 
 use super::CliError;
+use crate::output::outln;
 
 /// How long `cpx emulate` waits for pcscd to poll the inserted cards, then for PC/SC to show
 /// them: pcscd polls every 400 ms, but a loaded machine can take much longer, and the wait ends
@@ -62,14 +63,14 @@ fn file_name_part(name: &str) -> String {
 pub(crate) fn run(args: EmulateArgs) -> Result<(), CliError> {
     if args.list {
         for stem in builtin_stems() {
-            println!("{stem}");
+            outln!("{stem}");
         }
         return Ok(());
     }
     if let (Some(command), Some(path)) = (&args.send, &args.control) {
         let reply = cpx_emulator::control(path, command)
             .map_err(|e| CliError::Emulator(format!("{}: {e}", path.display())))?;
-        println!("{reply}");
+        outln!("{reply}");
         return if reply.starts_with("ok") {
             Ok(())
         } else {
@@ -129,7 +130,7 @@ pub(crate) fn run(args: EmulateArgs) -> Result<(), CliError> {
         }
     }
     for (i, label, addr, inserted) in rig.status() {
-        println!(
+        outln!(
             "card {i}: {label} at vpcd {addr}, {}",
             if inserted { "inserted" } else { "removed" }
         );
@@ -137,7 +138,7 @@ pub(crate) fn run(args: EmulateArgs) -> Result<(), CliError> {
 
     match &args.control {
         Some(path) => {
-            println!("control socket {}", path.display());
+            outln!("control socket {}", path.display());
             rig.serve_control(path, &stop)
                 .map_err(|e| CliError::Emulator(e.to_string()))?;
         }

@@ -8,7 +8,7 @@ use cpx_card::PinKind;
 use serde::Serialize;
 
 use super::CliError;
-use crate::output::{self, Format};
+use crate::output::{self, Format, outln};
 use crate::secrets::{SecretArgs, Secrets};
 use crate::session::{CodeState, ReaderArg, Session};
 
@@ -90,15 +90,15 @@ pub(crate) fn run(cmd: PinCommand, format: Format) -> Result<(), CliError> {
         Format::Json => output::print_json("pin", VERSION, &report),
         Format::Text => {
             match operation {
-                "verify" => println!("PIN correct."),
-                "change" => println!("PIN changed."),
-                _ => println!("PIN unblocked and replaced."),
+                "verify" => outln!("PIN correct."),
+                "change" => outln!("PIN changed."),
+                _ => outln!("PIN unblocked and replaced."),
             }
             if let Some(p) = &report.pin {
-                println!("PIN: {}", p.text(PinKind::User));
+                outln!("PIN: {}", p.text(PinKind::User));
             }
             if let Some(p) = &report.puk {
-                println!("PUK: {}", p.text(PinKind::Puk));
+                outln!("PUK: {}", p.text(PinKind::Puk));
             }
             Ok(())
         }

@@ -5,7 +5,7 @@ use cpx_transport::{Pcsc, ReaderInfo};
 use serde::Serialize;
 
 use super::CliError;
-use crate::output::{self, Format};
+use crate::output::{self, Format, outln};
 use crate::session::{generation_name, interface_name};
 
 /// JSON schema version of `cpx readers --json`.
@@ -65,7 +65,8 @@ impl From<&ReaderInfo> for Reader {
     fn from(r: &ReaderInfo) -> Self {
         use cpx_transport::ReaderStatus as S;
         Reader {
-            name: r.name.clone(),
+            // Shown, not used to connect: controls from a driver become U+FFFD (docs/cli-json.md).
+            name: cpx_card::text::display_safe(&r.name).into_owned(),
             state: match r.status {
                 S::Empty => "empty",
                 S::CardPresent => "card_present",
@@ -93,18 +94,18 @@ pub(crate) fn run(format: Format) -> Result<(), CliError> {
         ),
         Format::Text => {
             if readers.is_empty() {
-                println!("No smart card reader found.");
+                outln!("No smart card reader found.");
             }
             for r in &readers {
                 match &r.atr {
-                    Some(atr) => println!(
+                    Some(atr) => outln!(
                         "{}: {}, {}, ATR {}",
                         r.name,
                         r.status,
                         CardKind::of(atr).describe(),
                         output::spaced_hex(atr)
                     ),
-                    None => println!("{}: {}", r.name, r.status),
+                    None => outln!("{}: {}", r.name, r.status),
                 }
             }
             Ok(())

@@ -9,7 +9,7 @@ use cpx_card::{Generation, HashAlg, KeyRole, Mechanism};
 use serde::Serialize;
 
 use super::CliError;
-use crate::output::{self, Format};
+use crate::output::{self, Format, outln};
 use crate::secrets::{SecretArgs, Secrets};
 use crate::session::{ReaderArg, Session};
 
@@ -122,7 +122,7 @@ pub(crate) fn run(args: SignArgs, format: Format) -> Result<(), CliError> {
     match format {
         Format::Json => output::print_json("sign", VERSION, &report),
         Format::Text => {
-            println!(
+            outln!(
                 "Signed {} with the {} key ({}, {}): {} ({} bytes)",
                 report.input,
                 report.key,
@@ -135,9 +135,11 @@ pub(crate) fn run(args: SignArgs, format: Format) -> Result<(), CliError> {
                 Some(n) => format!(" -sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:{n}"),
                 None => String::new(),
             };
-            println!(
+            outln!(
                 "Check: cpx certs export --role {} -o cert.pem && openssl x509 -in cert.pem -pubkey -noout > pub.pem && openssl dgst -{hash_name} -verify pub.pem{pss} -signature {} {}",
-                report.key, report.signature_file, report.input
+                report.key,
+                report.signature_file,
+                report.input
             );
             Ok(())
         }

@@ -8,7 +8,7 @@ use cpx_profile::{CardType, ExpiryStatus, IdStatus, Profile, Role, Timestamp, Tr
 use serde::Serialize;
 
 use super::CliError;
-use crate::output::{self, Format};
+use crate::output::{self, Format, outln};
 use crate::session::{CodeState, ReaderArg, Session, generation_name, interface_name};
 
 /// JSON schema version of `cpx status --json` (docs/cli-json.md).
@@ -228,19 +228,22 @@ fn print_text(s: &Status) {
     } else {
         ""
     };
-    println!("Reader:        {}{how}", s.reader);
-    println!(
+    outln!("Reader:        {}{how}", s.reader);
+    outln!(
         "Card:          {} ({}), {}, serial {}",
-        s.card.generation, s.card.model, s.card.interface, s.card.serial
+        s.card.generation,
+        s.card.model,
+        s.card.interface,
+        s.card.serial
     );
-    println!("Token label:   {}", s.card.token_label);
+    outln!("Token label:   {}", s.card.token_label);
     if let Some(t) = &s.card.type_label {
         let test = if s.card.test == Some(true) {
             ", TEST card"
         } else {
             ""
         };
-        println!("Card type:     {t}{test}");
+        outln!("Card type:     {t}{test}");
     }
     let name = [s.holder.given_name.as_deref(), s.holder.surname.as_deref()]
         .into_iter()
@@ -248,40 +251,40 @@ fn print_text(s: &Status) {
         .collect::<Vec<_>>()
         .join(" ");
     if !name.is_empty() {
-        println!("Holder:        {name}");
+        outln!("Holder:        {name}");
     }
     if let Some(id) = &s.holder.national_id {
         let scheme = s.holder.national_id_scheme.as_deref().unwrap_or("unknown scheme");
-        println!("National id:   {id} ({scheme})");
+        outln!("National id:   {id} ({scheme})");
     }
     if let Some(p) = &s.holder.profession {
-        println!(
+        outln!(
             "Profession:    {} ({} {})",
             p.label.as_deref().unwrap_or("?"),
             p.table,
             p.code
         );
     } else if let Some(t) = &s.holder.title {
-        println!("Title:         {t}");
+        outln!("Title:         {t}");
     }
     if let Some(o) = &s.holder.organisation {
-        println!("Organisation:  {o}");
+        outln!("Organisation:  {o}");
     }
-    println!("Certificates:");
+    outln!("Certificates:");
     for c in &s.certificates {
         for line in c.text().lines() {
-            println!("  {line}");
+            outln!("  {line}");
         }
     }
     match &s.pin {
-        Some(p) => println!("PIN:           {}", p.text(PinKind::User)),
-        None => println!("PIN:           none on this interface"),
+        Some(p) => outln!("PIN:           {}", p.text(PinKind::User)),
+        None => outln!("PIN:           none on this interface"),
     }
     if let Some(p) = &s.puk {
-        println!("PUK:           {}", p.text(PinKind::Puk));
+        outln!("PUK:           {}", p.text(PinKind::Puk));
     }
     match &s.ef_actua {
-        Some(a) => println!("EF_ACTUA:      {} to {}", a.start, a.end),
-        None => println!("EF_ACTUA:      none"),
+        Some(a) => outln!("EF_ACTUA:      {} to {}", a.start, a.end),
+        None => outln!("EF_ACTUA:      none"),
     }
 }

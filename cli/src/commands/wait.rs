@@ -11,7 +11,7 @@ use cpx_transport::{Pcsc, ReaderEvent};
 use serde::Serialize;
 
 use super::CliError;
-use crate::output::{self, Format};
+use crate::output::{self, Format, outln};
 
 /// JSON schema version of `cpx wait --json` (docs/cli-json.md).
 const VERSION: u32 = 1;
@@ -120,7 +120,9 @@ pub(crate) fn run(args: WaitArgs, format: Format) -> Result<(), CliError> {
             args.reader.as_ref().is_none_or(|r| r == &ev.reader).then_some(ev)
         });
         if let Some(ev) = found {
-            break ev;
+            // Shown only: controls in a driver's reader name become U+FFFD (docs/cli-json.md).
+            let reader = cpx_card::text::display_safe(&ev.reader).into_owned();
+            break Event { reader, ..ev };
         }
     };
     drop(spinner);
@@ -128,12 +130,12 @@ pub(crate) fn run(args: WaitArgs, format: Format) -> Result<(), CliError> {
         Format::Json => output::print_json("wait", VERSION, &event),
         Format::Text => {
             match &event.atr {
-                Some(atr) => println!(
+                Some(atr) => outln!(
                     "card inserted in {}, ATR {}",
                     event.reader,
                     output::spaced_hex(&hex::decode(atr).unwrap_or_default())
                 ),
-                None => println!("card removed from {}", event.reader),
+                None => outln!("card removed from {}", event.reader),
             }
             Ok(())
         }

@@ -74,9 +74,11 @@ pub(crate) fn bits(t: &Tlv<'_>) -> u32 {
     out
 }
 
-/// UTF-8 text of a string element (invalid UTF-8 replaced, never an error: labels are display data).
+/// UTF-8 text of a string element, safe to show: invalid UTF-8 and control characters replaced
+/// by U+FFFD ([`crate::text`]), never an error: labels are display data. Every PKCS#15 label,
+/// the TokenInfo label and manufacturerID go through here, so no consumer sees a raw control.
 pub(crate) fn text(t: &Tlv<'_>) -> String {
-    String::from_utf8_lossy(t.value).into_owned()
+    crate::text::display_safe_bytes(t.value).into_owned()
 }
 
 /// A PKCS#15 / ISO 7816-15 Path: `SEQUENCE { efidOrPath OCTET STRING, index INTEGER OPTIONAL,

@@ -85,8 +85,14 @@ pub(crate) fn verify(io: &mut Io<'_>, st: &mut State, kind: PinKind, pin: &Pin) 
 /// `00 24 00 <ref> Lc old ‖ new`, both formatted by the AODF (spec §3.2, §9).
 pub(crate) fn change(io: &mut Io<'_>, st: &mut State, old: &Pin, new: &Pin) -> Result<(), CardError> {
     let (policy, _) = st.policy(io, PinKind::User)?;
-    let mut data = policy.format(PinKind::User, old)?;
-    data.extend_from_slice(&policy.format(PinKind::User, new)?);
+    let (old, new) = (
+        policy.format(PinKind::User, old)?,
+        policy.format(PinKind::User, new)?,
+    );
+    // Exact capacity: growing the buffer would leave an unwiped copy of the old PIN behind.
+    let mut data = Zeroizing::new(Vec::with_capacity(old.len() + new.len()));
+    data.extend_from_slice(&old);
+    data.extend_from_slice(&new);
     let r = io.transmit(&cmd::change_reference_data(
         cmd::CLA_CPS3,
         0x00,

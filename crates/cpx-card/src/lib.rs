@@ -18,6 +18,9 @@
 //!   with the PUK already verified ([`Card::unblock_pin_after_puk`]), card randomness
 //!   ([`Card::get_challenge`], [`Card::random_bytes`]), data object size and write
 //!   ([`Card::data_object_size`], [`Card::write_data_object`]).
+//! - Text from the card (TokenInfo label and manufacturer, every PKCS#15 label) is made safe to
+//!   show when parsed: control characters and invalid UTF-8 become U+FFFD ([`text`], whose
+//!   [`text::display_safe`] also serves other text such as reader names).
 //! - [`commands`] holds one function per card command, with the exact bytes of
 //!   `cpx-card-spec.md` (§ cited on each).
 //!
@@ -51,6 +54,7 @@ pub mod pkcs15;
 mod seed;
 mod session;
 mod state;
+pub mod text;
 
 pub use atr::{Generation, Interface, identify_atr};
 pub use ber::Path;

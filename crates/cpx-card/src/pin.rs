@@ -150,7 +150,9 @@ impl PinPolicy {
         if self.pin_type.digits_only() && !value.iter().all(u8::is_ascii_digit) {
             return Err(bad("only digits are allowed".into()));
         }
-        let mut out = Zeroizing::new(Vec::with_capacity(self.stored_len.max(value.len()) + 1));
+        // Capacity for every format (ISO 9564: 8 bytes): the buffer never grows, so no unwiped
+        // copy of the PIN is left behind by a reallocation.
+        let mut out = Zeroizing::new(Vec::with_capacity(self.stored_len.max(value.len()).max(8)));
         match self.pin_type {
             PinType::AsciiNumeric | PinType::Utf8 => out.extend_from_slice(value),
             PinType::HalfNibbleBcd => out.extend(value.iter().map(|d| 0xF0 | (d - b'0'))),
@@ -163,7 +165,8 @@ impl PinPolicy {
             }
             PinType::Iso9564 => {
                 // Format 2: 2N d1 d2 … padded with F to 8 bytes.
-                let mut nibbles = Zeroizing::new(vec![0x2, value.len() as u8 & 0x0F]);
+                let mut nibbles = Zeroizing::new(Vec::with_capacity(16.max(value.len() + 2)));
+                nibbles.extend([0x2, value.len() as u8 & 0x0F]);
                 nibbles.extend(value.iter().map(|d| d - b'0'));
                 nibbles.resize(16, 0x0F);
                 out.extend(nibbles.chunks(2).map(|p| (p[0] << 4) | p[1]));

@@ -98,7 +98,7 @@ pub enum Decoded {
 /// One business data object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BusinessObject {
-    /// PKCS#11 label, as given.
+    /// PKCS#11 label, as given, control characters replaced by U+FFFD.
     pub label: String,
     /// Kind from the label.
     pub kind: ObjectKind,
@@ -150,7 +150,7 @@ pub fn decode(label: &str, value: &[u8]) -> BusinessObject {
         _ => "layout not public (data notes §1.4, §2.8): shown raw, and as TLV when it parses",
     };
     BusinessObject {
-        label: label.to_owned(),
+        label: crate::text::safe(label.to_owned()),
         kind,
         number,
         length: value.len(),

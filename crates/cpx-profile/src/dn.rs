@@ -217,8 +217,14 @@ fn attribute(
 
 /// Decode an ASN.1 string by type. `Ok(None)` for non-string types; `Err` for bytes that are
 /// invalid for the declared type (a UTF8String that is not UTF-8, a PrintableString with
-/// non-ASCII bytes, an odd-length BMPString…).
+/// non-ASCII bytes, an odd-length BMPString…). Control characters in a decoded value become
+/// U+FFFD ([`crate::text`]): every DN value and otherName goes through here.
 pub(crate) fn decode_string(tag: Tag, data: &[u8]) -> (String, Result<Option<String>, String>) {
+    let (string_type, value) = decode_string_as_is(tag, data);
+    (string_type, value.map(|v| v.map(crate::text::safe)))
+}
+
+fn decode_string_as_is(tag: Tag, data: &[u8]) -> (String, Result<Option<String>, String>) {
     let ascii = |name: &str| {
         let r = if data.is_ascii() {
             Ok(Some(data.iter().map(|b| char::from(*b)).collect()))
@@ -278,6 +284,17 @@ fn utf32(data: &[u8]) -> Result<Option<String>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn controls_in_any_string_type_become_the_replacement_character() {
+        let shown = Ok(Some("Dr\u{FFFD}[2J\u{FFFD}\u{FFFD}1m".to_owned()));
+        assert_eq!(
+            decode_string(Tag::Utf8String, b"Dr\x1b[2J\x00\xC2\x9B1m").1,
+            shown
+        );
+        assert_eq!(decode_string(Tag::TeletexString, b"Dr\x1b[2J\x00\x9B1m").1, shown);
+        assert_eq!(decode_string(Tag::Ia5String, b"Dr\x1b[2J\x00\x7F1m").1, shown);
+    }
 
     #[test]
     fn strings_by_type() {

@@ -7,6 +7,7 @@ use x509_parser::extensions::{DistributionPointName, GeneralName as XName, Parse
 use crate::dn::{Dn, decode_string};
 use crate::error::{NameField, ProfileError};
 use crate::health::{self, HealthExtensions};
+use crate::text;
 use crate::{der, hex, oids, tlv};
 
 /// An OID with its name when known.
@@ -301,7 +302,7 @@ fn uris(names: &[XName<'_>]) -> Vec<String> {
     names
         .iter()
         .filter_map(|n| match n {
-            XName::URI(u) => Some((*u).to_owned()),
+            XName::URI(u) => Some(text::safe((*u).to_owned())),
             _ => None,
         })
         .collect()
@@ -311,7 +312,7 @@ fn ia5(tlv: &[u8]) -> Option<String> {
     let value = der::only(tlv, 0x16)?;
     value
         .is_ascii()
-        .then(|| value.iter().map(|b| char::from(*b)).collect())
+        .then(|| text::safe(value.iter().map(|b| char::from(*b)).collect()))
 }
 
 fn alt_name(gn: &XName<'_>) -> Result<AltName, String> {
@@ -351,9 +352,9 @@ fn alt_name(gn: &XName<'_>) -> Result<AltName, String> {
                 },
             }
         }
-        XName::RFC822Name(s) => simple("rfc822", (*s).to_owned()),
-        XName::DNSName(s) => simple("dns", (*s).to_owned()),
-        XName::URI(s) => simple("uri", (*s).to_owned()),
+        XName::RFC822Name(s) => simple("rfc822", text::safe((*s).to_owned())),
+        XName::DNSName(s) => simple("dns", text::safe((*s).to_owned())),
+        XName::URI(s) => simple("uri", text::safe((*s).to_owned())),
         XName::DirectoryName(name) => simple(
             "directory",
             Dn::from_der(name.as_raw(), NameField::Subject)

@@ -41,7 +41,7 @@ pub(crate) fn decode(oid: &str, value: &[u8], out: &mut HealthExtensions) -> Res
             if !v.is_ascii() {
                 return Err("non-ASCII PrintableString".into());
             }
-            out.token_id = Some(v.iter().map(|b| char::from(*b)).collect());
+            out.token_id = Some(crate::text::safe(v.iter().map(|b| char::from(*b)).collect()));
         }
         _ => {}
     }

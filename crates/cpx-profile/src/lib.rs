@@ -55,6 +55,7 @@ pub mod national_id;
 mod oids;
 pub mod profile;
 pub mod role;
+mod text;
 mod timestamp;
 pub mod tlv;
 

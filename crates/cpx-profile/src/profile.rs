@@ -127,7 +127,8 @@ impl<'a> ProfileBuilder<'a> {
 
     /// Add a DER certificate with a note of where it was read (shown as `source`).
     pub fn certificate_from(mut self, source: &str, der: &'a [u8]) -> Self {
-        self.certificates.push((Some(source.to_owned()), der));
+        self.certificates
+            .push((Some(crate::text::safe(source.to_owned())), der));
         self
     }
 

@@ -13,9 +13,12 @@
 //!   outgoing connection takes one between our check and vpcd's bind (or while pcscd restarts).
 //! - pcscd is started by a small supervisor shell that kills it (by PID) when our end of its stdin
 //!   closes: when the sandbox is dropped, and also when this process dies without dropping it.
+//! - The sandbox directory is 0700 and pcscd's log 0600: with `--debug --apdu` that log holds every
+//!   APDU, VERIFY with the PIN included, and `CPX_KEEP_SANDBOX=1` keeps it after the run.
 
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -111,9 +114,17 @@ impl Sandbox {
 
         let dir = tempfile::Builder::new().prefix("cpx-sandbox-").tempdir()?;
         let root = dir.path().to_path_buf();
+        // Owner only, before anything is written in it: the debug log holds PINs (see the module doc).
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o700))?;
         for sub in ["run/pcscd", "conf", "drivers", "empty"] {
             fs::create_dir_all(root.join(sub))?;
         }
+        // Created here 0600; the supervisor's `>>` then appends to it and keeps its mode.
+        File::options()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(root.join("pcscd.log"))?;
         let (base_port, port_locks) = reserve_ports(2 * config.entries)?;
         let mut readers = Vec::new();
         let mut entries = Vec::new();

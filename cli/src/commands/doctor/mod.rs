@@ -27,7 +27,7 @@ use cpx_profile::TrustStore;
 use serde::Serialize;
 
 use super::CliError;
-use crate::output::{self, Format};
+use crate::output::{self, Format, outln};
 use crate::session::ReaderArg;
 
 /// JSON schema version of `cpx doctor --json` (docs/cli-json.md).
@@ -234,16 +234,16 @@ fn print_text(r: &Report) {
             Verdict::Fail => "FAIL",
             Verdict::Skip => "skip",
         };
-        println!("{verdict:<5} {:<18} {}", c.id, c.finding);
+        outln!("{verdict:<5} {:<18} {}", c.id, c.finding);
         for d in &c.details {
-            println!("{:<24}- {d}", "");
+            outln!("{:<24}- {d}", "");
         }
         if let Some(fix) = &c.fix {
-            println!("{:<24}fix: {fix}", "");
+            outln!("{:<24}fix: {fix}", "");
         }
     }
     let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
-    println!(
+    outln!(
         "{} ok, {}, {} failed, {} skipped",
         r.counts.ok,
         plural(r.counts.warn, "warning"),

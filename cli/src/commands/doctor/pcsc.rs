@@ -85,7 +85,7 @@ pub(super) fn check(host: &Host, arg: &ReaderArg, nfc_failed: bool, out: &mut Ve
                     interface_name(card.interface()),
                     card.serial(),
                     card.token_label(),
-                    card.reader()
+                    cpx_card::text::display_safe(card.reader())
                 ),
             ));
             Some(Session { card, auto })

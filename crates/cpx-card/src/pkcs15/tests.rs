@@ -183,3 +183,32 @@ fn malformed_objects_are_named() {
         Err(CardError::MalformedCardData { .. })
     ));
 }
+
+/// A hostile card's text (issue 13 item 7): ESC [2J, NUL, a C1 CSI and invalid UTF-8 in the
+/// TokenInfo label and manufacturerID and in an object label never come out raw.
+#[test]
+fn card_text_comes_out_without_controls() {
+    let hostile: &[u8] = b"CPS3\x1b[2J\x00\xC2\x9B2J\xFF";
+    let shown = "CPS3\u{FFFD}[2J\u{FFFD}\u{FFFD}2J\u{FFFD}";
+    let ti = tlv(
+        0x30,
+        &cat(&[
+            &tlv(0x02, &[0]),
+            &tlv(0x04, &[0x99, 0x00]),
+            &tlv(0x0C, hostile),
+            &tlv(0x80, hostile),
+        ]),
+    );
+    let ti = tokeninfo::parse(&ti).unwrap();
+    assert_eq!(ti.label.as_deref(), Some(shown));
+    assert_eq!(ti.manufacturer.as_deref(), Some(shown));
+    let entry = tlv(
+        0x30,
+        &cat(&[
+            &tlv(0x30, &tlv(0x0C, hostile)),
+            &tlv(0x30, &tlv(0x04, &[0x01])),
+            &tlv(0xA1, &tlv(0x30, &tlv(0x04, &[0x3F, 0x00]))),
+        ]),
+    );
+    assert_eq!(cdf::parse(&entry).unwrap()[0].common.label, shown);
+}

@@ -413,6 +413,9 @@ impl SlotState {
 /// C_GetSlotInfo's slotDescription: the reader name blank-padded to 64; longer names become
 /// the first 30 characters + "..." + the last 31 (spec §5.2).
 pub fn slot_description(reader: &str) -> String {
+    // Reader names come from PC/SC drivers: controls never reach the caller's field.
+    let reader = cpx_card::text::display_safe(reader);
+    let reader = reader.as_ref();
     let chars: Vec<char> = reader.chars().collect();
     if reader.len() <= 64 {
         return reader.to_owned();
@@ -431,11 +434,13 @@ pub fn slot_description(reader: &str) -> String {
     out
 }
 
-/// Copy `s` into a blank-padded fixed field (truncated at a character boundary).
+/// Copy `s` into a blank-padded fixed field (truncated at a character boundary), controls
+/// replaced by U+FFFD ([`cpx_card::text::display_safe`]; card text is already made safe where
+/// it is parsed: this is the last guard of every CK_*_INFO field).
 pub fn pad<const N: usize>(s: &str) -> [CK_UTF8CHAR; N] {
     let mut out = [b' '; N];
     let mut n = 0;
-    for c in s.chars() {
+    for c in cpx_card::text::display_safe(s).chars() {
         let mut buf = [0u8; 4];
         let b = c.encode_utf8(&mut buf).as_bytes();
         if n + b.len() > N {
@@ -817,5 +822,14 @@ mod tests {
         assert_eq!(slot_description("short"), "short");
         let p = pad::<8>("abc");
         assert_eq!(&p, b"abc     ");
+    }
+
+    #[test]
+    fn no_control_reaches_a_fixed_field() {
+        let p = pad::<16>("Dr\u{1b}[2J\0\u{9b}X");
+        assert!(p.iter().all(|b| *b >= 0x20 && *b != 0x7F), "{p:02X?}");
+        assert!(String::from_utf8_lossy(&p).starts_with("Dr\u{FFFD}[2J\u{FFFD}\u{FFFD}X"));
+        let d = slot_description("Reader\u{1b}]0;x\u{7}");
+        assert!(!d.chars().any(|c| c.is_control()), "{d:?}");
     }
 }

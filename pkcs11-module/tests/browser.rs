@@ -7,6 +7,11 @@
 //!   TLS-1.3-only server.
 //! - Firefox ESR, module added by policies.json (`SecurityDevices`): the same two logins; and
 //!   the module installed through the Mozilla native manifest by a WebExtension.
+//! - Firefox logged in with a CPS3 when another program logs the card out (VERIFY P1=FF through
+//!   PC/SC, issue 13): its next TLS login, to a second server opened in the same window, asks
+//!   for the PIN again before using the key — a second dialog, a second VERIFY answered 9000,
+//!   no command refused by the card for want of a login — and the server gets the card's
+//!   certificate.
 //!
 //! The browsers run under Xvfb, and xdotool types the PIN into their dialog (a headless
 //! browser hangs on it, test-harness.md §5). Each login checks, in the server's own trace, that

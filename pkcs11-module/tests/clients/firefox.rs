@@ -259,9 +259,11 @@ pub fn relogin_after_card_logout(so: &Path, card: Card, reader: &str, tls: Tls) 
     // Firefox must be idle when the card is logged out, so that the second server's handshake
     // is its first use of the key after the logout: no favicon fetched over a connection of
     // its own after the page (s_server's -www closes each one), no speculative connections.
+    // And the address bar must take the typed URL as typed: no autofill from the first one.
     let quiet = [
         ("browser.chrome.site_icons", "false"),
         ("network.http.speculative-parallel-limit", "0"),
+        ("browser.urlbar.autoFill", "false"),
     ];
     let mut firefox = PolicyFirefox::start(so, &pki, &format!("{}/", first.origin()), &quiet)?;
     let login = firefox.log_in(&first, &card)?;

@@ -7,6 +7,11 @@
 //!   TLS-1.3-only server.
 //! - Firefox ESR, module added by policies.json (`SecurityDevices`): the same two logins; and
 //!   the module installed through the Mozilla native manifest by a WebExtension.
+//! - Firefox logged in with a CPS3 when another program logs the card out (VERIFY P1=FF through
+//!   PC/SC, issue 13): its next TLS login, to a second server opened in the same window, asks
+//!   for the PIN again before using the key — a second dialog, a second VERIFY answered 9000,
+//!   no command refused by the card for want of a login — and the server gets the card's
+//!   certificate.
 //!
 //! The browsers run under Xvfb, and xdotool types the PIN into their dialog (a headless
 //! browser hangs on it, test-harness.md §5). Each login checks, in the server's own trace, that
@@ -15,6 +20,8 @@
 //! trial, failed or not; system directories are replaced in private mount namespaces only.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+#[path = "clients/card_logout.rs"]
+mod card_logout;
 #[path = "clients/chromium.rs"]
 mod chromium;
 mod common;
@@ -62,6 +69,11 @@ fn main() -> ExitCode {
             Trial::test("firefox_policy_cps4_tls13", || {
                 with_card(CPS4, |so| firefox::policy_login(so, CPS4, Tls::V13))
             }),
+            Trial::test("firefox_relogin_after_card_logout_cps3_tls12", || {
+                with_card_in_reader(CPS3, |so, reader| {
+                    firefox::relogin_after_card_logout(so, CPS3, reader, Tls::V12)
+                })
+            }),
             Trial::test("firefox_native_manifest", || {
                 with_card(CPS4, |so| firefox::native_manifest(so, CPS4))
             }),
@@ -71,8 +83,16 @@ fn main() -> ExitCode {
 
 /// Runs `check` with `card` alone in the sandbox.
 fn with_card(card: Card, check: impl FnOnce(&Path) -> Result<(), Failed>) -> Result<(), Failed> {
+    with_card_in_reader(card, |so, _| check(so))
+}
+
+/// Runs `check` with `card` alone in the sandbox, given the module and the card's reader.
+fn with_card_in_reader(
+    card: Card,
+    check: impl FnOnce(&Path, &str) -> Result<(), Failed>,
+) -> Result<(), Failed> {
     let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
     wait_alone()?;
-    let _card = insert(card.stem)?;
-    check(&module_path()?)
+    let (lease, _slot) = insert(card.stem)?;
+    check(&module_path()?, &lease.name)
 }

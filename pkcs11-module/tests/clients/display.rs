@@ -388,6 +388,37 @@ impl Display {
         }
     }
 
+    /// Opens `url` in the browser window whose class matches `class`, as a user would: Ctrl+L
+    /// (the address bar), the URL, Enter — each only while that window has the keyboard focus
+    /// (no window manager runs: it is given the focus and the server is asked until it has it).
+    /// The address bar is typed again, from empty, when the focus left during the typing.
+    pub fn open_url(&self, class: &str, url: &str) -> Result<(), Failed> {
+        let (_, out) = self.xdotool(&["search", "--onlyvisible", "--class", class])?;
+        let window = out
+            .lines()
+            .rfind(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()))
+            .ok_or_else(|| format!("no visible {class} window: {out}"))?
+            .to_string();
+        for _ in 0..MAX_ATTEMPTS {
+            wait_until("the browser window to get the keyboard focus", FOCUS_WAIT, || {
+                if self.focused()?.as_deref() == Some(window.as_str()) {
+                    return Ok(true);
+                }
+                self.xdotool(&["windowfocus", &window])?;
+                Ok(false)
+            })?;
+            // The address bar selects its whole text when it takes the focus: typing replaces it.
+            self.xdotool_ok(&["key", "--delay", "50", "ctrl+l"])?;
+            self.xdotool_ok(&["type", "--delay", "20", url])?;
+            if self.focused()?.as_deref() == Some(window.as_str()) {
+                self.xdotool_ok(&["key", "Return"])?;
+                return Ok(());
+            }
+            eprintln!("browser window {window} lost the focus while the URL was typed: again");
+        }
+        Err(format!("browser window {window} kept losing the keyboard focus").into())
+    }
+
     /// Best effort, for the screenshot only: in the browser window whose class matches
     /// `class`, find `text` (Ctrl+F), so the page scrolls to it and highlights it. Its sleeps
     /// are cosmetic (the find bar opens, the page scrolls): no verdict depends on them.

@@ -22,7 +22,8 @@ use std::time::Duration;
 
 use cpx_testkit::Failed;
 
-use crate::display::{Display, MODULE_LOG, artifact};
+use crate::card_logout::log_out_card;
+use crate::display::{Display, MODULE_LOG, PinDialogs, artifact};
 use crate::server::{PKCS1_SHA256, PSS_SHA256, ServerPki, Tls, TlsServer};
 use crate::support::{CPS3, Card, Proc, read_text, run, temp_dir, unshare_mount, utf8, wait_until};
 
@@ -122,59 +123,208 @@ fn module_listed(profile: &Path, so: &Path) -> bool {
     read_text(&profile.join("pkcs11.txt")).contains(&format!("library={}", utf8(so)))
 }
 
+/// Firefox under Xvfb with the module from policies.json, a fresh profile that trusts the
+/// server's CA and picks the client certificate by itself (`security.default_personal_cert`).
+/// Dropped in field order: Firefox before its display.
+struct PolicyFirefox {
+    proc: Proc,
+    display: Display,
+    log: PathBuf,
+    profile: PathBuf,
+}
+
+impl PolicyFirefox {
+    /// Starts it on `url`, its files in `pki`'s directory, with `prefs` besides the usual ones.
+    fn start(so: &Path, pki: &ServerPki, url: &str, prefs: &[(&str, &str)]) -> Result<Self, Failed> {
+        let dir = pki.dir().join("firefox");
+        let home = dir.join("home");
+        std::fs::create_dir_all(&home)?;
+        let mut all = vec![
+            ("security.default_personal_cert", "\"Select Automatically\""),
+            ("browser.shell.checkDefaultBrowser", "false"),
+            ("datareporting.policy.dataSubmissionEnabled", "false"),
+        ];
+        all.extend_from_slice(prefs);
+        let profile = profile(&dir, Some(&pki.ca), &all)?;
+        let dist = policy_dir(so, &dir)?;
+        let display = Display::start()?;
+        let log = dir.join("firefox.log");
+        let proc = launch(
+            &[(&dist, DISTRIBUTION)],
+            &[("HOME", utf8(&home)), ("DISPLAY", &display.name)],
+            &["-profile", utf8(&profile), url],
+            &log,
+        )?;
+        Ok(Self {
+            proc,
+            display,
+            log,
+            profile,
+        })
+    }
+
+    /// Answers the PIN dialogs until `server` has answered a connection that carried `card`'s
+    /// authentication certificate (see [`Display::answer_pin_dialogs`]).
+    fn log_in(&mut self, server: &TlsServer, card: &Card) -> Result<PinDialogs, Failed> {
+        self.log_in_unless(server, card, |_| false)
+    }
+
+    /// [`PolicyFirefox::log_in`], ending early (Ok) as soon as `give_up` holds of the browser's
+    /// log: the caller's verdict then says what went wrong, without waiting for the time limit.
+    fn log_in_unless(
+        &mut self,
+        server: &TlsServer,
+        card: &Card,
+        give_up: impl Fn(&str) -> bool,
+    ) -> Result<PinDialogs, Failed> {
+        let pem = card.auth_pem()?;
+        let log = self.log.clone();
+        self.display
+            .answer_pin_dialogs(&mut self.proc, &self.log, PIN_DIALOG, 2, || {
+                Ok(give_up(&read_text(&log))
+                    || server.handshakes().iter().any(|h| {
+                        h.answered && h.client_certs.first().is_some_and(|c| c.trim() == pem.trim())
+                    }))
+            })
+    }
+
+    /// Cosmetic, for the screenshot only (the verdicts are the caller's): the page renders,
+    /// scrolled to the client certificate's subject; then target/ci-artifacts/<name>.png.
+    fn screenshot(&self, so: &Path, name: &str) -> Result<(), Failed> {
+        std::thread::sleep(Duration::from_millis(500));
+        self.display.find_in_page("firefox", "Subject: C=FR");
+        self.display.screenshot(&artifact(so, name)?)
+    }
+}
+
+/// The CertificateVerify scheme `card` signs with (CPS3: PKCS#1 v1.5 over TLS 1.2; CPS4: PSS).
+fn scheme(card: &Card) -> &'static str {
+    if card.stem == CPS3.stem {
+        PKCS1_SHA256
+    } else {
+        PSS_SHA256
+    }
+}
+
 /// Firefox, with the module from policies.json, logs in with `card` to a server limited to
 /// `tls` (certificate chosen by `security.default_personal_cert`, PIN typed into Firefox's
 /// dialog). Screenshot: target/ci-artifacts/browser-firefox-<card>-<tls>.png.
 pub fn policy_login(so: &Path, card: Card, tls: Tls) -> Result<(), Failed> {
     let pki = ServerPki::new()?;
     let server = TlsServer::start(&pki, tls)?;
-    let dir = pki.dir().join("firefox");
-    let home = dir.join("home");
-    std::fs::create_dir_all(&home)?;
-    let profile = profile(
-        &dir,
-        Some(&pki.ca),
-        &[
-            ("security.default_personal_cert", "\"Select Automatically\""),
-            ("browser.shell.checkDefaultBrowser", "false"),
-            ("datareporting.policy.dataSubmissionEnabled", "false"),
-        ],
-    )?;
-    let dist = policy_dir(so, &dir)?;
-    let display = Display::start()?;
-    let log = dir.join("firefox.log");
-    let url = format!("{}/", server.origin());
-    let mut firefox = launch(
-        &[(&dist, DISTRIBUTION)],
-        &[("HOME", utf8(&home)), ("DISPLAY", &display.name)],
-        &["-profile", utf8(&profile), &url],
-        &log,
-    )?;
-    let pem = card.auth_pem()?;
-    let login = display.answer_pin_dialogs(&mut firefox, &log, PIN_DIALOG, 2, || {
-        Ok(server
-            .handshakes()
-            .iter()
-            .any(|h| h.answered && h.client_certs.first().is_some_and(|c| c.trim() == pem.trim())))
-    })?;
-    login.assert_one_accepted_pin(&firefox.name);
-    let scheme = if card.stem == CPS3.stem {
-        PKCS1_SHA256
-    } else {
-        PSS_SHA256
-    };
-    server.expect_login(&card, scheme)?;
+    let mut firefox = PolicyFirefox::start(so, &pki, &format!("{}/", server.origin()), &[])?;
+    let login = firefox.log_in(&server, &card)?;
+    login.assert_one_accepted_pin(&firefox.proc.name);
+    server.expect_login(&card, scheme(&card))?;
     assert!(
-        module_listed(&profile, so),
+        module_listed(&firefox.profile, so),
         "{}",
-        read_text(&profile.join("pkcs11.txt"))
+        read_text(&firefox.profile.join("pkcs11.txt"))
     );
-    // Cosmetic, for the screenshot only (the verdict is above): the page renders.
-    std::thread::sleep(Duration::from_millis(500));
-    display.find_in_page("firefox", "Subject: C=FR");
-    let name = format!("browser-firefox-{}-{}", card.generation(), tls.short());
-    display.screenshot(&artifact(so, &name)?)?;
-    Ok(())
+    firefox.screenshot(
+        so,
+        &format!("browser-firefox-{}-{}", card.generation(), tls.short()),
+    )
+}
+
+/// After another program's logout, how long until neither NSS nor the module can still answer
+/// "logged in" from what it knew before: the module asks the card in C_GetSessionInfo when the
+/// login was last confirmed more than 1 s ago (docs/pkcs11-module.md, "Several programs on one
+/// card"), and NSS keeps C_GetSessionInfo's answer for 1 s (`PK11_IsLoggedIn`,
+/// `login_delay_time`): 2 s at most, and a margin. A lower bound only: a slow machine waits longer.
+const AFTER_LOGIN_CHECKS: Duration = Duration::from_millis(2500);
+
+/// The module's APDU trace lines in which the card refused a command for want of a verified PIN
+/// (`6982`, security status not satisfied): a private-key operation tried without a login.
+fn refused_for_no_login(log: &str) -> Vec<String> {
+    log.lines()
+        .filter(|l| l.contains(" cpx::apdu] ") && l.trim_end().ends_with(" < 69 82"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Firefox logs in with `card` (in `reader`) to one server; another program logs the card out
+/// (VERIFY P1=FF through PC/SC); Firefox then opens a second server (a new origin, a new server
+/// process: a new handshake that needs the card's key, no session to resume). Firefox must ask
+/// for the PIN again before it uses the key — one more dialog, one more VERIFY answered 9000,
+/// no command refused by the card for want of a login — and the second server must receive the
+/// card's certificate and signature. A module that went on calling the card logged in would
+/// have NSS sign without a login: no dialog, the card answers 6982, no certificate login.
+/// Screenshot of the second page: target/ci-artifacts/browser-firefox-relogin-<card>-<tls>.png
+/// (and, if the second login fails, of the screen then: …-relogin-<card>-<tls>-failed.png).
+pub fn relogin_after_card_logout(so: &Path, card: Card, reader: &str, tls: Tls) -> Result<(), Failed> {
+    let pki = ServerPki::new()?;
+    let first = TlsServer::start(&pki, tls)?;
+    let second = TlsServer::start(&pki, tls)?;
+    // Firefox must be idle when the card is logged out, so that the second server's handshake
+    // is its first use of the key after the logout: no favicon fetched over a connection of
+    // its own after the page (s_server's -www closes each one), no speculative connections.
+    // And the address bar must take the typed URL as typed: no autofill from the first one.
+    let quiet = [
+        ("browser.chrome.site_icons", "false"),
+        ("network.http.speculative-parallel-limit", "0"),
+        ("browser.urlbar.autoFill", "false"),
+    ];
+    let mut firefox = PolicyFirefox::start(so, &pki, &format!("{}/", first.origin()), &quiet)?;
+    let login = firefox.log_in(&first, &card)?;
+    login.assert_one_accepted_pin(&firefox.proc.name);
+    first.expect_login(&card, scheme(&card))?;
+
+    let logout = log_out_card(reader, &card)?;
+    eprintln!("another program's logout, the card's answers: {logout:?}");
+    assert_eq!(
+        logout.before, "9000",
+        "Firefox's login is not on the card: {logout:?}"
+    );
+    assert_eq!(logout.logout, "9000", "the card refused the logout: {logout:?}");
+    assert!(
+        logout.after.starts_with("63C"),
+        "the card still has the PIN verified after the logout: {logout:?}"
+    );
+    std::thread::sleep(AFTER_LOGIN_CHECKS);
+
+    let name = format!("browser-firefox-relogin-{}-{}", card.generation(), tls.short());
+    let relogin = firefox
+        .display
+        .open_url("firefox", &format!("{}/", second.origin()))
+        .and_then(|()| firefox.log_in_unless(&second, &card, |log| !refused_for_no_login(log).is_empty()));
+    let relogin = match relogin {
+        Ok(relogin) => relogin,
+        Err(e) => {
+            let _ = firefox
+                .display
+                .screenshot(&artifact(so, &format!("{name}-failed"))?);
+            return Err(format!(
+                "{}\nthe second server saw {} ClientHello(s); its log:\n{}",
+                e.message().unwrap_or("?"),
+                second.handshakes().len(),
+                second.log()
+            )
+            .into());
+        }
+    };
+    eprintln!(
+        "{}: PIN trace after the logout {:?}",
+        firefox.proc.name, relogin.trace
+    );
+    let refused = refused_for_no_login(&read_text(&firefox.log));
+    assert!(
+        refused.is_empty(),
+        "Firefox used the key without a login after the logout (the module still called the \
+         card logged in): {refused:#?}"
+    );
+    assert_eq!(
+        relogin.prompts, 1,
+        "after the card was logged out, Firefox must ask for the PIN once"
+    );
+    assert_eq!(
+        relogin.trace.verifies,
+        ["9000", "9000"],
+        "the second login must send the PIN to the card again: {:?}",
+        relogin.trace
+    );
+    second.expect_login(&card, scheme(&card))?;
+    firefox.screenshot(so, &name)
 }
 
 /// The shipped manifest, for the built library, admitting the test extension besides those it

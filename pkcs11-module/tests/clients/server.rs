@@ -178,10 +178,13 @@ pub struct TlsServer {
 
 impl TlsServer {
     /// Starts the server limited to `tls`, on a port the system picks (`-accept
-    /// 127.0.0.1:0`; the server prints it), and waits until it accepts.
+    /// 127.0.0.1:0`; the server prints it), and waits until it accepts. Several servers may run
+    /// with one PKI (each its own port, so its own origin for a browser), each with its own log.
     pub fn start(pki: &ServerPki, tls: Tls) -> Result<Self, Failed> {
-        let log = pki.dir().join(format!("s_server-{}.log", tls.short()));
-        let out = File::create(&log)?;
+        let (log, out) = (1..100)
+            .map(|n| pki.dir().join(format!("s_server-{}-{n}.log", tls.short())))
+            .find_map(|log| File::create_new(&log).ok().map(|out| (log, out)))
+            .ok_or("no free s_server log name")?;
         // stdbuf: the trace goes through stdio, which would otherwise hold it in a buffer
         // until the server exits.
         let mut cmd = Command::new("stdbuf");

@@ -38,6 +38,7 @@ mod pcsc_channel;
 mod policy;
 mod readers;
 mod trace;
+mod turns;
 mod virtual_channel;
 
 pub use channel::{CardChannel, CardTransaction, Protocol};

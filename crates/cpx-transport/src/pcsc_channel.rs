@@ -8,6 +8,7 @@ use pcsc::{Disposition, Protocols, ReaderState, Scope, ShareMode, State};
 
 use crate::channel::{CardChannel, CardTransaction, Protocol};
 use crate::exchange::{RawTransmit, exchange};
+use crate::turns::{Turn, Turns};
 use crate::{ExchangePolicy, TransportError};
 
 /// A PC/SC context: the entry point to readers, cards and events.
@@ -42,21 +43,49 @@ impl Pcsc {
     /// transactions), accepting T=0 or T=1 as the card offers.
     pub fn connect(&self, reader: &str) -> Result<PcscChannel, TransportError> {
         let name = reader_cstring(reader)?;
-        let card = self
-            .ctx
-            .connect(&name, ShareMode::Shared, Protocols::ANY)
-            .map_err(|e| TransportError::from_pcsc("SCardConnect", reader, e))?;
-        let mut channel = PcscChannel {
-            card: LeavingCard(Some(card)),
+        let mut turns = Turns::new(reader);
+        // pcscd holds SCardConnect while another program's transaction is open, and
+        // SCardStatus fails (retried every 100 ms) while it is: a turn like a transaction's.
+        let (card, (atr, protocol)) = {
+            let mut turn = turns.take();
+            let card = self
+                .ctx
+                .connect(&name, ShareMode::Shared, Protocols::ANY)
+                .map_err(|e| TransportError::from_pcsc("SCardConnect", reader, e))?;
+            turn.began();
+            let status = read_status(&card, reader);
+            drop(turn);
+            match status {
+                Ok(status) => (LeavingCard(Some(card)), status),
+                Err(e) => {
+                    drop(LeavingCard(Some(card)));
+                    return Err(e);
+                }
+            }
+        };
+        Ok(PcscChannel {
+            card,
             reader: reader.to_owned(),
-            atr: Vec::new(),
-            protocol: Protocol::Raw,
+            atr,
+            protocol,
             policy: ExchangePolicy::default(),
             reset_pending: false,
-        };
-        channel.refresh_status()?;
-        Ok(channel)
+            turns,
+        })
     }
+}
+
+/// The card's ATR and protocol, from `SCardStatus`.
+fn read_status(card: &pcsc::Card, reader: &str) -> Result<(Vec<u8>, Protocol), TransportError> {
+    let status = card
+        .status2_owned()
+        .map_err(|e| TransportError::from_pcsc("SCardStatus", reader, e))?;
+    let protocol = match status.protocol2() {
+        Some(pcsc::Protocol::T0) => Protocol::T0,
+        Some(pcsc::Protocol::T1) => Protocol::T1,
+        _ => Protocol::Raw,
+    };
+    Ok((status.atr().to_vec(), protocol))
 }
 
 pub(crate) fn reader_cstring(reader: &str) -> Result<CString, TransportError> {
@@ -207,6 +236,8 @@ pub struct PcscChannel {
     policy: ExchangePolicy,
     /// Another program reset the card while we were in a transaction; reconnect before going on.
     reset_pending: bool,
+    /// Our turns on the card among the processes that use it (see `turns.rs`).
+    turns: Turns,
 }
 
 impl std::fmt::Debug for PcscChannel {
@@ -221,16 +252,7 @@ impl std::fmt::Debug for PcscChannel {
 
 impl PcscChannel {
     fn refresh_status(&mut self) -> Result<(), TransportError> {
-        let status = self
-            .card
-            .status2_owned()
-            .map_err(|e| TransportError::from_pcsc("SCardStatus", &self.reader, e))?;
-        self.atr = status.atr().to_vec();
-        self.protocol = match status.protocol2() {
-            Some(pcsc::Protocol::T0) => Protocol::T0,
-            Some(pcsc::Protocol::T1) => Protocol::T1,
-            _ => Protocol::Raw,
-        };
+        (self.atr, self.protocol) = read_status(&self.card, &self.reader)?;
         Ok(())
     }
 
@@ -329,19 +351,28 @@ impl CardChannel for PcscChannel {
                 reader,
                 protocol,
                 policy,
+                turns,
                 ..
             } = self;
+            let mut turn = turns.take();
             // A GET RESPONSE chain must not be interleaved with another program's APDUs.
             match card.transaction() {
-                Ok(tx) => exchange(
-                    &mut Raw {
-                        card: &tx,
-                        reader,
-                        protocol: *protocol,
-                    },
-                    command,
-                    policy,
-                ),
+                Ok(tx) => {
+                    turn.began();
+                    let result = exchange(
+                        &mut Raw {
+                            card: &tx,
+                            reader,
+                            protocol: *protocol,
+                        },
+                        command,
+                        policy,
+                    );
+                    // SCardEndTransaction, then the turn is over.
+                    drop(tx);
+                    drop(turn);
+                    result
+                }
                 Err(e) => Err(TransportError::from_pcsc("SCardBeginTransaction", reader, e)),
             }
         };
@@ -356,16 +387,22 @@ impl CardChannel for PcscChannel {
             protocol,
             policy,
             reset_pending,
+            turns,
             ..
         } = self;
+        let mut turn = turns.take();
         match card.transaction() {
-            Ok(tx) => Ok(Box::new(PcscTransaction {
-                tx,
-                reader,
-                protocol: *protocol,
-                policy: *policy,
-                reset_pending,
-            })),
+            Ok(tx) => {
+                turn.began();
+                Ok(Box::new(PcscTransaction {
+                    tx,
+                    turn,
+                    reader,
+                    protocol: *protocol,
+                    policy: *policy,
+                    reset_pending,
+                }))
+            }
             Err(e) => {
                 let e = TransportError::from_pcsc("SCardBeginTransaction", reader, e);
                 if matches!(e, TransportError::CardReset(_)) {
@@ -394,6 +431,8 @@ impl CardChannel for PcscChannel {
 /// An exclusive PC/SC transaction (`SCardBeginTransaction` … `SCardEndTransaction`).
 struct PcscTransaction<'a> {
     tx: pcsc::Transaction<'a>,
+    /// Declared after `tx`: dropped after it, once `SCardEndTransaction` is done.
+    turn: Turn<'a>,
     reader: &'a str,
     protocol: Protocol,
     policy: ExchangePolicy,
@@ -435,9 +474,12 @@ impl CardTransaction for PcscTransaction<'_> {
         } else {
             Disposition::LeaveCard
         };
-        let reader = self.reader;
-        self.tx
+        let PcscTransaction { tx, turn, reader, .. } = *self;
+        let ended = tx
             .end(disposition)
-            .map_err(|(_, e)| TransportError::from_pcsc("SCardEndTransaction", reader, e))
+            .map_err(|(_, e)| TransportError::from_pcsc("SCardEndTransaction", reader, e));
+        // The card is free: the next process may take its turn.
+        drop(turn);
+        ended
     }
 }

@@ -21,7 +21,10 @@
 //!
 //! 1. **Yield.** A process that held the card less than [`BACK_TO_BACK`] ago first looks for
 //!    waiters (`flock(LOCK_EX|LOCK_NB)` on the reader's `waiting` file fails while anyone holds
-//!    `LOCK_SH` on it) and lets them go first, for at most [`YIELD_BOUND`].
+//!    `LOCK_SH` on it) and lets them go first: for one transaction each, or, once it has held the
+//!    card for [`SLICE`] in this run (a signing loop), until the others have left the card for
+//!    [`IDLE`], so that a newcomer finishes its run of transactions at once. At most
+//!    [`YIELD_BOUND`].
 //! 2. **Register.** It holds `LOCK_SH` on `waiting` until its own `SCardBeginTransaction` returns,
 //!    which makes the holder yield at its next turn.
 //! 3. **Wait for the holder.** It takes `LOCK_EX` on the reader's `busy` file, polling in 1 ms
@@ -30,8 +33,10 @@
 //!    gets it at the first try, instead of at pcsc-lite's next 200 ms probe. It keeps `busy` until
 //!    its own transaction has ended.
 //!
-//! Between cpx processes the card then alternates transaction by transaction, and a waiter pays
-//! about one of the holder's transactions, not pcsc-lite's polling.
+//! A process that needs the card while another signs in a loop thus waits for about one of the
+//! signer's transactions, then does all its work; two processes that both loop share the card in
+//! slices of up to [`YIELD_BOUND`]. Costs: a few `flock` calls per transaction, and 1 ms polling
+//! while waiting.
 //!
 //! # What it cannot do for other programs
 //!
@@ -119,7 +124,11 @@ impl Turns {
         Turns {
             reader: reader.to_owned(),
             enabled,
-            files: if enabled { open_files(reader) } else { None },
+            files: if enabled {
+                private_dir().and_then(|dir| open_files(&dir, reader))
+            } else {
+                None
+            },
             last_end: None,
             run_start: None,
             held: Duration::ZERO,
@@ -309,8 +318,7 @@ fn unlock(fd: &OwnedFd, reader: &str) {
 }
 
 /// The reader's lock files, or `None` (logged) if they cannot be used safely.
-fn open_files(reader: &str) -> Option<Files> {
-    let dir = private_dir()?;
+fn open_files(dir: &Path, reader: &str) -> Option<Files> {
     // Readers are named per pcscd: the same name behind another pcscd (a test sandbox's, a
     // remote session's) is another card.
     let socket = std::env::var_os("PCSCLITE_CSOCK_NAME").unwrap_or_default();
@@ -375,24 +383,29 @@ fn private_dir() -> Option<PathBuf> {
             return None;
         }
     }
-    match rustix::fs::lstat(&dir) {
+    private(&dir).then_some(dir)
+}
+
+/// Whether `dir` is a directory (not a link to one) of ours that nobody else may enter.
+fn private(dir: &Path) -> bool {
+    match rustix::fs::lstat(dir) {
         Ok(st)
             if FileType::from_raw_mode(st.st_mode) == FileType::Directory
                 && st.st_uid == uid()
                 && st.st_mode & 0o077 == 0 =>
         {
-            Some(dir)
+            true
         }
         Ok(_) => {
             log::debug!(
                 "no turn-taking: {} is not a private directory of ours",
                 dir.display()
             );
-            None
+            false
         }
         Err(e) => {
             log::debug!("no turn-taking: {}: {e}", dir.display());
-            None
+            false
         }
     }
 }
@@ -405,4 +418,100 @@ fn fnv1a(parts: &[&[u8]]) -> u64 {
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
     hash
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use std::os::unix::fs::PermissionsExt;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// Turn-taking for `reader` with its files in `dir` (as another process would have them: each
+    /// `Turns` opens its own files, and flock locks of two open files conflict within a process too).
+    fn turns_in(dir: &Path, reader: &str) -> Turns {
+        Turns {
+            reader: reader.to_owned(),
+            enabled: true,
+            files: open_files(dir, reader),
+            last_end: None,
+            run_start: None,
+            held: Duration::ZERO,
+        }
+    }
+
+    fn private_tempdir() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        dir
+    }
+
+    /// Wait (bounded: a hang guard) until someone is registered as waiting on `reader`.
+    fn until_registered(dir: &Path, reader: &str) {
+        let probe = open_files(dir, reader).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !held_by_others(&probe.waiting, FlockOperation::NonBlockingLockExclusive, reader) {
+            assert!(Instant::now() < deadline, "the waiter never registered");
+            std::thread::sleep(STEP);
+        }
+    }
+
+    #[test]
+    fn a_waiter_takes_the_card_when_the_holder_ends_and_before_the_holder_again() {
+        let dir = private_tempdir();
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let mut holder = turns_in(dir.path(), "R");
+        assert!(holder.files.is_some());
+        let mut turn = holder.take();
+        turn.began();
+
+        let waiter = std::thread::spawn({
+            let (dir, events) = (dir.path().to_owned(), Arc::clone(&events));
+            move || {
+                let mut turns = turns_in(&dir, "R");
+                let mut turn = turns.take();
+                events.lock().unwrap().push("waiter began");
+                turn.began();
+                std::thread::sleep(Duration::from_millis(20));
+                events.lock().unwrap().push("waiter ended");
+            }
+        });
+        until_registered(dir.path(), "R");
+        events.lock().unwrap().push("holder ended");
+        drop(turn);
+        // Back to back: the holder lets the registered waiter go first.
+        let mut turn = holder.take();
+        turn.began();
+        events.lock().unwrap().push("holder began again");
+        drop(turn);
+        waiter.join().unwrap();
+        assert_eq!(
+            *events.lock().unwrap(),
+            [
+                "holder ended",
+                "waiter began",
+                "waiter ended",
+                "holder began again"
+            ]
+        );
+    }
+
+    #[test]
+    fn no_turn_taking_in_a_directory_others_may_enter() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(!private(dir.path()));
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        assert!(private(dir.path()));
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(dir.path(), &link).unwrap();
+        assert!(!private(&link));
+    }
+
+    #[test]
+    fn readers_of_other_pcscds_have_other_files() {
+        assert_ne!(fnv1a(&[b"/run/a", &[0], b"R"]), fnv1a(&[b"/run/b", &[0], b"R"]));
+        assert_ne!(fnv1a(&[b"", &[0], b"R 00"]), fnv1a(&[b"", &[0], b"R 01"]));
+    }
 }

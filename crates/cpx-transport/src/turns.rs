@@ -102,8 +102,10 @@ pub(crate) struct Turns {
     files: Option<Files>,
     /// When our previous turn ended.
     last_end: Option<Instant>,
-    /// When our current run of back-to-back turns began.
-    run_start: Option<Instant>,
+    /// How long we have held the card since our last pause for other programs (or since this
+    /// run began): the others wait for this time, not for the wall-clock time of our run, of
+    /// which other cpx processes may have had their share.
+    since_pause: Duration,
     /// How long we have held the card (between `began` and the end of a turn) in this run.
     held: Duration,
 }
@@ -130,7 +132,7 @@ impl Turns {
                 None
             },
             last_end: None,
-            run_start: None,
+            since_pause: Duration::ZERO,
             held: Duration::ZERO,
         }
     }
@@ -142,11 +144,11 @@ impl Turns {
     pub(crate) fn take(&mut self) -> Turn<'_> {
         let back_to_back = self.last_end.is_some_and(|end| end.elapsed() < BACK_TO_BACK);
         if !back_to_back {
-            self.run_start = None;
+            self.since_pause = Duration::ZERO;
             self.held = Duration::ZERO;
         }
         let burst = self.held >= SLICE;
-        let pause = self.enabled && back_to_back && self.run_start.is_some_and(|s| s.elapsed() >= QUANTUM);
+        let pause = self.enabled && back_to_back && self.since_pause >= QUANTUM;
         let mut turn = Turn {
             turns: self,
             waiting: false,
@@ -182,7 +184,7 @@ impl Turns {
             log::debug!("{reader}: held for {QUANTUM:?}, pausing {GAP:?} for other programs");
             std::thread::sleep(GAP);
             // A new quantum; `held` stays: we are still the long holder that lets waiters finish.
-            turn.turns.run_start = None;
+            turn.turns.since_pause = Duration::ZERO;
         }
         turn
     }
@@ -204,9 +206,6 @@ impl Turn<'_> {
     pub(crate) fn began(&mut self) {
         self.stop_waiting();
         self.began = Some(Instant::now());
-        if self.turns.run_start.is_none() {
-            self.turns.run_start = Some(Instant::now());
-        }
     }
 
     fn stop_waiting(&mut self) {
@@ -227,7 +226,9 @@ impl Drop for Turn<'_> {
             unlock(&files.busy, &self.turns.reader);
         }
         if let Some(began) = self.began {
-            self.turns.held += began.elapsed();
+            let held = began.elapsed();
+            self.turns.held += held;
+            self.turns.since_pause += held;
             self.turns.last_end = Some(Instant::now());
         }
     }
@@ -436,7 +437,7 @@ mod tests {
             enabled: true,
             files: open_files(dir, reader),
             last_end: None,
-            run_start: None,
+            since_pause: Duration::ZERO,
             held: Duration::ZERO,
         }
     }

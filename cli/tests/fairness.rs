@@ -2,12 +2,15 @@
 //! built PKCS#11 module, `cpx status` (and `pkcs11-tool -O` on the module) in another process get
 //! their turns, through the real pcscd + vpcd and an emulated CPS3.
 //!
-//! The verdict is structural, read on the card's wire: between two APDUs of `cpx status`, the
-//! signer completes at most [`MAX_SIGNATURES_BETWEEN`] signatures. Without turn-taking
-//! (`CPX_PCSC_TURNS=off`, see crates/cpx-transport/src/turns.rs), pcsc-lite lets the signer keep
-//! the card for seconds while `cpx status` waits, and runs of dozens of signatures show up.
-//! Durations (each run minus the median of the same command alone) and the lone signer's
-//! throughput with and without turn-taking are printed, for docs/benchmarks.md, never asserted.
+//! The verdict is structural, read on the card's wire: from the moment `cpx status` is started
+//! to its last APDU, the signer completes at most [`MAX_SIGNATURES_RUN`] signatures in a row,
+//! counting before its first APDU (start-up, then the connection: pcscd holds `SCardConnect`
+//! while another transaction is open) and between two of its APDUs. With turn-taking that is the
+//! signature in progress when it asks, the bound leaving a second of start-up for a loaded
+//! machine. Without it (`CPX_PCSC_TURNS=off`, see crates/cpx-transport/src/turns.rs), pcsc-lite
+//! lets the signer keep the card for seconds, dozens of signatures. Durations (each run minus the
+//! median of the same command alone) and the lone signer's throughput with and without
+//! turn-taking are printed, for docs/benchmarks-sharing.md, never asserted.
 //!
 //! The test binary runs again as the signer process (`CPX_FAIRNESS_ROLE=signer`, below).
 #![allow(
@@ -40,10 +43,11 @@ const TURNS: &str = "CPX_PCSC_TURNS";
 const STATUS_RUNS: usize = 10;
 /// `pkcs11-tool -O` runs while the signer signs (if pkcs11-tool is installed).
 const TOOL_RUNS: usize = 3;
-/// The structural bound: signatures the signer may complete between two of the other process's
-/// APDUs. With turn-taking the signer yields at its next transaction, so one signature in
-/// progress, one begun during the other's think time, and margin for a loaded machine.
-const MAX_SIGNATURES_BETWEEN: usize = 4;
+/// The structural bound: signatures the signer may complete in a row while `cpx status` runs.
+/// With turn-taking: the one in progress when it asks for the card (for its connection, then
+/// after any pause of its own longer than the 10 ms the signer waits, turns.rs `IDLE`), plus what
+/// fits in a slow start-up of the process on a loaded machine (5 × [`SIGN_TIME`] = 1 s).
+const MAX_SIGNATURES_RUN: usize = 6;
 /// A hang guard per command, not a verdict.
 const HANG: Duration = Duration::from_secs(120);
 
@@ -89,10 +93,10 @@ fn signers_commands(wire: &[Vec<u8>]) -> Vec<bool> {
 }
 
 /// How long the card computes a signature. The emulator takes about 2 ms (docs/benchmarks.md); a
-/// real card spends most of a signing loop computing, so that the signer's transactions follow
-/// each other with gaps far shorter than themselves: the case where pcsc-lite lets one process
-/// keep the card.
-const SIGN_TIME: Duration = Duration::from_millis(80);
+/// card's RSA-2048 private-key operation takes far longer (an assumption of this test, not a card
+/// fact), so that a signer's transactions follow each other with gaps much shorter than
+/// themselves: the case where pcsc-lite lets one process keep the card.
+const SIGN_TIME: Duration = Duration::from_millis(200);
 
 /// A card that takes [`SIGN_TIME`] to sign.
 struct SlowSigner(Box<dyn cpx_vpcd::VirtualCard>);
@@ -137,7 +141,7 @@ fn tight_signer_leaves_turns() -> Result<(), Failed> {
 
     // A lone signer, with and without turn-taking: what the pause for other programs costs.
     // Alternated, twice each, so that a burst of load on the machine weighs on both.
-    let lone_seconds = 2;
+    let lone_seconds = 3;
     let (mut lone_on, mut lone_off) = (0, 0);
     for _ in 0..2 {
         lone_on += run_lone_signer(&module, &reader, lone_seconds, true)?;
@@ -174,20 +178,22 @@ fn tight_signer_leaves_turns() -> Result<(), Failed> {
     let signers = signers_commands(&commands);
     let mut longest = 0;
     let mut runs = Vec::new();
+    let mut before_first = Vec::new();
     for &(from, to) in &windows {
-        // From the moment `cpx status` was started: the signatures before its first APDU (its
-        // start-up, then its connection's wait) and between two of its APDUs.
-        let mut between = 0;
+        let mut in_a_row = 0;
         let mut run_max = 0;
+        let mut before = None;
         for i in from..to {
             if !signers[i] {
-                between = 0;
+                before.get_or_insert(in_a_row);
+                in_a_row = 0;
             } else if is_signature(&commands[i]) {
-                between += 1;
-                run_max = run_max.max(between);
+                in_a_row += 1;
+                run_max = run_max.max(in_a_row);
             }
         }
         runs.push(run_max);
+        before_first.push(before.unwrap_or(in_a_row));
         longest = longest.max(run_max);
     }
 
@@ -216,7 +222,8 @@ fn tight_signer_leaves_turns() -> Result<(), Failed> {
         lone_on as f64 / (2 * lone_seconds) as f64,
         lone_off as f64 / (2 * lone_seconds) as f64,
     );
-    eprintln!("signatures between two APDUs of cpx status, longest per run: {runs:?}");
+    eprintln!("signatures in a row while cpx status ran, longest per run: {runs:?}");
+    eprintln!("  of which before its first APDU (start-up and connection): {before_first:?}");
     if std::env::var_os("CPX_FAIRNESS_DUMP").is_some() {
         let (from, to) = windows[0];
         let ins: Vec<String> = commands[from..to]
@@ -233,10 +240,10 @@ fn tight_signer_leaves_turns() -> Result<(), Failed> {
     if signatures == 0 {
         return Err("the signer made no signature while cpx status ran".into());
     }
-    if longest > MAX_SIGNATURES_BETWEEN {
+    if longest > MAX_SIGNATURES_RUN {
         return Err(format!(
-            "the signer completed {longest} signatures while cpx status waited between two of its \
-             APDUs (at most {MAX_SIGNATURES_BETWEEN} expected): it kept the card"
+            "the signer completed {longest} signatures in a row while cpx status waited (at most \
+             {MAX_SIGNATURES_RUN} expected): it kept the card"
         )
         .into());
     }
@@ -262,6 +269,9 @@ fn timed_status(reader: &str) -> Result<Duration, Failed> {
     let took = start.elapsed();
     if !out.status.success() {
         return Err(format!("cpx status failed: {}\n{}", out.status, stderr(&out)).into());
+    }
+    if std::env::var_os("CPX_FAIRNESS_DUMP").is_some() && took > Duration::from_millis(500) {
+        eprintln!("cpx status took {took:?}:\n{}", stderr(&out));
     }
     Ok(took)
 }

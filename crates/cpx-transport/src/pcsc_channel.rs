@@ -48,10 +48,14 @@ impl Pcsc {
         // SCardStatus fails (retried every 100 ms) while it is: a turn like a transaction's.
         let (card, (atr, protocol)) = {
             let mut turn = turns.take();
+            let start = Instant::now();
             let card = self
                 .ctx
                 .connect(&name, ShareMode::Shared, Protocols::ANY)
                 .map_err(|e| TransportError::from_pcsc("SCardConnect", reader, e))?;
+            if start.elapsed() >= Duration::from_millis(50) {
+                log::debug!("{reader}: SCardConnect took {:?}", start.elapsed());
+            }
             turn.began();
             let status = read_status(&card, reader);
             drop(turn);
@@ -301,6 +305,20 @@ impl PcscChannel {
     }
 }
 
+/// `SCardBeginTransaction`; a long wait (another program's transaction, pcsc-lite's 200 ms
+/// polling) is logged at debug level.
+fn begin_transaction<'a>(
+    card: &'a mut pcsc::Card,
+    reader: &str,
+) -> Result<pcsc::Transaction<'a>, pcsc::Error> {
+    let start = Instant::now();
+    let tx = card.transaction();
+    if start.elapsed() >= Duration::from_millis(50) {
+        log::debug!("{reader}: SCardBeginTransaction took {:?}", start.elapsed());
+    }
+    tx
+}
+
 struct Raw<'a> {
     card: &'a pcsc::Card,
     reader: &'a str,
@@ -356,7 +374,7 @@ impl CardChannel for PcscChannel {
             } = self;
             let mut turn = turns.take();
             // A GET RESPONSE chain must not be interleaved with another program's APDUs.
-            match card.transaction() {
+            match begin_transaction(card, reader) {
                 Ok(tx) => {
                     turn.began();
                     let result = exchange(
@@ -391,7 +409,7 @@ impl CardChannel for PcscChannel {
             ..
         } = self;
         let mut turn = turns.take();
-        match card.transaction() {
+        match begin_transaction(card, reader) {
             Ok(tx) => {
                 turn.began();
                 Ok(Box::new(PcscTransaction {

@@ -87,7 +87,9 @@ pub(crate) const SLICE: Duration = Duration::from_millis(200);
 /// How long the others must have left the card (no waiter, `busy` free) before a process that
 /// yielded to them takes it again: longer than the pause between two transactions of a process
 /// that has more to do, so that a waiter, once served, finishes its run.
-pub(crate) const IDLE: Duration = Duration::from_millis(10);
+pub(crate) const IDLE: Duration = Duration::from_millis(50);
+/// A turn that took this long is logged (debug).
+const SLOW_TURN: Duration = Duration::from_millis(50);
 /// Polling step on the lock files.
 const STEP: Duration = Duration::from_millis(1);
 /// How long registering as a waiter may take: only a concurrent yield check (an instant
@@ -142,6 +144,7 @@ impl Turns {
     /// for the holder's end. Call [`Turn::began`] once the card is ours, drop the turn once it is
     /// no longer.
     pub(crate) fn take(&mut self) -> Turn<'_> {
+        let start = Instant::now();
         let back_to_back = self.last_end.is_some_and(|end| end.elapsed() < BACK_TO_BACK);
         if !back_to_back {
             self.since_pause = Duration::ZERO;
@@ -185,6 +188,9 @@ impl Turns {
             std::thread::sleep(GAP);
             // A new quantum; `held` stays: we are still the long holder that lets waiters finish.
             turn.turns.since_pause = Duration::ZERO;
+        }
+        if start.elapsed() >= SLOW_TURN {
+            log::debug!("{}: our turn came after {:?}", turn.turns.reader, start.elapsed());
         }
         turn
     }
@@ -255,15 +261,18 @@ fn enabled() -> bool {
 /// transactions instead of paying one of ours for each of its own. At most [`YIELD_BOUND`].
 fn yield_to_waiters(files: &Files, reader: &str, burst: bool) -> bool {
     let start = Instant::now();
-    let waiting =
-        |files: &Files| held_by_others(&files.waiting, FlockOperation::NonBlockingLockExclusive, reader);
-    if !waiting(files) {
+    // A long holder also stays off while another holds the card: that process is in its run,
+    // and would otherwise find us registered at its next turn and yield to us.
+    let others = || {
+        held_by_others(&files.waiting, FlockOperation::NonBlockingLockExclusive, reader)
+            || (burst && held_by_others(&files.busy, FlockOperation::NonBlockingLockShared, reader))
+    };
+    if !others() {
         return false;
     }
     let mut idle_since: Option<Instant> = None;
     loop {
-        let others = waiting(files)
-            || (burst && held_by_others(&files.busy, FlockOperation::NonBlockingLockShared, reader));
+        let others = others();
         if others {
             idle_since = None;
         } else if !burst || idle_since.get_or_insert_with(Instant::now).elapsed() >= IDLE {

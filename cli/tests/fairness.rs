@@ -48,6 +48,8 @@ const TOOL_RUNS: usize = 3;
 /// after any pause of its own longer than the 10 ms the signer waits, turns.rs `IDLE`), plus what
 /// fits in a slow start-up of the process on a loaded machine (5 × [`SIGN_TIME`] = 1 s).
 const MAX_SIGNATURES_RUN: usize = 6;
+/// OpenSC's PKCS#11 module (Debian's path), a program that does not take turns.
+const OPENSC: &str = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so";
 /// A hang guard per command, not a verdict.
 const HANG: Duration = Duration::from_secs(120);
 
@@ -130,11 +132,38 @@ fn tight_signer_leaves_turns() -> Result<(), Failed> {
     let module = module_path()?;
     let tool = std::path::Path::new("/usr/bin/pkcs11-tool").is_file();
     let tool_args = ["-O", "--module", module.to_str().ok_or("module path")?];
+    // OpenSC's module, which does not take turns (a figure only): its file cache off, in a
+    // private HOME.
+    let opensc = tool && std::path::Path::new(OPENSC).is_file();
+    let opensc_dir = tempfile::tempdir()?;
+    let opensc_conf = opensc_dir.path().join("opensc.conf");
+    std::fs::write(
+        &opensc_conf,
+        "app default {\n  framework pkcs15 {\n    use_file_caching = no;\n  }\n}\n",
+    )?;
+    let opensc_env = [
+        ("OPENSC_CONF".to_owned(), opensc_conf.display().to_string()),
+        ("HOME".to_owned(), opensc_dir.path().display().to_string()),
+    ];
+    let opensc_args = ["-O", "--module", OPENSC];
 
     // Alone: the reference durations.
     let status_alone = median((0..5).map(|_| timed_status(&reader)).collect::<Result<_, _>>()?);
     let tool_alone = if tool {
-        median((0..3).map(|_| timed_tool(&tool_args)).collect::<Result<_, _>>()?)
+        median(
+            (0..3)
+                .map(|_| timed_tool(&tool_args, &[]))
+                .collect::<Result<_, _>>()?,
+        )
+    } else {
+        Duration::ZERO
+    };
+    let opensc_alone = if opensc {
+        median(
+            (0..3)
+                .map(|_| timed_tool(&opensc_args, &opensc_env))
+                .collect::<Result<_, _>>()?,
+        )
     } else {
         Duration::ZERO
     };
@@ -168,7 +197,14 @@ fn tight_signer_leaves_turns() -> Result<(), Failed> {
     if tool {
         for _ in 0..TOOL_RUNS {
             signed_after(&card.wire, card.wire.len())?;
-            tool_waits.push(timed_tool(&tool_args)?.saturating_sub(tool_alone));
+            tool_waits.push(timed_tool(&tool_args, &[])?.saturating_sub(tool_alone));
+        }
+    }
+    let mut opensc_waits = Vec::new();
+    if opensc {
+        for _ in 0..TOOL_RUNS {
+            signed_after(&card.wire, card.wire.len())?;
+            opensc_waits.push(timed_tool(&opensc_args, &opensc_env)?.saturating_sub(opensc_alone));
         }
     }
     let signatures = signer.stop()?;
@@ -214,6 +250,15 @@ fn tight_signer_leaves_turns() -> Result<(), Failed> {
             percentile(&tool_waits, 50).as_millis(),
             percentile(&tool_waits, 95).as_millis(),
             percentile(&tool_waits, 100).as_millis(),
+        );
+    }
+    if opensc {
+        eprintln!(
+            "pkcs11-tool -O with OpenSC (no turn-taking) alone: median {} ms; while a process \
+             signs: wait p50 {} / max {} ms ({TOOL_RUNS} runs)",
+            opensc_alone.as_millis(),
+            percentile(&opensc_waits, 50).as_millis(),
+            percentile(&opensc_waits, 100).as_millis(),
         );
     }
     eprintln!(
@@ -277,10 +322,11 @@ fn timed_status(reader: &str) -> Result<Duration, Failed> {
 }
 
 /// `pkcs11-tool args`, successful, and how long it took.
-fn timed_tool(args: &[&str]) -> Result<Duration, Failed> {
+fn timed_tool(args: &[&str], env: &[(String, String)]) -> Result<Duration, Failed> {
     let start = Instant::now();
     let out = Command::new("pkcs11-tool")
         .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .output()?;
     let took = start.elapsed();

@@ -22,9 +22,9 @@
 //! 1. **Yield.** A process that held the card less than [`BACK_TO_BACK`] ago first looks for
 //!    waiters (`flock(LOCK_EX|LOCK_NB)` on the reader's `waiting` file fails while anyone holds
 //!    `LOCK_SH` on it) and lets them go first: for one transaction each, or, once it has held the
-//!    card for [`SLICE`] in this run (a signing loop), until the others have left the card for
-//!    [`IDLE`], so that a newcomer finishes its run of transactions at once. At most
-//!    [`YIELD_BOUND`].
+//!    card for [`SLICE`] in this run (a signing loop), until the others have left the card
+//!    (nobody waiting, nobody holding `busy`) for [`IDLE`], so that a newcomer finishes its run of
+//!    transactions at once. At most [`YIELD_BOUND`].
 //! 2. **Register.** It holds `LOCK_SH` on `waiting` until its own `SCardBeginTransaction` returns,
 //!    which makes the holder yield at its next turn.
 //! 3. **Wait for the holder.** It takes `LOCK_EX` on the reader's `busy` file, polling in 1 ms
@@ -47,7 +47,8 @@
 //! program may still wait up to about [`QUANTUM`] for each transaction it needs, and a program
 //! that itself loops on transactions is not made to yield to us. The pause costs a lone signer
 //! GAP / (QUANTUM + GAP) of its throughput while it signs without a break (figures in
-//! docs/benchmarks.md).
+//! docs/benchmarks-sharing.md). The pause holds `busy`, so that other cpx processes do not fill
+//! it; they wait for it too.
 //!
 //! Every step is bounded, and any failure (no directory, a file we cannot open or lock) means
 //! no turn-taking for that reader, logged at debug level: never an error. `CPX_PCSC_TURNS=off`
@@ -73,7 +74,8 @@ pub(crate) const BACK_TO_BACK: Duration = Duration::from_millis(100);
 pub(crate) const YIELD_BOUND: Duration = Duration::from_secs(1);
 /// How long a waiter polls the holder's `busy` lock before leaving the waiting to pcsc-lite.
 pub(crate) const BUSY_BOUND: Duration = Duration::from_secs(10);
-/// Back-to-back holding after which we pause once for programs that do not take turns.
+/// Time we held the card (our transactions, back to back) after which we pause once for programs
+/// that do not take turns.
 pub(crate) const QUANTUM: Duration = Duration::from_secs(1);
 /// That pause: longer than pcsc-lite's period between two `SCardBeginTransaction` probes of a
 /// waiter (100 ms in pcscd + 100 ms in the client, plus two round trips), so that one probe of

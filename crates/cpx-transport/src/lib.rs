@@ -10,6 +10,9 @@
 //! - A card reset by another program becomes [`TransportError::CardReset`] after we have
 //!   reconnected: the caller re-selects its application and treats the PIN as unverified. A removed
 //!   card is [`TransportError::CardRemoved`].
+//! - Processes take turns on a card: a process that uses it in a loop lets the others in between
+//!   its transactions, which pcsc-lite alone does not (see docs/pkcs11-module.md, "Sharing the
+//!   card"). `CPX_PCSC_TURNS=off` disables this, as a diagnostic.
 //! - APDUs are traced with `log` at trace level under the target `cpx::apdu`; the data of VERIFY,
 //!   CHANGE REFERENCE DATA and RESET RETRY COUNTER is always masked, as is decrypted data.
 //!
@@ -39,6 +42,7 @@ mod pcsc_channel;
 mod policy;
 mod readers;
 mod trace;
+mod turns;
 mod virtual_channel;
 
 pub use channel::{CardChannel, CardTransaction, Protocol};

@@ -1,9 +1,8 @@
 //! [`CardChannel`] over PC/SC (pcsc-lite on Linux, through the `pcsc` crate).
 
 use std::ffi::CString;
-use std::sync::Arc;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use cpx_apdu::{Command, Response};
@@ -11,6 +10,8 @@ use pcsc::{Disposition, Protocols, ReaderState, Scope, ShareMode, State};
 
 use crate::channel::{CardChannel, CardTransaction, Protocol};
 use crate::exchange::{RawTransmit, exchange};
+use crate::fork_guard;
+use crate::turns::{Turn, Turns};
 use crate::{ExchangePolicy, TransportError};
 
 /// A PC/SC context: the entry point to readers, cards and events.
@@ -61,8 +62,11 @@ impl std::fmt::Debug for Pcsc {
 impl Pcsc {
     /// Connect to the PC/SC service (pcscd). Honours `PCSCLITE_CSOCK_NAME`.
     pub fn establish() -> Result<Self, TransportError> {
-        let ctx = pcsc::Context::establish(Scope::User)
-            .map_err(|e| TransportError::from_pcsc("SCardEstablishContext", "", e))?;
+        let ctx = {
+            let _pc = fork_guard::establishing();
+            pcsc::Context::establish(Scope::User)
+        }
+        .map_err(|e| TransportError::from_pcsc("SCardEstablishContext", "", e))?;
         let activity = Arc::new(Activity::default());
         activity.touch();
         Ok(Self { ctx, activity })
@@ -88,23 +92,57 @@ impl Pcsc {
     /// transactions), accepting T=0 or T=1 as the card offers.
     pub fn connect(&self, reader: &str) -> Result<PcscChannel, TransportError> {
         let name = reader_cstring(reader)?;
-        let card = self
-            .ctx
-            .connect(&name, ShareMode::Shared, Protocols::ANY)
+        let mut turns = Turns::new(reader);
+        // pcscd holds SCardConnect while another program's transaction is open, and
+        // SCardStatus fails (retried every 100 ms) while it is: a turn like a transaction's.
+        let (card, (atr, protocol)) = {
+            let mut turn = turns.take();
+            let start = Instant::now();
+            let card = {
+                let _pc = fork_guard::enter();
+                self.ctx.connect(&name, ShareMode::Shared, Protocols::ANY)
+            }
             .map_err(|e| TransportError::from_pcsc("SCardConnect", reader, e))?;
-        self.activity.touch();
-        let mut channel = PcscChannel {
+            self.activity.touch();
+            if start.elapsed() >= Duration::from_millis(50) {
+                log::debug!("{reader}: SCardConnect took {:?}", start.elapsed());
+            }
+            turn.began();
+            let status = read_status(&card, reader);
+            drop(turn);
+            match status {
+                Ok(status) => (LeavingCard(Some(card)), status),
+                Err(e) => {
+                    drop(LeavingCard(Some(card)));
+                    return Err(e);
+                }
+            }
+        };
+        Ok(PcscChannel {
             activity: Arc::clone(&self.activity),
-            card: LeavingCard(Some(card)),
+            card,
             reader: reader.to_owned(),
-            atr: Vec::new(),
-            protocol: Protocol::Raw,
+            atr,
+            protocol,
             policy: ExchangePolicy::default(),
             reset_pending: false,
-        };
-        channel.refresh_status()?;
-        Ok(channel)
+            turns,
+        })
     }
+}
+
+/// The card's ATR and protocol, from `SCardStatus`.
+fn read_status(card: &pcsc::Card, reader: &str) -> Result<(Vec<u8>, Protocol), TransportError> {
+    let _pc = fork_guard::enter();
+    let status = card
+        .status2_owned()
+        .map_err(|e| TransportError::from_pcsc("SCardStatus", reader, e))?;
+    let protocol = match status.protocol2() {
+        Some(pcsc::Protocol::T0) => Protocol::T0,
+        Some(pcsc::Protocol::T1) => Protocol::T1,
+        _ => Protocol::Raw,
+    };
+    Ok((status.atr().to_vec(), protocol))
 }
 
 pub(crate) fn reader_cstring(reader: &str) -> Result<CString, TransportError> {
@@ -139,9 +177,9 @@ impl std::ops::DerefMut for LeavingCard {
 
 impl Drop for LeavingCard {
     fn drop(&mut self) {
-        if let Some(card) = self.0.take()
-            && let Err((_, e)) = card.disconnect(Disposition::LeaveCard)
-        {
+        let Some(card) = self.0.take() else { return };
+        let _pc = fork_guard::enter();
+        if let Err((_, e)) = card.disconnect(Disposition::LeaveCard) {
             // The handle is released by the pcsc crate's drop (with a reset) after this.
             log::debug!("SCardDisconnect(LEAVE_CARD): {e}");
         }
@@ -163,6 +201,7 @@ const REMOVAL_CONFIRMATION: Duration = Duration::from_secs(3);
 /// gone), `Some(false)` another failure that is no removal, `None` still there as far as pcscd
 /// knows.
 fn handle_says_left(card: &pcsc::Card) -> Option<bool> {
+    let _pc = fork_guard::enter();
     match card.status2_owned() {
         Err(pcsc::Error::RemovedCard | pcsc::Error::NoSmartcard | pcsc::Error::ReaderUnavailable) => {
             Some(true)
@@ -189,7 +228,11 @@ fn card_left(card: &pcsc::Card, reader: &str) -> bool {
     if let Some(left) = handle_says_left(card) {
         return left;
     }
-    let (ctx, name) = match (pcsc::Context::establish(Scope::User), reader_cstring(reader)) {
+    let established = {
+        let _pc = fork_guard::establishing();
+        pcsc::Context::establish(Scope::User)
+    };
+    let (ctx, name) = match (established, reader_cstring(reader)) {
         (Ok(ctx), Ok(name)) => (ctx, name),
         (Err(e), _) => {
             // pcscd itself is gone (or full): no event will come; the failure stands.
@@ -202,7 +245,11 @@ fn card_left(card: &pcsc::Card, reader: &str) -> bool {
     // pcscd processed before this read shows on the handle; one processed after it changes the
     // state we wait from (its event counter counts insertions and removals, so a swap shows too).
     let mut states = [ReaderState::new(name, State::UNAWARE)];
-    if let Err(e) = ctx.get_status_change(Duration::ZERO, &mut states) {
+    let first = {
+        let _pc = fork_guard::enter();
+        ctx.get_status_change(Duration::ZERO, &mut states)
+    };
+    if let Err(e) = first {
         log::debug!("{reader}: SCardGetStatusChange while confirming a removal: {e}");
         return e == pcsc::Error::UnknownReader;
     }
@@ -223,7 +270,11 @@ fn card_left(card: &pcsc::Card, reader: &str) -> bool {
         // Any other change (another program connecting, exclusive use ending) is no removal:
         // wait on from the state just seen.
         state.sync_current_state();
-        match ctx.get_status_change(left, &mut states) {
+        let changed = {
+            let _pc = fork_guard::enter();
+            ctx.get_status_change(left, &mut states)
+        };
+        match changed {
             Ok(()) => {}
             Err(pcsc::Error::Timeout) => {
                 log::debug!("{reader}: the card is still there after {REMOVAL_CONFIRMATION:?}");
@@ -256,6 +307,8 @@ pub struct PcscChannel {
     policy: ExchangePolicy,
     /// Another program reset the card while we were in a transaction; reconnect before going on.
     reset_pending: bool,
+    /// Our turns on the card among the processes that use it (see `turns.rs`).
+    turns: Turns,
 }
 
 impl std::fmt::Debug for PcscChannel {
@@ -270,22 +323,14 @@ impl std::fmt::Debug for PcscChannel {
 
 impl PcscChannel {
     fn refresh_status(&mut self) -> Result<(), TransportError> {
-        let status = self
-            .card
-            .status2_owned()
-            .map_err(|e| TransportError::from_pcsc("SCardStatus", &self.reader, e))?;
-        self.atr = status.atr().to_vec();
-        self.protocol = match status.protocol2() {
-            Some(pcsc::Protocol::T0) => Protocol::T0,
-            Some(pcsc::Protocol::T1) => Protocol::T1,
-            _ => Protocol::Raw,
-        };
+        (self.atr, self.protocol) = read_status(&self.card, &self.reader)?;
         Ok(())
     }
 
     /// After a reset by another program, `SCardReconnect` (leaving the card as it is) makes the
     /// handle usable again; the card's security state is gone either way.
     fn recover_from_reset(&mut self) -> Result<(), TransportError> {
+        let _pc = fork_guard::enter();
         self.card
             .reconnect(ShareMode::Shared, Protocols::ANY, Disposition::LeaveCard)
             .map_err(|e| TransportError::from_pcsc("SCardReconnect", &self.reader, e))?;
@@ -328,6 +373,23 @@ impl PcscChannel {
     }
 }
 
+/// `SCardBeginTransaction`; a long wait (another program's transaction, pcsc-lite's 200 ms
+/// polling) is logged at debug level.
+fn begin_transaction<'a>(
+    card: &'a mut pcsc::Card,
+    reader: &str,
+) -> Result<pcsc::Transaction<'a>, pcsc::Error> {
+    let start = Instant::now();
+    let tx = {
+        let _pc = fork_guard::enter();
+        card.transaction()
+    };
+    if start.elapsed() >= Duration::from_millis(50) {
+        log::debug!("{reader}: SCardBeginTransaction took {:?}", start.elapsed());
+    }
+    tx
+}
+
 struct Raw<'a> {
     card: &'a pcsc::Card,
     reader: &'a str,
@@ -340,10 +402,11 @@ impl RawTransmit for Raw<'_> {
         // Large enough for anything a card can send: an oversized answer is then the APDU layer's
         // precise "too long" error rather than PC/SC's "insufficient buffer".
         let mut buf = vec![0u8; pcsc::MAX_BUFFER_SIZE_EXTENDED];
-        let r = self
-            .card
-            .transmit(command, &mut buf)
-            .map_err(|e| TransportError::from_pcsc("SCardTransmit", self.reader, e))?;
+        let r = {
+            let _pc = fork_guard::enter();
+            self.card.transmit(command, &mut buf)
+        }
+        .map_err(|e| TransportError::from_pcsc("SCardTransmit", self.reader, e))?;
         self.activity.touch();
         Ok(r.to_vec())
     }
@@ -380,21 +443,34 @@ impl CardChannel for PcscChannel {
                 reader,
                 protocol,
                 policy,
+                turns,
                 activity,
                 ..
             } = self;
+            let mut turn = turns.take();
             // A GET RESPONSE chain must not be interleaved with another program's APDUs.
-            match card.transaction() {
-                Ok(tx) => exchange(
-                    &mut Raw {
-                        card: &tx,
-                        reader,
-                        protocol: *protocol,
-                        activity,
-                    },
-                    command,
-                    policy,
-                ),
+            match begin_transaction(card, reader) {
+                Ok(tx) => {
+                    turn.began();
+                    activity.touch();
+                    let result = exchange(
+                        &mut Raw {
+                            card: &tx,
+                            reader,
+                            protocol: *protocol,
+                            activity,
+                        },
+                        command,
+                        policy,
+                    );
+                    // SCardEndTransaction, then the turn is over.
+                    {
+                        let _pc = fork_guard::enter();
+                        drop(tx);
+                    }
+                    drop(turn);
+                    result
+                }
                 Err(e) => Err(TransportError::from_pcsc("SCardBeginTransaction", reader, e)),
             }
         };
@@ -409,21 +485,25 @@ impl CardChannel for PcscChannel {
             protocol,
             policy,
             reset_pending,
+            turns,
             activity,
             ..
         } = self;
-        match card.transaction() {
-            Ok(tx) => Ok(Box::new(PcscTransaction {
-                activity: {
-                    activity.touch();
-                    activity
-                },
-                tx,
-                reader,
-                protocol: *protocol,
-                policy: *policy,
-                reset_pending,
-            })),
+        let mut turn = turns.take();
+        match begin_transaction(card, reader) {
+            Ok(tx) => {
+                turn.began();
+                activity.touch();
+                Ok(Box::new(PcscTransaction {
+                    tx: EndingTransaction(Some(tx)),
+                    turn,
+                    activity,
+                    reader,
+                    protocol: *protocol,
+                    policy: *policy,
+                    reset_pending,
+                }))
+            }
             Err(e) => {
                 let e = TransportError::from_pcsc("SCardBeginTransaction", reader, e);
                 if matches!(e, TransportError::CardReset(_)) {
@@ -441,6 +521,7 @@ impl CardChannel for PcscChannel {
         } else {
             Disposition::LeaveCard
         };
+        let _pc = fork_guard::enter();
         self.card
             .reconnect(ShareMode::Shared, Protocols::ANY, disposition)
             .map_err(|e| TransportError::from_pcsc("SCardReconnect", &self.reader, e))?;
@@ -451,19 +532,49 @@ impl CardChannel for PcscChannel {
 
 /// An exclusive PC/SC transaction (`SCardBeginTransaction` … `SCardEndTransaction`).
 struct PcscTransaction<'a> {
-    activity: &'a Activity,
-    tx: pcsc::Transaction<'a>,
+    tx: EndingTransaction<'a>,
+    /// Declared after `tx`: dropped after it, once `SCardEndTransaction` is done.
+    turn: Turn<'a>,
     reader: &'a str,
     protocol: Protocol,
     policy: ExchangePolicy,
     reset_pending: &'a mut bool,
+    activity: &'a Activity,
+}
+
+/// A `pcsc::Transaction` whose `SCardEndTransaction` (at drop, or [`EndingTransaction::end`]) is
+/// registered with [`fork_guard`] like every other PC/SC call.
+struct EndingTransaction<'a>(Option<pcsc::Transaction<'a>>);
+
+impl EndingTransaction<'_> {
+    fn card(&self) -> &pcsc::Card {
+        match &self.0 {
+            Some(tx) => tx,
+            None => unreachable!("transaction used after its end"),
+        }
+    }
+
+    fn end(mut self, disposition: Disposition) -> Result<(), pcsc::Error> {
+        let Some(tx) = self.0.take() else { return Ok(()) };
+        let _pc = fork_guard::enter();
+        tx.end(disposition).map_err(|(_, e)| e)
+    }
+}
+
+impl Drop for EndingTransaction<'_> {
+    fn drop(&mut self) {
+        if let Some(tx) = self.0.take() {
+            let _pc = fork_guard::enter();
+            drop(tx);
+        }
+    }
 }
 
 impl CardTransaction for PcscTransaction<'_> {
     fn transmit(&mut self, command: &Command) -> Result<Response, TransportError> {
         let result = exchange(
             &mut Raw {
-                card: &self.tx,
+                card: self.tx.card(),
                 reader: self.reader,
                 protocol: self.protocol,
                 activity: self.activity,
@@ -477,7 +588,7 @@ impl CardTransaction for PcscTransaction<'_> {
                 *self.reset_pending = true;
                 result
             }
-            Err(e) if may_be_removal(&e) && card_left(&self.tx, self.reader) => {
+            Err(e) if may_be_removal(&e) && card_left(self.tx.card(), self.reader) => {
                 log::debug!("{}: the card left during the command ({e})", self.reader);
                 Err(TransportError::CardRemoved(self.reader.to_owned()))
             }
@@ -495,9 +606,12 @@ impl CardTransaction for PcscTransaction<'_> {
         } else {
             Disposition::LeaveCard
         };
-        let reader = self.reader;
-        self.tx
+        let PcscTransaction { tx, turn, reader, .. } = *self;
+        let ended = tx
             .end(disposition)
-            .map_err(|(_, e)| TransportError::from_pcsc("SCardEndTransaction", reader, e))
+            .map_err(|e| TransportError::from_pcsc("SCardEndTransaction", reader, e));
+        // The card is free: the next process may take its turn.
+        drop(turn);
+        ended
     }
 }

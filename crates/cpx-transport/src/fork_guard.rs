@@ -7,13 +7,13 @@
 //! ever (seen: 1 hung child in 2,000 forks of a process whose threads sign and poll, when other
 //! threads were establishing contexts).
 //!
-//! Every PC/SC call of this crate registers itself here for its duration ([`enter`]). A process
+//! Every PC/SC call of this crate registers itself here for its duration. A process
 //! that forks runs [`prepare`] first (the PKCS#11 module registers it with `pthread_atfork`):
 //! new calls wait, and the fork waits (bounded) until each call in flight has either finished or
 //! been under way long enough to be past its entry, except `SCardEstablishContext`, which is
 //! waited for until it returns. [`after_fork`] lets calls go on again, in the parent and the child.
 //! A call blocked for long (a monitor's wait, a card that does not answer) thus never delays a
-//! fork by more than [`ENTRY`]. Calls made by the host application's own PC/SC code are not
+//! fork by more than 2 ms. Calls made by the host application's own PC/SC code are not
 //! covered: nothing outside pcsc-lite can cover them.
 
 use std::sync::OnceLock;

@@ -92,32 +92,10 @@ fn cpx_binary() -> Result<PathBuf, String> {
                 .parent()
                 .and_then(|d| d.parent())
                 .ok_or("cannot locate the target directory")?;
-            let bin = profile_dir.join("cpx");
-            // Inside the sandbox (the test binary runs again there) the parent already built it.
-            if std::env::var_os(cpx_testkit::ENV_READERS).is_none()
-                && let Ok(cargo) = std::env::var("CARGO")
-            {
-                let target_dir = profile_dir.parent().ok_or("no target directory")?;
-                let mut cmd = Command::new(cargo);
-                cmd.args(["build", "--quiet", "-p", "cpx-cli", "--bin", "cpx"])
-                    .arg("--target-dir")
-                    .arg(target_dir);
-                if profile_dir.file_name().is_some_and(|n| n == "release") {
-                    cmd.arg("--release");
-                }
-                let status = cmd.status().map_err(|e| format!("cannot run cargo: {e}"))?;
-                if !status.success() {
-                    return Err(format!("cargo build of cpx failed: {status}"));
-                }
-            }
-            if bin.exists() {
-                Ok(bin)
-            } else {
-                Err(format!(
-                    "{} is missing: run cargo build -p cpx-cli first",
-                    bin.display()
-                ))
-            }
+            cpx_testkit::built_cpx(
+                profile_dir,
+                concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml").as_ref(),
+            )
         })
         .clone()
 }

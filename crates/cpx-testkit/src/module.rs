@@ -28,9 +28,38 @@ pub(crate) const ENV_MODULE: &str = "CPX_TESTKIT_MODULE";
 pub fn built_module(profile_dir: &Path, manifest: &Path) -> Result<PathBuf, String> {
     let so = profile_dir.join("libcpx_pkcs11.so");
     let prebuilt = std::env::var_os(ENV_MODULE).is_some_and(|p| Path::new(&p) == so);
-    if !prebuilt && let (Ok(cargo), Some(target_dir)) = (std::env::var("CARGO"), profile_dir.parent()) {
+    built(&so, !prebuilt, manifest, &["-p", "cpx-pkcs11", "--lib"])
+}
+
+/// The `cpx` command in the cargo profile directory `profile_dir`, built first when running
+/// under cargo and outside a sandbox (a test binary re-run inside its sandbox finds the one its
+/// parent built): for tests of other crates than `cpx-cli`, which have no `CARGO_BIN_EXE_cpx`.
+///
+/// ```no_run
+/// let exe = std::env::current_exe().unwrap();
+/// let profile_dir = exe.parent().unwrap().parent().unwrap();
+/// let cpx = cpx_testkit::built_cpx(profile_dir, "Cargo.toml".as_ref()).unwrap();
+/// assert!(cpx.ends_with("cpx"));
+/// ```
+pub fn built_cpx(profile_dir: &Path, manifest: &Path) -> Result<PathBuf, String> {
+    let in_sandbox = std::env::var_os(crate::ENV_READERS).is_some();
+    built(
+        &profile_dir.join("cpx"),
+        !in_sandbox,
+        manifest,
+        &["-p", "cpx-cli", "--bin", "cpx"],
+    )
+}
+
+/// `artifact`, after `cargo build <what>` for the same profile and target directory when
+/// `build` and running under cargo.
+fn built(artifact: &Path, build: bool, manifest: &Path, what: &[&str]) -> Result<PathBuf, String> {
+    let profile_dir = artifact.parent().ok_or("no profile directory")?;
+    if build && let (Ok(cargo), Some(target_dir)) = (std::env::var("CARGO"), profile_dir.parent()) {
         let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--quiet", "-p", "cpx-pkcs11", "--lib", "--manifest-path"])
+        cmd.args(["build", "--quiet"])
+            .args(what)
+            .arg("--manifest-path")
             .arg(manifest)
             .arg("--target-dir")
             .arg(target_dir);
@@ -39,15 +68,16 @@ pub fn built_module(profile_dir: &Path, manifest: &Path) -> Result<PathBuf, Stri
         }
         let status = cmd.status().map_err(|e| format!("cannot run cargo: {e}"))?;
         if !status.success() {
-            return Err(format!("cargo build of the module failed: {status}"));
+            return Err(format!("cargo build {} failed: {status}", what.join(" ")));
         }
     }
-    if so.exists() {
-        Ok(so)
+    if artifact.exists() {
+        Ok(artifact.to_owned())
     } else {
         Err(format!(
-            "{} is missing: run cargo build -p cpx-pkcs11 first",
-            so.display()
+            "{} is missing: run cargo build {} first",
+            artifact.display(),
+            what.join(" ")
         ))
     }
 }

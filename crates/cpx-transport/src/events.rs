@@ -169,6 +169,9 @@ impl Monitor {
             }
             let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             let slice = remaining.map_or(WAIT_SLICE, |r| r.min(WAIT_SLICE));
+            if slice.is_zero() {
+                self.ask_unaware();
+            }
             let changed = {
                 let _pc = crate::fork_guard::enter();
                 self.ctx.get_status_change(slice, &mut self.states)
@@ -201,6 +204,20 @@ impl Monitor {
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(TransportError::Timeout);
+            }
+        }
+    }
+
+    /// Before a zero-timeout poll: every reader's state asked for as if unknown. pcsc-lite 1.9.9
+    /// answers a poll whose states all match the readers' by registering a wait, polling and
+    /// cancelling it (1.35 ms per call, measured), and one with an unknown state at once (one
+    /// round trip, 0.14 ms). What changed is found as after any wait, by comparing each reader's
+    /// status and event counter with what this monitor knew ([`Monitor::rescan`]); the PnP entry
+    /// keeps its state, so that a reader plugged in or out still shows as its change.
+    fn ask_unaware(&mut self) {
+        for s in &mut self.states {
+            if s.name() != pcsc::PNP_NOTIFICATION() {
+                *s = ReaderState::new(s.name().to_owned(), State::UNAWARE);
             }
         }
     }

@@ -65,21 +65,36 @@ fn main() -> ExitCode {
     cpx_testkit::run_tests(&common::sandbox(3), || {
         vec![
             Trial::test("cps3_others_leave_our_login", || {
-                others_leave_our_login("cps3-doctor")
+                alone(|| others_leave_our_login("cps3-doctor"))
             }),
             Trial::test("cps4_others_leave_our_login", || {
-                others_leave_our_login("cps4-doctor")
+                alone(|| others_leave_our_login("cps4-doctor"))
             }),
             Trial::test("cps3_logged_out_by_another_then_one_login", || {
-                logged_out_by_another("cps3-doctor")
+                alone(|| logged_out_by_another("cps3-doctor"))
             }),
             Trial::test("cps4_logged_out_by_another_then_one_login", || {
-                logged_out_by_another("cps4-doctor")
+                alone(|| logged_out_by_another("cps4-doctor"))
             }),
-            Trial::test("mute_card_costs_only_its_slot", mute_card_costs_only_its_slot),
-            Trial::test("fork_stress_no_child_hangs", fork::stress),
+            Trial::test("mute_card_costs_only_its_slot", || {
+                alone(mute_card_costs_only_its_slot)
+            }),
+            Trial::test("fork_stress_no_child_hangs", || alone(fork::stress)),
         ]
     })
+}
+
+/// One trial at a time. The trials share this process, and each measures or stresses it as a
+/// whole: the fork stress must fork a process whose PC/SC calls are all the module's (the test
+/// harness's own PC/SC calls — waiting for cards, pulling them — are an application's, which no
+/// module can keep out of pcsc-lite's global lock at fork time), and the isolation figures must
+/// not include another trial's load.
+fn alone(trial: impl FnOnce() -> Result<(), Failed>) -> Result<(), Failed> {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    trial()
 }
 
 /// `target/<profile>/cpx`, built before the sandbox starts when run by cargo (like the module).

@@ -1,7 +1,5 @@
 //! The one API over both generations.
 
-use std::time::{Duration, Instant};
-
 use cpx_transport::CardChannel;
 use zeroize::Zeroizing;
 
@@ -753,9 +751,9 @@ impl Card {
     /// Fill `out` with random bytes from the card: GET CHALLENGE, 8 bytes each (spec §4.5, the
     /// official C_GenerateRandom), written into `out` as they come. At most
     /// [`CHALLENGES_PER_TRANSACTION`] GET CHALLENGE per PC/SC transaction, the card released
-    /// between batches; and after [`RANDOM_TURN`] of batches the card is left alone for
-    /// [`RANDOM_PAUSE`], so that a program waiting for it gets it (pcsc-lite wakes no waiter
-    /// when a transaction ends: each looks again only every 200 ms). Nothing is sent for an
+    /// between batches, where the transport's turn-taking lets other programs in (a program
+    /// waiting for the card gets it between two batches; one that does not take turns, after at
+    /// most a second: `cpx_transport`'s turns). Nothing is sent for an
     /// empty `out`. On an error `out` holds random bytes up to some point and zeros or earlier
     /// content after it.
     ///
@@ -766,12 +764,7 @@ impl Card {
     /// # Ok(()) }
     /// ```
     pub fn fill_random(&mut self, out: &mut [u8]) -> Result<(), CardError> {
-        let mut turn = Instant::now();
         for batch in out.chunks_mut(8 * CHALLENGES_PER_TRANSACTION) {
-            if turn.elapsed() >= RANDOM_TURN {
-                std::thread::sleep(RANDOM_PAUSE);
-                turn = Instant::now();
-            }
             self.run(true, |io, st| {
                 for part in batch.chunks_mut(8) {
                     let bytes = challenge(io, st)?;
@@ -858,26 +851,6 @@ impl Drop for Card {
 /// assert_eq!(8 * cpx_card::CHALLENGES_PER_TRANSACTION, 32);
 /// ```
 pub const CHALLENGES_PER_TRANSACTION: usize = 4;
-
-/// How long [`Card::fill_random`] takes the card back batch after batch before it pauses.
-///
-/// ```
-/// // Another program waits at most about one turn and one pause.
-/// let worst = cpx_card::RANDOM_TURN + cpx_card::RANDOM_PAUSE;
-/// assert!(worst <= std::time::Duration::from_millis(1250));
-/// ```
-pub const RANDOM_TURN: Duration = Duration::from_secs(1);
-
-/// How long [`Card::fill_random`] leaves the card free after each [`RANDOM_TURN`]: longer than
-/// the 200 ms in which a program blocked in SCardBeginTransaction looks again (pcsc-lite's
-/// PCSCLITE_LOCK_POLL_RATE, 100 ms in the client and 100 ms in pcscd before it answers
-/// "sharing violation"; pcscd keeps no queue of waiters and wakes none on release), so every
-/// waiter finds the card free once per turn.
-///
-/// ```
-/// assert!(cpx_card::RANDOM_PAUSE > std::time::Duration::from_millis(200));
-/// ```
-pub const RANDOM_PAUSE: Duration = Duration::from_millis(250);
 
 /// A data object by label (DODF plus the CPS2ter objects of a CPS3, spec §2.4).
 fn find_data_object(io: &mut Io<'_>, st: &mut State, label: &str) -> Result<DataObject, CardError> {

@@ -58,7 +58,7 @@ pub mod text;
 
 pub use atr::{Generation, Interface, identify_atr};
 pub use ber::Path;
-pub use card::{CHALLENGES_PER_TRANSACTION, Card, Certificate, PrivateKeyInfo, RANDOM_PAUSE, RANDOM_TURN};
+pub use card::{CHALLENGES_PER_TRANSACTION, Card, Certificate, PrivateKeyInfo};
 pub use cps3::parse_pin_data;
 pub use crypto::{KeyRole, Mechanism};
 pub use data::{DataLocation, DataObject, EfActua, parse_ef_actua};

@@ -537,11 +537,9 @@ impl Module {
                 log::info!("{}: card removed", slot.reader);
                 slot.mark_changed();
             }
-            // A busy slot applies the change when its operation ends (or sees the removal
-            // itself): presence is never waited for.
-            if let Some(mut st) = slot.try_state() {
-                st.card_present = present;
-            }
+            // A free slot applies the change now (taking the lock copies the presence and drops
+            // a token marked changed); a busy one when its operation ends: never waited for.
+            drop(slot.try_state());
         }
         Ok(())
     }
@@ -554,9 +552,7 @@ impl Module {
             slot.reader_present.store(false, Ordering::SeqCst);
             slot.mark_changed();
             *lock(&slot.context) = None;
-            if let Some(mut st) = slot.try_state() {
-                st.card_present = false;
-            }
+            drop(slot.try_state());
         }
     }
 

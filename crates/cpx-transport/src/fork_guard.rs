@@ -16,7 +16,6 @@
 //! fork by more than 2 ms. Calls made by the host application's own PC/SC code are not
 //! covered: nothing outside pcsc-lite can cover them.
 
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -37,9 +36,7 @@ static IN_FLIGHT: [AtomicU64; SLOTS] = [const { AtomicU64::new(0) }; SLOTS];
 
 /// Microseconds since the process's time origin (never 0).
 fn micros() -> u64 {
-    static BASE: OnceLock<Instant> = OnceLock::new();
-    let base = *BASE.get_or_init(Instant::now);
-    u64::try_from(base.elapsed().as_micros())
+    u64::try_from(crate::since_start().as_micros())
         .unwrap_or(u64::MAX - 1)
         .clamp(1, u64::MAX - 1)
 }

@@ -53,3 +53,10 @@ pub use pcsc_channel::{Pcsc, PcscChannel};
 pub use policy::ExchangePolicy;
 pub use readers::{ReaderInfo, ReaderStatus};
 pub use virtual_channel::{VirtualChannel, VirtualControl, protocol_from_atr};
+
+/// Time since the crate's first look at the clock: timestamps kept in atomics (an `Instant`
+/// cannot live in one) count from there.
+pub(crate) fn since_start() -> std::time::Duration {
+    static ORIGIN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    ORIGIN.get_or_init(std::time::Instant::now).elapsed()
+}

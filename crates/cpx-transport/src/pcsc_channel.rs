@@ -1,8 +1,8 @@
 //! [`CardChannel`] over PC/SC (pcsc-lite on Linux, through the `pcsc` crate).
 
 use std::ffi::CString;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use cpx_apdu::{Command, Response};
@@ -30,26 +30,21 @@ pub struct Pcsc {
     activity: Arc<Activity>,
 }
 
-/// A timestamp shared by a context and its channels: milliseconds since [`base`], updated when a
-/// transaction begins and when a command is answered.
+/// A timestamp shared by a context and its channels: milliseconds since
+/// [`crate::since_start`]'s origin, updated when a transaction begins and when a command is
+/// answered.
 #[derive(Debug, Default)]
 struct Activity(AtomicU64);
 
-/// The process's time origin for [`Activity`] (an `Instant` cannot live in an atomic).
-fn base() -> Instant {
-    static BASE: OnceLock<Instant> = OnceLock::new();
-    *BASE.get_or_init(Instant::now)
-}
-
 impl Activity {
     fn touch(&self) {
-        let ms = u64::try_from(base().elapsed().as_millis()).unwrap_or(u64::MAX);
+        let ms = u64::try_from(crate::since_start().as_millis()).unwrap_or(u64::MAX);
         self.0.store(ms, Ordering::Relaxed);
     }
 
     fn idle_for(&self) -> Duration {
         let last = Duration::from_millis(self.0.load(Ordering::Relaxed));
-        base().elapsed().saturating_sub(last)
+        crate::since_start().saturating_sub(last)
     }
 }
 

@@ -13,6 +13,7 @@ use crate::exchange::{RawTransmit, exchange};
 use crate::fork_guard;
 use crate::turns::{Turn, Turns};
 use crate::{ExchangePolicy, TransportError};
+use zeroize::Zeroize;
 
 /// A PC/SC context: the entry point to readers, cards and events.
 ///
@@ -122,6 +123,7 @@ impl Pcsc {
             policy: ExchangePolicy::default(),
             reset_pending: false,
             turns,
+            recv: ReceiveBuffer::default(),
         })
     }
 }
@@ -304,6 +306,28 @@ pub struct PcscChannel {
     reset_pending: bool,
     /// Our turns on the card among the processes that use it (see `turns.rs`).
     turns: Turns,
+    /// SCardTransmit's answer buffer, see [`ReceiveBuffer`].
+    recv: ReceiveBuffer,
+}
+
+/// The buffer `SCardTransmit` writes the card's answer into, allocated once per channel: large
+/// enough for anything a card can send (an oversized answer is then the APDU layer's precise
+/// "too long" error rather than PC/SC's "insufficient buffer"), which, zeroed afresh for each
+/// APDU, was a fifth of a warm `pkcs11-tool -O` process's instructions (callgrind, issue 15).
+/// What an answer wrote is wiped once it is copied out: answers may be decrypted secrets.
+#[derive(Default)]
+struct ReceiveBuffer(Vec<u8>);
+
+impl ReceiveBuffer {
+    /// Run `f` on the whole buffer; the bytes it reports written are wiped afterwards.
+    fn with<T>(&mut self, f: impl FnOnce(&mut [u8]) -> (T, usize)) -> T {
+        if self.0.is_empty() {
+            self.0 = vec![0u8; pcsc::MAX_BUFFER_SIZE_EXTENDED];
+        }
+        let (r, written) = f(&mut self.0);
+        self.0[..written.min(pcsc::MAX_BUFFER_SIZE_EXTENDED)].zeroize();
+        r
+    }
 }
 
 impl std::fmt::Debug for PcscChannel {
@@ -390,20 +414,22 @@ struct Raw<'a> {
     reader: &'a str,
     protocol: Protocol,
     activity: &'a Activity,
+    recv: &'a mut ReceiveBuffer,
 }
 
 impl RawTransmit for Raw<'_> {
     fn transmit_raw(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
-        // Large enough for anything a card can send: an oversized answer is then the APDU layer's
-        // precise "too long" error rather than PC/SC's "insufficient buffer".
-        let mut buf = vec![0u8; pcsc::MAX_BUFFER_SIZE_EXTENDED];
-        let r = {
+        let card = self.card;
+        let r = self.recv.with(|buf| {
             let _pc = fork_guard::enter();
-            self.card.transmit(command, &mut buf)
-        }
-        .map_err(|e| TransportError::from_pcsc("SCardTransmit", self.reader, e))?;
+            match card.transmit(command, buf) {
+                Ok(answer) => (Ok(answer.to_vec()), answer.len()),
+                Err(e) => (Err(e), 0),
+            }
+        });
+        let r = r.map_err(|e| TransportError::from_pcsc("SCardTransmit", self.reader, e))?;
         self.activity.touch();
-        Ok(r.to_vec())
+        Ok(r)
     }
     fn protocol(&self) -> Protocol {
         self.protocol
@@ -440,6 +466,7 @@ impl CardChannel for PcscChannel {
                 policy,
                 turns,
                 activity,
+                recv,
                 ..
             } = self;
             let mut turn = turns.take();
@@ -454,6 +481,7 @@ impl CardChannel for PcscChannel {
                             reader,
                             protocol: *protocol,
                             activity,
+                            recv,
                         },
                         command,
                         policy,
@@ -482,6 +510,7 @@ impl CardChannel for PcscChannel {
             reset_pending,
             turns,
             activity,
+            recv,
             ..
         } = self;
         let mut turn = turns.take();
@@ -497,6 +526,7 @@ impl CardChannel for PcscChannel {
                     protocol: *protocol,
                     policy: *policy,
                     reset_pending,
+                    recv,
                 }))
             }
             Err(e) => {
@@ -535,6 +565,7 @@ struct PcscTransaction<'a> {
     policy: ExchangePolicy,
     reset_pending: &'a mut bool,
     activity: &'a Activity,
+    recv: &'a mut ReceiveBuffer,
 }
 
 /// A `pcsc::Transaction` whose `SCardEndTransaction` (at drop, or [`EndingTransaction::end`]) is
@@ -573,6 +604,7 @@ impl CardTransaction for PcscTransaction<'_> {
                 reader: self.reader,
                 protocol: self.protocol,
                 activity: self.activity,
+                recv: &mut *self.recv,
             },
             command,
             &self.policy,

@@ -642,3 +642,22 @@ impl CardTransaction for PcscTransaction<'_> {
         ended
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ReceiveBuffer;
+
+    #[test]
+    fn an_answer_does_not_outlive_its_copy_in_the_receive_buffer() {
+        let mut recv = ReceiveBuffer::default();
+        let copied = recv.with(|buf| {
+            buf[..4].copy_from_slice(b"\x12\x34\x90\x00");
+            (buf[..4].to_vec(), 4)
+        });
+        assert_eq!(copied, b"\x12\x34\x90\x00");
+        assert_eq!(recv.0.len(), pcsc::MAX_BUFFER_SIZE_EXTENDED, "sized once, for any answer");
+        assert!(recv.0.iter().all(|b| *b == 0), "the answer's bytes are wiped");
+        // A written length past the end (a misreporting driver) is not a panic.
+        recv.with(|_| ((), usize::MAX));
+    }
+}

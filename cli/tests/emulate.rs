@@ -30,6 +30,10 @@ fn main() -> ExitCode {
                 "state_dir_keeps_a_blocked_pin_blocked_across_runs",
                 state_dir_keeps_pin_blocked,
             ),
+            Trial::test(
+                "timing_real_answers_no_sooner_than_the_reader_model",
+                timing_real_is_at_least_as_slow_as_modelled,
+            ),
         ]
     })
 }
@@ -250,5 +254,86 @@ fn state_dir_keeps_pin_blocked() -> Result<(), Failed> {
         "the image itself is untouched"
     );
     stop(child);
+    Ok(())
+}
+
+/// `cpx emulate --timing real`, seen from a PC/SC client: every exchange takes at least the time
+/// `cpx_emulator::timing::ReaderClock` models for it (docs/reader-timing.md), on the CPS3 (T=0,
+/// 93 µs per etu) and the CPS4 (T=1, 7.75 µs per etu). Raw exchanges only, so each one the
+/// client times is one exchange the card sees (no GET RESPONSE added by a transport). A lower
+/// bound: the machine may add more, never less.
+fn timing_real_is_at_least_as_slow_as_modelled() -> Result<(), Failed> {
+    use cpx_emulator::timing::ReaderClock;
+
+    let leases = SandboxEnv::get()?.try_lease_many(2, SEEN)?;
+    let child = Running(
+        cpx()
+            .args(["emulate", "--timing", "real"])
+            .args(["--card", &format!("cps3-doctor@{}", leases[0].vpcd_addr())])
+            .args(["--card", &format!("cps4-doctor@{}", leases[1].vpcd_addr())])
+            .stdout(Stdio::null())
+            .spawn()?,
+    );
+    for l in &leases {
+        wait_for_card(&l.name, true, SEEN)?;
+    }
+    let ctx = pcsc::Context::establish(pcsc::Scope::User)?;
+    // SELECT MF, SELECT EF.DIR (no answer data), READ BINARY of it (Le = 00: the card answers its
+    // length in 6Cxx on T=0 and the read is sent again), empty VERIFY (PIN status, no try spent).
+    let script: [&[u8]; 5] = [
+        &[0x00, 0xA4, 0x00, 0x0C, 0x02, 0x3F, 0x00],
+        &[0x00, 0xA4, 0x02, 0x0C, 0x02, 0x2F, 0x00],
+        &[0x00, 0xB0, 0x00, 0x00, 0x00],
+        &[0x00, 0x20, 0x00, 0x01],
+        &[0x00, 0x20, 0x00, 0x01],
+    ];
+    for (lease, atr) in leases
+        .iter()
+        .zip([&cpx_emulator::facts::ATR_CPS3[..], &cpx_emulator::facts::ATR_CPS4])
+    {
+        let clock = ReaderClock::for_atr(atr)?;
+        let name = std::ffi::CString::new(lease.name.as_str())?;
+        let card = ctx.connect(&name, pcsc::ShareMode::Shared, pcsc::Protocols::ANY)?;
+        let mut buf = vec![0u8; pcsc::MAX_BUFFER_SIZE];
+        let mut total = (Duration::ZERO, Duration::ZERO);
+        let mut exchanges = 0;
+        let mut send = |command: &[u8]| -> Result<Vec<u8>, Failed> {
+            let started = Instant::now();
+            let response = card.transmit(command, &mut buf)?.to_vec();
+            let took = started.elapsed();
+            let modelled = clock.exchange(command, &response);
+            assert!(
+                took >= modelled,
+                "{}: {command:02X?} answered {response:02X?} in {took:?}, modelled {modelled:?}",
+                lease.name
+            );
+            total.0 += took;
+            total.1 += modelled;
+            exchanges += 1;
+            Ok(response)
+        };
+        for command in script {
+            let response = send(command)?;
+            if let [.., 0x6C, le] = response[..] {
+                let mut again = command.to_vec();
+                again[4] = le;
+                let response = send(&again)?;
+                assert!(response.ends_with(&[0x90, 0x00]), "{response:02X?}");
+            }
+        }
+        // The READ BINARY alone is hundreds of etu: far above what an instant card takes.
+        assert!(
+            exchanges >= 5 && total.1 >= Duration::from_millis(10),
+            "{total:?}"
+        );
+        eprintln!(
+            "{}: {exchanges} exchanges in {:?}, modelled {:?}",
+            lease.name, total.0, total.1
+        );
+    }
+    child.terminate();
+    for l in &leases {
+        wait_for_card(&l.name, false, SEEN)?;
+    }
     Ok(())
 }

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use cpx_emulator::timing::Timing;
 use cpx_emulator::{Rig, builtin_stems, card_from_image, find_image};
 use cpx_transport::Pcsc;
 
@@ -38,6 +39,11 @@ pub(crate) struct EmulateArgs {
     /// Start with the cards out of their readers (insert them through the control socket).
     #[arg(long)]
     removed: bool,
+    /// How the cards answer: `instant` (as soon as computed), or `real`: no sooner than a real
+    /// USB reader and card would (link speed from the ATR, T=0/T=1 framing, card processing
+    /// time, a USB round trip per exchange; docs/reader-timing.md).
+    #[arg(long, value_name = "instant|real", default_value_t = Timing::Instant)]
+    timing: Timing,
     /// List the built-in card images and exit.
     #[arg(long)]
     list: bool,
@@ -106,7 +112,7 @@ pub(crate) fn run(args: EmulateArgs) -> Result<(), CliError> {
             }
         };
         let image = find_image(name).map_err(|e| CliError::Emulator(format!("{name}: {e}")))?;
-        let card = card_from_image(&image);
+        let card = args.timing.apply(card_from_image(&image));
         atrs.push(card.atr());
         match &args.state_dir {
             Some(dir) => {
@@ -131,8 +137,13 @@ pub(crate) fn run(args: EmulateArgs) -> Result<(), CliError> {
     }
     for (i, label, addr, inserted) in rig.status() {
         outln!(
-            "card {i}: {label} at vpcd {addr}, {}",
-            if inserted { "inserted" } else { "removed" }
+            "card {i}: {label} at vpcd {addr}, {}{}",
+            if inserted { "inserted" } else { "removed" },
+            if args.timing == Timing::Real {
+                ", answering on a real reader's clock"
+            } else {
+                ""
+            }
         );
     }
 

@@ -29,6 +29,8 @@
 //! - `link`: T=0 `61xx`/GET RESPONSE/`6Cxx`, T=1 Le handling, command chaining.
 //! - [`state`]: [`EmulatedCard`] and the serde [`CardState`] (PIN counters and values, written EFs).
 //! - [`apdu`]: the card-side APDU parser, written independently of `cpx-apdu`.
+//! - [`timing`]: a real reader's clock (ISO 7816-3 link timing from the ATR, card processing
+//!   times, USB round trips) and [`timing::Paced`], which makes a card answer no sooner.
 //!
 //! # Card image format (`card.toml`)
 //! ```toml
@@ -90,6 +92,7 @@ mod pkcs15;
 mod rig;
 pub mod sha_resume;
 pub mod state;
+pub mod timing;
 mod tlv;
 
 pub use builtin::{builtin_image, builtin_stems, find_image};

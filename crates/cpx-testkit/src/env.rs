@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use pcsc::{ReaderState, State};
 
-use crate::{ENV_READERS, SandboxError, VirtualReader};
+use cpx_emulator::timing::Timing;
+
+use crate::{ENV_READERS, ENV_TIMING, SandboxError, VirtualReader};
 
 /// How long the testkit (and the tests) wait for anything PC/SC or pcscd should do by itself: a
 /// card insertion or removal showing, pcscd polling a card, a reader given back becoming empty.
@@ -25,6 +27,7 @@ pub struct SandboxEnv {
     free: Mutex<Vec<Option<u64>>>,
     returns: std::sync::atomic::AtomicU64,
     returned: Condvar,
+    timing: Timing,
 }
 
 /// Exclusive use of one virtual reader by one test; given back on drop.
@@ -88,7 +91,18 @@ impl SandboxEnv {
             free,
             returns: std::sync::atomic::AtomicU64::new(0),
             returned: Condvar::new(),
+            // Unset (a sandbox of an older runner) or unreadable: the emulator's default.
+            timing: std::env::var(ENV_TIMING)
+                .ok()
+                .and_then(|t| t.parse().ok())
+                .unwrap_or_default(),
         })
+    }
+
+    /// How the sandbox's emulated cards answer ([`SandboxConfig::timing`](crate::SandboxConfig::timing)):
+    /// [`emulated`](crate::emulated) applies it.
+    pub fn timing(&self) -> Timing {
+        self.timing
     }
 
     /// All readers of the sandbox.

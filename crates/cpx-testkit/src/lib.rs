@@ -44,7 +44,8 @@ pub use libtest_mimic::{Failed, Measurement, Trial};
 pub use modes::{DEFAULT_MUTE_LIMIT, FaultModeCard, FaultModes};
 pub use module::{built_cpx, built_module};
 pub use recorder::{
-    CARD_SEEN, Exchange, Recorder, Recording, SharedCard, emulated, insert_card, insert_image, insert_seen,
+    CARD_SEEN, Exchange, Recorder, Recording, SharedCard, emulated, insert_card, insert_image,
+    insert_image_paced, insert_seen, paced,
 };
 pub use runner::{ENV_SKIP, run_command, run_tests};
 pub use sandbox::{Sandbox, SandboxConfig};
@@ -53,6 +54,10 @@ pub use sandbox::{Sandbox, SandboxConfig};
 pub const ENV_SOCKET: &str = "PCSCLITE_CSOCK_NAME";
 /// Environment variable: the sandbox's readers, `name=port;name=port…`.
 pub const ENV_READERS: &str = "CPX_SANDBOX_READERS";
+
+/// Environment variable: how the emulated cards of the sandbox answer, `instant` or `real`
+/// ([`SandboxConfig::timing`]).
+pub const ENV_TIMING: &str = "CPX_SANDBOX_TIMING";
 
 /// One vpcd reader of a sandbox.
 #[derive(Debug, Clone, PartialEq, Eq)]

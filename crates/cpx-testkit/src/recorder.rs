@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use cpx_emulator::timing::{AtrError, ReaderClock, SessionFigures, Timing};
 use cpx_vpcd::{CardSlot, VirtualCard};
 use libtest_mimic::Failed;
 
@@ -71,6 +72,28 @@ impl Recording {
     /// Whether the log is empty.
     pub fn is_empty(&self) -> bool {
         self.guard().is_empty()
+    }
+
+    /// What the exchanges still in the log would take on a real reader with the card whose ATR
+    /// is `atr` (`cpx_emulator::timing`, docs/reader-timing.md): APDUs, bytes and modelled
+    /// time. Each recorded exchange is one exchange on the wire (a T=0 GET RESPONSE is its own).
+    ///
+    /// ```
+    /// use cpx_testkit::{Recorder, TestCard, CPS3_ATR};
+    /// use cpx_vpcd::VirtualCard;
+    ///
+    /// let (mut card, recording) = Recorder::new(Box::new(TestCard::new()));
+    /// card.transmit(&[0x80, 0x20, 0x00, 0x00]);
+    /// let figures = recording.modelled(&CPS3_ATR)?;
+    /// assert_eq!((figures.apdus, figures.bytes), (1, 6));
+    /// // 4 header bytes and SW at 93 µs per etu, 2 ms of dispatch and 1 ms of USB.
+    /// assert!(figures.total().as_millis() >= 3);
+    /// # Ok::<(), cpx_emulator::timing::AtrError>(())
+    /// ```
+    pub fn modelled(&self, atr: &[u8]) -> Result<SessionFigures, AtrError> {
+        let clock = ReaderClock::for_atr(atr)?;
+        let log = self.guard();
+        Ok(clock.session(log.iter().map(|(c, r)| (c.as_slice(), r.as_slice()))))
     }
 
     /// Number of warm resets the card received (never cleared by [`take`](Recording::take)).
@@ -156,10 +179,25 @@ impl VirtualCard for Recorder {
     }
 }
 
-/// The emulated card of the built-in image `stem` (see `cpx_emulator::builtin_image`).
+/// The emulated card of the built-in image `stem` (see `cpx_emulator::builtin_image`), paced on
+/// a real reader's clock when the sandbox says so ([`SandboxConfig::timing`](crate::SandboxConfig::timing);
+/// outside a sandbox, at once).
 pub fn emulated(stem: &str) -> Result<Box<dyn VirtualCard>, Failed> {
+    let timing = SandboxEnv::get().map(SandboxEnv::timing).unwrap_or_default();
+    emulated_with(stem, timing)
+}
+
+fn emulated_with(stem: &str, timing: Timing) -> Result<Box<dyn VirtualCard>, Failed> {
     let image = cpx_emulator::builtin_image(stem).ok_or_else(|| format!("no built-in image {stem}"))??;
-    Ok(cpx_emulator::card_from_image(&image))
+    Ok(cpx_emulator::into_virtual(
+        timing.apply(cpx_emulator::card_from_image(&image)),
+    ))
+}
+
+/// `card`, answering no sooner than a real reader would (`cpx_emulator::timing::Paced`, on the
+/// clock its ATR gives), whatever the sandbox's timing.
+pub fn paced(card: Box<dyn VirtualCard>) -> Result<Box<dyn VirtualCard>, Failed> {
+    Ok(Box::new(cpx_emulator::timing::Paced::new(card)?))
 }
 
 /// Lease a reader of the sandbox (empty, as PC/SC sees it), insert `card` into it and wait
@@ -202,6 +240,13 @@ pub fn insert_seen(slot: &mut CardSlot, reader: &str) -> Result<(), Failed> {
 /// returns once PC/SC sees the card.
 pub fn insert_image(stem: &str) -> Result<(ReaderLease, CardSlot, Recording), Failed> {
     let (recorder, recording) = Recorder::new(emulated(stem)?);
+    let (lease, slot) = insert_card(Box::new(recorder))?;
+    Ok((lease, slot, recording))
+}
+
+/// [`insert_image`] with the card paced on a real reader's clock, whatever the sandbox's timing.
+pub fn insert_image_paced(stem: &str) -> Result<(ReaderLease, CardSlot, Recording), Failed> {
+    let (recorder, recording) = Recorder::new(emulated_with(stem, Timing::Real)?);
     let (lease, slot) = insert_card(Box::new(recorder))?;
     Ok((lease, slot, recording))
 }

@@ -24,7 +24,9 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::ports::{is_listening, reserve_ports};
-use crate::{ENV_READERS, ENV_SOCKET, SandboxError, VirtualReader};
+use cpx_emulator::timing::Timing;
+
+use crate::{ENV_READERS, ENV_SOCKET, ENV_TIMING, SandboxError, VirtualReader};
 
 /// Where Debian's vsmartcard-vpcd installs the driver (test-harness.md §2.1).
 const VPCD_DRIVER_DIRS: &[&str] = &["/usr/lib/pcsc/drivers/serial", "/usr/lib64/pcsc/drivers/serial"];
@@ -45,6 +47,12 @@ pub struct SandboxConfig {
     /// before the sandbox starts, and tell the test binary so: its tests then load that .so
     /// without running cargo themselves while other tests' timing windows are open.
     pub prebuild_module: bool,
+    /// How the emulated cards the tests insert answer ([`emulated`](crate::emulated),
+    /// [`insert_image`](crate::insert_image)): at once, or paced on a real reader's clock
+    /// (`cpx_emulator::timing`, docs/reader-timing.md). Passed to the test process as
+    /// [`ENV_TIMING`](crate::ENV_TIMING); [`SandboxEnv::timing`](crate::SandboxEnv::timing)
+    /// reads it back.
+    pub timing: Timing,
 }
 
 impl Default for SandboxConfig {
@@ -54,6 +62,7 @@ impl Default for SandboxConfig {
             debug: std::env::var_os("CPX_PCSCD_DEBUG").is_some(),
             startup_timeout: Duration::from_secs(20),
             prebuild_module: false,
+            timing: Timing::Instant,
         }
     }
 }
@@ -76,6 +85,7 @@ pub struct Sandbox {
     pcscd_path: PathBuf,
     unshare: PathBuf,
     startup_timeout: Duration,
+    timing: Timing,
     _port_locks: Vec<File>,
 }
 
@@ -178,6 +188,7 @@ impl Sandbox {
             pcscd_path: pcscd,
             unshare,
             startup_timeout: config.startup_timeout,
+            timing: config.timing,
             _port_locks: port_locks,
         };
         sandbox.start_pcscd()?;
@@ -386,6 +397,7 @@ impl Sandbox {
                 "CPX_PKCS11_CACHE".to_owned(),
                 std::env::var("CPX_PKCS11_CACHE").unwrap_or_else(|_| "off".to_owned()),
             ),
+            (ENV_TIMING.to_owned(), self.timing.to_string()),
         ]
     }
 

@@ -70,7 +70,17 @@ impl Error {
     /// assert_eq!(gone.rv_for("C_WaitForSlotEvent"), CKR_FUNCTION_FAILED);
     /// ```
     pub fn rv_for(&self, function: &str) -> CK_RV {
-        let rv = self.rv();
+        let mut rv = self.rv();
+        // C_Decrypt's list (PKCS#11 2.40 §5.9) names the ciphertext, not data: a card refusing
+        // it (6A80: padding that does not decode) or a length it cannot take is the encrypted
+        // data's fault.
+        if function == "C_Decrypt" {
+            rv = match rv {
+                CKR_DATA_INVALID => CKR_ENCRYPTED_DATA_INVALID,
+                CKR_DATA_LEN_RANGE => CKR_ENCRYPTED_DATA_LEN_RANGE,
+                other => other,
+            };
+        }
         match (self, card_codes(function)) {
             (Error::Card(_), Some((allowed, otherwise))) if !allowed.contains(&rv) => otherwise,
             _ => rv,
@@ -135,7 +145,19 @@ fn card_codes(function: &str) -> Option<(&'static [CK_RV], CK_RV)> {
         CKR_SESSION_HANDLE_INVALID,
         CKR_USER_NOT_LOGGED_IN,
     ];
+    const DECRYPT: &[CK_RV] = &[
+        CKR_DEVICE_ERROR,
+        CKR_DEVICE_MEMORY,
+        CKR_DEVICE_REMOVED,
+        CKR_ENCRYPTED_DATA_INVALID,
+        CKR_ENCRYPTED_DATA_LEN_RANGE,
+        CKR_FUNCTION_FAILED,
+        CKR_SESSION_CLOSED,
+        CKR_SESSION_HANDLE_INVALID,
+        CKR_USER_NOT_LOGGED_IN,
+    ];
     let allowed = match function {
+        "C_Decrypt" => DECRYPT,
         "C_SignInit" | "C_VerifyInit" | "C_DecryptInit" | "C_EncryptInit" => SIGN_INIT,
         "C_GetTokenInfo" | "C_OpenSession" | "C_GetMechanismList" | "C_GetMechanismInfo" => TOKEN,
         "C_FindObjectsInit" | "C_FindObjects" => SEARCH,

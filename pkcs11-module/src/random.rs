@@ -51,6 +51,13 @@ pub fn checked_len(addr: usize, len: CK_ULONG) -> Result<usize> {
 }
 
 impl Module {
+    /// C_SeedRandom: CKR_RANDOM_SEED_NOT_SUPPORTED for a valid session (the card's generator
+    /// takes no seed; PKCS#11 2.40 §5.14 lists this code for a token with CKF_RNG).
+    pub fn seed_random(&self, h: CK_SESSION_HANDLE) -> Result<()> {
+        self.session(h)?;
+        ck(CKR_RANDOM_SEED_NOT_SUPPORTED)
+    }
+
     /// C_GenerateRandom: fill `out` from the card (see the module docs above). No login needed;
     /// nothing is sent for an empty buffer; more than [`MAX_RANDOM_LEN`] is CKR_ARGUMENTS_BAD.
     pub fn generate_random(&self, h: CK_SESSION_HANDLE, out: &mut [u8]) -> Result<()> {

@@ -38,6 +38,14 @@ impl Module {
             .ok_or(Error::Ck(CKR_SESSION_HANDLE_INVALID))
     }
 
+    /// C_GetFunctionStatus and C_CancelFunction: CKR_FUNCTION_NOT_PARALLEL for a valid session
+    /// (PKCS#11 2.40 §5.16: the legacy code of a library whose functions never run in parallel
+    /// with the application).
+    pub fn legacy_parallel_function(&self, h: CK_SESSION_HANDLE) -> Result<()> {
+        self.session(h)?;
+        ck(CKR_FUNCTION_NOT_PARALLEL)
+    }
+
     fn forget_session(&self, h: CK_SESSION_HANDLE) {
         lock(&self.sessions).remove(&h);
     }

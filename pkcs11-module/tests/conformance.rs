@@ -12,7 +12,8 @@
 //! differences: no writable CPS_DATA, the RSA-PSS block 1300), and `cps3-contactless` for the
 //! "defined but absent" contactless rows (1100, and 207/211/1001/1002 without a PIN). Rows the
 //! reports lack but we can run are in: 0, 121–122 (card pulled out and put back), 128–130
-//! (damaged cache). Where our module deliberately departs from the official one the row expects
+//! (damaged cache), and rows 1400–1409 (conformance/standard.rs): return codes the PKCS#11
+//! §5 lists require where the plan is silent (issue 14). Where our module deliberately departs from the official one the row expects
 //! ours and says why; rows broken by a known module bug carry `known(…)`: reported as KNOWN,
 //! not failing, until the mark is removed (a marked row that passes fails the run).
 //!
@@ -65,6 +66,8 @@ mod sign;
 mod slots;
 #[path = "conformance/soft.rs"]
 mod soft;
+#[path = "conformance/standard.rs"]
+mod standard;
 #[path = "conformance/verify.rs"]
 mod verify;
 
@@ -107,6 +110,8 @@ fn plan(kind: Gen) -> Vec<Item> {
     if kind != Gen::Cl {
         v.extend(misc::rows(kind));
     }
+    // Beyond the official plan: the PKCS#11 §5 return-code rules of issue 14.
+    v.extend(standard::rows(kind));
     v
 }
 

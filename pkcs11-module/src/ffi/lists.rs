@@ -47,9 +47,6 @@ mod stub {
         C_WrapKey(CK_SESSION_HANDLE, *mut CK_MECHANISM, CK_OBJECT_HANDLE, CK_OBJECT_HANDLE, *mut CK_BYTE, *mut CK_ULONG);
         C_UnwrapKey(CK_SESSION_HANDLE, *mut CK_MECHANISM, CK_OBJECT_HANDLE, *mut CK_BYTE, CK_ULONG, *mut CK_ATTRIBUTE, CK_ULONG, *mut CK_OBJECT_HANDLE);
         C_DeriveKey(CK_SESSION_HANDLE, *mut CK_MECHANISM, CK_OBJECT_HANDLE, *mut CK_ATTRIBUTE, CK_ULONG, *mut CK_OBJECT_HANDLE);
-        C_SeedRandom(CK_SESSION_HANDLE, *mut CK_BYTE, CK_ULONG);
-        C_GetFunctionStatus(CK_SESSION_HANDLE);
-        C_CancelFunction(CK_SESSION_HANDLE);
         C_LoginUser(CK_SESSION_HANDLE, CK_USER_TYPE, *mut CK_UTF8CHAR, CK_ULONG, *mut CK_UTF8CHAR, CK_ULONG);
         C_SessionCancel(CK_SESSION_HANDLE, CK_FLAGS);
         C_MessageEncryptInit(CK_SESSION_HANDLE, *mut CK_MECHANISM, CK_OBJECT_HANDLE);
@@ -143,10 +140,10 @@ macro_rules! function_list {
             C_WrapKey: Some(stub::C_WrapKey),
             C_UnwrapKey: Some(stub::C_UnwrapKey),
             C_DeriveKey: Some(stub::C_DeriveKey),
-            C_SeedRandom: Some(stub::C_SeedRandom),
+            C_SeedRandom: Some(session::C_SeedRandom),
             C_GenerateRandom: Some(session::C_GenerateRandom),
-            C_GetFunctionStatus: Some(stub::C_GetFunctionStatus),
-            C_CancelFunction: Some(stub::C_CancelFunction),
+            C_GetFunctionStatus: Some(session::C_GetFunctionStatus),
+            C_CancelFunction: Some(session::C_CancelFunction),
             C_WaitForSlotEvent: Some(slot::C_WaitForSlotEvent),
             $($extra)*
         }

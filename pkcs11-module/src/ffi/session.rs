@@ -113,3 +113,33 @@ pub(crate) unsafe extern "C" fn C_GenerateRandom(
         m.generate_random(h, out)
     })
 }
+
+/// PKCS#11 2.40 §5.14: the card's generator takes no seed (CKF_RNG without a seedable
+/// generator): CKR_RANDOM_SEED_NOT_SUPPORTED, once the session and the seed pointer are checked.
+#[unsafe(no_mangle)]
+pub(crate) unsafe extern "C" fn C_SeedRandom(
+    h: CK_SESSION_HANDLE,
+    seed: *mut CK_BYTE,
+    len: CK_ULONG,
+) -> CK_RV {
+    guard("C_SeedRandom", || {
+        let m = module()?;
+        if len > 0 {
+            non_null(seed)?;
+        }
+        m.seed_random(h)
+    })
+}
+
+/// PKCS#11 2.40 §5.16 (legacy): no function runs in parallel with the application:
+/// CKR_FUNCTION_NOT_PARALLEL for a valid session.
+#[unsafe(no_mangle)]
+pub(crate) unsafe extern "C" fn C_GetFunctionStatus(h: CK_SESSION_HANDLE) -> CK_RV {
+    guard("C_GetFunctionStatus", || module()?.legacy_parallel_function(h))
+}
+
+/// PKCS#11 2.40 §5.16 (legacy): as [`C_GetFunctionStatus`].
+#[unsafe(no_mangle)]
+pub(crate) unsafe extern "C" fn C_CancelFunction(h: CK_SESSION_HANDLE) -> CK_RV {
+    guard("C_CancelFunction", || module()?.legacy_parallel_function(h))
+}

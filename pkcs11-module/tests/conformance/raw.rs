@@ -242,6 +242,22 @@ impl Module {
         call!(self.C_SetOperationState(h, null_mut(), 0, 0, 0))
     }
 
+    /// C_SeedRandom.
+    pub fn seed_random(&self, h: CK_SESSION_HANDLE, seed: In<'_>) -> CK_RV {
+        let (p, n) = seed.raw();
+        call!(self.C_SeedRandom(h, p, n))
+    }
+
+    /// C_GetFunctionStatus (legacy).
+    pub fn get_function_status(&self, h: CK_SESSION_HANDLE) -> CK_RV {
+        call!(self.C_GetFunctionStatus(h))
+    }
+
+    /// C_CancelFunction (legacy).
+    pub fn cancel_function(&self, h: CK_SESSION_HANDLE) -> CK_RV {
+        call!(self.C_CancelFunction(h))
+    }
+
     /// C_Login.
     pub fn login(&self, h: CK_SESSION_HANDLE, user: CK_USER_TYPE, pin: In<'_>) -> CK_RV {
         let (p, n) = pin.raw();

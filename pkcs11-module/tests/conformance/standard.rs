@@ -1,0 +1,105 @@
+//! Rows 1400–1409: return codes the PKCS#11 2.40 §5 lists require where the official plan is
+//! silent (issue 14): the legacy parallel-function calls, a seed for the card's generator, and a
+//! ciphertext the card refuses. Each row failed on the module before issue 14 (they answered
+//! CKR_FUNCTION_NOT_SUPPORTED, CKR_FUNCTION_NOT_SUPPORTED and CKR_DATA_INVALID).
+
+use cryptoki_sys::*;
+
+use crate::raw::{In, Mech, Out};
+use crate::runner::{AUTH_CERT, BAD_SESSION, Gen, Item, PIN, row, setup};
+
+const RSA_PKCS: Mech = Mech::of(CKM_RSA_PKCS);
+
+/// The rows.
+pub fn rows(kind: Gen) -> Vec<Item> {
+    let mut v = vec![
+        setup("C_Initialize(NULL)", |c| Ok(c.p11.initialize(None))),
+        setup("C_OpenSession read-only", |c| c.open("s", false)),
+        // §5.14: a token whose generator takes no seed.
+        row(
+            1400,
+            "C_SeedRandom, 8 bytes",
+            CKR_RANDOM_SEED_NOT_SUPPORTED,
+            |c| Ok(c.p11.seed_random(c.s("s")?, In::Bytes(&[0x5A; 8]))),
+        ),
+        row(
+            1401,
+            "C_SeedRandom on an invalid session",
+            CKR_SESSION_HANDLE_INVALID,
+            |c| Ok(c.p11.seed_random(BAD_SESSION, In::Bytes(&[0x5A; 8]))),
+        ),
+        // §5.16: legacy functions of a library that never runs a function in parallel.
+        row(1402, "C_GetFunctionStatus", CKR_FUNCTION_NOT_PARALLEL, |c| {
+            Ok(c.p11.get_function_status(c.s("s")?))
+        }),
+        row(1403, "C_CancelFunction", CKR_FUNCTION_NOT_PARALLEL, |c| {
+            Ok(c.p11.cancel_function(c.s("s")?))
+        }),
+        row(
+            1404,
+            "C_GetFunctionStatus on an invalid session",
+            CKR_SESSION_HANDLE_INVALID,
+            |c| Ok(c.p11.get_function_status(BAD_SESSION)),
+        ),
+    ];
+    if kind != Gen::Cl {
+        // §5.9: C_Decrypt's list has CKR_ENCRYPTED_DATA_INVALID, not CKR_DATA_INVALID, for a
+        // ciphertext the card refuses (6A80: the padding does not decode).
+        let refused = |id: u32, what: &'static str, byte: u8| {
+            row(id, what, CKR_ENCRYPTED_DATA_INVALID, move |c| {
+                let h = c.s("s")?;
+                let key = c.o("auth_key")?;
+                let init = c.p11.decrypt_init(h, Some(RSA_PKCS), key);
+                if init != CKR_OK {
+                    return Err(format!("C_DecryptInit: 0x{init:08X}"));
+                }
+                let mut out = [0u8; 256];
+                let mut n = 256;
+                Ok(c.p11
+                    .decrypt(h, In::Bytes(&[byte; 256]), Out::Buf(&mut out, &mut n)))
+            })
+        };
+        v.extend([
+            setup("C_Login", |c| {
+                Ok(c.p11.login(c.s("s")?, CKU_USER, In::Bytes(PIN)))
+            }),
+            setup("find the authentication private key", |c| {
+                let k = c.key_of_cert("s", AUTH_CERT, CKO_PRIVATE_KEY)?;
+                c.objects.insert("auth_key", k);
+                Ok(CKR_OK)
+            }),
+            refused(1405, "C_Decrypt of 256 bytes 00", 0x00),
+            refused(1406, "C_Decrypt of 256 bytes FF", 0xFF),
+            // A C_Decrypt that fails other than for the buffer ends the operation (§5.9).
+            row(
+                1407,
+                "C_Decrypt after a refused ciphertext",
+                CKR_OPERATION_NOT_INITIALIZED,
+                |c| {
+                    let mut n = 0;
+                    Ok(c.p11.decrypt(c.s("s")?, In::Bytes(&[0; 256]), Out::Len(&mut n)))
+                },
+            ),
+        ]);
+    }
+    v.extend([
+        setup("C_CloseAllSessions, C_Finalize", |c| {
+            c.close_all()?;
+            c.finalize()?;
+            Ok(CKR_OK)
+        }),
+        row(
+            1408,
+            "C_GetFunctionStatus before C_Initialize",
+            CKR_CRYPTOKI_NOT_INITIALIZED,
+            |c| Ok(c.p11.get_function_status(BAD_SESSION)),
+        ),
+        row(
+            1409,
+            "C_SeedRandom before C_Initialize",
+            CKR_CRYPTOKI_NOT_INITIALIZED,
+            |c| Ok(c.p11.seed_random(BAD_SESSION, In::Bytes(&[0x5A; 8]))),
+        ),
+    ]);
+    v
+}

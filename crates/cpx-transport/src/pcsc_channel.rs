@@ -655,7 +655,11 @@ mod tests {
             (buf[..4].to_vec(), 4)
         });
         assert_eq!(copied, b"\x12\x34\x90\x00");
-        assert_eq!(recv.0.len(), pcsc::MAX_BUFFER_SIZE_EXTENDED, "sized once, for any answer");
+        assert_eq!(
+            recv.0.len(),
+            pcsc::MAX_BUFFER_SIZE_EXTENDED,
+            "sized once, for any answer"
+        );
         assert!(recv.0.iter().all(|b| *b == 0), "the answer's bytes are wiped");
         // A written length past the end (a misreporting driver) is not a panic.
         recv.with(|_| ((), usize::MAX));

@@ -469,6 +469,7 @@ impl Module {
             if arg.mechanism != CKM_RSA_PKCS {
                 return ck(CKR_MECHANISM_INVALID);
             }
+            arg.no_stray_parameter()?;
             let o = objects::key_for(self, st, &s.slot.reader, key, CKR_KEY_HANDLE_INVALID)?;
             match &o.kind {
                 Kind::PublicKey(k) if k.encrypt => {}
@@ -521,6 +522,7 @@ impl Module {
             if info.flags & CKF_DECRYPT == 0 {
                 return ck(CKR_MECHANISM_INVALID);
             }
+            arg.no_stray_parameter()?;
             let o = objects::key_for(self, st, &s.slot.reader, key, CKR_OBJECT_HANDLE_INVALID)?;
             let Kind::PrivateKey(k) = &o.kind else {
                 return ck(CKR_KEY_TYPE_INCONSISTENT);

@@ -32,6 +32,43 @@ pub struct MechanismArg {
     pub mechanism: CK_MECHANISM_TYPE,
     /// PSS parameters when the caller gave a parameter of the right size.
     pub pss: Option<PssParams>,
+    /// The caller gave a parameter (`ulParameterLen` ≠ 0) to a mechanism that takes none
+    /// (CKM_RSA_PKCS, CKM_SHA*_RSA_PKCS, the digests): CKR_MECHANISM_PARAM_INVALID at the
+    /// operation's init, rather than a parameter silently ignored (issue 14).
+    pub stray_parameter: bool,
+}
+
+impl MechanismArg {
+    /// A mechanism given without a parameter.
+    ///
+    /// ```
+    /// use cpx_pkcs11::mechanisms::MechanismArg;
+    /// let rsa = MechanismArg::plain(cryptoki_sys::CKM_RSA_PKCS);
+    /// assert!(rsa.pss.is_none() && !rsa.stray_parameter);
+    /// ```
+    pub fn plain(mechanism: CK_MECHANISM_TYPE) -> Self {
+        MechanismArg {
+            mechanism,
+            pss: None,
+            stray_parameter: false,
+        }
+    }
+
+    /// Whether this mechanism type takes a parameter (the RSA-PSS family: `CK_RSA_PKCS_PSS_PARAMS`).
+    pub fn takes_parameter(mechanism: CK_MECHANISM_TYPE) -> bool {
+        matches!(
+            mechanism,
+            CKM_RSA_PKCS_PSS | CKM_SHA1_RSA_PKCS_PSS | CKM_SHA256_RSA_PKCS_PSS
+        )
+    }
+
+    /// CKR_MECHANISM_PARAM_INVALID for a parameter given to a mechanism that takes none.
+    pub fn no_stray_parameter(&self) -> Result<()> {
+        if self.stray_parameter {
+            return ck(CKR_MECHANISM_PARAM_INVALID);
+        }
+        Ok(())
+    }
 }
 
 /// What to sign or verify with.
@@ -161,6 +198,9 @@ pub fn sign_mech(card: CardKind, arg: &MechanismArg) -> Result<SignMech> {
     if !list(card).contains(&m) || matches!(m, CKM_SHA_1 | CKM_SHA256) {
         return ck(CKR_MECHANISM_INVALID);
     }
+    if !MechanismArg::takes_parameter(m) {
+        arg.no_stray_parameter()?;
+    }
     Ok(match m {
         CKM_RSA_PKCS => SignMech::RsaPkcs,
         CKM_SHA1_RSA_PKCS => SignMech::Pkcs1(HashAlg::Sha1),
@@ -174,7 +214,9 @@ pub fn sign_mech(card: CardKind, arg: &MechanismArg) -> Result<SignMech> {
 
 /// A digest mechanism (software, any card).
 pub fn digest_mech(arg: &MechanismArg) -> Result<HashAlg> {
-    hash_of(arg.mechanism).map_or_else(|| ck(CKR_MECHANISM_INVALID), Ok)
+    let h = hash_of(arg.mechanism).map_or_else(|| ck(CKR_MECHANISM_INVALID), Ok)?;
+    arg.no_stray_parameter()?;
+    Ok(h)
 }
 
 #[cfg(test)]
@@ -194,6 +236,7 @@ mod tests {
         MechanismArg {
             mechanism: m,
             pss: p.map(|(hash, mgf, salt_len)| PssParams { hash, mgf, salt_len }),
+            stray_parameter: false,
         }
     }
 
@@ -214,6 +257,32 @@ mod tests {
         }
         assert_eq!(
             sign_mech(CPS3, &ok).map_err(|e| e.rv()).err(),
+            Some(CKR_MECHANISM_INVALID)
+        );
+    }
+
+    #[test]
+    fn a_parameter_to_a_mechanism_that_takes_none_is_refused() {
+        let stray = |m| MechanismArg {
+            stray_parameter: true,
+            ..MechanismArg::plain(m)
+        };
+        for m in [CKM_RSA_PKCS, CKM_SHA256_RSA_PKCS] {
+            assert_eq!(
+                sign_mech(CPS3, &stray(m)).map_err(|e| e.rv()).err(),
+                Some(CKR_MECHANISM_PARAM_INVALID)
+            );
+            assert!(sign_mech(CPS3, &MechanismArg::plain(m)).is_ok());
+        }
+        assert_eq!(
+            digest_mech(&stray(CKM_SHA256)).map_err(|e| e.rv()).err(),
+            Some(CKR_MECHANISM_PARAM_INVALID)
+        );
+        // An unknown mechanism stays CKR_MECHANISM_INVALID, parameter or not.
+        assert_eq!(
+            sign_mech(CPS3, &stray(CKM_RSA_PKCS_PSS))
+                .map_err(|e| e.rv())
+                .err(),
             Some(CKR_MECHANISM_INVALID)
         );
     }

@@ -148,12 +148,11 @@ unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<MechanismArg> {
     non_null(p)?;
     // SAFETY: non-NULL, valid per the caller.
     let m = unsafe { p.read_unaligned() };
+    let takes_parameter = MechanismArg::takes_parameter(m.mechanism);
     let pss = if !m.pParameter.is_null()
         && m.ulParameterLen as usize == std::mem::size_of::<CK_RSA_PKCS_PSS_PARAMS>()
-        && matches!(
-            m.mechanism,
-            CKM_RSA_PKCS_PSS | CKM_SHA1_RSA_PKCS_PSS | CKM_SHA256_RSA_PKCS_PSS
-        ) {
+        && takes_parameter
+    {
         // SAFETY: the caller says the parameter has this size.
         let p = unsafe { (m.pParameter as *const CK_RSA_PKCS_PSS_PARAMS).read_unaligned() };
         Some(PssParams {
@@ -167,6 +166,9 @@ unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<MechanismArg> {
     Ok(MechanismArg {
         mechanism: m.mechanism,
         pss,
+        // Only the length says a parameter was given: a non-NULL pointer with length 0 is
+        // what some callers pass for "none".
+        stray_parameter: !takes_parameter && m.ulParameterLen != 0,
     })
 }
 

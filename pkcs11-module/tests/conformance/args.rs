@@ -142,12 +142,28 @@ pub struct Mech {
     pub ty: CK_MECHANISM_TYPE,
     /// CK_RSA_PKCS_PSS_PARAMS (hashAlg, mgf, sLen).
     pub pss: Option<(CK_MECHANISM_TYPE, CK_RSA_PKCS_MGF_TYPE, CK_ULONG)>,
+    /// Instead of `pss`: a parameter of this length, NULL (`true`) or pointing to that many
+    /// bytes of 0xA5 (`false`).
+    pub garbage: Option<(bool, CK_ULONG)>,
 }
 
 impl Mech {
     /// A mechanism without parameter.
     pub const fn of(ty: CK_MECHANISM_TYPE) -> Mech {
-        Mech { ty, pss: None }
+        Mech {
+            ty,
+            pss: None,
+            garbage: None,
+        }
+    }
+
+    /// A mechanism with a parameter it does not take: `len` bytes, or NULL declared `len` long.
+    pub const fn with_garbage(ty: CK_MECHANISM_TYPE, null: bool, len: CK_ULONG) -> Mech {
+        Mech {
+            ty,
+            pss: None,
+            garbage: Some((null, len)),
+        }
     }
 }
 
@@ -185,10 +201,21 @@ pub fn with_mech(m: Option<Mech>, f: impl FnOnce(*mut CK_MECHANISM) -> CK_RV) ->
         ),
         None => (null_mut(), 0),
     };
+    let mut bytes = Vec::new();
+    let (p, n) = match m.garbage {
+        Some((true, len)) => (null_mut(), len),
+        Some((false, len)) => {
+            bytes = vec![0xA5u8; len as usize];
+            (bytes.as_mut_ptr().cast::<c_void>(), len)
+        }
+        None => (p, n),
+    };
     let mut ck = CK_MECHANISM {
         mechanism: m.ty,
         pParameter: p,
         ulParameterLen: n,
     };
-    f(&mut ck)
+    let rv = f(&mut ck);
+    drop(bytes);
+    rv
 }

@@ -13,10 +13,12 @@ use crate::soft::{self, DOCUMENT, Hash};
 const SHA1_PSS: Mech = Mech {
     ty: CKM_SHA1_RSA_PKCS_PSS,
     pss: Some((CKM_SHA_1, CKG_MGF1_SHA1, 20)),
+    garbage: None,
 };
 const SHA256_PSS: Mech = Mech {
     ty: CKM_SHA256_RSA_PKCS_PSS,
     pss: Some((CKM_SHA256, CKG_MGF1_SHA256, 32)),
+    garbage: None,
 };
 
 /// Sign (size, value) and verify with one PSS mechanism, from row `first`.

@@ -1,7 +1,8 @@
-//! Rows 1400–1409: return codes the PKCS#11 2.40 §5 lists require where the official plan is
-//! silent (issue 14): the legacy parallel-function calls, a seed for the card's generator, and a
-//! ciphertext the card refuses. Each row failed on the module before issue 14 (they answered
-//! CKR_FUNCTION_NOT_SUPPORTED, CKR_FUNCTION_NOT_SUPPORTED and CKR_DATA_INVALID).
+//! Rows 1400–1412: return codes the PKCS#11 2.40 §5 lists require where the official plan is
+//! silent (issue 14): the legacy parallel-function calls, a seed for the card's generator, a
+//! ciphertext the card refuses, and a parameter given to a mechanism that takes none. Each row
+//! but 1407 failed on the module before issue 14 (CKR_FUNCTION_NOT_SUPPORTED for the first
+//! two, CKR_DATA_INVALID, and CKR_OK with the parameter ignored).
 
 use cryptoki_sys::*;
 
@@ -41,6 +42,16 @@ pub fn rows(kind: Gen) -> Vec<Item> {
             CKR_SESSION_HANDLE_INVALID,
             |c| Ok(c.p11.get_function_status(BAD_SESSION)),
         ),
+        // A parameter the mechanism does not take is not silently ignored.
+        row(
+            1410,
+            "C_DigestInit CKM_SHA256 with an 8-byte parameter",
+            CKR_MECHANISM_PARAM_INVALID,
+            |c| {
+                Ok(c.p11
+                    .digest_init(c.s("s")?, Some(Mech::with_garbage(CKM_SHA256, false, 8))))
+            },
+        ),
     ];
     if kind != Gen::Cl {
         // §5.9: C_Decrypt's list has CKR_ENCRYPTED_DATA_INVALID, not CKR_DATA_INVALID, for a
@@ -68,6 +79,24 @@ pub fn rows(kind: Gen) -> Vec<Item> {
                 c.objects.insert("auth_key", k);
                 Ok(CKR_OK)
             }),
+            row(
+                1411,
+                "C_SignInit CKM_RSA_PKCS with an 8-byte parameter",
+                CKR_MECHANISM_PARAM_INVALID,
+                |c| {
+                    let m = Mech::with_garbage(CKM_RSA_PKCS, false, 8);
+                    Ok(c.p11.sign_init(c.s("s")?, Some(m), c.o("auth_key")?))
+                },
+            ),
+            row(
+                1412,
+                "C_SignInit CKM_RSA_PKCS, parameter NULL with length 100",
+                CKR_MECHANISM_PARAM_INVALID,
+                |c| {
+                    let m = Mech::with_garbage(CKM_RSA_PKCS, true, 100);
+                    Ok(c.p11.sign_init(c.s("s")?, Some(m), c.o("auth_key")?))
+                },
+            ),
             refused(1405, "C_Decrypt of 256 bytes 00", 0x00),
             refused(1406, "C_Decrypt of 256 bytes FF", 0xFF),
             // A C_Decrypt that fails other than for the buffer ends the operation (§5.9).

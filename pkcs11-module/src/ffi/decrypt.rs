@@ -2,7 +2,8 @@
 
 use cryptoki_sys::*;
 
-use super::{guard, input, mechanism, output};
+use super::{ending, guard, input, mechanism, output};
+use crate::crypto::Ending;
 use crate::state::module;
 
 #[unsafe(no_mangle)]
@@ -30,10 +31,10 @@ pub(crate) unsafe extern "C" fn C_Decrypt(
     guard("C_Decrypt", || {
         let m = module()?;
         // SAFETY: checked by input / output.
-        unsafe {
-            let data = input(data, data_len)?;
-            output(out, out_len, |cap| m.decrypt(h, data, cap))
-        }
+        let r = unsafe {
+            input(data, data_len).and_then(|data| output(out, out_len, |cap| m.decrypt(h, data, cap)))
+        };
+        ending(&m, h, Ending::Decrypt, r)
     })
 }
 
@@ -62,6 +63,8 @@ pub(crate) unsafe extern "C" fn C_Encrypt(
     guard("C_Encrypt", || {
         let m = module()?;
         // SAFETY: checked by input / output.
+        // The official plan's C_Encrypt goes on after a NULL argument (see
+        // `Module::end_after_failure`).
         unsafe {
             let data = input(data, data_len)?;
             output(out, out_len, |cap| m.encrypt(h, data, cap))

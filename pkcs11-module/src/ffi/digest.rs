@@ -2,7 +2,8 @@
 
 use cryptoki_sys::*;
 
-use super::{guard, input, mechanism, output};
+use super::{ending, guard, input, mechanism, output};
+use crate::crypto::Ending;
 use crate::state::module;
 
 #[unsafe(no_mangle)]
@@ -26,10 +27,10 @@ pub(crate) unsafe extern "C" fn C_Digest(
     guard("C_Digest", || {
         let m = module()?;
         // SAFETY: checked by input / output.
-        unsafe {
-            let data = input(data, data_len)?;
-            output(out, out_len, |cap| m.digest(h, Some(data), cap))
-        }
+        let r = unsafe {
+            input(data, data_len).and_then(|data| output(out, out_len, |cap| m.digest(h, Some(data), cap)))
+        };
+        ending(&m, h, Ending::Digest, r)
     })
 }
 
@@ -42,8 +43,8 @@ pub(crate) unsafe extern "C" fn C_DigestUpdate(
     guard("C_DigestUpdate", || {
         let m = module()?;
         // SAFETY: checked by input.
-        let part = unsafe { input(part, len)? };
-        m.digest_update(h, part)
+        let r = unsafe { input(part, len) }.and_then(|part| m.digest_update(h, part));
+        ending(&m, h, Ending::Digest, r)
     })
 }
 
@@ -56,6 +57,7 @@ pub(crate) unsafe extern "C" fn C_DigestFinal(
     guard("C_DigestFinal", || {
         let m = module()?;
         // SAFETY: checked by output.
-        unsafe { output(out, out_len, |cap| m.digest(h, None, cap)) }
+        let r = unsafe { output(out, out_len, |cap| m.digest(h, None, cap)) };
+        ending(&m, h, Ending::Digest, r)
     })
 }

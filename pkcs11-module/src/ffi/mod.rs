@@ -50,6 +50,19 @@ fn guard(name: &'static str, f: impl FnOnce() -> Result<()>) -> CK_RV {
     rv
 }
 
+/// `r`, after ending `op` when `r` failed (see [`crate::state::Module::end_after_failure`]).
+fn ending(
+    m: &crate::state::Module,
+    h: CK_SESSION_HANDLE,
+    op: crate::crypto::Ending,
+    r: Result<()>,
+) -> Result<()> {
+    if let Err(e) = &r {
+        m.end_after_failure(h, op, e);
+    }
+    r
+}
+
 /// Check a pointer is not NULL.
 fn non_null<T>(p: *const T) -> Result<()> {
     if p.is_null() {

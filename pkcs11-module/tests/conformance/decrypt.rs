@@ -136,6 +136,11 @@ pub fn rows(_kind: Gen) -> Vec<Item> {
             CKR_ARGUMENTS_BAD,
             |c| Ok(c.p11.decrypt(c.s("s")?, In::Null(256), Out::Len(&mut 0))),
         ),
+        // The official program goes on with row 509's operation; PKCS#11 2.40 §5.9 ends it at
+        // any failure but CKR_BUFFER_TOO_SMALL, and so does cpx (issue 14): a new one here.
+        setup("C_DecryptInit again (row 509 ended the operation)", |c| {
+            Ok(c.p11.decrypt_init(c.s("s")?, Some(RSA_PKCS), c.o("auth_key")?))
+        }),
         row(510, "C_Decrypt into 2 bytes", CKR_BUFFER_TOO_SMALL, |c| {
             let cipher = c.blob("cipher")?;
             let mut buf = [0u8; 32];

@@ -1,15 +1,33 @@
-//! Rows 1400–1412: return codes the PKCS#11 2.40 §5 lists require where the official plan is
+//! Rows 1400–1420: return codes the PKCS#11 2.40 §5 lists require where the official plan is
 //! silent (issue 14): the legacy parallel-function calls, a seed for the card's generator, a
-//! ciphertext the card refuses, and a parameter given to a mechanism that takes none. Each row
-//! but 1407 failed on the module before issue 14 (CKR_FUNCTION_NOT_SUPPORTED for the first
-//! two, CKR_DATA_INVALID, and CKR_OK with the parameter ignored).
+//! ciphertext the card refuses, a parameter given to a mechanism that takes none, single- and
+//! multi-part calls mixed in one operation, and the operations a failed call ends. Each row but
+//! 1407 failed on the module before issue 14 (CKR_FUNCTION_NOT_SUPPORTED for the first two,
+//! CKR_DATA_INVALID, CKR_OK with the parameter ignored or the parts concatenated, and
+//! operations still active after CKR_ARGUMENTS_BAD).
 
 use cryptoki_sys::*;
 
 use crate::raw::{In, Mech, Out};
-use crate::runner::{AUTH_CERT, BAD_SESSION, Gen, Item, PIN, row, setup};
+use crate::runner::{AUTH_CERT, BAD_SESSION, Ctx, Gen, Item, PIN, StepResult, row, setup};
 
 const RSA_PKCS: Mech = Mech::of(CKM_RSA_PKCS);
+const SHA256: Mech = Mech::of(CKM_SHA256);
+
+/// `first` must answer CKR_OK (the set-up of a row); then the row's own call.
+fn after(first: CK_RV, what: &str, then: impl FnOnce() -> CK_RV) -> StepResult {
+    if first != CKR_OK {
+        return Err(format!("{what}: 0x{first:08X}"));
+    }
+    Ok(then())
+}
+
+fn digest_started(c: &Ctx) -> Result<CK_SESSION_HANDLE, String> {
+    let h = c.s("s")?;
+    let rv = c.p11.digest_init(h, Some(SHA256));
+    after(rv, "C_DigestInit", || CKR_OK)?;
+    Ok(h)
+}
 
 /// The rows.
 pub fn rows(kind: Gen) -> Vec<Item> {
@@ -50,6 +68,44 @@ pub fn rows(kind: Gen) -> Vec<Item> {
             |c| {
                 Ok(c.p11
                     .digest_init(c.s("s")?, Some(Mech::with_garbage(CKM_SHA256, false, 8))))
+            },
+        ),
+        // §5.10: C_Digest "must be called after C_DigestInit without intervening
+        // C_DigestUpdate calls": the mix ends the operation, nothing is hashed.
+        row(
+            1413,
+            "C_Digest after C_DigestUpdate",
+            CKR_OPERATION_NOT_INITIALIZED,
+            |c| {
+                let h = digest_started(c)?;
+                let up = c.p11.digest_update(h, In::Bytes(b"abc"));
+                after(up, "C_DigestUpdate", || {
+                    let (mut out, mut n) = ([0u8; 32], 32);
+                    c.p11.digest(h, In::Bytes(b"def"), Out::Buf(&mut out, &mut n))
+                })
+            },
+        ),
+        row(
+            1414,
+            "C_DigestFinal after the mix",
+            CKR_OPERATION_NOT_INITIALIZED,
+            |c| {
+                let (mut out, mut n) = ([0u8; 32], 32);
+                Ok(c.p11.digest_final(c.s("s")?, Out::Buf(&mut out, &mut n)))
+            },
+        ),
+        // §5.10: a C_DigestUpdate that fails, CKR_ARGUMENTS_BAD included, ends the operation.
+        row(1415, "C_DigestUpdate with a NULL part", CKR_ARGUMENTS_BAD, |c| {
+            let h = digest_started(c)?;
+            Ok(c.p11.digest_update(h, In::Null(3)))
+        }),
+        row(
+            1416,
+            "C_DigestFinal after the failed C_DigestUpdate",
+            CKR_OPERATION_NOT_INITIALIZED,
+            |c| {
+                let (mut out, mut n) = ([0u8; 32], 32);
+                Ok(c.p11.digest_final(c.s("s")?, Out::Buf(&mut out, &mut n)))
             },
         ),
     ];
@@ -95,6 +151,55 @@ pub fn rows(kind: Gen) -> Vec<Item> {
                 |c| {
                     let m = Mech::with_garbage(CKM_RSA_PKCS, true, 100);
                     Ok(c.p11.sign_init(c.s("s")?, Some(m), c.o("auth_key")?))
+                },
+            ),
+            // §5.12: C_Sign after C_SignUpdate signs nothing (and ends the operation).
+            row(
+                1417,
+                "C_Sign after C_SignUpdate (CKM_RSA_PKCS)",
+                CKR_OPERATION_NOT_INITIALIZED,
+                |c| {
+                    let h = c.s("s")?;
+                    let init = c.p11.sign_init(h, Some(RSA_PKCS), c.o("auth_key")?);
+                    after(init, "C_SignInit", || CKR_OK)?;
+                    let up = c.p11.sign_update(h, In::Bytes(&[0x11; 16]));
+                    after(up, "C_SignUpdate", || {
+                        let (mut out, mut n) = ([0u8; 512], 512);
+                        c.p11.sign(h, In::Bytes(&[0x22; 16]), Out::Buf(&mut out, &mut n))
+                    })
+                },
+            ),
+            row(
+                1418,
+                "C_SignFinal after the mix",
+                CKR_OPERATION_NOT_INITIALIZED,
+                |c| {
+                    let (mut out, mut n) = ([0u8; 512], 512);
+                    Ok(c.p11.sign_final(c.s("s")?, Out::Buf(&mut out, &mut n)))
+                },
+            ),
+            // §5.9: a C_Decrypt that fails, CKR_ARGUMENTS_BAD included, ends the operation.
+            row(
+                1419,
+                "C_Decrypt with pEncryptedData NULL",
+                CKR_ARGUMENTS_BAD,
+                |c| {
+                    let h = c.s("s")?;
+                    let init = c.p11.decrypt_init(h, Some(RSA_PKCS), c.o("auth_key")?);
+                    after(init, "C_DecryptInit", || {
+                        let (mut out, mut n) = ([0u8; 256], 256);
+                        c.p11.decrypt(h, In::Null(256), Out::Buf(&mut out, &mut n))
+                    })
+                },
+            ),
+            row(
+                1420,
+                "C_Decrypt after the failed C_Decrypt",
+                CKR_OPERATION_NOT_INITIALIZED,
+                |c| {
+                    let (mut out, mut n) = ([0u8; 256], 256);
+                    Ok(c.p11
+                        .decrypt(c.s("s")?, In::Bytes(&[0; 256]), Out::Buf(&mut out, &mut n)))
                 },
             ),
             refused(1405, "C_Decrypt of 256 bytes 00", 0x00),

@@ -77,6 +77,8 @@ enum SignInput {
 /// A verification in progress.
 pub struct VerifyOp {
     key: RsaPublicKey,
+    /// The card key whose public half this is: CKM_RSA_PKCS verifies as that key signs.
+    role: KeyRole,
     mech: SignMech,
     input: VerifyInput,
     parts: Parts,
@@ -286,7 +288,13 @@ fn check_cap(len: usize, cap: Option<usize>) -> Result<Option<Output>> {
     }
 }
 
-fn verify_sig(key: &RsaPublicKey, mech: SignMech, input: VerifyInput, sig: &[u8]) -> Result<()> {
+fn verify_sig(
+    key: &RsaPublicKey,
+    role: KeyRole,
+    mech: SignMech,
+    input: VerifyInput,
+    sig: &[u8],
+) -> Result<()> {
     use rsa::traits::PublicKeyParts;
     let k = key.size();
     // The data is checked before the signature's length: the official conformance plan
@@ -305,7 +313,13 @@ fn verify_sig(key: &RsaPublicKey, mech: SignMech, input: VerifyInput, sig: &[u8]
             if data.len() > k.saturating_sub(11) {
                 return ck(CKR_DATA_LEN_RANGE);
             }
-            data.to_vec()
+            match (role, cpx_card::strip_digest_info(data)) {
+                // The signature key signs a bare SHA-1/SHA-256 hash as its DigestInfo (spec
+                // §4.2; the official module's release note 1104): verified the same way, so
+                // that C_Sign and C_Verify agree on the same data (issue 14).
+                (KeyRole::Signature, Some((alg, hash))) => alg.digest_info(hash),
+                _ => data.to_vec(),
+            }
         }
     };
     if sig.len() != k {
@@ -460,9 +474,10 @@ impl Module {
             let kind = card_kind(self, st, &s.slot.reader)?;
             let mech = mechanisms::sign_mech(kind, arg)?;
             let o = objects::key_for(self, st, &s.slot.reader, key, CKR_KEY_HANDLE_INVALID)?;
-            let Kind::PublicKey(_) = &o.kind else {
+            let Kind::PublicKey(data) = &o.kind else {
                 return ck(CKR_KEY_TYPE_INCONSISTENT);
             };
+            let role = data.role;
             let key = public_key(&o)?;
             let input = match mech {
                 SignMech::Pkcs1(alg) | SignMech::Pss(alg) => VerifyInput::Message(DigestOp::new(alg)),
@@ -473,6 +488,7 @@ impl Module {
             };
             ops.verify = Some(VerifyOp {
                 key,
+                role,
                 mech,
                 input,
                 parts: Parts::default(),
@@ -507,7 +523,7 @@ impl Module {
             if let Some(d) = data {
                 op.input.push(d);
             }
-            verify_sig(&op.key, op.mech, op.input, sig)
+            verify_sig(&op.key, op.role, op.mech, op.input, sig)
         })
     }
 

@@ -1,7 +1,8 @@
-//! Rows 1400–1420: return codes the PKCS#11 2.40 §5 lists require where the official plan is
+//! Rows 1400–1421: return codes the PKCS#11 2.40 §5 lists require where the official plan is
 //! silent (issue 14): the legacy parallel-function calls, a seed for the card's generator, a
 //! ciphertext the card refuses, a parameter given to a mechanism that takes none, single- and
-//! multi-part calls mixed in one operation, and the operations a failed call ends. Each row but
+//! multi-part calls mixed in one operation, the operations a failed call ends, and C_Verify
+//! agreeing with C_Sign on a bare hash given to the signature key. Each row but
 //! 1407 failed on the module before issue 14 (CKR_FUNCTION_NOT_SUPPORTED for the first two,
 //! CKR_DATA_INVALID, CKR_OK with the parameter ignored or the parts concatenated, and
 //! operations still active after CKR_ARGUMENTS_BAD).
@@ -9,7 +10,8 @@
 use cryptoki_sys::*;
 
 use crate::raw::{In, Mech, Out};
-use crate::runner::{AUTH_CERT, BAD_SESSION, Ctx, Gen, Item, PIN, StepResult, row, setup};
+use crate::runner::{AUTH_CERT, BAD_SESSION, Ctx, Gen, Item, PIN, SIG_CERT, StepResult, row, setup};
+use crate::soft::{self, Hash};
 
 const RSA_PKCS: Mech = Mech::of(CKM_RSA_PKCS);
 const SHA256: Mech = Mech::of(CKM_SHA256);
@@ -202,6 +204,14 @@ pub fn rows(kind: Gen) -> Vec<Item> {
                         .decrypt(c.s("s")?, In::Bytes(&[0; 256]), Out::Buf(&mut out, &mut n)))
                 },
             ),
+            // The signature key signs a bare hash as its DigestInfo (spec §4.2): C_Verify on the
+            // same data with the same mechanism must say so too.
+            row(
+                1421,
+                "C_Verify CKM_RSA_PKCS, signature key, of a bare SHA-256 hash C_Sign signed",
+                CKR_OK,
+                sign_then_verify_bare_hash,
+            ),
             refused(1405, "C_Decrypt of 256 bytes 00", 0x00),
             refused(1406, "C_Decrypt of 256 bytes FF", 0xFF),
             // A C_Decrypt that fails other than for the buffer ends the operation (§5.9).
@@ -236,4 +246,24 @@ pub fn rows(kind: Gen) -> Vec<Item> {
         ),
     ]);
     v
+}
+
+/// Row 1421: C_Sign and C_Verify with CKM_RSA_PKCS and the signature key's pair over a bare
+/// SHA-256 hash; the signature checked in software as PKCS#1 v1.5 of its DigestInfo.
+fn sign_then_verify_bare_hash(c: &mut Ctx) -> StepResult {
+    let h = c.s("s")?;
+    let private = c.key_of_cert("s", SIG_CERT, CKO_PRIVATE_KEY)?;
+    let public = c.key_of_cert("s", SIG_CERT, CKO_PUBLIC_KEY)?;
+    let hash = soft::sha256(soft::DOCUMENT);
+    let init = c.p11.sign_init(h, Some(RSA_PKCS), private);
+    after(init, "C_SignInit", || CKR_OK)?;
+    let (mut sig, mut n) = ([0u8; 512], 512);
+    let signed = c.p11.sign(h, In::Bytes(&hash), Out::Buf(&mut sig, &mut n));
+    after(signed, "C_Sign", || CKR_OK)?;
+    let sig = &sig[..n as usize];
+    soft::check_hash(&c.cert_key("s", SIG_CERT)?, Hash::Sha256, &hash, sig)?;
+    let init = c.p11.verify_init(h, Some(RSA_PKCS), public);
+    after(init, "C_VerifyInit", || {
+        c.p11.verify(h, In::Bytes(&hash), In::Bytes(sig))
+    })
 }

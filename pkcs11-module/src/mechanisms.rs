@@ -96,8 +96,9 @@ const KEY_BITS: CK_ULONG = 2048;
 /// C_GetMechanismList.
 pub fn list(card: CardKind) -> Vec<CK_MECHANISM_TYPE> {
     if card.interface == Interface::Contactless {
-        // spec §7: RSA-PKCS only.
-        return vec![CKM_RSA_PKCS];
+        // spec §7: the card signs RSA-PKCS only; the digests are the host's and work on any
+        // card, so they are listed (the official module lists RSA-PKCS alone; issue 14).
+        return vec![CKM_RSA_PKCS, CKM_SHA_1, CKM_SHA256];
     }
     let mut v = vec![
         CKM_RSA_PKCS,
@@ -295,7 +296,8 @@ mod tests {
             generation: Generation::Cps3,
             interface: Interface::Contactless,
         };
-        assert_eq!(list(cl), vec![CKM_RSA_PKCS]);
+        assert_eq!(list(cl), vec![CKM_RSA_PKCS, CKM_SHA_1, CKM_SHA256]);
+        assert_eq!(info(cl, CKM_SHA256).map(|i| i.flags).ok(), Some(CKF_DIGEST));
         assert_eq!(info(CPS3, CKM_SHA256).map(|i| i.flags).ok(), Some(CKF_DIGEST));
         assert!(info(CPS3, CKM_RSA_PKCS_PSS).is_err());
     }

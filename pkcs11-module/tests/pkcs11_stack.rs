@@ -427,7 +427,14 @@ fn contactless() -> Result<(), Failed> {
     let p11 = pkcs11()?;
     let ti = p11.get_token_info(slot)?;
     assert!(!ti.login_required() && !ti.user_pin_initialized());
-    assert_eq!(p11.get_mechanism_list(slot)?, vec![MechanismType::RSA_PKCS]);
+    assert_eq!(
+        p11.get_mechanism_list(slot)?,
+        vec![
+            MechanismType::RSA_PKCS,
+            MechanismType::SHA1,
+            MechanismType::SHA256
+        ]
+    );
     let s = p11.open_ro_session(slot)?;
     expect_rv(
         s.login(UserType::User, Some(&pin("1234"))),

@@ -110,8 +110,8 @@ pub fn initialize(args: Option<InitArgs>) -> Result<()> {
         if a.mutex_callbacks != 0 && a.mutex_callbacks != 4 {
             return ck(CKR_ARGUMENTS_BAD);
         }
-        // Callbacks without CKF_OS_LOCKING_OK: our own (native) locks are always usable, which
-        // PKCS#11 2.40 §5.4 allows ("the library may use the OS primitives").
+        // Callbacks without CKF_OS_LOCKING_OK (case 3): the C ABI layer serialises the entry
+        // points with the application's mutex (ffi/app_lock.rs).
     }
     init_logging();
     crate::ffi::register_fork_handlers();

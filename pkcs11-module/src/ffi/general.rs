@@ -5,8 +5,8 @@ use std::ffi::c_void;
 use cryptoki_sys::*;
 
 use super::lists::{FUNCTION_LIST_240, FUNCTION_LIST_300};
-use super::{guard, non_null, output_list, put};
-use crate::error::ck;
+use super::{app_lock, guard, non_null, output_list, put};
+use crate::error::{Error, ck};
 use crate::state::{self, InitArgs};
 
 #[unsafe(no_mangle)]
@@ -23,13 +23,25 @@ pub(crate) unsafe extern "C" fn C_Initialize(p_init_args: *mut c_void) -> CK_RV 
                 a.LockMutex.is_some(),
                 a.UnlockMutex.is_some(),
             ];
-            Some(InitArgs {
-                mutex_callbacks: callbacks.iter().filter(|c| **c).count() as u8,
-                os_locking_ok: a.flags & CKF_OS_LOCKING_OK != 0,
-                reserved: !a.pReserved.is_null(),
-            })
+            Some((
+                InitArgs {
+                    mutex_callbacks: callbacks.iter().filter(|c| **c).count() as u8,
+                    os_locking_ok: a.flags & CKF_OS_LOCKING_OK != 0,
+                    reserved: !a.pReserved.is_null(),
+                },
+                a,
+            ))
         };
-        state::initialize(args)
+        state::initialize(args.as_ref().map(|(i, _)| *i))?;
+        if let Some((_, a)) = args.filter(|(_, a)| app_lock::is_case_3(a)) {
+            // SAFETY: the application's callbacks, which PKCS#11 §5.4 describes.
+            if let Err(rv) = unsafe { app_lock::install(&a) } {
+                // Its mutex could not be made: not initialised after all.
+                let _ = state::finalize();
+                return ck(rv);
+            }
+        }
+        Ok(())
     })
 }
 
@@ -40,7 +52,13 @@ pub(crate) unsafe extern "C" fn C_Finalize(p_reserved: *mut c_void) -> CK_RV {
         if !p_reserved.is_null() {
             return ck(CKR_ARGUMENTS_BAD);
         }
-        state::finalize()
+        let held = app_lock::enter().map_err(Error::Ck)?;
+        let r = state::finalize();
+        drop(held);
+        if r.is_ok() {
+            app_lock::retire();
+        }
+        r
     })
 }
 

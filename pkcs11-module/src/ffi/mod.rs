@@ -6,6 +6,7 @@
 #![allow(unsafe_code)]
 #![allow(non_snake_case)]
 
+mod app_lock;
 mod decrypt;
 mod digest;
 mod general;
@@ -28,6 +29,35 @@ use crate::mechanisms::{MechanismArg, PssParams};
 
 /// Run one entry point: panics caught, the error mapped in one place, the outcome logged.
 fn guard(name: &'static str, f: impl FnOnce() -> Result<()>) -> CK_RV {
+    // C_Initialize case 3: the application's mutex around the call (see `app_lock`).
+    let held = if takes_app_lock(name) {
+        match app_lock::enter() {
+            Ok(h) => Some(h),
+            Err(rv) => return rv,
+        }
+    } else {
+        None
+    };
+    let rv = guarded(name, f);
+    drop(held);
+    rv
+}
+
+/// Every entry point but those that make or end the application's mutex, the function-list
+/// getters (no state) and the blocking C_WaitForSlotEvent (see `app_lock`).
+fn takes_app_lock(name: &str) -> bool {
+    !matches!(
+        name,
+        "C_Initialize"
+            | "C_Finalize"
+            | "C_WaitForSlotEvent"
+            | "C_GetFunctionList"
+            | "C_GetInterfaceList"
+            | "C_GetInterface"
+    )
+}
+
+fn guarded(name: &'static str, f: impl FnOnce() -> Result<()>) -> CK_RV {
     let rv = match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(())) => CKR_OK,
         Ok(Err(e)) => {

@@ -91,19 +91,75 @@ pub struct InitArgs {
     pub flags: CK_FLAGS,
 }
 
-static DUMMY_MUTEX: u8 = 0;
+/// The mutex the callbacks below hand out: one spin lock, and counts of each callback's calls,
+/// so that a row can tell whether the module used them (C_Initialize case 3) or not (case 4).
+pub mod app_mutex {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-// Mutex callbacks for the "application supplies its locking" cases. The module uses native
-// locks and never calls them; if it did, they would behave as a no-op mutex.
+    pub static LOCKED: AtomicBool = AtomicBool::new(false);
+    pub static CREATES: AtomicUsize = AtomicUsize::new(0);
+    pub static DESTROYS: AtomicUsize = AtomicUsize::new(0);
+    pub static LOCKS: AtomicUsize = AtomicUsize::new(0);
+    pub static UNLOCKS: AtomicUsize = AtomicUsize::new(0);
+
+    /// (creates, destroys, locks, unlocks) so far.
+    pub fn counts() -> [usize; 4] {
+        [&CREATES, &DESTROYS, &LOCKS, &UNLOCKS].map(|c| c.load(Ordering::SeqCst))
+    }
+
+    /// Whether the mutex is held now.
+    pub fn held() -> bool {
+        LOCKED.load(Ordering::SeqCst)
+    }
+}
+
+static APP_MUTEX: u8 = 0;
+
+fn is_app_mutex(m: *mut c_void) -> bool {
+    std::ptr::eq(m.cast_const().cast::<u8>(), &raw const APP_MUTEX)
+}
+
 unsafe extern "C" fn create_mutex(pp: *mut *mut c_void) -> CK_RV {
+    use std::sync::atomic::Ordering;
     if pp.is_null() {
         return CKR_ARGUMENTS_BAD;
     }
+    app_mutex::CREATES.fetch_add(1, Ordering::SeqCst);
     // SAFETY: non-NULL out-pointer per the PKCS#11 contract.
-    unsafe { pp.write((&raw const DUMMY_MUTEX).cast_mut().cast::<c_void>()) };
+    unsafe { pp.write((&raw const APP_MUTEX).cast_mut().cast::<c_void>()) };
     CKR_OK
 }
-unsafe extern "C" fn mutex_op(_: *mut c_void) -> CK_RV {
+unsafe extern "C" fn destroy_mutex(m: *mut c_void) -> CK_RV {
+    use std::sync::atomic::Ordering;
+    if !is_app_mutex(m) {
+        return CKR_MUTEX_BAD;
+    }
+    app_mutex::DESTROYS.fetch_add(1, Ordering::SeqCst);
+    CKR_OK
+}
+unsafe extern "C" fn lock_mutex(m: *mut c_void) -> CK_RV {
+    use std::sync::atomic::Ordering;
+    if !is_app_mutex(m) {
+        return CKR_MUTEX_BAD;
+    }
+    while app_mutex::LOCKED
+        .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+        .is_err()
+    {
+        std::hint::spin_loop();
+    }
+    app_mutex::LOCKS.fetch_add(1, Ordering::SeqCst);
+    CKR_OK
+}
+unsafe extern "C" fn unlock_mutex(m: *mut c_void) -> CK_RV {
+    use std::sync::atomic::Ordering;
+    if !is_app_mutex(m) {
+        return CKR_MUTEX_BAD;
+    }
+    if !app_mutex::LOCKED.swap(false, Ordering::SeqCst) {
+        return CKR_MUTEX_NOT_LOCKED;
+    }
+    app_mutex::UNLOCKS.fetch_add(1, Ordering::SeqCst);
     CKR_OK
 }
 
@@ -123,9 +179,9 @@ impl Module {
         };
         let mut ck = CK_C_INITIALIZE_ARGS {
             CreateMutex: a.callbacks[0].then_some(create_mutex as _),
-            DestroyMutex: a.callbacks[1].then_some(mutex_op as _),
-            LockMutex: a.callbacks[2].then_some(mutex_op as _),
-            UnlockMutex: a.callbacks[3].then_some(mutex_op as _),
+            DestroyMutex: a.callbacks[1].then_some(destroy_mutex as _),
+            LockMutex: a.callbacks[2].then_some(lock_mutex as _),
+            UnlockMutex: a.callbacks[3].then_some(unlock_mutex as _),
             flags: a.flags,
             pReserved: null_mut(),
         };

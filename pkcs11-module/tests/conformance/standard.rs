@@ -1,15 +1,16 @@
-//! Rows 1400–1421: return codes the PKCS#11 2.40 §5 lists require where the official plan is
+//! Rows 1400–1424: return codes the PKCS#11 2.40 §5 lists require where the official plan is
 //! silent (issue 14): the legacy parallel-function calls, a seed for the card's generator, a
 //! ciphertext the card refuses, a parameter given to a mechanism that takes none, single- and
 //! multi-part calls mixed in one operation, the operations a failed call ends, and C_Verify
-//! agreeing with C_Sign on a bare hash given to the signature key. Each row but
+//! agreeing with C_Sign on a bare hash given to the signature key, and the application's mutex
+//! callbacks used when it asks for them (C_Initialize case 3). Each row but
 //! 1407 failed on the module before issue 14 (CKR_FUNCTION_NOT_SUPPORTED for the first two,
 //! CKR_DATA_INVALID, CKR_OK with the parameter ignored or the parts concatenated, and
 //! operations still active after CKR_ARGUMENTS_BAD).
 
 use cryptoki_sys::*;
 
-use crate::raw::{In, Mech, Out};
+use crate::raw::{In, InitArgs, Mech, Out, app_mutex};
 use crate::runner::{AUTH_CERT, BAD_SESSION, Ctx, Gen, Item, PIN, SIG_CERT, StepResult, row, setup};
 use crate::soft::{self, Hash};
 
@@ -243,6 +244,65 @@ pub fn rows(kind: Gen) -> Vec<Item> {
             "C_SeedRandom before C_Initialize",
             CKR_CRYPTOKI_NOT_INITIALIZED,
             |c| Ok(c.p11.seed_random(BAD_SESSION, In::Bytes(&[0x5A; 8]))),
+        ),
+        // §5.4 case 3: four callbacks, no CKF_OS_LOCKING_OK: "the library [must] use the
+        // supplied function pointers for mutex-handling".
+        row(
+            1422,
+            "C_Initialize case 3: calls lock and unlock the application's mutex",
+            CKR_OK,
+            |c| {
+                let before = app_mutex::counts();
+                let init = c.p11.initialize(Some(InitArgs {
+                    callbacks: [true; 4],
+                    flags: 0,
+                }));
+                after(init, "C_Initialize", || CKR_OK)?;
+                let slots = c.slots(false)?;
+                let rv = c.p11.get_info(Some(&mut crate::raw::blank()));
+                let [creates, _, locks, unlocks] = app_mutex::counts();
+                if creates != before[0] + 1 || locks < before[2] + 2 || locks - before[2] != unlocks - before[3] {
+                    return Err(format!(
+                        "callback calls {:?} after {:?} ({} slots): one CreateMutex and a lock and unlock per call expected",
+                        app_mutex::counts(),
+                        before,
+                        slots.len()
+                    ));
+                }
+                if app_mutex::held() {
+                    return Err("the mutex is still held between calls".into());
+                }
+                Ok(rv)
+            },
+        ),
+        row(1423, "C_Finalize destroys the application's mutex", CKR_OK, |c| {
+            let before = app_mutex::counts();
+            let rv = c.p11.finalize();
+            let now = app_mutex::counts();
+            if rv == CKR_OK && (now[1] != before[1] + 1 || now[2] - before[2] != now[3] - before[3]) {
+                return Err(format!("callback calls {now:?} after {before:?}"));
+            }
+            Ok(rv)
+        }),
+        // Case 4: callbacks and CKF_OS_LOCKING_OK: the module's native locks, callbacks unused.
+        row(
+            1424,
+            "C_Initialize case 4: the callbacks are not called",
+            CKR_OK,
+            |c| {
+                let before = app_mutex::counts();
+                let init = c.p11.initialize(Some(InitArgs {
+                    callbacks: [true; 4],
+                    flags: CKF_OS_LOCKING_OK,
+                }));
+                after(init, "C_Initialize", || CKR_OK)?;
+                c.slots(false)?;
+                let rv = c.p11.finalize();
+                if app_mutex::counts() != before {
+                    return Err(format!("callback calls {:?} after {before:?}", app_mutex::counts()));
+                }
+                Ok(rv)
+            },
         ),
     ]);
     v

@@ -16,7 +16,7 @@
 //! - **Slots**: one per PC/SC reader; slot IDs are stable for the life of the process; a
 //!   reader that disappears keeps its slot, without token. C_GetSlotInfo sends no APDU.
 //! - **Tokens**: opened on first need (C_GetTokenInfo, C_OpenSession, C_GetMechanismList):
-//!   label `CPS3v3-<serial>` / `CPS4v1-<serial>` from TokenInfo, model "IAS ECC" / "ChipDoc".
+//!   label `CPS3v3-<serial>` / `CPS4v1-<serial>` from TokenInfo, model "IAS ECC" (the official module's, CPS4 included).
 //! - **PIN-counter flags** (COUNT_LOW, FINAL_TRY, LOCKED for PIN and PUK): cached, refreshed
 //!   when older than [`token::PIN_STATUS_TTL`] (10 s) and after every PIN operation, instead of
 //!   the official module's up to six APDUs on every C_GetTokenInfo.

@@ -192,7 +192,9 @@ impl Token {
         CK_TOKEN_INFO {
             label: pad::<32>(self.card.token_label()),
             manufacturerID: pad::<32>(self.card.manufacturer()),
-            model: pad::<16>(self.card.model()),
+            // The official module's model for both generations ("IAS ECC" for a CPS4 too,
+            // observed on the wire; docs/pkcs11-module.md, "Tokens").
+            model: pad::<16>(TOKEN_MODEL),
             serialNumber: pad::<16>(serial),
             flags,
             ulMaxSessionCount: CK_EFFECTIVELY_INFINITE,
@@ -211,6 +213,10 @@ impl Token {
         }
     }
 }
+
+/// CK_TOKEN_INFO.model on every card: what the official module shows (docs/pkcs11-module.md,
+/// "Tokens"); the card layer's [`cpx_card::Card::model`] names the applet.
+pub const TOKEN_MODEL: &str = "IAS ECC";
 
 /// COUNT_LOW (0 < left < max), FINAL_TRY (left 1), LOCKED (left 0 or blocked) (spec §3.2).
 pub fn counter_flags(

@@ -27,6 +27,24 @@ pub struct PinCache {
     pub puk: Option<PinStatus>,
     /// When they were read; `None` = stale.
     pub read_at: Option<Instant>,
+    /// The most tries ever seen left for the PIN and the PUK on this token (see
+    /// [`with_maximum`]).
+    pub most_left: [Option<u8>; 2],
+}
+
+/// `s` with its maximum number of tries filled in when the card does not give it. A CPS4
+/// answers its counter query with `63Cx` alone (docs/pkcs11-module.md, "Tokens"); the official
+/// module then assumes 3, right for the PIN but not for a PUK with more tries (10 on the
+/// emulated card): one wrong PUK (9 left) would never show CKF_SO_PIN_COUNT_LOW. The maximum is
+/// taken as the most tries this token has shown left for that code, and at least 3.
+pub fn with_maximum(most_left: &mut Option<u8>, mut s: PinStatus) -> PinStatus {
+    if s.max_tries.is_none() {
+        if let Some(left) = s.tries_left {
+            *most_left = Some(most_left.map_or(left, |m| m.max(left)));
+        }
+        s.max_tries = Some(most_left.unwrap_or(3).max(3));
+    }
+    s
 }
 
 /// An opened card.
@@ -126,8 +144,9 @@ impl Token {
         }
         match self.card.pin_statuses(&[PinKind::User, PinKind::Puk]) {
             Ok(s) => {
-                self.pins.user = s.first().copied();
-                self.pins.puk = s.get(1).copied();
+                let [user_most, puk_most] = &mut self.pins.most_left;
+                self.pins.user = s.first().map(|p| with_maximum(user_most, *p));
+                self.pins.puk = s.get(1).map(|p| with_maximum(puk_most, *p));
                 self.pins.read_at = Some(Instant::now());
             }
             Err(e) => log::debug!("PIN counters: {e}"),
@@ -234,7 +253,7 @@ pub fn counter_flags(
         if left == 1 {
             f |= final_try;
         }
-        // The CPS4 does not give the maximum; it is 3 (spec §3.2).
+        // Filled in by `with_maximum` when the card does not give it.
         let max = s.max_tries.unwrap_or(3);
         if left < max {
             f |= low;
@@ -255,6 +274,29 @@ mod tests {
             verified: None,
             usage_left: None,
         }
+    }
+
+    #[test]
+    fn a_maximum_the_card_does_not_give_is_the_most_tries_seen() {
+        let cps4 = |left| PinStatus {
+            tries_left: Some(left),
+            max_tries: None,
+            blocked: false,
+            verified: None,
+            usage_left: None,
+        };
+        let mut most = None;
+        let low = |s: PinStatus| counter_flags(Some(&s), 1, 2, 4) & 1 != 0;
+        assert!(
+            !low(with_maximum(&mut most, cps4(10))),
+            "a PUK with all its 10 tries"
+        );
+        assert!(low(with_maximum(&mut most, cps4(9))), "one wrong PUK");
+        let mut pin = None;
+        assert!(!low(with_maximum(&mut pin, cps4(3))));
+        assert!(low(with_maximum(&mut pin, cps4(2))));
+        // A card that gives its maximum keeps it.
+        assert_eq!(with_maximum(&mut None, st(Some(1), false)).max_tries, Some(3));
     }
 
     #[test]

@@ -296,7 +296,7 @@ pub fn private_key_objects<'a>(module: &Module, token: &'a mut Token) -> Result<
 
 /// The certificate and key objects, building what is missing: the private keys
 /// ([`private_key_objects`]), then the certificates and public keys from the CDF (its entries
-/// only: a certificate is read when an attribute needs it, [`load_cert`]). The listing then
+/// only: a certificate is read when an attribute needs it, `load_cert`). The listing then
 /// goes to the disk cache's entry.
 pub fn key_objects<'a>(module: &Module, token: &'a mut Token) -> Result<&'a mut Vec<Object>> {
     private_key_objects(module, token)?;

@@ -55,9 +55,15 @@
 //!   an update would add to the DODF shows once the entry is rewritten (another card state, or
 //!   the file removed).
 //!
-//! The TokenInfo label and manufacturer are checked once the card is open
+//! The TokenInfo label and manufacturer are checked once the card knows them
 //! ([`TokenCache::bind`]): with the entry's own files they come from the entry, so a file
-//! whose TokenInfo disagrees with its key was not written by us and is ignored as a whole.
+//! whose TokenInfo disagrees with its key was not written by us and is ignored as a whole. An
+//! entry written before any process read TokenInfo (TokenInfo is read only for
+//! C_GetTokenInfo) has them empty, and gets them when a process reads it.
+//!
+//! An entry holds whatever the processes read, no more: the files an operation needed, the
+//! listing once the CDF was read, each certificate once read. A process writing the entry
+//! takes from the file what another process added meanwhile ([`Entry::fill_from`]).
 
 use std::ffi::OsString;
 use std::fs::{self, DirBuilder, File, OpenOptions};

@@ -107,12 +107,13 @@ impl Token {
 
     /// After a card operation: when the card layer read PKCS#15 files the written entry lacks
     /// (a file not cached yet, or files it found inconsistent and read again), write them, so
-    /// that the next process does not read them either. Entries not written yet get their
-    /// files when they are ([`Token::persist_cache`]).
-    /// Also writes what the call added to the entry (a certificate read, the object list).
+    /// that the next process does not read them either — whatever the operation, a key lookup
+    /// alone included (the entry keeps whatever was read, issue 15). Also writes what the call
+    /// added to the entry (a certificate read, the object list).
     pub fn note_files(&mut self) {
         let Some(c) = &mut self.cache else { return };
-        if c.established() && c.take_files(self.card.pkcs15_files()) {
+        let files = self.card.pkcs15_files();
+        if !files.is_empty() && c.take_files(files) {
             log::debug!("disk cache: new PKCS#15 files read from the card");
         }
         if c.is_dirty() {

@@ -111,11 +111,6 @@ impl TokenCache {
         true
     }
 
-    /// Whether the entry holds anything worth keeping fresh (written at least once).
-    pub fn established(&self) -> bool {
-        self.entry.objects.is_some() || self.entry.pin_lengths.is_some()
-    }
-
     /// Whether the entry changed since it was last written.
     pub fn is_dirty(&self) -> bool {
         self.dirty

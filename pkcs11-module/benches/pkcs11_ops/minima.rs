@@ -25,8 +25,8 @@
 //!
 //! A file whose size is not known is selected with its FCP/FCI (on T=0 the FCP comes with a
 //! GET RESPONSE) and read in chunks of at most 231 bytes on a CPS3 (§2.3, the official module's
-//! size too) and 256 on a CPS4 (§10.13); a certificate is selected without FCP, its DER header
-//! giving the size.
+//! size too) and 256 on a CPS4 (§10.13; T=1: the FCI costs no APDU); on a CPS3 a certificate
+//! is selected without FCP, its DER header giving the size.
 //!
 //! | run | CPS3 cold / warm | CPS4 cold / warm |
 //! |---|---:|---:|

@@ -55,9 +55,15 @@
 //!   an update would add to the DODF shows once the entry is rewritten (another card state, or
 //!   the file removed).
 //!
-//! The TokenInfo label and manufacturer are checked once the card is open
+//! The TokenInfo label and manufacturer are checked once the card knows them
 //! ([`TokenCache::bind`]): with the entry's own files they come from the entry, so a file
-//! whose TokenInfo disagrees with its key was not written by us and is ignored as a whole.
+//! whose TokenInfo disagrees with its key was not written by us and is ignored as a whole. An
+//! entry written before any process read TokenInfo (TokenInfo is read only for
+//! C_GetTokenInfo) has them empty, and gets them when a process reads it.
+//!
+//! An entry holds whatever the processes read, no more: the files an operation needed, the
+//! listing once the CDF was read, each certificate once read. A process writing the entry
+//! takes from the file what another process added meanwhile ([`Entry::fill_from`]).
 
 use std::ffi::OsString;
 use std::fs::{self, DirBuilder, File, OpenOptions};
@@ -199,7 +205,7 @@ impl Key {
     }
 }
 
-/// A certificate: its CDF entry and DER (empty while not read, in memory only).
+/// A certificate: its CDF entry and DER (empty while not read).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cert {
     /// CDF label.
@@ -268,7 +274,9 @@ pub struct Entry {
     pub key: Key,
     /// ulMinPinLen / ulMaxPinLen from the AODF.
     pub pin_lengths: Option<(u32, u32)>,
-    /// The object list, once complete (every certificate read).
+    /// The certificates and keys as far as known (a certificate not read yet has an empty
+    /// DER, and is read from the card when needed, its path from the CDF in [`Entry::files`]),
+    /// and the data objects once listed where they are cached ([`Key::caches_data`]).
     pub objects: Option<Objects>,
     /// The card's PKCS#15 directory files as the card layer read them (EF.DIR, TokenInfo, ODF,
     /// AODF, PrKDF, CDF, DODF: public, spec §1.4), given back to it at the next open
@@ -288,20 +296,41 @@ impl Entry {
         }
     }
 
-    /// Take from `other` (same key) what this entry lacks: another process may have cached
-    /// more meanwhile. The PKCS#15 files are not taken: ours are what this process's card
-    /// layer trusts (it may have dropped files found inconsistent with the card).
+    /// Take from `other` (same card state, and the same TokenInfo fields unless one of the two
+    /// entries was written before TokenInfo was read) what this entry lacks: another process
+    /// may have cached more meanwhile — certificates, the data list, data values. The PKCS#15
+    /// files are not taken: ours are what this process's card layer trusts (it may have dropped
+    /// files found inconsistent with the card).
     pub fn fill_from(&mut self, other: Entry) {
-        if other.key != self.key {
+        let unknown = |k: &Key| k.label.is_empty() && k.manufacturer.is_empty();
+        let same_token_info =
+            (&self.key.label, &self.key.manufacturer) == (&other.key.label, &other.key.manufacturer);
+        if !self.key.same_card_state(&other.key)
+            || !(same_token_info || unknown(&self.key) || unknown(&other.key))
+        {
             return;
         }
         self.pin_lengths = self.pin_lengths.or(other.pin_lengths);
         match (&mut self.objects, other.objects) {
             (None, theirs) => self.objects = theirs,
             (Some(ours), Some(theirs)) => {
-                let (Some(data), Some(their_data)) = (&mut ours.data, theirs.data) else {
+                if (&ours.certs.len(), &ours.keys) != (&theirs.certs.len(), &theirs.keys) {
                     return;
+                }
+                for (c, t) in ours.certs.iter_mut().zip(theirs.certs) {
+                    if c.der.is_empty() && (&c.label, &c.id) == (&t.label, &t.id) {
+                        c.der = t.der;
+                    }
+                }
+                let data = match (&mut ours.data, theirs.data) {
+                    (None, their_data) => {
+                        ours.data = their_data;
+                        return;
+                    }
+                    (Some(data), Some(their_data)) => (data, their_data),
+                    (Some(_), None) => return,
                 };
+                let (data, their_data) = data;
                 for d in data
                     .iter_mut()
                     .filter(|d| d.value.is_none() && d.value_cacheable())

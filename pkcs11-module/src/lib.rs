@@ -15,8 +15,11 @@
 //! # Behaviour
 //! - **Slots**: one per PC/SC reader; slot IDs are stable for the life of the process; a
 //!   reader that disappears keeps its slot, without token. C_GetSlotInfo sends no APDU.
-//! - **Tokens**: opened on first need (C_GetTokenInfo, C_OpenSession, C_GetMechanismList):
-//!   label `CPS3v3-<serial>` / `CPS4v1-<serial>` from TokenInfo, model "IAS ECC" (the official module's, CPS4 included).
+//! - **Tokens**: opened on first need (C_GetTokenInfo, C_OpenSession, C_GetMechanismList),
+//!   reading the serial only (and EF_ACTUA for the disk cache): label `CPS3v3-<serial>` /
+//!   `CPS4v1-<serial>` from TokenInfo, read at the first C_GetTokenInfo; model "IAS ECC" (the
+//!   official module's, CPS4 included). Every file is read when an operation first needs it
+//!   (issue 15; the fewest APDUs of each whole `pkcs11-tool` run: docs/apdu-minima.md).
 //! - **PIN-counter flags** (COUNT_LOW, FINAL_TRY, LOCKED for PIN and PUK): cached, refreshed
 //!   when older than [`token::PIN_STATUS_TTL`] (10 s) and after every PIN operation, instead of
 //!   the official module's up to six APDUs on every C_GetTokenInfo.
@@ -34,8 +37,9 @@
 //!   module never presents a PIN on its own: a card reset or removal drops the login and the
 //!   sessions (CKR_DEVICE_REMOVED once per session, then CKR_SESSION_HANDLE_INVALID).
 //! - **Objects** are built at first use from the CDF, PrKDF and DODF only (or the disk cache,
-//!   below): key labels, iDs, sizes and private flags come from the card's PrKDF; without the
-//!   disk cache a certificate is read when an attribute needs it or its key is used; a data
+//!   below), each when needed: a private key lookup, C_SignInit or a private-key attribute
+//!   reads the PrKDF alone; key labels, iDs, sizes and private flags come from it; a
+//!   certificate is read when an attribute only it holds is asked or its public key is used; a data
 //!   object's size query (NULL pValue, or CKA_VALUE_LEN)
 //!   takes the FCP/FCI size (spec §5.3). CKA_PRIVATE objects are visible after login only.
 //!   CKA_ALWAYS_AUTHENTICATE is FALSE (see [`attributes`]).
@@ -45,8 +49,8 @@
 //!   `$HOME/.cache/cpx/pkcs11/`; neither set: no cache). `CPX_PKCS11_CACHE=off` disables it,
 //!   `CPX_PKCS11_CACHE=/abs/dir` moves it. The entry is keyed by the card's serial and, on a
 //!   CPS3 contact card, EF_ACTUA (read once per insertion); on a CPS4 (no EF_ACTUA) the data
-//!   objects are not cached. A cold cache reads every certificate at the first listing; a warm
-//!   one lists certificates and keys without reading any file. A bad file is ignored and
+//!   objects are not cached. The entry keeps whatever a process read (files, each certificate
+//!   once read) and serves the next process, even partly filled; a warm listing reads no file. A bad file is ignored and
 //!   rewritten, never an error; values that need the PIN are never written.
 //! - **C_SetAttributeValue** writes CKA_VALUE of modifiable data objects (CPS_DATA on CPS3,
 //!   spec §5.4); see [`objects::set_value`] for the return codes (a value longer than the file

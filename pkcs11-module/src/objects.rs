@@ -1,34 +1,41 @@
 //! Token objects with the card's labels (spec §5.3), C_FindObjects*, C_GetAttributeValue,
 //! C_SetAttributeValue.
 //!
-//! Objects are built when first needed (first search, attribute read or key use) from the
-//! PKCS#15 directories only: the CDF (certificates), the PrKDF (private keys: label, iD, usage,
-//! modulus size, private flag come from the card) and the DODF (data objects). Nothing else is
-//! read then:
+//! Objects are built when first needed, each part from the PKCS#15 directories it needs only
+//! (see `build`): the private keys from the PrKDF (label, iD, usage, modulus size, private
+//! flag come from the card) at the first search, attribute read or key use; the certificates
+//! and public keys from the CDF when a search or a handle may concern them; the data objects
+//! from the DODF at the first search that may return them. Nothing else
+//! is read then:
 //! - a certificate is read when an attribute that needs it is asked for (CKA_VALUE, CKA_SUBJECT,
 //!   CKA_ISSUER, CKA_SERIAL_NUMBER, CKA_MODULUS, CKA_PUBLIC_EXPONENT, CKA_PUBLIC_KEY_INFO), when
-//!   a search template names one of them, or when its key is used; the certificate, its public
-//!   key and its private key are filled together;
+//!   a search template names one of them, or when its public key is used (C_VerifyInit,
+//!   C_EncryptInit); the certificate, its public key and its private key are filled together.
+//!   Signing and decrypting need only the PrKDF's modulus size;
 //! - a data object's value is read when CKA_VALUE is first asked for with a buffer; a size query
 //!   (NULL pValue) or CKA_VALUE_LEN takes the file size from the FCP/FCI (spec §5.3).
 //!
-//! With the disk cache ([`crate::cache`]) the sources come from the card's file when it is
-//! valid (certificates and cached data values filled at once, nothing read); when it is cold,
-//! every certificate is read at the first listing and the file written; a public,
-//! non-modifiable data value read from the card is added to the file.
+//! The disk cache ([`crate::cache`]) keeps whatever was read: the descriptions, each
+//! certificate once read, the data list and the public, non-modifiable data values (where
+//! EF_ACTUA tells updates apart); a later process builds from it and reads only what it still
+//! lacks.
 //!
 //! Objects with CKA_PRIVATE = TRUE are invisible until the user logs in.
 
-use cpx_card::{CardError, Interface, KeyRole};
+use cpx_card::{CardError, KeyRole};
 use cryptoki_sys::*;
 use x509_parser::prelude::*;
 
 use crate::attributes::{AttrValue, attribute};
-use crate::cache;
 use crate::error::{Error, Result, ck};
 use crate::slots::SlotState;
 use crate::state::Module;
 use crate::token::Token;
+
+mod build;
+
+use build::load_cert;
+pub use build::{key_objects, objects, private_key_objects};
 
 /// A certificate's fields (DER, names, serial empty until the certificate is read).
 #[derive(Debug, Clone, Default)]
@@ -136,9 +143,25 @@ impl Object {
         }
     }
 
-    /// Whether reading `types` needs this object's certificate first.
+    /// Whether reading `types` needs this object's certificate first: an attribute only the
+    /// certificate holds, or CKA_MODULUS_BITS of a key whose PrKDF entry gives no size.
     pub fn needs_cert(&self, types: &[CK_ATTRIBUTE_TYPE]) -> bool {
-        self.pending_cert.is_some() && types.iter().any(|t| CERT_ATTRIBUTES.contains(t))
+        let no_size = self.key().is_some_and(|k| k.modulus_bits == 0);
+        self.pending_cert.is_some()
+            && types
+                .iter()
+                .any(|t| CERT_ATTRIBUTES.contains(t) || (no_size && *t == CKA_MODULUS_BITS))
+    }
+
+    /// Whether using this key needs its certificate first: a public key (software operations
+    /// take the modulus and exponent), or a private key whose PrKDF entry gives no modulus size.
+    pub fn needs_cert_for_use(&self) -> bool {
+        self.pending_cert.is_some()
+            && match &self.kind {
+                Kind::PublicKey(_) => true,
+                Kind::PrivateKey(k) => k.modulus_bits == 0,
+                _ => false,
+            }
     }
 }
 
@@ -204,222 +227,6 @@ fn parse_cert(der: &[u8], authority: bool) -> Option<Parsed> {
     })
 }
 
-/// The object list's sources read from the card: the CDF (certificates not read yet: empty
-/// DER), the PrKDF, the DODF. Also whether they may go to the disk cache (no private
-/// certificate).
-fn listing_from_card(token: &mut Token) -> Result<(cache::Objects, bool)> {
-    let infos = token.card.certificate_infos()?;
-    let keys = token.card.private_keys()?;
-    let certs = infos
-        .iter()
-        .map(|c| cache::Cert {
-            label: c.common.label.clone(),
-            id: c.id.clone(),
-            authority: c.authority,
-            der: Vec::new(),
-        })
-        .collect();
-    let keys = keys
-        .into_iter()
-        .map(|k| cache::PrivateKey {
-            label: k.label,
-            id: k.id,
-            role: k.role,
-            modulus_bits: k.modulus_bits,
-            private: k.private,
-        })
-        .collect();
-    let cacheable = !infos.iter().any(|c| c.common.private);
-    token.cert_infos = infos;
-    let data = card_data(token)?;
-    Ok((cache::Objects { certs, keys, data }, cacheable))
-}
-
-/// The data objects of the DODF (values not read); `None` when they cannot be listed (the
-/// token still works without them).
-fn card_data(token: &mut Token) -> Result<Option<Vec<cache::Data>>> {
-    match token.card.data_objects() {
-        Ok(list) => Ok(Some(
-            list.into_iter()
-                .map(|d| cache::Data {
-                    label: d.label,
-                    application: d.application,
-                    private: d.private,
-                    modifiable: d.modifiable,
-                    value: None,
-                })
-                .collect(),
-        )),
-        Err(e) => {
-            let e = Error::from(e);
-            if crate::error::token_lost(&e) {
-                return Err(e);
-            }
-            log::warn!("data objects: {e}");
-            Ok(None)
-        }
-    }
-}
-
-/// Build the token's objects from their sources: certificates with a DER (from the disk cache)
-/// are filled at once, the others wait for [`load_cert`].
-fn assemble(module: &Module, token: &Token, listing: &cache::Objects) -> Vec<Object> {
-    let contactless = token.card.interface() == Interface::Contactless;
-    let g4 = token.card.generation() == cpx_card::Generation::Cps4;
-    let mut out = Vec::new();
-    for (i, c) in listing.certs.iter().enumerate() {
-        out.push(Object {
-            handle: module.new_object_handle(),
-            label: c.label.clone(),
-            id: c.id.clone(),
-            private: false,
-            kind: Kind::Certificate(CertData {
-                authority: c.authority,
-                ..CertData::default()
-            }),
-            pending_cert: Some(i),
-        });
-    }
-    for k in &listing.keys {
-        let cert = listing.certs.iter().position(|c| c.id == k.id && !c.authority);
-        let key = KeyData {
-            role: k.role,
-            modulus: Vec::new(),
-            exponent: Vec::new(),
-            spki: Vec::new(),
-            subject: Vec::new(),
-            modulus_bits: CK_ULONG::from(k.modulus_bits),
-            decrypt: k.role == KeyRole::Authentication && !contactless,
-            // spec §4.5: a public key whose label contains "Sign" does not encrypt; CPS4 forces
-            // ENCRYPT/VERIFY true.
-            encrypt: g4 || k.role == KeyRole::Authentication,
-        };
-        if let Some(ci) = cert {
-            // spec §5.3: no PuKDF on CPx cards, "Cle publique - " + the certificate label.
-            out.push(Object {
-                handle: module.new_object_handle(),
-                label: format!("Cle publique - {}", listing.certs[ci].label),
-                id: k.id.clone(),
-                private: false,
-                kind: Kind::PublicKey(key.clone()),
-                pending_cert: cert,
-            });
-        } else {
-            log::warn!("private key {:?}: no certificate with its iD", k.label);
-        }
-        out.push(Object {
-            handle: module.new_object_handle(),
-            label: k.label.clone(),
-            id: k.id.clone(),
-            // spec §5.3: the contactless technical key is public (PrKDF flag).
-            private: k.private,
-            kind: Kind::PrivateKey(key),
-            pending_cert: cert,
-        });
-    }
-    for d in listing.data.iter().flatten() {
-        out.push(Object {
-            handle: module.new_object_handle(),
-            label: d.label.clone(),
-            id: Vec::new(),
-            private: d.private,
-            kind: Kind::Data {
-                application: d.application.clone().unwrap_or_else(|| "CPS".into()),
-                modifiable: d.modifiable,
-                size: d.value.as_ref().map(Vec::len),
-                value: d.value.clone(),
-            },
-            pending_cert: None,
-        });
-    }
-    for (i, c) in listing.certs.iter().enumerate() {
-        if c.der.is_empty() {
-            continue;
-        }
-        match parse_cert(&c.der, c.authority) {
-            Some(parsed) => fill_cert(&mut out, i, &c.label, &parsed),
-            // Left pending: read (and checked) from the card when needed.
-            None => log::warn!("certificate {:?} from the disk cache: not X.509", c.label),
-        }
-    }
-    log::debug!("{} objects", out.len());
-    out
-}
-
-/// Fill every object that waits for certificate `index` from its parsed form.
-fn fill_cert(objects: &mut [Object], index: usize, label: &str, p: &Parsed) {
-    for o in objects.iter_mut().filter(|o| o.pending_cert == Some(index)) {
-        o.pending_cert = None;
-        match &mut o.kind {
-            Kind::Certificate(cd) => *cd = p.cert.clone(),
-            Kind::PublicKey(k) | Kind::PrivateKey(k) => {
-                k.subject = p.cert.subject.clone();
-                match &p.rsa {
-                    Some((m, e, spki)) => {
-                        k.modulus = m.clone();
-                        k.exponent = e.clone();
-                        k.spki = spki.clone();
-                    }
-                    None => log::warn!("certificate {label:?}: not an RSA key"),
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
-/// Read certificate `index` from the card and fill every object that waits for it; its DER.
-fn load_cert(token: &mut Token, index: usize) -> Result<Vec<u8>> {
-    let Some(info) = token.cert_infos.get(index).cloned() else {
-        return ck(CKR_GENERAL_ERROR);
-    };
-    let c = token.card.read_certificate(&info)?;
-    let Some(parsed) = parse_cert(&c.der, c.authority) else {
-        // Whatever the card sent is not a certificate (a broken or hostile card): served as
-        // CKA_VALUE it would be a wrong answer given as right. The objects stay unread.
-        log::warn!(
-            "certificate {:?}: the card's data is not an X.509 certificate",
-            c.label
-        );
-        return ck(CKR_DEVICE_ERROR);
-    };
-    if let Some(objects) = token.objects.as_mut() {
-        fill_cert(objects, index, &c.label, &parsed);
-    }
-    Ok(c.der)
-}
-
-/// Cold disk cache: read every certificate now (listings and key use need them all) and write
-/// the card's file. A certificate that cannot be read leaves the cache cold (and the objects
-/// lazy), without failing.
-fn fill_cache(token: &mut Token, mut listing: cache::Objects) -> Result<()> {
-    let Some(caches_data) = token.cache.as_ref().map(|c| c.entry.key.caches_data()) else {
-        return Ok(());
-    };
-    if !caches_data {
-        // No EF_ACTUA on this card: its data objects are not cached (see crate::cache).
-        listing.data = None;
-    } else if listing.data.is_none() {
-        return Ok(());
-    }
-    for i in 0..listing.certs.len() {
-        match load_cert(token, i) {
-            Ok(der) => listing.certs[i].der = der,
-            Err(e) if crate::error::token_lost(&e) => return Err(e),
-            Err(e) => {
-                log::debug!("certificate {i}: {e}; disk cache not filled");
-                return Ok(());
-            }
-        }
-    }
-    if let Some(c) = &mut token.cache {
-        c.entry.objects = Some(listing);
-        c.changed();
-    }
-    token.persist_cache();
-    Ok(())
-}
-
 /// Read the certificate of object `handle` if it still lacks it.
 fn ensure_cert(token: &mut Token, handle: CK_OBJECT_HANDLE) -> Result<()> {
     let pending = token
@@ -433,33 +240,6 @@ fn ensure_cert(token: &mut Token, handle: CK_OBJECT_HANDLE) -> Result<()> {
     }
 }
 
-/// The objects, building them on first use.
-pub fn objects<'a>(module: &Module, token: &'a mut Token) -> Result<&'a mut Vec<Object>> {
-    if token.objects.is_none() {
-        let cached = token.cache.as_ref().and_then(|c| c.entry.objects.clone());
-        // Only complete entries are written; an empty DER would leave a certificate without a
-        // path to read it from.
-        match cached.filter(|l| l.certs.iter().all(|c| !c.der.is_empty())) {
-            Some(mut listing) => {
-                log::debug!("objects from the disk cache");
-                if listing.data.is_none() {
-                    // Not cached on this card (no EF_ACTUA): listed as without a cache.
-                    listing.data = card_data(token)?;
-                }
-                token.objects = Some(assemble(module, token, &listing));
-            }
-            None => {
-                let (listing, cacheable) = listing_from_card(token)?;
-                token.objects = Some(assemble(module, token, &listing));
-                if cacheable {
-                    fill_cache(token, listing)?;
-                }
-            }
-        }
-    }
-    token.objects.as_mut().ok_or(Error::Ck(CKR_GENERAL_ERROR))
-}
-
 /// A visible object by handle (private objects only when the user is logged in).
 pub fn find_object(
     module: &Module,
@@ -469,12 +249,61 @@ pub fn find_object(
 ) -> Result<Object> {
     let user = st.user_logged_in();
     st.with_token(module, reader, |t, _| {
-        objects(module, t)?
-            .iter()
-            .find(|o| o.handle == handle && (user || !o.private))
-            .cloned()
+        by_handle(module, t, handle)?
+            .filter(|o| user || !o.private)
             .ok_or(Error::Ck(CKR_OBJECT_HANDLE_INVALID))
     })
+}
+
+/// The object `handle`, building only as much of the list as needed to find it: the private
+/// keys first (a key handle needs only the PrKDF), then the certificates and public keys, then
+/// the data objects; every object is built before a handle is found missing (a handle the list
+/// built at once would have given is never refused).
+fn by_handle(module: &Module, token: &mut Token, handle: CK_OBJECT_HANDLE) -> Result<Option<Object>> {
+    fn get(token: &Token, handle: CK_OBJECT_HANDLE) -> Option<Object> {
+        token
+            .objects
+            .as_ref()?
+            .iter()
+            .find(|o| o.handle == handle)
+            .cloned()
+    }
+    private_key_objects(module, token)?;
+    if let Some(o) = get(token, handle) {
+        return Ok(Some(o));
+    }
+    if !token.certs_listed {
+        key_objects(module, token)?;
+        if let Some(o) = get(token, handle) {
+            return Ok(Some(o));
+        }
+    }
+    if !token.data_listed {
+        objects(module, token)?;
+    }
+    Ok(get(token, handle))
+}
+
+/// A private key built from the PrKDF alone does not know its certificate yet: when answering
+/// `types` needs it (an attribute only the certificate holds, or the size of a key whose PrKDF
+/// entry gives none), the CDF is listed first, which links the key to its certificate.
+fn link_cert_for(
+    module: &Module,
+    token: &mut Token,
+    o: &Object,
+    types: &[CK_ATTRIBUTE_TYPE],
+) -> Result<bool> {
+    let Kind::PrivateKey(k) = &o.kind else {
+        return Ok(false);
+    };
+    let needs = types
+        .iter()
+        .any(|t| CERT_ATTRIBUTES.contains(t) || (k.modulus_bits == 0 && *t == CKA_MODULUS_BITS));
+    if token.certs_listed || o.pending_cert.is_some() || !needs {
+        return Ok(false);
+    }
+    key_objects(module, token)?;
+    Ok(true)
 }
 
 /// The object `handle` of the built list.
@@ -574,8 +403,11 @@ pub fn get_attributes(
     handle: CK_OBJECT_HANDLE,
     wanted: &[Wanted],
 ) -> Result<Vec<AttrValue>> {
-    let obj = find_object(module, st, reader, handle)?;
     let types: Vec<CK_ATTRIBUTE_TYPE> = wanted.iter().map(|w| w.kind).collect();
+    let mut obj = find_object(module, st, reader, handle)?;
+    if st.with_token(module, reader, |t, _| link_cert_for(module, t, &obj, &types))? {
+        obj = find_object(module, st, reader, handle)?;
+    }
     let is_data = matches!(obj.kind, Kind::Data { .. });
     let value_read = is_data && wanted.iter().any(|w| w.kind == CKA_VALUE && !w.size_only);
     let size_asked = is_data
@@ -591,11 +423,7 @@ pub fn get_attributes(
             } else {
                 load_size(t, handle)?;
             }
-            objects(module, t)?
-                .iter()
-                .find(|o| o.handle == handle)
-                .cloned()
-                .ok_or(Error::Ck(CKR_OBJECT_HANDLE_INVALID))
+            by_handle(module, t, handle)?.ok_or(Error::Ck(CKR_OBJECT_HANDLE_INVALID))
         })?
     } else {
         obj
@@ -627,8 +455,28 @@ pub fn find(
     let user = st.user_logged_in();
     let wants_value = template.iter().any(|(t, _)| *t == CKA_VALUE);
     let types: Vec<CK_ATTRIBUTE_TYPE> = template.iter().map(|(t, _)| *t).collect();
+    // A search for certificates or keys only needs them built, not the data objects.
+    let class = template
+        .iter()
+        .find(|(t, _)| *t == CKA_CLASS)
+        .and_then(|(_, v)| <[u8; std::mem::size_of::<CK_ULONG>()]>::try_from(v.as_slice()).ok())
+        .map(CK_ULONG::from_ne_bytes);
+    let keys_only = matches!(class, Some(CKO_CERTIFICATE | CKO_PUBLIC_KEY | CKO_PRIVATE_KEY));
+    // A search for private keys needs only the PrKDF, unless it names an attribute only the
+    // certificate holds.
+    let private_only = class == Some(CKO_PRIVATE_KEY)
+        && !types
+            .iter()
+            .any(|t| CERT_ATTRIBUTES.contains(t) || *t == CKA_MODULUS_BITS);
     st.with_token(module, reader, |t, _| {
-        let handles: Vec<CK_OBJECT_HANDLE> = objects(module, t)?
+        let listed = if private_only {
+            private_key_objects(module, t)?
+        } else if keys_only {
+            key_objects(module, t)?
+        } else {
+            objects(module, t)?
+        };
+        let handles: Vec<CK_OBJECT_HANDLE> = listed
             .iter()
             .filter(|o| user || !o.private)
             .map(|o| o.handle)
@@ -677,8 +525,9 @@ pub fn find(
 }
 
 /// A key for an operation: the object must exist (private objects included: the caller checks
-/// the login and answers CKR_USER_NOT_LOGGED_IN). Its certificate is read if it was not yet
-/// (the operation needs the modulus).
+/// the login and answers CKR_USER_NOT_LOGGED_IN). A public key's certificate is read if it was
+/// not yet (the software operation needs the modulus and exponent); a private key needs only
+/// the PrKDF's modulus size, unless the PrKDF gives none ([`Object::needs_cert_for_use`]).
 pub fn key_for(
     module: &Module,
     st: &mut SlotState,
@@ -689,21 +538,21 @@ pub fn key_for(
     // Private keys are found without login too: the caller answers CKR_USER_NOT_LOGGED_IN
     // (conformance row 609; a handle kept across C_Logout).
     let found = st.with_token(module, reader, |t, _| {
-        Ok(objects(module, t)?.iter().find(|o| o.handle == handle).cloned())
+        let o = by_handle(module, t, handle)?;
+        match &o {
+            Some(k) if link_cert_for(module, t, k, &[CKA_MODULUS_BITS])? => by_handle(module, t, handle),
+            _ => Ok(o),
+        }
     })?;
     let Some(o) = found else {
         return ck(bad_handle);
     };
-    if o.pending_cert.is_none() || o.key().is_none() {
+    if !o.needs_cert_for_use() {
         return Ok(o);
     }
     st.with_token(module, reader, |t, _| {
         ensure_cert(t, handle)?;
-        objects(module, t)?
-            .iter()
-            .find(|o| o.handle == handle)
-            .cloned()
-            .ok_or(Error::Ck(bad_handle))
+        by_handle(module, t, handle)?.ok_or(Error::Ck(bad_handle))
     })
 }
 

@@ -105,7 +105,7 @@ impl Module {
             },
         };
         let info = st
-            .with_token(self, &slot.reader, |t, _| Ok(t.info(n, rw)))
+            .with_token(self, &slot.reader, |t, _| t.info(n, rw))
             // A token that left during the call is simply not present for a slot-level query
             // (pkcs11-tool -L and NSS list the slot as empty instead of failing).
             .map_err(|e| {

@@ -358,10 +358,12 @@ impl SlotState {
                 .cache
                 .clone()
                 .and_then(|s| TokenCache::open(s, &mut identified));
+            // Nothing else is read at open: TokenInfo when C_GetTokenInfo asks for it, the
+            // other PKCS#15 files when an operation needs them (issue 15).
             let card = identified
-                .open(cache.as_ref().and_then(TokenCache::seed))
+                .open_lazy(cache.as_ref().and_then(TokenCache::seed))
                 .map_err(open_error)?;
-            log::info!("{reader}: token {} ({})", card.token_label(), card.model());
+            log::info!("{reader}: card {} ({})", card.serial(), card.model());
             self.token = Some(Token::new(card, cache));
         }
         self.token.as_mut().ok_or(Error::Ck(CKR_TOKEN_NOT_PRESENT))

@@ -8,10 +8,11 @@
 
 use std::time::{Duration, Instant};
 
-use cpx_card::{Card, Interface, PinKind, PinStatus};
+use cpx_card::{Card, CardError, Interface, PinKind, PinStatus};
 use cryptoki_sys::*;
 
 use crate::cache::TokenCache;
+use crate::error::{Error, Result};
 use crate::objects::Object;
 use crate::slots::pad;
 
@@ -55,8 +56,15 @@ pub struct Token {
     pub objects: Option<Vec<Object>>,
     /// PIN counters.
     pub pins: PinCache,
-    /// The CDF entries behind the certificate objects (certificates read on demand).
+    /// The CDF entries behind the certificate objects (certificates read on demand); empty
+    /// until a certificate is read or the CDF is.
     pub cert_infos: Vec<cpx_card::pkcs15::cdf::CertificateInfo>,
+    /// The certificates and public keys are in [`Token::objects`] (the private keys may be
+    /// built before, from the PrKDF alone).
+    pub certs_listed: bool,
+    /// The data objects are in [`Token::objects`] (they come after the certificates and keys,
+    /// built first).
+    pub data_listed: bool,
     /// ulMinPinLen / ulMaxPinLen from the AODF, once read.
     pub pin_lengths: Option<(CK_ULONG, CK_ULONG)>,
     /// The disk cache of this card's public objects; `None` when disabled or not usable.
@@ -93,6 +101,8 @@ impl Token {
             objects: None,
             pins: PinCache::default(),
             cert_infos: Vec::new(),
+            certs_listed: false,
+            data_listed: false,
             pin_lengths,
             cache,
         }
@@ -115,12 +125,16 @@ impl Token {
 
     /// After a card operation: when the card layer read PKCS#15 files the written entry lacks
     /// (a file not cached yet, or files it found inconsistent and read again), write them, so
-    /// that the next process does not read them either. Entries not written yet get their
-    /// files when they are ([`Token::persist_cache`]).
+    /// that the next process does not read them either — whatever the operation, a key lookup
+    /// alone included (the entry keeps whatever was read, issue 15). Also writes what the call
+    /// added to the entry (a certificate read, the object list).
     pub fn note_files(&mut self) {
         let Some(c) = &mut self.cache else { return };
-        if c.established() && c.take_files(self.card.pkcs15_files()) {
+        let files = self.card.pkcs15_files();
+        if !files.is_empty() && c.take_files(files) {
             log::debug!("disk cache: new PKCS#15 files read from the card");
+        }
+        if c.is_dirty() {
             self.persist_cache();
         }
     }
@@ -185,8 +199,41 @@ impl Token {
         }
     }
 
-    /// C_GetTokenInfo. `sessions` and `rw_sessions` are the slot's session counts.
-    pub fn info(&mut self, sessions: usize, rw_sessions: usize) -> CK_TOKEN_INFO {
+    /// Read TokenInfo if the card has not yet (its label and manufacturer: spec §1.4 point 5),
+    /// and complete the disk cache's key with them ([`TokenCache::bind`]).
+    fn read_token_info(&mut self) -> std::result::Result<(), CardError> {
+        if self.card.token_info_known() {
+            return Ok(());
+        }
+        self.card.read_token_info()?;
+        if let Some(c) = &mut self.cache
+            && !c.bind(&self.card)
+        {
+            log::debug!(
+                "disk cache for {}: made for another TokenInfo",
+                self.card.serial()
+            );
+        }
+        self.persist_cache();
+        Ok(())
+    }
+
+    /// C_GetTokenInfo. `sessions` and `rw_sessions` are the slot's session counts. The first
+    /// call reads TokenInfo (label, manufacturer) when the disk cache did not give it; a card
+    /// whose TokenInfo cannot be read is not a token we recognise (as at open, spec §1.4).
+    pub fn info(&mut self, sessions: usize, rw_sessions: usize) -> Result<CK_TOKEN_INFO> {
+        self.read_token_info().map_err(|e| {
+            let e = Error::from(e);
+            if crate::error::token_lost(&e) {
+                e
+            } else {
+                log::info!(
+                    "{}: TokenInfo: {e}; not recognised as a CPx token",
+                    self.card.reader()
+                );
+                Error::Ck(CKR_TOKEN_NOT_RECOGNIZED)
+            }
+        })?;
         self.refresh_pins();
         // CKF_RNG: C_GenerateRandom asks the card (GET CHALLENGE, spec §4.5, §5.2).
         let mut flags = CKF_TOKEN_INITIALIZED | CKF_RNG;
@@ -208,7 +255,7 @@ impl Token {
         let (min, max) = self.pin_lengths();
         let serial = self.card.serial();
         let serial = &serial[serial.len().saturating_sub(16)..];
-        CK_TOKEN_INFO {
+        Ok(CK_TOKEN_INFO {
             label: pad::<32>(self.card.token_label()),
             manufacturerID: pad::<32>(self.card.manufacturer()),
             // The official module's model for both generations ("IAS ECC" for a CPS4 too,
@@ -229,7 +276,7 @@ impl Token {
             hardwareVersion: CK_VERSION { major: 0, minor: 0 },
             firmwareVersion: CK_VERSION { major: 0, minor: 0 },
             utcTime: [b' '; 16],
-        }
+        })
     }
 }
 

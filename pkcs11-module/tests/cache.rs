@@ -252,12 +252,14 @@ fn cold_then_warm(stem: &str) -> Result<(), Failed> {
         "{stem}: data objects are cached where EF_ACTUA tells updates apart"
     );
     let files = &e.files;
+    // TokenInfo only for C_GetTokenInfo, which a listing does not call (issue 15): neither read
+    // nor kept, and the entry's key has no label yet.
     assert!(
-        files.token_info.is_some()
-            && files.odf.is_some()
-            && files.prkdf.is_some()
-            && files.cdf.is_some()
-            && files.dodf.is_some(),
+        files.token_info.is_none() && e.key.label.is_empty(),
+        "{stem}: TokenInfo read by a listing: {files:?}"
+    );
+    assert!(
+        files.odf.is_some() && files.prkdf.is_some() && files.cdf.is_some() && files.dodf.is_some(),
         "{stem}: the PKCS#15 files of the listing are kept: {files:?}"
     );
     assert_eq!(files.ef_dir.is_some(), stem.starts_with("cps4"), "{stem}: EF.DIR");
@@ -284,6 +286,22 @@ fn cold_then_warm(stem: &str) -> Result<(), Failed> {
 
     // The file is not rewritten by a warm listing.
     assert_eq!(entry(&file)?, e);
+
+    // A later process asks C_GetTokenInfo: TokenInfo is read then, and the same entry (the
+    // same file, its certificates kept) gets it and the label.
+    let (signed, _) = rig.run("sign", Some(utf8(&c)))?;
+    let label = signed
+        .lines()
+        .find_map(|l| l.strip_prefix("token "))
+        .unwrap_or_default()
+        .trim();
+    let after = entry(&only_file(&c)?)?;
+    assert!(
+        after.files.token_info.is_some() && after.key.label == label && !label.is_empty(),
+        "{stem}: TokenInfo kept after C_GetTokenInfo: {:?} / {signed}",
+        after.key
+    );
+    assert_eq!(after.objects, e.objects, "{stem}: the listing kept");
     Ok(())
 }
 

@@ -29,6 +29,12 @@ fn main() -> ExitCode {
             Trial::test("cps4_threads_sign_concurrently", || threads("cps4-doctor")),
             Trial::test("cps3_threads_sign_concurrently", || threads("cps3-doctor")),
             Trial::test("misuse_through_cryptoki", misuse),
+            Trial::test("cps3_key_lookup_reads_the_prkdf_only", || {
+                lazy_objects("cps3-doctor")
+            }),
+            Trial::test("cps4_key_lookup_reads_the_prkdf_only", || {
+                lazy_objects("cps4-doctor")
+            }),
         ]
     })
 }
@@ -565,5 +571,88 @@ fn misuse() -> Result<(), Failed> {
     )?;
     // Events: the non-blocking form answers at once.
     let _ = p11.get_slot_event()?;
+    Ok(())
+}
+
+/// Issue 15: a private key found by class and iD after login costs the PrKDF alone (one file:
+/// one READ BINARY, no certificate); an attribute only the certificate holds then brings in
+/// the CDF and that certificate, and the listing that follows has the order and the handle of a
+/// list built at once.
+fn lazy_objects(stem: &str) -> Result<(), Failed> {
+    let image = cpx_emulator::builtin_image(stem).ok_or("no image")??;
+    let sign_cert = image.sign.as_ref().ok_or("no signature key")?.cert.clone();
+    let (lease, _card, wire) = cpx_testkit::insert_image(stem)?;
+    let p11 = pkcs11()?;
+    let slot = slot_of(p11, &lease.name)?;
+    let s = p11.open_ro_session(slot)?;
+    s.login(UserType::User, Some(&pin("1234")))?;
+    wire.take();
+    let id = hex_literal(b"E828BD080F8025000001FF001001");
+    let found = find(
+        &s,
+        &[
+            Attribute::Class(ObjectClass::PRIVATE_KEY),
+            Attribute::Id(id.clone()),
+        ],
+    )?;
+    let [key] = found.as_slice() else {
+        return Err(format!("{stem}: {} private keys with the signature iD", found.len()).into());
+    };
+    let lookup = wire.take();
+    let reads = lookup.iter().filter(|(c, _)| c[1] == 0xB0).count();
+    assert_eq!(
+        reads, 1,
+        "{stem}: the key lookup read more than the PrKDF: {lookup:02X?}"
+    );
+
+    // CKA_MODULUS of the private key: only the certificate holds it.
+    let modulus = bytes_attr(&s, *key, AttributeType::Modulus)?;
+    let want = cert_key(&sign_cert);
+    assert_eq!(
+        modulus,
+        rsa::traits::PublicKeyParts::n(&want).to_bytes_be(),
+        "{stem}"
+    );
+    assert!(
+        wire.take().len() > 2,
+        "{stem}: the certificate was read for CKA_MODULUS"
+    );
+
+    let all = s.find_objects(&[])?;
+    let classes: Vec<ObjectClass> = all
+        .iter()
+        .map(|h| {
+            s.get_attributes(*h, &[AttributeType::Class])
+                .map(|a| match a.first() {
+                    Some(Attribute::Class(c)) => *c,
+                    _ => ObjectClass::DATA,
+                })
+        })
+        .collect::<Result<_, _>>()?;
+    let keys: Vec<ObjectClass> = classes
+        .iter()
+        .copied()
+        .filter(|c| *c != ObjectClass::DATA)
+        .collect();
+    // Certificates first, then each private key after its public key (spec §5.3).
+    assert_eq!(
+        keys,
+        [
+            ObjectClass::CERTIFICATE,
+            ObjectClass::CERTIFICATE,
+            ObjectClass::PUBLIC_KEY,
+            ObjectClass::PRIVATE_KEY,
+            ObjectClass::PUBLIC_KEY,
+            ObjectClass::PRIVATE_KEY
+        ],
+        "{stem}"
+    );
+    assert_eq!(
+        all.iter().filter(|h| *h == key).count(),
+        1,
+        "{stem}: the key's handle kept"
+    );
+    let sig = s.sign(&Mechanism::Sha256RsaPkcs, *key, b"lazy")?;
+    verify(&want, &Mechanism::Sha256RsaPkcs, b"lazy", &sig);
     Ok(())
 }

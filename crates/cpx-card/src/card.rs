@@ -96,7 +96,9 @@ impl Card {
         self.st.generation.model()
     }
 
-    /// TokenInfo label, or "(unknown)" (spec §1.4 point 5).
+    /// TokenInfo label, or "(unknown)" (spec §1.4 point 5). On a card opened with
+    /// [`Identified::open_lazy`](crate::Identified::open_lazy), call [`Card::read_token_info`]
+    /// first: TokenInfo is not read before.
     pub fn token_label(&self) -> &str {
         let label = self.st.token.as_ref().and_then(|t| t.label.as_deref());
         label.unwrap_or("(unknown)")
@@ -106,6 +108,34 @@ impl Card {
     pub fn manufacturer(&self) -> &str {
         let manufacturer = self.st.token.as_ref().and_then(|t| t.manufacturer.as_deref());
         manufacturer.unwrap_or("(unknown)")
+    }
+
+    /// Whether TokenInfo is known (read, or given at open): [`Card::token_label`] and
+    /// [`Card::manufacturer`] then come from it.
+    pub fn token_info_known(&self) -> bool {
+        self.st.token.is_some()
+    }
+
+    /// Read TokenInfo (and EF.DIR first where the application path comes from it, spec §1.4)
+    /// unless it is known already: nothing is sent then. A card opened with
+    /// [`Identified::open_lazy`](crate::Identified::open_lazy) reads it here, when its label or
+    /// manufacturer is first needed.
+    ///
+    /// ```no_run
+    /// # fn f(id: cpx_card::Identified) -> Result<(), cpx_card::CardError> {
+    /// let mut card = id.open_lazy(None)?; // nothing read after EF.SN.ICC
+    /// card.read_token_info()?; // SELECT + READ BINARY of TokenInfo
+    /// println!("{}", card.token_label());
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// Transport errors; a missing or malformed EF.DIR or TokenInfo.
+    pub fn read_token_info(&mut self) -> Result<(), CardError> {
+        if self.st.token.is_some() {
+            return Ok(());
+        }
+        self.run(true, |io, st| st.ensure_token_info(io))
     }
 
     /// Whether this session verified the PIN (and no reset has happened since).
@@ -148,9 +178,14 @@ impl Card {
         if let Err(e) = &first {
             log::info!(target: "cpx::card", "{reader}: {e} with PKCS#15 files given at open: reading them from the card");
         }
+        // TokenInfo, when it was known, is read again at once: its label stays available.
+        let had_token_info = self.st.token.is_some();
         self.st.drop_seeds();
         io.select_refused = false;
         self.st.ensure_app(&mut io)?;
+        if had_token_info {
+            self.st.ensure_token_info(&mut io)?;
+        }
         f(&mut io, &mut self.st)
     }
 

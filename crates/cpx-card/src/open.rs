@@ -153,7 +153,30 @@ impl Identified {
     ///
     /// # Errors
     /// Transport errors; a card whose EF.DIR or TokenInfo is missing or malformed.
-    pub fn open(mut self, files: Option<&Pkcs15Files>) -> Result<Card, CardError> {
+    pub fn open(self, files: Option<&Pkcs15Files>) -> Result<Card, CardError> {
+        let mut card = self.open_lazy(files)?;
+        card.read_token_info()?;
+        Ok(card)
+    }
+
+    /// Open the card as [`Identified::open`] does, without reading anything: the files of
+    /// `files` are taken when they are this card's, and what they lack is read from the card
+    /// when an operation needs it — EF.DIR (where the application path comes from it) at the
+    /// first operation in the application, TokenInfo when [`Card::read_token_info`] asks for it
+    /// (a PKCS#11 token needs it for C_GetTokenInfo only, spec §1.4).
+    ///
+    /// ```no_run
+    /// # fn f(channel: Box<dyn cpx_transport::CardChannel>) -> Result<(), cpx_card::CardError> {
+    /// let mut card = cpx_card::Card::identify(channel)?.open_lazy(None)?; // EF.SN.ICC only
+    /// let keys = card.private_keys()?; // ODF + PrKDF (and EF.DIR on a CPS4)
+    /// assert!(!card.token_info_known());
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// None today besides those of [`Card::identify`], which came before; the `Result` leaves
+    /// room for checks at open.
+    pub fn open_lazy(self, files: Option<&Pkcs15Files>) -> Result<Card, CardError> {
         let mut st = State::new(self.generation, self.interface, self.serial.clone());
         if let Some(files) = files {
             if !files.is_for(self.generation, self.interface, &self.serial) {
@@ -166,9 +189,6 @@ impl Identified {
                     }
                 }
             }
-        }
-        if !st.app_known() {
-            self.run(|io| st.ensure_app(io))?;
         }
         log::debug!(target: "cpx::card", "{}: {:?} {:?} serial {}{}", self.channel.reader(), st.generation, st.interface, st.serial, if st.seeded { " (PKCS#15 files given)" } else { "" });
         Ok(Card {
@@ -250,7 +270,6 @@ impl Card {
             return Ok(());
         }
         self.st.drop_seeds();
-        // `run` reads what is missing of the application and TokenInfo first.
-        self.run(true, |_, _| Ok(()))
+        self.run(true, |io, st| st.ensure_token_info(io))
     }
 }

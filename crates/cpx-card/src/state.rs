@@ -107,14 +107,13 @@ impl State {
         &self.files
     }
 
-    /// Application path and TokenInfo are known.
+    /// The application path is known (fixed, seeded, or read from EF.DIR).
     pub(crate) fn app_known(&self) -> bool {
-        !self.app_path.is_empty() && self.token.is_some()
+        !self.app_path.is_empty()
     }
 
-    /// Read what is missing of the application path (EF.DIR, spec §1.4 point 2, §10.3) and
-    /// TokenInfo (app/5032, spec §1.4 point 5): all of it at a first open, nothing when
-    /// seeded.
+    /// Read the application path from EF.DIR (spec §1.4 point 2, §10.3) when it is not known:
+    /// the CPS3 contact path is fixed (spec §1.4 point 4), a seed may give it.
     pub(crate) fn ensure_app(&mut self, io: &mut Io<'_>) -> Result<(), CardError> {
         if self.app_path.is_empty() {
             let ef_dir = io
@@ -123,6 +122,13 @@ impl State {
             self.app_path = seed::app_path_from_dir(&ef_dir, self.interface)?;
             self.files.ef_dir = Some(ef_dir);
         }
+        Ok(())
+    }
+
+    /// Read TokenInfo (app/5032, spec §1.4 point 5) when it is neither read nor seeded: only
+    /// its label and manufacturer use it (C_GetTokenInfo), so it is read when they are asked.
+    pub(crate) fn ensure_token_info(&mut self, io: &mut Io<'_>) -> Result<(), CardError> {
+        self.ensure_app(io)?;
         if self.token.is_none() {
             let ti = io
                 .read_file(&self.app_file([0x50, 0x32]), "TokenInfo")?

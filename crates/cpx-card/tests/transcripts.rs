@@ -270,6 +270,33 @@ fn apdu_counts() {
         Session::open_with(stem, first.card.pkcs15_files())
     };
     let seeded_open = |stem: &str| seeded(stem).count().to_string();
+    // Identified::open_lazy (the PKCS#11 module's open, issue 15): nothing after the serial;
+    // then what a key lookup reads (ODF + PrKDF, EF.DIR first where the path comes from it),
+    // and TokenInfo when C_GetTokenInfo asks for it.
+    let lazy = |stem: &str| {
+        let (rec, wire, _slot) = Recorder::swappable(emulated(stem));
+        let (channel, _control) =
+            cpx_transport::VirtualChannel::new(format!("virtual {stem}"), Box::new(rec));
+        let card = cpx_card::Card::identify(Box::new(channel))
+            .unwrap()
+            .open_lazy(None)
+            .unwrap();
+        let opened = wire.take().len();
+        (card, wire, opened)
+    };
+    let lazy_open = |stem: &str| lazy(stem).2.to_string();
+    let lazy_keys = |stem: &str| {
+        let (mut card, wire, _) = lazy(stem);
+        card.private_keys().unwrap();
+        assert!(!card.token_info_known(), "{stem}: TokenInfo read for the keys");
+        wire.take().len().to_string()
+    };
+    let lazy_token_info = |stem: &str| {
+        let (mut card, wire, _) = lazy(stem);
+        card.read_token_info().unwrap();
+        assert!(card.token_label().starts_with("CPS"), "{stem}");
+        wire.take().len().to_string()
+    };
     let seeded_op = |stem: &str, op: fn(&mut Session)| -> String {
         if stem == "cps3-contactless" {
             return "-".into();
@@ -295,6 +322,24 @@ fn apdu_counts() {
             open(stems[0]),
             open(stems[1]),
             open(stems[2]),
+        ),
+        (
+            "lazy open (ATR, EF.SN.ICC: Identified::open_lazy)",
+            lazy_open(stems[0]),
+            lazy_open(stems[1]),
+            lazy_open(stems[2]),
+        ),
+        (
+            "private keys after a lazy open (EF.DIR where needed, ODF, PrKDF)",
+            lazy_keys(stems[0]),
+            lazy_keys(stems[1]),
+            lazy_keys(stems[2]),
+        ),
+        (
+            "TokenInfo after a lazy open (EF.DIR where needed, TokenInfo)",
+            lazy_token_info(stems[0]),
+            lazy_token_info(stems[1]),
+            lazy_token_info(stems[2]),
         ),
         (
             "open with the PKCS#15 files of an earlier session",

@@ -61,21 +61,38 @@ impl TokenCache {
         Some(&self.entry.files).filter(|f| !f.is_empty())
     }
 
-    /// The card is open: complete the key with its TokenInfo label and manufacturer. An entry
-    /// made for another TokenInfo is dropped ([`Miss::OtherKey`]); `false` then.
+    /// Complete the key with the card's TokenInfo label and manufacturer, once the card knows
+    /// them (given at open from the entry's own files, or read from the card when C_GetTokenInfo
+    /// first asks): an entry written before TokenInfo was read has them empty, and takes them
+    /// now. An entry made for another TokenInfo is dropped ([`Miss::OtherKey`]); `false` then.
+    /// Nothing to check while the card has not read TokenInfo (`true`), unless the entry claims
+    /// one it does not hold.
     ///
     /// A card opened with the entry's own files whose TokenInfo disagrees with the entry's key
     /// has been given a file we did not write (ours are consistent by construction): the
     /// caller makes the card forget those files ([`Card::forget_files`]) and binds again.
     pub fn bind(&mut self, card: &Card) -> bool {
-        let key = Key {
-            label: card.token_label().to_owned(),
-            manufacturer: card.manufacturer().to_owned(),
-            ..self.entry.key.clone()
+        let (label, manufacturer) = if card.token_info_known() {
+            (card.token_label(), card.manufacturer())
+        } else {
+            ("", "")
         };
-        if self.entry.key == key {
+        let key = &self.entry.key;
+        if (key.label.as_str(), key.manufacturer.as_str()) == (label, manufacturer) {
             return true;
         }
+        if key.label.is_empty() && key.manufacturer.is_empty() {
+            // Written before TokenInfo was read: the key is completed, and written so.
+            self.entry.key.label = label.to_owned();
+            self.entry.key.manufacturer = manufacturer.to_owned();
+            self.dirty = true;
+            return true;
+        }
+        let key = Key {
+            label: label.to_owned(),
+            manufacturer: manufacturer.to_owned(),
+            ..self.entry.key.clone()
+        };
         if self.loaded {
             log::debug!("disk cache for {}: {}", key.serial, Miss::OtherKey);
         }
@@ -94,9 +111,9 @@ impl TokenCache {
         true
     }
 
-    /// Whether the entry holds anything worth keeping fresh (written at least once).
-    pub fn established(&self) -> bool {
-        self.entry.objects.is_some() || self.entry.pin_lengths.is_some()
+    /// Whether the entry changed since it was last written.
+    pub fn is_dirty(&self) -> bool {
+        self.dirty
     }
 
     /// The entry changed: [`TokenCache::persist`] writes it.
@@ -109,7 +126,7 @@ impl TokenCache {
         if !self.dirty {
             return Ok(());
         }
-        if let Ok(disk) = self.store.load(&self.entry.key) {
+        if let Ok(disk) = self.store.load_card(&self.entry.key) {
             self.entry.fill_from(disk);
         }
         let path = self.store.save(&self.entry)?;

@@ -1,0 +1,360 @@
+//! Building a token's objects in three parts, each from only the files it needs (issue 15):
+//!
+//! 1. the private keys ([`private_key_objects`]): the PrKDF alone — a key lookup, C_SignInit
+//!    or a private-key attribute needs nothing else;
+//! 2. the certificates and public keys ([`key_objects`]): the CDF's entries (a public key object
+//!    exists for a key with a certificate of its iD, labelled after it, spec §5.3); the
+//!    certificates themselves are not read ([`load_cert`] reads one when an attribute needs
+//!    it or its public key is used);
+//! 3. the data objects ([`objects`]): the DODF.
+//!
+//! Whatever was built first, the list is in the order of a list built at once: certificates,
+//! each private key after its public key, data objects. The disk cache ([`crate::cache`])
+//! keeps whatever was read — the PKCS#15 files at once, the listing once the CDF is known,
+//! each certificate when it is read, the data list where it is cached — and a later process
+//! builds from it.
+
+use cpx_card::{Interface, KeyRole};
+use cryptoki_sys::*;
+
+use super::{CertData, KeyData, Kind, Object, Parsed, parse_cert};
+use crate::cache;
+use crate::error::{Error, Result, ck};
+use crate::state::Module;
+use crate::token::Token;
+
+/// The private keys of the card's PrKDF, as the disk cache keeps them (no APDU once the
+/// card layer has read the PrKDF).
+fn card_keys(token: &mut Token) -> Result<Vec<cache::PrivateKey>> {
+    Ok(token
+        .card
+        .private_keys()?
+        .into_iter()
+        .map(|k| cache::PrivateKey {
+            label: k.label,
+            id: k.id,
+            role: k.role,
+            modulus_bits: k.modulus_bits,
+            private: k.private,
+        })
+        .collect())
+}
+
+/// The CDF's certificates, as the disk cache keeps them (not read: empty DER), and whether
+/// they may go to the disk cache (no private certificate). [`Token::cert_infos`] keeps the
+/// entries (their paths, for [`load_cert`]).
+fn card_certs(token: &mut Token) -> Result<(Vec<cache::Cert>, bool)> {
+    let infos = token.card.certificate_infos()?;
+    let certs = infos
+        .iter()
+        .map(|c| cache::Cert {
+            label: c.common.label.clone(),
+            id: c.id.clone(),
+            authority: c.authority,
+            der: Vec::new(),
+        })
+        .collect();
+    let cacheable = !infos.iter().any(|c| c.common.private);
+    token.cert_infos = infos;
+    Ok((certs, cacheable))
+}
+
+/// The data objects of the DODF (values not read); `None` when they cannot be listed (the
+/// token still works without them).
+pub(super) fn card_data(token: &mut Token) -> Result<Option<Vec<cache::Data>>> {
+    match token.card.data_objects() {
+        Ok(list) => Ok(Some(
+            list.into_iter()
+                .map(|d| cache::Data {
+                    label: d.label,
+                    application: d.application,
+                    private: d.private,
+                    modifiable: d.modifiable,
+                    value: None,
+                })
+                .collect(),
+        )),
+        Err(e) => {
+            let e = Error::from(e);
+            if crate::error::token_lost(&e) {
+                return Err(e);
+            }
+            log::warn!("data objects: {e}");
+            Ok(None)
+        }
+    }
+}
+
+/// The private key objects of `keys`, not linked to a certificate yet ([`with_certs`]).
+fn private_key_objects_of(module: &Module, token: &Token, keys: &[cache::PrivateKey]) -> Vec<Object> {
+    let contactless = token.card.interface() == Interface::Contactless;
+    let g4 = token.card.generation() == cpx_card::Generation::Cps4;
+    keys.iter()
+        .map(|k| Object {
+            handle: module.new_object_handle(),
+            label: k.label.clone(),
+            id: k.id.clone(),
+            // spec §5.3: the contactless technical key is public (PrKDF flag).
+            private: k.private,
+            kind: Kind::PrivateKey(KeyData {
+                role: k.role,
+                modulus: Vec::new(),
+                exponent: Vec::new(),
+                spki: Vec::new(),
+                subject: Vec::new(),
+                modulus_bits: CK_ULONG::from(k.modulus_bits),
+                decrypt: k.role == KeyRole::Authentication && !contactless,
+                // spec §4.5: a public key whose label contains "Sign" does not encrypt; CPS4
+                // forces ENCRYPT/VERIFY true.
+                encrypt: g4 || k.role == KeyRole::Authentication,
+            }),
+            pending_cert: None,
+        })
+        .collect()
+}
+
+/// The object list once the CDF is known: the certificates of `certs` (waiting for
+/// [`load_cert`]), then each private key of `keys` preceded by its public key when a
+/// certificate has its iD (spec §5.3: no PuKDF on CPx cards, "Cle publique - " + the
+/// certificate label) and linked to that certificate, then `rest`. The order is the listing's
+/// whatever was built first.
+fn with_certs(module: &Module, certs: &[cache::Cert], keys: Vec<Object>, rest: Vec<Object>) -> Vec<Object> {
+    let mut out: Vec<Object> = certs
+        .iter()
+        .enumerate()
+        .map(|(i, c)| Object {
+            handle: module.new_object_handle(),
+            label: c.label.clone(),
+            id: c.id.clone(),
+            private: false,
+            kind: Kind::Certificate(CertData {
+                authority: c.authority,
+                ..CertData::default()
+            }),
+            pending_cert: Some(i),
+        })
+        .collect();
+    for mut k in keys {
+        let cert = certs.iter().position(|c| c.id == k.id && !c.authority);
+        match (cert, &k.kind) {
+            (Some(ci), Kind::PrivateKey(key)) => {
+                out.push(Object {
+                    handle: module.new_object_handle(),
+                    label: format!("Cle publique - {}", certs[ci].label),
+                    id: k.id.clone(),
+                    private: false,
+                    kind: Kind::PublicKey(key.clone()),
+                    pending_cert: cert,
+                });
+                k.pending_cert = cert;
+            }
+            _ => log::warn!("private key {:?}: no certificate with its iD", k.label),
+        }
+        out.push(k);
+    }
+    out.extend(rest);
+    out
+}
+
+/// The certificate and key objects of a whole `listing` (from the disk cache): certificates
+/// with a DER filled at once, the others waiting for [`load_cert`].
+fn assemble_keys(module: &Module, token: &Token, listing: &cache::Objects) -> Vec<Object> {
+    let keys = private_key_objects_of(module, token, &listing.keys);
+    let mut out = with_certs(module, &listing.certs, keys, Vec::new());
+    for (i, c) in listing.certs.iter().enumerate() {
+        if c.der.is_empty() {
+            continue;
+        }
+        match parse_cert(&c.der, c.authority) {
+            Some(parsed) => fill_cert(&mut out, i, &c.label, &parsed),
+            // Left pending: read (and checked) from the card when needed.
+            None => log::warn!("certificate {:?} from the disk cache: not X.509", c.label),
+        }
+    }
+    out
+}
+
+/// The data objects of `data`, after the keys.
+fn assemble_data(module: &Module, data: &[cache::Data]) -> Vec<Object> {
+    data.iter()
+        .map(|d| Object {
+            handle: module.new_object_handle(),
+            label: d.label.clone(),
+            id: Vec::new(),
+            private: d.private,
+            kind: Kind::Data {
+                application: d.application.clone().unwrap_or_else(|| "CPS".into()),
+                modifiable: d.modifiable,
+                size: d.value.as_ref().map(Vec::len),
+                value: d.value.clone(),
+            },
+            pending_cert: None,
+        })
+        .collect()
+}
+
+/// Fill every object that waits for certificate `index` from its parsed form.
+pub(super) fn fill_cert(objects: &mut [Object], index: usize, label: &str, p: &Parsed) {
+    for o in objects.iter_mut().filter(|o| o.pending_cert == Some(index)) {
+        o.pending_cert = None;
+        match &mut o.kind {
+            Kind::Certificate(cd) => *cd = p.cert.clone(),
+            Kind::PublicKey(k) | Kind::PrivateKey(k) => {
+                k.subject = p.cert.subject.clone();
+                match &p.rsa {
+                    Some((m, e, spki)) => {
+                        k.modulus = m.clone();
+                        k.exponent = e.clone();
+                        k.spki = spki.clone();
+                    }
+                    None => log::warn!("certificate {label:?}: not an RSA key"),
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Read certificate `index` from the card, fill every object that waits for it and keep its
+/// DER in the disk cache's entry (written after the call, [`Token::note_files`]); its DER. The
+/// CDF entry gives the path: from the card layer (the disk cache's CDF: no APDU), matched by
+/// label and iD.
+pub(super) fn load_cert(token: &mut Token, index: usize) -> Result<Vec<u8>> {
+    let Some((label, id)) = token
+        .objects
+        .as_ref()
+        .and_then(|v| {
+            v.iter()
+                .find(|o| o.pending_cert == Some(index) && matches!(o.kind, Kind::Certificate(_)))
+        })
+        .map(|o| (o.label.clone(), o.id.clone()))
+    else {
+        return ck(CKR_GENERAL_ERROR);
+    };
+    if token.cert_infos.is_empty() {
+        token.cert_infos = token.card.certificate_infos()?;
+    }
+    let Some(info) = token
+        .cert_infos
+        .iter()
+        .find(|c| c.common.label == label && c.id == id)
+        .cloned()
+    else {
+        log::warn!("certificate {label:?}: not in the card's CDF");
+        return ck(CKR_DEVICE_ERROR);
+    };
+    let c = token.card.read_certificate(&info)?;
+    let Some(parsed) = parse_cert(&c.der, c.authority) else {
+        // Whatever the card sent is not a certificate (a broken or hostile card): served as
+        // CKA_VALUE it would be a wrong answer given as right. The objects stay unread.
+        log::warn!(
+            "certificate {:?}: the card's data is not an X.509 certificate",
+            c.label
+        );
+        return ck(CKR_DEVICE_ERROR);
+    };
+    if let Some(objects) = token.objects.as_mut() {
+        fill_cert(objects, index, &c.label, &parsed);
+    }
+    if let Some(cache) = &mut token.cache
+        && let Some(cert) = cache
+            .entry
+            .objects
+            .as_mut()
+            .and_then(|o| o.certs.iter_mut().find(|x| x.label == label && x.id == id))
+        && cert.der.is_empty()
+    {
+        cert.der = c.der.clone();
+        cache.changed();
+    }
+    Ok(c.der)
+}
+
+/// The private key objects at least, building them on first use: from the disk cache's entry
+/// when it lists the objects (then the certificates and public keys too, at no cost), else
+/// from the PrKDF alone (a key lookup, C_SignInit or a private-key attribute needs nothing
+/// else). The private keys come after the certificates and public keys in a listing, so the
+/// list returned may hold more than private keys: callers filter by class.
+pub fn private_key_objects<'a>(module: &Module, token: &'a mut Token) -> Result<&'a mut Vec<Object>> {
+    if token.objects.is_none() {
+        let cached = token.cache.as_ref().and_then(|c| c.entry.objects.clone());
+        let objects = match cached {
+            Some(listing) => {
+                log::debug!("certificates and keys from the disk cache");
+                token.certs_listed = true;
+                assemble_keys(module, token, &listing)
+            }
+            None => {
+                let keys = card_keys(token)?;
+                private_key_objects_of(module, token, &keys)
+            }
+        };
+        token.objects = Some(objects);
+    }
+    token.objects.as_mut().ok_or(Error::Ck(CKR_GENERAL_ERROR))
+}
+
+/// The certificate and key objects, building what is missing: the private keys
+/// ([`private_key_objects`]), then the certificates and public keys from the CDF (its entries
+/// only: a certificate is read when an attribute needs it, `load_cert`). The listing then
+/// goes to the disk cache's entry.
+pub fn key_objects<'a>(module: &Module, token: &'a mut Token) -> Result<&'a mut Vec<Object>> {
+    private_key_objects(module, token)?;
+    if !token.certs_listed {
+        let (certs, cacheable) = card_certs(token)?;
+        // No APDU: the PrKDF was read for the private keys.
+        let keys = card_keys(token)?;
+        let (private, rest): (Vec<Object>, Vec<Object>) = token
+            .objects
+            .take()
+            .unwrap_or_default()
+            .into_iter()
+            .partition(|o| matches!(o.kind, Kind::PrivateKey(_)));
+        token.objects = Some(with_certs(module, &certs, private, rest));
+        token.certs_listed = true;
+        if cacheable && let Some(c) = &mut token.cache {
+            c.entry.objects = Some(cache::Objects {
+                certs,
+                keys,
+                data: None,
+            });
+            c.changed();
+        }
+    }
+    token.objects.as_mut().ok_or(Error::Ck(CKR_GENERAL_ERROR))
+}
+
+/// Every object, building what is missing: the certificates and keys ([`key_objects`]), then
+/// the data objects (the disk cache's list where it keeps one, [`cache::Key::caches_data`];
+/// else the DODF, whose list is then kept there).
+pub fn objects<'a>(module: &Module, token: &'a mut Token) -> Result<&'a mut Vec<Object>> {
+    key_objects(module, token)?;
+    if !token.data_listed {
+        let cached = token
+            .cache
+            .as_ref()
+            .and_then(|c| c.entry.objects.as_ref())
+            .and_then(|o| o.data.clone());
+        let data = match cached {
+            Some(d) => Some(d),
+            None => {
+                let data = card_data(token)?;
+                if let (Some(list), Some(c)) = (&data, &mut token.cache)
+                    && c.entry.key.caches_data()
+                    && let Some(o) = c.entry.objects.as_mut()
+                {
+                    o.data = Some(list.clone());
+                    c.changed();
+                }
+                data
+            }
+        };
+        let data = assemble_data(module, data.as_deref().unwrap_or_default());
+        log::debug!("{} data objects", data.len());
+        if let Some(objects) = token.objects.as_mut() {
+            objects.extend(data);
+        }
+        token.data_listed = true;
+    }
+    token.objects.as_mut().ok_or(Error::Ck(CKR_GENERAL_ERROR))
+}

@@ -1,9 +1,10 @@
-//! Rows 1400–1424: return codes the PKCS#11 2.40 §5 lists require where the official plan is
+//! Rows 1400–1425: return codes the PKCS#11 2.40 §5 lists require where the official plan is
 //! silent (issue 14): the legacy parallel-function calls, a seed for the card's generator, a
 //! ciphertext the card refuses, a parameter given to a mechanism that takes none, single- and
 //! multi-part calls mixed in one operation, the operations a failed call ends, and C_Verify
 //! agreeing with C_Sign on a bare hash given to the signature key, and the application's mutex
-//! callbacks used when it asks for them (C_Initialize case 3). Each row but
+//! callbacks used when it asks for them (C_Initialize case 3), and handles never named twice
+//! across C_Finalize and C_Initialize. Each row but
 //! 1407 failed on the module before issue 14 (CKR_FUNCTION_NOT_SUPPORTED for the first two,
 //! CKR_DATA_INVALID, CKR_OK with the parameter ignored or the parts concatenated, and
 //! operations still active after CKR_ARGUMENTS_BAD).
@@ -304,6 +305,14 @@ pub fn rows(kind: Gen) -> Vec<Item> {
                 Ok(rv)
             },
         ),
+        // Handles are never reused, across C_Finalize + C_Initialize too: a stale handle an
+        // application kept must not name a new session or object.
+        row(
+            1425,
+            "After C_Finalize + C_Initialize, the old session and object handles are invalid",
+            CKR_OK,
+            handles_not_reused,
+        ),
     ]);
     v
 }
@@ -326,4 +335,40 @@ fn sign_then_verify_bare_hash(c: &mut Ctx) -> StepResult {
     after(init, "C_VerifyInit", || {
         c.p11.verify(h, In::Bytes(&hash), In::Bytes(sig))
     })
+}
+
+/// Row 1425: a session and the objects it lists, C_Finalize, C_Initialize, the same again: no
+/// handle comes back, and the old ones are refused.
+fn handles_not_reused(c: &mut Ctx) -> StepResult {
+    let all = |c: &mut Ctx| -> Result<(CK_SESSION_HANDLE, Vec<CK_OBJECT_HANDLE>), String> {
+        after(c.p11.initialize(None), "C_Initialize", || CKR_OK)?;
+        after(c.open("h", false)?, "C_OpenSession", || CKR_OK)?;
+        Ok((c.s("h")?, c.find("h", &[])?))
+    };
+    let (old_session, old_objects) = all(c)?;
+    c.close_all()?;
+    c.finalize()?;
+    let (session, objects) = all(c)?;
+    let reused: Vec<_> = objects.iter().filter(|o| old_objects.contains(o)).collect();
+    let Some(&old_object) = old_objects.first() else {
+        return Err("no object listed".into());
+    };
+    if session == old_session || !reused.is_empty() || objects.is_empty() {
+        return Err(format!(
+            "session {old_session} then {session}; objects {old_objects:?} then {objects:?}"
+        ));
+    }
+    let stale = c
+        .p11
+        .get_session_info(old_session, Some(&mut crate::raw::blank()));
+    let mut class = [crate::raw::Attr::size_of(CKA_CLASS)];
+    let stale_object = c.p11.get_attribute_value(session, old_object, &mut class);
+    c.close_all()?;
+    c.finalize()?;
+    if stale != CKR_SESSION_HANDLE_INVALID || stale_object != CKR_OBJECT_HANDLE_INVALID {
+        return Err(format!(
+            "old session: 0x{stale:08X}, old object: 0x{stale_object:08X} (SESSION/OBJECT_HANDLE_INVALID expected)"
+        ));
+    }
+    Ok(CKR_OK)
 }

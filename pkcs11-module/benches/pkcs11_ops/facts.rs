@@ -105,6 +105,10 @@ pub fn minimum(r: &Results, card: CardModel, op: &str, phase: Phase) -> (Option<
             };
         }
         (_, "keys", Phase::Warm) => (0, "key lookup from the disk cache"),
+        (_, "select_app", _) => (
+            1,
+            "SELECT of the application DF before the key operation: the card is shared, another program may have selected another application (notes §7)",
+        ),
         (_, "list", Phase::Warm) => (
             0,
             "everything from the disk cache; its freshness check is in C_OpenSession",

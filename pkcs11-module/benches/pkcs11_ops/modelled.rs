@@ -95,6 +95,23 @@ pub fn browser_logins(target: &Path) -> Vec<Result<BrowserLogin, String>> {
     v
 }
 
+/// `YYYY-MM-DD HH:MM UTC` of seconds since the epoch (days to a civil date: H. Hinnant's
+/// `civil_from_days`).
+fn utc(secs: u64) -> String {
+    let days = i64::try_from(secs / 86_400).unwrap_or(0);
+    let (hh, mm) = ((secs % 86_400) / 3600, (secs % 3600) / 60);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02} UTC")
+}
+
 fn secs(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64())
 }
@@ -124,9 +141,7 @@ pub fn render_browser(md: &mut String, logins: &[Result<BrowserLogin, String>], 
         .filter_map(|l| l.written)
         .min()
         .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
-        .map_or("unknown".to_owned(), |d| {
-            format!("{} s after the epoch", d.as_secs())
-        });
+        .map_or("at an unknown time".to_owned(), |d| utc(d.as_secs()));
     let _ = writeln!(
         md,
         "A whole Firefox ESR TLS client-certificate login (module added by policy; from Firefox's start until \

@@ -203,21 +203,34 @@ fn minima_why(md: &mut String, r: &Results, card: CardModel) {
         "Minimum APDUs of a run (cold / warm) = the sum of the minima of the operations it needs of the card \
          (target: cpx at most minimum + {APDU_SLACK}):\n"
     );
+    let n = |m: &(Option<usize>, String)| m.0.map_or("?".to_owned(), |n| n.to_string());
+    let mut ops: Vec<&str> = Vec::new();
     for &run in ToolRun::all(card) {
         let parts: Vec<String> = run
             .ops()
             .iter()
             .map(|op| {
+                if !ops.contains(op) {
+                    ops.push(op);
+                }
                 let [cold, warm] = [Phase::Cold, Phase::Warm].map(|p| crate::facts::minimum(r, card, op, p));
-                let n = |m: &(Option<usize>, String)| m.0.map_or("?".to_owned(), |n| n.to_string());
-                if cold == warm {
-                    format!("{op} {} ({})", n(&cold), cold.1)
+                if cold.0 == warm.0 {
+                    format!("{op} {}", n(&cold))
                 } else {
-                    format!("{op} {} / {} ({} / {})", n(&cold), n(&warm), cold.1, warm.1)
+                    format!("{op} {} / {}", n(&cold), n(&warm))
                 }
             })
             .collect();
-        let _ = writeln!(md, "- {}: {}", run.title(), parts.join("; "));
+        let _ = writeln!(md, "- {}: {}", run.title(), parts.join(" + "));
+    }
+    let _ = writeln!(md, "\nwhere:\n");
+    for op in ops {
+        let [cold, warm] = [Phase::Cold, Phase::Warm].map(|p| crate::facts::minimum(r, card, op, p));
+        if cold == warm {
+            let _ = writeln!(md, "- {op}: {}", cold.1);
+        } else {
+            let _ = writeln!(md, "- {op}: cold {}; warm {}", cold.1, warm.1);
+        }
     }
     md.push('\n');
 }

@@ -85,7 +85,12 @@ pub fn measure(
             }
             for _ in 0..iterations {
                 for (imp, module) in modules(card, cpx) {
-                    let r = bench.run(imp, module, &env(imp, phase)?, run);
+                    let mut r = bench.run(imp, module, &env(imp, phase)?, run);
+                    if let (Impl::Cpx, Phase::Warm, Ok(sample)) = (imp, phase, &mut r) {
+                        // Its start-up baseline, under the same load as the run itself.
+                        let info = bench.run(imp, module, &env(imp, phase)?, ToolRun::Info);
+                        sample.startup = Some(info.map_err(|e| format!("`-I`: {e}"))?.wall);
+                    }
                     record(imp, phase, run, r)?;
                 }
             }

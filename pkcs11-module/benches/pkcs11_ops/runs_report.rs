@@ -21,6 +21,10 @@ struct RunAgg {
     wall: Duration,
     card: Duration,
     modelled: Option<Duration>,
+    /// Median of each sample's start-up baseline, when every sample has one.
+    startup: Option<Duration>,
+    /// Median over the samples of wall − exchanges − start-up (ms; may be negative: noise).
+    beyond_ms: Option<f64>,
 }
 
 fn agg(
@@ -43,12 +47,27 @@ fn agg(
     }
     let s: Vec<_> = rs.iter().filter_map(|t| t.result.clone().ok()).collect();
     let modelled: Option<Vec<Duration>> = s.iter().map(|s| s.modelled).collect();
+    let startup: Option<Vec<Duration>> = s.iter().map(|s| s.startup).collect();
+    let hop = hop(r, card);
+    let beyond: Option<Vec<f64>> = s
+        .iter()
+        .map(|s| {
+            let exchanges = hop * u32::try_from(s.apdus).unwrap_or(u32::MAX) + s.card;
+            s.startup
+                .map(|st| (s.wall.as_secs_f64() - exchanges.as_secs_f64() - st.as_secs_f64()) * 1e3)
+        })
+        .collect();
     Some(Ok(RunAgg {
         apdus: median(s.iter().map(|s| s.apdus).collect()),
         bytes: median(s.iter().map(|s| s.bytes).collect()),
         wall: median(s.iter().map(|s| s.wall).collect()),
         card: median(s.iter().map(|s| s.card).collect()),
         modelled: modelled.map(median),
+        startup: startup.map(median),
+        beyond_ms: beyond.map(|mut v| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        }),
     }))
 }
 
@@ -275,8 +294,10 @@ fn beyond(md: &mut String, r: &Results, missed: &mut Vec<String>) {
          RSA operations are most of it), and each exchange's PC/SC path (client library → pcscd → vpcd → \
          emulator and back) costs one *hop*, the median `SCardTransmit` round trip of a command that changes \
          nothing (51 of them, in one transaction, from the benchmark process, the emulator's time taken out): \
-         {}. The start-up is the median wall time of `pkcs11-tool -I` with the same module (process start, \
-         the tool's own libraries, `dlopen`, C_Initialize, C_GetInfo, C_Finalize: no reader, no card), so the \
+         {}. The start-up is the wall time of a `pkcs11-tool -I` with the same module run right after each \
+         warm run, under the same load (process start, the tool's own libraries, `dlopen`, C_Initialize, \
+         C_GetInfo, C_Finalize: no reader, no card); *beyond* is computed per run and its median shown (it \
+         can come out slightly negative: two processes' noise), so the \
          module's C_Initialize/C_Finalize are counted as start-up, not in *beyond* (cpx's C_Initialize sends no \
          APDU). cpx only: OpenSC's C_Initialize binds the card (reads it: dozens of APDUs), so its `-I` is no \
          start-up baseline. Issue 15's target: **at most {BEYOND_TARGET_MS} ms beyond** (the official \
@@ -290,14 +311,13 @@ fn beyond(md: &mut String, r: &Results, missed: &mut Vec<String>) {
     let _ = writeln!(md, "|---|---|---:|---:|---:|---:|---|");
     for card in [CardModel::Cps3, CardModel::Cps4] {
         for &run in ToolRun::all(card) {
-            let (Some(Ok(a)), Some(Ok(start))) = (
-                agg(r, card, Impl::Cpx, Phase::Warm, run),
-                agg(r, card, Impl::Cpx, Phase::Warm, ToolRun::Info),
-            ) else {
+            let Some(Ok(a)) = agg(r, card, Impl::Cpx, Phase::Warm, run) else {
                 continue;
             };
-            let exchanges = hop(r, card) * a.apdus as u32 + a.card;
-            let beyond_ms = (a.wall.as_secs_f64() - exchanges.as_secs_f64() - start.wall.as_secs_f64()) * 1e3;
+            let (Some(start), Some(beyond_ms)) = (a.startup, a.beyond_ms) else {
+                continue;
+            };
+            let exchanges = hop(r, card) * u32::try_from(a.apdus).unwrap_or(u32::MAX) + a.card;
             let verdict = if beyond_ms <= BEYOND_TARGET_MS {
                 "yes"
             } else {
@@ -315,7 +335,7 @@ fn beyond(md: &mut String, r: &Results, missed: &mut Vec<String>) {
                 run.title(),
                 ms(a.wall),
                 ms(exchanges),
-                ms(start.wall)
+                ms(start)
             );
         }
     }

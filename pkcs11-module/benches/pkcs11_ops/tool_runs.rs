@@ -321,6 +321,9 @@ pub struct RunSample {
     pub card: Duration,
     /// The exchanges' time on a modelled real reader (`cpx_emulator::timing::ReaderClock`).
     pub modelled: Option<Duration>,
+    /// Wall time of a `pkcs11-tool -I` with the same module run right after this one (warm cpx
+    /// runs): the start-up this run's *beyond* is computed against, under the same load.
+    pub startup: Option<Duration>,
 }
 
 /// A run's outcome in one process.
@@ -389,6 +392,7 @@ impl Bench<'_> {
             wall,
             card,
             modelled: crate::modelled::exchanges(&self.atr, &wire),
+            startup: None,
         })
     }
 }

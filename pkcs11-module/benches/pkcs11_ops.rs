@@ -6,9 +6,15 @@
 //! - the card layer alone in-process (`cpx-card` over `VirtualChannel`);
 //! - the official module's counts recorded in the spec, and the minimum each operation needs.
 //!
-//! `cargo bench -p cpx-pkcs11 --bench pkcs11_ops` prints the Markdown table and writes it to
-//! `docs/benchmarks.md`; `cargo test -p cpx-pkcs11 --bench pkcs11_ops` runs one iteration and
-//! writes nothing. `CPX_BENCH_TRACE=1` prints every APDU of every operation (stderr).
+//! And, for issue 15: whole `pkcs11-tool` processes (cpx and OpenSC, cold and warm: APDUs,
+//! bytes, wall time, modelled seconds on a real reader from `cpx_emulator::timing`, each run's
+//! minimum, the official module's counts from the issue), a per-call table, the module's time
+//! beyond its card exchanges per warm run, the Firefox login figures from the transcripts the
+//! browser test writes, and the targets missed.
+//!
+//! `cargo bench -p cpx-pkcs11 --bench pkcs11_ops` prints the Markdown report and writes it to
+//! `docs/benchmarks.md` (about 2–3 minutes of measurement); `cargo test -p cpx-pkcs11 --bench
+//! pkcs11_ops` runs one iteration (3 calls per per-call row) and writes nothing. `CPX_BENCH_TRACE=1` prints every APDU of every operation (stderr).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

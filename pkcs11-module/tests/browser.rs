@@ -7,6 +7,9 @@
 //!   TLS-1.3-only server.
 //! - Firefox ESR, module added by policies.json (`SecurityDevices`): the same two logins; and
 //!   the module installed through the Mozilla native manifest by a WebExtension.
+//! - Firefox's login figures (issue 15): two logins per card, the module's disk cache empty
+//!   then filled, each in its own Firefox process; their exchanges go to
+//!   target/ci-artifacts/browser-login-<card>-<cold|warm>.apdu for the benchmark's table.
 //! - Firefox logged in with a CPS3 when another program logs the card out (VERIFY P1=FF through
 //!   PC/SC, issue 13): its next TLS login, to a second server opened in the same window, asks
 //!   for the PIN again before using the key — a second dialog, a second VERIFY answered 9000,
@@ -41,6 +44,7 @@ use std::sync::Mutex;
 use chromium::Via;
 use common::{insert, module_path, wait_alone};
 use cpx_testkit::{Failed, Trial};
+use cpx_vpcd::VirtualCard as _;
 use server::Tls;
 use support::{CPS3, CPS4, Card};
 
@@ -74,6 +78,16 @@ fn main() -> ExitCode {
                     firefox::relogin_after_card_logout(so, CPS3, reader, Tls::V12)
                 })
             }),
+            Trial::test("firefox_login_figures_cps3_tls12", || {
+                with_recorded_card(CPS3, |so, wire, atr| {
+                    firefox::login_figures(so, CPS3, Tls::V12, wire, atr)
+                })
+            }),
+            Trial::test("firefox_login_figures_cps4_tls13", || {
+                with_recorded_card(CPS4, |so, wire, atr| {
+                    firefox::login_figures(so, CPS4, Tls::V13, wire, atr)
+                })
+            }),
             Trial::test("firefox_native_manifest", || {
                 with_card(CPS4, |so| firefox::native_manifest(so, CPS4))
             }),
@@ -84,6 +98,19 @@ fn main() -> ExitCode {
 /// Runs `check` with `card` alone in the sandbox.
 fn with_card(card: Card, check: impl FnOnce(&Path) -> Result<(), Failed>) -> Result<(), Failed> {
     with_card_in_reader(card, |so, _| check(so))
+}
+
+/// Runs `check` with `card` alone in the sandbox, given the module, the card's exchanges as
+/// they are recorded, and its ATR.
+fn with_recorded_card(
+    card: Card,
+    check: impl FnOnce(&Path, &cpx_testkit::Recording, &[u8]) -> Result<(), Failed>,
+) -> Result<(), Failed> {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    wait_alone()?;
+    let atr = cpx_testkit::emulated(card.stem)?.atr();
+    let (_lease, _slot, wire) = cpx_testkit::insert_image(card.stem)?;
+    check(&module_path()?, &wire, &atr)
 }
 
 /// Runs `check` with `card` alone in the sandbox, given the module and the card's reader.

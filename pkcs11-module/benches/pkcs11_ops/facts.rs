@@ -1,6 +1,5 @@
 //! What the report sets beside the measurements: the official module's figures recorded in
-//! the spec, the minimum APDU count of each operation and why, the reasons cpx is above it, and
-//! the whole `pkcs11-tool` runs the spec counts.
+//! the spec, the minimum APDU count of each operation and why, and the reasons cpx is above it.
 
 use crate::ops::CardModel;
 use crate::report::{Phase, Results};
@@ -89,6 +88,27 @@ pub fn minimum(r: &Results, card: CardModel, op: &str, phase: Phase) -> (Option<
                 None => (None, "not measured".into()),
             };
         }
+        (_, "keys", Phase::Cold) => {
+            return match r.keys_minimum.iter().find(|(c, _, _)| *c == card) {
+                Some((_, n, sizes)) => (
+                    Some(*n),
+                    format!(
+                        "key lookup: SELECT + ⌈size / 256⌉ READ BINARY of the ODF and the PrKDF ({} bytes); no certificate",
+                        sizes
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(" + ")
+                    ),
+                ),
+                None => (None, "not measured".into()),
+            };
+        }
+        (_, "keys", Phase::Warm) => (0, "key lookup from the disk cache"),
+        (_, "select_app", _) => (
+            1,
+            "SELECT of the application DF before the key operation: the card is shared, another program may have selected another application (notes §7)",
+        ),
         (_, "list", Phase::Warm) => (
             0,
             "everything from the disk cache; its freshness check is in C_OpenSession",
@@ -146,37 +166,4 @@ pub fn above_minimum_reason(card: CardModel, op: &str, phase: Phase) -> &'static
         }
         _ => "see the traces (CPX_BENCH_TRACE=1)",
     }
-}
-
-/// Whole `pkcs11-tool` runs: name, the operations such a run makes, the official counts (CPS3,
-/// CPS4; spec §8.9, §10.16).
-pub fn runs() -> Vec<(&'static str, Vec<&'static str>, &'static str, &'static str)> {
-    let base = ["init", "open", "pin_status"];
-    vec![
-        ("list slots (`-L`)", base.to_vec(), "45 / 18", "25 / 8"),
-        (
-            "list objects (`-O`)",
-            [&base[..], &["list"]].concat(),
-            "52 / 12",
-            "33 / 6",
-        ),
-        (
-            "login + list",
-            [&base[..], &["list", "login"]].concat(),
-            "59 / 19",
-            "36 / 9",
-        ),
-        (
-            "SHA-256 signature, signature key",
-            [&base[..], &["list", "login", "sign-sha256-sig"]].concat(),
-            "60 / 33",
-            "32 / 15",
-        ),
-        (
-            "authentication signature",
-            [&base[..], &["list", "login", "sign-rsa-pkcs-auth"]].concat(),
-            "58 / 31",
-            "29 / 12",
-        ),
-    ]
 }

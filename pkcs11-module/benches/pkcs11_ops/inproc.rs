@@ -78,6 +78,26 @@ pub fn run_once(card: CardModel) -> Result<Vec<(String, Sample)>, String> {
 /// reads for it (ODF, CDF, certificates), one SELECT and ⌈size / 256⌉ READ BINARY (short
 /// APDUs, Le = 00). Also the file sizes.
 pub fn list_minimum(card: CardModel) -> Result<(usize, Vec<usize>), String> {
+    files_minimum(card, |c| {
+        for info in c.certificate_infos()? {
+            c.read_certificate(&info)?;
+        }
+        Ok(())
+    })
+}
+
+/// The fewest APDUs finding the private keys needs on this card (what a signature's key lookup
+/// needs): one SELECT and ⌈size / 256⌉ READ BINARY of each file the card layer reads for it
+/// (the ODF and the PrKDF). Also the file sizes.
+pub fn keys_minimum(card: CardModel) -> Result<(usize, Vec<usize>), String> {
+    files_minimum(card, |c| c.private_keys().map(drop))
+}
+
+/// SELECT + ⌈size / 256⌉ READ BINARY for each file `read` reads after the card is open.
+fn files_minimum(
+    card: CardModel,
+    read: impl FnOnce(&mut Card) -> Result<(), cpx_card::CardError>,
+) -> Result<(usize, Vec<usize>), String> {
     let image = cpx_emulator::builtin_image(card.stem())
         .ok_or("no image")?
         .map_err(|e| e.to_string())?;
@@ -85,9 +105,7 @@ pub fn list_minimum(card: CardModel) -> Result<(usize, Vec<usize>), String> {
     let (channel, _control) = VirtualChannel::new("in-process", Box::new(rec));
     let mut c = Card::open(Box::new(channel)).map_err(|e| e.to_string())?;
     wire.take();
-    for info in c.certificate_infos().map_err(|e| e.to_string())? {
-        c.read_certificate(&info).map_err(|e| e.to_string())?;
-    }
+    read(&mut c).map_err(|e| e.to_string())?;
     let mut sizes: Vec<usize> = Vec::new();
     let mut current: Option<usize> = None;
     for (cmd, resp) in wire.take() {

@@ -68,10 +68,29 @@ pub fn main(card: CardModel) -> Result<(), String> {
             other => Err(format!("parent said {other:?}")),
         }
     };
+    let calls = match std::env::var(crate::calls::ENV_CALLS) {
+        Ok(n) => n
+            .parse()
+            .map_err(|e| format!("{}: {e}", crate::calls::ENV_CALLS))?,
+        Err(_) => crate::calls::CALLS,
+    };
     for step in steps.split(',') {
         let prepared = w.prepare(step);
         println!("ready {step}");
         wait()?;
+        if let Some(name) = step.strip_prefix("call:") {
+            match w.call(name, calls) {
+                Ok(t) => println!(
+                    "done {step} {} {} {}",
+                    t[0].as_nanos(),
+                    t[1].as_nanos(),
+                    t[2].as_nanos()
+                ),
+                Err(e) => println!("fail {step} {}", e.replace('\n', " ")),
+            }
+            wait()?;
+            continue;
+        }
         match prepared.and_then(|()| w.run(step)) {
             Ok(t) => println!("done {step} {}", t.as_nanos()),
             Err(e) => println!("fail {step} {}", e.replace('\n', " ")),
@@ -101,6 +120,17 @@ fn short(e: cryptoki::error::Error) -> String {
 impl Worker {
     fn session(&self) -> Result<&Session, String> {
         self.session.as_ref().ok_or_else(|| "no session".into())
+    }
+
+    /// A row of the per-call table (see [`crate::calls::run`]).
+    fn call(&self, name: &str, calls: usize) -> Result<[Duration; 3], String> {
+        crate::calls::run(
+            &self.p11,
+            self.slot.ok_or("no slot")?,
+            self.session()?,
+            name,
+            calls,
+        )
     }
 
     /// Untimed: find the key of a signature or of the decryption, make the cryptogram.

@@ -136,6 +136,17 @@ struct PolicyFirefox {
 impl PolicyFirefox {
     /// Starts it on `url`, its files in `pki`'s directory, with `prefs` besides the usual ones.
     fn start(so: &Path, pki: &ServerPki, url: &str, prefs: &[(&str, &str)]) -> Result<Self, Failed> {
+        Self::start_with_env(so, pki, url, prefs, &[])
+    }
+
+    /// [`PolicyFirefox::start`] with more environment for Firefox (and so for the module).
+    fn start_with_env(
+        so: &Path,
+        pki: &ServerPki,
+        url: &str,
+        prefs: &[(&str, &str)],
+        env: &[(&str, &str)],
+    ) -> Result<Self, Failed> {
         let dir = pki.dir().join("firefox");
         let home = dir.join("home");
         std::fs::create_dir_all(&home)?;
@@ -149,9 +160,11 @@ impl PolicyFirefox {
         let dist = policy_dir(so, &dir)?;
         let display = Display::start()?;
         let log = dir.join("firefox.log");
+        let mut all_env = vec![("HOME", utf8(&home)), ("DISPLAY", display.name.as_str())];
+        all_env.extend_from_slice(env);
         let proc = launch(
             &[(&dist, DISTRIBUTION)],
-            &[("HOME", utf8(&home)), ("DISPLAY", &display.name)],
+            &all_env,
             &["-profile", utf8(&profile), url],
             &log,
         )?;
@@ -225,6 +238,106 @@ pub fn policy_login(so: &Path, card: Card, tls: Tls) -> Result<(), Failed> {
         so,
         &format!("browser-firefox-{}-{}", card.generation(), tls.short()),
     )
+}
+
+/// Which of the two logins of [`login_figures`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cache {
+    /// The module's disk cache empty: the first login of a browser on this card.
+    Cold,
+    /// A new Firefox process after the cold login filled the cache.
+    Warm,
+}
+
+impl Cache {
+    fn name(self) -> &'static str {
+        match self {
+            Cache::Cold => "cold",
+            Cache::Warm => "warm",
+        }
+    }
+}
+
+/// The file [`login_figures`] writes for `card` and `cache`, beside the screenshots:
+/// target/ci-artifacts/browser-login-<card>-<cold|warm>.apdu. The benchmark
+/// (pkcs11-module/benches/pkcs11_ops) reads it for its browser login table.
+pub fn transcript_path(so: &Path, card: &Card, cache: Cache) -> Result<PathBuf, Failed> {
+    Ok(artifact(so, "x")?.with_file_name(format!(
+        "browser-login-{}-{}.apdu",
+        card.generation(),
+        cache.name()
+    )))
+}
+
+/// The transcript format: `atr <hex>`, then one `<command hex> <response hex>` line per
+/// exchange the card saw. The data of PIN commands (VERIFY, CHANGE REFERENCE DATA, RESET RETRY
+/// COUNTER) is replaced by as many zero bytes: a transcript times the link, it never holds a PIN.
+fn transcript(atr: &[u8], exchanges: &[cpx_testkit::Exchange]) -> String {
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02X}")).collect::<String>();
+    let mut out = format!("atr {}\n", hex(atr));
+    for (command, response) in exchanges {
+        let mut command = command.clone();
+        if matches!(command.get(1), Some(0x20 | 0x24 | 0x2C)) && command.len() > 5 {
+            command[5..].fill(0);
+        }
+        out.push_str(&format!("{} {}\n", hex(&command), hex(response)));
+    }
+    out
+}
+
+/// Two Firefox TLS logins with `card` (its exchanges recorded in `wire`), for the browser
+/// session figures of docs/benchmarks.md (issue 15): the first with the module's disk cache
+/// empty, the second in a new Firefox process (new profile, new server) with the cache the first
+/// filled. Each login's exchanges, from Firefox's start until the server has the card's
+/// certificate, are written by [`transcript_path`]. The warm login must send fewer APDUs than
+/// the cold one (the cache works for a browser); the figures themselves are the benchmark's.
+pub fn login_figures(
+    so: &Path,
+    card: Card,
+    tls: Tls,
+    wire: &cpx_testkit::Recording,
+    atr: &[u8],
+) -> Result<(), Failed> {
+    let cache = temp_dir("browser-cache")?;
+    let cache_dir = cache.path().join("cache");
+    let mut counts = Vec::new();
+    for phase in [Cache::Cold, Cache::Warm] {
+        let pki = ServerPki::new()?;
+        let server = TlsServer::start(&pki, tls)?;
+        wire.take();
+        let mut firefox = PolicyFirefox::start_with_env(
+            so,
+            &pki,
+            &format!("{}/", server.origin()),
+            &[],
+            &[("CPX_PKCS11_CACHE", utf8(&cache_dir))],
+        )?;
+        let login = firefox.log_in(&server, &card)?;
+        let exchanges = wire.take();
+        login.assert_one_accepted_pin(&firefox.proc.name);
+        server.expect_login(&card, scheme(&card))?;
+        drop(firefox);
+        let path = transcript_path(so, &card, phase)?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(&path, transcript(atr, &exchanges))?;
+        eprintln!(
+            "{} {} login: {} APDUs, written to {}",
+            card.generation(),
+            phase.name(),
+            exchanges.len(),
+            path.display()
+        );
+        counts.push(exchanges.len());
+    }
+    assert!(
+        counts[1] < counts[0],
+        "the warm login sent {} APDUs, the cold one {}: the disk cache did not serve Firefox",
+        counts[1],
+        counts[0]
+    );
+    Ok(())
 }
 
 /// After another program's logout, how long until neither NSS nor the module can still answer

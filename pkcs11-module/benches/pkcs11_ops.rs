@@ -33,6 +33,8 @@ mod common;
 mod facts;
 #[path = "pkcs11_ops/inproc.rs"]
 mod inproc;
+#[path = "pkcs11_ops/minima.rs"]
+mod minima;
 #[path = "pkcs11_ops/modelled.rs"]
 mod modelled;
 #[path = "pkcs11_ops/ops.rs"]

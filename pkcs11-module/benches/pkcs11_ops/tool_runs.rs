@@ -100,45 +100,6 @@ impl ToolRun {
         }
     }
 
-    /// The operations of the per-operation table such a run needs of the card, in order: its
-    /// minimum is the sum of theirs (`facts::minimum`). Every run binds the card (`open`);
-    /// C_GetTokenInfo (`-L`, and before a login: pkcs11-tool checks the token's flags) needs the
-    /// PIN counters; a key operation needs the key (`keys`: the PrKDF, not the certificates) and
-    /// the application selected (`select_app`: another program may have selected another one).
-    pub fn ops(self) -> &'static [&'static str] {
-        match self {
-            ToolRun::Info => &[],
-            ToolRun::ListSlots => &["open", "pin_status"],
-            ToolRun::ListObjects => &["open", "list"],
-            ToolRun::LoginList => &["open", "pin_status", "login", "list"],
-            ToolRun::SignSha256Sig => &[
-                "open",
-                "pin_status",
-                "login",
-                "keys",
-                "select_app",
-                "sign-sha256-sig",
-            ],
-            ToolRun::SignRsaPkcsAuth => &[
-                "open",
-                "pin_status",
-                "login",
-                "keys",
-                "select_app",
-                "sign-rsa-pkcs-auth",
-            ],
-            ToolRun::SignPssAuth => &[
-                "open",
-                "pin_status",
-                "login",
-                "keys",
-                "select_app",
-                "sign-sha256-pss-auth",
-            ],
-            ToolRun::Decrypt => &["open", "pin_status", "login", "keys", "select_app", "decrypt"],
-        }
-    }
-
     fn role(self) -> Option<KeyRole> {
         match self {
             ToolRun::SignSha256Sig => Some(KeyRole::Signature),

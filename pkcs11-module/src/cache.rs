@@ -13,8 +13,8 @@
 //!
 //! # One file per card: `<cps3|cps4>-<contact|contactless>-<serial>.cache`
 //! [`MAGIC`], the [`FORMAT_VERSION`], a SHA-256 of the content, then the content: the [`Key`]
-//! first, then the [`Entry`]. Written to a temporary file in the same directory, fsync'ed, then
-//! renamed over the old one (readers see the old or the new file, never a mix; concurrent
+//! first, then the [`Entry`]. Written to a temporary file in the same directory, then renamed
+//! over the old one (readers see the old or the new file, never a mix; concurrent
 //! writers: the last rename wins, and each writer first merges what is on disk). On read, any
 //! mismatch (size, magic, version, hash, parse, key) ignores the file ([`Miss`], logged at
 //! debug level): the objects are read from the card and the file is rewritten. Never fatal.
@@ -456,7 +456,13 @@ impl Store {
         self.load_matching(key, |k| k.same_card_state(key))
     }
 
-    /// Write `entry` atomically (temporary file, fsync, rename). Creates the directory (0700).
+    /// Write `entry` atomically (temporary file, rename). Creates the directory (0700).
+    ///
+    /// Not fsync'ed: the file is a cache, and every read checks it whole (size, magic, version,
+    /// SHA-256, key), so what a system crash can leave — the old file, none, or a new one
+    /// truncated or zero-filled — is at worst a [`Miss`]: the card is read again. The fsyncs
+    /// of the file and its directory cost a cold `pkcs11-tool` run ~20 ms on this machine's
+    /// disk (two per save, up to three saves), more than all its card exchanges (issue 15).
     pub fn save(&self, entry: &Entry) -> io::Result<PathBuf> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let name = entry
@@ -488,17 +494,12 @@ impl Store {
             .mode(0o600)
             .open(&tmp)
             .and_then(|mut f| {
-                f.write_all(&bytes)?;
-                f.sync_all()
+                f.write_all(&bytes)
             })
             .and_then(|()| fs::rename(&tmp, &path));
         if let Err(e) = written {
             let _ = fs::remove_file(&tmp);
             return Err(e);
-        }
-        // The rename itself reaches the disk with the directory.
-        if let Ok(d) = File::open(&self.dir) {
-            let _ = d.sync_all();
         }
         Ok(path)
     }

@@ -493,9 +493,7 @@ impl Store {
             .create_new(true)
             .mode(0o600)
             .open(&tmp)
-            .and_then(|mut f| {
-                f.write_all(&bytes)
-            })
+            .and_then(|mut f| f.write_all(&bytes))
             .and_then(|()| fs::rename(&tmp, &path));
         if let Err(e) = written {
             let _ = fs::remove_file(&tmp);

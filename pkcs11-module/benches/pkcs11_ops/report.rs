@@ -320,10 +320,13 @@ fn notes(md: &mut String, r: &Results) {
         let _ = writeln!(
             md,
             "**The PC/SC poll.** The module sees removals by polling PC/SC: a zero-timeout \
-             `SCardGetStatusChange`, made by every C_GetTokenInfo and C_OpenSession and by the first session \
-             call after 100 ms. On this machine's pcsc-lite 1.9.9 one poll takes **{}** (measured here through \
-             cpx-transport's `Monitor`), whatever the card does: it is most of cpx's time wherever an operation \
-             sends few or no APDUs (a warm listing, a second C_GetTokenInfo, C_OpenSession).\n",
+             `SCardGetStatusChange` asking each reader's state as unknown (`SCARD_STATE_UNAWARE`) and \
+             comparing status and event counter itself, made by C_GetSlotList, C_GetSlotInfo, C_GetTokenInfo \
+             and C_OpenSession and by the first session call after 100 ms. One poll takes **{}** here \
+             (measured through cpx-transport's `Monitor`); the form that gives pcsc-lite the states already \
+             known, which cpx used before issue 15, costs about 1 ms per call (pcsc-lite registers a wait, \
+             polls and cancels it): each form's figures are in docs/pcsc-presence.md \
+             (`cargo bench -p cpx-transport --bench presence_forms`).\n",
             ms(p)
         );
     }

@@ -423,9 +423,26 @@ fn the_lists_know_the_issue_14_deviations() {
 /// CKR_ENCRYPTED_DATA_INVALID, this fails: drop its row from `rv_lists::KNOWN_DEVIATIONS` then.
 #[test]
 fn cps3_bad_padding_is_the_known_issue_14_deviation() {
-    let seq = Seq::new(Image::Cps3).slot_list(3).open(true).login(true).find_private_keys();
+    let seq = Seq::new(Image::Cps3)
+        .slot_list(3)
+        .open(true)
+        .login(true)
+        .find_private_keys();
     let (_, record) = run(&seq.decrypt_zeros(1).0);
     assert_eq!(codes(&record, "C_DecryptInit"), [CKR_OK], "{record:?}");
     assert_eq!(codes(&record, "C_Decrypt"), [CKR_DATA_INVALID], "{record:?}");
     assert!(known_deviation("C_Decrypt", CKR_DATA_INVALID).is_some());
+}
+
+/// Replays the inputs named in `C_ABI_FUZZ_REPLAY` (colon-separated paths, e.g. a fuzzer's
+/// crash artifact) on stable, with `C_ABI_FUZZ_TRACE=1` to see each call's code.
+#[test]
+#[ignore = "a tool: C_ABI_FUZZ_REPLAY=path[:path...] cargo test ... -- --ignored replay"]
+fn replay() {
+    let paths = std::env::var_os("C_ABI_FUZZ_REPLAY").expect("C_ABI_FUZZ_REPLAY names the inputs");
+    for path in std::env::split_paths(&paths) {
+        let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let (stats, _) = run(&data);
+        eprintln!("{}: {stats:?}", path.display());
+    }
 }

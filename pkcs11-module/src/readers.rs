@@ -3,9 +3,9 @@
 //!
 //! A release build has one backend, PC/SC ([`cpx_transport::Pcsc`], pcscd). The
 //! `virtual-readers` cargo feature, for tests and in-process fuzzing only, adds a second:
-//! [`cpx_transport::VirtualReaders`], readers of emulated cards in this process. Even with the
+//! `cpx_transport::VirtualReaders`, readers of emulated cards in this process. Even with the
 //! feature built in, the module uses PC/SC until a Rust caller in the same process hands it
-//! readers with [`use_virtual_readers`] (there is no environment switch, and nothing reachable
+//! readers with `use_virtual_readers` (there is no environment switch, and nothing reachable
 //! through the C ABI selects it), so a library built with the feature by cargo's feature
 //! unification behaves as any other for the programs that load it. Everything above these
 //! types — slots, tokens, sessions, the C ABI — is the same code for both backends.

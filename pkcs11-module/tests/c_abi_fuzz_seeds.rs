@@ -446,3 +446,32 @@ fn replay() {
         eprintln!("{}: {stats:?}", path.display());
     }
 }
+
+/// The seam stays out of the library programs load: `cargo build -p cpx-pkcs11 --lib` (what the
+/// real-stack tests load, and with `--release` what scripts/build-deb.sh packages) exports no
+/// marker of the `virtual-readers` feature, while this test binary, built with it, has one.
+#[test]
+fn the_built_library_has_no_virtual_readers() {
+    assert_eq!(cpx_pkcs11::readers::cpx_pkcs11_test_backend_virtual_readers(), 1);
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(|d| d.parent()).unwrap();
+    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+    let so = cpx_testkit::built_module(profile_dir, manifest.as_ref()).unwrap();
+    let nm = std::process::Command::new("nm")
+        .args(["-D", "--defined-only"])
+        .arg(&so)
+        .output()
+        .expect("nm (binutils)");
+    assert!(nm.status.success(), "nm {}: {nm:?}", so.display());
+    let symbols = String::from_utf8_lossy(&nm.stdout);
+    assert!(
+        symbols.contains(" C_GetFunctionList"),
+        "{}: no C_GetFunctionList",
+        so.display()
+    );
+    assert!(
+        !symbols.contains("cpx_pkcs11_test_backend_virtual_readers"),
+        "{} was built with the virtual-readers test backend",
+        so.display()
+    );
+}

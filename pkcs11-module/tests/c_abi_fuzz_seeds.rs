@@ -98,6 +98,18 @@ impl Seq {
     fn login(self, right: bool) -> Seq {
         self.bytes(&[13, 0, 3, if right { 0 } else { 4 }, 1])
     }
+    /// C_Login(CKU_SO) with the card's PUK.
+    fn login_so(self) -> Seq {
+        self.bytes(&[13, 0, 0, 0, 1])
+    }
+    /// C_OpenSession(CKF_SERIAL_SESSION | CKF_RW_SESSION) on the first slot listed.
+    fn open_rw(self) -> Seq {
+        self.bytes(&[8, 2, 0, 1])
+    }
+    /// C_SetPIN from the current PIN to 1234.
+    fn set_pin(self) -> Seq {
+        self.bytes(&[28, 0, 1, 0, 1, 1, 2, 3, 4])
+    }
     fn logout(self) -> Seq {
         self.bytes(&[15, 0])
     }
@@ -202,6 +214,22 @@ fn seeds_to_write() -> Vec<(&'static str, Seq)> {
                 .sign()
                 .decrypt_zeros(0)
                 .decrypt_zeros(1),
+        ),
+        // C_SetPIN where the module answers outside its list (rv_lists::KNOWN_DEVIATIONS).
+        (
+            "seed-setpin-deviations",
+            Seq::new(Image::Cps3)
+                .slot_list(3)
+                .open_rw()
+                .login_so()
+                .set_pin()
+                .logout()
+                .login(true)
+                .set_pin(),
+        ),
+        (
+            "seed-contactless-setpin",
+            Seq::new(Image::Contactless).slot_list(3).open_rw().set_pin(),
         ),
         (
             "seed-cps3-decrypt",

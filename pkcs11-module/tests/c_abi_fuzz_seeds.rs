@@ -110,6 +110,10 @@ impl Seq {
     fn set_pin(self) -> Seq {
         self.bytes(&[28, 0, 1, 0, 1, 1, 2, 3, 4])
     }
+    /// C_GetFunctionList with NULL (`null`) or a pointer.
+    fn function_list(self, null: bool) -> Seq {
+        self.bytes(&[31, 0, 3, if null { 0 } else { 1 }])
+    }
     fn logout(self) -> Seq {
         self.bytes(&[15, 0])
     }
@@ -501,5 +505,19 @@ fn the_built_library_has_no_virtual_readers() {
         !symbols.contains("cpx_pkcs11_test_backend_virtual_readers"),
         "{} was built with the virtual-readers test backend",
         so.display()
+    );
+}
+
+#[test]
+fn function_list_refuses_null_before_and_after_finalize() {
+    let seq = Seq::new(Image::Cps4)
+        .function_list(true)
+        .function_list(false)
+        .finalize();
+    let (_, record) = run(&seq.function_list(true).function_list(false).0);
+    assert_eq!(
+        codes(&record, "C_GetFunctionList"),
+        [CKR_ARGUMENTS_BAD, CKR_OK, CKR_ARGUMENTS_BAD, CKR_OK],
+        "{record:?}"
     );
 }

@@ -941,7 +941,7 @@ impl Run {
 
     fn odd_ones(&mut self, f: &CK_FUNCTION_LIST, input: &mut Input) {
         let h = self.session(input);
-        match input.pick(4) {
+        match input.pick(5) {
             0 => self.check("C_GetFunctionStatus", unsafe {
                 (f.C_GetFunctionStatus.unwrap())(h)
             }),
@@ -951,6 +951,23 @@ impl Run {
                 let rv =
                     unsafe { (f.C_SeedRandom.unwrap())(h, seed.as_ptr() as *mut _, seed.len() as CK_ULONG) };
                 self.check("C_SeedRandom", rv);
+            }
+            3 => {
+                // At any time, initialised or not: NULL is refused, a pointer gets the same list.
+                self.used_closed = false;
+                let null = input.pick(2) == 0;
+                let mut list: *mut CK_FUNCTION_LIST = null_mut();
+                let p = if null { null_mut() } else { &mut list as *mut _ };
+                let rv = unsafe { (f.C_GetFunctionList.unwrap())(p) };
+                self.check("C_GetFunctionList", rv);
+                if null {
+                    assert_eq!(rv, CKR_ARGUMENTS_BAD, "C_GetFunctionList(NULL)");
+                } else {
+                    assert!(
+                        rv == CKR_OK && std::ptr::eq(list, f),
+                        "C_GetFunctionList: another list"
+                    );
+                }
             }
             _ => {
                 self.used_closed = false;

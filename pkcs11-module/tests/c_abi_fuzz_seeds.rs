@@ -130,6 +130,11 @@ impl Seq {
     fn attributes(self, o: u8) -> Seq {
         self.bytes(&[18, 0, o, 3, 0, 0, 1, 2, 3, 7, 255, 1])
     }
+    /// C_GetAttributeValue size queries (NULL) of CKA_VALUE and CKA_ID of the `o`-th object
+    /// found, which the driver then fetches with the lengths answered.
+    fn attribute_sizes(self, o: u8) -> Seq {
+        self.bytes(&[18, 0, o, 2, 3, 0, 1, 0, 1])
+    }
     /// C_SignInit(mechanism without parameter, the `key`-th object found).
     fn sign_init(self, mechanism: u8, key: u8) -> Seq {
         self.bytes(&[19, 0, mechanism, 4, key, 1])
@@ -234,6 +239,18 @@ fn seeds_to_write() -> Vec<(&'static str, Seq)> {
         (
             "seed-contactless-setpin",
             Seq::new(Image::Contactless).slot_list(3).open_rw().set_pin(),
+        ),
+        (
+            "seed-cps4-attribute-sizes",
+            Seq::new(Image::Cps4)
+                .slot_list(3)
+                .open(true)
+                .find_all()
+                .attribute_sizes(0)
+                .attribute_sizes(1)
+                .attribute_sizes(2)
+                .attribute_sizes(3)
+                .attribute_sizes(4),
         ),
         (
             "seed-cps3-decrypt",

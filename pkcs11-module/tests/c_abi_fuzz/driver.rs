@@ -708,6 +708,35 @@ impl Run {
         };
         let rv = unsafe { (f.C_GetAttributeValue.unwrap())(h, o, p, attrs.len() as CK_ULONG) };
         self.check("C_GetAttributeValue", rv);
+        if rv != CKR_OK || p.is_null() {
+            return;
+        }
+        // The two-call pattern every client uses: a length answered to a size query (NULL
+        // pValue) fetches the value, with that exact length, at once.
+        for (attr, buf) in attrs.iter().zip(&bufs) {
+            let n = attr.ulValueLen;
+            if !buf.null || n == CK_UNAVAILABLE_INFORMATION {
+                continue;
+            }
+            assert!(
+                n as usize <= HUGE_REAL,
+                "C_GetAttributeValue size query: {n} bytes"
+            );
+            let mut value = vec![0u8; n as usize];
+            let mut again = CK_ATTRIBUTE {
+                type_: attr.type_,
+                pValue: value.as_mut_ptr() as *mut c_void,
+                ulValueLen: n,
+            };
+            let rv = unsafe { (f.C_GetAttributeValue.unwrap())(h, o, &mut again, 1) };
+            self.check("C_GetAttributeValue", rv);
+            assert!(
+                rv == CKR_OK && again.ulValueLen == n,
+                "attribute 0x{:X}: size query said {n} bytes, the fetch 0x{rv:X} with {}",
+                attr.type_,
+                again.ulValueLen
+            );
+        }
     }
 
     fn set_attribute(&mut self, f: &CK_FUNCTION_LIST, input: &mut Input) {

@@ -19,6 +19,12 @@ command -v dpkg-shlibdeps >/dev/null || {
 
 cargo build --release --locked -p cpx-pkcs11 -p cpx-cli
 target=${CARGO_TARGET_DIR:-target}
+# The module's `virtual-readers` feature (in-process emulated readers, for tests and fuzzing) is
+# never in a release build: a library built with it exports this marker.
+if nm -D --defined-only "$target/release/libcpx_pkcs11.so" | grep -q cpx_pkcs11_test_backend_virtual_readers; then
+  echo "cpx: libcpx_pkcs11.so was built with the virtual-readers test backend; not packaging it" >&2
+  exit 1
+fi
 version=$(cargo metadata --no-deps --format-version 1 |
   python3 -c 'import json,sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"]=="cpx-cli"))')
 arch=$(dpkg --print-architecture)

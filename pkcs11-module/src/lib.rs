@@ -10,7 +10,8 @@
 //!   (a panic is CKR_GENERAL_ERROR, never an abort in the host application).
 //! - The safe modules: [`state`] (C_Initialize/C_Finalize, fork detection), [`slots`],
 //!   [`token`], [`session`], [`objects`], [`attributes`], [`mechanisms`], [`crypto`], [`random`],
-//!   [`cache`], [`error`].
+//!   [`cache`], [`error`]; [`readers`] names the transport backend (PC/SC; in-process virtual
+//!   readers too with the `virtual-readers` feature, for tests and fuzzing).
 //!
 //! # Behaviour
 //! - **Slots**: one per PC/SC reader; slot IDs are stable for the life of the process; a
@@ -84,6 +85,7 @@ mod ffi;
 pub mod mechanisms;
 pub mod objects;
 pub mod random;
+pub mod readers;
 pub mod session;
 pub mod slots;
 pub mod state;

@@ -7,11 +7,12 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, TryLockError};
 use std::time::{Duration, Instant};
 
 use cpx_card::{Card, CardError};
-use cpx_transport::{Pcsc, ReaderEvent, TransportError};
+use cpx_transport::{ReaderEvent, TransportError};
 use cryptoki_sys::*;
 
 use crate::cache::TokenCache;
 use crate::error::{Error, Result, ck, token_lost};
+use crate::readers::Pcsc;
 use crate::state::{Module, lock};
 use crate::token::Token;
 
@@ -353,7 +354,7 @@ impl SlotState {
             // Identify the card (serial), check its disk cache's freshness, then open it with
             // the PKCS#15 files cached for it: a warm open reads EF.SN.ICC (and EF_ACTUA on a
             // CPS3 contact card) and nothing else.
-            let mut identified = Card::identify(Box::new(channel)).map_err(open_error)?;
+            let mut identified = Card::identify(channel).map_err(open_error)?;
             let cache = module
                 .cache
                 .clone()
@@ -758,17 +759,14 @@ impl Module {
 
     /// `f` on the PC/SC context; `None` when pcscd is away. A context left dangling by a pcscd
     /// restart fails: it is dropped and `f` tried once more on a new one.
-    fn with_pcsc<T>(
-        &self,
-        f: impl Fn(&cpx_transport::Pcsc) -> std::result::Result<T, TransportError>,
-    ) -> Result<Option<T>> {
+    fn with_pcsc<T>(&self, f: impl Fn(&Pcsc) -> std::result::Result<T, TransportError>) -> Result<Option<T>> {
         let mut retried = false;
         loop {
             // The context is used under its lock: pcsc-lite must never see two threads on one
             // context (see `crate::state`).
             let mut g = lock(&self.pcsc);
             if g.is_none() {
-                *g = cpx_transport::Pcsc::establish().ok();
+                *g = Pcsc::establish().ok();
             }
             let Some(pcsc) = g.as_ref() else { return Ok(None) };
             let r = f(pcsc);

@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use cpx_transport::{Canceller, Monitor, Pcsc};
+use crate::readers::{Canceller, Monitor, Pcsc};
 use cryptoki_sys::*;
 
 use crate::error::{Result, ck};

@@ -7,6 +7,8 @@
 //!   out ([`exchange`] follows `61xx`, `9Fxx` and `6Cxx` as spec §2.3 says), exclusive
 //!   transactions around multi-APDU operations, reconnect.
 //! - [`VirtualChannel`] is the same trait straight to a virtual card in this process (tests).
+//!   With the `virtual-readers` feature (tests and fuzzing only), `VirtualReaders` is a whole
+//!   reader set of such cards, with the reader list, presence and events [`Pcsc`] gives.
 //! - A card reset by another program becomes [`TransportError::CardReset`] after we have
 //!   reconnected: the caller re-selects its application and treats the PIN as unverified. A removed
 //!   card is [`TransportError::CardRemoved`].
@@ -44,6 +46,8 @@ mod readers;
 mod trace;
 mod turns;
 mod virtual_channel;
+#[cfg(feature = "virtual-readers")]
+mod virtual_readers;
 
 pub use channel::{CardChannel, CardTransaction, Protocol};
 pub use error::TransportError;
@@ -53,6 +57,8 @@ pub use pcsc_channel::{Pcsc, PcscChannel};
 pub use policy::ExchangePolicy;
 pub use readers::{ReaderInfo, ReaderStatus};
 pub use virtual_channel::{VirtualChannel, VirtualControl, protocol_from_atr};
+#[cfg(feature = "virtual-readers")]
+pub use virtual_readers::{VirtualCanceller, VirtualMonitor, VirtualReaders};
 
 /// Time since the crate's first look at the clock: timestamps kept in atomics (an `Instant`
 /// cannot live in one) count from there.

@@ -99,6 +99,17 @@ impl VirtualControl {
         lock(&self.shared.state).resets += 1;
     }
 
+    /// Whether the card is in its reader (not [`VirtualControl::remove`]d).
+    pub fn is_present(&self) -> bool {
+        !lock(&self.shared.state).removed
+    }
+
+    /// How many times the card was inserted again: a removal and an insertion between two
+    /// looks still count as a change, as pcscd's event counter makes them.
+    pub fn insertions(&self) -> u64 {
+        lock(&self.shared.state).insertions
+    }
+
     /// Run `f` on the card itself (inspect or change its state).
     pub fn with_card<R>(&self, f: impl FnOnce(&mut dyn VirtualCard) -> R) -> R {
         let mut card = lock(&self.shared.card);

@@ -8,6 +8,8 @@
     clippy::panic
 )]
 
+pub mod rv_lists;
+
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;

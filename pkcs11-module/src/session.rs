@@ -320,13 +320,19 @@ impl Module {
             if !s.rw {
                 return ck(CKR_SESSION_READ_ONLY);
             }
+            // C_SetPIN's list (PKCS#11 2.40 §5.6) has no code for "this PIN cannot be set";
+            // CKR_FUNCTION_NOT_SUPPORTED is for functions the library lacks (§5.1). So both
+            // cases below are CKR_FUNCTION_FAILED, with the reason logged (issue 14, found by the
+            // pkcs11_calls fuzz target).
             if matches!(st.login, Login::So) {
-                return ck(CKR_FUNCTION_NOT_SUPPORTED);
+                log::info!("C_SetPIN in an SO session: a CPx card's PUK cannot be changed");
+                return ck(CKR_FUNCTION_FAILED);
             }
             let reader = s.slot.reader.clone();
             st.with_token(self, &reader, |t, _| {
                 if !t.has_pin() {
-                    return ck(CKR_USER_PIN_NOT_INITIALIZED);
+                    log::info!("C_SetPIN: this interface has no PIN (contactless)");
+                    return ck(CKR_FUNCTION_FAILED);
                 }
                 t.pins_changed();
                 let r = t.card.change_pin(&Pin::from_bytes(old), &Pin::from_bytes(new));

@@ -224,7 +224,7 @@ fn seeds_to_write() -> Vec<(&'static str, Seq)> {
                 .decrypt_zeros(0)
                 .decrypt_zeros(1),
         ),
-        // C_SetPIN where the module answers outside its list (rv_lists::KNOWN_DEVIATIONS).
+        // C_SetPIN where the module answered outside its list before issue 14 (SO session).
         (
             "seed-setpin-deviations",
             Seq::new(Image::Cps3)
@@ -453,12 +453,12 @@ fn a_logged_in_signature_verifies_with_the_certificate() {
     }
 }
 
-/// The list rejects the code issue 14 reports for C_Decrypt, and names it as a known
-/// deviation; a code neither lists nor allows is refused.
+/// The list rejects the code issue 14 reported for C_Decrypt (fixed: no longer a known
+/// deviation); a code neither lists nor allows is refused.
 #[test]
 fn the_lists_know_the_issue_14_deviations() {
     assert!(!allowed("C_Decrypt", CKR_DATA_INVALID));
-    assert!(known_deviation("C_Decrypt", CKR_DATA_INVALID).is_some());
+    assert!(known_deviation("C_Decrypt", CKR_DATA_INVALID).is_none());
     assert!(allowed("C_Decrypt", CKR_ENCRYPTED_DATA_INVALID));
     assert!(!allowed("C_Login", CKR_PIN_LEN_RANGE));
     assert!(!allowed("C_CloseSession", CKR_ARGUMENTS_BAD));
@@ -467,11 +467,10 @@ fn the_lists_know_the_issue_14_deviations() {
     assert!(known_deviation("C_Sign", CKR_DATA_INVALID).is_none());
 }
 
-/// The one known deviation the seeds reach, pinned: a CPS3 card's 6A80 to a bad padding
-/// (256×00) is CKR_DATA_INVALID today (issue 14). When issue 14 makes it
-/// CKR_ENCRYPTED_DATA_INVALID, this fails: drop its row from `rv_lists::KNOWN_DEVIATIONS` then.
+/// A CPS3 card's 6A80 to a bad padding (256×00) is CKR_ENCRYPTED_DATA_INVALID, the code in
+/// C_Decrypt's list (issue 14; CKR_DATA_INVALID before), and no longer a known deviation.
 #[test]
-fn cps3_bad_padding_is_the_known_issue_14_deviation() {
+fn cps3_bad_padding_is_encrypted_data_invalid() {
     let seq = Seq::new(Image::Cps3)
         .slot_list(3)
         .open(true)
@@ -479,8 +478,25 @@ fn cps3_bad_padding_is_the_known_issue_14_deviation() {
         .find_private_keys();
     let (_, record) = run(&seq.decrypt_zeros(1).0);
     assert_eq!(codes(&record, "C_DecryptInit"), [CKR_OK], "{record:?}");
-    assert_eq!(codes(&record, "C_Decrypt"), [CKR_DATA_INVALID], "{record:?}");
-    assert!(known_deviation("C_Decrypt", CKR_DATA_INVALID).is_some());
+    assert_eq!(
+        codes(&record, "C_Decrypt"),
+        [CKR_ENCRYPTED_DATA_INVALID],
+        "{record:?}"
+    );
+    assert!(known_deviation("C_Decrypt", CKR_DATA_INVALID).is_none());
+}
+
+/// C_SetPIN where no PIN can be set — the PUK in an SO session, a contactless token without
+/// PIN — is CKR_FUNCTION_FAILED (issue 14; CKR_FUNCTION_NOT_SUPPORTED and
+/// CKR_USER_PIN_NOT_INITIALIZED before, neither in C_SetPIN's list).
+#[test]
+fn set_pin_where_no_pin_can_be_set_fails_within_its_list() {
+    let so = Seq::new(Image::Cps3).slot_list(3).open_rw().login_so().set_pin();
+    let (_, record) = run(&so.0);
+    assert_eq!(codes(&record, "C_SetPIN"), [CKR_FUNCTION_FAILED], "{record:?}");
+    let cl = Seq::new(Image::Contactless).slot_list(3).open_rw().set_pin();
+    let (_, record) = run(&cl.0);
+    assert_eq!(codes(&record, "C_SetPIN"), [CKR_FUNCTION_FAILED], "{record:?}");
 }
 
 /// Replays the inputs named in `C_ABI_FUZZ_REPLAY` (colon-separated paths, e.g. a fuzzer's

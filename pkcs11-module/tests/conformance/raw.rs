@@ -73,13 +73,31 @@ impl Module {
 
 /// Call entry `$name` of the function list, or answer [`NULL_ENTRY`].
 macro_rules! call {
-    ($m:ident . $name:ident ( $($arg:expr),* $(,)? )) => {
-        match $m.list().$name {
+    ($m:ident . $name:ident ( $($arg:expr),* $(,)? )) => {{
+        let rv = match $m.list().$name {
             // SAFETY: each wrapper passes pointers valid for what it declares (see its comment).
             Some(f) => unsafe { f($($arg),*) },
             None => NULL_ENTRY,
-        }
-    };
+        };
+        observe(stringify!($name), rv);
+        rv
+    }};
+}
+
+/// Every (function, code) the wrappers saw since the last [`take_observed`].
+static OBSERVED: std::sync::Mutex<Vec<(&'static str, CK_RV)>> = std::sync::Mutex::new(Vec::new());
+
+fn observe(function: &'static str, rv: CK_RV) {
+    OBSERVED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push((function, rv));
+}
+
+/// The codes observed so far, forgotten here (the runner checks each plan's against the §5
+/// lists, `common::rv_lists`).
+pub fn take_observed() -> Vec<(&'static str, CK_RV)> {
+    std::mem::take(&mut *OBSERVED.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
 }
 
 /// Which C_Initialize argument fields are set (the plan's "cas 1–4" and the partial case).

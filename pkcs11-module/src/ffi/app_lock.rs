@@ -8,32 +8,48 @@
 //! CKF_OS_LOCKING_OK (case 4) the native locks are used and the callbacks never called.
 
 use std::ffi::c_void;
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use cryptoki_sys::*;
+
+type MutexFn = unsafe extern "C" fn(*mut c_void) -> CK_RV;
 
 /// The application's mutex and what to call on it.
 #[derive(Clone, Copy)]
 struct AppMutex {
-    destroy: unsafe extern "C" fn(*mut c_void) -> CK_RV,
-    lock: unsafe extern "C" fn(*mut c_void) -> CK_RV,
-    unlock: unsafe extern "C" fn(*mut c_void) -> CK_RV,
+    destroy: MutexFn,
+    lock: MutexFn,
+    unlock: MutexFn,
     mutex: *mut c_void,
-    /// The process that made it: a forked child never locks its parent's mutex (a thread of
-    /// the parent may have held it at the fork).
-    pid: u32,
 }
 
-// SAFETY: the pointer is the application's mutex handle, which PKCS#11 lets any thread pass to
-// the callbacks; the module never dereferences it.
-unsafe impl Send for AppMutex {}
-
-/// Set by C_Initialize in case 3, taken by C_Finalize.
-static APP: Mutex<Option<AppMutex>> = Mutex::new(None);
+/// Set by C_Initialize in case 3, taken by C_Finalize. Atomics, not a lock: every entry point
+/// reads them, a forked child included, and a lock a parent's thread held at the fork would
+/// stay held in the child for ever (the fork stress test of tests/shared_card caught one).
+/// [`PID`] is written last and read first: the process that installed the mutex (0: none); a
+/// forked child, another process, never uses its parent's mutex.
+static PID: AtomicU32 = AtomicU32::new(0);
+static DESTROY: AtomicUsize = AtomicUsize::new(0);
+static LOCK: AtomicUsize = AtomicUsize::new(0);
+static UNLOCK: AtomicUsize = AtomicUsize::new(0);
+static MUTEX: AtomicUsize = AtomicUsize::new(0);
 
 fn current() -> Option<AppMutex> {
-    let app = *APP.lock().unwrap_or_else(PoisonError::into_inner);
-    app.filter(|a| a.pid == std::process::id())
+    let pid = PID.load(Ordering::Acquire);
+    if pid == 0 || pid != std::process::id() {
+        return None;
+    }
+    let f = |a: &AtomicUsize| -> Option<MutexFn> {
+        let v = a.load(Ordering::Relaxed);
+        // SAFETY: a non-zero value is a function pointer of this type stored by `install`.
+        (v != 0).then(|| unsafe { std::mem::transmute::<usize, MutexFn>(v) })
+    };
+    Some(AppMutex {
+        destroy: f(&DESTROY)?,
+        lock: f(&LOCK)?,
+        unlock: f(&UNLOCK)?,
+        mutex: MUTEX.load(Ordering::Relaxed) as *mut c_void,
+    })
 }
 
 /// Whether these arguments are case 3 (all four callbacks, no CKF_OS_LOCKING_OK).
@@ -61,21 +77,20 @@ pub(super) unsafe fn install(a: &CK_C_INITIALIZE_ARGS) -> Result<(), CK_RV> {
     if rv != CKR_OK {
         return Err(rv);
     }
-    *APP.lock().unwrap_or_else(PoisonError::into_inner) = Some(AppMutex {
-        destroy,
-        lock,
-        unlock,
-        mutex,
-        pid: std::process::id(),
-    });
+    DESTROY.store(destroy as usize, Ordering::Relaxed);
+    LOCK.store(lock as usize, Ordering::Relaxed);
+    UNLOCK.store(unlock as usize, Ordering::Relaxed);
+    MUTEX.store(mutex as usize, Ordering::Relaxed);
+    PID.store(std::process::id(), Ordering::Release);
     Ok(())
 }
 
 /// Case 3 ended (C_Finalize, or a C_Initialize that failed after [`install`]): the mutex is
 /// destroyed, not held by this thread any more.
 pub(super) fn retire() {
-    let taken = APP.lock().unwrap_or_else(PoisonError::into_inner).take();
-    if let Some(a) = taken.filter(|a| a.pid == std::process::id()) {
+    let taken = current();
+    PID.store(0, Ordering::Release);
+    if let Some(a) = taken {
         // SAFETY: the mutex CreateMutex made, no longer used by the module.
         let rv = unsafe { (a.destroy)(a.mutex) };
         if rv != CKR_OK {

@@ -32,7 +32,9 @@ if ! command -v rustup >/dev/null; then
 fi
 if ! rustup toolchain list | grep -q '^nightly'; then
   echo "fuzz: installing the nightly toolchain"
-  rustup toolchain install nightly --profile minimal
+  # --no-self-update: installing a toolchain must not replace the machine's rustup (measured
+  # here: it "updated" rustup 1.29.0 to the channel's older 1.28.2).
+  rustup toolchain install nightly --profile minimal --no-self-update
 fi
 if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
   echo "fuzz: installing cargo-fuzz"

@@ -46,6 +46,9 @@ seed hostile_card fcp-size-1 00EFFF 00 00 00 00 20          # 80 01 20
 seed hostile_card fcp-size-2 01EFFF 00 00 00 01 00F0        # 80 02 00F0
 seed hostile_card fcp-size-3 00EFFF 00 00 01 02 000100      # 81 03 000100
 seed hostile_card fcp-size-4 01EFFF 00 00 00 03 00000100    # 80 04 00000100
+# The finding of docs/fuzzing.md (80 04 FF000000 made Io::read_file reserve 4 GiB), replayed by
+# every run: it must stay a MalformedCardData error.
+seed hostile_card finding-fcp-4gib 06EFFF 00 00 00 03 FF000000
 seed hostile_card chain-61 00EFFF0403020810080A        # 61xx chain of 2 pieces
 seed hostile_card six-c 01EFFF060410                   # 6C10
 seed hostile_card truncate 00EFFF080501                # 1 byte kept
@@ -63,5 +66,5 @@ seed pin_model cps4-change-unblock 01 030006 05 0000 040100 0000 06 09
 seed pin_model cps3-pin-blocked 02 05 06 0000 040000 0000 05
 seed pin_model cps3-puk-blocked 03 05 06 040000 0202 06
 seed pin_model malformed 00 0007 0017 030700 040300 05 06
-seed pin_model cps3-other-program 00 0A02 0B 0A03 0B 0000 0A03 0B 0A04 0B 0A05 0B 0A00 0B 0800 09 0A03 0B
+seed pin_model cps3-other-program 00 0A08 0B 0000 0A08 0B 09 0A08 0B 0A02 0B 0A03 0B 0A01 0B 0A00 0B 0800 0AFE 0B 0AFF 0B 0A08 0B
 echo "seeds: $(find seeds -type f | wc -l) files, $(du -sh seeds | cut -f1)"

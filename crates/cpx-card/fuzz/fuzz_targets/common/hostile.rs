@@ -290,20 +290,20 @@ impl VirtualCard for Hostile {
 
     fn transmit(&mut self, command: &[u8]) -> Vec<u8> {
         self.step += 1;
-        if command.get(1) == Some(&0xC0) {
-            if let Some(next) = self.pending.pop_front() {
-                return next;
-            }
+        if command.get(1) == Some(&0xC0)
+            && let Some(next) = self.pending.pop_front()
+        {
+            return next;
         }
         self.pending.clear();
-        if let Some((previous, answer, xx)) = self.six_c.take() {
-            if same_but_le(&previous, command) {
-                let (data, sw) = split_sw(&answer);
-                let want = if xx == 0 { 256 } else { usize::from(xx) };
-                let mut d = data.to_vec();
-                d.resize(want, 0);
-                return join(&d, sw);
-            }
+        if let Some((previous, answer, xx)) = self.six_c.take()
+            && same_but_le(&previous, command)
+        {
+            let (data, sw) = split_sw(&answer);
+            let want = if xx == 0 { 256 } else { usize::from(xx) };
+            let mut d = data.to_vec();
+            d.resize(want, 0);
+            return join(&d, sw);
         }
         let answer = self.card.transmit(command);
         let step = self.step;

@@ -66,5 +66,9 @@ seed pin_model cps4-change-unblock 01 030006 05 0000 040100 0000 06 09
 seed pin_model cps3-pin-blocked 02 05 06 0000 040000 0000 05
 seed pin_model cps3-puk-blocked 03 05 06 040000 0202 06
 seed pin_model malformed 00 0007 0017 030700 040300 05 06
+# The finding of docs/fuzzing.md: unblock, a malformed PUK VERIFY, logout, PUK status (the PUK
+# was left verified on the card).
+seed pin_model finding-puk-left-verified-cps4 01 04CCCC 02FF 09 06
+seed pin_model finding-puk-left-verified-cps3 00 04CCCC 02FF 09 06 0A08 0B
 seed pin_model cps3-other-program 00 0A08 0B 0000 0A08 0B 09 0A08 0B 0A02 0B 0A03 0B 0A01 0B 0A00 0B 0800 0AFE 0B 0AFF 0B 0A08 0B
 echo "seeds: $(find seeds -type f | wc -l) files, $(du -sh seeds | cut -f1)"

@@ -30,7 +30,7 @@ if ! command -v rustup >/dev/null; then
   echo "fuzz: rustup is needed to install a nightly toolchain (https://rustup.rs)" >&2
   exit 1
 fi
-if ! rustup toolchain list | grep -q '^nightly'; then
+if ! cargo +nightly --version >/dev/null 2>&1; then
   echo "fuzz: installing the nightly toolchain"
   # --no-self-update: installing a toolchain must not replace the machine's rustup (measured
   # here: it "updated" rustup 1.29.0 to the channel's older 1.28.2).
@@ -85,6 +85,9 @@ for target in $targets; do
   "${nice[@]}" cargo +nightly fuzz run "$target" "corpus/$target" "${seeds[@]}" -- \
     -max_total_time="$seconds" -print_final_stats=1 >"$log" 2>&1 || rc=$?
   runs=$(grep -oE "Done [0-9]+ runs" "$log" | grep -oE "[0-9]+" | tail -1 || true)
+  # Stopped by a finding: no "Done" line; the executed units, or the last status line, say it.
+  [ -n "$runs" ] || runs=$(grep -oE "stat::number_of_executed_units: [0-9]+" "$log" | grep -oE "[0-9]+$" | tail -1 || true)
+  [ -n "$runs" ] || runs=$(grep -oE "^#[0-9]+" "$log" | tr -d '#' | tail -1 || true)
   stat=$(grep -E "^#[0-9]+.*cov: " "$log" | tail -1 || true)
   cov=$(grep -oE "cov: [0-9]+" <<<"$stat" | grep -oE "[0-9]+" || true)
   ft=$(grep -oE "ft: [0-9]+" <<<"$stat" | grep -oE "[0-9]+" || true)

@@ -74,6 +74,7 @@ results=$(mktemp)
 trap 'rm -f "$results"' EXIT
 failed=0
 t_all=$(now)
+started=$(date -u +%Y-%m-%dT%H:%MZ)
 for target in $targets; do
   mkdir -p "corpus/$target" "artifacts/$target"
   seeds=()
@@ -112,7 +113,7 @@ if [ "$long" = 1 ]; then
   doc="$root/docs/fuzzing.md"
   {
     echo
-    echo "Campaign of $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, ${seconds} s per target, commit $(git -C "$root" rev-parse --short HEAD):"
+    echo "Campaign started $started, $(nproc) cores, ${seconds} s per target, commit $(git -C "$root" rev-parse --short HEAD):"
     echo
     echo "| target | seconds | runs | cov | ft | corpus | findings |"
     echo "|---|---|---|---|---|---|---|"

@@ -30,11 +30,9 @@ if [ "${CPX_TEST_DEB:-0}" = 1 ]; then
 fi
 
 # A short coverage-guided fuzz run of every cargo-fuzz target, when asked (CI sets
-# CPX_FUZZ_SECONDS) and where a nightly toolchain with cargo-fuzz exists; the property tests
-# above cover the same parsers everywhere else.
+# CPX_FUZZ_SECONDS, the time per target). scripts/fuzz.sh installs the nightly toolchain and
+# cargo-fuzz when they are missing; a tool it cannot install fails the run, never skips.
 if [ -n "${CPX_FUZZ_SECONDS:-}" ]; then
   echo "== fuzz"
-  rc=0
-  bash scripts/fuzz.sh "$CPX_FUZZ_SECONDS" || rc=$?
-  [ "$rc" = 0 ] || [ "$rc" = 2 ] || exit "$rc"
+  bash scripts/fuzz.sh "$CPX_FUZZ_SECONDS"
 fi

@@ -322,7 +322,11 @@ impl Card {
                 self.st.pin_verified = r.is_ok();
                 self.st.pin_found_verified = r.is_ok() && found;
             }
-            PinKind::Puk => self.st.puk_verified = r.is_ok(),
+            // Only a success says anything: after a refused VERIFY (malformed, refused before
+            // any APDU; or wrong, where the sources do not say the card forgets an earlier
+            // verification) a PUK verified before may still be verified on the card, and
+            // [`Card::logout`] must still reset it (found by the pin_model fuzz target).
+            PinKind::Puk => self.st.puk_verified |= r.is_ok(),
         }
         r
     }

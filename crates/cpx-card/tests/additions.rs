@@ -161,6 +161,35 @@ fn logout_also_resets_a_verified_puk() {
     }
 }
 
+/// Found by the pin_model fuzz target (docs/fuzzing.md): after an unblock (or a PUK VERIFY) the
+/// PUK is verified on the card; a malformed PUK VERIFY, refused before any APDU, made the card
+/// layer forget that, and logout then left the PUK verified for any program to use.
+#[test]
+fn a_refused_puk_verify_does_not_keep_logout_from_resetting_the_puk() {
+    for stem in CARDS {
+        for unblock in [false, true] {
+            let mut s = fresh(stem);
+            if unblock {
+                s.card
+                    .unblock_pin(&Pin::new("12345678"), &Pin::new("1234"))
+                    .unwrap();
+            } else {
+                s.card.verify(PinKind::Puk, &Pin::new("12345678")).unwrap();
+            }
+            let r = s.card.verify(PinKind::Puk, &Pin::new("1234"));
+            assert!(matches!(r, Err(CardError::PinFormat { .. })), "{stem}: {r:?}");
+            s.card.logout().unwrap();
+            assert!(!s.card.puk_verified());
+            // The card itself no longer has the PUK verified.
+            let r = s.card.unblock_pin_after_puk(&Pin::new("1234"));
+            assert!(
+                matches!(r, Err(CardError::SecurityStatusNotSatisfied { .. })),
+                "{stem}, unblock first: {unblock}: {r:?}"
+            );
+        }
+    }
+}
+
 #[test]
 fn contactless_logout_sends_nothing() {
     let mut cl = fresh("cps3-contactless");

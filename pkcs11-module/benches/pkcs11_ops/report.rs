@@ -326,9 +326,10 @@ fn notes(md: &mut String, r: &Results) {
              (measured through cpx-transport's `Monitor`); the form that gives pcsc-lite the states already \
              known, which cpx used before issue 15, costs about 1 ms per call (pcsc-lite registers a wait, \
              polls and cancels it): each form's figures are in docs/pcsc-presence.md \
-             (`cargo bench -p cpx-transport --bench presence_forms`).\n",
+             (`cargo bench -p cpx-transport --bench presence_forms`), reproduced here:\n",
             ms(p)
         );
+        md.push_str(&presence_forms_table());
     }
     let list = |v: &[String]| {
         if v.is_empty() {
@@ -377,4 +378,21 @@ fn notes(md: &mut String, r: &Results) {
             let _ = writeln!(md, "- {} {imp:?} {phase:?}: {what}: {n}", card.name());
         }
     }
+}
+
+/// The table of docs/pcsc-presence.md (each PC/SC presence form's cost, written by
+/// `cargo bench -p cpx-transport --bench presence_forms`), or a line saying how to get it.
+fn presence_forms_table() -> String {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/pcsc-presence.md");
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return "(docs/pcsc-presence.md is missing: run `cargo bench -p cpx-transport --bench presence_forms`.)\n\n"
+            .to_owned();
+    };
+    let mut table: String = text
+        .lines()
+        .filter(|l| l.starts_with('|'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    table.push('\n');
+    table
 }

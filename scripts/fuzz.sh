@@ -23,6 +23,14 @@ fi
 seconds=${1:-$([ "$long" = 1 ] && echo 3600 || echo 60)}
 case "$seconds" in '' | *[!0-9]*) echo "fuzz: seconds must be a number, got '$seconds'" >&2; exit 1 ;; esac
 now() { date +%s; }
+# CPU seconds (user + system) the shell's finished children have used: a campaign on a shared
+# machine reports what its targets got, not only how long they waited. Sets $child_cpu_s; `times`
+# must run in this shell (in a $(...) subshell it would count nothing).
+cpu_file=$(mktemp)
+child_cpu() {
+  times >"$cpu_file"
+  child_cpu_s=$(awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/); printf "%d", u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$cpu_file")
+}
 
 # --- tools: installed when missing, checked after -------------------------------------------
 t0=$(now)
@@ -71,7 +79,7 @@ echo "fuzz: targets built in $(($(now) - t0)) s"
 nice=()
 [ "$long" = 1 ] && nice=(nice -n 19)
 results=$(mktemp)
-trap 'rm -f "$results"' EXIT
+trap 'rm -f "$results" "$cpu_file"' EXIT
 failed=0
 t_all=$(now)
 started=$(date -u +%Y-%m-%dT%H:%MZ)
@@ -88,8 +96,12 @@ for target in $targets; do
   # test replays too).
   extra=()
   [ "$target" = pkcs11_calls ] && extra=(-max_len=1024)
+  child_cpu
+  cpu0=$child_cpu_s
   "${nice[@]}" cargo +nightly fuzz run "$target" "corpus/$target" "${seeds[@]}" -- \
     -max_total_time="$seconds" -print_final_stats=1 "${extra[@]}" >"$log" 2>&1 || rc=$?
+  child_cpu
+  cpu=$((child_cpu_s - cpu0))
   runs=$(grep -oE "Done [0-9]+ runs" "$log" | grep -oE "[0-9]+" | tail -1 || true)
   # Stopped by a finding: no "Done" line; the executed units, or the last status line, say it.
   [ -n "$runs" ] || runs=$(grep -oE "stat::number_of_executed_units: [0-9]+" "$log" | grep -oE "[0-9]+$" | tail -1 || true)
@@ -101,8 +113,8 @@ for target in $targets; do
   # libFuzzer leaves crash-*, oom-* (e.g. an allocation sized by a hostile length field),
   # leak-* or timeout-* for what it finds; each is a bug. slow-unit-* only says a machine was busy.
   found=$(comm -13 <(echo "$before") <(ls "artifacts/$target") | grep -v '^slow-unit-' || true)
-  echo "fuzz: $target: ${runs:-?} runs in ${seconds} s, cov ${cov:-?}, ft ${ft:-?}, corpus ${corpus:-?}, findings: ${found:-none}"
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$target" "$seconds" "${runs:-?}" "${cov:-?}" "${ft:-?}" \
+  echo "fuzz: $target: ${runs:-?} runs in ${seconds} s (${cpu} s of CPU), cov ${cov:-?}, ft ${ft:-?}, corpus ${corpus:-?}, findings: ${found:-none}"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$target" "$seconds" "$cpu" "${runs:-?}" "${cov:-?}" "${ft:-?}" \
     "${corpus:-?}" "$(echo ${found:-none})" >>"$results"
   if [ -n "$found" ] || [ "$rc" != 0 ] || [ -z "$runs" ]; then
     grep -E "ERROR|SUMMARY|panicked|==[0-9]+==" "$log" | head -20 >&2 || true
@@ -118,12 +130,12 @@ if [ "$long" = 1 ]; then
   doc="$root/docs/fuzzing.md"
   {
     echo
-    echo "Campaign started $started, $(nproc) cores, ${seconds} s per target, commit $(git -C "$root" rev-parse --short HEAD):"
+    echo "Campaign started $started, $(nproc) cores (load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)), ${seconds} s per target, commit $(git -C "$root" rev-parse --short HEAD):"
     echo
-    echo "| target | seconds | runs | cov | ft | corpus | findings |"
-    echo "|---|---|---|---|---|---|---|"
-    while IFS=$'\t' read -r t s r c f n x; do
-      echo "| $t | $s | $r | $c | $f | $n | $x |"
+    echo "| target | seconds | CPU s | runs | cov | ft | corpus | findings |"
+    echo "|---|---|---|---|---|---|---|---|"
+    while IFS=$'\t' read -r t s u r c f n x; do
+      echo "| $t | $s | $u | $r | $c | $f | $n | $x |"
     done <"$results"
   } >>"$doc"
   echo "fuzz: figures appended to $doc"

@@ -38,6 +38,7 @@ fn main() -> ExitCode {
             Trial::test("contactless_has_no_pin", contactless),
             Trial::test("module_not_registered_then_fixed", not_registered),
             Trial::test("p11kit_user_directory_as_p11kit_sees_it", p11kit_user_dir),
+            Trial::test("p11kit_second_module_for_the_card", p11kit_others),
             Trial::test("module_missing_or_given", module_missing),
             Trial::test("nfc_kernel_driver", nfc),
             Trial::test("snap_flatpak_and_firefox_policy", packaging),
@@ -56,7 +57,7 @@ fn healthy_cps3() -> Result<(), Failed> {
         &[],
     );
     assert_eq!(d.code, 0, "{}\n{}", d.text, d.stderr);
-    assert_eq!(d.json["counts"]["ok"], 11, "{}", d.text);
+    assert_eq!(d.json["counts"]["ok"], 12, "{}", d.text);
     let status = json(&on(&card, &["status", "--json"], ""), "status");
     let label = status["card"]["token_label"].clone();
     let serial = status["card"]["serial"].as_str().unwrap();
@@ -532,7 +533,7 @@ fn not_registered() -> Result<(), Failed> {
         "fail",
         &format!("Chromium's NSS database {} does not load libcpx_pkcs11.so", db.display()),
         Some(&format!(
-            "close Chromium, then: modutil -dbdir sql:{} -add CPx -libfile {lib_s} -force (package libnss3-tools)",
+            "close Chromium, then: modutil -dbdir sql:{} -add cpx -libfile {lib_s} -force (package libnss3-tools)",
             db.display()
         )),
     )
@@ -541,7 +542,7 @@ fn not_registered() -> Result<(), Failed> {
         "fail",
         "Firefox profile(s) without libcpx_pkcs11.so: default-release",
         Some(&format!(
-            "close Firefox, then for each: modutil -dbdir sql:{} -add CPx -libfile {lib_s} -force",
+            "close Firefox, then for each: modutil -dbdir sql:{} -add cpx -libfile {lib_s} -force",
             profile.display()
         )),
     );
@@ -567,7 +568,7 @@ fn not_registered() -> Result<(), Failed> {
         "fail",
         "names /nonexistent/libcpx_pkcs11.so, which does not exist",
         Some(&format!(
-            "-delete CPx -force; modutil -dbdir sql:{} -add CPx",
+            "-delete CPx -force; modutil -dbdir sql:{} -add cpx",
             db.display()
         )),
     );
@@ -634,6 +635,130 @@ fn p11kit_user_dir() -> Result<(), Failed> {
             Some("register it for everyone"),
         );
     }
+    Ok(())
+}
+
+/// Debian's opensc-pkcs11 registers OpenSC's module with p11-kit: with cpx there too, p11-kit
+/// clients see a CPS3 twice. The doctor says so, and its fix — run as written — hides OpenSC's
+/// module from p11-kit, for the doctor and for p11-kit itself.
+fn p11kit_others() -> Result<(), Failed> {
+    const OPENSC: &str = "usr/share/p11-kit/modules/opensc-pkcs11.module";
+    let lib = module_path()?;
+    let lib_s = lib.to_str().unwrap();
+    let ws = Workstation::registered(&lib);
+    ws.at_root(
+        OPENSC,
+        "# This file describes how to load the opensc module\nmodule: opensc-pkcs11.so\n",
+    );
+    let args = ["--module", lib_s];
+    let d = doctor(&ws, &args, &[NO_PCSCD]);
+    let opensc = ws.root().join(OPENSC);
+    d.expect(
+        "p11-kit-others",
+        "warn",
+        &format!(
+            "p11-kit also loads OpenSC's module ({}): its clients (GnuTLS, curl, p11tool, NSS \
+             through p11-kit-proxy) see a CPS3 twice",
+            opensc.display()
+        ),
+        Some("hide opensc-pkcs11 from p11-kit clients, for everyone: sudo mkdir -p"),
+    );
+    // Restricted to some programs is still loaded there.
+    ws.at_root(OPENSC, "module: opensc-pkcs11.so\ndisable-in: p11-kit-proxy\n");
+    let d = doctor(&ws, &args, &[NO_PCSCD]);
+    d.expect(
+        "p11-kit-others",
+        "warn",
+        "p11-kit also loads OpenSC's module",
+        Some("enable-in:"),
+    );
+    assert!(
+        d.details("p11-kit-others")
+            .iter()
+            .any(|l| l.ends_with("(OpenSC, not in: p11-kit-proxy)")),
+        "{}",
+        d.text
+    );
+
+    // The fix for everyone, as a support desk would paste it (root's sudo left out).
+    let fix = d.fix("p11-kit-others");
+    let everyone = fix
+        .split_once("for everyone: ")
+        .and_then(|(_, rest)| rest.split(" (programs given").next())
+        .and_then(|cmd| cmd.split("; for this user only").next())
+        .unwrap()
+        .replace("sudo ", "");
+    let override_file = ws.root().join("etc/pkcs11/modules/opensc-pkcs11.module");
+    assert!(everyone.contains(&override_file.display().to_string()), "{fix}");
+    sh(&everyone, &ws);
+    let d = doctor(&ws, &args, &[NO_PCSCD]);
+    d.expect(
+        "p11-kit-others",
+        "ok",
+        "no other module p11-kit loads drives CPx cards",
+        None,
+    );
+    assert!(
+        d.details("p11-kit-others")
+            .iter()
+            .any(|l| l.ends_with("hidden from p11-kit (enable-in: with no value)")),
+        "{}",
+        d.text
+    );
+
+    // cpx not registered: the duplicate is announced for when it is.
+    std::fs::remove_file(ws.root().join("etc/pkcs11/modules/cpx.module"))?;
+    std::fs::remove_file(&override_file)?;
+    doctor(&ws, &args, &[NO_PCSCD]).expect(
+        "p11-kit-others",
+        "warn",
+        "once cpx is registered (see p11-kit)",
+        Some("enable-in:"),
+    );
+
+    // p11-kit itself agrees: a same-named user module file with `enable-in:` and no value hides
+    // the package's. p11-kit reads no user configuration as root, so as root the check runs
+    // p11-kit as nobody (in a private mount namespace holding only the OpenSC file); a non-root
+    // developer cannot mount over /usr/share without becoming root in a user namespace, where
+    // p11-kit would again ignore the user's files.
+    if !root() {
+        eprintln!("p11kit_others: p11-kit's own view is checked when run as root (CI)");
+        return Ok(());
+    }
+    let modules = ws.root().join("only-opensc");
+    std::fs::create_dir_all(&modules)?;
+    std::fs::copy(ws.root().join(OPENSC), modules.join("opensc-pkcs11.module"))?;
+    // As root the doctor offers no per-user fix (p11-kit would not read it); this is the one
+    // it gives a user.
+    assert!(!fix.contains("for this user"), "{fix}");
+    let user_fix = format!(
+        "mkdir -p {h}/.config/pkcs11/modules && printf 'enable-in:\\n' > \
+         {h}/.config/pkcs11/modules/opensc-pkcs11.module",
+        h = ws.home().display()
+    );
+    let list = |label: &str| -> Result<String, Failed> {
+        // Readable by nobody: the temporary directories are private to their owner.
+        for dir in [ws.home().parent().unwrap(), &ws.home(), &ws.root(), &modules] {
+            std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+        }
+        let out = std::process::Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c"])
+            .arg(
+                "set -e; mount --bind \"$1\" /usr/share/p11-kit/modules; \
+                 exec setpriv --reuid=65534 --regid=65534 --clear-groups env HOME=\"$2\" \
+                 p11-kit list-modules",
+            )
+            .args(["sh", modules.to_str().unwrap(), ws.home().to_str().unwrap()])
+            .env_remove("XDG_CONFIG_HOME")
+            .output()?;
+        assert!(out.status.success(), "{label}: {}{}", stdout(&out), stderr(&out));
+        Ok(stdout(&out))
+    };
+    let before = list("before the fix")?;
+    assert!(before.contains("opensc-pkcs11: opensc-pkcs11.so"), "{before}");
+    sh(&user_fix, &ws);
+    let after = list("after the fix")?;
+    assert!(!after.contains("opensc-pkcs11"), "{after}");
     Ok(())
 }
 

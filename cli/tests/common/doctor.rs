@@ -17,7 +17,7 @@ use serde_json::Value;
 use crate::common::*;
 
 /// Every check, in report order.
-pub const IDS: [&str; 11] = [
+pub const IDS: [&str; 12] = [
     "pcscd",
     "readers",
     "card",
@@ -25,6 +25,7 @@ pub const IDS: [&str; 11] = [
     "pin",
     "module",
     "p11-kit",
+    "p11-kit-others",
     "nss-chromium",
     "firefox",
     "browser-packaging",

@@ -8,16 +8,21 @@ use std::path::{Path, PathBuf};
 use super::host::{Host, LIBRARY, is_our_library, quoted};
 use super::{Check, Verdict};
 
-/// The name cpx's module gets in an NSS database.
-const NSS_NAME: &str = "CPx";
+/// The name cpx's module gets in an NSS database: the one docs/clients.md and the Firefox
+/// policy (packaging/mozilla) use.
+const NSS_NAME: &str = "cpx";
 
 /// What an NSS database (`pkcs11.txt`, the sql: format) says about our module.
 #[derive(Debug, PartialEq, Eq)]
 enum Nss {
     /// No `pkcs11.txt`.
     Missing,
-    /// `library=` names our module, at this path, which exists or not.
-    Registered { library: String, exists: bool },
+    /// `library=` names our module, at this path, which exists or not, under this `name=`.
+    Registered {
+        library: String,
+        exists: bool,
+        name: Option<String>,
+    },
     /// `library=` names p11-kit-proxy, which loads what p11-kit has registered.
     ViaP11Kit,
     /// Neither.
@@ -33,6 +38,22 @@ pub(super) fn nss_libraries(text: &str) -> Vec<&str> {
         .collect()
 }
 
+/// The `name=` of the `pkcs11.txt` entry whose `library=` is `library` (each entry is a block of
+/// `key=value` lines ended by a blank line).
+fn nss_name_of<'a>(text: &'a str, library: &str) -> Option<&'a str> {
+    text.split("\n\n").find_map(|block| {
+        let value = |key: &str| {
+            block
+                .lines()
+                .find_map(|l| l.trim().strip_prefix(key))
+                .map(|v| v.trim().trim_matches('"'))
+        };
+        (value("library=") == Some(library))
+            .then(|| value("name="))
+            .flatten()
+    })
+}
+
 fn nss_db(dir: &Path, via_p11kit: bool) -> Nss {
     let Ok(text) = std::fs::read_to_string(dir.join("pkcs11.txt")) else {
         return Nss::Missing;
@@ -44,6 +65,7 @@ fn nss_db(dir: &Path, via_p11kit: bool) -> Nss {
         return Nss::Registered {
             library: (*lib).to_owned(),
             exists,
+            name: nss_name_of(&text, lib).map(str::to_owned),
         };
     }
     let proxy = libs.iter().any(|l| {
@@ -78,13 +100,18 @@ pub(super) fn nss_chromium(host: &Host, library: &Path, via_p11kit: bool) -> Che
         Nss::Registered {
             library: lib,
             exists: true,
+            ..
         } => Check::ok(ID, format!("{shown} loads {lib}")),
-        Nss::Registered { library: lib, .. } => Check::fail(
+        Nss::Registered {
+            library: lib, name, ..
+        } => Check::fail(
             ID,
             format!("{shown} names {lib}, which does not exist"),
             format!(
-                "close Chromium, then: modutil -dbdir sql:{} -delete {NSS_NAME} -force; {}",
+                "close Chromium, then: modutil -dbdir sql:{} -delete {} -force; {}",
                 quoted(&db),
+                // The entry's own name: a user may have followed other instructions.
+                quoted(Path::new(name.as_deref().unwrap_or(NSS_NAME))),
                 modutil(&db, library)
             ),
         ),
@@ -357,6 +384,16 @@ mod tests {
                 "p11-kit-proxy.so"
             ]
         );
+    }
+
+    #[test]
+    fn nss_entry_names() {
+        let text = "library=\nname=NSS Internal PKCS #11 Module\n\n\
+                    library=/opt/libcpx_pkcs11.so\nname=CPx card\nNSS=slotParams=x\n\n\
+                    name=other\nlibrary=/x.so\n";
+        assert_eq!(nss_name_of(text, "/opt/libcpx_pkcs11.so"), Some("CPx card"));
+        assert_eq!(nss_name_of(text, "/x.so"), Some("other"));
+        assert_eq!(nss_name_of(text, "/y.so"), None);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! (`ok`, `warn`, `fail`, `skip`), a one-line finding and the fix (a command or a step).
 //!
 //! Order: the card side (pcscd → readers → card → certificates, PIN), then the workstation side
-//! (the PKCS#11 module, its registration with p11-kit, Chromium's NSS database and each Firefox
+//! (the PKCS#11 module, its registration with p11-kit, another module there driving the same
+//! cards, Chromium's NSS database and each Firefox
 //! profile, snap/Flatpak browsers, the kernel NFC driver). A check whose prerequisite failed is
 //! `skip` with the reason; the workstation checks run even when pcscd is down. Nothing spends a
 //! PIN try: the PIN check reads the counters only.
@@ -18,6 +19,7 @@ mod host;
 mod module;
 mod nfc;
 mod p11kit;
+mod p11kit_others;
 mod pcsc;
 
 use std::path::PathBuf;
@@ -176,6 +178,7 @@ pub(crate) fn run(args: DoctorArgs, format: Format) -> Result<(), CliError> {
     let p11kit = p11kit::check(&host, &library);
     let via_p11kit = p11kit.verdict == Verdict::Ok;
     checks.push(p11kit);
+    checks.push(p11kit_others::check(&host, via_p11kit));
     checks.push(browsers::nss_chromium(&host, &library, via_p11kit));
     checks.push(browsers::firefox(&host, &library));
     checks.push(browsers::packaging(&host));

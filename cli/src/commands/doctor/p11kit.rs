@@ -89,20 +89,80 @@ fn registrations(host: &Host, dir: &Path) -> Vec<Registration> {
         .collect()
 }
 
-pub(super) fn check(host: &Host, library: &Path) -> Check {
-    const ID: &str = "p11-kit";
-    let user_dir = host.config_home.as_ref().map(|c| c.join("pkcs11/modules"));
+/// The user's module directory (`~/.config/pkcs11/modules`), if there is a home.
+pub(super) fn user_modules_dir(host: &Host) -> Option<PathBuf> {
+    host.config_home.as_ref().map(|c| c.join("pkcs11/modules"))
+}
+
+/// The module directories p11-kit reads here, highest priority first, and why it skips the
+/// user's directory when it does.
+pub(super) fn module_dirs(host: &Host) -> (Vec<PathBuf>, Option<String>) {
     let ignored = user_dir_ignored(host);
     let mut dirs: Vec<PathBuf> = Vec::new();
     if ignored.is_none()
-        && let Some(d) = &user_dir
+        && let Some(d) = user_modules_dir(host)
     {
-        dirs.push(d.clone());
+        dirs.push(d);
     }
     if !user_only(host) || ignored.is_some() {
         dirs.push(host.sys("/etc/pkcs11/modules"));
         dirs.push(host.sys("/usr/share/p11-kit/modules"));
     }
+    (dirs, ignored)
+}
+
+/// A module as p11-kit configures it: every file of that name (the file name without
+/// `.module`), highest priority first.
+pub(super) struct ModuleConfig {
+    pub(super) name: String,
+    pub(super) files: Vec<(PathBuf, String)>,
+}
+
+impl ModuleConfig {
+    /// A setting as p11-kit sees it: a key in a higher file overrides the same key below
+    /// (`/etc/pkcs11/modules/x.module` holding only `enable-in:` keeps the package's `module:`).
+    pub(super) fn value(&self, key: &str) -> Option<&str> {
+        self.files.iter().find_map(|(_, text)| conf_value(text, key))
+    }
+}
+
+/// Every module p11-kit configures here, merged per name across its directories in priority
+/// order (checked against p11-kit 0.24 itself in cli/tests/doctor.rs).
+pub(super) fn effective_modules(host: &Host) -> Vec<ModuleConfig> {
+    let mut modules: Vec<ModuleConfig> = Vec::new();
+    for dir in module_dirs(host).0 {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "module"))
+            .collect();
+        files.sort();
+        for file in files {
+            let Some(name) = file.file_stem().and_then(|n| n.to_str()).map(str::to_owned) else {
+                continue;
+            };
+            let Ok(text) = std::fs::read_to_string(&file) else {
+                continue;
+            };
+            match modules.iter_mut().find(|m| m.name == name) {
+                Some(m) => m.files.push((file, text)),
+                None => modules.push(ModuleConfig {
+                    name,
+                    files: vec![(file, text)],
+                }),
+            }
+        }
+    }
+    modules
+}
+
+pub(super) fn check(host: &Host, library: &Path) -> Check {
+    const ID: &str = "p11-kit";
+    let user_dir = user_modules_dir(host);
+    let (dirs, ignored) = module_dirs(host);
     let found: Vec<Registration> = dirs.iter().flat_map(|d| registrations(host, d)).collect();
     let mut details: Vec<String> = found
         .iter()

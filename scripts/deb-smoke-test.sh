@@ -28,18 +28,26 @@ fi
 files=(
   "$module" /usr/bin/cpx /usr/share/p11-kit/modules/cpx.module
   /usr/lib/mozilla/pkcs11-modules/cpx.json /usr/lib/udev/rules.d/60-cpx-nfc-readers.rules
-  /etc/modprobe.d/cpx-blacklist-nfc.conf /usr/share/man/man1/cpx.1.gz
+  /usr/share/cpx/modprobe.d/cpx-blacklist-nfc.conf /usr/share/man/man1/cpx.1.gz
   /usr/share/man/man1/cpx-status.1.gz /usr/share/bash-completion/completions/cpx
   /usr/share/zsh/vendor-completions/_cpx /usr/share/fish/vendor_completions.d/cpx.fish
-  /usr/share/doc/cpx/copyright /usr/share/doc/cpx/udev/README.md
+  /usr/share/doc/cpx/copyright /usr/share/doc/cpx/udev/README.md /usr/share/lintian/overrides/cpx
 )
+blacklist=/etc/modprobe.d/cpx-blacklist-nfc.conf
+
+# lintian: no error, no warning; informational tags only where packaging/debian/lintian-overrides
+# gives the reason (the overrides ship in the package, so lintian applies them).
+step "lintian $deb"
+tags=$(lintian --info --display-info --pedantic "$deb" 2>&1 | grep -E '^[EWIPX]: ' || true)
+[ -z "$tags" ] || fail "lintian: $tags"
+[ -e "$blacklist" ] && fail "$blacklist exists before the test; it checks that the package does not create it"
 
 # Scratch files of this run only (a fixed /tmp name could be another run's, or a planted link).
 work=$(mktemp -d "${TMPDIR:-/tmp}/cpx-smoke.XXXXXX")
 
 step "dpkg -i $deb"
 # A failure below must not leave the package installed (the next run would refuse to start).
-trap 'dpkg -P cpx >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+trap 'dpkg -P cpx >/dev/null 2>&1 || true; rm -f "$blacklist"; rm -rf "$work"' EXIT
 dpkg -i "$deb"
 for f in "${files[@]}"; do [ -f "$f" ] || fail "$f not installed"; done
 dpkg -L cpx | grep "^$module\$" >/dev/null || fail "dpkg -L does not list the module"
@@ -49,6 +57,8 @@ zcat /usr/share/man/man1/cpx.1.gz | grep '^\.TH' >/dev/null || fail "cpx.1 is no
 python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); assert m["type"]=="pkcs11" and m["path"]==sys.argv[2], m' \
   /usr/lib/mozilla/pkcs11-modules/cpx.json "$module" || fail "Mozilla manifest"
 p11-kit list-modules | grep "^cpx: libcpx_pkcs11.so" >/dev/null || fail "p11-kit does not list cpx"
+[ ! -e "$blacklist" ] || fail "the package turned the NFC blacklist on; it is opt-in"
+[ "$(stat -c %a "$module")" = 644 ] || fail "$module is executable"
 
 step "installed cpx and module against emulated cards"
 # PATH keeps /usr/bin first: the cpx under test is the installed one.
@@ -76,16 +86,22 @@ step "installed cpx and module against emulated cards"
     -verify "$WORK"/smoke.pub -signature "$WORK"/smoke.sig "$WORK"/smoke.txt | grep "Verified OK" >/dev/null
 ' || fail "installed cpx against the emulated cards"
 
-step "dpkg -r cpx"
+step "NFC blacklist turned on as udev/README.md says, then dpkg -r cpx"
+# kmod creates /etc/modprobe.d on a real system; a container may lack it.
+[ -d /etc/modprobe.d ] || { mkdir /etc/modprobe.d && made_modprobe_d=1; }
+ln -s /usr/share/cpx/modprobe.d/cpx-blacklist-nfc.conf /etc/modprobe.d/
+grep "^blacklist pn533_usb" "$blacklist" >/dev/null || fail "the linked blacklist"
 dpkg -r cpx
 for f in "${files[@]}"; do
-  [ "$f" = /etc/modprobe.d/cpx-blacklist-nfc.conf ] && continue
   [ ! -e "$f" ] || fail "$f left after dpkg -r"
 done
-[ -f /etc/modprobe.d/cpx-blacklist-nfc.conf ] || fail "dpkg -r removed a conffile (only purge should)"
-step "dpkg -P cpx"
+[ ! -L "$blacklist" ] || fail "dpkg -r left the blacklist link (it would dangle)"
+step "a copied blacklist, then dpkg -i and dpkg -P cpx"
+dpkg -i "$deb" >/dev/null
+cp /usr/share/cpx/modprobe.d/cpx-blacklist-nfc.conf "$blacklist"
 dpkg -P cpx
-[ ! -e /etc/modprobe.d/cpx-blacklist-nfc.conf ] || fail "conffile left after purge"
+[ ! -e "$blacklist" ] || fail "$blacklist left after purge"
+[ -z "${made_modprobe_d:-}" ] || rmdir /etc/modprobe.d
 p11-kit list-modules | grep "^cpx:" >/dev/null && fail "p11-kit still lists cpx"
 trap 'rm -rf "$work"' EXIT
 step "ok: installed, used from the installed paths, removed and purged cleanly"

@@ -803,8 +803,15 @@ fn module_missing() -> Result<(), Failed> {
 fn nfc() -> Result<(), Failed> {
     let lib = module_path()?;
     let ws = Workstation::registered(&lib);
-    let blacklist = "printf 'blacklist pn533_usb\\nblacklist pn533\\nblacklist nfc\\n' | sudo tee \
-                     /etc/modprobe.d/cpx-blacklist-nfc.conf && sudo modprobe -r pn533_usb pn533 nfc";
+    let blacklist = "printf 'blacklist pn533_usb\\nblacklist pn533\\n' | sudo tee \
+                     /etc/modprobe.d/cpx-blacklist-nfc.conf && sudo modprobe -r pn533_usb pn533 ";
+    // The fix writes what the package ships (inactive) in /usr/share/cpx/modprobe.d.
+    let shipped = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../udev/cpx-blacklist-nfc.conf"
+    ))?;
+    let rules: Vec<&str> = shipped.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(rules, ["blacklist pn533_usb", "blacklist pn533"]);
     ws.at_root(
         "proc/modules",
         "usbhid 65536 0 - Live 0x0\npn533_usb 20480 0 - Live 0x0\npn533 45056 1 pn533_usb, Live 0x0\n\

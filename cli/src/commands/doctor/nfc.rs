@@ -5,10 +5,14 @@
 use super::Check;
 use super::host::Host;
 
-/// The modprobe blacklist cpx ships (issue 8) as /etc/modprobe.d/cpx-blacklist-nfc.conf.
-const FIX: &str = "printf 'blacklist pn533_usb\\nblacklist pn533\\nblacklist nfc\\n' | sudo tee \
+/// The modprobe blacklist cpx ships, inactive, as
+/// /usr/share/cpx/modprobe.d/cpx-blacklist-nfc.conf (udev/README.md), written out so that the fix
+/// works without the package too. `modprobe -r` also unloads the NFC core when nothing else
+/// uses it.
+const FIX: &str = "printf 'blacklist pn533_usb\\nblacklist pn533\\n' | sudo tee \
                    /etc/modprobe.d/cpx-blacklist-nfc.conf && sudo modprobe -r pn533_usb pn533 \
-                   nfc && sudo systemctl restart pcscd (then unplug and replug the reader)";
+                   && sudo systemctl restart pcscd (then unplug and replug the reader; not if you \
+                   use neard with this reader)";
 
 /// The loaded kernel modules of interest, from `/proc/modules` (first column).
 pub(super) fn nfc_modules(proc_modules: &str) -> Vec<&str> {

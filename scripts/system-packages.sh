@@ -27,6 +27,8 @@ CPX_TEST_PACKAGES=(
   imagemagick                        # browser test: convert, the screenshot to PNG
   zip                                # browser test: packs the WebExtension that installs the module
   gdb                                # cli pin_memory test: core dump of cpx at exit, searched for the PIN
+  default-jdk-headless               # java test: javac, java, keytool and SunPKCS11 (OpenJDK 17 on
+                                     # bookworm; the JDK without its desktop parts)
   pkcs11-provider                    # clients test: OpenSSL 3 provider for pkcs11: URIs (bookworm: from
                                      # bookworm-backports, added below; later releases: main)
 )

@@ -35,25 +35,25 @@ fn main() -> ExitCode {
     cpx_testkit::run_tests(&common::sandbox(1), || {
         vec![
             Trial::test("java_keystore_signatures_cps3", || {
-                with_card(CPS3, |j| keystore_signatures(j, CPS3))
+                with_card(CPS3, SlotBy::Index, |j| keystore_signatures(j, CPS3))
             }),
             Trial::test("java_keystore_signatures_cps4", || {
-                with_card(CPS4, |j| keystore_signatures(j, CPS4))
+                with_card(CPS4, SlotBy::Index, |j| keystore_signatures(j, CPS4))
             }),
             Trial::test("java_auth_key_manager_cps3_tls12", || {
-                with_card(CPS3, |j| auth_login(j, CPS3, Tls::V12))
+                with_card(CPS3, SlotBy::Id, |j| auth_login(j, CPS3, Tls::V12))
             }),
             Trial::test("java_auth_key_manager_cps4_tls13", || {
-                with_card(CPS4, |j| auth_login(j, CPS4, Tls::V13))
+                with_card(CPS4, SlotBy::Id, |j| auth_login(j, CPS4, Tls::V13))
             }),
             Trial::test("java_default_key_managers_pick_signature_cps4", || {
-                with_card(CPS4, default_key_managers)
+                with_card(CPS4, SlotBy::Id, default_key_managers)
             }),
             Trial::test("java_cps3_tls12_and_13_server_fails_uncapped", || {
-                with_card(CPS3, cps3_dual_uncapped)
+                with_card(CPS3, SlotBy::Id, cps3_dual_uncapped)
             }),
             Trial::test("java_cps3_tls12_and_13_server_capped", || {
-                with_card(CPS3, cps3_dual_capped)
+                with_card(CPS3, SlotBy::Id, cps3_dual_capped)
             }),
         ]
     })
@@ -93,9 +93,18 @@ impl Java {
     }
 }
 
+/// How the SunPKCS11 configuration names the card's slot (both forms are documented).
+#[derive(Clone, Copy)]
+enum SlotBy {
+    /// `slotListIndex`: the position in the list of every slot, card or not.
+    Index,
+    /// `slot`: the PKCS#11 slot ID.
+    Id,
+}
+
 /// Runs `check` with `card` inserted, alone in the sandbox, and a SunPKCS11 configuration naming
 /// its slot.
-fn with_card(card: Card, check: impl FnOnce(&Java) -> Result<(), Failed>) -> Result<(), Failed> {
+fn with_card(card: Card, by: SlotBy, check: impl FnOnce(&Java) -> Result<(), Failed>) -> Result<(), Failed> {
     let classes = compiled()?;
     let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
     wait_alone()?;
@@ -103,17 +112,14 @@ fn with_card(card: Card, check: impl FnOnce(&Java) -> Result<(), Failed>) -> Res
     let so = module_path()?;
     let dir = temp_dir("java")?;
     let config = dir.path().join("cpx-pkcs11.cfg");
-    // The documented configuration (docs/clients.md): `slot` is the PKCS#11 slot ID that
-    // `pkcs11-tool -L` shows. The sandbox has several readers; a desktop's single reader is
-    // `slotListIndex = 0`.
-    std::fs::write(
-        &config,
-        format!(
-            "name = cpx\nlibrary = {}\nslot = {}\n",
-            utf8(&so),
-            slot_of(&so, &card)?
-        ),
-    )?;
+    // The documented configuration (docs/clients.md). The sandbox has several readers; a
+    // desktop's single reader is `slotListIndex = 0`.
+    let (index, id) = slot_of(&so, &card)?;
+    let slot = match by {
+        SlotBy::Index => format!("slotListIndex = {index}"),
+        SlotBy::Id => format!("slot = {id}"),
+    };
+    std::fs::write(&config, format!("name = cpx\nlibrary = {}\n{slot}\n", utf8(&so)))?;
     check(&Java {
         classes,
         config,
@@ -121,14 +127,21 @@ fn with_card(card: Card, check: impl FnOnce(&Java) -> Result<(), Failed>) -> Res
     })
 }
 
-/// The slot ID of `card`'s token, as `pkcs11-tool -L` (another process, like Java) lists it.
-fn slot_of(so: &Path, card: &Card) -> Result<u64, Failed> {
+/// Where `pkcs11-tool -L` (another process, like Java) lists `card`'s token: its position in
+/// the list of every slot (`slotListIndex`) and its slot ID (`slot`).
+fn slot_of(so: &Path, card: &Card) -> Result<(u64, u64), Failed> {
     let list = run("pkcs11-tool", &["--module", utf8(so), "-L"], &[])?;
     let mut slot = None;
     for line in list.lines() {
-        // "Slot 3 (0x3): Virtual PCD 00 01" then, indented, "token label        : CPS3v3-…".
+        // "Slot 3 (0x3): Virtual PCD 00 01" (position, ID) then, indented,
+        // "token label        : CPS3v3-…".
         if let Some(rest) = line.strip_prefix("Slot ") {
-            slot = rest.split_whitespace().next().and_then(|n| n.parse().ok());
+            let index = rest.split_whitespace().next().and_then(|n| n.parse().ok());
+            let id = rest
+                .split_once("(0x")
+                .and_then(|(_, r)| r.split_once(')'))
+                .and_then(|(hex, _)| u64::from_str_radix(hex, 16).ok());
+            slot = index.zip(id);
         }
         let label = line.trim_start().strip_prefix("token label");
         if label.is_some_and(|l| l.trim_start_matches([' ', ':']).trim() == card.token) {

@@ -179,7 +179,7 @@ fn compile() -> Result<PathBuf, Failed> {
     args.extend(sources.iter().map(|s| utf8(s)));
     run("javac", &args, &[]).map_err(|e| {
         format!(
-            "{}\nThe Java tests need a JDK (java, javac 11 or later): Debian package \
+            "{}\nThe Java tests need a JDK (java, javac 9 or later): Debian package \
              default-jdk-headless, installed by scripts/system-packages.sh (CPX_PACKAGES=test).",
             e.message().unwrap_or("javac failed")
         )

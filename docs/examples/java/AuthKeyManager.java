@@ -16,7 +16,7 @@
 //     SSLContext tls = SSLContext.getInstance("TLS");
 //     tls.init(new KeyManager[] {new AuthKeyManager(card)}, trustManagers, null);
 //
-// No dependency beyond the JDK (11 or later).
+// No dependency beyond the JDK (9 or later; tested with OpenJDK 17).
 
 import java.net.Socket;
 import java.security.GeneralSecurityException;

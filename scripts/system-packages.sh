@@ -28,6 +28,8 @@ CPX_TEST_PACKAGES=(
   zip                                # browser test: packs the WebExtension that installs the module
   gdb                                # cli pin_memory test: core dump of cpx at exit, searched for the PIN
   lintian                            # Debian package test: the .deb has no lintian error or warning
+  default-jdk-headless               # java test: javac, java, keytool and SunPKCS11 (OpenJDK 17 on
+                                     # bookworm; the JDK without its desktop parts)
   pkcs11-provider                    # clients test: OpenSSL 3 provider for pkcs11: URIs (bookworm: from
                                      # bookworm-backports, added below; later releases: main)
 )

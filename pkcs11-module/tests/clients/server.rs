@@ -172,7 +172,7 @@ pub struct TlsServer {
     log: PathBuf,
     /// The port it accepts on, on 127.0.0.1.
     pub port: u16,
-    /// The version it is limited to.
+    /// The version it is limited to (or, offering both, the one logins are expected to use).
     pub tls: Tls,
 }
 
@@ -181,8 +181,18 @@ impl TlsServer {
     /// 127.0.0.1:0`; the server prints it), and waits until it accepts. Several servers may run
     /// with one PKI (each its own port, so its own origin for a browser), each with its own log.
     pub fn start(pki: &ServerPki, tls: Tls) -> Result<Self, Failed> {
+        Self::spawn(pki, tls, tls.short(), &[tls.flag()])
+    }
+
+    /// A server offering both TLS 1.2 and TLS 1.3 (what most servers do), whose logins are
+    /// expected to use `expect`: a client that offers 1.3 gets 1.3.
+    pub fn start_tls12_and_13(pki: &ServerPki, expect: Tls) -> Result<Self, Failed> {
+        Self::spawn(pki, expect, "tls12-and-13", &["-no_tls1", "-no_tls1_1"])
+    }
+
+    fn spawn(pki: &ServerPki, tls: Tls, name: &str, versions: &[&str]) -> Result<Self, Failed> {
         let (log, out) = (1..100)
-            .map(|n| pki.dir().join(format!("s_server-{}-{n}.log", tls.short())))
+            .map(|n| pki.dir().join(format!("s_server-{name}-{n}.log")))
             .find_map(|log| File::create_new(&log).ok().map(|out| (log, out)))
             .ok_or("no free s_server log name")?;
         // stdbuf: the trace goes through stdio, which would otherwise hold it in a buffer
@@ -191,14 +201,8 @@ impl TlsServer {
         cmd.args(["-oL", "openssl", "s_server", "-accept", "127.0.0.1:0"])
             .args(["-cert", utf8(&pki.cert), "-key", utf8(&pki.key)])
             .args(["-CAfile", utf8(&pki.client_cas)])
-            .args([
-                "-Verify",
-                "1",
-                "-verify_return_error",
-                "-www",
-                "-trace",
-                tls.flag(),
-            ])
+            .args(["-Verify", "1", "-verify_return_error", "-www", "-trace"])
+            .args(versions)
             .stdin(std::process::Stdio::null())
             .stdout(out.try_clone()?)
             .stderr(out);

@@ -172,8 +172,11 @@ pub struct TlsServer {
     log: PathBuf,
     /// The port it accepts on, on 127.0.0.1.
     pub port: u16,
-    /// The version it is limited to.
+    /// The version it is limited to; for a server that offers both, TLS 1.3 (what a client
+    /// that does not cap its version gets).
     pub tls: Tls,
+    /// Whether it offers TLS 1.2 and 1.3 alike, as most servers do ([`TlsServer::start_dual`]).
+    pub dual: bool,
 }
 
 impl TlsServer {
@@ -181,8 +184,25 @@ impl TlsServer {
     /// 127.0.0.1:0`; the server prints it), and waits until it accepts. Several servers may run
     /// with one PKI (each its own port, so its own origin for a browser), each with its own log.
     pub fn start(pki: &ServerPki, tls: Tls) -> Result<Self, Failed> {
+        Self::start_with(pki, tls, false)
+    }
+
+    /// Starts a server that offers TLS 1.2 and TLS 1.3 (and nothing older), as most servers
+    /// do: the client's highest version wins, so a client that does not cap its version gets
+    /// TLS 1.3.
+    pub fn start_dual(pki: &ServerPki) -> Result<Self, Failed> {
+        Self::start_with(pki, Tls::V13, true)
+    }
+
+    fn start_with(pki: &ServerPki, tls: Tls, dual: bool) -> Result<Self, Failed> {
+        let name = if dual { "tls12-13" } else { tls.short() };
+        let versions: &[&str] = if dual {
+            &["-no_ssl3", "-no_tls1", "-no_tls1_1"]
+        } else {
+            &[tls.flag()]
+        };
         let (log, out) = (1..100)
-            .map(|n| pki.dir().join(format!("s_server-{}-{n}.log", tls.short())))
+            .map(|n| pki.dir().join(format!("s_server-{name}-{n}.log")))
             .find_map(|log| File::create_new(&log).ok().map(|out| (log, out)))
             .ok_or("no free s_server log name")?;
         // stdbuf: the trace goes through stdio, which would otherwise hold it in a buffer
@@ -191,14 +211,8 @@ impl TlsServer {
         cmd.args(["-oL", "openssl", "s_server", "-accept", "127.0.0.1:0"])
             .args(["-cert", utf8(&pki.cert), "-key", utf8(&pki.key)])
             .args(["-CAfile", utf8(&pki.client_cas)])
-            .args([
-                "-Verify",
-                "1",
-                "-verify_return_error",
-                "-www",
-                "-trace",
-                tls.flag(),
-            ])
+            .args(["-Verify", "1", "-verify_return_error", "-www", "-trace"])
+            .args(versions)
             .stdin(std::process::Stdio::null())
             .stdout(out.try_clone()?)
             .stderr(out);
@@ -216,6 +230,7 @@ impl TlsServer {
             log,
             port: port.ok_or("no port")?,
             tls,
+            dual,
         })
     }
 
@@ -238,14 +253,15 @@ impl TlsServer {
     /// on that connection, then checks the version and the client's signature scheme, and
     /// that the server verified the certificate (its `depth=0` line names the card's CN).
     pub fn expect_login(&self, card: &Card, signature: &str) -> Result<Handshake, Failed> {
+        self.expect_login_over(card, signature, self.tls)
+    }
+
+    /// [`TlsServer::expect_login`] over `tls`, for a server that offers both versions.
+    pub fn expect_login_over(&self, card: &Card, signature: &str, tls: Tls) -> Result<Handshake, Failed> {
         let pem = card.auth_pem()?;
         let mut seen = None;
         wait_until(
-            &format!(
-                "the server to answer {} over {}",
-                card.token,
-                self.tls.openssl_name()
-            ),
+            &format!("the server to answer {} over {}", card.token, tls.openssl_name()),
             STEP,
             || {
                 seen = self
@@ -259,7 +275,7 @@ impl TlsServer {
         let h = seen.ok_or("no handshake")?;
         let cn = card.auth_cn()?;
         let log = self.log();
-        assert_eq!(h.version, Some(self.tls), "{h:?}");
+        assert_eq!(h.version, Some(tls), "{h:?}");
         assert_eq!(h.client_signature.as_deref(), Some(signature), "{h:?}");
         assert!(
             log.lines()

@@ -114,7 +114,7 @@ impl SmimeDir {
             &[],
         )?;
         assert_eq!(std::fs::read_to_string(&from_nss)?, MESSAGE, "cmsutil -D");
-        // The default purpose (smimesign): the signature certificate has no EKU, so it is fit.
+        // Checked for S/MIME signing: the signature certificate has no EKU, so it is fit.
         let verified = run(
             "openssl",
             &[
@@ -126,6 +126,8 @@ impl SmimeDir {
                 utf8(p7m),
                 "-CAfile",
                 utf8(&self.chain),
+                "-purpose",
+                "smimesign",
                 "-signer",
                 utf8(&signer),
                 "-out",

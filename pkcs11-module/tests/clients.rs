@@ -71,6 +71,9 @@ fn main() -> ExitCode {
             Trial::test("gnutls_cli_p11_kit_cps4_tls13", || {
                 with_cards(|so| gnutls::gnutls_login(so, CPS4, Tls::V13, Registration::P11Kit))
             }),
+            Trial::test("p11_kit_opensc_shows_cps3_twice", || {
+                with_cards(gnutls::opensc_duplicate)
+            }),
             Trial::test("tls12_13_server_s_client_cps3_needs_cap", || {
                 with_cards(versions::s_client_cps3)
             }),

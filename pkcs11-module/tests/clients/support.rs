@@ -301,3 +301,14 @@ pub fn p11_kit_dirs(so: &Path, dir: &Path) -> Result<(PathBuf, PathBuf), Failed>
     std::fs::create_dir_all(&etc)?;
     Ok((modules, etc))
 }
+
+/// p11-kit-proxy.so, in its multiarch directory.
+pub fn p11_kit_proxy() -> Result<PathBuf, Failed> {
+    for entry in std::fs::read_dir("/usr/lib")? {
+        let candidate = entry?.path().join("p11-kit-proxy.so");
+        if candidate.exists() {
+            return Ok(candidate);
+        }
+    }
+    Err("p11-kit-proxy.so not found (package p11-kit-modules)".into())
+}

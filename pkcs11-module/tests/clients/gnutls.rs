@@ -117,6 +117,13 @@ pub fn opensc_duplicate(so: &Path) -> Result<(), Failed> {
         .map_err(|e| format!("opensc-pkcs11's p11-kit module file: {e} (package opensc-pkcs11)"))?;
     let opensc = modules.join("opensc-pkcs11.module");
     let proxy = p11_kit_proxy()?;
+    // OpenSC gives each reader 4 slots and stops at 16 (max_virtual_slots): of the sandbox's 8
+    // readers it would cover the first 4 it lists, and miss a card leased in another.
+    let opensc_conf = dir.path().join("opensc.conf");
+    std::fs::write(
+        &opensc_conf,
+        "app opensc-pkcs11 {\n  pkcs11 {\n    max_virtual_slots = 64;\n  }\n}\n",
+    )?;
     let script = r#"set -e
 mount --bind "$1" /usr/share/p11-kit/modules
 if [ -d /etc/pkcs11 ]; then mount --bind "$2" /etc/pkcs11; fi
@@ -141,7 +148,8 @@ pkcs11-tool --module "$3" -L
             utf8(&etc),
             utf8(&proxy),
         ]);
-        let (ok, out) = run_with_input("unshare", &args, &[], None)?;
+        let env = [("OPENSC_CONF", utf8(&opensc_conf))];
+        let (ok, out) = run_with_input("unshare", &args, &env, None)?;
         assert!(ok, "{out}");
         let (tool, via_proxy) = out
             .split_once("--- p11-kit-proxy")

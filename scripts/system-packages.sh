@@ -15,7 +15,8 @@ CPX_DEB_PACKAGES=(
   dpkg-dev                           # dpkg-shlibdeps, dpkg-architecture: scripts/build-deb.sh
 )
 CPX_TEST_PACKAGES=(
-  libnss3-tools                      # modutil, certutil: the module in an NSS database (browsers)
+  libnss3-tools                      # modutil, certutil, cmsutil: the module in an NSS database
+                                     # (browsers), S/MIME signing and verifying (clients test)
   gnutls-bin p11-kit                 # p11tool and p11-kit: the module through GnuTLS and p11-kit
   libengine-pkcs11-openssl           # OpenSSL's pkcs11 engine: signatures with pkcs11: URIs
   curl                               # clients test: curl --cert/--key pkcs11: URIs (OpenSSL engine)

@@ -3,8 +3,10 @@
 //! pkcs11-provider) and GnuTLS (`gnutls-cli`, the module given directly and through p11-kit),
 //! against an `openssl s_server` that requires a client certificate from the test PKI. A CPS3
 //! logs in over TLS 1.2 (PKCS#1 v1.5), a CPS4 over TLS 1.3 (RSA-PSS); each test reads, in the
-//! server's own trace, the certificate it received and the client's signature scheme. The
-//! browsers are in browser.rs; the commands are documented in docs/clients.md.
+//! server's own trace, the certificate it received and the client's signature scheme. Against a
+//! server offering TLS 1.2 and 1.3, each client's TLS 1.2 cap for a CPS3 (versions.rs). S/MIME
+//! signatures by NSS's cmsutil and OpenSSL's `cms`, verified by both (smime.rs). The browsers are
+//! in browser.rs; the commands are documented in docs/clients.md.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod common;
@@ -14,8 +16,12 @@ mod gnutls;
 mod openssl;
 #[path = "clients/server.rs"]
 mod server;
+#[path = "clients/smime.rs"]
+mod smime;
 #[path = "clients/support.rs"]
 mod support;
+#[path = "clients/versions.rs"]
+mod versions;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -64,6 +70,36 @@ fn main() -> ExitCode {
             }),
             Trial::test("gnutls_cli_p11_kit_cps4_tls13", || {
                 with_cards(|so| gnutls::gnutls_login(so, CPS4, Tls::V13, Registration::P11Kit))
+            }),
+            Trial::test("p11_kit_opensc_shows_cps3_twice", || {
+                with_cards(gnutls::opensc_duplicate)
+            }),
+            Trial::test("tls12_13_server_s_client_cps3_needs_cap", || {
+                with_cards(versions::s_client_cps3)
+            }),
+            Trial::test("tls12_13_server_curl_cps3_needs_cap", || {
+                with_cards(versions::curl_cps3)
+            }),
+            Trial::test("tls12_13_server_gnutls_cli_cps3_needs_cap", || {
+                with_cards(versions::gnutls_cps3)
+            }),
+            Trial::test("tls12_13_server_cps4_no_cap", || {
+                with_cards(versions::cps4_no_cap)
+            }),
+            Trial::test("tls12_13_server_cps3_setting_breaks_cps4", || {
+                with_cards(versions::cps3_setting_breaks_cps4)
+            }),
+            Trial::test("curl_provider_config_needs_p11_kit", || {
+                with_cards(versions::curl_provider_needs_p11_kit)
+            }),
+            Trial::test("smime_nss_cmsutil_cps3", || {
+                with_cards(|so| smime::nss_signs(so, CPS3))
+            }),
+            Trial::test("smime_nss_cmsutil_cps4", || {
+                with_cards(|so| smime::nss_signs(so, CPS4))
+            }),
+            Trial::test("smime_openssl_cms_verified_by_nss", || {
+                with_cards(smime::openssl_signs)
             }),
         ]
     })

@@ -21,7 +21,7 @@ use cpx_testkit::Failed;
 
 use crate::display::{Display, MODULE_LOG, artifact};
 use crate::server::{PKCS1_SHA256, PSS_SHA256, ServerPki, Tls, TlsServer};
-use crate::support::{CPS3, Card, Proc, p11_kit_dirs, read_text, run, unshare_mount, utf8};
+use crate::support::{CPS3, Card, Proc, p11_kit_dirs, p11_kit_proxy, read_text, run, unshare_mount, utf8};
 
 /// The title of the dialog in which Chromium asks for a token's PIN.
 const PIN_DIALOG: &str = "^Unlock Security Device";
@@ -48,17 +48,6 @@ struct Setup {
     profile: PathBuf,
     log: PathBuf,
     p11_kit: Option<(PathBuf, PathBuf)>,
-}
-
-/// p11-kit-proxy.so, in its multiarch directory.
-fn p11_kit_proxy() -> Result<PathBuf, Failed> {
-    for entry in std::fs::read_dir("/usr/lib")? {
-        let candidate = entry?.path().join("p11-kit-proxy.so");
-        if candidate.exists() {
-            return Ok(candidate);
-        }
-    }
-    Err("p11-kit-proxy.so not found (package p11-kit-modules)".into())
 }
 
 fn setup(so: &Path, pki: &ServerPki, server: &TlsServer, card: &Card, via: Via) -> Result<Setup, Failed> {

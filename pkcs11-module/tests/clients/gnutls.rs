@@ -15,7 +15,9 @@ use std::path::Path;
 use cpx_testkit::Failed;
 
 use crate::server::{PKCS1_SHA256, PSS_SHA256, ServerPki, Tls, TlsServer};
-use crate::support::{CPS3, Card, PIN, p11_kit_dirs, run_with_input, unshare_mount, utf8};
+use crate::support::{
+    CPS3, Card, PIN, p11_kit_dirs, p11_kit_proxy, run_with_input, temp_dir, unshare_mount, utf8,
+};
 
 const GET: &[u8] = b"GET / HTTP/1.0\r\n\r\n";
 
@@ -97,5 +99,72 @@ exec "$@"
         PSS_SHA256
     };
     server.expect_login(&card, scheme)?;
+    Ok(())
+}
+
+/// The token OpenSC 0.23 shows for a CPS3 (its own IAS-ECC/CPS driver, PKCS#15 emulation).
+pub const OPENSC_CPS3_TOKEN: &str = "token=Code%20porteur%20de%20la%20carte%20CPS";
+
+/// Debian's opensc-pkcs11 registers with p11-kit too: with its module file (the package's own,
+/// copied) beside ours, every p11-kit user sees the CPS3 twice, once per module (p11tool, and
+/// `pkcs11-tool` on p11-kit-proxy, which browsers and the engine load). With
+/// `disable-in: p11-kit-proxy` in OpenSC's file (what docs/clients.md has an administrator put in
+/// /etc/pkcs11/modules/opensc-pkcs11.module), p11-kit-proxy shows ours only; p11tool still both.
+pub fn opensc_duplicate(so: &Path) -> Result<(), Failed> {
+    let dir = temp_dir("p11-kit-opensc")?;
+    let (modules, etc) = p11_kit_dirs(so, dir.path())?;
+    let shipped = std::fs::read_to_string("/usr/share/p11-kit/modules/opensc-pkcs11.module")
+        .map_err(|e| format!("opensc-pkcs11's p11-kit module file: {e} (package opensc-pkcs11)"))?;
+    let opensc = modules.join("opensc-pkcs11.module");
+    let proxy = p11_kit_proxy()?;
+    // OpenSC gives each reader 4 slots and stops at 16 (max_virtual_slots): of the sandbox's 8
+    // readers it would cover the first 4 it lists, and miss a card leased in another.
+    let opensc_conf = dir.path().join("opensc.conf");
+    std::fs::write(
+        &opensc_conf,
+        "app opensc-pkcs11 {\n  pkcs11 {\n    max_virtual_slots = 64;\n  }\n}\n",
+    )?;
+    let script = r#"set -e
+mount --bind "$1" /usr/share/p11-kit/modules
+if [ -d /etc/pkcs11 ]; then mount --bind "$2" /etc/pkcs11; fi
+echo '--- p11tool'
+p11tool --list-token-urls
+echo '--- p11-kit-proxy'
+pkcs11-tool --module "$3" -L
+"#;
+    for disabled in [false, true] {
+        let mut text = shipped.clone();
+        if disabled {
+            text.push_str("\ndisable-in: p11-kit-proxy\n");
+        }
+        std::fs::write(&opensc, text)?;
+        let mut args = unshare_mount()?;
+        args.extend([
+            "sh",
+            "-c",
+            script,
+            "p11-kit-opensc",
+            utf8(&modules),
+            utf8(&etc),
+            utf8(&proxy),
+        ]);
+        let env = [("OPENSC_CONF", utf8(&opensc_conf))];
+        let (ok, out) = run_with_input("unshare", &args, &env, None)?;
+        assert!(ok, "{out}");
+        let (tool, via_proxy) = out
+            .split_once("--- p11-kit-proxy")
+            .ok_or_else(|| format!("no p11-kit-proxy listing:\n{out}"))?;
+        let ours = format!("token={}", CPS3.token);
+        assert!(
+            tool.contains(&ours) && tool.contains(OPENSC_CPS3_TOKEN),
+            "p11tool:\n{out}"
+        );
+        assert!(
+            via_proxy.contains(&format!("token label        : {}", CPS3.token)),
+            "{out}"
+        );
+        let opensc_seen = via_proxy.contains("token label        : Code porteur de la carte CPS");
+        assert_eq!(opensc_seen, !disabled, "disable-in: {disabled}:\n{out}");
+    }
     Ok(())
 }

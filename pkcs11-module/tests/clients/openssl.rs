@@ -48,7 +48,7 @@ pub fn export_auth_cert(so: &Path, card: &Card, dir: &Path) -> Result<PathBuf, F
 
 /// The certificate labelled `label` on the card, read through the module by `pkcs11-tool` into
 /// `der`.
-fn read_cert(so: &Path, card: &Card, label: &str, der: &Path) -> Result<(), Failed> {
+pub fn read_cert(so: &Path, card: &Card, label: &str, der: &Path) -> Result<(), Failed> {
     run(
         "pkcs11-tool",
         &[
@@ -71,7 +71,7 @@ fn read_cert(so: &Path, card: &Card, label: &str, der: &Path) -> Result<(), Fail
 
 /// `openssl s_client` with the engine key; `extra` are more s_client options. Returns whether
 /// it succeeded and its output (the page, s_client's report, the module's log at debug).
-fn s_client_engine(
+pub fn s_client_engine(
     so: &Path,
     card: &Card,
     pki: &ServerPki,
@@ -97,7 +97,7 @@ fn s_client_engine(
 }
 
 /// The page s_server's `-www` sends shows the session's protocol and the client certificate.
-fn check_page(page: &str, card: &Card, tls: Tls) -> Result<(), Failed> {
+pub fn check_page(page: &str, card: &Card, tls: Tls) -> Result<(), Failed> {
     assert!(
         page.contains(&format!("Protocol  : {}", tls.openssl_name())),
         "{page}"

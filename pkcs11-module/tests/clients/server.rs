@@ -172,8 +172,12 @@ pub struct TlsServer {
     log: PathBuf,
     /// The port it accepts on, on 127.0.0.1.
     pub port: u16,
-    /// The version it is limited to (or, offering both, the one logins are expected to use).
+    /// The version it is limited to; for a server that offers both, the one logins are expected
+    /// to use (TLS 1.3 from [`TlsServer::start_dual`]: what a client that does not cap its
+    /// version gets).
     pub tls: Tls,
+    /// Whether it offers TLS 1.2 and 1.3 alike, as most servers do ([`TlsServer::start_dual`]).
+    pub dual: bool,
 }
 
 impl TlsServer {
@@ -181,16 +185,29 @@ impl TlsServer {
     /// 127.0.0.1:0`; the server prints it), and waits until it accepts. Several servers may run
     /// with one PKI (each its own port, so its own origin for a browser), each with its own log.
     pub fn start(pki: &ServerPki, tls: Tls) -> Result<Self, Failed> {
-        Self::spawn(pki, tls, tls.short(), &[tls.flag()])
+        Self::start_with(pki, tls, false)
     }
 
-    /// A server offering both TLS 1.2 and TLS 1.3 (what most servers do), whose logins are
-    /// expected to use `expect`: a client that offers 1.3 gets 1.3.
+    /// Starts a server that offers TLS 1.2 and TLS 1.3 (and nothing older), as most servers
+    /// do: the client's highest version wins, so a client that does not cap its version gets
+    /// TLS 1.3.
+    pub fn start_dual(pki: &ServerPki) -> Result<Self, Failed> {
+        Self::start_with(pki, Tls::V13, true)
+    }
+
+    /// A server offering TLS 1.2 and 1.3 whose logins are expected to use `expect` (a client
+    /// capped at 1.2 gets 1.2).
     pub fn start_tls12_and_13(pki: &ServerPki, expect: Tls) -> Result<Self, Failed> {
-        Self::spawn(pki, expect, "tls12-and-13", &["-no_tls1", "-no_tls1_1"])
+        Self::start_with(pki, expect, true)
     }
 
-    fn spawn(pki: &ServerPki, tls: Tls, name: &str, versions: &[&str]) -> Result<Self, Failed> {
+    fn start_with(pki: &ServerPki, tls: Tls, dual: bool) -> Result<Self, Failed> {
+        let name = if dual { "tls12-13" } else { tls.short() };
+        let versions: &[&str] = if dual {
+            &["-no_ssl3", "-no_tls1", "-no_tls1_1"]
+        } else {
+            &[tls.flag()]
+        };
         let (log, out) = (1..100)
             .map(|n| pki.dir().join(format!("s_server-{name}-{n}.log")))
             .find_map(|log| File::create_new(&log).ok().map(|out| (log, out)))
@@ -220,6 +237,7 @@ impl TlsServer {
             log,
             port: port.ok_or("no port")?,
             tls,
+            dual,
         })
     }
 
@@ -242,14 +260,15 @@ impl TlsServer {
     /// on that connection, then checks the version and the client's signature scheme, and
     /// that the server verified the certificate (its `depth=0` line names the card's CN).
     pub fn expect_login(&self, card: &Card, signature: &str) -> Result<Handshake, Failed> {
+        self.expect_login_over(card, signature, self.tls)
+    }
+
+    /// [`TlsServer::expect_login`] over `tls`, for a server that offers both versions.
+    pub fn expect_login_over(&self, card: &Card, signature: &str, tls: Tls) -> Result<Handshake, Failed> {
         let pem = card.auth_pem()?;
         let mut seen = None;
         wait_until(
-            &format!(
-                "the server to answer {} over {}",
-                card.token,
-                self.tls.openssl_name()
-            ),
+            &format!("the server to answer {} over {}", card.token, tls.openssl_name()),
             STEP,
             || {
                 seen = self
@@ -263,7 +282,7 @@ impl TlsServer {
         let h = seen.ok_or("no handshake")?;
         let cn = card.auth_cn()?;
         let log = self.log();
-        assert_eq!(h.version, Some(self.tls), "{h:?}");
+        assert_eq!(h.version, Some(tls), "{h:?}");
         assert_eq!(h.client_signature.as_deref(), Some(signature), "{h:?}");
         assert!(
             log.lines()

@@ -48,6 +48,9 @@ pub const CPS4: Card = Card {
 /// The label of the authentication certificate on both generations (the card's CDF).
 pub const AUTH_CERT_LABEL: &str = "Certificat d'Authentification CPS";
 
+/// The label of the signature (non-repudiation) certificate on both generations.
+pub const SIGN_CERT_LABEL: &str = "Certificat de Signature CPS";
+
 impl Card {
     /// The generation, for file names and messages: `cps3` or `cps4`.
     pub fn generation(&self) -> &'static str {
@@ -63,7 +66,16 @@ impl Card {
             .join("auth.der")
     }
 
-    /// The same certificate in PEM, as OpenSSL prints it (the server's trace prints it so).
+    /// The signature certificate the emulator carries (what an S/MIME signature must name).
+    pub fn sign_der(&self) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../test-vectors/cards")
+            .join(self.stem)
+            .join("sign.der")
+    }
+
+    /// The authentication certificate in PEM, as OpenSSL prints it (the server's trace prints
+    /// it so).
     pub fn auth_pem(&self) -> Result<String, Failed> {
         let der = self.auth_der();
         run("openssl", &["x509", "-inform", "der", "-in", utf8(&der)], &[])
@@ -288,4 +300,15 @@ pub fn p11_kit_dirs(so: &Path, dir: &Path) -> Result<(PathBuf, PathBuf), Failed>
     let etc = dir.join("p11-kit-etc");
     std::fs::create_dir_all(&etc)?;
     Ok((modules, etc))
+}
+
+/// p11-kit-proxy.so, in its multiarch directory.
+pub fn p11_kit_proxy() -> Result<PathBuf, Failed> {
+    for entry in std::fs::read_dir("/usr/lib")? {
+        let candidate = entry?.path().join("p11-kit-proxy.so");
+        if candidate.exists() {
+            return Ok(candidate);
+        }
+    }
+    Err("p11-kit-proxy.so not found (package p11-kit-modules)".into())
 }

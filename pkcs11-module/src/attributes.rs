@@ -170,5 +170,6 @@ mod tests {
         assert_eq!(attribute(&o, CKA_ALWAYS_AUTHENTICATE), b(false));
         assert_eq!(attribute(&o, CKA_VERIFY), AttrValue::Invalid);
         assert_eq!(attribute(&o, CKA_SIGN), b(true));
+        assert_eq!(attribute(&o, CKA_LOCAL), b(true));
     }
 }

@@ -404,3 +404,122 @@ pub fn objects<'a>(module: &Module, token: &'a mut Token) -> Result<&'a mut Vec<
     }
     token.objects.as_mut().ok_or(Error::Ck(CKR_GENERAL_ERROR))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(handle: CK_OBJECT_HANDLE, label: &str, id: &[u8], private: bool, kind: Kind) -> Object {
+        Object {
+            handle,
+            label: label.into(),
+            id: id.to_vec(),
+            private,
+            kind,
+            pending_cert: None,
+        }
+    }
+
+    fn key(private: bool) -> Kind {
+        let k = KeyData {
+            role: KeyRole::Authentication,
+            modulus: Vec::new(),
+            exponent: Vec::new(),
+            spki: Vec::new(),
+            subject: Vec::new(),
+            modulus_bits: 2048,
+            decrypt: false,
+            encrypt: false,
+        };
+        if private {
+            Kind::PrivateKey(k)
+        } else {
+            Kind::PublicKey(k)
+        }
+    }
+
+    fn cert(authority: bool) -> Kind {
+        Kind::Certificate(CertData {
+            authority,
+            ..CertData::default()
+        })
+    }
+
+    fn data(modifiable: bool) -> Kind {
+        Kind::Data {
+            application: "CPS".into(),
+            modifiable,
+            value: None,
+            size: None,
+        }
+    }
+
+    /// As `with_certs` and `objects` build it: certificates (CDF order), each private key after
+    /// its public key (PrKDF order), then data objects (DODF order).
+    fn built(key_private: bool) -> Vec<Object> {
+        vec![
+            object(1, "cert sig", &[1], false, cert(false)),
+            object(2, "ca", &[0], false, cert(true)),
+            object(3, "cert aut", &[2], false, cert(false)),
+            object(4, "pub sig", &[1], false, key(false)),
+            object(5, "sig", &[1], key_private, key(true)),
+            object(6, "pub aut", &[2], false, key(false)),
+            object(7, "aut", &[2], key_private, key(true)),
+            object(8, "public 1", &[], false, data(false)),
+            object(9, "private 1", &[], true, data(false)),
+            object(10, "public 2", &[], false, data(true)),
+            object(11, "private 2", &[], true, data(false)),
+        ]
+    }
+
+    fn labels(v: &[Object]) -> Vec<&str> {
+        v.iter().map(|o| o.label.as_str()).collect()
+    }
+
+    #[test]
+    fn the_official_modules_order() {
+        // A token with a PIN: its private objects first, each key with its certificate and
+        // public key; then a certificate of no key, then the public data objects.
+        let mut v = built(true);
+        official_order(&mut v, true);
+        assert_eq!(
+            labels(&v),
+            [
+                "sig",
+                "cert sig",
+                "pub sig",
+                "aut",
+                "cert aut",
+                "pub aut",
+                "private 1",
+                "private 2",
+                "ca",
+                "public 1",
+                "public 2"
+            ]
+        );
+        // No PIN (contactless): one pass, data objects in DODF order whatever their flag.
+        let mut v = built(false);
+        official_order(&mut v, false);
+        assert_eq!(
+            labels(&v),
+            [
+                "sig",
+                "cert sig",
+                "pub sig",
+                "aut",
+                "cert aut",
+                "pub aut",
+                "ca",
+                "public 1",
+                "private 1",
+                "public 2",
+                "private 2"
+            ]
+        );
+        // Sorting again changes nothing (the list is re-sorted as parts are added).
+        let before = labels(&v).join(",");
+        official_order(&mut v, false);
+        assert_eq!(labels(&v).join(","), before);
+    }
+}

@@ -12,10 +12,11 @@
 //! differences: no writable CPS_DATA, the RSA-PSS block 1300), and `cps3-contactless` for the
 //! "defined but absent" contactless rows (1100, and 207/211/1001/1002 without a PIN). Rows the
 //! reports lack but we can run are in: 0, 121–122 (card pulled out and put back), 128–130
-//! (damaged cache), and rows 1400–1409 (conformance/standard.rs): return codes the PKCS#11
-//! §5 lists require where the plan is silent (issue 14), and rows 1430–1437
-//! (conformance/attrs.rs): object attributes and listing order against the official module's. Where our module deliberately departs from the official one the row expects
-//! ours and says why; rows broken by a known module bug carry `known(…)`: reported as KNOWN,
+//! (damaged cache), rows 1400–1425 (conformance/standard.rs): return codes the PKCS#11 §5
+//! lists require where the plan is silent (issue 14), and rows 1430–1437
+//! (conformance/attrs.rs): object attributes and listing order against the official module's.
+//! Where our module deliberately departs from the official one the row expects ours and says
+//! why; rows broken by a known module bug carry `known(…)`: reported as KNOWN,
 //! not failing, until the mark is removed (a marked row that passes fails the run).
 //!
 //! `CPX_CONFORMANCE_VERBOSE=1` prints every row.

@@ -78,7 +78,12 @@ pub fn attribute(o: &Object, t: CK_ATTRIBUTE_TYPE) -> AttrValue {
                 CKA_KEY_TYPE => ul(CKK_RSA),
                 CKA_ID => bytes(&o.id),
                 CKA_START_DATE | CKA_END_DATE => bytes(&[]),
-                CKA_DERIVE | CKA_LOCAL => b(false),
+                CKA_DERIVE => b(false),
+                // TRUE on both keys of a pair, as the official module (docs/pkcs11-module.md,
+                // "Where it differs…": same): the keys were made in the card, never imported
+                // through PKCS#11, and software that checks a key never left its token (LOCAL
+                // with NEVER_EXTRACTABLE) accepts them as it did. Not a certificate attribute.
+                CKA_LOCAL => b(true),
                 CKA_KEY_GEN_MECHANISM => ul(CK_UNAVAILABLE_INFORMATION),
                 CKA_SUBJECT => bytes(&k.subject),
                 CKA_MODULUS => bytes(&k.modulus),
@@ -165,5 +170,6 @@ mod tests {
         assert_eq!(attribute(&o, CKA_ALWAYS_AUTHENTICATE), b(false));
         assert_eq!(attribute(&o, CKA_VERIFY), AttrValue::Invalid);
         assert_eq!(attribute(&o, CKA_SIGN), b(true));
+        assert_eq!(attribute(&o, CKA_LOCAL), b(true));
     }
 }

@@ -34,10 +34,12 @@ pub struct PinCache {
 }
 
 /// `s` with its maximum number of tries filled in when the card does not give it. A CPS4
-/// answers its counter query with `63Cx` alone (docs/pkcs11-module.md, "Tokens"); the official
-/// module then assumes 3, right for the PIN but not for a PUK with more tries (10 on the
-/// emulated card): one wrong PUK (9 left) would never show CKF_SO_PIN_COUNT_LOW. The maximum is
-/// taken as the most tries this token has shown left for that code, and at least 3.
+/// answers its counter query with `63Cx` alone, and no public source documents a ChipDoc PIN
+/// policy or SDO that would give the maximum (docs/pkcs11-module.md, "PIN-counter flags"); the
+/// official module then assumes 3, right for the PIN but not for a PUK with more tries (10 on
+/// the emulated card, as a CPS3's): one wrong PUK (9 left) would never show
+/// CKF_SO_PIN_COUNT_LOW. The maximum is taken as the most tries this token has shown left for
+/// that code, and at least 3.
 pub fn with_maximum(most_left: &mut Option<u8>, mut s: PinStatus) -> PinStatus {
     if s.max_tries.is_none() {
         if let Some(left) = s.tries_left {

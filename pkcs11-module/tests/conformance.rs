@@ -12,9 +12,11 @@
 //! differences: no writable CPS_DATA, the RSA-PSS block 1300), and `cps3-contactless` for the
 //! "defined but absent" contactless rows (1100, and 207/211/1001/1002 without a PIN). Rows the
 //! reports lack but we can run are in: 0, 121–122 (card pulled out and put back), 128–130
-//! (damaged cache), and rows 1400–1409 (conformance/standard.rs): return codes the PKCS#11
-//! §5 lists require where the plan is silent (issue 14). Where our module deliberately departs from the official one the row expects
-//! ours and says why; rows broken by a known module bug carry `known(…)`: reported as KNOWN,
+//! (damaged cache), rows 1400–1425 (conformance/standard.rs): return codes the PKCS#11 §5
+//! lists require where the plan is silent (issue 14), and rows 1430–1437
+//! (conformance/attrs.rs): object attributes and listing order against the official module's.
+//! Where our module deliberately departs from the official one the row expects ours and says
+//! why; rows broken by a known module bug carry `known(…)`: reported as KNOWN,
 //! not failing, until the mark is removed (a marked row that passes fails the run).
 //!
 //! `CPX_CONFORMANCE_VERBOSE=1` prints every row.
@@ -30,6 +32,8 @@ mod common;
 
 #[path = "conformance/args.rs"]
 mod args;
+#[path = "conformance/attrs.rs"]
+mod attrs;
 #[path = "conformance/cache.rs"]
 mod cache;
 #[path = "conformance/contactless.rs"]
@@ -112,6 +116,8 @@ fn plan(kind: Gen) -> Vec<Item> {
     }
     // Beyond the official plan: the PKCS#11 §5 return-code rules of issue 14.
     v.extend(standard::rows(kind));
+    // The object attributes and order against the official module's (issue 14).
+    v.extend(attrs::rows(kind));
     v
 }
 

@@ -634,16 +634,17 @@ fn lazy_objects(stem: &str) -> Result<(), Failed> {
         .copied()
         .filter(|c| *c != ObjectClass::DATA)
         .collect();
-    // Certificates first, then each private key after its public key (spec §5.3).
+    // The official module's order: each private key, then its certificate and public key
+    // (docs/pkcs11-module.md, "Objects"; conformance row 1431).
     assert_eq!(
         keys,
         [
-            ObjectClass::CERTIFICATE,
+            ObjectClass::PRIVATE_KEY,
             ObjectClass::CERTIFICATE,
             ObjectClass::PUBLIC_KEY,
             ObjectClass::PRIVATE_KEY,
-            ObjectClass::PUBLIC_KEY,
-            ObjectClass::PRIVATE_KEY
+            ObjectClass::CERTIFICATE,
+            ObjectClass::PUBLIC_KEY
         ],
         "{stem}"
     );

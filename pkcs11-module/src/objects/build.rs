@@ -8,8 +8,8 @@
 //!    it or its public key is used);
 //! 3. the data objects ([`objects`]): the DODF.
 //!
-//! Whatever was built first, the list is in the order of a list built at once: certificates,
-//! each private key after its public key, data objects. The disk cache ([`crate::cache`])
+//! Whatever was built first, the list is in the official module's order ([`official_order`]).
+//! The disk cache ([`crate::cache`])
 //! keeps whatever was read — the PKCS#15 files at once, the listing once the CDF is known,
 //! each certificate when it is read, the data list where it is cached — and a later process
 //! builds from it.
@@ -88,7 +88,6 @@ pub(super) fn card_data(token: &mut Token) -> Result<Option<Vec<cache::Data>>> {
 /// The private key objects of `keys`, not linked to a certificate yet ([`with_certs`]).
 fn private_key_objects_of(module: &Module, token: &Token, keys: &[cache::PrivateKey]) -> Vec<Object> {
     let contactless = token.card.interface() == Interface::Contactless;
-    let g4 = token.card.generation() == cpx_card::Generation::Cps4;
     keys.iter()
         .map(|k| Object {
             handle: module.new_object_handle(),
@@ -104,9 +103,11 @@ fn private_key_objects_of(module: &Module, token: &Token, keys: &[cache::Private
                 subject: Vec::new(),
                 modulus_bits: CK_ULONG::from(k.modulus_bits),
                 decrypt: k.role == KeyRole::Authentication && !contactless,
-                // spec §4.5: a public key whose label contains "Sign" does not encrypt; CPS4
-                // forces ENCRYPT/VERIFY true.
-                encrypt: g4 || k.role == KeyRole::Authentication,
+                // The signature key's public key does not encrypt, on either generation: the
+                // official module refuses C_EncryptInit with a public key whose label contains
+                // "Sign" (spec §4.5), so CKA_ENCRYPT says FALSE where it would have said TRUE
+                // and refused (docs/pkcs11-module.md, "Where it differs…").
+                encrypt: k.role == KeyRole::Authentication,
             }),
             pending_cert: None,
         })
@@ -116,8 +117,8 @@ fn private_key_objects_of(module: &Module, token: &Token, keys: &[cache::Private
 /// The object list once the CDF is known: the certificates of `certs` (waiting for
 /// [`load_cert`]), then each private key of `keys` preceded by its public key when a
 /// certificate has its iD (spec §5.3: no PuKDF on CPx cards, "Cle publique - " + the
-/// certificate label) and linked to that certificate, then `rest`. The order is the listing's
-/// whatever was built first.
+/// certificate label) and linked to that certificate, then `rest`; [`official_order`] then
+/// puts them in the official module's order.
 fn with_certs(module: &Module, certs: &[cache::Cert], keys: Vec<Object>, rest: Vec<Object>) -> Vec<Object> {
     let mut out: Vec<Object> = certs
         .iter()
@@ -156,11 +157,53 @@ fn with_certs(module: &Module, certs: &[cache::Cert], keys: Vec<Object>, rest: V
     out
 }
 
+/// Whether the token has a user PIN (not on the CPS3 contactless interface, spec §7).
+fn has_user_pin(token: &Token) -> bool {
+    token.card.interface() != Interface::Contactless
+}
+
+/// Put `objects` in the order C_FindObjects returns them, the official module's (issue 14;
+/// docs/pkcs11-module.md, "Objects"). It lists its object pool in insertion order, and fills
+/// it (Cryptolib 5.2 `pkcs15_create_tokens`, `pkcs15_add_object`) in two passes over the
+/// card's objects taken in PKCS#15 order (PrKDF, then CDF, then DODF): first, on a token with
+/// a user PIN, the private objects (CKA_PRIVATE), then everything else; each private key
+/// brings its certificate (same iD) and that certificate's public key right after it. So:
+/// each private key, its certificate and its public key, key by key in PrKDF order; then the
+/// certificates of no key; then the data objects in DODF order, the private ones before the
+/// public ones when there is a PIN. The sort is stable: certificates stay in CDF order and
+/// data objects in DODF order within their group.
+pub(super) fn official_order(objects: &mut Vec<Object>, pin: bool) {
+    let pass = |private: bool| u8::from(!(pin && private));
+    // The private keys in PrKDF order, with the pass that lists them.
+    let keys: Vec<(Vec<u8>, u8)> = objects
+        .iter()
+        .filter(|o| matches!(o.kind, Kind::PrivateKey(_)))
+        .map(|o| (o.id.clone(), pass(o.private)))
+        .collect();
+    let mut ranked: Vec<((u8, u8, usize, u8), Object)> = std::mem::take(objects)
+        .into_iter()
+        .map(|o| {
+            let key = keys.iter().position(|(id, _)| *id == o.id);
+            let rank = match (&o.kind, key) {
+                (Kind::PrivateKey(_), Some(i)) => (keys[i].1, 0, i, 0),
+                (Kind::Certificate(c), Some(i)) if !c.authority => (keys[i].1, 0, i, 1),
+                (Kind::PublicKey(_), Some(i)) => (keys[i].1, 0, i, 2),
+                (Kind::Data { .. }, _) => (pass(o.private), 2, 0, 0),
+                _ => (pass(o.private), 1, 0, 0),
+            };
+            (rank, o)
+        })
+        .collect();
+    ranked.sort_by_key(|(rank, _)| *rank);
+    *objects = ranked.into_iter().map(|(_, o)| o).collect();
+}
+
 /// The certificate and key objects of a whole `listing` (from the disk cache): certificates
 /// with a DER filled at once, the others waiting for [`load_cert`].
 fn assemble_keys(module: &Module, token: &Token, listing: &cache::Objects) -> Vec<Object> {
     let keys = private_key_objects_of(module, token, &listing.keys);
     let mut out = with_certs(module, &listing.certs, keys, Vec::new());
+    official_order(&mut out, has_user_pin(token));
     for (i, c) in listing.certs.iter().enumerate() {
         if c.der.is_empty() {
             continue;
@@ -273,8 +316,7 @@ pub(super) fn load_cert(token: &mut Token, index: usize) -> Result<Vec<u8>> {
 /// The private key objects at least, building them on first use: from the disk cache's entry
 /// when it lists the objects (then the certificates and public keys too, at no cost), else
 /// from the PrKDF alone (a key lookup, C_SignInit or a private-key attribute needs nothing
-/// else). The private keys come after the certificates and public keys in a listing, so the
-/// list returned may hold more than private keys: callers filter by class.
+/// else). The list returned may hold more than private keys: callers filter by class.
 pub fn private_key_objects<'a>(module: &Module, token: &'a mut Token) -> Result<&'a mut Vec<Object>> {
     if token.objects.is_none() {
         let cached = token.cache.as_ref().and_then(|c| c.entry.objects.clone());
@@ -310,7 +352,9 @@ pub fn key_objects<'a>(module: &Module, token: &'a mut Token) -> Result<&'a mut 
             .unwrap_or_default()
             .into_iter()
             .partition(|o| matches!(o.kind, Kind::PrivateKey(_)));
-        token.objects = Some(with_certs(module, &certs, private, rest));
+        let mut listed = with_certs(module, &certs, private, rest);
+        official_order(&mut listed, has_user_pin(token));
+        token.objects = Some(listed);
         token.certs_listed = true;
         if cacheable && let Some(c) = &mut token.cache {
             c.entry.objects = Some(cache::Objects {
@@ -351,10 +395,131 @@ pub fn objects<'a>(module: &Module, token: &'a mut Token) -> Result<&'a mut Vec<
         };
         let data = assemble_data(module, data.as_deref().unwrap_or_default());
         log::debug!("{} data objects", data.len());
+        let pin = has_user_pin(token);
         if let Some(objects) = token.objects.as_mut() {
             objects.extend(data);
+            official_order(objects, pin);
         }
         token.data_listed = true;
     }
     token.objects.as_mut().ok_or(Error::Ck(CKR_GENERAL_ERROR))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(handle: CK_OBJECT_HANDLE, label: &str, id: &[u8], private: bool, kind: Kind) -> Object {
+        Object {
+            handle,
+            label: label.into(),
+            id: id.to_vec(),
+            private,
+            kind,
+            pending_cert: None,
+        }
+    }
+
+    fn key(private: bool) -> Kind {
+        let k = KeyData {
+            role: KeyRole::Authentication,
+            modulus: Vec::new(),
+            exponent: Vec::new(),
+            spki: Vec::new(),
+            subject: Vec::new(),
+            modulus_bits: 2048,
+            decrypt: false,
+            encrypt: false,
+        };
+        if private {
+            Kind::PrivateKey(k)
+        } else {
+            Kind::PublicKey(k)
+        }
+    }
+
+    fn cert(authority: bool) -> Kind {
+        Kind::Certificate(CertData {
+            authority,
+            ..CertData::default()
+        })
+    }
+
+    fn data(modifiable: bool) -> Kind {
+        Kind::Data {
+            application: "CPS".into(),
+            modifiable,
+            value: None,
+            size: None,
+        }
+    }
+
+    /// As `with_certs` and `objects` build it: certificates (CDF order), each private key after
+    /// its public key (PrKDF order), then data objects (DODF order).
+    fn built(key_private: bool) -> Vec<Object> {
+        vec![
+            object(1, "cert sig", &[1], false, cert(false)),
+            object(2, "ca", &[0], false, cert(true)),
+            object(3, "cert aut", &[2], false, cert(false)),
+            object(4, "pub sig", &[1], false, key(false)),
+            object(5, "sig", &[1], key_private, key(true)),
+            object(6, "pub aut", &[2], false, key(false)),
+            object(7, "aut", &[2], key_private, key(true)),
+            object(8, "public 1", &[], false, data(false)),
+            object(9, "private 1", &[], true, data(false)),
+            object(10, "public 2", &[], false, data(true)),
+            object(11, "private 2", &[], true, data(false)),
+        ]
+    }
+
+    fn labels(v: &[Object]) -> Vec<&str> {
+        v.iter().map(|o| o.label.as_str()).collect()
+    }
+
+    #[test]
+    fn the_official_modules_order() {
+        // A token with a PIN: its private objects first, each key with its certificate and
+        // public key; then a certificate of no key, then the public data objects.
+        let mut v = built(true);
+        official_order(&mut v, true);
+        assert_eq!(
+            labels(&v),
+            [
+                "sig",
+                "cert sig",
+                "pub sig",
+                "aut",
+                "cert aut",
+                "pub aut",
+                "private 1",
+                "private 2",
+                "ca",
+                "public 1",
+                "public 2"
+            ]
+        );
+        // No PIN (contactless): one pass, data objects in DODF order whatever their flag.
+        let mut v = built(false);
+        official_order(&mut v, false);
+        assert_eq!(
+            labels(&v),
+            [
+                "sig",
+                "cert sig",
+                "pub sig",
+                "aut",
+                "cert aut",
+                "pub aut",
+                "ca",
+                "public 1",
+                "private 1",
+                "public 2",
+                "private 2"
+            ]
+        );
+        // Sorting again changes nothing (the list is re-sorted as parts are added).
+        let before = labels(&v).join(",");
+        official_order(&mut v, false);
+        assert_eq!(labels(&v).join(","), before);
+    }
 }

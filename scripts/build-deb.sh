@@ -19,14 +19,9 @@ command -v dpkg-shlibdeps >/dev/null || {
   exit 1
 }
 
-cargo build --release --locked -p cpx-pkcs11 -p cpx-cli
+# Portable binaries (glibc 2.28), the same the RPM ships: scripts/build-release.sh.
+release=$(scripts/build-release.sh)
 target=${CARGO_TARGET_DIR:-target}
-# The module's `virtual-readers` feature (in-process emulated readers, for tests and fuzzing) is
-# never in a release build: a library built with it exports this marker.
-if nm -D --defined-only "$target/release/libcpx_pkcs11.so" | grep -q cpx_pkcs11_test_backend_virtual_readers; then
-  echo "cpx: libcpx_pkcs11.so was built with the virtual-readers test backend; not packaging it" >&2
-  exit 1
-fi
 version=$(cargo metadata --no-deps --format-version 1 |
   python3 -c 'import json,sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"]=="cpx-cli"))')
 arch=$(dpkg --print-architecture)
@@ -38,8 +33,8 @@ trap 'rm -rf "$root"' EXIT
 chmod 755 "$root"
 
 # A shared library is not executable (Debian policy 8.1; lintian executable-in-usr-lib).
-install -Dm644 "$target/release/libcpx_pkcs11.so" "$root$pkcs11_dir/libcpx_pkcs11.so"
-install -Dm755 "$target/release/cpx" "$root/usr/bin/cpx"
+install -Dm644 "$release/libcpx_pkcs11.so" "$root$pkcs11_dir/libcpx_pkcs11.so"
+install -Dm755 "$release/cpx" "$root/usr/bin/cpx"
 # As dh_strip does: debug symbols and the compiler's .comment/.note sections out.
 strip --remove-section=.comment --remove-section=.note --strip-unneeded \
   "$root$pkcs11_dir/libcpx_pkcs11.so" "$root/usr/bin/cpx"

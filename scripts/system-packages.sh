@@ -13,6 +13,7 @@ CPX_DEB_PACKAGES=(
   util-linux                         # unshare: private pcscd in its own mount namespace
   openssl                            # certificate checks in the test-PKI tests
   dpkg-dev                           # dpkg-shlibdeps, dpkg-architecture: scripts/build-deb.sh
+  binutils python3-venv              # scripts/build-release.sh: objdump/nm checks; zig from PyPI in a venv
 )
 CPX_TEST_PACKAGES=(
   libnss3-tools                      # modutil, certutil, cmsutil: the module in an NSS database
@@ -29,6 +30,7 @@ CPX_TEST_PACKAGES=(
   zip                                # browser test: packs the WebExtension that installs the module
   gdb                                # cli pin_memory test: core dump of cpx at exit, searched for the PIN
   lintian                            # Debian package test: the .deb has no lintian error or warning
+  rpm rpmlint rpm2cpio cpio          # RPM test (scripts/rpm-check.sh): rpmbuild, rpmlint, extraction
   default-jdk-headless               # java test: javac, java, keytool and SunPKCS11 (OpenJDK 17 on
                                      # bookworm; the JDK without its desktop parts)
   pkcs11-provider                    # clients test: OpenSSL 3 provider for pkcs11: URIs (bookworm: from

@@ -23,10 +23,14 @@ cargo test --workspace --all-targets --no-fail-fast
 cargo test --workspace --doc
 
 # The Debian package: built, installed, used from the installed paths, removed and purged. It
-# changes the system, so it runs only when asked (CI sets CPX_TEST_DEB=1; needs root).
+# changes the system, so it runs only when asked (CI sets CPX_TEST_DEB=1; needs root). Then the
+# RPM, built from the same release binaries and checked without installing it.
 if [ "${CPX_TEST_DEB:-0}" = 1 ]; then
   echo "== Debian package"
   bash scripts/deb-smoke-test.sh
+  # The RPM for RHEL/Fedora, from the same portable release build (it installs nothing).
+  echo "== RPM"
+  bash scripts/rpm-check.sh
 fi
 
 # A short coverage-guided fuzz run of every cargo-fuzz target, when asked (CI sets

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The release binaries the packages ship (libcpx_pkcs11.so and cpx), built once for both the .deb
+# and the .rpm, against glibc 2.28 so that one build runs on RHEL/Rocky/Alma 8 and 9, Fedora,
+# Debian 11+ and Ubuntu 20.04+. Prints the directory holding them.
+#
+#   ./scripts/build-release.sh
+#
+# cargo-zigbuild links with zig's glibc 2.28 stubs (Debian 12's own glibc is 2.36, and a plain
+# `cargo build` there asks for GLIBC_2.34 symbols, which RHEL 8 lacks). Both tools are installed
+# when missing, pinned: zig from PyPI (the `ziglang` wheel) in a virtualenv under target/, and
+# cargo-zigbuild with `cargo install --locked`. The result is checked: no symbol newer than
+# GLIBC_2.28, and no test backend compiled in.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ZIGLANG_VERSION=0.17.1
+ZIGBUILD_VERSION=0.24.1
+GLIBC=2.28
+triple=$(rustc -vV | sed -n 's/^host: //p')
+case "$triple" in
+  *-unknown-linux-gnu) ;;
+  *) echo "cpx: build-release.sh builds on a Linux glibc host, not $triple" >&2; exit 1 ;;
+esac
+target=${CARGO_TARGET_DIR:-target}
+
+venv=$target/zig-venv
+if ! "$venv/bin/python3" -m ziglang version 2>/dev/null | grep -x "$ZIGLANG_VERSION" >/dev/null; then
+  echo "cpx: installing zig $ZIGLANG_VERSION (PyPI ziglang) in $venv" >&2
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check "ziglang==$ZIGLANG_VERSION" >&2
+fi
+if ! cargo zigbuild --help >/dev/null 2>&1 ||
+  ! cargo install --list | grep "^cargo-zigbuild v$ZIGBUILD_VERSION:" >/dev/null; then
+  echo "cpx: installing cargo-zigbuild $ZIGBUILD_VERSION" >&2
+  cargo install -q --locked cargo-zigbuild --version "$ZIGBUILD_VERSION" >&2
+fi
+
+# cargo-zigbuild runs `python3 -m ziglang` when there is no `zig`: the venv's python first.
+# --allow-shlib-undefined: the build machine's libpcsclite.so (which RHEL replaces with its own)
+# names glibc 2.33 symbols that the 2.28 stubs do not have; only our own objects are held to 2.28.
+PATH="$PWD/$venv/bin:$PATH" RUSTFLAGS="-C link-arg=-Wl,--allow-shlib-undefined" \
+  cargo zigbuild --release --locked --quiet --target "$triple.$GLIBC" -p cpx-pkcs11 -p cpx-cli >&2
+out=$target/$triple/release
+
+for f in "$out/libcpx_pkcs11.so" "$out/cpx"; do
+  newest=$(objdump -T "$f" | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1)
+  if [ "$(printf '%s\n' "$newest" "GLIBC_$GLIBC" | sort -V | tail -1)" != "GLIBC_$GLIBC" ]; then
+    echo "cpx: $f needs $newest, newer than glibc $GLIBC" >&2
+    exit 1
+  fi
+done
+# The module's `virtual-readers` feature (in-process emulated readers, for tests and fuzzing) is
+# never in a release build: a library built with it exports this marker.
+if nm -D --defined-only "$out/libcpx_pkcs11.so" | grep -q cpx_pkcs11_test_backend_virtual_readers; then
+  echo "cpx: libcpx_pkcs11.so was built with the virtual-readers test backend" >&2
+  exit 1
+fi
+echo "$out"

@@ -3,6 +3,8 @@
 #
 #   ./scripts/build-deb.sh            # release build, then the package
 #   CPX_DEB_OUT=DIR ./scripts/build-deb.sh
+#   CPX_ARCH=arm64 ./scripts/build-deb.sh     # cross-built for arm64 (scripts/build-release.sh);
+#                                             # its cpx runs under qemu-aarch64 for the man pages
 #
 # Plain dpkg-deb rather than cargo-deb: nothing to install beyond dpkg-dev, and every path below is
 # spelled out. The package holds the PKCS#11 module in the multiarch pkcs11 directory, its p11-kit
@@ -24,8 +26,15 @@ release=$(scripts/build-release.sh)
 target=${CARGO_TARGET_DIR:-target}
 version=$(cargo metadata --no-deps --format-version 1 |
   python3 -c 'import json,sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"]=="cpx-cli"))')
-arch=$(dpkg --print-architecture)
-multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch)
+arch=${CPX_ARCH:-$(dpkg --print-architecture)}
+multiarch=$(dpkg-architecture -a"$arch" -qDEB_HOST_MULTIARCH 2>/dev/null)
+# The packaged cpx writes its own man pages and completions: through qemu-user when cross-built.
+run=()
+strip=strip
+if [ "$arch" != "$(dpkg --print-architecture)" ]; then
+  run=("qemu-${multiarch%%-*}")
+  strip=${multiarch}-strip
+fi
 pkcs11_dir=/usr/lib/$multiarch/pkcs11
 out=${CPX_DEB_OUT:-$target/debian}
 root=$(mktemp -d)
@@ -36,7 +45,7 @@ chmod 755 "$root"
 install -Dm644 "$release/libcpx_pkcs11.so" "$root$pkcs11_dir/libcpx_pkcs11.so"
 install -Dm755 "$release/cpx" "$root/usr/bin/cpx"
 # As dh_strip does: debug symbols and the compiler's .comment/.note sections out.
-strip --remove-section=.comment --remove-section=.note --strip-unneeded \
+"$strip" --remove-section=.comment --remove-section=.note --strip-unneeded \
   "$root$pkcs11_dir/libcpx_pkcs11.so" "$root/usr/bin/cpx"
 install -Dm644 packaging/p11-kit/cpx.module "$root/usr/share/p11-kit/modules/cpx.module"
 sed "s|@PKCS11_DIR@|$pkcs11_dir|" packaging/mozilla/cpx.json |
@@ -48,11 +57,11 @@ install -Dm644 udev/cpx-blacklist-nfc.conf "$root/usr/share/cpx/modprobe.d/cpx-b
 install -Dm644 packaging/debian/lintian-overrides "$root/usr/share/lintian/overrides/cpx"
 
 mkdir -p "$root/usr/share/man/man1"
-"$root/usr/bin/cpx" man --dir "$root/usr/share/man/man1"
+"${run[@]}" "$root/usr/bin/cpx" man --dir "$root/usr/share/man/man1"
 gzip -9n "$root"/usr/share/man/man1/*.1
-"$root/usr/bin/cpx" completions bash | install -Dm644 /dev/stdin "$root/usr/share/bash-completion/completions/cpx"
-"$root/usr/bin/cpx" completions zsh | install -Dm644 /dev/stdin "$root/usr/share/zsh/vendor-completions/_cpx"
-"$root/usr/bin/cpx" completions fish | install -Dm644 /dev/stdin "$root/usr/share/fish/vendor_completions.d/cpx.fish"
+"${run[@]}" "$root/usr/bin/cpx" completions bash | install -Dm644 /dev/stdin "$root/usr/share/bash-completion/completions/cpx"
+"${run[@]}" "$root/usr/bin/cpx" completions zsh | install -Dm644 /dev/stdin "$root/usr/share/zsh/vendor-completions/_cpx"
+"${run[@]}" "$root/usr/bin/cpx" completions fish | install -Dm644 /dev/stdin "$root/usr/share/fish/vendor_completions.d/cpx.fish"
 
 doc=$root/usr/share/doc/cpx
 install -Dm644 README.md "$doc/README.md"
@@ -75,9 +84,10 @@ printf 'cpx (%s) unstable; urgency=medium\n\n  * Built from the cpx source tree.
 shlib=$(mktemp -d)
 mkdir "$shlib/debian"
 printf 'Source: cpx\n\nPackage: cpx\nArchitecture: any\n' >"$shlib/debian/control"
-depends=$(cd "$shlib" && dpkg-shlibdeps -O "$root/usr/bin/cpx" "$root$pkcs11_dir/libcpx_pkcs11.so" 2>/dev/null |
+depends=$(cd "$shlib" && DEB_HOST_ARCH=$arch dpkg-shlibdeps -O "$root/usr/bin/cpx" "$root$pkcs11_dir/libcpx_pkcs11.so" 2>/dev/null |
   sed -n 's/^shlibs:Depends=//p')
 rm -rf "$shlib"
+[ -n "$depends" ] || { echo "cpx: dpkg-shlibdeps found no dependencies for $arch" >&2; exit 1; }
 
 mkdir -p "$root/DEBIAN"
 install -m755 packaging/debian/postrm "$root/DEBIAN/postrm"

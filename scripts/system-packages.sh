@@ -29,16 +29,28 @@ CPX_TEST_PACKAGES=(
   imagemagick                        # browser test: convert, the screenshot to PNG
   zip                                # browser test: packs the WebExtension that installs the module
   gdb                                # cli pin_memory test: core dump of cpx at exit, searched for the PIN
-  lintian                            # Debian package test: the .deb has no lintian error or warning
-  rpm rpmlint rpm2cpio cpio          # RPM test (scripts/rpm-check.sh): rpmbuild, rpmlint, extraction
   default-jdk-headless               # java test: javac, java, keytool and SunPKCS11 (OpenJDK 17 on
                                      # bookworm; the JDK without its desktop parts)
   pkcs11-provider                    # clients test: OpenSSL 3 provider for pkcs11: URIs (bookworm: from
                                      # bookworm-backports, added below; later releases: main)
 )
 
+# The package tests (scripts/test.sh with CPX_TEST_DEB=1, as CI runs it) build and check the
+# .deb, the RPM and the arm64 .deb; only they add arm64 to dpkg's architectures.
+CPX_PACKAGE_TEST_PACKAGES=(
+  lintian                            # the .debs have no lintian error or warning
+  rpm rpmlint rpm2cpio cpio          # scripts/rpm-check.sh: rpmbuild, rpmlint, extraction
+  qemu-user file                     # scripts/arm64-check.sh: the arm64 binaries run here
+  binutils-aarch64-linux-gnu         # the arm64 .deb: its strip
+  libpcsclite-dev:arm64              # the arm64 .deb: the library the cross-built binaries link
+                                     # (multiarch; pulls libc6:arm64, whose loader qemu-aarch64 uses)
+)
+
 if [ "${CPX_PACKAGES:-}" = test ]; then
   CPX_DEB_PACKAGES+=("${CPX_TEST_PACKAGES[@]}")
+  if [ "${CPX_TEST_DEB:-0}" = 1 ] && [ "$(dpkg --print-architecture)" = amd64 ]; then
+    CPX_DEB_PACKAGES+=("${CPX_PACKAGE_TEST_PACKAGES[@]}")
+  fi
 fi
 missing=()
 for p in "${CPX_DEB_PACKAGES[@]}"; do
@@ -70,6 +82,14 @@ if [ ${#missing[@]} -gt 0 ]; then
       'Components: main' 'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg' |
       $SUDO tee /etc/apt/sources.list.d/bookworm-backports.sources >/dev/null
   fi
+  # A package of another architecture (libpcsclite-dev:arm64) needs it added to dpkg first.
+  for p in "${missing[@]}"; do
+    case "$p" in
+      *:*) foreign=${p##*:}
+        dpkg --print-foreign-architectures | grep -x "$foreign" >/dev/null ||
+          $SUDO dpkg --add-architecture "$foreign" ;;
+    esac
+  done
   $SUDO apt-get update -qq
   if [ ${#main[@]} -gt 0 ]; then
     $SUDO apt-get install -y -qq --no-install-recommends "${main[@]}" >/dev/null

@@ -31,6 +31,11 @@ if [ "${CPX_TEST_DEB:-0}" = 1 ]; then
   # The RPM for RHEL/Fedora, from the same portable release build (it installs nothing).
   echo "== RPM"
   bash scripts/rpm-check.sh
+  # The arm64 .deb, cross-built; its binaries run under qemu-user against the emulated cards.
+  if [ "$(dpkg --print-architecture)" = amd64 ]; then
+    echo "== arm64 package"
+    bash scripts/arm64-check.sh
+  fi
 fi
 
 # A short coverage-guided fuzz run of every cargo-fuzz target, when asked (CI sets

@@ -61,7 +61,8 @@ struct Registration {
     target: PathBuf,
 }
 
-fn registrations(host: &Host, dir: &Path) -> Vec<Registration> {
+/// The `*.module` files of `dir`, sorted by name (none when it cannot be read).
+fn module_files(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
@@ -72,6 +73,10 @@ fn registrations(host: &Host, dir: &Path) -> Vec<Registration> {
         .collect();
     files.sort();
     files
+}
+
+fn registrations(host: &Host, dir: &Path) -> Vec<Registration> {
+    module_files(dir)
         .into_iter()
         .filter_map(|file| {
             let text = std::fs::read_to_string(&file).ok()?;
@@ -131,16 +136,7 @@ impl ModuleConfig {
 pub(super) fn effective_modules(host: &Host) -> Vec<ModuleConfig> {
     let mut modules: Vec<ModuleConfig> = Vec::new();
     for dir in module_dirs(host).0 {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        let mut files: Vec<PathBuf> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "module"))
-            .collect();
-        files.sort();
-        for file in files {
+        for file in module_files(&dir) {
             let Some(name) = file.file_stem().and_then(|n| n.to_str()).map(str::to_owned) else {
                 continue;
             };

@@ -63,15 +63,10 @@ pub fn use_virtual_readers(readers: Option<cpx_transport::VirtualReaders>) {
     *crate::state::lock(&VIRTUAL) = readers;
 }
 
-/// Present in a library built with the `virtual-readers` feature, and only there: an exported
-/// symbol that scripts/build-deb.sh looks for (`nm -D`) so that a release library or a .deb with
-/// the test backend built in is refused. It does nothing and selects nothing.
+/// The marker a library built with the `virtual-readers` feature exports (defined with the
+/// other exported functions, in the FFI module).
 #[cfg(feature = "virtual-readers")]
-#[allow(unsafe_code)] // `no_mangle`: the marker keeps its name in the dynamic symbol table.
-#[unsafe(no_mangle)]
-pub extern "C" fn cpx_pkcs11_test_backend_virtual_readers() -> u32 {
-    1
-}
+pub use crate::ffi::cpx_pkcs11_test_backend_virtual_readers;
 
 impl Pcsc {
     /// A new context: on the virtual readers installed, if any, else on pcscd.

@@ -215,6 +215,17 @@ unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<MechanismArg> {
     })
 }
 
+/// Present in a library built with the `virtual-readers` feature, and only there: an exported
+/// symbol that scripts/build-release.sh looks for (`readelf --dyn-syms`) so that a release
+/// library or a package with the test backend built in is refused. It does nothing and selects
+/// nothing.
+#[cfg(feature = "virtual-readers")]
+// `no_mangle`: the marker keeps its name in the dynamic symbol table.
+#[unsafe(no_mangle)]
+pub extern "C" fn cpx_pkcs11_test_backend_virtual_readers() -> u32 {
+    1
+}
+
 #[cfg(test)]
 mod tests {
     //! The C ABI called directly: initialisation rules, NULL pointers, short buffers. One test

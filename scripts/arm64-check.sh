@@ -22,14 +22,8 @@ tags=$(lintian --info --display-info --pedantic "$deb" 2>&1 | grep -E '^[EWIPX]:
 [ -z "$tags" ] || fail "lintian: $tags"
 
 step "the arm64 PKCS#11 client (cryptoki)"
-triple=aarch64-unknown-linux-gnu
+client=$(CPX_ARCH=arm64 scripts/build-release.sh --example pkcs11_client)
 target=${CARGO_TARGET_DIR:-target}
-# The environment of scripts/build-release.sh (which installed zig): the same flags, no rebuild.
-PATH="$PWD/$target/zig-venv/bin:$PATH" \
-  RUSTFLAGS="-C link-arg=-Wl,--allow-shlib-undefined -L /usr/lib/aarch64-linux-gnu" \
-  PKG_CONFIG_ALLOW_CROSS=1 PKG_CONFIG_LIBDIR="/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig" \
-  cargo zigbuild --release --locked --quiet --target "$triple.2.28" -p cpx-pkcs11 --example pkcs11_client
-client=$target/$triple/release/examples/pkcs11_client
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/cpx-arm64.XXXXXX")
 trap 'rm -rf "$work"' EXIT

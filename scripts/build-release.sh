@@ -5,6 +5,8 @@
 #
 #   ./scripts/build-release.sh                 # for this machine (x86_64 or aarch64)
 #   CPX_ARCH=arm64 ./scripts/build-release.sh  # cross-built for arm64 (Debian's architecture name)
+#   ./scripts/build-release.sh --example NAME  # a pkcs11-module example, same target and flags;
+#                                              # prints its path (scripts/arm64-check.sh)
 #
 # A cross build links against the target's libpcsclite from Debian's multiarch package
 # (`libpcsclite-dev:arm64`, scripts/system-packages.sh) and needs `rustup target add`.
@@ -16,6 +18,10 @@
 # GLIBC_2.28, and no test backend compiled in.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+example=
+if [ "${1:-}" = --example ]; then
+  example=${2:?--example needs a name}
+fi
 ZIGLANG_VERSION=0.17.1
 ZIGBUILD_VERSION=0.24.1
 GLIBC=2.28
@@ -56,11 +62,21 @@ fi
 # --allow-shlib-undefined: the build machine's libpcsclite.so (which RHEL replaces with its own)
 # names glibc 2.33 symbols that the 2.28 stubs do not have; only our own objects are held to 2.28.
 # The target's libpcsclite: its multiarch directory, and pkg-config told where its .pc file is.
-PATH="$PWD/$venv/bin:$PATH" \
-  RUSTFLAGS="-C link-arg=-Wl,--allow-shlib-undefined -L /usr/lib/$multiarch" \
-  PKG_CONFIG_ALLOW_CROSS=1 PKG_CONFIG_LIBDIR="/usr/lib/$multiarch/pkgconfig:/usr/share/pkgconfig" \
-  cargo zigbuild --release --locked --quiet --target "$triple.$GLIBC" -p cpx-pkcs11 -p cpx-cli >&2
+zigbuild() {
+  PATH="$PWD/$venv/bin:$PATH" \
+    RUSTFLAGS="-C link-arg=-Wl,--allow-shlib-undefined -L /usr/lib/$multiarch" \
+    PKG_CONFIG_ALLOW_CROSS=1 PKG_CONFIG_LIBDIR="/usr/lib/$multiarch/pkgconfig:/usr/share/pkgconfig" \
+    cargo zigbuild --release --locked --quiet --target "$triple.$GLIBC" "$@" >&2
+}
 out=$target/$triple/release
+if [ -n "$example" ]; then
+  # An example is built with the dev-dependencies' features (the test backend among them): it
+  # goes to examples/, and the packaged library is not taken from this build.
+  zigbuild -p cpx-pkcs11 --example "$example"
+  echo "$out/examples/$example"
+  exit 0
+fi
+zigbuild -p cpx-pkcs11 -p cpx-cli
 
 for f in "$out/libcpx_pkcs11.so" "$out/cpx"; do
   # readelf reads any architecture's ELF (this machine's objdump only its own).

@@ -42,31 +42,12 @@ trap 'rm -rf "$root"' EXIT
 chmod 755 "$root"
 
 # A shared library is not executable (Debian policy 8.1; lintian executable-in-usr-lib).
-install -Dm644 "$release/libcpx_pkcs11.so" "$root$pkcs11_dir/libcpx_pkcs11.so"
-install -Dm755 "$release/cpx" "$root/usr/bin/cpx"
-# As dh_strip does: debug symbols and the compiler's .comment/.note sections out.
-"$strip" --remove-section=.comment --remove-section=.note --strip-unneeded \
-  "$root$pkcs11_dir/libcpx_pkcs11.so" "$root/usr/bin/cpx"
-install -Dm644 packaging/p11-kit/cpx.module "$root/usr/share/p11-kit/modules/cpx.module"
-sed "s|@PKCS11_DIR@|$pkcs11_dir|" packaging/mozilla/cpx.json |
-  install -Dm644 /dev/stdin "$root/usr/lib/mozilla/pkcs11-modules/cpx.json"
-install -Dm644 udev/60-cpx-nfc-readers.rules "$root/usr/lib/udev/rules.d/60-cpx-nfc-readers.rules"
-# Not in /etc/modprobe.d: blacklisting the kernel's NFC driver is the administrator's choice
-# (it takes the reader from neard); udev/README.md says how to turn it on, postrm removes it.
-install -Dm644 udev/cpx-blacklist-nfc.conf "$root/usr/share/cpx/modprobe.d/cpx-blacklist-nfc.conf"
+# shellcheck source=scripts/stage-files.sh
+source scripts/stage-files.sh
+stage_files "$root" "$release" "$pkcs11_dir" 644 /usr/lib/mozilla/pkcs11-modules \
+  /usr/share/zsh/vendor-completions "$strip" "${run[@]}"
 install -Dm644 packaging/debian/lintian-overrides "$root/usr/share/lintian/overrides/cpx"
-
-mkdir -p "$root/usr/share/man/man1"
-"${run[@]}" "$root/usr/bin/cpx" man --dir "$root/usr/share/man/man1"
-gzip -9n "$root"/usr/share/man/man1/*.1
-"${run[@]}" "$root/usr/bin/cpx" completions bash | install -Dm644 /dev/stdin "$root/usr/share/bash-completion/completions/cpx"
-"${run[@]}" "$root/usr/bin/cpx" completions zsh | install -Dm644 /dev/stdin "$root/usr/share/zsh/vendor-completions/_cpx"
-"${run[@]}" "$root/usr/bin/cpx" completions fish | install -Dm644 /dev/stdin "$root/usr/share/fish/vendor_completions.d/cpx.fish"
-
 doc=$root/usr/share/doc/cpx
-install -Dm644 README.md "$doc/README.md"
-install -Dm644 udev/README.md "$doc/udev/README.md"
-for f in docs/*.md; do install -Dm644 "$f" "$doc/$f"; done
 cat >"$doc/copyright" <<EOF
 Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 Upstream-Name: cpx

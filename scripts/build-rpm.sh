@@ -25,25 +25,10 @@ trap 'rm -rf "$work"' EXIT
 root=$work/stage
 pkcs11_dir=/usr/lib64/pkcs11
 
-install -Dm755 "$release/libcpx_pkcs11.so" "$root$pkcs11_dir/libcpx_pkcs11.so"
-install -Dm755 "$release/cpx" "$root/usr/bin/cpx"
-strip --remove-section=.comment --remove-section=.note --strip-unneeded \
-  "$root$pkcs11_dir/libcpx_pkcs11.so" "$root/usr/bin/cpx"
-install -Dm644 packaging/p11-kit/cpx.module "$root/usr/share/p11-kit/modules/cpx.module"
-sed "s|@PKCS11_DIR@|$pkcs11_dir|" packaging/mozilla/cpx.json |
-  install -Dm644 /dev/stdin "$root/usr/lib64/mozilla/pkcs11-modules/cpx.json"
-install -Dm644 udev/60-cpx-nfc-readers.rules "$root/usr/lib/udev/rules.d/60-cpx-nfc-readers.rules"
-install -Dm644 udev/cpx-blacklist-nfc.conf "$root/usr/share/cpx/modprobe.d/cpx-blacklist-nfc.conf"
-mkdir -p "$root/usr/share/man/man1"
-"$root/usr/bin/cpx" man --dir "$root/usr/share/man/man1"
-gzip -9n "$root"/usr/share/man/man1/*.1
-"$root/usr/bin/cpx" completions bash | install -Dm644 /dev/stdin "$root/usr/share/bash-completion/completions/cpx"
-"$root/usr/bin/cpx" completions zsh | install -Dm644 /dev/stdin "$root/usr/share/zsh/site-functions/_cpx"
-"$root/usr/bin/cpx" completions fish | install -Dm644 /dev/stdin "$root/usr/share/fish/vendor_completions.d/cpx.fish"
-doc=$root/usr/share/doc/cpx
-install -Dm644 README.md "$doc/README.md"
-install -Dm644 udev/README.md "$doc/udev/README.md"
-for f in docs/*.md; do install -Dm644 "$f" "$doc/$f"; done
+# shellcheck source=scripts/stage-files.sh
+source scripts/stage-files.sh
+stage_files "$root" "$release" "$pkcs11_dir" 755 /usr/lib64/mozilla/pkcs11-modules \
+  /usr/share/zsh/site-functions strip
 # The licence text, from Debian's base-files (LGPL-2.1; "or later" is the Cargo.toml licence).
 install -Dm644 /usr/share/common-licenses/LGPL-2.1 "$root/usr/share/licenses/cpx/COPYING"
 

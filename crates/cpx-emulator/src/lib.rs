@@ -3,9 +3,10 @@
 //! [`cpx_vpcd::VirtualCard`], whose non-volatile state can be saved and restored ([`state`]).
 //!
 //! There is no real card in CI: whatever this crate gets wrong, the middleware will get wrong with
-//! real cards. Every behaviour cites its source (`spec §x` = `docs/cpx-card-spec.md`, `notes §x` =
-//! `cpx-card-notes.md`); bytes the sources give are in [`facts`], and every behaviour the sources
-//! leave open is a documented constant in [`choices`] (also listed in `CHOICES.md`).
+//! real cards. Every behaviour cites its source, a section of the repository's card documents
+//! (`docs/card-spec.md §x`, `docs/card-notes.md §x`, `docs/data-and-certs.md §x`); bytes the sources
+//! give are in [`facts`], and every behaviour the sources leave open is a documented constant in
+//! [`choices`] (also listed in `CHOICES.md`).
 //!
 //! ```no_run
 //! use cpx_emulator::{CardImage, card_from_image};

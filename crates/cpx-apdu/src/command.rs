@@ -479,7 +479,7 @@ mod tests {
                 assert!(debug.contains("<4 bytes masked>"), "{debug}");
             }
         }
-        // docs/card-spec.md §9: CHANGE REFERENCE DATA old ‖ new; §4 of the notes: unblock PUK ‖ new PIN.
+        // docs/card-spec.md §9: CHANGE REFERENCE DATA old ‖ new; docs/card-notes.md §4: unblock PUK ‖ new PIN.
         let cmd = Command::new(0x00, 0x2C, 0x00, 0x01)
             .with_data(b"1234567812345678".to_vec())
             .unwrap();

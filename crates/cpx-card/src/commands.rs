@@ -1,4 +1,4 @@
-//! One function per card command, building the exact bytes of the spec (openpgp-card style).
+//! One function per card command, building the exact bytes of docs/card-spec.md (openpgp-card style).
 //! CPS3 commands use CLA 00 (CPS2ter volet A0); CPS4 commands CLA 01, logical channel 1 (docs/card-spec.md
 //! §1.3). Case-4 commands carry Le 256; on T=0 the transport sends them without Le (docs/card-spec.md §8.1).
 

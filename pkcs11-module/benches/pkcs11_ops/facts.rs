@@ -1,10 +1,10 @@
 //! What the report sets beside the measurements: the official module's figures recorded in
-//! the spec, the minimum APDU count of each operation and why, and the reasons cpx is above it.
+//! docs/card-spec.md, the minimum APDU count of each operation and why, and the reasons cpx is above it.
 
 use crate::ops::CardModel;
 use crate::report::{Phase, Results};
 
-/// What the spec records of the official module (Cryptolib 5.2.2) for an operation.
+/// What docs/card-spec.md records of the official module (Cryptolib 5.2.2) for an operation.
 pub fn official(card: CardModel, op: &str, phase: Phase) -> &'static str {
     match (card, op, phase) {
         (CardModel::Cps3, "open", _) => {

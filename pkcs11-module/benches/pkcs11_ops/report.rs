@@ -1,5 +1,5 @@
-//! The Markdown report: medians per operation, the official module's figures from the spec, and
-//! the minimum APDU count each operation physically needs.
+//! The Markdown report: medians per operation, the official module's figures from
+//! docs/card-spec.md, and the minimum APDU count each operation physically needs.
 
 use std::fmt::Write;
 

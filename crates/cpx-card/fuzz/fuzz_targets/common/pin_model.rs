@@ -13,7 +13,7 @@
 //!   mistake").
 //! - CHANGE old→new: as a VERIFY of old, then the value is new (docs/card-spec.md §3.2 table, C_SetPIN).
 //! - Unblock with the PUK: as a VERIFY of the PUK; right → the PIN's tries back to the maximum,
-//!   its value the new one, one PUK use spent (docs/card-notes.md §3: 10 tries and 100 unblocks;
+//!   its value the new one, one PUK use spent (docs/card-notes.md §4: 10 tries and 100 unblocks;
 //!   docs/card-spec.md §8.4 usage counter 9D), and the PIN not verified afterwards (`Card::unblock_pin`
 //!   docs); a PUK with no use left is blocked (docs/card-spec.md §3.2: 9D = 0 forces tries left to 0).
 //! - Logout (VERIFY P1=FF, ISO 7816-4 §11.5.6 "reset the verification status"): not verified.

@@ -192,7 +192,8 @@ impl Drop for Running {
     }
 }
 
-/// Empty VERIFY: the PIN status (spec §8 PIN status by empty VERIFY: 63Cx, or 6983 when blocked).
+/// Empty VERIFY: the PIN status (docs/card-spec.md §8 PIN status by empty VERIFY: 63Cx, or 6983 when
+/// blocked).
 fn pin_status(reader: &str) -> cpx_apdu::StatusWord {
     use cpx_transport::CardChannel;
     let mut ch = cpx_transport::Pcsc::establish().unwrap().connect(reader).unwrap();

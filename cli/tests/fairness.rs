@@ -70,7 +70,7 @@ fn main() -> ExitCode {
 }
 
 /// The signature command of the signer's C_Sign with the authentication key: INTERNAL
-/// AUTHENTICATE (spec §4.2; docs/benchmarks.md: SELECT, MSE SET AT, INTERNAL AUTHENTICATE, GET
+/// AUTHENTICATE (docs/card-spec.md §4.2; docs/benchmarks.md: SELECT, MSE SET AT, INTERNAL AUTHENTICATE, GET
 /// RESPONSE ×2, in one transaction).
 fn is_signature(c: &[u8]) -> bool {
     c.get(1) == Some(&0x88)

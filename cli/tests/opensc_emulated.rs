@@ -11,7 +11,7 @@ use cpx_testkit::{Failed, ReaderLease, Recorder, Recording, SandboxConfig, Trial
 use cpx_vpcd::CardSlot;
 
 const OPENSC_PKCS11: &str = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so";
-/// CKA_ID of CPS_PRIV_AUT and CPS_PRIV_SIG: PKCS#15 AID ‖ 02 / 01 (spec §1.5).
+/// CKA_ID of CPS_PRIV_AUT and CPS_PRIV_SIG: PKCS#15 AID ‖ 02 / 01 (docs/card-spec.md §1.5).
 const AUTH_ID: &str = "e828bd080f8025000001ff001002";
 const SIGN_ID: &str = "e828bd080f8025000001ff001001";
 
@@ -58,7 +58,7 @@ fn insert(stem: &str) -> Setup {
     let (card, log) = Recorder::new(card_from_image(&image));
     let (lease, slot) = insert_card(Box::new(card)).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    // No file cache (every run reads the card); PIN unblock as spec §9 says OpenSC needs; room
+    // No file cache (every run reads the card); PIN unblock as docs/card-spec.md §9 says OpenSC needs; room
     // for every reader (OpenSC defaults to 16 virtual slots, several per card).
     std::fs::write(
         dir.path().join("opensc.conf"),
@@ -106,10 +106,10 @@ impl Setup {
 
     /// Card status words other than 9000/61xx/63Cx seen so far, with their commands, except the
     /// answers the sources prescribe for what OpenSC probes:
-    /// - `6Cxx` to a READ BINARY (T=0 "exact length is xx", re-sent by the reader layer, spec
-    ///   §2.3; OpenSC reads EF.SN.ICC by SFI with Le C0, spec §8);
+    /// - `6Cxx` to a READ BINARY (T=0 "exact length is xx", re-sent by the reader layer, docs/card-spec.md
+    ///   §2.3; OpenSC reads EF.SN.ICC by SFI with Le C0, docs/card-spec.md §8);
     /// - an error to GET DATA of a private key's `7F48` template ("an error such as 6A80 or 6B00",
-    ///   spec §9, which OpenSC reads as "no public data");
+    ///   docs/card-spec.md §9, which OpenSC reads as "no public data");
     /// - `6A82` to SELECT of the contactless application's files `3F00/0002/…`, which a card
     ///   image without the technical key does not have (emulator `CL_APP_NEEDS_TECH_KEY`).
     fn card_errors(&self) -> Vec<String> {
@@ -328,7 +328,7 @@ fn pin_change_then_login_with_the_new_pin() -> Result<(), Failed> {
 /// the PUK up by the PIN object's common authId (02 in the real AODF, GH#2224), but the PUK's
 /// authId is 04; it then checks the 8-digit PUK against the *PIN's* policy (maxLength 4) and
 /// gives up with "Invalid PIN length" (CKR_PIN_LEN_RANGE) before sending anything. The card-side
-/// unblock sequence OpenSC would send (spec §9) is covered by the emulator's `pin_unblock.apdu`.
+/// unblock sequence OpenSC would send (docs/card-spec.md §9) is covered by the emulator's `pin_unblock.apdu`.
 fn blocked_pin_unblock_is_refused_by_opensc_before_the_card() -> Result<(), Failed> {
     let s = insert("cps3-pin-blocked");
     let out = s.p11(&["--login", "--pin", "1234", "--list-objects"]);
@@ -355,7 +355,7 @@ fn blocked_pin_unblock_is_refused_by_opensc_before_the_card() -> Result<(), Fail
 }
 
 fn signature_key_reaches_mse_dst() -> Result<(), Failed> {
-    // spec §9: OpenSC 0.23 built with OpenSSL 3 cannot finish the on-card hash; the card side is
+    // docs/card-spec.md §9: OpenSC 0.23 built with OpenSSL 3 cannot finish the on-card hash; the card side is
     // exercised up to MSE SET DST, which must not fail.
     let s = insert("cps3-doctor");
     std::fs::write(s.path("doc.txt"), vec![b'A'; 1405])?;

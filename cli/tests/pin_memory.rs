@@ -4,7 +4,7 @@
 //! `cpx pin verify --pin-stdin` (and `--pin-file`) runs under gdb against an emulated card
 //! behind the real pcscd; at `exit_group`, after every destructor, gdb writes a core file, which
 //! must not hold the PIN: neither the line read (`PIN\n`) nor the VERIFY data (CPS3: padded with
-//! FF to 8 bytes, spec §3.1 / cpx-card-spec.md §8 point 5; CPS4: the PIN as is). The PINs are
+//! FF to 8 bytes, docs/card-spec.md §3.1 / docs/card-spec.md §8 point 5; CPS4: the PIN as is). The PINs are
 //! set to unusual values in the images (8 digits on the CPS4) so that a chance match in ~10 MB
 //! of core is implausible.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
@@ -44,7 +44,7 @@ fn patterns(stem: &str, pin: &str) -> Vec<Vec<u8>> {
     line.push(b'\n');
     let mut verify_data = pin.as_bytes().to_vec();
     if stem.starts_with("cps3") {
-        // AODF of the CPS3: stored length 8, padChar FF (spec §3.1, cpx-card-spec.md §8.5).
+        // AODF of the CPS3: stored length 8, padChar FF (docs/card-spec.md §3.1, docs/card-spec.md §8.5).
         verify_data.resize(8, 0xFF);
     }
     vec![line, verify_data]

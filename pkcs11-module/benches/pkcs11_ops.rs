@@ -4,7 +4,7 @@
 //! - cpx (`libcpx_pkcs11.so`) and OpenSC 0.23 (`opensc-pkcs11.so`, CPS3 only) through a private
 //!   pcscd + vpcd (the testkit sandbox), each process loading the module with `cryptoki`;
 //! - the card layer alone in-process (`cpx-card` over `VirtualChannel`);
-//! - the official module's counts recorded in the spec, and the minimum each operation needs.
+//! - the official module's counts recorded in docs/card-spec.md, and the minimum each operation needs.
 //!
 //! And, for issue 15: whole `pkcs11-tool` processes (cpx and OpenSC, cold and warm: APDUs,
 //! bytes, wall time, modelled seconds on a real reader from `cpx_emulator::timing`, each run's

@@ -1,9 +1,9 @@
 //! Attribute values of the token objects.
 //!
 //! CKA_ALWAYS_AUTHENTICATE is FALSE on every key: the CPx access rules ask for the PIN once per
-//! card session (SCB "user authentication", spec §9: PSO CDS and INTERNAL AUTHENTICATE under
+//! card session (SCB "user authentication", docs/card-spec.md §9: PSO CDS and INTERNAL AUTHENTICATE under
 //! the same SE as VERIFY), and a card signs repeatedly after one VERIFY. The official module
-//! does not implement the attribute (CKR_ATTRIBUTE_TYPE_INVALID, spec §4.5); FALSE is what NSS
+//! does not implement the attribute (CKR_ATTRIBUTE_TYPE_INVALID, docs/card-spec.md §4.5); FALSE is what NSS
 //! and OpenSSL expect for "no context-specific login".
 
 use cryptoki_sys::*;
@@ -20,7 +20,7 @@ pub enum AttrValue {
     /// Not an attribute of this object (CKR_ATTRIBUTE_TYPE_INVALID).
     Invalid,
     /// Only the length is known (a size query of a data object's CKA_VALUE answered from the
-    /// FCP/FCI, spec §5.3); the value itself was not read.
+    /// FCP/FCI, docs/card-spec.md §5.3); the value itself was not read.
     Size(usize),
 }
 
@@ -54,7 +54,7 @@ pub fn attribute(o: &Object, t: CK_ATTRIBUTE_TYPE) -> AttrValue {
     match &o.kind {
         Kind::Certificate(c) => match t {
             CKA_CERTIFICATE_TYPE => ul(CKC_X_509),
-            // spec §5.3: CA certificates are trusted.
+            // docs/card-spec.md §5.3: CA certificates are trusted.
             CKA_TRUSTED => b(c.authority),
             CKA_CERTIFICATE_CATEGORY => ul(if c.authority {
                 CK_CERTIFICATE_CATEGORY_AUTHORITY
@@ -122,7 +122,7 @@ pub fn attribute(o: &Object, t: CK_ATTRIBUTE_TYPE) -> AttrValue {
                 None => AttrValue::Invalid,
             },
             // Not a CKO_DATA attribute in PKCS#11; given as a convenience: the value's length
-            // (the file size, spec §5.3), known without reading the value.
+            // (the file size, docs/card-spec.md §5.3), known without reading the value.
             CKA_VALUE_LEN => match (value, size) {
                 (Some(v), _) => ul(v.len() as CK_ULONG),
                 (None, Some(n)) => ul(*n as CK_ULONG),

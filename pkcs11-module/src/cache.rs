@@ -2,7 +2,7 @@
 //!
 //! Listing a card's objects costs dozens of APDUs (ODF, CDF, PrKDF, DODF, then every
 //! certificate in 231-byte READ BINARY chunks on a CPS3). The official module keeps a disk cache
-//! for that (spec §5.6); this is ours.
+//! for that (docs/card-spec.md §5.6); this is ours.
 //!
 //! # Where
 //! `$CPX_PKCS11_CACHE` when it is an absolute directory (`off` disables the cache), else
@@ -24,7 +24,7 @@
 //! of the keys (label, iD, role, size, private flag), the DODF description of the data objects,
 //! the values of public, non-modifiable data objects, the PIN length limits of the AODF, and
 //! the raw PKCS#15 directory files the card layer read ([`Entry::files`]: EF.DIR, TokenInfo,
-//! ODF, AODF, PrKDF, CDF, DODF, spec §1.4; the official module caches the same files, §5.6).
+//! ODF, AODF, PrKDF, CDF, DODF, docs/card-spec.md §1.4; the official module caches the same files, §5.6).
 //! The value of an object that needs the PIN (activities, CPS_SIT_FACT) is never cached, nor
 //! CPS_DATA (the holder can rewrite it through any middleware without EF_ACTUA changing).
 //!
@@ -36,14 +36,14 @@
 //! whatever turns out inconsistent (see `cpx_card::Pkcs15Files`).
 //!
 //! The key is the generation, the interface, the serial (EF.SN.ICC, read from the card at each
-//! open, spec §1.3), the TokenInfo label and manufacturer, and:
-//! - **CPS3 contact**: the raw EF_ACTUA (`3F00/D010`, spec §5.7), or its absence. A card
+//! open, docs/card-spec.md §1.3), the TokenInfo label and manufacturer, and:
+//! - **CPS3 contact**: the raw EF_ACTUA (`3F00/D010`, docs/card-spec.md §5.7), or its absence. A card
 //!   update (situations) writes EF_ACTUA, so any update invalidates the entry. It is read once
 //!   per card insertion (when the token is opened), after the serial and before anything
 //!   cacheable is read or seeded: 1 APDU when absent (`6A82`), 3 on T=0 when present. An
 //!   EF_ACTUA that cannot be read or parsed turns the cache off for that token (the official
 //!   module fails with CKR_ASIP_BAD_EF_ACTUA; we only stop trusting the disk).
-//! - **CPS4 and CPS3 contactless**: no EF_ACTUA (spec §5.7, §7, §10.4) and no other update
+//! - **CPS4 and CPS3 contactless**: no EF_ACTUA (docs/card-spec.md §5.7, §7, §10.4) and no other update
 //!   marker is known. What is cached there relies on one fact: certificates and keys are
 //!   written at personalisation, for the card's own key pairs, and a renewed card is a new card
 //!   with a new serial (the serial is the card number the certificates carry in their token id
@@ -142,7 +142,7 @@ pub struct Key {
     pub generation: Generation,
     /// Contact or contactless (the two show different applications of the same card).
     pub interface: Interface,
-    /// The serial from EF.SN.ICC (spec §1.3).
+    /// The serial from EF.SN.ICC (docs/card-spec.md §1.3).
     pub serial: String,
     /// TokenInfo label.
     pub label: String,
@@ -154,7 +154,7 @@ pub struct Key {
 
 impl Key {
     /// The key of an identified card, before its PKCS#15 files are known: reads EF_ACTUA on a
-    /// CPS3 contact card (spec §5.7); label and manufacturer are left empty (TokenInfo is read
+    /// CPS3 contact card (docs/card-spec.md §5.7); label and manufacturer are left empty (TokenInfo is read
     /// or seeded afterwards, see [`TokenCache::bind`]). `None` when EF_ACTUA cannot be read or
     /// is malformed: the cache is not used for this card.
     pub fn of(card: &mut Identified) -> Option<Key> {
@@ -183,7 +183,7 @@ impl Key {
     }
 
     /// Whether data objects are cached for this card: only where EF_ACTUA tells updates apart
-    /// (CPS3 contact, spec §5.7).
+    /// (CPS3 contact, docs/card-spec.md §5.7).
     pub fn caches_data(&self) -> bool {
         (self.generation, self.interface) == (Generation::Cps3, Interface::Contact)
     }
@@ -250,7 +250,7 @@ pub struct Data {
 
 impl Data {
     /// Public and never rewritten: not private, not modifiable, not CPS_DATA (writable with the
-    /// PIN even where the DODF does not flag it modifiable, spec §5.4, §6.1).
+    /// PIN even where the DODF does not flag it modifiable, docs/card-spec.md §5.4, §6.1).
     pub fn value_cacheable(&self) -> bool {
         !self.private && !self.modifiable && self.label != "CPS_DATA"
     }
@@ -279,7 +279,7 @@ pub struct Entry {
     /// and the data objects once listed where they are cached ([`Key::caches_data`]).
     pub objects: Option<Objects>,
     /// The card's PKCS#15 directory files as the card layer read them (EF.DIR, TokenInfo, ODF,
-    /// AODF, PrKDF, CDF, DODF: public, spec §1.4), given back to it at the next open
+    /// AODF, PrKDF, CDF, DODF: public, docs/card-spec.md §1.4), given back to it at the next open
     /// ([`cpx_card::Identified::open`]): TokenInfo, the PIN references and the key references
     /// are then not read again. Their identity is the key's.
     pub files: Pkcs15Files,

@@ -4,7 +4,7 @@
 //! Multi-part operations are streamed: C_SignUpdate, C_VerifyUpdate and C_DigestUpdate hash each
 //! part as it comes and keep none of the message, so memory stays bounded whatever its length.
 //! For the CPS3 signature key the host keeps the SHA state and the last block and the card ends
-//! the hash at C_SignFinal (spec §4.2); every other key signs a digest the host computed
+//! the hash at C_SignFinal (docs/card-spec.md §4.2); every other key signs a digest the host computed
 //! ([`cpx_card::MessageHash`]). The mechanisms without hashing (CKM_RSA_PKCS,
 //! CKM_RSA_PKCS_PSS) take at most a modulus' worth of data: their parts are kept up to that
 //! length, and more is CKR_DATA_LEN_RANGE at the final call, as a single-part call would say.
@@ -36,7 +36,7 @@ pub enum Output {
 /// CKR_OPERATION_NOT_INITIALIZED — the code each lists for an operation that is not the one the
 /// call needs — instead of signing, verifying or hashing a concatenation no caller asked for
 /// (issue 14). The other order stays open: a C_Digest length query before C_DigestFinal is a
-/// row the official conformance plan passes (spec §6.1, row 812).
+/// row the official conformance plan passes (docs/card-spec.md §6.1, row 812).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Parts {
     updated: bool,
@@ -108,7 +108,7 @@ enum VerifyInput {
 }
 
 /// The most data a mechanism without hashing takes: a modulus, of at most 4096 bits (the cards'
-/// keys are 2048-bit, spec §4.1; a PrKDF claiming more does not raise the bound).
+/// keys are 2048-bit, docs/card-spec.md §4.1; a PrKDF claiming more does not raise the bound).
 const MAX_RAW_INPUT: usize = 512;
 
 /// The parts of a CKM_RSA_PKCS / CKM_RSA_PKCS_PSS operation: kept while they fit `cap` bytes,
@@ -247,7 +247,7 @@ fn card_kind(module: &Module, st: &mut SlotState, reader: &str) -> Result<CardKi
 
 /// Say why a card refuses a signature mechanism a client asked for, where the answer is not
 /// obvious to whoever reads the log: TLS 1.3 client authentication needs RSA-PSS, which only a
-/// CPS4 does (spec §4.1 Tableau 2), so a TLS 1.3 login with a CPS3 fails at this point.
+/// CPS4 does (docs/card-spec.md §4.1 Tableau 2), so a TLS 1.3 login with a CPS3 fails at this point.
 fn explain_refusal(reader: &str, card: CardKind, arg: &MechanismArg) {
     let pss = matches!(
         arg.mechanism,
@@ -260,10 +260,10 @@ fn explain_refusal(reader: &str, card: CardKind, arg: &MechanismArg) {
     let what = mechanisms::name(arg.mechanism);
     match (card.generation, card.interface) {
         (_, Interface::Contactless) => log::warn!(
-            "{reader}: {what} is not available on the contactless interface (CKM_RSA_PKCS only, spec §7)"
+            "{reader}: {what} is not available on the contactless interface (CKM_RSA_PKCS only, docs/card-spec.md §7)"
         ),
         (Generation::Cps3, _) if pss => log::warn!(
-            "{reader}: {what} is not available on a CPS3 (PKCS#1 v1.5 signatures only, spec §4.1 \
+            "{reader}: {what} is not available on a CPS3 (PKCS#1 v1.5 signatures only, docs/card-spec.md §4.1 \
              Tableau 2); TLS 1.3 client authentication needs RSA-PSS: use TLS 1.2 with this card"
         ),
         _ => log::info!("{reader}: {what} is not a signature mechanism of this card"),
@@ -298,7 +298,7 @@ fn verify_sig(
     use rsa::traits::PublicKeyParts;
     let k = key.size();
     // The data is checked before the signature's length: the official conformance plan
-    // (spec §6.1 row 712) expects CKR_DATA_LEN_RANGE for over-long data with a short signature.
+    // (docs/card-spec.md §6.1 row 712) expects CKR_DATA_LEN_RANGE for over-long data with a short signature.
     let hashed = match (mech, input) {
         (_, VerifyInput::Message(d)) => d.finish(),
         (SignMech::PssHash(h), VerifyInput::Raw(r)) => {
@@ -314,7 +314,7 @@ fn verify_sig(
                 return ck(CKR_DATA_LEN_RANGE);
             }
             match (role, cpx_card::strip_digest_info(data)) {
-                // The signature key signs a bare SHA-1/SHA-256 hash as its DigestInfo (spec
+                // The signature key signs a bare SHA-1/SHA-256 hash as its DigestInfo (docs/card-spec.md
                 // §4.2; the official module's release note 1104): verified the same way, so
                 // that C_Sign and C_Verify agree on the same data (issue 14).
                 (KeyRole::Signature, Some((alg, hash))) => alg.digest_info(hash),
@@ -374,7 +374,7 @@ impl Module {
             }
             let (role, modulus_len) = (k.role, k.modulus_len());
             // The card decides what to keep of a message: the CPS3 signature key ends the hash
-            // itself (spec §4.2).
+            // itself (docs/card-spec.md §4.2).
             let mut message_hash =
                 |alg| st.with_token(self, &s.slot.reader, |t, _| Ok(t.card.message_hash(role, alg)));
             let input = match mech {
@@ -527,7 +527,7 @@ impl Module {
         })
     }
 
-    /// C_EncryptInit (CKM_RSA_PKCS with a public key whose CKA_ENCRYPT is true, spec §4.5).
+    /// C_EncryptInit (CKM_RSA_PKCS with a public key whose CKA_ENCRYPT is true, docs/card-spec.md §4.5).
     pub fn encrypt_init(
         &self,
         h: CK_SESSION_HANDLE,
@@ -578,7 +578,7 @@ impl Module {
     }
 
     /// C_DecryptInit (CKM_RSA_PKCS, the authentication key; a bad handle is
-    /// CKR_OBJECT_HANDLE_INVALID as in the official module, spec §6.1 row 503).
+    /// CKR_OBJECT_HANDLE_INVALID as in the official module, docs/card-spec.md §6.1 row 503).
     pub fn decrypt_init(
         &self,
         h: CK_SESSION_HANDLE,
@@ -665,7 +665,7 @@ impl Module {
     /// a NULL argument included: the operation is over (PKCS#11 2.40 §5.9, §5.10: such a call
     /// "always terminates the active operation" unless it returns CKR_BUFFER_TOO_SMALL or
     /// answers a length query). The official conformance plan goes on after a NULL argument
-    /// (spec §6.1 rows 509–510, 407–408, and the signing rows); for decryption and digests
+    /// (docs/card-spec.md §6.1 rows 509–510, 407–408, and the signing rows); for decryption and digests
     /// cpx follows the standard (issue 14), for C_Encrypt and C_Sign the plan.
     pub fn end_after_failure(&self, h: CK_SESSION_HANDLE, op: Ending, e: &Error) {
         if e.rv() == CKR_BUFFER_TOO_SMALL {

@@ -10,7 +10,7 @@ pub enum Error {
     Ck(CK_RV),
     /// The output buffer is too small; the size needed.
     BufferTooSmall(usize),
-    /// A card-layer failure, mapped per spec §3.3 by [`Error::rv`].
+    /// A card-layer failure, mapped per docs/card-spec.md §3.3 by [`Error::rv`].
     Card(CardError),
 }
 
@@ -41,7 +41,7 @@ pub fn ck<T>(rv: CK_RV) -> Result<T> {
 }
 
 impl Error {
-    /// The one mapping to `CK_RV`. Card errors follow spec §3.3; context-specific codes (PIN
+    /// The one mapping to `CK_RV`. Card errors follow docs/card-spec.md §3.3; context-specific codes (PIN
     /// length on C_SetPIN, data length on C_Sign) are decided by the caller before this point.
     pub fn rv(&self) -> CK_RV {
         match self {
@@ -90,7 +90,7 @@ impl Error {
 
 /// The codes PKCS#11 2.40 (§5.5–§5.12) lets these functions return for a failure on the card's
 /// side, and the one they answer for any other card failure; `None`: the function's card errors
-/// are mapped as they are (spec §3.3).
+/// are mapped as they are (docs/card-spec.md §3.3).
 fn card_codes(function: &str) -> Option<(&'static [CK_RV], CK_RV)> {
     const TOKEN: &[CK_RV] = &[
         CKR_DEVICE_ERROR,
@@ -164,7 +164,7 @@ fn card_codes(function: &str) -> Option<(&'static [CK_RV], CK_RV)> {
         "C_GetAttributeValue" => ATTRIBUTES,
         "C_Login" => LOGIN,
         // §5.5 lists for it only ARGUMENTS_BAD, CRYPTOKI_NOT_INITIALIZED, FUNCTION_FAILED,
-        // GENERAL_ERROR, HOST_MEMORY, NO_EVENT and OK; the conformance plan (spec §6.1, rows
+        // GENERAL_ERROR, HOST_MEMORY, NO_EVENT and OK; the conformance plan (docs/card-spec.md §6.1, rows
         // 108, 121–123) expects nothing else. A wait that cannot go on (pcscd gone, wherever the
         // waiter was at that moment) is CKR_FUNCTION_FAILED.
         "C_WaitForSlotEvent" => return Some((&[], CKR_FUNCTION_FAILED)),
@@ -178,11 +178,11 @@ fn card_rv(e: &CardError) -> CK_RV {
     match e {
         CardError::WrongPin { .. } => CKR_PIN_INCORRECT,
         CardError::PinBlocked { .. } => CKR_PIN_LOCKED,
-        // spec §3.1: a PIN outside the policy fails C_Login with PIN_INCORRECT, no APDU sent.
+        // docs/card-spec.md §3.1: a PIN outside the policy fails C_Login with PIN_INCORRECT, no APDU sent.
         CardError::PinFormat { .. } => CKR_PIN_INCORRECT,
         CardError::NoSuchPin(_) => CKR_USER_PIN_NOT_INITIALIZED,
         CardError::SecurityStatusNotSatisfied { .. } => CKR_USER_NOT_LOGGED_IN,
-        // spec §3.3: NOT_ALLOWED → KEY_TYPE_INCONSISTENT.
+        // docs/card-spec.md §3.3: NOT_ALLOWED → KEY_TYPE_INCONSISTENT.
         CardError::NotAllowed { .. } => CKR_KEY_TYPE_INCONSISTENT,
         CardError::CardRemoved { .. } | CardError::PinStateLost | CardError::DifferentCard { .. } => {
             CKR_DEVICE_REMOVED

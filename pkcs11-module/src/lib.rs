@@ -1,6 +1,6 @@
 //! `libcpx_pkcs11.so`: a PKCS#11 module for the French health-professional cards CPS3 (IAS-ECC)
 //! and CPS4 (ChipDoc), a drop-in replacement for the Cryptolib CPS module
-//! (`cpx-card-spec.md` §5).
+//! (`docs/card-spec.md` §5).
 //!
 //! # Shape
 //! - `ffi` (private) holds all `unsafe` code: `C_GetFunctionList` (2.40 list),
@@ -26,7 +26,7 @@
 //!   the official module's up to six APDUs on every C_GetTokenInfo.
 //! - **Login** is per slot, shared by all sessions. C_Login(CKU_SO) verifies the PUK on the
 //!   card; C_InitPIN then unblocks and sets the PIN with the PUK already verified (CPS3
-//!   `00 2C 02`, CPS4 `01 2C 03` + `01 24 01`, spec §3.2): the PUK is sent once and never kept
+//!   `00 2C 02`, CPS4 `01 2C 03` + `01 24 01`, docs/card-spec.md §3.2): the PUK is sent once and never kept
 //!   in memory. The card's verified state is shared by every program using the card: C_Logout
 //!   (and closing the last session, C_Finalize, exit) undoes only our own login — VERIFY P1=FF
 //!   when our VERIFY is what logged the card in (C_Login asks the card first, with a VERIFY
@@ -42,7 +42,7 @@
 //!   reads the PrKDF alone; key labels, iDs, sizes and private flags come from it; a
 //!   certificate is read when an attribute only it holds is asked or its public key is used; a data
 //!   object's size query (NULL pValue, or CKA_VALUE_LEN)
-//!   takes the FCP/FCI size (spec §5.3). CKA_PRIVATE objects are visible after login only.
+//!   takes the FCP/FCI size (docs/card-spec.md §5.3). CKA_PRIVATE objects are visible after login only.
 //!   CKA_ALWAYS_AUTHENTICATE is FALSE (see [`attributes`]).
 //! - **Disk cache** ([`cache`]): with it (the default), a card's public objects (certificate
 //!   DERs, the PrKDF/CDF/DODF descriptions, public non-modifiable data values, PIN lengths) are
@@ -54,9 +54,9 @@
 //!   once read) and serves the next process, even partly filled; a warm listing reads no file. A bad file is ignored and
 //!   rewritten, never an error; values that need the PIN are never written.
 //! - **C_SetAttributeValue** writes CKA_VALUE of modifiable data objects (CPS_DATA on CPS3,
-//!   spec §5.4); see [`objects::set_value`] for the return codes (a value longer than the file
+//!   docs/card-spec.md §5.4); see [`objects::set_value`] for the return codes (a value longer than the file
 //!   is CKR_ATTRIBUTE_VALUE_INVALID, where the official module says CKR_GENERAL_ERROR).
-//! - **C_GenerateRandom** asks the card (GET CHALLENGE, 8 bytes each, spec §4.5); the token
+//! - **C_GenerateRandom** asks the card (GET CHALLENGE, 8 bytes each, docs/card-spec.md §4.5); the token
 //!   has CKF_RNG. The bytes go straight into the caller's buffer, in batches that release the
 //!   card between them; see [`random`] for the length checks (at most 1 MiB per call).
 //! - **Multi-part operations** are streamed: each C_SignUpdate / C_VerifyUpdate /

@@ -1,4 +1,4 @@
-//! Mechanisms per card (spec §4.1, Tableau 2) and their parameters.
+//! Mechanisms per card (docs/card-spec.md §4.1, Tableau 2) and their parameters.
 
 use cpx_card::{Generation, HashAlg, Interface};
 use cryptoki_sys::*;
@@ -96,7 +96,7 @@ const KEY_BITS: CK_ULONG = 2048;
 /// C_GetMechanismList.
 pub fn list(card: CardKind) -> Vec<CK_MECHANISM_TYPE> {
     if card.interface == Interface::Contactless {
-        // spec §7: the card signs RSA-PKCS only; the digests are the host's and work on any
+        // docs/card-spec.md §7: the card signs RSA-PKCS only; the digests are the host's and work on any
         // card, so they are listed (the official module lists RSA-PKCS alone; issue 14).
         return vec![CKM_RSA_PKCS, CKM_SHA_1, CKM_SHA256];
     }
@@ -179,7 +179,7 @@ fn mgf_of(h: HashAlg) -> CK_RSA_PKCS_MGF_TYPE {
 }
 
 /// Check PSS parameters: hashAlg as the mechanism (or SHA-1/SHA-256 for CKM_RSA_PKCS_PSS),
-/// MGF1 with the same hash, sLen = hash length (what the card does, spec §10.10).
+/// MGF1 with the same hash, sLen = hash length (what the card does, docs/card-spec.md §10.10).
 fn pss(arg: &MechanismArg, expected: Option<HashAlg>) -> Result<HashAlg> {
     let Some(p) = arg.pss else {
         return ck(CKR_MECHANISM_PARAM_INVALID);

@@ -1,4 +1,4 @@
-//! Token objects with the card's labels (spec §5.3), C_FindObjects*, C_GetAttributeValue,
+//! Token objects with the card's labels (docs/card-spec.md §5.3), C_FindObjects*, C_GetAttributeValue,
 //! C_SetAttributeValue.
 //!
 //! Objects are built when first needed, each part from the PKCS#15 directories it needs only
@@ -13,7 +13,7 @@
 //!   C_EncryptInit); the certificate, its public key and its private key are filled together.
 //!   Signing and decrypting need only the PrKDF's modulus size;
 //! - a data object's value is read when CKA_VALUE is first asked for with a buffer; a size query
-//!   (NULL pValue) or CKA_VALUE_LEN takes the file size from the FCP/FCI (spec §5.3).
+//!   (NULL pValue) or CKA_VALUE_LEN takes the file size from the FCP/FCI (docs/card-spec.md §5.3).
 //!
 //! The disk cache ([`crate::cache`]) keeps whatever was read: the descriptions, each
 //! certificate once read, the data list and the public, non-modifiable data values (where
@@ -359,7 +359,7 @@ fn remember_value(token: &mut Token, label: &str, value: Option<&[u8]>) {
     token.persist_cache();
 }
 
-/// Take a data object's size from its FCP/FCI if neither it nor the value is known (spec §5.3).
+/// Take a data object's size from its FCP/FCI if neither it nor the value is known (docs/card-spec.md §5.3).
 fn load_size(token: &mut Token, handle: CK_OBJECT_HANDLE) -> Result<()> {
     let label = match object_mut(token, handle) {
         Some(Object {
@@ -556,7 +556,7 @@ pub fn key_for(
     })
 }
 
-/// C_SetAttributeValue (spec §5.4): only CKA_VALUE of a modifiable data object (CPS_DATA), in a
+/// C_SetAttributeValue (docs/card-spec.md §5.4): only CKA_VALUE of a modifiable data object (CPS_DATA), in a
 /// R/W session; the value is written zero-padded to the file size.
 ///
 /// - other attributes, or an object without CKA_MODIFIABLE: CKR_ATTRIBUTE_READ_ONLY;

@@ -1,4 +1,4 @@
-//! C_GenerateRandom: random bytes from the card (GET CHALLENGE, 8 bytes each, spec §4.5, as the
+//! C_GenerateRandom: random bytes from the card (GET CHALLENGE, 8 bytes each, docs/card-spec.md §4.5, as the
 //! official module), written straight into the caller's buffer.
 //!
 //! Caller lengths: nothing is allocated in proportion to `ulRandomLen` (the bytes go into the

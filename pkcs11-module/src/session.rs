@@ -250,7 +250,7 @@ impl Module {
             let module = self;
             let r = st.with_token(module, &reader, |t, _| {
                 if !t.has_pin() {
-                    // spec §7: no PIN on the contactless interface; nothing is sent.
+                    // docs/card-spec.md §7: no PIN on the contactless interface; nothing is sent.
                     return ck(CKR_USER_PIN_NOT_INITIALIZED);
                 }
                 t.pins_changed();
@@ -294,7 +294,7 @@ impl Module {
     }
 
     /// C_InitPIN: with the SO logged in (PUK verified on the card by C_Login), unblock the PIN
-    /// and set it without sending the PUK again (spec §3.2: CPS3 `00 2C 02`, CPS4 `01 2C 03` +
+    /// and set it without sending the PUK again (docs/card-spec.md §3.2: CPS3 `00 2C 02`, CPS4 `01 2C 03` +
     /// `01 24 01`).
     pub fn init_pin(&self, h: CK_SESSION_HANDLE, new: &[u8]) -> Result<()> {
         self.with_session(h, |s, _, st| {
@@ -374,8 +374,8 @@ fn check_login(st: &mut SlotState, module: &Module, reader: &str) {
     }
 }
 
-/// C_SetPIN / C_InitPIN: a value outside the policy is CKR_PIN_LEN_RANGE (spec §3.1); on
-/// unblock, NOT_ALLOWED means the PUK is blocked (spec §3.3); `6982` (the card no longer has
+/// C_SetPIN / C_InitPIN: a value outside the policy is CKR_PIN_LEN_RANGE (docs/card-spec.md §3.1); on
+/// unblock, NOT_ALLOWED means the PUK is blocked (docs/card-spec.md §3.3); `6982` (the card no longer has
 /// the PUK verified) is CKR_USER_NOT_LOGGED_IN.
 fn new_pin_error(e: CardError) -> Error {
     match e {

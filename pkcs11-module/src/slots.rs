@@ -44,7 +44,7 @@ pub enum Login {
     /// The holder (C_Login CKU_USER with the PIN).
     User,
     /// The security officer: the PUK was verified on the card (C_InitPIN then unblocks with
-    /// the PUK already verified, spec §3.2; the PUK is not kept).
+    /// the PUK already verified, docs/card-spec.md §3.2; the PUK is not kept).
     So,
 }
 
@@ -343,7 +343,7 @@ impl SlotState {
                 ) => Error::Ck(CKR_TOKEN_NOT_PRESENT),
                 other @ CardError::Transport(_) => Error::Card(other),
                 // Any other answer than a CPx card's at connect — a refused selection (a blank
-                // "muette" card with a CPx ATR, spec §6.1 row 1201), malformed EF.SN.ICC or
+                // "muette" card with a CPx ATR, docs/card-spec.md §6.1 row 1201), malformed EF.SN.ICC or
                 // PKCS#15 files, unexpected status words — is a token we do not recognise
                 // (C_GetTokenInfo's code for it, PKCS#11 2.40 §5.5).
                 other => {
@@ -414,7 +414,7 @@ impl SlotState {
 }
 
 /// C_GetSlotInfo's slotDescription: the reader name blank-padded to 64; longer names become
-/// the first 30 characters + "..." + the last 31 (spec §5.2).
+/// the first 30 characters + "..." + the last 31 (docs/card-spec.md §5.2).
 pub fn slot_description(reader: &str) -> String {
     // Reader names come from PC/SC drivers: controls never reach the caller's field.
     let reader = cpx_card::text::display_safe(reader);

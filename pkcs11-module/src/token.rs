@@ -1,7 +1,7 @@
 //! Tokens: an opened CPS3/CPS4, its C_GetTokenInfo, and the PIN-counter flags.
 //!
 //! The official module queries both counters (PIN and PUK, up to six APDUs) on every
-//! C_GetTokenInfo (spec §3.2, §8.4). Here the counters are cached: refreshed when older than
+//! C_GetTokenInfo (docs/card-spec.md §3.2, §8.4). Here the counters are cached: refreshed when older than
 //! [`PIN_STATUS_TTL`], and marked stale after every PIN operation (C_Login, C_SetPIN,
 //! C_InitPIN), whose own result updates the cache at once. A PIN blocked by another program is
 //! thus shown at most [`PIN_STATUS_TTL`] late.
@@ -76,7 +76,7 @@ pub struct Token {
 impl Token {
     /// Wrap an opened card and its disk cache ([`crate::cache`]), whose freshness was checked
     /// between the card's identification and its opening ([`TokenCache::open`]: EF_ACTUA on a
-    /// CPS3 contact card, spec §5.7), and whose files the card was opened with
+    /// CPS3 contact card, docs/card-spec.md §5.7), and whose files the card was opened with
     /// ([`TokenCache::seed`]).
     pub fn new(mut card: Card, cache: Option<TokenCache>) -> Token {
         let cache = cache.map(|mut c| {
@@ -141,7 +141,7 @@ impl Token {
         }
     }
 
-    /// Whether the token has a user PIN (none on CPS3 contactless, spec §7).
+    /// Whether the token has a user PIN (none on CPS3 contactless, docs/card-spec.md §7).
     pub fn has_pin(&self) -> bool {
         self.card.interface() == Interface::Contact
     }
@@ -169,7 +169,7 @@ impl Token {
         }
     }
 
-    /// The user PIN's min/max length from the AODF (spec §3.1), read once; the defaults 4 / 8
+    /// The user PIN's min/max length from the AODF (docs/card-spec.md §3.1), read once; the defaults 4 / 8
     /// when there is no PIN (contactless) or the AODF cannot be read.
     fn pin_lengths(&mut self) -> (CK_ULONG, CK_ULONG) {
         if let Some(l) = self.pin_lengths {
@@ -201,7 +201,7 @@ impl Token {
         }
     }
 
-    /// Read TokenInfo if the card has not yet (its label and manufacturer: spec §1.4 point 5),
+    /// Read TokenInfo if the card has not yet (its label and manufacturer: docs/card-spec.md §1.4 point 5),
     /// and complete the disk cache's key with them ([`TokenCache::bind`]).
     fn read_token_info(&mut self) -> std::result::Result<(), CardError> {
         if self.card.token_info_known() {
@@ -222,7 +222,7 @@ impl Token {
 
     /// C_GetTokenInfo. `sessions` and `rw_sessions` are the slot's session counts. The first
     /// call reads TokenInfo (label, manufacturer) when the disk cache did not give it; a card
-    /// whose TokenInfo cannot be read is not a token we recognise (as at open, spec §1.4).
+    /// whose TokenInfo cannot be read is not a token we recognise (as at open, docs/card-spec.md §1.4).
     pub fn info(&mut self, sessions: usize, rw_sessions: usize) -> Result<CK_TOKEN_INFO> {
         self.read_token_info().map_err(|e| {
             let e = Error::from(e);
@@ -237,7 +237,7 @@ impl Token {
             }
         })?;
         self.refresh_pins();
-        // CKF_RNG: C_GenerateRandom asks the card (GET CHALLENGE, spec §4.5, §5.2).
+        // CKF_RNG: C_GenerateRandom asks the card (GET CHALLENGE, docs/card-spec.md §4.5, §5.2).
         let mut flags = CKF_TOKEN_INITIALIZED | CKF_RNG;
         if self.has_pin() {
             flags |= CKF_LOGIN_REQUIRED | CKF_USER_PIN_INITIALIZED;
@@ -286,7 +286,7 @@ impl Token {
 /// "Tokens"); the card layer's [`cpx_card::Card::model`] names the applet.
 pub const TOKEN_MODEL: &str = "IAS ECC";
 
-/// COUNT_LOW (0 < left < max), FINAL_TRY (left 1), LOCKED (left 0 or blocked) (spec §3.2).
+/// COUNT_LOW (0 < left < max), FINAL_TRY (left 1), LOCKED (left 0 or blocked) (docs/card-spec.md §3.2).
 pub fn counter_flags(
     s: Option<&PinStatus>,
     low: CK_FLAGS,

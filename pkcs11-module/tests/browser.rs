@@ -17,7 +17,7 @@
 //!   certificate.
 //!
 //! The browsers run under Xvfb, and xdotool types the PIN into their dialog (a headless
-//! browser hangs on it, test-harness.md §5). Each login checks, in the server's own trace, that
+//! browser hangs on it). Each login checks, in the server's own trace, that
 //! it received the card's authentication certificate and the expected signature scheme, and
 //! keeps a screenshot in target/ci-artifacts/. Everything started is killed at the end of each
 //! trial, failed or not; system directories are replaced in private mount namespaces only.

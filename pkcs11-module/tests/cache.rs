@@ -266,8 +266,8 @@ fn cold_then_warm(stem: &str) -> Result<(), Failed> {
     let (warm, warm_wire) = rig.run("list", Some(utf8(&c)))?;
     assert_eq!(warm, cold, "{stem}: the same objects, values and moduli");
     // The physical minimum: the serial (EF.SN.ICC: SELECT + READ BINARY) tells the card, and
-    // EF_ACTUA (CPS3 contact, absent here: one SELECT answered 6A82, spec §5.7) its state; on
-    // a CPS4 the ChipDoc AID first (spec §1.3). Nothing else: objects, TokenInfo and the DODF
+    // EF_ACTUA (CPS3 contact, absent here: one SELECT answered 6A82, docs/card-spec.md §5.7) its state; on
+    // a CPS4 the ChipDoc AID first (docs/card-spec.md §1.3). Nothing else: objects, TokenInfo and the DODF
     // come from the entry.
     let ops: Vec<(u8, u8)> = warm_wire.iter().map(|(c, _)| (c[1], c[2])).collect();
     let want: &[(u8, u8)] = if stem.starts_with("cps3") {
@@ -329,8 +329,8 @@ fn warm_signature(stem: &str) -> Result<(), Failed> {
         "{stem}: only EF.SN.ICC read: {warm_wire:02X?}"
     );
     // Open (3) + PIN and PUK counters (CPS3: SELECT MF, 2 × GET DATA + GET RESPONSE; CPS4: 2
-    // bare VERIFY, spec §3.2) + VERIFY + the signature (CPS3: SELECT app, MSE HT, PSO HASH,
-    // MSE DST, PSO CDS, 2 GET RESPONSE; CPS4: SELECT app, MSE, PSO CDS, spec §8.6, §10.9) +
+    // bare VERIFY, docs/card-spec.md §3.2) + VERIFY + the signature (CPS3: SELECT app, MSE HT, PSO HASH,
+    // MSE DST, PSO CDS, 2 GET RESPONSE; CPS4: SELECT app, MSE, PSO CDS, docs/card-spec.md §8.6, §10.9) +
     // the logout at C_Finalize (VERIFY P1=FF). The login is VERIFY without data (is the PIN
     // already verified by another program?) + VERIFY.
     let want = if stem.starts_with("cps3") {
@@ -411,7 +411,7 @@ fn corrupt() -> Result<(), Failed> {
     Ok(())
 }
 
-/// A card update writes EF_ACTUA (spec §5.7): the same card (serial), new content.
+/// A card update writes EF_ACTUA (docs/card-spec.md §5.7): the same card (serial), new content.
 fn ef_actua_change() -> Result<(), Failed> {
     let mut img = image("cps3-doctor")?;
     img.ef_actua = None;

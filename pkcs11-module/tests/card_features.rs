@@ -176,7 +176,7 @@ fn cps4_cps_data() -> Result<(), Failed> {
     let rw = p11.open_rw_session(rig.slot)?;
     rw.login(UserType::User, Some(&pin("1234")))?;
     let data = find_one(&rw, ObjectClass::DATA, "CPS_DATA")?;
-    // spec §6.1: the CPS4 DODF does not flag CPS_DATA modifiable.
+    // docs/card-spec.md §6.1: the CPS4 DODF does not flag CPS_DATA modifiable.
     assert!(
         rw.get_attributes(data, &[AttributeType::Modifiable])?
             .contains(&Attribute::Modifiable(false))

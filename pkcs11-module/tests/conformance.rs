@@ -1,7 +1,7 @@
-//! The official conformance plan of the Cryptolib CPS (spec §6, the `test.cpp` program behind the
-//! 5.2.x HTML reports), re-implemented as our own test with the expected return codes (issue 6).
+//! The official conformance plan of the Cryptolib CPS (docs/card-spec.md §6, the `test.cpp` program behind
+//! the 5.2.x HTML reports), re-implemented as our own test with the expected return codes (issue 6).
 //!
-//! Every row of spec §6.1 is a `runner::Row` (official ID, what, expected `CK_RV`, a step) in
+//! Every row of docs/card-spec.md §6.1 is a `runner::Row` (official ID, what, expected `CK_RV`, a step) in
 //! the module of its group under `tests/conformance/`; the runner executes one card's plan in
 //! order and reports each mismatch as the official report would show it ("row 618 (…): expected
 //! CKR_DATA_LEN_RANGE, got CKR_OK"), all of them at the end. Rows are called through the raw C
@@ -97,7 +97,7 @@ fn plan(kind: Gen) -> Vec<Item> {
             cps_data::rows,
             sha256::rows,
         ],
-        // Contactless: no encryption, decryption, PIN or hash signature (spec §7); the program
+        // Contactless: no encryption, decryption, PIN or hash signature (docs/card-spec.md §7); the program
         // then runs the sessions and SHA-256 blocks with the contactless expectations and 1100.
         Gen::Cl => &[
             general::rows,

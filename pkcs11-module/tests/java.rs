@@ -285,7 +285,7 @@ fn keystore_signatures(java: &Java, card: Card) -> Result<(), Failed> {
             card.token
         );
         // The signature keys sign a SHA-1 or SHA-256 hash only (CKM_RSA_PKCS takes the bare
-        // hash or its DigestInfo; docs/pkcs11-module.md, spec §4.2): a SHA-384/512 DigestInfo is
+        // hash or its DigestInfo; docs/pkcs11-module.md, docs/card-spec.md §4.2): a SHA-384/512 DigestInfo is
         // CKR_DATA_LEN_RANGE.
         let sig = result(SIGN_CERT_LABEL, alg);
         assert!(

@@ -292,14 +292,14 @@ fn full(stem: &str) -> Result<(), Failed> {
             s.verify(m, public[0], data, &sig)?;
         }
     }
-    // Raw hashes with the signature key (spec §6.1 rows 636–641).
+    // Raw hashes with the signature key (docs/card-spec.md §6.1 rows 636–641).
     for h in [
         sha1::Sha1::digest(b"h").to_vec(),
         sha2::Sha256::digest(b"h").to_vec(),
     ] {
         s.sign(&Mechanism::RsaPkcs, sig_key, &h)?;
     }
-    // Multi-part SHA-256 (spec §6.1 rows 1000–1008).
+    // Multi-part SHA-256 (docs/card-spec.md §6.1 rows 1000–1008).
     s.sign_init(&Mechanism::Sha256RsaPkcs, sig_key)?;
     for chunk in msg.chunks(80) {
         s.sign_update(chunk)?;
@@ -553,7 +553,7 @@ fn misuse() -> Result<(), Failed> {
         s.get_attributes(pub_key, &[AttributeType::PrivateExponent])?
             .is_empty()
     );
-    // Verify fails on a wrong signature and ends the operation (spec §6.1 rows 714–715).
+    // Verify fails on a wrong signature and ends the operation (docs/card-spec.md §6.1 rows 714–715).
     expect_rv(
         s.verify(&Mechanism::Sha256RsaPkcs, pub_key, b"data", &[0u8; 256]),
         RvError::SignatureInvalid,

@@ -51,7 +51,7 @@ impl Secrets {
     fn for_card(stem: &str) -> Secrets {
         Secrets {
             pin: "0739".into(),
-            // CPS3: exactly 4 digits; CPS4: 4 to 8 (spec §3.1).
+            // CPS3: exactly 4 digits; CPS4: 4 to 8 (docs/card-spec.md §3.1).
             new_pin: if stem.starts_with("cps4") {
                 "086251"
             } else {

@@ -52,7 +52,7 @@ fn main() -> ExitCode {
     })
 }
 
-/// CKA_ID of the keys of the emulated cards: the PKCS#15 application AID ‖ 01 or 02 (spec §1.5).
+/// CKA_ID of the keys of the emulated cards: the PKCS#15 application AID ‖ 01 or 02 (docs/card-spec.md §1.5).
 const SIGNATURE_KEY_ID: &str = "E828BD080F8025000001FF001001";
 const AUTHENTICATION_KEY_ID: &str = "E828BD080F8025000001FF001002";
 const MESSAGE: &[u8] = &[0x5A; 1024];

@@ -4,13 +4,13 @@
 //!
 //! Every identity is fictitious and marked TEST (surnames `…-TEST00nn`, organisations `… TEST
 //! CPX`). RPPS numbers use the test range `997…` seen on real test cards and are Luhn-valid
-//! (data-and-certs §2.7); card serials use `99000000nn`.
+//! (docs/data-and-certs.md §2.7); card serials use `99000000nn`.
 
 use crate::images::{EfActua, Image, ImageKind, Secrets, Situation};
 use crate::pki::Level;
 use crate::x509::{Date, Period};
 
-/// Card type: DICO G02 code carried by extension `1.2.250.1.71.1.2.2` (data-and-certs §2.2).
+/// Card type: DICO G02 code carried by extension `1.2.250.1.71.1.2.2` (docs/data-and-certs.md §2.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum CardType {
     /// Carte de Professionnel de Santé.
@@ -34,7 +34,7 @@ impl CardType {
         }
     }
 
-    /// Letter code (TRE_R87, data-and-certs §1.6) used in `holder.toml`.
+    /// Letter code (TRE_R87, docs/data-and-certs.md §1.6) used in `holder.toml`.
     pub(crate) fn letters(self) -> &'static str {
         match self {
             CardType::Cps => "CPS",
@@ -54,7 +54,7 @@ impl CardType {
         }
     }
 
-    /// Issuing level: FORT for CPS/CPF, STANDARD for CPE/CPA (data-and-certs §2.4: the real TEST
+    /// Issuing level: FORT for CPS/CPF, STANDARD for CPE/CPA (docs/data-and-certs.md §2.4: the real TEST
     /// CPE is issued by STANDARD PERSONNES; CPS → FORT is confidence M).
     pub(crate) fn level(self) -> Level {
         match self {
@@ -147,7 +147,7 @@ pub(crate) struct Card {
 }
 
 /// Issuer id prefix of the token id (extension 2.3): ANS's national issuer number, the EF.SN.ICC
-/// issuer prefix `80 25 00 00 01` (data-and-certs §2.2, card notes §3).
+/// issuer prefix `80 25 00 00 01` (docs/data-and-certs.md §2.2, docs/card-notes.md §3).
 pub(crate) const TOKEN_ISSUER_ID: &str = "8025000001";
 
 /// Current cards: 3 years from 2026-01-01 (the real TEST CPE is valid 3 years, §2.1).

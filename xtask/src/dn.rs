@@ -1,6 +1,6 @@
 //! Distinguished names with the string types and RDN layout of the real IGC-Santé certificates.
 //!
-//! data-and-certs §2.1: `C` is a PrintableString, every other attribute a UTF8String, in the
+//! docs/data-and-certs.md §2.1: `C` is a PrintableString, every other attribute a UTF8String, in the
 //! issuer as in the subject. Person subjects end with ONE multi-valued RDN `{GN + CN + SN}`
 //! (§2.3); the order of the AVAs inside it is the DER SET OF order, which `SetOfVec` computes.
 
@@ -71,7 +71,7 @@ fn rdn(avas: &[(ObjectIdentifier, &str)]) -> Result<RelativeDistinguishedName> {
 }
 
 fn ava(oid: ObjectIdentifier, value: &str) -> Result<AttributeTypeAndValue> {
-    // data-and-certs §2.1: only the country is a PrintableString.
+    // docs/data-and-certs.md §2.1: only the country is a PrintableString.
     let tag = if oid == C {
         Tag::PrintableString
     } else {

@@ -1,5 +1,5 @@
 //! Encoders for the X.509 extensions used by the test PKI, each with the exact DER shape seen in
-//! the real IGC-Santé certificates (data-and-certs §2.1, §2.2; card notes §8).
+//! the real IGC-Santé certificates (docs/data-and-certs.md §2.1, §2.2; docs/card-notes.md §8).
 
 use const_oid::ObjectIdentifier;
 use const_oid::db::rfc5280::{
@@ -23,9 +23,9 @@ use x509_cert::ext::pkix::{
 
 use crate::Result;
 
-/// `anyPolicy` (2.5.29.32.0): the policy of the real IGC-Santé CA certificates (card notes §8).
+/// `anyPolicy` (2.5.29.32.0): the policy of the real IGC-Santé CA certificates (docs/card-notes.md §8).
 pub(crate) const ANY_POLICY: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.32.0");
-/// The IGC-Santé TEST card-certificate policy seen on the real TEST CPE card (data-and-certs
+/// The IGC-Santé TEST card-certificate policy seen on the real TEST CPE card (docs/data-and-certs.md
 /// §2.1, §2.6). The production card policies are not public, so every leaf uses this one.
 pub(crate) const TEST_CARD_POLICY: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("1.2.250.1.213.1.7.2.1.1.1.1");
@@ -34,7 +34,7 @@ pub(crate) const EKU_CLIENT_AUTH: ObjectIdentifier = ObjectIdentifier::new_unwra
 /// EKU Microsoft smart-card logon.
 pub(crate) const EKU_MS_SMARTCARD_LOGIN: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("1.3.6.1.4.1.311.20.2.2");
-/// otherName type of the Microsoft UPN used in the auth certificate's SAN (data-and-certs §2.1).
+/// otherName type of the Microsoft UPN used in the auth certificate's SAN (docs/data-and-certs.md §2.1).
 pub(crate) const MS_UPN: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.311.20.2.3");
 /// ANS "catégorie de produit" extension (DICO G01), an OCTET STRING of one byte (§2.2).
 pub(crate) const ANS_PRODUCT_CATEGORY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.250.1.71.1.2.5");
@@ -56,7 +56,7 @@ fn uri(s: &str) -> Result<GeneralName> {
 }
 
 /// basicConstraints. Leaves: non-critical empty SEQUENCE `30 00` (§2.1). CAs: critical, `cA`
-/// TRUE, `pathLen 0` on intermediates only (card notes §8, real CA certificates).
+/// TRUE, `pathLen 0` on intermediates only (docs/card-notes.md §8, real CA certificates).
 pub(crate) fn basic_constraints(ca: bool, path_len: Option<u8>) -> Result<Extension> {
     ext(
         ID_CE_BASIC_CONSTRAINTS,

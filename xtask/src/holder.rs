@@ -65,7 +65,7 @@ pub(crate) fn render(card: &Card, issuer: &Ca, certs: &[(Role, &Certificate)]) -
     )?;
     writeln!(
         out,
-        "# them: the specialty (R01, in CPS_INFO_PS: cpx-data-and-certs.md §1.3), the card"
+        "# them: the specialty (R01, in CPS_INFO_PS: docs/data-and-certs.md §1.3), the card"
     )?;
     writeln!(
         out,

@@ -126,7 +126,7 @@ fn situations_are_well_formed_and_consistent() {
             assert!(sector.starts_with("SA") && sector.len() == 4, "{sector}");
             let (prefix, number) = id.split_at(1);
             match prefix {
-                // Cabinet RPPS: the holder's RPPS + rang + key (data-and-certs §2.7).
+                // Cabinet RPPS: the holder's RPPS + rang + key (docs/data-and-certs.md §2.7).
                 "4" => {
                     let rpps = &card.holder.national_id[1..];
                     assert!(number.len() == 14 && luhn::is_valid(number), "{id}");
@@ -157,7 +157,7 @@ fn situations_are_well_formed_and_consistent() {
 
 #[test]
 fn rpps_rang_gets_its_luhn_key() {
-    // The real test card's cabinet (data-and-certs §1.2, §2.7): RPPS 99700735741, rang 00.
+    // The real test card's cabinet (docs/data-and-certs.md §1.2, §2.7): RPPS 99700735741, rang 00.
     let card = Card {
         holder: Holder {
             national_id: "899700735741",

@@ -3,7 +3,7 @@
 //!
 //! Every identity value of the business data is derived from the table: names and national id
 //! from the holder, type, token id and validity from what the certificates encode, structure ids
-//! of cabinets from the RPPS (`4` + RPPS + rang + Luhn key, data-and-certs §2.7). Only what no
+//! of cabinets from the RPPS (`4` + RPPS + rang + Luhn key, docs/data-and-certs.md §2.7). Only what no
 //! certificate carries is set per card in [`Image`]: card model, PIN state, specialty,
 //! situations.
 
@@ -21,9 +21,9 @@ use crate::x509::Date;
 pub(crate) enum ImageKind {
     /// CPS3, contact interface.
     Cps3,
-    /// CPS3 through its contactless interface: no PIN, technical key only (spec §7).
+    /// CPS3 through its contactless interface: no PIN, technical key only (docs/card-spec.md §7).
     Cps3Contactless,
-    /// CPS4 (NXP ChipDoc): CPS2ter objects are physical DODF objects (spec §2.4, §10.14).
+    /// CPS4 (NXP ChipDoc): CPS2ter objects are physical DODF objects (docs/card-spec.md §2.4, §10.14).
     Cps4,
 }
 
@@ -48,7 +48,7 @@ pub(crate) enum Secrets {
     PukBlocked,
 }
 
-/// EF_ACTUA present (`3F00/D010`, spec §5.7): the card was updated once. `YYYYMMDDhhmmss`.
+/// EF_ACTUA present (`3F00/D010`, docs/card-spec.md §5.7): the card was updated once. `YYYYMMDDhhmmss`.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct EfActua {
     /// Tag 81.
@@ -58,11 +58,11 @@ pub(crate) struct EfActua {
 }
 
 /// One situation (activité) of `CPS_ACTIVITY_nn_PS`: `84` raison sociale, `85` Struct_IdNat,
-/// `86` secteur (data notes §1.2).
+/// `86` secteur (docs/data-and-certs.md §1.2).
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Situation {
     /// The RPPS holder's own cabinet: `CABINET DR <surname>`, Struct_IdNat `4` + RPPS + 2-digit
-    /// rang + Luhn key (G07 "cabinet RPPS", data-and-certs §2.7), secteur SA07 (cabinet
+    /// rang + Luhn key (G07 "cabinet RPPS", docs/data-and-certs.md §2.7), secteur SA07 (cabinet
     /// individuel).
     Cabinet {
         /// Rang of the cabinet (00 = the first).
@@ -83,7 +83,7 @@ pub(crate) struct Image {
     pub(crate) secrets: Secrets,
     /// EF_ACTUA, when the card was updated.
     pub(crate) ef_actua: Option<EfActua>,
-    /// Specialty (DICO R01), last field of `CPS_INFO_PS` (data notes §1.3).
+    /// Specialty (DICO R01), last field of `CPS_INFO_PS` (docs/data-and-certs.md §1.3).
     pub(crate) specialty: Option<&'static str>,
     /// Situations, `CPS_ACTIVITY_01_PS` first.
     pub(crate) situations: &'static [Situation],
@@ -282,13 +282,13 @@ fn header(out: &mut String, card: &Card) -> Result<()> {
          # (xtask/src/cards.rs), like holder.toml and the certificates beside it: do not edit.\n\
          # Fictitious TEST identity; TEST ONLY. Format: crates/cpx-emulator/src/lib.rs (\"Card image\n\
          # format\"). Business data contents are NOT the real (unpublished) ASIP layout: plausible\n\
-         # BER-TLV EE {{ 8x text }} (cpx-data-and-certs.md §1.2), see crates/cpx-emulator/CHOICES.md."
+         # BER-TLV EE {{ 8x text }} (docs/data-and-certs.md §1.2), see crates/cpx-emulator/CHOICES.md."
     )?;
     if card.image.kind == ImageKind::Cps4 {
         writeln!(
             out,
-            "# CPS4: every object, CPS2TER_* and CPS_SIT_FACT included, is a physical DODF object (spec\n\
-             # §2.4, §10.14). FIDs are not public: D1xx for CPS_*, D2xx for CPS2TER_* (CHOICES.md)."
+            "# CPS4: every object, CPS2TER_* and CPS_SIT_FACT included, is a physical DODF object (docs/card-spec.md\n\
+             # §2.4, §10.14). FIDs are not public: D1xx for CPS_*, D2xx for CPS2TER_* (crates/cpx-emulator/CHOICES.md)."
         )?;
     }
     Ok(())
@@ -361,7 +361,7 @@ fn data_objects(card: &Card) -> Result<Vec<Data>> {
         ),
         Data::new(
             "id type (G08) and id: the certificates' CN; profession (G15/G16 code of the title),\n\
-             specialty (R01) last: data notes §1.3",
+             specialty (R01) last: docs/data-and-certs.md §1.3",
             "CPS_INFO_PS",
             0xD104,
             info_ps(card),
@@ -369,8 +369,8 @@ fn data_objects(card: &Card) -> Result<Vec<Data>> {
     ];
     let mut cps_data = if cps4 {
         let mut d = Data::new(
-            "The writable object (spec §5.4): the EF takes UPDATE BINARY after the PIN, but the CPS4\n\
-             DODF does not flag it modifiable (spec §6.1, \"the 900 block on CPS4\"):\n\
+            "The writable object (docs/card-spec.md §5.4): the EF takes UPDATE BINARY after the PIN, but the CPS4\n\
+             DODF does not flag it modifiable (docs/card-spec.md §6.1, \"the 900 block on CPS4\"):\n\
              choices::CPS4_CPS_DATA_MODIFIABLE.",
             "CPS_DATA",
             0xD107,
@@ -380,7 +380,7 @@ fn data_objects(card: &Card) -> Result<Vec<Data>> {
         d
     } else {
         let mut d = Data::new(
-            "the only writable object (spec §5.4); D107 is the file the Cryptolib never caches",
+            "the only writable object (docs/card-spec.md §5.4); D107 is the file the Cryptolib never caches",
             "CPS_DATA",
             0xD107,
             Content::Empty,
@@ -396,7 +396,7 @@ fn data_objects(card: &Card) -> Result<Vec<Data>> {
         let what = match sit {
             Situation::Cabinet { .. } => "the holder's cabinet, Struct_IdNat 4 + RPPS + rang + Luhn key",
             Situation::Employer => "the card's organisation (the certificates' O and OU)",
-            Situation::At(_) => "raison sociale, Struct_IdNat, secteur (data notes §1.2)",
+            Situation::At(_) => "raison sociale, Struct_IdNat, secteur (docs/data-and-certs.md §1.2)",
         };
         let content = situation(card, sit)?;
         data.push(
@@ -415,7 +415,7 @@ fn data_objects(card: &Card) -> Result<Vec<Data>> {
     }
     data.push(
         Data::new(
-            "Billing situation (layout not public, data notes §1.4): the CPS3 default placeholder",
+            "Billing situation (layout not public, docs/data-and-certs.md §1.4): the CPS3 default placeholder",
             "CPS_SIT_FACT",
             0xD110,
             Content::Hex(SIT_FACT.to_owned()),
@@ -425,7 +425,7 @@ fn data_objects(card: &Card) -> Result<Vec<Data>> {
     let icc = format!("5A0A{}", default_pan(card.card_serial)?);
     data.extend([
         Data::new(
-            "The seven free-access CPS2ter objects (spec §2.4), physical on CPS4; binary layouts not\n\
+            "The seven free-access CPS2ter objects (docs/card-spec.md §2.4), physical on CPS4; binary layouts not\n\
              public: each mirrors its CPS_* twin (ICC: the EF.SN.ICC bytes, ATR: the card ATR) or is a\n\
              placeholder.",
             "CPS2TER_ATR",
@@ -442,7 +442,7 @@ fn data_objects(card: &Card) -> Result<Vec<Data>> {
     for (n, content) in situations {
         data.push(
             Data::new(
-                "CPS2ter twin of the situation (spec §2.4): same bytes, physical on CPS4 (spec §10.14)",
+                "CPS2ter twin of the situation (docs/card-spec.md §2.4): same bytes, physical on CPS4 (docs/card-spec.md §10.14)",
                 format!("CPS2TER_ACTIVITY_{n:02}_PS"),
                 0xD21F + n,
                 content,
@@ -468,13 +468,13 @@ pub(crate) fn render(card: &Card) -> Result<String> {
         writeln!(
             out,
             "# atr: the final CPS4 ATR by default (T=0 and T=1, pcscd picks T=1); atr = \"cps4-rc\" or\n\
-             # \"cps4-t0\" for the two other ATRs (spec §1.1)"
+             # \"cps4-t0\" for the two other ATRs (docs/card-spec.md §1.1)"
         )?;
     }
     if let Some(a) = card.image.ef_actua {
         writeln!(
             out,
-            "\n[ef_actua]  # 3F00/D010, spec §5.7: the card was updated once\nstart = {}\nend = {}",
+            "\n[ef_actua]  # 3F00/D010, docs/card-spec.md §5.7: the card was updated once\nstart = {}\nend = {}",
             s(a.start),
             s(a.end)
         )?;

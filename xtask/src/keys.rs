@@ -19,7 +19,8 @@ use x509_cert::serial_number::SerialNumber;
 use crate::Result;
 
 /// Every key in the test PKI is RSA-2048: the card keys because CPS3/CPS4 keys are RSA-2048
-/// (card notes §5), the CAs to keep generation fast (the real roots are RSA-4096, card notes §8).
+/// (docs/card-notes.md §5), the CAs to keep generation fast (the real roots are RSA-4096, docs/card-notes.md
+/// §8).
 pub(crate) const RSA_BITS: usize = 2048;
 
 /// A generated key pair with the seed it came from.
@@ -72,7 +73,7 @@ impl KeyPair {
 ///
 /// The first byte is forced into `0x40..=0x7F`: positive (no leading `00` needed) and non-zero, so
 /// the INTEGER is exactly `len` bytes long. The real card certificate has a 16-byte serial
-/// (data-and-certs §2.1); the real CAs have 18-byte serials.
+/// (docs/data-and-certs.md §2.1); the real CAs have 18-byte serials.
 pub(crate) fn serial(seed: &str, len: usize) -> Result<SerialNumber> {
     let digest = Sha256::digest(format!("{seed}/serial").as_bytes());
     let mut bytes = digest.get(..len).ok_or("serial longer than 32 bytes")?.to_vec();

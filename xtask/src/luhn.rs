@@ -1,4 +1,4 @@
-//! Luhn (mod 10) keys: RPPS, RPPS-rang, SIRET and PAN check digits (data-and-certs §2.7).
+//! Luhn (mod 10) keys: RPPS, RPPS-rang, SIRET and PAN check digits (docs/data-and-certs.md §2.7).
 
 use crate::Result;
 
@@ -42,7 +42,7 @@ pub(crate) fn is_valid(digits: &str) -> bool {
 mod tests {
     use super::*;
 
-    /// Real numbers checked in data-and-certs §2.7, and real or reference PANs.
+    /// Real numbers checked in docs/data-and-certs.md §2.7, and real or reference PANs.
     const KNOWN_GOOD: &[&str] = &[
         "10002813839",    // RPPS
         "99700735741",    // RPPS (test range)
@@ -66,7 +66,7 @@ mod tests {
 
     #[test]
     fn wrong_keys_and_non_digits_are_rejected() {
-        // MOS illustrative RPPS, not a real number (data-and-certs §2.7).
+        // MOS illustrative RPPS, not a real number (docs/data-and-certs.md §2.7).
         assert!(!is_valid("10005678901"));
         assert!(!is_valid("99700735742"));
         assert!(!is_valid(""));

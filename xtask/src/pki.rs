@@ -1,7 +1,7 @@
 //! The TEST copy of the IGC-Santé CA hierarchy: a root per assurance level (ELEMENTAIRE,
 //! STANDARD, FORT) and under each root the intermediates PERSONNES and ORGANISATIONS.
 //!
-//! Shape copied from the real CA certificates (card notes §8, data-and-certs §2.4):
+//! Shape copied from the real CA certificates (docs/card-notes.md §8, docs/data-and-certs.md §2.4):
 //! DN `C=FR, O=ASIP-SANTE, OU=0002 187512751, OU=IGC-SANTE TEST, CN=…`; roots valid 20 years,
 //! intermediates one day less; sha256WithRSA; extensions in the real order.
 //! Every CN starts with `TEST CPX` so that no DN equals a real production *or* real TEST CA.
@@ -16,11 +16,11 @@ use crate::ext;
 use crate::keys::{self, KeyPair};
 use crate::x509::{self, CertSpec, Date, Period};
 
-/// Organisation of every IGC-Santé CA (card notes §8).
+/// Organisation of every IGC-Santé CA (docs/card-notes.md §8).
 const CA_O: &str = "ASIP-SANTE";
-/// ASIP's registry identifier OU of every IGC-Santé CA (card notes §8).
+/// ASIP's registry identifier OU of every IGC-Santé CA (docs/card-notes.md §8).
 const CA_OU_ID: &str = "0002 187512751";
-/// The OU of the real TEST hierarchy (data-and-certs §2.4), kept so TEST detection by OU works.
+/// The OU of the real TEST hierarchy (docs/data-and-certs.md §2.4), kept so TEST detection by OU works.
 const CA_OU_TEST: &str = "IGC-SANTE TEST";
 /// Project marker in every CN: the real TEST CAs are `TEST AC …`, ours `TEST CPX AC …`.
 const CN_PREFIX: &str = "TEST CPX AC";
@@ -69,7 +69,7 @@ impl Level {
         }
     }
 
-    /// Short form used in CRL/AIA file names (real: `ACR-EL`, `ACR-ST`, `ACR-FO`, card notes §8).
+    /// Short form used in CRL/AIA file names (real: `ACR-EL`, `ACR-ST`, `ACR-FO`, docs/card-notes.md §8).
     fn abbr(self) -> &'static str {
         match self {
             Level::Elementaire => "EL",
@@ -100,7 +100,7 @@ impl Population {
     }
 
     /// Short form in file names: `PP` from the real TEST `ACI-ST-PP-TEST`; `ORG` from the
-    /// confirmed production `ACI-EL-ORG` (data-and-certs §2.4).
+    /// confirmed production `ACI-EL-ORG` (docs/data-and-certs.md §2.4).
     fn abbr(self) -> &'static str {
         match self {
             Population::Personnes => "PP",

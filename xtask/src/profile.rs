@@ -1,10 +1,10 @@
 //! The card (leaf) certificate profile, copied field by field from the real IGC-Santé TEST CPE
-//! authentication certificate (data-and-certs §2.1) and adapted per certificate role.
+//! authentication certificate (docs/data-and-certs.md §2.1) and adapted per certificate role.
 //!
 //! Facts and their sources:
 //! - subject `C=FR`, then `ST`, `O`, `OU`=Struct_IdNat (CPE/CPA only), `title`, then one
 //!   multi-valued RDN `{GN + CN + SN}` (§2.1, §2.3); CPS subjects have no ST/O/OU (§2.3);
-//! - serial 16 bytes, sha256WithRSA, RSA-2048 (§2.1, card notes §5);
+//! - serial 16 bytes, sha256WithRSA, RSA-2048 (§2.1, docs/card-notes.md §5);
 //! - extension order and criticality as in the real cert: basicConstraints `30 00`, SKI, AKI,
 //!   keyUsage (critical), certificatePolicies, EKU, SAN, CRL DP, freshestCRL, AIA, then the ANS
 //!   extensions `1.2.250.1.71.1.2.5`, `.2.2`, `.2.3` (§2.1, §2.2);
@@ -12,7 +12,7 @@
 //!   adds keyEncipherment (§2.5, M), so CPS/CPF auth certs carry both and CPE/CPA only
 //!   digitalSignature: consumers must accept both;
 //! - sign keyUsage digitalSignature + nonRepudiation (§2.5, M); no EKU and no SAN (none observed);
-//! - tech (contactless) certificate: not observed at all (card notes §9). Inferred profile:
+//! - tech (contactless) certificate: not observed at all (docs/card-notes.md §9). Inferred profile:
 //!   digitalSignature, EKU clientAuth (TLS without PIN), no UPN (no smart-card logon without PIN).
 
 use const_oid::ObjectIdentifier;

@@ -271,7 +271,7 @@ fn national_identifiers_are_well_formed() {
     for card in CARDS {
         let id = card.holder.national_id;
         match card.card_type {
-            // RPPS: prefix 8 + 11 digits, Luhn, test range 997 (data-and-certs §2.7).
+            // RPPS: prefix 8 + 11 digits, Luhn, test range 997 (docs/data-and-certs.md §2.7).
             CardType::Cps | CardType::Cpf => {
                 assert_eq!(id.len(), 12, "{}", card.stem);
                 assert!(
@@ -316,7 +316,7 @@ fn holder_toml_matches_certificates() {
             assert_eq!(org("state"), dn::find(subject, dn::ST));
             assert_eq!(org("struct_id"), dn::find(subject, dn::OU));
 
-            // ANS extensions (data-and-certs §2.2).
+            // ANS extensions (docs/data-and-certs.md §2.2).
             let type_code = u8::from_der(&ext_value(&c, ext::ANS_CARD_TYPE)).unwrap();
             assert_eq!(t["card"]["type_code"].as_integer(), Some(i64::from(type_code)));
             let token = ext_value(&c, ext::ANS_TOKEN_ID);

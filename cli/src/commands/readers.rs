@@ -23,7 +23,7 @@ struct Reader {
     state: &'static str,
     /// Upper-case hex, no spaces; null when no card.
     atr: Option<String>,
-    /// What the ATR says (spec §1.1); null when no card.
+    /// What the ATR says (docs/card-spec.md §1.1); null when no card.
     card: Option<CardKind>,
 }
 

@@ -207,7 +207,7 @@ pub fn module_path() -> Result<std::path::PathBuf, Failed> {
 }
 
 /// A private pcscd with no reader at all (the sandbox always has vpcd readers), in its own mount
-/// namespace like the sandbox's (test-harness.md §3), with the reader drivers hidden. Give
+/// namespace like the sandbox's (`cpx_testkit::sandbox`), with the reader drivers hidden. Give
 /// `socket` to a child as `PCSCLITE_CSOCK_NAME`. Stopped by PID on drop.
 pub struct ReaderlessPcscd {
     pub socket: std::path::PathBuf,

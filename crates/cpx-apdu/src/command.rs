@@ -1,4 +1,4 @@
-//! Command APDUs (short form only, spec §2.3) and command chaining.
+//! Command APDUs (short form only, docs/card-spec.md §2.3) and command chaining.
 
 use std::fmt::{self, Write as _};
 
@@ -11,14 +11,14 @@ pub const MAX_DATA: usize = 255;
 /// Largest Le of a short APDU; it is encoded as `00`.
 pub const MAX_LE: u16 = 256;
 
-/// CLA bit that announces "more commands of this chain follow" (ISO 7816-4 §5.1.1, spec §2.3).
+/// CLA bit that announces "more commands of this chain follow" (ISO 7816-4 §5.1.1, docs/card-spec.md §2.3).
 pub const CLA_CHAINING: u8 = 0x10;
 
 /// INS of VERIFY: its data is a PIN or PUK.
 pub const INS_VERIFY: u8 = 0x20;
-/// INS of CHANGE REFERENCE DATA: its data is old ‖ new PIN, or the new PIN (spec §3.2).
+/// INS of CHANGE REFERENCE DATA: its data is old ‖ new PIN, or the new PIN (docs/card-spec.md §3.2).
 pub const INS_CHANGE_REFERENCE_DATA: u8 = 0x24;
-/// INS of RESET RETRY COUNTER: its data is PUK ‖ new PIN, or the new PIN (spec §3.2).
+/// INS of RESET RETRY COUNTER: its data is PUK ‖ new PIN, or the new PIN (docs/card-spec.md §3.2).
 pub const INS_RESET_RETRY_COUNTER: u8 = 0x2C;
 
 /// The four ISO 7816-4 cases of a short command APDU.
@@ -52,11 +52,11 @@ pub enum Case {
 /// ```
 /// use cpx_apdu::Command;
 ///
-/// // spec §1.3: select EF.SN.ICC by path, FCP wanted.
+/// // docs/card-spec.md §1.3: select EF.SN.ICC by path, FCP wanted.
 /// let cmd = Command::new(0x00, 0xA4, 0x09, 0x04).with_data([0x3F, 0x00, 0xD0, 0x03])?.with_le(256)?;
 /// assert_eq!(&cmd.to_bytes()[..], &[0x00, 0xA4, 0x09, 0x04, 0x04, 0x3F, 0x00, 0xD0, 0x03, 0x00]);
 ///
-/// // spec §8: VERIFY of PIN 1234; the PIN never reaches a log.
+/// // docs/card-spec.md §8: VERIFY of PIN 1234; the PIN never reaches a log.
 /// let verify = Command::new(0x00, 0x20, 0x00, 0x01).with_data(b"1234".to_vec())?;
 /// assert_eq!(verify.trace(), "00 20 00 01 04 ** ** ** **");
 /// assert!(!format!("{verify:?}").contains("31"));
@@ -111,7 +111,7 @@ impl Command {
         Ok(self)
     }
 
-    /// Replaces the class byte (e.g. `01` for ChipDoc's logical channel 1, spec §1.3).
+    /// Replaces the class byte (e.g. `01` for ChipDoc's logical channel 1, docs/card-spec.md §1.3).
     pub fn with_cla(mut self, cla: u8) -> Command {
         self.cla = cla;
         self
@@ -205,7 +205,7 @@ impl Command {
     }
 
     /// The same command with no Le: on T=0 a case-4 command goes out as case 3 and the card answers
-    /// `61xx` (spec §2.3, §8.1).
+    /// `61xx` (docs/card-spec.md §2.3, §8.1).
     pub fn without_le(&self) -> Command {
         Command {
             le: None,
@@ -299,7 +299,7 @@ fn from_short_len(byte: u8) -> u16 {
     if byte == 0 { MAX_LE } else { u16::from(byte) }
 }
 
-/// Splits `data` into a command chain (ISO 7816-4 §5.1.1, spec §2.3).
+/// Splits `data` into a command chain (ISO 7816-4 §5.1.1, docs/card-spec.md §2.3).
 ///
 /// Every command but the last has CLA `cla | 0x10` and `chunk` bytes of data and no Le; the last
 /// has `cla` as given, the remaining bytes and `le`. Data of at most `chunk` bytes gives a single
@@ -309,7 +309,7 @@ fn from_short_len(byte: u8) -> u16 {
 /// ```
 /// use cpx_apdu::chain;
 ///
-/// // spec §4.3: PSO DECIPHER of 0x81 ‖ 256-byte cryptogram.
+/// // docs/card-spec.md §4.3: PSO DECIPHER of 0x81 ‖ 256-byte cryptogram.
 /// let mut data = vec![0x81];
 /// data.extend_from_slice(&[0x5A; 256]);
 /// let cmds = chain(0x00, 0x2A, 0x80, 0x86, &data, Some(256), 255)?;
@@ -375,7 +375,7 @@ mod tests {
         let cmd = Command::new(0x00, 0xB0, 0x00, 0x00).with_le(0x0C).unwrap();
         assert_eq!(cmd.case(), Case::Case2);
         assert_eq!(bytes(&cmd), hex!("00 B0 00 00 0C"));
-        // spec §2.3: CPS3 reads in E7 chunks, CPS4 with Le 00 = 256.
+        // docs/card-spec.md §2.3: CPS3 reads in E7 chunks, CPS4 with Le 00 = 256.
         let cmd = Command::new(0x01, 0xB0, 0x00, 0x00).with_le(256).unwrap();
         assert_eq!(bytes(&cmd), hex!("01 B0 00 00 00"));
         assert_eq!(cmd.le(), Some(256));
@@ -387,7 +387,7 @@ mod tests {
 
     #[test]
     fn case3() {
-        // spec §1.3: ChipDoc AID select, case 3.
+        // docs/card-spec.md §1.3: ChipDoc AID select, case 3.
         let cmd = Command::new(0x01, 0xA4, 0x04, 0x0C)
             .with_data(hex!("80 25 00 00 01 FF 01 00"))
             .unwrap();
@@ -403,7 +403,7 @@ mod tests {
 
     #[test]
     fn case4() {
-        // spec §1.3: select EF.SN.ICC with FCP.
+        // docs/card-spec.md §1.3: select EF.SN.ICC with FCP.
         let cmd = Command::new(0x00, 0xA4, 0x09, 0x04)
             .with_data(hex!("3F00D003").to_vec())
             .unwrap()
@@ -479,7 +479,7 @@ mod tests {
                 assert!(debug.contains("<4 bytes masked>"), "{debug}");
             }
         }
-        // spec §9: CHANGE REFERENCE DATA old ‖ new; §4 of the notes: unblock PUK ‖ new PIN.
+        // docs/card-spec.md §9: CHANGE REFERENCE DATA old ‖ new; docs/card-notes.md §4: unblock PUK ‖ new PIN.
         let cmd = Command::new(0x00, 0x2C, 0x00, 0x01)
             .with_data(b"1234567812345678".to_vec())
             .unwrap();
@@ -606,7 +606,7 @@ mod tests {
 
     #[test]
     fn chain_pso_decipher_spec_4_3() {
-        // spec §4.3: 0x81 ‖ 256-byte cryptogram = 257 bytes.
+        // docs/card-spec.md §4.3: 0x81 ‖ 256-byte cryptogram = 257 bytes.
         let mut data = vec![0x81];
         data.extend((0..256).map(|i| i as u8));
         let cmds = chain(0x00, 0x2A, 0x80, 0x86, &data, Some(256), 255).unwrap();

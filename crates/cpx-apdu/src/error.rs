@@ -2,7 +2,7 @@
 
 /// An APDU could not be built or parsed.
 ///
-/// Only short APDUs exist on CPx cards (spec §2.3: no extended length), so every limit here is a
+/// Only short APDUs exist on CPx cards (docs/card-spec.md §2.3: no extended length), so every limit here is a
 /// short-APDU limit: at most 255 data bytes in a command, Le in `1..=256`, at most 256 data bytes
 /// in a response.
 ///
@@ -44,7 +44,7 @@ pub enum ApduError {
         len: usize,
     },
     /// A command APDU in extended-length form (byte 5 is `00` and more bytes follow); CPx cards
-    /// only use short APDUs (spec §2.3).
+    /// only use short APDUs (docs/card-spec.md §2.3).
     #[error("extended-length command APDUs are not supported")]
     ExtendedLength,
 }

@@ -2,14 +2,14 @@
 //! health-professional cards (CPS3 = IAS-ECC, CPS4 = NXP ChipDoc, and the CPS2ter volet).
 //!
 //! Pure data handling, no I/O: the transport crate sends what [`Command::to_bytes`] builds and
-//! hands the reply to [`Response::from_bytes`]. Only short APDUs exist (spec §2.3); data longer
+//! hands the reply to [`Response::from_bytes`]. Only short APDUs exist (docs/card-spec.md §2.3); data longer
 //! than 255 bytes goes through [`chain`]. Command data is wiped on drop and never shown for PIN
 //! commands ([`Command::trace`]).
 //!
 //! ```
 //! use cpx_apdu::{Command, Response, Status, tlv};
 //!
-//! // spec §3.2: ask a CPS3 for the tries left on PIN 01 ...
+//! // docs/card-spec.md §3.2: ask a CPS3 for the tries left on PIN 01 ...
 //! let get_data = Command::new(0x00, 0xCB, 0x3F, 0xFF)
 //!     .with_data([0x4D, 0x08, 0x70, 0x06, 0xBF, 0x81, 0x01, 0x02, 0xA0, 0x80])?
 //!     .with_le(256)?;

@@ -7,7 +7,8 @@ use zeroize::Zeroizing;
 use crate::error::ApduError;
 use crate::status::StatusWord;
 
-/// Most bytes of one short response APDU: 256 data bytes + SW1 SW2 (spec §2.3: short APDUs only).
+/// Most bytes of one short response APDU: 256 data bytes + SW1 SW2 (docs/card-spec.md §2.3: short APDUs
+/// only).
 pub const MAX_RESPONSE_LEN: usize = 256 + 2;
 
 /// A response APDU: data (possibly empty) and a status word.
@@ -18,7 +19,7 @@ pub const MAX_RESPONSE_LEN: usize = 256 + 2;
 /// ```
 /// use cpx_apdu::{Response, Status, StatusWord};
 ///
-/// // spec §1.3: READ BINARY of EF.SN.ICC.
+/// // docs/card-spec.md §1.3: READ BINARY of EF.SN.ICC.
 /// let raw = [0x5A, 0x0A, 0x80, 0x25, 0x00, 0x00, 0x01, 0x99, 0x21, 0x38, 0x45, 0x0F, 0x90, 0x00];
 /// let rsp = Response::from_bytes(&raw)?;
 /// assert!(rsp.is_success());
@@ -179,7 +180,7 @@ mod tests {
 
     #[test]
     fn new_allows_joined_data() {
-        // spec §2.3: a 256-byte signature fetched as E7 + 19 bytes, joined by the transport.
+        // docs/card-spec.md §2.3: a 256-byte signature fetched as E7 + 19 bytes, joined by the transport.
         let rsp = Response::new(vec![0x11; 600], StatusWord::SUCCESS);
         assert_eq!(rsp.data().len(), 600);
         assert_eq!(rsp.into_result().map(|d| d.len()), Ok(600));

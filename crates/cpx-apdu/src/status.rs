@@ -52,7 +52,7 @@ impl StatusWord {
         match (self.0, self.1) {
             (0x90, 0x00) => Status::Success,
             (0x61, _) => Status::BytesAvailable(count),
-            // spec §2.2, §2.3: CPS2ter volet on T=0 answers 9Fxx, fetched with CLA A0.
+            // docs/card-spec.md §2.2, §2.3: CPS2ter volet on T=0 answers 9Fxx, fetched with CLA A0.
             (0x9F, _) => Status::Cps2terBytesAvailable(count),
             (0x6C, _) => Status::WrongLe { exact: count },
             (0x63, 0x00) => Status::WarningNoInformation,
@@ -78,7 +78,7 @@ impl StatusWord {
             (0x6B, 0x00) => Status::WrongP1P2,
             (0x6D, 0x00) => Status::InsNotSupported,
             (0x6E, 0x00) => Status::ClaNotSupported,
-            // notes §3: CPS2ter volet status words.
+            // docs/card-notes.md §3: CPS2ter volet status words.
             (0x94, 0x02) => Status::Cps2terBadAddressOrLength,
             (0x94, 0x04) => Status::Cps2terFileNotFound,
             (0x98, 0x02) => Status::Cps2terPinNotActivated,
@@ -118,7 +118,7 @@ impl fmt::Display for StatusWord {
 /// into a `Result`.
 impl std::error::Error for StatusWord {}
 
-/// The typed meaning of a [`StatusWord`] (ISO 7816-4 plus the CPS2ter status words of notes §3).
+/// The typed meaning of a [`StatusWord`] (ISO 7816-4 plus the CPS2ter status words of docs/card-notes.md §3).
 ///
 /// Byte counts whose SW2 is `00` mean 256.
 ///
@@ -136,7 +136,8 @@ pub enum Status {
     Success,
     /// `61 xx`: xx bytes are waiting for GET RESPONSE (`61 00` = 256).
     BytesAvailable(u16),
-    /// `9F xx`: the same on the CPS2ter volet, fetched by GET RESPONSE with CLA `A0` (spec §2.3).
+    /// `9F xx`: the same on the CPS2ter volet, fetched by GET RESPONSE with CLA `A0` (docs/card-spec.md
+    /// §2.3).
     Cps2terBytesAvailable(u16),
     /// `6C xx`: wrong Le; resend with Le = `exact` (`6C 00` = 256).
     WrongLe {
@@ -186,15 +187,15 @@ pub enum Status {
     InsNotSupported,
     /// `6E 00`: class not supported.
     ClaNotSupported,
-    /// `94 02`: CPS2ter, address or length out of range (notes §3).
+    /// `94 02`: CPS2ter, address or length out of range (docs/card-notes.md §3).
     Cps2terBadAddressOrLength,
-    /// `94 04`: CPS2ter, file identifier not found (notes §3).
+    /// `94 04`: CPS2ter, file identifier not found (docs/card-notes.md §3).
     Cps2terFileNotFound,
-    /// `98 04`: CPS2ter, wrong PIN (notes §3).
+    /// `98 04`: CPS2ter, wrong PIN (docs/card-notes.md §3).
     Cps2terPinWrong,
-    /// `98 40`: CPS2ter, PIN locked (notes §3).
+    /// `98 40`: CPS2ter, PIN locked (docs/card-notes.md §3).
     Cps2terPinLocked,
-    /// `98 02`: CPS2ter, PIN not activated (notes §3).
+    /// `98 02`: CPS2ter, PIN not activated (docs/card-notes.md §3).
     Cps2terPinNotActivated,
     /// `65 81`: memory failure.
     MemoryFailure,

@@ -11,7 +11,7 @@
 //! ```
 //! use cpx_apdu::tlv;
 //!
-//! // spec §3.2: real CPS3 reply to GET DATA of the PIN counters.
+//! // docs/card-spec.md §3.2: real CPS3 reply to GET DATA of the PIN counters.
 //! let reply = [
 //!     0x70, 0x16, 0xBF, 0x81, 0x01, 0x12, 0xA0, 0x10, 0x9A, 0x01, 0x03, 0x9B, 0x01, 0x03,
 //!     0xA1, 0x08, 0x8C, 0x06, 0xF3, 0x00, 0x00, 0x13, 0xFF, 0x00,
@@ -37,7 +37,7 @@ const MAX_LEN_BYTES: usize = 4;
 /// ```
 /// use cpx_apdu::tlv::{self, Tlv};
 ///
-/// // notes §3: EF.SN.ICC.
+/// // docs/card-notes.md §3: EF.SN.ICC.
 /// let sn = [0x5A, 0x0A, 0x80, 0x25, 0x00, 0x00, 0x01, 0x99, 0x21, 0x38, 0x45, 0x0F];
 /// let pan: Tlv<'_> = tlv::find(&sn, 0x5A)?.expect("tag 5A is there");
 /// assert_eq!(pan.value, &sn[2..]);

@@ -12,7 +12,7 @@ seed() { # seed TARGET NAME HEX… (spaces allowed between bytes)
 }
 cards=../../../test-vectors/cards
 
-# apdu: status words, a 61xx announce, an FCP (spec §1.3, EF.SN.ICC), a case-4 command.
+# apdu: status words, a 61xx announce, an FCP (docs/card-spec.md §1.3, EF.SN.ICC), a case-4 command.
 seed apdu sw-9000 9000
 seed apdu sw-6110 6110
 seed apdu fcp-ef-sn-icc 6225 8002000C 820101 8302D003 8801E0 A112 8C077BFFFFFFFFFF00 9C077BFFFFFFFFFF00 8A0105
@@ -23,8 +23,8 @@ mkdir -p seeds/certificates
 cp "$cards/cps3-doctor/sign.der" seeds/certificates/cps3-sign.der
 seed certificates name-ps EE0A80084D45444543494E
 
-# parsers: the real CPS3 PIN counter reply (spec §3.2), an EF_ACTUA (spec §5.7), a PKCS#1 type 2
-# block.
+# parsers: the real CPS3 PIN counter reply (docs/card-spec.md §3.2), an EF_ACTUA (docs/card-spec.md §5.7), a
+# PKCS#1 type 2 block.
 seed parsers pin-data 7016BF810112A0109A01039B0103A1088C06F3000013FF00
 seed parsers ef-actua 7010810720240101000000820720300101000000
 seed parsers pkcs1-type2 0002FFFFFFFFFFFFFFFF00414243

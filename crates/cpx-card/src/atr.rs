@@ -1,4 +1,4 @@
-//! Card recognition from the ATR (spec §1.1, §1.2; variant ATRs of notes §2).
+//! Card recognition from the ATR (docs/card-spec.md §1.1, §1.2; variant ATRs of docs/card-notes.md §2).
 
 use crate::error::CardError;
 
@@ -12,7 +12,7 @@ pub enum Generation {
 }
 
 impl Generation {
-    /// The model string of spec §1.2 / §5.2: "IAS ECC" or "ChipDoc".
+    /// The model string of docs/card-spec.md §1.2 / §5.2: "IAS ECC" or "ChipDoc".
     pub fn model(self) -> &'static str {
         match self {
             Generation::Cps3 => "IAS ECC",
@@ -26,7 +26,7 @@ impl Generation {
 pub enum Interface {
     /// ISO 7816-3 contacts.
     Contact,
-    /// ISO 14443 (CPS3 only, spec §7).
+    /// ISO 14443 (CPS3 only, docs/card-spec.md §7).
     Contactless,
 }
 
@@ -39,7 +39,7 @@ struct Known {
 }
 
 const KNOWN: &[Known] = &[
-    // spec §1.1 row 1; with the declared mask it also matches the notes §2 variant
+    // docs/card-spec.md §1.1 row 1; with the declared mask it also matches the docs/card-notes.md §2 variant
     // 3B AC 00 40 2A 00 12 25 00 64 80 82 02 12 00 90 00.
     Known {
         atr: &[
@@ -53,8 +53,8 @@ const KNOWN: &[Known] = &[
         generation: Generation::Cps3,
         interface: Interface::Contact,
     },
-    // spec §1.1 row 2; the mask also matches the registry/minidriver form 3B 8F … 00 00 EC C0 …
-    // (spec §1.1 Windows registry, notes §2).
+    // docs/card-spec.md §1.1 row 2; the mask also matches the registry/minidriver form 3B 8F … 00 00 EC C0 …
+    // (docs/card-spec.md §1.1 Windows registry, docs/card-notes.md §2).
     Known {
         atr: &[
             0x3B, 0x8F, 0x80, 0x01, 0x00, 0x31, 0xB8, 0x64, 0x04, 0xB0, 0xEC, 0xC1, 0x73, 0x94, 0x01, 0x80,
@@ -67,7 +67,7 @@ const KNOWN: &[Known] = &[
         generation: Generation::Cps3,
         interface: Interface::Contactless,
     },
-    // spec §1.1 rows 3–5: CPS4 release candidate, final, RC T=0 only (exact).
+    // docs/card-spec.md §1.1 rows 3–5: CPS4 release candidate, final, RC T=0 only (exact).
     Known {
         atr: &[
             0x3B, 0x9B, 0x18, 0x80, 0x01, 0x00, 0x12, 0x25, 0x00, 0x64, 0x80, 0x00, 0x04, 0x01, 0x00, 0x90,
@@ -97,8 +97,8 @@ const KNOWN: &[Known] = &[
     },
 ];
 
-/// Generation and interface of a CPx ATR. Exact ATRs first (spec §1.1 matches exactly), then the
-/// masked CPS3 entries (variants of notes §2). An unknown ATR is logged and refused.
+/// Generation and interface of a CPx ATR. Exact ATRs first (docs/card-spec.md §1.1 matches exactly), then the
+/// masked CPS3 entries (variants of docs/card-notes.md §2). An unknown ATR is logged and refused.
 ///
 /// ```
 /// use cpx_card::{Generation, Interface, identify_atr};
@@ -142,7 +142,7 @@ mod tests {
             (KNOWN[2].atr, Generation::Cps4, Interface::Contact),
             (KNOWN[3].atr, Generation::Cps4, Interface::Contact),
             (KNOWN[4].atr, Generation::Cps4, Interface::Contact),
-            // notes §2 variant
+            // docs/card-notes.md §2 variant
             (
                 &[
                     0x3B, 0xAC, 0x00, 0x40, 0x2A, 0x00, 0x12, 0x25, 0x00, 0x64, 0x80, 0x82, 0x02, 0x12, 0x00,
@@ -151,7 +151,7 @@ mod tests {
                 Generation::Cps3,
                 Interface::Contact,
             ),
-            // registry form of the CL ATR (spec §1.1)
+            // registry form of the CL ATR (docs/card-spec.md §1.1)
             (
                 &[
                     0x3B, 0x8F, 0x80, 0x01, 0x00, 0x31, 0xB8, 0x64, 0x00, 0x00, 0xEC, 0xC0, 0x73, 0x94, 0x01,
@@ -168,7 +168,7 @@ mod tests {
 
     #[test]
     fn unknown_atrs_are_not_cpx() {
-        // OpenSC's typo 2B 8F … (notes §2) and a truncated CPS4 ATR.
+        // OpenSC's typo 2B 8F … (docs/card-notes.md §2) and a truncated CPS4 ATR.
         let mut typo = KNOWN[1].atr.to_vec();
         typo[0] = 0x2B;
         for atr in [&typo[..], &KNOWN[3].atr[..16], &[][..]] {

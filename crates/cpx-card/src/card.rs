@@ -28,10 +28,10 @@ pub struct Certificate {
     pub der: Vec<u8>,
 }
 
-/// A private key as the PrKDF describes it (spec §1.5), without reading anything else.
+/// A private key as the PrKDF describes it (docs/card-spec.md §1.5), without reading anything else.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrivateKeyInfo {
-    /// The PrKDF label, e.g. "CPS_PRIV_SIG" (spec §5.3).
+    /// The PrKDF label, e.g. "CPS_PRIV_SIG" (docs/card-spec.md §5.3).
     pub label: String,
     /// iD (CKA_ID), shared with the key's certificate.
     pub id: Vec<u8>,
@@ -43,9 +43,9 @@ pub struct PrivateKeyInfo {
     /// modulusLength in bits.
     pub modulus_bits: u32,
     /// The `private` object flag: using the key needs the PIN (false for the contactless
-    /// technical key, spec §5.3).
+    /// technical key, docs/card-spec.md §5.3).
     pub private: bool,
-    /// The key reference sent in MSE (spec §1.5: 81/82 on CPS3, 0x20 for the CPS4
+    /// The key reference sent in MSE (docs/card-spec.md §1.5: 81/82 on CPS3, 0x20 for the CPS4
     /// authentication key).
     pub reference: u8,
     /// The authentication object protecting the key.
@@ -86,17 +86,17 @@ impl Card {
         self.st.interface
     }
 
-    /// The serial number as the official module shows it (spec §1.3), e.g. "99213845".
+    /// The serial number as the official module shows it (docs/card-spec.md §1.3), e.g. "99213845".
     pub fn serial(&self) -> &str {
         &self.st.serial
     }
 
-    /// "IAS ECC" or "ChipDoc" (spec §5.2).
+    /// "IAS ECC" or "ChipDoc" (docs/card-spec.md §5.2).
     pub fn model(&self) -> &'static str {
         self.st.generation.model()
     }
 
-    /// TokenInfo label, or "(unknown)" (spec §1.4 point 5). On a card opened with
+    /// TokenInfo label, or "(unknown)" (docs/card-spec.md §1.4 point 5). On a card opened with
     /// [`Identified::open_lazy`](crate::Identified::open_lazy), call [`Card::read_token_info`]
     /// first: TokenInfo is not read before.
     pub fn token_label(&self) -> &str {
@@ -116,7 +116,7 @@ impl Card {
         self.st.token.is_some()
     }
 
-    /// Read TokenInfo (and EF.DIR first where the application path comes from it, spec §1.4)
+    /// Read TokenInfo (and EF.DIR first where the application path comes from it, docs/card-spec.md §1.4)
     /// unless it is known already: nothing is sent then. A card opened with
     /// [`Identified::open_lazy`](crate::Identified::open_lazy) reads it here, when its label or
     /// manufacturer is first needed.
@@ -232,7 +232,7 @@ impl Card {
         };
         let first = self.attempt(&mut f);
         if let Err(CardError::SecurityStatusNotSatisfied { .. }) = &first {
-            // `6982`: what needed a verified code found none (spec §3.3).
+            // `6982`: what needed a verified code found none (docs/card-spec.md §3.3).
             self.forget_pin_verification();
         }
         let lost = match &first {
@@ -266,8 +266,8 @@ impl Card {
         self.reattach()
     }
 
-    /// Status of the PIN or PUK (one SELECT MF + one GET DATA on CPS3, spec §3.2; one empty
-    /// VERIFY on CPS4, spec §10.6).
+    /// Status of the PIN or PUK (one SELECT MF + one GET DATA on CPS3, docs/card-spec.md §3.2; one empty
+    /// VERIFY on CPS4, docs/card-spec.md §10.6).
     pub fn pin_status(&mut self, kind: PinKind) -> Result<PinStatus, CardError> {
         let mut all = self.pin_statuses(&[kind])?;
         all.pop()
@@ -280,7 +280,7 @@ impl Card {
             Generation::Cps3 => cps3::pin_status(io, st, kinds),
             Generation::Cps4 => cps4::pin_status(io, st, kinds),
         })?;
-        // A CPS4 says whether the PIN is verified (spec §10.6): not any more means our login
+        // A CPS4 says whether the PIN is verified (docs/card-spec.md §10.6): not any more means our login
         // is gone (another program logged the card out).
         let pin_not_verified = kinds
             .iter()
@@ -335,7 +335,7 @@ impl Card {
     /// try spent; one APDU, after the PIN object's selection when the AODF gives a path). When
     /// the card says it is not, this card's own login is known gone too (another program logged
     /// the card out, or reset it): [`Card::pin_verified`] turns false. `None` when the card
-    /// gives no answer to that question, and on the contactless interface (no PIN, spec §7).
+    /// gives no answer to that question, and on the contactless interface (no PIN, docs/card-spec.md §7).
     ///
     /// ```no_run
     /// # fn f(card: &mut cpx_card::Card) -> Result<(), cpx_card::CardError> {
@@ -365,7 +365,7 @@ impl Card {
         self.st.pin_found_verified = false;
     }
 
-    /// Change the PIN (CPS3 `24 00` old ‖ new; CPS4 VERIFY old + `24 01` new, spec §10.7).
+    /// Change the PIN (CPS3 `24 00` old ‖ new; CPS4 VERIFY old + `24 01` new, docs/card-spec.md §10.7).
     pub fn change_pin(&mut self, old: &Pin, new: &Pin) -> Result<(), CardError> {
         let r = self.run(false, |io, st| match st.generation {
             Generation::Cps3 => cps3::change(io, st, old, new),
@@ -377,7 +377,7 @@ impl Card {
         r
     }
 
-    /// Unblock the PIN with the PUK and set a new PIN (spec §3.2, §9, §10.8). The PIN is not
+    /// Unblock the PIN with the PUK and set a new PIN (docs/card-spec.md §3.2, §9, §10.8). The PIN is not
     /// verified afterwards.
     pub fn unblock_pin(&mut self, puk: &Pin, new: &Pin) -> Result<(), CardError> {
         self.st.pin_verified = false;
@@ -392,7 +392,7 @@ impl Card {
         r
     }
 
-    /// Sign with a key (spec §4.2–§4.4). Returns the signature (modulus length).
+    /// Sign with a key (docs/card-spec.md §4.2–§4.4). Returns the signature (modulus length).
     pub fn sign(&mut self, key: KeyRole, mechanism: Mechanism, data: &[u8]) -> Result<Vec<u8>, CardError> {
         match mechanism {
             Mechanism::Pkcs1(alg) | Mechanism::Pss(alg) => {
@@ -406,8 +406,8 @@ impl Card {
     }
 
     /// A [`MessageHash`] to sign with `key` on this card, fed part by part (multi-part C_Sign):
-    /// the CPS3 signature key ends the hash on the card (spec §4.2), so for it only the SHA state
-    /// and the last block are kept; every other key signs a digest the host computes. No APDU.
+    /// the CPS3 signature key ends the hash on the card (docs/card-spec.md §4.2), so for it only the SHA
+    /// state and the last block are kept; every other key signs a digest the host computes. No APDU.
     ///
     /// ```no_run
     /// # fn f(card: &mut cpx_card::Card) -> Result<(), cpx_card::CardError> {
@@ -420,7 +420,7 @@ impl Card {
     /// # Ok(()) }
     /// ```
     pub fn message_hash(&self, key: KeyRole, alg: HashAlg) -> MessageHash {
-        // spec §4.2; the contactless interface has no signature key (spec §7).
+        // docs/card-spec.md §4.2; the contactless interface has no signature key (docs/card-spec.md §7).
         if self.st.generation == Generation::Cps3
             && self.st.interface == Interface::Contact
             && key == KeyRole::Signature
@@ -493,7 +493,7 @@ impl Card {
         })
     }
 
-    /// Decrypt a PKCS#1 v1.5 cryptogram with the authentication key (spec §4.3, §4.4). The
+    /// Decrypt a PKCS#1 v1.5 cryptogram with the authentication key (docs/card-spec.md §4.3, §4.4). The
     /// plaintext is wiped on drop.
     pub fn decrypt(&mut self, key: KeyRole, cryptogram: &[u8]) -> Result<Zeroizing<Vec<u8>>, CardError> {
         self.run(true, |io, st| match st.generation {
@@ -540,7 +540,7 @@ impl Card {
         })
     }
 
-    /// The business data objects (DODF, plus the CPS2ter objects of a CPS3, spec §2.4).
+    /// The business data objects (DODF, plus the CPS2ter objects of a CPS3, docs/card-spec.md §2.4).
     pub fn data_objects(&mut self) -> Result<Vec<DataObject>, CardError> {
         self.run(true, data::list)
     }
@@ -557,7 +557,7 @@ impl Card {
         })
     }
 
-    /// EF_ACTUA (CPS3 contact; `None` when absent and on CPS4, spec §5.7).
+    /// EF_ACTUA (CPS3 contact; `None` when absent and on CPS4, docs/card-spec.md §5.7).
     pub fn ef_actua(&mut self) -> Result<Option<EfActua>, CardError> {
         self.run(true, |io, st| data::ef_actua(io, st.generation, st.interface))
     }
@@ -568,7 +568,7 @@ impl Card {
         self.st.puk_verified
     }
 
-    /// The private keys of the PrKDF (spec §1.5): labels, iDs, usage, modulus size, private flag
+    /// The private keys of the PrKDF (docs/card-spec.md §1.5): labels, iDs, usage, modulus size, private flag
     /// and the reference the commands use. Reads the ODF and PrKDF on first use, nothing else.
     /// Keys with neither sign, decrypt nor nonRepudiation usage are left out.
     ///
@@ -602,7 +602,7 @@ impl Card {
     }
 
     /// The CDF entries (label, iD, authority flag, path) without the certificates themselves
-    /// (spec §5.3); read one with [`Card::read_certificate`] when its value is needed.
+    /// (docs/card-spec.md §5.3); read one with [`Card::read_certificate`] when its value is needed.
     ///
     /// ```no_run
     /// # fn f(card: &mut cpx_card::Card) -> Result<(), cpx_card::CardError> {
@@ -639,8 +639,8 @@ impl Card {
     }
 
     /// The policy of the PIN or PUK: the AODF entry's (min/max/stored length, padding, reference),
-    /// or the defaults 4 / 8 digits when the AODF has none (spec §3.1). Reads the AODF on first
-    /// use. [`CardError::NoSuchPin`] on the contactless interface (spec §7).
+    /// or the defaults 4 / 8 digits when the AODF has none (docs/card-spec.md §3.1). Reads the AODF on first
+    /// use. [`CardError::NoSuchPin`] on the contactless interface (docs/card-spec.md §7).
     ///
     /// ```no_run
     /// # fn f(card: &mut cpx_card::Card) -> Result<(), cpx_card::CardError> {
@@ -656,10 +656,10 @@ impl Card {
     /// afterwards private operations get `6982` ([`CardError::SecurityStatusNotSatisfied`]).
     ///
     /// Sends `<CLA> 20 FF <ref>` (VERIFY with P1 `FF` and no data, ISO/IEC 7816-4:2013 §11.5.6
-    /// "reset the verification status"; CLA and reference as for VERIFY, spec §3.2). A card that
+    /// "reset the verification status"; CLA and reference as for VERIFY, docs/card-spec.md §3.2). A card that
     /// refuses that form is reset instead (`SCARD_RESET_CARD`, which clears every security state
     /// of the card; the application is then re-selected and the serial checked, as after any
-    /// reset). Nothing is sent on the contactless interface, which has no PIN (spec §7).
+    /// reset). Nothing is sent on the contactless interface, which has no PIN (docs/card-spec.md §7).
     ///
     /// ```no_run
     /// # fn f(card: &mut cpx_card::Card) -> Result<(), cpx_card::CardError> {
@@ -735,9 +735,9 @@ impl Card {
 
     /// Unblock the PIN and set `new` when the PUK was already verified ([`Card::verify`] with
     /// [`PinKind::Puk`], i.e. C_Login(CKU_SO) then C_InitPIN): CPS3 `00 2C 02 <ref> Lc <new>`
-    /// (spec §3.2, §9); CPS4 `01 2C 03 <ref|80>` then `01 24 01 <ref> Lc <new>` (spec §3.2,
-    /// §10.8). The PUK is not sent again. Without a verified PUK the card answers `6982`
-    /// ([`CardError::SecurityStatusNotSatisfied`]). The new PIN is checked against the AODF
+    /// (docs/card-spec.md §3.2, §9); CPS4 `01 2C 03 <ref|80>` then `01 24 01 <ref> Lc <new>`
+    /// (docs/card-spec.md §3.2, §10.8). The PUK is not sent again. Without a verified PUK the card answers
+    /// `6982` ([`CardError::SecurityStatusNotSatisfied`]). The new PIN is checked against the AODF
     /// before anything is sent ([`CardError::PinFormat`]).
     ///
     /// ```no_run
@@ -756,7 +756,7 @@ impl Card {
         })
     }
 
-    /// GET CHALLENGE `<CLA> 84 00 00 08`: 8 random bytes from the card (spec §4.5).
+    /// GET CHALLENGE `<CLA> 84 00 00 08`: 8 random bytes from the card (docs/card-spec.md §4.5).
     ///
     /// ```no_run
     /// # fn f(card: &mut cpx_card::Card) -> Result<(), cpx_card::CardError> {
@@ -787,7 +787,7 @@ impl Card {
         Ok(out)
     }
 
-    /// Fill `out` with random bytes from the card: GET CHALLENGE, 8 bytes each (spec §4.5, the
+    /// Fill `out` with random bytes from the card: GET CHALLENGE, 8 bytes each (docs/card-spec.md §4.5, the
     /// official C_GenerateRandom), written into `out` as they come. At most
     /// [`CHALLENGES_PER_TRANSACTION`] GET CHALLENGE per PC/SC transaction, the card released
     /// between batches, where the transport's turn-taking lets other programs in (a program
@@ -816,7 +816,7 @@ impl Card {
     }
 
     /// The size of a data object's value from the file's FCP/FCI (CPS2ter FCI `85` on a CPS3),
-    /// without reading the value (spec §5.3 "a size query takes the FCI size"). It is the length
+    /// without reading the value (docs/card-spec.md §5.3 "a size query takes the FCI size"). It is the length
     /// [`Card::read_data_object`] returns.
     ///
     /// ```no_run
@@ -843,12 +843,12 @@ impl Card {
         })
     }
 
-    /// Write a data object (C_SetAttributeValue(CKA_VALUE) on CPS_DATA, spec §5.4): SELECT with
+    /// Write a data object (C_SetAttributeValue(CKA_VALUE) on CPS_DATA, docs/card-spec.md §5.4): SELECT with
     /// FCP/FCI, then UPDATE BINARY of `value` zero-padded to the file size, in parts of at most
-    /// 255 bytes (spec §2.3). A value larger than the file gives [`CardError::InvalidInput`] with
-    /// no UPDATE BINARY sent; the card's access rules decide the rest (`6982` without the PIN:
+    /// 255 bytes (docs/card-spec.md §2.3). A value larger than the file gives [`CardError::InvalidInput`]
+    /// with no UPDATE BINARY sent; the card's access rules decide the rest (`6982` without the PIN:
     /// [`CardError::SecurityStatusNotSatisfied`]). The PKCS#15 `modifiable` flag is not checked
-    /// here (the CPS4 DODF leaves it off on a writable CPS_DATA, spec §6.1): that is the
+    /// here (the CPS4 DODF leaves it off on a writable CPS_DATA, docs/card-spec.md §6.1): that is the
     /// caller's policy. CPS2ter objects are read-only ([`CardError::Unsupported`]).
     ///
     /// ```no_run
@@ -891,7 +891,7 @@ impl Drop for Card {
 /// ```
 pub const CHALLENGES_PER_TRANSACTION: usize = 4;
 
-/// A data object by label (DODF plus the CPS2ter objects of a CPS3, spec §2.4).
+/// A data object by label (DODF plus the CPS2ter objects of a CPS3, docs/card-spec.md §2.4).
 fn find_data_object(io: &mut Io<'_>, st: &mut State, label: &str) -> Result<DataObject, CardError> {
     data::list(io, st)?
         .into_iter()
@@ -899,7 +899,7 @@ fn find_data_object(io: &mut Io<'_>, st: &mut State, label: &str) -> Result<Data
         .ok_or_else(|| CardError::ObjectNotFound(label.to_owned()))
 }
 
-/// One GET CHALLENGE (spec §4.5).
+/// One GET CHALLENGE (docs/card-spec.md §4.5).
 fn challenge(io: &mut Io<'_>, st: &State) -> Result<[u8; 8], CardError> {
     let cla = match st.generation {
         Generation::Cps3 => crate::commands::CLA_CPS3,

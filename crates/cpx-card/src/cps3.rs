@@ -1,4 +1,4 @@
-//! The CPS3 (IAS-ECC) driver: PIN commands and cryptography (spec §3, §4.2, §4.3, §7, §8, §9).
+//! The CPS3 (IAS-ECC) driver: PIN commands and cryptography (docs/card-spec.md §3, §4.2, §4.3, §7, §8, §9).
 
 use cpx_apdu::tlv;
 use zeroize::Zeroizing;
@@ -15,7 +15,7 @@ use crate::state::State;
 
 const MF: [u8; 2] = [0x3F, 0x00];
 
-/// MSE algorithm references (spec §4.2, §4.3, §9).
+/// MSE algorithm references (docs/card-spec.md §4.2, §4.3, §9).
 const ALG_HT_SHA1: u8 = 0x10;
 const ALG_HT_SHA256: u8 = 0x40;
 const ALG_DST_SHA1: u8 = 0x12;
@@ -27,8 +27,8 @@ const CRT_DST: u8 = 0xB6;
 const CRT_AT: u8 = 0xA4;
 const CRT_CT: u8 = 0xB8;
 
-/// Parse the GET DATA reply `70 { BF 81 <ref> { A0 { 9A max, 9B left, 9D usage } } }` (spec §3.2):
-/// usage 0 forces tries left to 0.
+/// Parse the GET DATA reply `70 { BF 81 <ref> { A0 { 9A max, 9B left, 9D usage } } }` (docs/card-spec.md
+/// §3.2): usage 0 forces tries left to 0.
 pub fn parse_pin_data(data: &[u8], reference: u8) -> Result<PinStatus, CardError> {
     let bad = |r: String| CardError::malformed(format!("PIN SDO {reference:02X}"), r);
     let find = |tag: u32| -> Result<Option<&[u8]>, CardError> {
@@ -52,7 +52,7 @@ pub fn parse_pin_data(data: &[u8], reference: u8) -> Result<PinStatus, CardError
     })
 }
 
-/// `SELECT 3F00` once, then GET DATA per code (spec §3.2, §8.4).
+/// `SELECT 3F00` once, then GET DATA per code (docs/card-spec.md §3.2, §8.4).
 pub(crate) fn pin_status(
     io: &mut Io<'_>,
     st: &mut State,
@@ -71,7 +71,7 @@ pub(crate) fn pin_status(
         .collect()
 }
 
-/// VERIFY with the AODF's format (spec §3.1, §8.5); the PIN object's path selected first if any.
+/// VERIFY with the AODF's format (docs/card-spec.md §3.1, §8.5); the PIN object's path selected first if any.
 pub(crate) fn verify(io: &mut Io<'_>, st: &mut State, kind: PinKind, pin: &Pin) -> Result<(), CardError> {
     let (policy, path) = st.policy(io, kind)?;
     let value = policy.format(kind, pin)?;
@@ -82,7 +82,7 @@ pub(crate) fn verify(io: &mut Io<'_>, st: &mut State, kind: PinKind, pin: &Pin) 
     pinops::check(kind, "verify", r.sw())
 }
 
-/// `00 24 00 <ref> Lc old ‖ new`, both formatted by the AODF (spec §3.2, §9).
+/// `00 24 00 <ref> Lc old ‖ new`, both formatted by the AODF (docs/card-spec.md §3.2, §9).
 pub(crate) fn change(io: &mut Io<'_>, st: &mut State, old: &Pin, new: &Pin) -> Result<(), CardError> {
     let (policy, _) = st.policy(io, PinKind::User)?;
     let (old, new) = (
@@ -102,7 +102,7 @@ pub(crate) fn change(io: &mut Io<'_>, st: &mut State, old: &Pin, new: &Pin) -> R
     pinops::check(PinKind::User, "change PIN", r.sw())
 }
 
-/// VERIFY of the PUK, then `00 2C 02 <ref> Lc <new>` (spec §3.2 C_Login(SO) + C_InitPIN, §9).
+/// VERIFY of the PUK, then `00 2C 02 <ref> Lc <new>` (docs/card-spec.md §3.2 C_Login(SO) + C_InitPIN, §9).
 pub(crate) fn unblock(io: &mut Io<'_>, st: &mut State, puk: &Pin, new: &Pin) -> Result<(), CardError> {
     // A malformed new PIN is refused before the PUK try is spent.
     st.policy(io, PinKind::User)?.0.format(PinKind::User, new)?;
@@ -110,7 +110,7 @@ pub(crate) fn unblock(io: &mut Io<'_>, st: &mut State, puk: &Pin, new: &Pin) -> 
     unblock_verified(io, st, new)
 }
 
-/// `00 2C 02 <ref> Lc <new>` with the PUK already verified (spec §3.2 C_InitPIN, §9).
+/// `00 2C 02 <ref> Lc <new>` with the PUK already verified (docs/card-spec.md §3.2 C_InitPIN, §9).
 pub(crate) fn unblock_verified(io: &mut Io<'_>, st: &mut State, new: &Pin) -> Result<(), CardError> {
     let (user, _) = st.policy(io, PinKind::User)?;
     let new_value = user.format(PinKind::User, new)?;
@@ -121,7 +121,7 @@ fn reset_retry_counter(io: &mut Io<'_>, reference: u8, new_value: &[u8]) -> Resu
     let r = io.transmit(&cmd::cps3_reset_retry_counter(reference, new_value)?)?;
     match r.sw().to_u16() {
         0x9000 => Ok(()),
-        // spec §3.3: during unblock, NOT_ALLOWED means the PUK is blocked.
+        // docs/card-spec.md §3.3: during unblock, NOT_ALLOWED means the PUK is blocked.
         0x6984..=0x6986 | 0x6900 | 0x6983 => Err(CardError::PinBlocked { kind: PinKind::Puk }),
         _ => Err(CardError::from_sw("unblock PIN", r.sw())),
     }
@@ -134,7 +134,7 @@ fn hash_refs(alg: HashAlg) -> (u8, u8) {
     }
 }
 
-/// Signature or authentication (spec §4.2, §4.3, §7). One SELECT of the application DF, then the
+/// Signature or authentication (docs/card-spec.md §4.2, §4.3, §7). One SELECT of the application DF, then the
 /// MSE and PSO of the spec; no duplicate SELECT.
 pub(crate) fn sign(
     io: &mut Io<'_>,
@@ -145,13 +145,13 @@ pub(crate) fn sign(
     if matches!(input, ToSign::PssHash(_) | ToSign::Message { pss: true, .. }) {
         return Err(CardError::Unsupported {
             operation: "PSS signature",
-            reason: "the CPS3 has no PSS (spec §4.1)",
+            reason: "the CPS3 has no PSS (docs/card-spec.md §4.1)",
         });
     }
     if st.interface == Interface::Contactless && role == KeyRole::Signature {
         return Err(CardError::Unsupported {
             operation: "signature",
-            reason: "no signature over the contactless interface (spec §7)",
+            reason: "no signature over the contactless interface (docs/card-spec.md §7)",
         });
     }
     let key = st.key(io, role)?;
@@ -159,7 +159,7 @@ pub(crate) fn sign(
         (KeyRole::Signature, ToSign::Message { message, .. }) => {
             let alg = message.alg();
             let Some((state, bits, tail)) = message.card_parts() else {
-                // An empty message: hash on the host, sign the hash (spec §4.2 "precomputed").
+                // An empty message: hash on the host, sign the hash (docs/card-spec.md §4.2 "precomputed").
                 return sign_hash(io, st, key.reference, alg, &host_digest(message)?);
             };
             let (ht, dst) = hash_refs(alg);
@@ -187,7 +187,7 @@ pub(crate) fn sign(
     }
 }
 
-/// MSE DST 12/42 + `00 2A 9E 9A Lc <hash> 00` (spec §4.2 "signing a precomputed hash").
+/// MSE DST 12/42 + `00 2A 9E 9A Lc <hash> 00` (docs/card-spec.md §4.2 "signing a precomputed hash").
 fn sign_hash(io: &mut Io<'_>, st: &State, key: u8, alg: HashAlg, hash: &[u8]) -> Result<Vec<u8>, CardError> {
     io.select(&st.app_path, "select application")?;
     io.ok(&cmd::cps3_mse(CRT_DST, hash_refs(alg).1, key)?, "MSE SET DST")?;
@@ -197,7 +197,7 @@ fn sign_hash(io: &mut Io<'_>, st: &State, key: u8, alg: HashAlg, hash: &[u8]) ->
     )
 }
 
-/// MSE AT 02 + INTERNAL AUTHENTICATE; input ≤ 40 % of the modulus (spec §4.3, INT §8.2.4).
+/// MSE AT 02 + INTERNAL AUTHENTICATE; input ≤ 40 % of the modulus (docs/card-spec.md §4.3, INT §8.2.4).
 fn internal_authenticate(
     io: &mut Io<'_>,
     st: &State,
@@ -220,7 +220,8 @@ fn internal_authenticate(
     io.ok(&cmd::cps3_internal_authenticate(data)?, "INTERNAL AUTHENTICATE")
 }
 
-/// MSE CT 1A + chained PSO DECIPHER of `81 ‖ cryptogram`; the card removes the padding (spec §4.3).
+/// MSE CT 1A + chained PSO DECIPHER of `81 ‖ cryptogram`; the card removes the padding (docs/card-spec.md
+/// §4.3).
 pub(crate) fn decrypt(
     io: &mut Io<'_>,
     st: &mut State,
@@ -230,7 +231,7 @@ pub(crate) fn decrypt(
     if role != KeyRole::Authentication || st.interface == Interface::Contactless {
         return Err(CardError::Unsupported {
             operation: "decrypt",
-            reason: "only the contact authentication key deciphers (spec §4.3, §7)",
+            reason: "only the contact authentication key deciphers (docs/card-spec.md §4.3, §7)",
         });
     }
     let key = st.key(io, role)?;
@@ -255,7 +256,7 @@ mod tests {
 
     #[test]
     fn real_pin_counter_replies() {
-        // spec §3.2 real reply (GH#2275).
+        // docs/card-spec.md §3.2 real reply (GH#2275).
         let pin = [
             0x70, 0x16, 0xBF, 0x81, 0x01, 0x12, 0xA0, 0x10, 0x9A, 0x01, 0x03, 0x9B, 0x01, 0x03, 0xA1, 0x08,
             0x8C, 0x06, 0xF3, 0x00, 0x00, 0x13, 0xFF, 0x00,
@@ -265,7 +266,7 @@ mod tests {
             (s.tries_left, s.max_tries, s.blocked, s.usage_left),
             (Some(3), Some(3), false, None)
         );
-        // spec §9 PUK reply: 9D 02 00 64.
+        // docs/card-spec.md §9 PUK reply: 9D 02 00 64.
         let puk = [
             0x70, 0x1A, 0xBF, 0x81, 0x02, 0x16, 0xA0, 0x14, 0x9A, 0x01, 0x0A, 0x9B, 0x01, 0x0A, 0x9D, 0x02,
             0x00, 0x64, 0xA1, 0x08, 0x8C, 0x06, 0xF3, 0x00, 0x00, 0x13, 0xFF, 0x00,

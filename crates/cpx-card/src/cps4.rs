@@ -1,4 +1,4 @@
-//! The CPS4 (NXP ChipDoc) driver, CLA 01 (spec §3.2 CPS4 column, §4.4, §10).
+//! The CPS4 (NXP ChipDoc) driver, CLA 01 (docs/card-spec.md §3.2 CPS4 column, §4.4, §10).
 
 use zeroize::Zeroizing;
 
@@ -11,7 +11,7 @@ use crate::pin::{Pin, PinKind, PinStatus};
 use crate::pinops;
 use crate::state::State;
 
-/// MSE `91` algorithms (spec §4.4).
+/// MSE `91` algorithms (docs/card-spec.md §4.4).
 fn alg(pss: bool, h: HashAlg) -> u8 {
     match (pss, h) {
         (false, HashAlg::Sha1) => 0x0A,
@@ -21,7 +21,7 @@ fn alg(pss: bool, h: HashAlg) -> u8 {
     }
 }
 
-/// `01 20 00 <ref>`: `63Cx`, `9000` (verified), `6983` (blocked) (spec §3.2, §10.6).
+/// `01 20 00 <ref>`: `63Cx`, `9000` (verified), `6983` (blocked) (docs/card-spec.md §3.2, §10.6).
 pub(crate) fn pin_status(
     io: &mut Io<'_>,
     st: &mut State,
@@ -61,7 +61,7 @@ pub(crate) fn pin_status(
     Ok(out)
 }
 
-/// `01 20 00 <ref> Lc <code>` (spec §3.2).
+/// `01 20 00 <ref> Lc <code>` (docs/card-spec.md §3.2).
 pub(crate) fn verify(io: &mut Io<'_>, st: &mut State, kind: PinKind, pin: &Pin) -> Result<(), CardError> {
     let (policy, path) = st.policy(io, kind)?;
     let value = policy.format(kind, pin)?;
@@ -77,7 +77,7 @@ fn set_pin(io: &mut Io<'_>, reference: u8, value: &[u8]) -> Result<(), CardError
     pinops::check(PinKind::User, "set PIN", r.sw())
 }
 
-/// VERIFY old, then `01 24 01 <ref> Lc <new>` (spec §10.7).
+/// VERIFY old, then `01 24 01 <ref> Lc <new>` (docs/card-spec.md §10.7).
 pub(crate) fn change(io: &mut Io<'_>, st: &mut State, old: &Pin, new: &Pin) -> Result<(), CardError> {
     let (policy, _) = st.policy(io, PinKind::User)?;
     let new_value = policy.format(PinKind::User, new)?;
@@ -85,7 +85,7 @@ pub(crate) fn change(io: &mut Io<'_>, st: &mut State, old: &Pin, new: &Pin) -> R
     set_pin(io, policy.reference, &new_value)
 }
 
-/// VERIFY PUK, `01 2C 03 <ref|80>`, `01 24 01 <ref> Lc <new>` (spec §10.8).
+/// VERIFY PUK, `01 2C 03 <ref|80>`, `01 24 01 <ref> Lc <new>` (docs/card-spec.md §10.8).
 pub(crate) fn unblock(io: &mut Io<'_>, st: &mut State, puk: &Pin, new: &Pin) -> Result<(), CardError> {
     // A malformed new PIN is refused before the PUK try is spent.
     st.policy(io, PinKind::User)?.0.format(PinKind::User, new)?;
@@ -93,7 +93,7 @@ pub(crate) fn unblock(io: &mut Io<'_>, st: &mut State, puk: &Pin, new: &Pin) -> 
     unblock_verified(io, st, new)
 }
 
-/// `01 2C 03 <ref|80>`, `01 24 01 <ref> Lc <new>` with the PUK already verified (spec §3.2
+/// `01 2C 03 <ref|80>`, `01 24 01 <ref> Lc <new>` with the PUK already verified (docs/card-spec.md §3.2
 /// C_InitPIN, §10.8).
 pub(crate) fn unblock_verified(io: &mut Io<'_>, st: &mut State, new: &Pin) -> Result<(), CardError> {
     let (policy, _) = st.policy(io, PinKind::User)?;
@@ -112,7 +112,7 @@ fn reset_and_set(io: &mut Io<'_>, reference: u8, new_value: &[u8]) -> Result<(),
     set_pin(io, reference, new_value)
 }
 
-/// Signature (spec §4.4, §10.9–§10.12): hashes on the host; PKCS#1 v1.5 with the authentication
+/// Signature (docs/card-spec.md §4.4, §10.9–§10.12): hashes on the host; PKCS#1 v1.5 with the authentication
 /// key through a host-built type-1 block and raw RSA.
 pub(crate) fn sign(
     io: &mut Io<'_>,
@@ -137,7 +137,7 @@ pub(crate) fn sign(
         ToSign::RsaPkcs(data) => return raw_pkcs1(io, st, key.reference, key.modulus_len, data),
     };
     if role == KeyRole::Authentication && !pss {
-        // spec §10.11/§10.12: PKCS#1 v1.5 with this key only through raw RSA.
+        // docs/card-spec.md §10.11/§10.12: PKCS#1 v1.5 with this key only through raw RSA.
         let di = h.digest_info(&hash_value);
         return raw_pkcs1(io, st, key.reference, key.modulus_len, &di);
     }
@@ -149,7 +149,7 @@ pub(crate) fn sign(
     )
 }
 
-/// Host PKCS#1 type-1 block + MSE CT `83 01 20` + chained raw decipher (spec §4.4, §10.11).
+/// Host PKCS#1 type-1 block + MSE CT `83 01 20` + chained raw decipher (docs/card-spec.md §4.4, §10.11).
 fn raw_pkcs1(
     io: &mut Io<'_>,
     st: &State,
@@ -175,7 +175,7 @@ fn raw_rsa(io: &mut Io<'_>, st: &State, key: u8, block: &[u8]) -> Result<Zeroizi
         .map(Zeroizing::new)
 }
 
-/// Raw decipher of the bare cryptogram; the host removes the type-2 padding (spec §4.4).
+/// Raw decipher of the bare cryptogram; the host removes the type-2 padding (docs/card-spec.md §4.4).
 pub(crate) fn decrypt(
     io: &mut Io<'_>,
     st: &mut State,
@@ -185,7 +185,7 @@ pub(crate) fn decrypt(
     if role != KeyRole::Authentication {
         return Err(CardError::Unsupported {
             operation: "decrypt",
-            reason: "only the authentication key deciphers (spec §4.4)",
+            reason: "only the authentication key deciphers (docs/card-spec.md §4.4)",
         });
     }
     let key = st.key(io, role)?;

@@ -3,7 +3,7 @@
 use crate::error::CardError;
 use crate::hash::{HashAlg, MessageHash};
 
-/// Which private key (spec §1.5, §5.3).
+/// Which private key (docs/card-spec.md §1.5, §5.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum KeyRole {
     /// CPS_PRIV_SIG: nonRepudiation.
@@ -16,20 +16,20 @@ pub enum KeyRole {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Mechanism {
     /// PKCS#1 v1.5 over a message hashed with this algorithm (CKM_SHA*_RSA_PKCS). CPS3 signature
-    /// key: the card finishes the hash (spec §4.2); otherwise the host hashes.
+    /// key: the card finishes the hash (docs/card-spec.md §4.2); otherwise the host hashes.
     Pkcs1(HashAlg),
     /// PKCS#1 v1.5 over caller data (CKM_RSA_PKCS): a 20/32-byte hash or a DigestInfo for the
-    /// signature key (spec §4.2, §4.4); any data the card can pad for the authentication key
-    /// (≤ 40 % of the modulus on CPS3, spec §4.3).
+    /// signature key (docs/card-spec.md §4.2, §4.4); any data the card can pad for the authentication key
+    /// (≤ 40 % of the modulus on CPS3, docs/card-spec.md §4.3).
     RsaPkcs,
-    /// PSS over a message hashed on the host (CKM_SHA*_RSA_PKCS_PSS), CPS4 only (spec §4.4):
-    /// MGF1 with the same hash, salt length = hash length (spec §10.10).
+    /// PSS over a message hashed on the host (CKM_SHA*_RSA_PKCS_PSS), CPS4 only (docs/card-spec.md §4.4):
+    /// MGF1 with the same hash, salt length = hash length (docs/card-spec.md §10.10).
     Pss(HashAlg),
     /// PSS over a precomputed 20/32-byte hash (CKM_RSA_PKCS_PSS), CPS4 only.
     PssHash,
 }
 
-/// The hash of a precomputed-hash input, or the error of spec §4.2 (an invalid DigestInfo).
+/// The hash of a precomputed-hash input, or the error of docs/card-spec.md §4.2 (an invalid DigestInfo).
 pub(crate) fn hash_input<'a>(
     operation: &'static str,
     data: &'a [u8],

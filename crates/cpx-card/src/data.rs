@@ -1,5 +1,5 @@
-//! Business data objects (spec §2.4, §5.3), the CPS2ter volet of the CPS3 (spec §2.2), EF_ACTUA
-//! (spec §5.7).
+//! Business data objects (docs/card-spec.md §2.4, §5.3), the CPS2ter volet of the CPS3 (docs/card-spec.md
+//! §2.2), EF_ACTUA (docs/card-spec.md §5.7).
 
 use cpx_apdu::tlv;
 
@@ -41,8 +41,8 @@ fn activity_index(label: &str) -> Option<u8> {
 
 /// The DODF's objects, plus on a CPS3 contact card the CPS2ter objects the official module adds:
 /// CPS_SIT_FACT at 3F00/7F01/4000 and CPS2TER_ACTIVITY_nn_PS at 3F00/40(0F+nn) for each
-/// CPS_ACTIVITY_nn_PS, all private, application "CPS" (spec §2.4, §8.8). Nothing is added on
-/// CPS4 (spec §10.14).
+/// CPS_ACTIVITY_nn_PS, all private, application "CPS" (docs/card-spec.md §2.4, §8.8). Nothing is added on
+/// CPS4 (docs/card-spec.md §10.14).
 pub(crate) fn list(io: &mut Io<'_>, st: &mut State) -> Result<Vec<DataObject>, CardError> {
     let mut out: Vec<DataObject> = st
         .dodf(io)?
@@ -90,7 +90,7 @@ pub(crate) fn read(io: &mut Io<'_>, object: &DataObject) -> Result<Vec<u8>, Card
     }
 }
 
-/// The size of a data object's value from its FCP/FCI, without reading it (spec §5.3 "a size
+/// The size of a data object's value from its FCP/FCI, without reading it (docs/card-spec.md §5.3 "a size
 /// query takes the FCI size"; §2.2 CPS2ter FCI `85`).
 pub(crate) fn size(io: &mut Io<'_>, object: &DataObject) -> Result<usize, CardError> {
     match &object.location {
@@ -101,17 +101,17 @@ pub(crate) fn size(io: &mut Io<'_>, object: &DataObject) -> Result<usize, CardEr
     }
 }
 
-/// Largest UPDATE BINARY data field (spec §2.3).
+/// Largest UPDATE BINARY data field (docs/card-spec.md §2.3).
 const UPDATE_CHUNK: usize = 255;
 
-/// Write a data object (spec §5.4): SELECT with FCP/FCI for the file size, then UPDATE BINARY of
-/// `value` zero-padded to that size, in parts of at most 255 bytes (spec §2.3). A value larger
+/// Write a data object (docs/card-spec.md §5.4): SELECT with FCP/FCI for the file size, then UPDATE BINARY of
+/// `value` zero-padded to that size, in parts of at most 255 bytes (docs/card-spec.md §2.3). A value larger
 /// than the file is refused before any UPDATE BINARY. Returns the file size.
 pub(crate) fn write(io: &mut Io<'_>, object: &DataObject, value: &[u8]) -> Result<usize, CardError> {
     let DataLocation::File(path) = &object.location else {
         return Err(CardError::Unsupported {
             operation: "write data object",
-            reason: "the CPS2ter objects of a CPS3 are read-only (spec §2.4, §5.4)",
+            reason: "the CPS2ter objects of a CPS3 are read-only (docs/card-spec.md §2.4, §5.4)",
         });
     };
     let size = io
@@ -143,7 +143,7 @@ pub(crate) fn write(io: &mut Io<'_>, object: &DataObject, value: &[u8]) -> Resul
 }
 
 /// CPS2ter: `A0 A4 00 00 02 <fid>` per element (3F00 skipped), FCI `85 { size(2) fid(2) type }`
-/// (spec §2.2). Returns the size.
+/// (docs/card-spec.md §2.2). Returns the size.
 fn select_cps2ter(io: &mut Io<'_>, path: &[u8], label: &str) -> Result<usize, CardError> {
     let fids: Vec<[u8; 2]> = path
         .chunks_exact(2)
@@ -173,10 +173,10 @@ fn select_cps2ter(io: &mut Io<'_>, path: &[u8], label: &str) -> Result<usize, Ca
     }
 }
 
-/// CPS2ter READ BINARY chunk (spec §2.2).
+/// CPS2ter READ BINARY chunk (docs/card-spec.md §2.2).
 const CPS2TER_CHUNK: usize = 0xE7;
 
-/// CPS2ter: select (spec §2.2), then `A0 B0` in E7 chunks. The size was checked against the
+/// CPS2ter: select (docs/card-spec.md §2.2), then `A0 B0` in E7 chunks. The size was checked against the
 /// 15-bit offset by [`select_cps2ter`].
 fn read_cps2ter(io: &mut Io<'_>, path: &[u8], label: &str) -> Result<Vec<u8>, CardError> {
     let size = select_cps2ter(io, path, label)?;
@@ -207,7 +207,7 @@ fn read_cps2ter(io: &mut Io<'_>, path: &[u8], label: &str) -> Result<Vec<u8>, Ca
     Ok(out)
 }
 
-/// EF_ACTUA (3F00/D010): the validity window of the card's last update (spec §5.7).
+/// EF_ACTUA (3F00/D010): the validity window of the card's last update (docs/card-spec.md §5.7).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EfActua {
     /// Start date, `YYYYMMDDhhmmss` (tag 81, BCD).
@@ -218,7 +218,7 @@ pub struct EfActua {
     pub raw: Vec<u8>,
 }
 
-/// Parse `EC { 81 start, 82 end }` (spec §5.7).
+/// Parse `EC { 81 start, 82 end }` (docs/card-spec.md §5.7).
 pub fn parse_ef_actua(raw: &[u8]) -> Result<EfActua, CardError> {
     let bad = |r: &str| CardError::malformed("EF_ACTUA", r);
     let date = |tag: u32| -> Result<String, CardError> {
@@ -238,7 +238,7 @@ pub fn parse_ef_actua(raw: &[u8]) -> Result<EfActua, CardError> {
     })
 }
 
-/// Read EF_ACTUA: CPS3 contact only; the CPS4 sends nothing (spec §5.7, §10.4). Absent = `None`.
+/// Read EF_ACTUA: CPS3 contact only; the CPS4 sends nothing (docs/card-spec.md §5.7, §10.4). Absent = `None`.
 pub(crate) fn ef_actua(
     io: &mut Io<'_>,
     generation: Generation,

@@ -6,17 +6,17 @@ use cpx_transport::TransportError;
 use crate::pin::PinKind;
 
 /// Everything that can go wrong in the card layer, precise enough for a PKCS#11 module to map
-/// each case to one return code (spec §3.3).
+/// each case to one return code (docs/card-spec.md §3.3).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CardError {
-    /// The ATR is none of the CPx ATRs of spec §1.1 / notes §2.
+    /// The ATR is none of the CPx ATRs of docs/card-spec.md §1.1 / docs/card-notes.md §2.
     #[error("not a CPx card: unknown ATR {atr}")]
     NotCpxCard {
         /// The ATR, upper-case hex.
         atr: String,
     },
-    /// EF.SN.ICC does not carry the ANS issuer number `80 25 00 00 01` (spec §1.3).
+    /// EF.SN.ICC does not carry the ANS issuer number `80 25 00 00 01` (docs/card-spec.md §1.3).
     #[error("not a CPx card: EF.SN.ICC issuer {found} is not 8025000001")]
     WrongIssuer {
         /// The first five PAN bytes found, hex.
@@ -44,7 +44,7 @@ pub enum CardError {
         /// What is wrong (length, characters).
         reason: String,
     },
-    /// The card has no such code on this interface (CPS3 contactless has no PIN, spec §7).
+    /// The card has no such code on this interface (CPS3 contactless has no PIN, docs/card-spec.md §7).
     #[error("this card interface has no {0}")]
     NoSuchPin(PinKind),
     /// `6982`: the operation needs the PIN.
@@ -53,7 +53,7 @@ pub enum CardError {
         /// The operation refused.
         operation: &'static str,
     },
-    /// `6984`/`6985`/`6986`/`6900`: the key or object does not allow this use (spec §3.3).
+    /// `6984`/`6985`/`6986`/`6900`: the key or object does not allow this use (docs/card-spec.md §3.3).
     #[error("{operation} not allowed by the card ({sw})")]
     NotAllowed {
         /// The operation refused.
@@ -142,7 +142,7 @@ impl CardError {
         }
     }
 
-    /// Map a failing status word of `operation` (spec §3.3).
+    /// Map a failing status word of `operation` (docs/card-spec.md §3.3).
     pub(crate) fn from_sw(operation: &'static str, sw: StatusWord) -> Self {
         match sw.to_u16() {
             0x6982 | 0x9804 | 0x9802 => CardError::SecurityStatusNotSatisfied { operation },

@@ -1,11 +1,11 @@
 //! Host-side hashing: full digests, the intermediate SHA state the CPS3 finishes on the card
-//! (spec §4.2), DigestInfo and PKCS#1 v1.5 block handling (spec §4.4).
+//! (docs/card-spec.md §4.2), DigestInfo and PKCS#1 v1.5 block handling (docs/card-spec.md §4.4).
 
 use sha1::digest::generic_array::GenericArray;
 use sha2::Digest;
 use zeroize::Zeroizing;
 
-/// The hash algorithms of the CPx cards (spec §4.1).
+/// The hash algorithms of the CPx cards (docs/card-spec.md §4.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum HashAlg {
     /// SHA-1 (20 bytes).
@@ -64,7 +64,7 @@ impl HashAlg {
     }
 }
 
-/// A bare 20/32-byte hash, or a SHA-1/SHA-256 DigestInfo stripped to its hash (spec §4.2).
+/// A bare 20/32-byte hash, or a SHA-1/SHA-256 DigestInfo stripped to its hash (docs/card-spec.md §4.2).
 /// `None` for anything else.
 pub fn strip_digest_info(input: &[u8]) -> Option<(HashAlg, &[u8])> {
     if let Some(alg) = HashAlg::from_len(input.len()) {
@@ -78,7 +78,7 @@ pub fn strip_digest_info(input: &[u8]) -> Option<(HashAlg, &[u8])> {
 
 /// What PSO HASH needs: the raw state after the whole 64-byte blocks of the prefix, the prefix
 /// length in bits, and the last 1..=64 bytes (a full block kept when the length is a multiple of
-/// 64; spec §4.2, §8.6). `None` for an empty message. The one-shot form of
+/// 64; docs/card-spec.md §4.2, §8.6). `None` for an empty message. The one-shot form of
 /// [`MessageHash`]'s card form.
 pub fn partial_hash(alg: HashAlg, message: &[u8]) -> Option<(Vec<u8>, u64, &[u8])> {
     let mut hash = MessageHash::card(alg);
@@ -92,9 +92,9 @@ pub fn partial_hash(alg: HashAlg, message: &[u8]) -> Option<(Vec<u8>, u64, &[u8]
 /// needs at the end is kept, never the message, whatever its length.
 ///
 /// Made by [`Card::message_hash`](crate::Card::message_hash) for one key of one card, which
-/// decides its form: for the CPS3 signature key the card ends the hash (spec §4.2), so the host
+/// decides its form: for the CPS3 signature key the card ends the hash (docs/card-spec.md §4.2), so the host
 /// keeps the SHA state after the whole 64-byte blocks, their bit count and the last 1..=64 bytes
-/// (wiped on drop); for every other key the host hashes the whole message (spec §4.3, §4.4).
+/// (wiped on drop); for every other key the host hashes the whole message (docs/card-spec.md §4.3, §4.4).
 /// Signed with [`Card::sign_message`](crate::Card::sign_message).
 ///
 /// ```no_run
@@ -117,7 +117,7 @@ pub struct MessageHash {
 enum Form {
     /// The host hashes the whole message.
     Host(HostDigest),
-    /// The card ends the hash (spec §4.2).
+    /// The card ends the hash (docs/card-spec.md §4.2).
     Card(Resumable),
 }
 
@@ -218,7 +218,7 @@ impl MessageHash {
         }
     }
 
-    /// The card ends the hash (spec §4.2).
+    /// The card ends the hash (docs/card-spec.md §4.2).
     pub(crate) fn card(alg: HashAlg) -> Self {
         let state = match alg {
             HashAlg::Sha1 => State::Sha1(SHA1_IV),
@@ -250,7 +250,7 @@ impl MessageHash {
     }
 
     /// The whole digest, when the host can give it: the host form, or an empty message (the CPS3
-    /// then signs the hash, spec §4.2 "precomputed"). `None` for a message the card must end.
+    /// then signs the hash, docs/card-spec.md §4.2 "precomputed"). `None` for a message the card must end.
     pub(crate) fn host_digest(&self) -> Option<Vec<u8>> {
         match &self.form {
             Form::Host(HostDigest::Sha1(d)) => Some(d.clone().finalize().to_vec()),
@@ -260,7 +260,7 @@ impl MessageHash {
         }
     }
 
-    /// PSO HASH's input (spec §4.2, §8.6): the state after the whole blocks (big-endian words),
+    /// PSO HASH's input (docs/card-spec.md §4.2, §8.6): the state after the whole blocks (big-endian words),
     /// their length in bits, and the last 1..=64 bytes. `None` for the host form or an empty
     /// message.
     pub(crate) fn card_parts(&self) -> Option<(Vec<u8>, u64, &[u8])> {
@@ -280,7 +280,7 @@ impl MessageHash {
 }
 
 /// PKCS#1 v1.5 type-1 block of `k` bytes around `data` (RFC 8017 §9.2), built on the host for the
-/// CPS4 raw-RSA authentication (spec §4.4, §10.11). `None` when `data` is longer than `k - 11`.
+/// CPS4 raw-RSA authentication (docs/card-spec.md §4.4, §10.11). `None` when `data` is longer than `k - 11`.
 pub fn pkcs1_type1(data: &[u8], k: usize) -> Option<Vec<u8>> {
     if data.len() + 11 > k {
         return None;
@@ -292,7 +292,7 @@ pub fn pkcs1_type1(data: &[u8], k: usize) -> Option<Vec<u8>> {
     Some(block)
 }
 
-/// Removes PKCS#1 v1.5 type-2 padding from a raw RSA result (CPS4 decipher, spec §4.4).
+/// Removes PKCS#1 v1.5 type-2 padding from a raw RSA result (CPS4 decipher, docs/card-spec.md §4.4).
 pub fn pkcs1_type2_unpad(block: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
     let rest = block.strip_prefix(&[0x00, 0x02])?;
     let sep = rest.iter().position(|&b| b == 0)?;
@@ -308,11 +308,11 @@ mod tests {
 
     #[test]
     fn split_matches_spec_examples() {
-        // spec §4.2 test case: 1405 bytes → 1344-byte prefix (0x2A00 bits), 61-byte tail.
+        // docs/card-spec.md §4.2 test case: 1405 bytes → 1344-byte prefix (0x2A00 bits), 61-byte tail.
         let msg = vec![b'A'; 1405];
         let (state, bits, tail) = partial_hash(HashAlg::Sha1, &msg).unwrap();
         assert_eq!((state.len(), bits, tail.len()), (20, 0x2A00, 61));
-        // spec §8.6: 1024 bytes → a full block kept, prefix 960 bytes = 0x1E00 bits.
+        // docs/card-spec.md §8.6: 1024 bytes → a full block kept, prefix 960 bytes = 0x1E00 bits.
         let msg = vec![0u8; 1024];
         let (state, bits, tail) = partial_hash(HashAlg::Sha256, &msg).unwrap();
         assert_eq!((state.len(), bits, tail.len()), (32, 0x1E00, 64));

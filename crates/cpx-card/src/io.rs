@@ -1,5 +1,5 @@
-//! Sending commands inside one transaction: the re-select rules of spec §1.3 and §2.3, file reads
-//! in each card's chunk size, the FCP/FCI size.
+//! Sending commands inside one transaction: the re-select rules of docs/card-spec.md §1.3 and §2.3, file
+//! reads in each card's chunk size, the FCP/FCI size.
 
 use cpx_apdu::{Command, Response, StatusWord, tlv};
 use cpx_transport::CardTransaction;
@@ -8,7 +8,7 @@ use crate::atr::Generation;
 use crate::commands::{self as cmd, AID_CPS, AID_CPS2TER, AID_ISD, CLA_CPS3, CLA_CPS4};
 use crate::error::CardError;
 
-/// READ BINARY chunk: 0xE7 on CPS3 (`max_recv_size`), 256 on CPS4 (spec §2.3, §10.13).
+/// READ BINARY chunk: 0xE7 on CPS3 (`max_recv_size`), 256 on CPS4 (docs/card-spec.md §2.3, §10.13).
 pub(crate) fn chunk(generation: Generation) -> usize {
     match generation {
         Generation::Cps3 => 0xE7,
@@ -17,7 +17,7 @@ pub(crate) fn chunk(generation: Generation) -> usize {
 }
 
 /// Largest READ BINARY offset: with P1 bit 8 = 0, P1-P2 is a 15-bit offset (ISO 7816-4 READ
-/// BINARY; spec §2.3). Bit 8 set would make P1 a short EF identifier instead.
+/// BINARY; docs/card-spec.md §2.3). Bit 8 set would make P1 a short EF identifier instead.
 pub(crate) const MAX_READ_OFFSET: usize = 0x7FFF;
 
 /// The largest transparent EF a read by offset can reach: the last chunk starts at
@@ -79,7 +79,7 @@ impl<'a> Io<'a> {
     }
 
     /// Send one command; on `6Exx` or `6A86` (and `6881` on the CPS4) select the CPS AID and
-    /// resend once (spec §2.3, §3.2). Chained parts and selects by AID are never resent.
+    /// resend once (docs/card-spec.md §2.3, §3.2). Chained parts and selects by AID are never resent.
     pub(crate) fn transmit(&mut self, command: &Command) -> Result<Response, CardError> {
         let response = self.tx.transmit(command)?;
         let sw = response.sw();
@@ -121,9 +121,9 @@ impl<'a> Io<'a> {
         Ok(last)
     }
 
-    /// Select the CPS application: CPS3 `00 A4 04 04 08 <AID>` (spec §2.3); CPS4 the ChipDoc AID
+    /// Select the CPS application: CPS3 `00 A4 04 04 08 <AID>` (docs/card-spec.md §2.3); CPS4 the ChipDoc AID
     /// on channel 1, and on failure the fix-1722 sequence ISD, CPS2ter on channel 0, ChipDoc
-    /// (spec §1.3, §10.15; the first two status words are ignored).
+    /// (docs/card-spec.md §1.3, §10.15; the first two status words are ignored).
     pub(crate) fn select_cps_aid(&mut self) -> Result<(), CardError> {
         match self.generation {
             Generation::Cps3 => {
@@ -149,7 +149,7 @@ impl<'a> Io<'a> {
     }
 
     /// Select a DF or EF by absolute path (3F00 first), without FCP/FCI on CPS3 (`P2=0C`). The
-    /// CPS4 has no "no FCI" form but case 3 (spec §2.2).
+    /// CPS4 has no "no FCI" form but case 3 (docs/card-spec.md §2.2).
     pub(crate) fn select(&mut self, path: &[u8], operation: &'static str) -> Result<(), CardError> {
         let c = match self.generation {
             Generation::Cps3 => cmd::cps3_select_path(path, false)?,
@@ -304,7 +304,7 @@ mod tests {
 
     #[test]
     fn sizes_from_fcp_and_der_headers() {
-        // spec §1.3 real FCP of EF.SN.ICC.
+        // docs/card-spec.md §1.3 real FCP of EF.SN.ICC.
         let fcp = [
             0x62, 0x25, 0x80, 0x02, 0x00, 0x0C, 0x82, 0x01, 0x01, 0x83, 0x02, 0xD0, 0x03, 0x88, 0x01, 0xE0,
             0xA1, 0x12, 0x8C, 0x07, 0x7B, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x9C, 0x07, 0x7B, 0xFF, 0xFF,

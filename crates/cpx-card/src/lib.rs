@@ -22,7 +22,7 @@
 //!   show when parsed: control characters and invalid UTF-8 become U+FFFD ([`text`], whose
 //!   [`text::display_safe`] also serves other text such as reader names).
 //! - [`commands`] holds one function per card command, with the exact bytes of
-//!   `cpx-card-spec.md` (§ cited on each).
+//!   `docs/card-spec.md` (§ cited on each).
 //!
 //! ```no_run
 //! use cpx_card::{Card, KeyRole, Mechanism, HashAlg, Pin};

@@ -14,7 +14,7 @@ use crate::state::State;
 
 /// A card whose identity is known (ATR and serial) and nothing else yet: the first step of
 /// [`Card::identify`]`(…)?.`[`open`](Identified::open), for a caller that looks up what it knows
-/// of the card by serial (and, on a CPS3 contact card, by EF_ACTUA, spec §5.7) before the
+/// of the card by serial (and, on a CPS3 contact card, by EF_ACTUA, docs/card-spec.md §5.7) before the
 /// PKCS#15 files are read.
 ///
 /// ```no_run
@@ -84,7 +84,7 @@ impl Card {
         Card::identify(channel)?.open(Some(files))
     }
 
-    /// The first step of opening: the ATR, the ChipDoc AID on a CPS4 (spec §1.3), EF.SN.ICC
+    /// The first step of opening: the ATR, the ChipDoc AID on a CPS4 (docs/card-spec.md §1.3), EF.SN.ICC
     /// with the issuer check; nothing else is read. See [`Identified`].
     ///
     /// # Errors
@@ -100,7 +100,7 @@ impl Card {
             let mut tx = channel.transaction()?;
             let mut io = Io::new(&mut *tx, generation);
             if generation == Generation::Cps4 {
-                // spec §1.3: ChipDoc on channel 1, no MANAGE CHANNEL.
+                // docs/card-spec.md §1.3: ChipDoc on channel 1, no MANAGE CHANNEL.
                 io.select_cps_aid()?;
             }
             session::read_serial(&mut io)?
@@ -125,7 +125,7 @@ impl Identified {
         self.interface
     }
 
-    /// The serial number (spec §1.3), read from the card.
+    /// The serial number (docs/card-spec.md §1.3), read from the card.
     pub fn serial(&self) -> &str {
         &self.serial
     }
@@ -135,7 +135,7 @@ impl Identified {
         self.channel.reader()
     }
 
-    /// EF_ACTUA (CPS3 contact; `None` when absent and on CPS4, with nothing sent, spec §5.7),
+    /// EF_ACTUA (CPS3 contact; `None` when absent and on CPS4, with nothing sent, docs/card-spec.md §5.7),
     /// as [`Card::ef_actua`].
     ///
     /// # Errors
@@ -147,7 +147,7 @@ impl Identified {
 
     /// Open the card: its application path and TokenInfo from `files` when they are this
     /// card's (serial, generation, interface) and parse, else read from the card (EF.DIR where
-    /// the path comes from it, then TokenInfo, spec §1.4). The other files of `files` (ODF,
+    /// the path comes from it, then TokenInfo, docs/card-spec.md §1.4). The other files of `files` (ODF,
     /// xDFs) are taken too and not read when needed. Files that do not parse are all dropped
     /// (logged), never an error.
     ///
@@ -163,7 +163,7 @@ impl Identified {
     /// `files` are taken when they are this card's, and what they lack is read from the card
     /// when an operation needs it — EF.DIR (where the application path comes from it) at the
     /// first operation in the application, TokenInfo when [`Card::read_token_info`] asks for it
-    /// (a PKCS#11 token needs it for C_GetTokenInfo only, spec §1.4).
+    /// (a PKCS#11 token needs it for C_GetTokenInfo only, docs/card-spec.md §1.4).
     ///
     /// ```no_run
     /// # fn f(channel: Box<dyn cpx_transport::CardChannel>) -> Result<(), cpx_card::CardError> {
@@ -222,7 +222,7 @@ impl Card {
     /// The raw PKCS#15 files known so far (EF.DIR, TokenInfo, ODF and the xDFs, as read from
     /// the card or given at open and still trusted), to give back to [`Card::open_with`] in a
     /// later session with the same card (a disk cache). All of them are files the card gives
-    /// without a PIN (spec §1.4).
+    /// without a PIN (docs/card-spec.md §1.4).
     ///
     /// ```no_run
     /// # fn f(channel: Box<dyn cpx_transport::CardChannel>, again: Box<dyn cpx_transport::CardChannel>) -> Result<(), cpx_card::CardError> {

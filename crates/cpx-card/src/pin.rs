@@ -1,5 +1,6 @@
 //! PIN and PUK values, the policy that checks them before any APDU, and their on-card format
-//! (spec §3.1: the AODF decides; defaults 4 digits for the PIN, 8 for the PUK, notes §4).
+//! (docs/card-spec.md §3.1: the AODF decides; defaults 4 digits for the PIN, 8 for the PUK,
+//! docs/card-notes.md §4).
 
 use std::fmt;
 
@@ -89,7 +90,7 @@ impl PinType {
     }
 }
 
-/// How a code is checked and formatted: from the AODF entry (spec §3.1) or the defaults.
+/// How a code is checked and formatted: from the AODF entry (docs/card-spec.md §3.1) or the defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PinPolicy {
     /// Shortest accepted code.
@@ -109,8 +110,8 @@ pub struct PinPolicy {
 }
 
 impl PinPolicy {
-    /// Defaults when the AODF gives nothing: 4 digits for the PIN, 8 for the PUK (brief; notes §4),
-    /// references 01 / 02 (spec §3.2, §8.4), unpadded ASCII (spec §8.5).
+    /// Defaults when the AODF gives nothing: 4 digits for the PIN, 8 for the PUK (brief; docs/card-notes.md
+    /// §4), references 01 / 02 (docs/card-spec.md §3.2, §8.4), unpadded ASCII (docs/card-spec.md §8.5).
     pub fn default_for(kind: PinKind) -> PinPolicy {
         let (len, reference) = match kind {
             PinKind::User => (4, 0x01),
@@ -180,18 +181,18 @@ impl PinPolicy {
     }
 }
 
-/// The state of a code as the card reports it (spec §3.2).
+/// The state of a code as the card reports it (docs/card-spec.md §3.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PinStatus {
     /// Tries left, when the card says (CPS4 answers `9000` without a count when already verified).
     pub tries_left: Option<u8>,
-    /// Maximum tries (CPS3 tag 9A; the CPS4 does not tell, spec §10.6).
+    /// Maximum tries (CPS3 tag 9A; the CPS4 does not tell, docs/card-spec.md §10.6).
     pub max_tries: Option<u8>,
-    /// Blocked: no try left, or (CPS3) usage counter 9D at 0 (spec §3.2).
+    /// Blocked: no try left, or (CPS3) usage counter 9D at 0 (docs/card-spec.md §3.2).
     pub blocked: bool,
     /// Known to be verified in the current card session (CPS4 `9000`).
     pub verified: Option<bool>,
-    /// CPS3 usage counter (tag 9D, e.g. 100 unblocks for the PUK, spec §8.4).
+    /// CPS3 usage counter (tag 9D, e.g. 100 unblocks for the PUK, docs/card-spec.md §8.4).
     pub usage_left: Option<u16>,
 }
 

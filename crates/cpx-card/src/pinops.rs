@@ -1,4 +1,4 @@
-//! Status-word handling shared by the PIN commands of both generations (spec §3.2, §3.3).
+//! Status-word handling shared by the PIN commands of both generations (docs/card-spec.md §3.2, §3.3).
 
 use cpx_apdu::StatusWord;
 
@@ -6,7 +6,7 @@ use crate::error::CardError;
 use crate::pin::PinKind;
 
 /// Result of VERIFY / CHANGE: `63Cx` is a wrong code with x tries left (x = 0: blocked, as
-/// `63C0` on CPS4, spec §3.3), `6983`/`6984` blocked. Never retried.
+/// `63C0` on CPS4, docs/card-spec.md §3.3), `6983`/`6984` blocked. Never retried.
 pub(crate) fn check(kind: PinKind, operation: &'static str, sw: StatusWord) -> Result<(), CardError> {
     match (sw.0, sw.1) {
         (0x90, 0x00) => Ok(()),
@@ -20,8 +20,8 @@ pub(crate) fn check(kind: PinKind, operation: &'static str, sw: StatusWord) -> R
 }
 
 /// `<cla> 20 FF <ref>` for each code (ISO/IEC 7816-4 §11.5.6: VERIFY P1 FF without data resets
-/// the verified state; spec §3.2 VERIFY forms and CLA). The PIN object's path is selected first,
-/// as for VERIFY (spec §3.1). `Ok(false)` when the card refuses the form (the caller then resets
+/// the verified state; docs/card-spec.md §3.2 VERIFY forms and CLA). The PIN object's path is selected first,
+/// as for VERIFY (docs/card-spec.md §3.1). `Ok(false)` when the card refuses the form (the caller then resets
 /// the card).
 pub(crate) fn reset_verified(
     io: &mut crate::io::Io<'_>,
@@ -48,8 +48,8 @@ pub(crate) fn reset_verified(
 
 /// Whether the card has the code verified now: VERIFY without data (`<cla> 20 00 <ref>`, case 1)
 /// answers `9000` when it is, `63Cx` (or `6983`/`6984`, blocked) when not, and never spends a
-/// try (ISO/IEC 7816-4 §11.5.6; the CPS4's PIN status query, spec §3.2, §10.6; what OpenSC's
-/// driver sends to a CPS3, spec §8). The PIN object's path is selected first, as for VERIFY.
+/// try (ISO/IEC 7816-4 §11.5.6; the CPS4's PIN status query, docs/card-spec.md §3.2, §10.6; what OpenSC's
+/// driver sends to a CPS3, docs/card-spec.md §8). The PIN object's path is selected first, as for VERIFY.
 /// `None` for any other answer (the caller then knows nothing).
 pub(crate) fn verified_now(
     io: &mut crate::io::Io<'_>,

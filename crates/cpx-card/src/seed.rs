@@ -1,10 +1,10 @@
 //! PKCS#15 files known from before (a disk cache): given at open, they spare the card the reads
-//! of EF.DIR, TokenInfo, the ODF and the xDFs (spec §1.4), which never change for one card
+//! of EF.DIR, TokenInfo, the ODF and the xDFs (docs/card-spec.md §1.4), which never change for one card
 //! (serial) and one interface.
 //!
 //! Rules, so that a seed can never make the card layer give a wrong answer or fail:
 //! - a seed is used only when the card's own serial, read from EF.SN.ICC at every open
-//!   (spec §1.3), its generation and its interface are the seed's;
+//!   (docs/card-spec.md §1.3), its generation and its interface are the seed's;
 //! - seeded bytes go through the same parsers as bytes read from the card;
 //! - a seed that does not parse is dropped as a whole at open; an operation that fails in a
 //!   way a stale seed can cause (a SELECT refusing a path, a missing object or reference,
@@ -24,10 +24,10 @@ use crate::pkcs15::tokeninfo::{self, TokenInfo};
 
 /// The raw public PKCS#15 files of one card, as read from it: what [`Card::pkcs15_files`]
 /// exports and [`Card::open_with`] / [`Identified::open`] take back. Only the directory files
-/// a card gives without any PIN (spec §1.4); never a PIN, never a data object's value.
+/// a card gives without any PIN (docs/card-spec.md §1.4); never a PIN, never a data object's value.
 ///
 /// `None` is a file not read (or not given); `Some(vec![])` an xDF the ODF does not list.
-/// EF.DIR is not used on a CPS3 contact card (its application path is fixed, spec §1.4 point
+/// EF.DIR is not used on a CPS3 contact card (its application path is fixed, docs/card-spec.md §1.4 point
 /// 4).
 ///
 /// ```
@@ -47,9 +47,9 @@ pub struct Pkcs15Files {
     /// The card generation the files were read from.
     pub generation: Generation,
     /// The interface they were read through (contact and contactless show different
-    /// applications, spec §7).
+    /// applications, docs/card-spec.md §7).
     pub interface: Interface,
-    /// The serial of the card they were read from (EF.SN.ICC, spec §1.3).
+    /// The serial of the card they were read from (EF.SN.ICC, docs/card-spec.md §1.3).
     pub serial: String,
     /// EF.DIR, `3F00/2F00`.
     pub ef_dir: Option<Vec<u8>>,
@@ -105,14 +105,14 @@ impl Pkcs15Files {
     }
 }
 
-/// The application path: 3F00/0001 on a CPS3 contact card (real trace, spec §1.4 point 4);
+/// The application path: 3F00/0001 on a CPS3 contact card (real trace, docs/card-spec.md §1.4 point 4);
 /// `None` elsewhere: it comes from EF.DIR (the CPS3 contactless and CPS4 paths are not public;
-/// spec §10.3).
+/// docs/card-spec.md §10.3).
 pub(crate) fn fixed_app_path(generation: Generation, interface: Interface) -> Option<Vec<u8>> {
     ((generation, interface) == (Generation::Cps3, Interface::Contact)).then(|| vec![0x3F, 0x00, 0x00, 0x01])
 }
 
-/// The application path EF.DIR gives for the interface's PKCS#15 AID (spec §1.4 point 2).
+/// The application path EF.DIR gives for the interface's PKCS#15 AID (docs/card-spec.md §1.4 point 2).
 pub(crate) fn app_path_from_dir(ef_dir: &[u8], interface: Interface) -> Result<Vec<u8>, CardError> {
     let aid = match interface {
         Interface::Contact => &AID_P15_CONTACT[..],

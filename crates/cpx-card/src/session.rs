@@ -5,12 +5,12 @@ use crate::atr::{Generation, hex_upper};
 use crate::error::CardError;
 use crate::io::Io;
 
-/// EF.SN.ICC, `3F00/D003` (spec §1.3).
+/// EF.SN.ICC, `3F00/D003` (docs/card-spec.md §1.3).
 pub(crate) const EF_SN_ICC: [u8; 4] = [0x3F, 0x00, 0xD0, 0x03];
-/// The ANS issuer number at the start of the PAN (spec §1.3).
+/// The ANS issuer number at the start of the PAN (docs/card-spec.md §1.3).
 const ISSUER: [u8; 5] = [0x80, 0x25, 0x00, 0x00, 0x01];
 
-/// The serial number as the official module derives it (spec §1.3): the PAN without its last
+/// The serial number as the official module derives it (docs/card-spec.md §1.3): the PAN without its last
 /// byte (Luhn digit + F) in hex, minus its first 10 characters when "8025000001" appears in it.
 ///
 /// ```
@@ -39,7 +39,7 @@ pub fn serial_from_ef_sn_icc(data: &[u8]) -> Result<String, CardError> {
 
 /// Select and read EF.SN.ICC: CPS3 `00 A4 09 0C` + `00 B0 00 00 0C` (no FCP: the content check
 /// covers the size check, one APDU less); CPS4 the module's `01 A4 08 00 02 D003 00`, whose FCI
-/// must give size 12 (spec §1.3), then `01 B0 00 00 0C`.
+/// must give size 12 (docs/card-spec.md §1.3), then `01 B0 00 00 0C`.
 pub(crate) fn read_serial(io: &mut Io<'_>) -> Result<String, CardError> {
     match io.generation {
         Generation::Cps3 => io.select(&EF_SN_ICC, "select EF.SN.ICC")?,

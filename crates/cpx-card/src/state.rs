@@ -112,8 +112,8 @@ impl State {
         !self.app_path.is_empty()
     }
 
-    /// Read the application path from EF.DIR (spec §1.4 point 2, §10.3) when it is not known:
-    /// the CPS3 contact path is fixed (spec §1.4 point 4), a seed may give it.
+    /// Read the application path from EF.DIR (docs/card-spec.md §1.4 point 2, §10.3) when it is not known:
+    /// the CPS3 contact path is fixed (docs/card-spec.md §1.4 point 4), a seed may give it.
     pub(crate) fn ensure_app(&mut self, io: &mut Io<'_>) -> Result<(), CardError> {
         if self.app_path.is_empty() {
             let ef_dir = io
@@ -125,7 +125,7 @@ impl State {
         Ok(())
     }
 
-    /// Read TokenInfo (app/5032, spec §1.4 point 5) when it is neither read nor seeded: only
+    /// Read TokenInfo (app/5032, docs/card-spec.md §1.4 point 5) when it is neither read nor seeded: only
     /// its label and manufacturer use it (C_GetTokenInfo), so it is read when they are asked.
     pub(crate) fn ensure_token_info(&mut self, io: &mut Io<'_>) -> Result<(), CardError> {
         self.ensure_app(io)?;
@@ -150,7 +150,7 @@ impl State {
         if let Some(o) = &self.odf {
             return Ok(o.clone());
         }
-        // ODF = app path + 5031 (spec §1.4 point 5).
+        // ODF = app path + 5031 (docs/card-spec.md §1.4 point 5).
         let data = io
             .read_file(&self.app_file([0x50, 0x31]), "ODF")?
             .ok_or_else(|| CardError::ObjectNotFound("ODF".into()))?;
@@ -218,7 +218,7 @@ impl State {
         kind: PinKind,
     ) -> Result<Option<AuthObject>, CardError> {
         if self.interface == Interface::Contactless {
-            // spec §7: no PIN on the contactless interface.
+            // docs/card-spec.md §7: no PIN on the contactless interface.
             return Err(CardError::NoSuchPin(kind));
         }
         let objects = self.aodf(io)?;
@@ -240,7 +240,7 @@ impl State {
         Ok(found.cloned())
     }
 
-    /// Policy of a code: the AODF's, else the defaults (spec §3.1).
+    /// Policy of a code: the AODF's, else the defaults (docs/card-spec.md §3.1).
     pub(crate) fn policy(
         &mut self,
         io: &mut Io<'_>,
@@ -252,8 +252,8 @@ impl State {
         })
     }
 
-    /// The private key of a role (spec §1.5): nonRepudiation = signature key, otherwise sign or
-    /// decrypt = authentication key (the technical key on the contactless interface, spec §7).
+    /// The private key of a role (docs/card-spec.md §1.5): nonRepudiation = signature key, otherwise sign or
+    /// decrypt = authentication key (the technical key on the contactless interface, docs/card-spec.md §7).
     pub(crate) fn key(&mut self, io: &mut Io<'_>, role: KeyRole) -> Result<KeyInfo, CardError> {
         let keys = self.prkdf(io)?;
         let Some(key) = keys.iter().find(|k| role_of(k) == Some(role)) else {
@@ -267,11 +267,11 @@ impl State {
         })
     }
 
-    /// The reference the commands use for a key of `role` (spec §1.5: PrKDF keyReference, the
+    /// The reference the commands use for a key of `role` (docs/card-spec.md §1.5: PrKDF keyReference, the
     /// CPS4 authentication key fixed at 0x20, defaults 81/82 on CPS3, 01 on CPS4).
     pub(crate) fn key_reference(&self, role: KeyRole, key: &PrivateKey) -> u8 {
         match (self.generation, role) {
-            // spec §1.5: the CPS4 authentication key is 0x20, fixed by the module.
+            // docs/card-spec.md §1.5: the CPS4 authentication key is 0x20, fixed by the module.
             (Generation::Cps4, KeyRole::Authentication) => {
                 if key.reference.is_some_and(|r| r & 0x7F != 0x20) {
                     log::warn!(target: "cpx::card", "PrKDF gives {:?} for the CPS4 authentication key; using 0x20", key.reference);
@@ -297,8 +297,8 @@ impl State {
     }
 }
 
-/// The role of a PrKDF key (spec §1.5): nonRepudiation = signature key; otherwise sign or decrypt
-/// = authentication key (the technical key on the contactless interface, spec §7).
+/// The role of a PrKDF key (docs/card-spec.md §1.5): nonRepudiation = signature key; otherwise sign or
+/// decrypt = authentication key (the technical key on the contactless interface, docs/card-spec.md §7).
 pub(crate) fn role_of(key: &PrivateKey) -> Option<KeyRole> {
     if key.usage & prkdf::USAGE_NON_REPUDIATION != 0 {
         Some(KeyRole::Signature)

@@ -53,7 +53,10 @@ fn private_keys_come_from_the_prkdf() {
     let keys = cl.card.private_keys().unwrap();
     assert_eq!(keys.len(), 1);
     assert_eq!(keys[0].label, "CPS_PRIV_TECH_AUT");
-    assert!(!keys[0].private, "the technical key is public (spec §5.3)");
+    assert!(
+        !keys[0].private,
+        "the technical key is public (docs/card-spec.md §5.3)"
+    );
 }
 
 #[test]
@@ -81,7 +84,7 @@ fn certificate_listing_without_the_values() {
 fn pin_policy_from_the_aodf() {
     let mut s = fresh("cps3-doctor");
     let pin = s.card.pin_policy(PinKind::User).unwrap();
-    // The real CPS3 AODF (spec §3.1): 4 digits, stored on 8, padded with FF.
+    // The real CPS3 AODF (docs/card-spec.md §3.1): 4 digits, stored on 8, padded with FF.
     assert_eq!(
         (pin.min_len, pin.max_len, pin.stored_len, pin.reference),
         (4, 4, 8, 1)
@@ -276,7 +279,7 @@ fn cps_data_write_and_read_back() {
     for stem in CARDS {
         let mut s = fresh(stem);
         // CPS3: modifiable, protected by the PIN (authId 01); the CPS4 DODF leaves CPS_DATA
-        // unflagged (spec §6.1), though the card still wants the PIN for UPDATE BINARY.
+        // unflagged (docs/card-spec.md §6.1), though the card still wants the PIN for UPDATE BINARY.
         assert_eq!(
             s.card.data_object_write_needs_pin("CPS_DATA").unwrap(),
             stem == "cps3-doctor"

@@ -1,4 +1,4 @@
-//! The CPS3 through its contactless interface (spec §7): no PIN, technical key only.
+//! The CPS3 through its contactless interface (docs/card-spec.md §7): no PIN, technical key only.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;

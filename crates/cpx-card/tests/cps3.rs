@@ -87,7 +87,7 @@ fn blocked_pin_and_puk_images() {
 
 #[test]
 fn reselect_after_another_program_selected_the_isd() {
-    // spec §2.3: 6E00 → select the CPS AID, resend once.
+    // docs/card-spec.md §2.3: 6E00 → select the CPS AID, resend once.
     let mut s = Session::open(STEM);
     let sws = other_program(
         &s.control,
@@ -127,7 +127,7 @@ fn empty_message_and_multiple_of_64() {
         .unwrap();
     let wire = s.take();
     let pso_hash = wire.iter().find(|(c, _)| c[1] == 0x2A && c[2] == 0x90).unwrap();
-    // spec §4.2/§8.6: a full 64-byte block kept, bit count of the 64-byte prefix = 0x200.
+    // docs/card-spec.md §4.2/§8.6: a full 64-byte block kept, bit count of the 64-byte prefix = 0x200.
     assert_eq!(&pso_hash.0[..7], &[0x00, 0x2A, 0x90, 0xA0, 0x6C, 0x90, 0x28]);
     assert_eq!(&pso_hash.0[39..47], &[0, 0, 0, 0, 0, 0, 0x02, 0x00]);
     assert_eq!(&pso_hash.0[47..49], &[0x80, 0x40]);

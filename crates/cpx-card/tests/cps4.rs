@@ -66,7 +66,7 @@ fn another_card_is_never_taken_for_the_old_one() {
 
 #[test]
 fn chipdoc_busy_on_another_channel_is_recovered() {
-    // spec §1.3, §10.15: ISD on channel 1, CPS2ter on channel 0, ChipDoc again.
+    // docs/card-spec.md §1.3, §10.15: ISD on channel 1, CPS2ter on channel 0, ChipDoc again.
     let mut s = Session::open(STEM);
     let isd = [
         0x01, 0xA4, 0x04, 0x0C, 0x07, 0xA0, 0x00, 0x00, 0x01, 0x51, 0x00, 0x00,
@@ -112,7 +112,7 @@ fn the_two_other_cps4_atrs_rc_and_t0_only() {
         let c = encrypt(&auth, b"secret");
         assert_eq!(&card.decrypt(KeyRole::Authentication, &c).unwrap()[..], b"secret");
         if protocol == Protocol::T0 {
-            // GET RESPONSE stays on channel 1 (spec §1.3, §10.1).
+            // GET RESPONSE stays on channel 1 (docs/card-spec.md §1.3, §10.1).
             assert!(wire.lock().unwrap().iter().any(|(c, _)| c[..2] == [0x01, 0xC0]));
         }
     }

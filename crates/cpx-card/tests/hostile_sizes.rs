@@ -95,7 +95,7 @@ fn every_file_kind_with_a_4_gib_fcp_size_is_refused_before_reading() {
     refused("cps4-doctor", [0xD0, 0x03], "EF.SN.ICC", nothing);
 }
 
-/// The CPS3 reads EF.SN.ICC without its FCP (spec §1.3): a hostile FCP size there is never seen.
+/// The CPS3 reads EF.SN.ICC without its FCP (docs/card-spec.md §1.3): a hostile FCP size there is never seen.
 #[test]
 fn cps3_serial_number_is_read_without_its_fcp() {
     let (card, modes) = FaultModeCard::new(cpx_testkit::emulated("cps3-doctor").unwrap());

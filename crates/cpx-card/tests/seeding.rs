@@ -279,7 +279,7 @@ fn identify_then_open_survives_a_reset_and_sees_another_card() {
         let mut id = Card::identify(Box::new(channel)).unwrap();
         let actua = id.ef_actua().unwrap();
         assert_eq!(actua, None, "{stem}: no EF_ACTUA on the emulated card");
-        // CPS3 contact: one SELECT (6A82); CPS4: nothing sent (spec §5.7).
+        // CPS3 contact: one SELECT (6A82); CPS4: nothing sent (docs/card-spec.md §5.7).
         let serial_and_actua = wire.take().len();
         assert_eq!(serial_and_actua, 3, "{stem}");
         control.reset();
@@ -291,7 +291,7 @@ fn identify_then_open_survives_a_reset_and_sees_another_card() {
             let (rec, _wire, slot2) = cpx_testkit::Recorder::swappable(emulated(stem));
             let (channel, control) = VirtualChannel::new("swap", Box::new(rec));
             let id = Card::identify(Box::new(channel)).unwrap();
-            // The same model with another card number (PAN, spec §1.3).
+            // The same model with another card number (PAN, docs/card-spec.md §1.3).
             let mut other = cpx_emulator::builtin_image(stem).unwrap().unwrap();
             other.pan[8] ^= 0x11;
             *slot2.lock().unwrap() = cpx_emulator::card_from_image(&other);

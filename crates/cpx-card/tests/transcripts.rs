@@ -101,12 +101,12 @@ fn data_warm(s: &mut Session) {
 }
 
 fn message() -> Vec<u8> {
-    // spec §8.6: a 1024-byte message.
+    // docs/card-spec.md §8.6: a 1024-byte message.
     (0..1024u32).map(|i| (i % 251) as u8).collect()
 }
 
 fn di() -> Vec<u8> {
-    // spec §8.7: a 51-byte SHA-256 DigestInfo.
+    // docs/card-spec.md §8.7: a 51-byte SHA-256 DigestInfo.
     HashAlg::Sha256.digest_info(&HashAlg::Sha256.digest(b"authenticate"))
 }
 

@@ -1,8 +1,8 @@
 //! Command APDU parsing (card side) and status words.
 //!
 //! Written independently of the host-side `cpx-apdu` crate on purpose: the two sides only meet on
-//! the wire (architecture.md "Rules"). Short APDUs only: neither card generation supports extended
-//! length (spec §2.3).
+//! the wire (docs/architecture.md "Rules"). Short APDUs only: neither card generation supports extended
+//! length (docs/card-spec.md §2.3).
 
 /// A parsed short command APDU.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,7 +99,7 @@ pub mod sw {
     pub const INS_NOT_SUPPORTED: u16 = 0x6D00;
     /// Class not supported.
     pub const CLA_NOT_SUPPORTED: u16 = 0x6E00;
-    /// CPS2ter: file ID not found (spec notes §3, `card-cps.c`).
+    /// CPS2ter: file ID not found (docs/card-notes.md §3, `card-cps.c`).
     pub const CPS2TER_NOT_FOUND: u16 = 0x9404;
     /// CPS2ter: bad address or length.
     pub const CPS2TER_BAD_ADDRESS: u16 = 0x9402;

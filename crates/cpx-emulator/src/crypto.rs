@@ -7,7 +7,7 @@ use sha2::Digest;
 
 use crate::sha_resume::HashAlg;
 
-/// What a key may do on which interface (its SDO access rules, spec §9 `8C` SCBs).
+/// What a key may do on which interface (its SDO access rules, docs/card-spec.md §9 `8C` SCBs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct KeyUse {
     pub(crate) sign: bool,
@@ -23,7 +23,7 @@ pub(crate) struct CardKey {
     pub(crate) reference: u8,
     pub(crate) key: RsaPrivateKey,
     pub(crate) usage: KeyUse,
-    /// FID of the DF holding the key SDO (GET DATA on `BF 90` works only there, spec §9).
+    /// FID of the DF holding the key SDO (GET DATA on `BF 90` works only there, docs/card-spec.md §9).
     pub(crate) home_df: u16,
 }
 
@@ -37,12 +37,12 @@ impl CardKey {
         pkcs1_sign(&self.key, alg, hash)
     }
 
-    /// PKCS#1 type-1 padding of arbitrary data then RSA (INTERNAL AUTHENTICATE, spec §4.3).
+    /// PKCS#1 type-1 padding of arbitrary data then RSA (INTERNAL AUTHENTICATE, docs/card-spec.md §4.3).
     pub(crate) fn sign_raw(&self, data: &[u8]) -> Option<Vec<u8>> {
         self.key.sign(Pkcs1v15Sign::new_unprefixed(), data).ok()
     }
 
-    /// RSA then removal of the PKCS#1 type-2 padding (PSO DECIPHER, spec §4.3).
+    /// RSA then removal of the PKCS#1 type-2 padding (PSO DECIPHER, docs/card-spec.md §4.3).
     pub(crate) fn decrypt(&self, cryptogram: &[u8]) -> Option<Vec<u8>> {
         self.key.decrypt(Pkcs1v15Encrypt, cryptogram).ok()
     }
@@ -57,7 +57,7 @@ pub(crate) fn pkcs1_sign(key: &RsaPrivateKey, alg: HashAlg, hash: &[u8]) -> Opti
     key.sign(scheme, hash).ok()
 }
 
-/// RSASSA-PSS of a hash: MGF1 with the same hash, salt length = hash length (spec §10.10). The
+/// RSASSA-PSS of a hash: MGF1 with the same hash, salt length = hash length (docs/card-spec.md §10.10). The
 /// salt comes from `seed` (deterministic: the emulator must be reproducible).
 pub(crate) fn pss_sign(key: &RsaPrivateKey, alg: HashAlg, hash: &[u8], seed: &[u8]) -> Option<Vec<u8>> {
     let mut rng = SeededRng::new(seed);
@@ -68,8 +68,8 @@ pub(crate) fn pss_sign(key: &RsaPrivateKey, alg: HashAlg, hash: &[u8], seed: &[u
     key.sign_with_rng(&mut rng, scheme, hash).ok()
 }
 
-/// The raw RSA private operation, left-padded to the modulus length (CPS4 PSO DECIPHER, spec §4.4,
-/// §10.11). `None` when the input is not smaller than the modulus.
+/// The raw RSA private operation, left-padded to the modulus length (CPS4 PSO DECIPHER, docs/card-spec.md
+/// §4.4, §10.11). `None` when the input is not smaller than the modulus.
 pub(crate) fn raw_private(key: &RsaPrivateKey, input: &[u8]) -> Option<Vec<u8>> {
     let c = BigUint::from_bytes_be(input);
     if &c >= key.n() {

@@ -1,4 +1,4 @@
-//! The file system: DFs and transparent EFs in an arena, FCP building (spec §1.3, §8).
+//! The file system: DFs and transparent EFs in an arena, FCP building (docs/card-spec.md §1.3, §8).
 
 use crate::choices::SCB_USER_PIN;
 use crate::tlv::tlv;
@@ -188,8 +188,8 @@ impl FileSystem {
         }
     }
 
-    /// The FCP template (tag 62) of a file, IAS-ECC layout (spec §1.3 real EF.SN.ICC FCP; DFs carry
-    /// `A1 { 8C … }` as OpenSC requires, spec §8).
+    /// The FCP template (tag 62) of a file, IAS-ECC layout (docs/card-spec.md §1.3 real EF.SN.ICC FCP; DFs
+    /// carry `A1 { 8C … }` as OpenSC requires, docs/card-spec.md §8).
     pub(crate) fn fcp(&self, idx: usize) -> Option<Vec<u8>> {
         let f = self.get(idx)?;
         let fid = f.fid.to_be_bytes();

@@ -17,9 +17,9 @@ use crate::{choices, facts};
 pub enum CardKind {
     /// CPS3 (Oberthur IAS-ECC) on its contact interface, T=0.
     Cps3,
-    /// CPS3 seen through its ISO 14443 interface (spec §7).
+    /// CPS3 seen through its ISO 14443 interface (docs/card-spec.md §7).
     Cps3Contactless,
-    /// CPS4 (NXP ChipDoc), logical channel 1 (spec §10).
+    /// CPS4 (NXP ChipDoc), logical channel 1 (docs/card-spec.md §10).
     Cps4,
 }
 
@@ -93,7 +93,7 @@ pub struct KeyImage {
 /// A business data object (PKCS#15 DODF entry + its EF).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataObjectImage {
-    /// PKCS#15 label, e.g. `CPS_NAME_PS` (spec §2.4).
+    /// PKCS#15 label, e.g. `CPS_NAME_PS` (docs/card-spec.md §2.4).
     pub label: String,
     /// FID of the EF under the application DF.
     pub fid: u16,
@@ -102,7 +102,7 @@ pub struct DataObjectImage {
     /// PKCS#15 "modifiable" flag (CKA_MODIFIABLE).
     pub modifiable: bool,
     /// The EF takes UPDATE BINARY after PIN verification (default: `modifiable`). The CPS4 image
-    /// sets it without `modifiable` (spec §6.1, see `choices::CPS4_CPS_DATA_MODIFIABLE`).
+    /// sets it without `modifiable` (docs/card-spec.md §6.1, see `choices::CPS4_CPS_DATA_MODIFIABLE`).
     pub writable: bool,
     /// File content (already padded to the file size).
     pub content: Vec<u8>,
@@ -115,15 +115,15 @@ pub struct CardImage {
     pub kind: CardKind,
     /// The ATR to present.
     pub atr: Vec<u8>,
-    /// The 10-byte PAN of EF.SN.ICC (`5A 0A` + PAN, spec §1.3).
+    /// The 10-byte PAN of EF.SN.ICC (`5A 0A` + PAN, docs/card-spec.md §1.3).
     pub pan: [u8; 10],
-    /// The 10-digit card serial used in the token label `CPS3v3-<serial>` (spec §1.4).
+    /// The 10-digit card serial used in the token label `CPS3v3-<serial>` (docs/card-spec.md §1.4).
     pub token_serial: String,
     /// TokenInfo label.
     pub token_label: String,
     /// TokenInfo lastUpdate (GeneralizedTime text).
     pub last_update: String,
-    /// EF_ACTUA (`3F00/D010`) content when present (spec §5.7).
+    /// EF_ACTUA (`3F00/D010`) content when present (docs/card-spec.md §5.7).
     pub ef_actua: Option<Vec<u8>>,
     /// User PIN (CHV 01). `None` on the contactless interface.
     pub pin: Option<PinImage>,
@@ -254,7 +254,7 @@ fn parse_fid(field: &str, s: &str) -> Result<u16, ImageError> {
 }
 
 /// Default PAN: issuer `8025000001`, the last 8 digits of the card serial, a Luhn digit over
-/// those 18 digits, and `F` padding (spec §1.3 format; the real mapping is not public, see
+/// those 18 digits, and `F` padding (docs/card-spec.md §1.3 format; the real mapping is not public, see
 /// `choices`). `serial` is all digits, at least 8.
 pub(crate) fn default_pan(serial: &str) -> String {
     let mut digits = String::from("8025000001");
@@ -278,7 +278,7 @@ pub(crate) fn default_pan(serial: &str) -> String {
     digits
 }
 
-/// BCD of a `YYYYMMDDhhmmss` date (EF_ACTUA, spec §5.7).
+/// BCD of a `YYYYMMDDhhmmss` date (EF_ACTUA, docs/card-spec.md §5.7).
 fn bcd_date(field: &str, s: &str) -> Result<Vec<u8>, ImageError> {
     if s.len() != 14 || !s.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad(field, "expected YYYYMMDDhhmmss"));
@@ -353,7 +353,7 @@ impl CardImage {
         let pan_hex = t.pan.clone().unwrap_or_else(|| default_pan(&t.token_serial));
         let pan: [u8; 10] = parse_hex("pan", &pan_hex)?
             .try_into()
-            .map_err(|_| bad("pan", "EF.SN.ICC holds a 10-byte PAN (spec §1.3)"))?;
+            .map_err(|_| bad("pan", "EF.SN.ICC holds a 10-byte PAN (docs/card-spec.md §1.3)"))?;
         let token_label = t.token_label.clone().unwrap_or_else(|| match t.kind {
             CardKind::Cps4 => format!("CPS4v1-{}", t.token_serial),
             _ => format!("CPS3v3-{}", t.token_serial),
@@ -373,7 +373,7 @@ impl CardImage {
             }
         };
         // CPS3: the real AODF fixes 4-digit PINs and 8-digit PUKs (facts::AODF_CPS3); CPS4 PINs
-        // are unpadded, 4..8 (spec §10, the AODF defaults of spec §3.1).
+        // are unpadded, 4..8 (docs/card-spec.md §10, the AODF defaults of docs/card-spec.md §3.1).
         let (pin_min, pin_max, puk_len) = match t.kind {
             CardKind::Cps4 => (4, 8, 8),
             CardKind::Cps3 | CardKind::Cps3Contactless => {
@@ -462,7 +462,7 @@ impl CardImage {
         })
     }
 
-    /// EF.SN.ICC content: `5A 0A` + PAN (spec §1.3).
+    /// EF.SN.ICC content: `5A 0A` + PAN (docs/card-spec.md §1.3).
     pub fn ef_sn_icc(&self) -> Vec<u8> {
         crate::tlv::tlv(&[0x5A], &self.pan)
     }

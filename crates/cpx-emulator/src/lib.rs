@@ -3,9 +3,10 @@
 //! [`cpx_vpcd::VirtualCard`], whose non-volatile state can be saved and restored ([`state`]).
 //!
 //! There is no real card in CI: whatever this crate gets wrong, the middleware will get wrong with
-//! real cards. Every behaviour cites its source (`spec §x` = `docs/cpx-card-spec.md`, `notes §x` =
-//! `cpx-card-notes.md`); bytes the sources give are in [`facts`], and every behaviour the sources
-//! leave open is a documented constant in [`choices`] (also listed in `CHOICES.md`).
+//! real cards. Every behaviour cites its source, a section of the repository's card documents
+//! (`docs/card-spec.md §x`, `docs/card-notes.md §x`, `docs/data-and-certs.md §x`); bytes the sources
+//! give are in [`facts`], and every behaviour the sources leave open is a documented constant in
+//! [`choices`] (also listed in `CHOICES.md`).
 //!
 //! ```no_run
 //! use cpx_emulator::{CardImage, card_from_image};
@@ -45,7 +46,7 @@
 //! sig_key_fresh_verify = false  # optional, see choices::SIG_KEY_FRESH_VERIFY
 //! sit_fact = "hex"              # optional CPS2ter CPS_SIT_FACT content
 //!
-//! [ef_actua]                    # optional: EF_ACTUA 3F00/D010 present (spec §5.7)
+//! [ef_actua]                    # optional: EF_ACTUA 3F00/D010 present (docs/card-spec.md §5.7)
 //! start = "20240101000000"      # EC { 81 start, 82 end } in BCD; or hex = "…" for raw content
 //! end = "20300101000000"
 //!
@@ -72,9 +73,9 @@
 //! template = "EE"               # optional (default EE) with fields = [{tag, text}], or hex = "…"
 //! fields = [{ tag = "80", text = "MEDECIN-TEST0001" }]
 //! ```
-//! The business data *contents* are not public (data notes §1): the images carry plausible
+//! The business data *contents* are not public (docs/data-and-certs.md §1): the images carry plausible
 //! BER-TLV, `EE { 8x text }`, with `84` raison sociale / `85` structure id / `86` secteur in
-//! situations (data notes §1.2) and a 4-character specialty as the last field of CPS_INFO_PS.
+//! situations (docs/data-and-certs.md §1.2) and a 4-character specialty as the last field of CPS_INFO_PS.
 
 pub mod apdu;
 mod builtin;

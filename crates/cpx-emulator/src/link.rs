@@ -1,5 +1,5 @@
-//! Transport behaviour: `61xx`/`9Fxx` + GET RESPONSE, T=0 `6Cxx`, command chaining (spec §2.3, §8.1,
-//! §9, §10.1). Modelled on piv-authenticator's request/response buffers.
+//! Transport behaviour: `61xx`/`9Fxx` + GET RESPONSE, T=0 `6Cxx`, command chaining (docs/card-spec.md §2.3,
+//! §8.1, §9, §10.1). Modelled on piv-authenticator's request/response buffers.
 
 use crate::apdu::{Command, sw, sw_bytes};
 
@@ -14,7 +14,7 @@ pub enum Protocol {
 
 impl Protocol {
     /// The protocol pcsc-lite picks for this ATR: T=1 when any `TDi` offers it (pcsc-lite prefers
-    /// T=1, spec §10.1), else T=0. A malformed ATR counts as T=0.
+    /// T=1, docs/card-spec.md §10.1), else T=0. A malformed ATR counts as T=0.
     pub fn from_atr(atr: &[u8]) -> Self {
         // ISO 7816-3 §8.2: T0 then TA1 TB1 TC1 TD1, each TDi announcing the next group.
         let mut i = 1;

@@ -1,4 +1,4 @@
-//! PIN and PUK objects (CHV SDOs `BF 81 0r`): counters, verification state, replies (spec §3).
+//! PIN and PUK objects (CHV SDOs `BF 81 0r`): counters, verification state, replies (docs/card-spec.md §3).
 
 use crate::apdu::sw;
 use crate::choices;
@@ -141,7 +141,7 @@ impl Pin {
         self.tries_left = self.max_tries;
     }
 
-    /// The DOCP reply body `A0 { 9A max, 9B left, [9D usage], A1 { 8C … } }` (spec §3.2, §9).
+    /// The DOCP reply body `A0 { 9A max, 9B left, [9D usage], A1 { 8C … } }` (docs/card-spec.md §3.2, §9).
     pub(crate) fn docp(&self, acl: &[u8]) -> Vec<u8> {
         let mut inner = vec![0x9A, 0x01, self.max_tries, 0x9B, 0x01, self.tries_left];
         if let Some(u) = self.usage_left {
@@ -152,7 +152,7 @@ impl Pin {
         crate::tlv::tlv(&[0xA0], &inner)
     }
 
-    /// The policy reply body `7F41 { 80 max, 81 min }` (spec §9). `80` is the length of the
+    /// The policy reply body `7F41 { 80 max, 81 min }` (docs/card-spec.md §9). `80` is the length of the
     /// reference data the card receives: the stored length of a padded object
     /// ([`choices::PIN_POLICY_MAX_IS_STORED_LEN`]).
     pub(crate) fn policy(&self) -> Vec<u8> {

@@ -1,4 +1,4 @@
-//! PKCS#15 structures of the CPS3 (spec §1.4, §1.5, §2.4, §9; ISO 7816-15 encodings).
+//! PKCS#15 structures of the CPS3 (docs/card-spec.md §1.4, §1.5, §2.4, §9; ISO 7816-15 encodings).
 
 use crate::choices;
 use crate::facts;
@@ -8,7 +8,7 @@ use crate::tlv::{cons, int, named_bits, octets, seq, tlv, utf8};
 const FLAG_PRIVATE: u32 = 1 << 0;
 const FLAG_MODIFIABLE: u32 = 1 << 1;
 
-/// EF.DIR: the two application templates; 101 bytes like the real one (spec §1.4 point 1).
+/// EF.DIR: the two application templates; 101 bytes like the real one (docs/card-spec.md §1.4 point 1).
 pub(crate) fn ef_dir() -> Vec<u8> {
     let rec = |aid: &[u8], label: &str, path: &[u8]| {
         cons(
@@ -17,7 +17,7 @@ pub(crate) fn ef_dir() -> Vec<u8> {
                 &tlv(&[0x4F], aid),
                 &tlv(&[0x50], label.as_bytes()),
                 &tlv(&[0x51], path),
-                // "Both DDOs carry 4F0DE828BD080F8025000001FF0010" (notes §3).
+                // "Both DDOs carry 4F0DE828BD080F8025000001FF0010" (docs/card-notes.md §3).
                 &tlv(&[0x73], &tlv(&[0x4F], &facts::AID_P15_CONTACT)),
             ],
         )
@@ -27,8 +27,8 @@ pub(crate) fn ef_dir() -> Vec<u8> {
     v
 }
 
-/// EF.DIR of the CPS4: the contact application only, its path in tag 51 (spec §10.3; the label is
-/// not public, the CPS3 one is kept).
+/// EF.DIR of the CPS4: the contact application only, its path in tag 51 (docs/card-spec.md §10.3; the label
+/// is not public, the CPS3 one is kept).
 pub(crate) fn ef_dir_cps4() -> Vec<u8> {
     cons(
         &[0x61],
@@ -62,7 +62,7 @@ pub(crate) const ODF_CDF: u8 = 0xA4;
 pub(crate) const ODF_DODF: u8 = 0xA7;
 pub(crate) const ODF_AODF: u8 = 0xA8;
 
-/// One supportedAlgorithms entry (spec §9).
+/// One supportedAlgorithms entry (docs/card-spec.md §9).
 fn algorithm(reference: u32, mechanism: u32, ops_bit: u32, oid: &[u8], alg_ref: u32) -> Vec<u8> {
     algorithm_entry(reference, mechanism, 1 << ops_bit, oid, Some(alg_ref))
 }
@@ -93,11 +93,11 @@ const OP_HASH: u32 = 6;
 /// Which card's supportedAlgorithms a TokenInfo carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Algorithms {
-    /// CPS3 contact: the six entries of spec §9.
+    /// CPS3 contact: the six entries of docs/card-spec.md §9.
     Cps3,
-    /// CPS3 contactless: RSA-PKCS only (spec §4.1, §7).
+    /// CPS3 contactless: RSA-PKCS only (docs/card-spec.md §4.1, §7).
     Cps3Contactless,
-    /// CPS4: the four MSE `91` algorithms of spec §4.4 and raw RSA (see `choices`).
+    /// CPS4: the four MSE `91` algorithms of docs/card-spec.md §4.4 and raw RSA (see `choices`).
     Cps4,
 }
 
@@ -108,7 +108,8 @@ fn algorithms(which: Algorithms) -> Vec<u8> {
         Algorithms::Cps4 => {
             use crate::facts::cps4::*;
             // PKCS#11 mechanisms: SHA1_RSA_PKCS 06, SHA256_RSA_PKCS 40, SHA1_RSA_PKCS_PSS 0E,
-            // SHA256_RSA_PKCS_PSS 43, RSA_X_509 03 (raw: MSE CT carries no algorithm, spec §4.4).
+            // SHA256_RSA_PKCS_PSS 43, RSA_X_509 03 (raw: MSE CT carries no algorithm, docs/card-spec.md
+            // §4.4).
             return [
                 algorithm(1, 0x06, OP_SIGN, &OID_SHA1_RSA, u32::from(ALG_SHA1_PKCS1)),
                 algorithm(2, 0x40, OP_SIGN, &OID_SHA256_RSA, u32::from(ALG_SHA256_PKCS1)),
@@ -143,7 +144,7 @@ fn bcd(digits: &str) -> Vec<u8> {
         .collect()
 }
 
-/// TokenInfo (spec §1.4 point 5, §9): version, serial, "ASIP SANTE", label, read-only +
+/// TokenInfo (docs/card-spec.md §1.4 point 5, §9): version, serial, "ASIP SANTE", label, read-only +
 /// login-required flags, supportedAlgorithms `[2]`, lastUpdate `[5]`.
 pub(crate) fn token_info(serial: &str, label: &str, last_update: &str, algs: Algorithms) -> Vec<u8> {
     // tokenflags: readOnly(0), loginRequired(1); no PIN on the contactless application (§7).
@@ -189,7 +190,7 @@ fn rule(mode_bit: u32, auth_id: Option<u8>) -> Vec<u8> {
 }
 
 /// A generated AODF PIN entry (CPS4; the CPS3 AODF is the real one, [`facts::AODF_CPS3`]):
-/// unpadded (spec §10), so no needs-padding flag, storedLength = maxLength.
+/// unpadded (docs/card-spec.md §10), so no needs-padding flag, storedLength = maxLength.
 #[allow(clippy::too_many_arguments)]
 fn pin_entry(
     label: &str,
@@ -246,7 +247,7 @@ pub(crate) fn aodf(pin: (u8, u8), puk: Option<(u8, u8)>) -> Vec<u8> {
     v
 }
 
-/// A private RSA key entry as in the real PrKDF (spec §1.5, GH#2267).
+/// A private RSA key entry as in the real PrKDF (docs/card-spec.md §1.5, GH#2267).
 pub(crate) struct PrivateKeyEntry<'a> {
     pub(crate) label: &'a str,
     pub(crate) id: Vec<u8>,
@@ -281,7 +282,7 @@ pub(crate) fn prkdf(keys: &[PrivateKeyEntry<'_>]) -> Vec<u8> {
                 &named_bits(0x0D),
                 &int(u32::from(k.reference)),
             ]);
-            // Path: empty octet string + the AID (`aid::` in OpenSC, spec §1.5).
+            // Path: empty octet string + the AID (`aid::` in OpenSC, docs/card-spec.md §1.5).
             let p = seq(&[&octets(&[]), &tlv(&[0x4F], k.aid)]);
             let type_attrs = tlv(&[0xA1], &seq(&[&p, &int(k.modulus_bits)]));
             seq(&[
@@ -305,7 +306,7 @@ pub(crate) fn cdf_entry(label: &str, id: &[u8], df: u16, fid: u16) -> Vec<u8> {
     ])
 }
 
-/// A DODF opaque data object entry, application name "CPS" (spec §5.3).
+/// A DODF opaque data object entry, application name "CPS" (docs/card-spec.md §5.3).
 pub(crate) fn dodf_entry(label: &str, private: bool, modifiable: bool, df: u16, fid: u16) -> Vec<u8> {
     let mut flags = 0;
     if private {

@@ -1,4 +1,4 @@
-//! Finishing a SHA-1 / SHA-256 computation from an intermediate state (IAS PSO HASH, spec §4.2).
+//! Finishing a SHA-1 / SHA-256 computation from an intermediate state (IAS PSO HASH, docs/card-spec.md §4.2).
 //!
 //! The host hashes a multiple-of-64-byte prefix and sends the raw chaining value H (big-endian
 //! words), the bit count of that prefix (8 bytes, big-endian) and the remaining 0..n bytes; the card
@@ -6,7 +6,7 @@
 
 use sha1::digest::generic_array::GenericArray;
 
-/// The two hash functions the CPS3 can finish on card (algorithm references 10 / 40, spec §9).
+/// The two hash functions the CPS3 can finish on card (algorithm references 10 / 40, docs/card-spec.md §9).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HashAlg {
     /// SHA-1 (MSE HT algorithm reference 0x10).
@@ -111,7 +111,7 @@ mod tests {
     use sha2::Digest;
 
     fn split(alg: HashAlg, msg: &[u8]) -> Vec<u8> {
-        // Host rule of spec §4.2: keep the last 1..64 bytes.
+        // Host rule of docs/card-spec.md §4.2: keep the last 1..64 bytes.
         let keep = if msg.is_empty() {
             0
         } else {

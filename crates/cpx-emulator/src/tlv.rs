@@ -128,7 +128,7 @@ mod tests {
 
     #[test]
     fn named_bits_match_known_encodings() {
-        assert_eq!(named_bits(1 << 1), [0x03, 0x02, 0x06, 0x40]); // compute_signature (spec §9)
+        assert_eq!(named_bits(1 << 1), [0x03, 0x02, 0x06, 0x40]); // compute_signature (docs/card-spec.md §9)
         assert_eq!(named_bits(1 << 9), [0x03, 0x03, 0x06, 0x00, 0x40]); // nonRepudiation
         assert_eq!(named_bits(0b1101), [0x03, 0x02, 0x04, 0xB0]); // accessFlags 0x0D
         assert_eq!(named_bits(0b11), [0x03, 0x02, 0x06, 0xC0]);

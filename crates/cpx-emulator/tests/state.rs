@@ -28,7 +28,7 @@ struct Dialect {
     open: &'static str,
     select_cps_data: &'static str,
     /// VERIFY of the right PIN 1234 and of a wrong one, as each card takes them (CPS3: padded to
-    /// 8 bytes with FF, the real AODF; CPS4: unpadded, spec §10).
+    /// 8 bytes with FF, the real AODF; CPS4: unpadded, docs/card-spec.md §10).
     verify_ok: &'static str,
     verify_wrong: &'static str,
 }

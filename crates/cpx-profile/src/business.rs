@@ -1,7 +1,7 @@
 //! Business data objects ("données métier", CKO_DATA values read from the card): always shown
 //! as a BER-TLV tree, decoded into named fields only where the sources establish the meaning.
 //!
-//! What is established (cpx-data-and-certs.md):
+//! What is established (docs/data-and-certs.md):
 //! - `CPS_ACTIVITY_nn_PS` (§1.2, confidence M): template `EE` holding `84` raison sociale, `85`
 //!   Struct_IdNat, `86` secteur d'activité (RPPS code `SAxx`, DICO R02); other tags may exist
 //!   and are kept as TLV;
@@ -38,7 +38,7 @@ use crate::hex;
 use crate::national_id::NationalId;
 use crate::tlv::{self, TlvDocument, TlvNode};
 
-/// What a data object is, from its PKCS#11 label (card notes §6).
+/// What a data object is, from its PKCS#11 label (docs/card-notes.md §6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ObjectKind {
@@ -64,7 +64,7 @@ pub enum ObjectKind {
     Unknown,
 }
 
-/// A situation d'exercice (`CPS_ACTIVITY_nn_PS`, data notes §1.2). `None` = tag absent or not
+/// A situation d'exercice (`CPS_ACTIVITY_nn_PS`, docs/data-and-certs.md §1.2). `None` = tag absent or not
 /// UTF-8 text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Activity {
@@ -78,7 +78,7 @@ pub struct Activity {
     pub sector: Option<Code>,
 }
 
-/// `CPS_INFO_PS`, as far as it is established (data notes §1.3).
+/// `CPS_INFO_PS`, as far as it is established (docs/data-and-certs.md §1.3).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct InfoPs {
     /// The last field, when it is a DICO R01 specialty code.
@@ -140,14 +140,14 @@ pub fn decode(label: &str, value: &[u8]) -> BusinessObject {
     };
     let note = match kind {
         ObjectKind::Activity => {
-            "tags 84 raison sociale, 85 Struct_IdNat, 86 secteur (R02) per data notes §1.2; other tags shown as TLV"
+            "tags 84 raison sociale, 85 Struct_IdNat, 86 secteur (R02) per docs/data-and-certs.md §1.2; other tags shown as TLV"
         }
         ObjectKind::InfoPs => {
-            "only the last field (specialty, R01) is established, data notes §1.3; the rest shown as TLV"
+            "only the last field (specialty, R01) is established, docs/data-and-certs.md §1.3; the rest shown as TLV"
         }
-        ObjectKind::Data => "free content, the only writable object (card notes §6)",
+        ObjectKind::Data => "free content, the only writable object (docs/card-notes.md §6)",
         ObjectKind::Unknown => "unknown label: shown raw, and as TLV when it parses",
-        _ => "layout not public (data notes §1.4, §2.8): shown raw, and as TLV when it parses",
+        _ => "layout not public (docs/data-and-certs.md §1.4, §2.8): shown raw, and as TLV when it parses",
     };
     BusinessObject {
         label: crate::text::safe(label.to_owned()),
@@ -199,7 +199,7 @@ fn text_of(node: Option<&TlvNode>, what: &str, warnings: &mut Vec<String>) -> Op
 fn activity(number: u8, doc: &TlvDocument, warnings: &mut Vec<String>) -> Activity {
     let template = doc.nodes.iter().find(|n| n.tag == "EE" && n.constructed);
     if template.is_none() {
-        warnings.push("no EE template (data notes §1.2)".to_owned());
+        warnings.push("no EE template (docs/data-and-certs.md §1.2)".to_owned());
     }
     let field = |tag: &str| template.and_then(|t| t.child(tag));
     let raison_sociale = text_of(field("84"), "raison sociale", warnings);
@@ -259,7 +259,7 @@ mod tests {
 
     #[test]
     fn situation_from_the_notes() {
-        // data notes §1.2 situation 1, with an unknown tag first: skipped, kept in the TLV.
+        // docs/data-and-certs.md §1.2 situation 1, with an unknown tag first: skipped, kept in the TLV.
         let v = ee(&[
             (0x83, b"?"),
             (0x84, b"HOPITAL GENERIQUE"),
@@ -289,7 +289,7 @@ mod tests {
         assert_eq!((a.raison_sociale, a.structure_id, a.sector), (None, None, None));
         assert_eq!(obj.warnings, ["tag 84 (raison sociale) is not UTF-8 text"]);
         let obj = decode("CPS_ACTIVITY_03_PS", &[0x84, 0x01, 0x41]);
-        assert_eq!(obj.warnings, ["no EE template (data notes §1.2)"]);
+        assert_eq!(obj.warnings, ["no EE template (docs/data-and-certs.md §1.2)"]);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Which CA a DN names: IGC-Santé level and branch, the ANS TEST PKI, our test PKI, or the
 //! legacy GIP-CPS PKIs.
 //!
-//! Naming (card notes §8, data notes §2.4, test-vectors/README.md):
+//! Naming (docs/card-notes.md §8, docs/data-and-certs.md §2.4, test-vectors/README.md):
 //! - production: `C=FR, O=ASIP-SANTE, OU=0002 187512751, OU=IGC-SANTE, CN=…` with roots
 //!   `AC RACINE IGC-SANTE {ELEMENTAIRE|STANDARD|FORT}` and intermediates
 //!   `AC IGC-SANTE {ELEMENTAIRE|STANDARD|FORT} {PERSONNES|ORGANISATIONS}`;

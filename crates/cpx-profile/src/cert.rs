@@ -125,7 +125,7 @@ impl Certificate {
         let role = role::classify(&extensions);
         let spki = &x.tbs_certificate.subject_pki;
         let key_oid = spki.algorithm.algorithm.to_id_string();
-        // The GIP-CPS private OID (card notes §8) also holds an RSAPublicKey.
+        // The GIP-CPS private OID (docs/card-notes.md §8) also holds an RSAPublicKey.
         let rsa = match key_oid.as_str() {
             oids::RSA_ENCRYPTION | oids::GIP_CPS_RSA => {
                 let parsed = der::rsa_public_key(&spki.subject_public_key.data);

@@ -5,7 +5,7 @@
 //! (ring): one RSA stack across the project (the emulator and xtask use `rsa`), no C/asm.
 //!
 //! Anchors come from directories: this repository's test PKI (`test-vectors/pki`), the official
-//! middleware's CA store [`OFFICIAL_COFFRE`] when present (card notes §7), any directory the user
+//! middleware's CA store [`OFFICIAL_COFFRE`] when present (docs/card-notes.md §7), any directory the user
 //! names. Every certificate in a trusted directory may serve as an intermediate; a path is valid
 //! only when it ends at a self-issued certificate of the store.
 //!
@@ -36,7 +36,7 @@ use crate::error::ProfileError;
 use crate::oids;
 use crate::timestamp::Timestamp;
 
-/// Where the official Cryptolib CPS installs the IGC-Santé CA certificates (card notes §7).
+/// Where the official Cryptolib CPS installs the IGC-Santé CA certificates (docs/card-notes.md §7).
 pub const OFFICIAL_COFFRE: &str = "/etc/opt/santesocial/CPS/Coffre";
 
 /// Longest path followed (leaf included). IGC-Santé paths have 3 certificates.

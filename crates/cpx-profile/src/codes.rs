@@ -1,4 +1,4 @@
-//! Code tables from the Cryptolib's `DICO-FR.GIP` (data notes §1.6), for labels only.
+//! Code tables from the Cryptolib's `DICO-FR.GIP` (docs/data-and-certs.md §1.6), for labels only.
 //!
 //! The tables in `codes/tables.rs` are derived from `DICO-FR.GIP` version "02.18 - 28/02/2020"
 //! (not shipped in this repository). To regenerate them from a copy of the file:
@@ -115,7 +115,7 @@ mod tests {
 
     #[test]
     fn tables_hold_what_the_notes_cite() {
-        // data notes §1.6 samples.
+        // docs/data-and-certs.md §1.6 samples.
         assert_eq!(
             label(Table::G01, "80"),
             Some("Carte de PS ou de Personnel de Santé de TEST")

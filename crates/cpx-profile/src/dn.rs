@@ -1,7 +1,8 @@
 //! Distinguished names: every RDN and every attribute, in DER order, raw and decoded.
 //!
 //! IGC-Santé person certificates end with ONE multi-valued RDN `{GN + CN + SN}` whose order
-//! follows DER SET sorting (data notes §2.1, §2.3), so nothing here assumes one attribute per RDN.
+//! follows DER SET sorting (docs/data-and-certs.md §2.1, §2.3), so nothing here assumes one attribute per
+//! RDN.
 
 use serde::Serialize;
 use x509_parser::asn1_rs::{Oid, Tag};

@@ -134,7 +134,7 @@ pub struct Extensions {
     pub ocsp: Vec<String>,
     /// authorityInfoAccess caIssuers URIs.
     pub ca_issuers: Vec<String>,
-    /// The ANS health-specific extensions (data notes §2.2).
+    /// The ANS health-specific extensions (docs/data-and-certs.md §2.2).
     pub health: HealthExtensions,
 }
 
@@ -324,7 +324,7 @@ fn alt_name(gn: &XName<'_>) -> Result<AltName, String> {
     Ok(match gn {
         XName::OtherName(oid, value) => {
             let oid = oid.to_id_string();
-            // otherName value = [0] EXPLICIT ANY; the UPN is a UTF8String (data notes §2.1).
+            // otherName value = [0] EXPLICIT ANY; the UPN is a UTF8String (docs/data-and-certs.md §2.1).
             let inner = der::only(value, 0xA0).and_then(der::element);
             let text = match inner {
                 Some((tag, data, [])) => {

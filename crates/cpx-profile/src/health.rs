@@ -1,4 +1,4 @@
-//! The ANS private certificate extensions of CPx cards (arc 1.2.250.1.71.1.2, data notes §2.2).
+//! The ANS private certificate extensions of CPx cards (arc 1.2.250.1.71.1.2, docs/data-and-certs.md §2.2).
 //!
 //! | OID | content | meaning |
 //! |---|---|---|
@@ -25,7 +25,7 @@ pub struct HealthExtensions {
 pub(crate) fn decode(oid: &str, value: &[u8], out: &mut HealthExtensions) -> Result<(), String> {
     match oid {
         oids::CATEGORY_EXT => {
-            // Data notes §2.2: OCTET STRING of 1 byte, seen as 80 / 82 / 83.
+            // docs/data-and-certs.md §2.2: OCTET STRING of 1 byte, seen as 80 / 82 / 83.
             let v = der::only(value, 0x04).ok_or("expected an OCTET STRING")?;
             if v.len() != 1 {
                 return Err(format!("expected 1 byte, found {}", v.len()));
@@ -54,7 +54,7 @@ mod tests {
 
     #[test]
     fn real_test_cpe_values() {
-        // data notes §2.1, the real TEST CPE certificate.
+        // docs/data-and-certs.md §2.1, the real TEST CPE certificate.
         let mut h = HealthExtensions::default();
         decode(oids::CATEGORY_EXT, &[0x04, 0x01, 0x80], &mut h).unwrap();
         decode(oids::CARD_TYPE_EXT, &[0x02, 0x01, 0x02], &mut h).unwrap();

@@ -1,6 +1,6 @@
 //! The card, its holder and (for establishment cards) the organisation, from one certificate.
 //!
-//! Where the facts sit (cpx-data-and-certs.md):
+//! Where the facts sit (docs/data-and-certs.md):
 //! - card type: extension `1.2.250.1.71.1.2.2` (DICO G02), not the DN (§2.2);
 //! - card category / TEST flag: extension `1.2.250.1.71.1.2.5` (DICO G01) (§2.2);
 //! - token id and card serial: extension `1.2.250.1.71.1.2.3` (§2.2);
@@ -18,7 +18,7 @@ use crate::codes::{self, Code, Table};
 use crate::national_id::{IdStatus, NationalId};
 use crate::oids;
 
-/// Card type (DICO G02 code → TRE_R87 letter code, data notes §1.6).
+/// Card type (DICO G02 code → TRE_R87 letter code, docs/data-and-certs.md §1.6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum CardType {
     /// 0: Carte de Professionnel de Santé.

@@ -1,5 +1,5 @@
 //! National identifiers: IdNat_PS (people, DICO G08 prefix) and Struct_IdNat (structures, DICO
-//! G07 prefix), parsed and validated (data notes §2.7, card notes §8).
+//! G07 prefix), parsed and validated (docs/data-and-certs.md §2.7, docs/card-notes.md §8).
 //!
 //! | person prefix | identifier | check |
 //! |---|---|---|
@@ -22,7 +22,7 @@
 //! | `3` | SIRET, 14 digits | length, digits |
 //! | `4` | cabinet RPPS-rang, 14 digits | length, digits, Luhn |
 //!
-//! Luhn is enforced only where the notes establish it (RPPS and RPPS-rang, data notes §2.7);
+//! Luhn is enforced only where the notes establish it (RPPS and RPPS-rang, docs/data-and-certs.md §2.7);
 //! SIREN/SIRET keys have known exceptions, so they are not checked.
 //!
 //! ```
@@ -130,7 +130,7 @@ const STRUCTURE: &[(&str, &str, Number, bool)] = &[
 ];
 
 impl NationalId {
-    /// Parse an IdNat_PS (subject CN of a CPx certificate, data notes §2.3).
+    /// Parse an IdNat_PS (subject CN of a CPx certificate, docs/data-and-certs.md §2.3).
     pub fn person(value: &str) -> NationalId {
         // "10" (MSSanté) is the only two-digit prefix; it carries an address, so an '@'.
         let prefix = if value.starts_with("10") && value.contains('@') {
@@ -255,7 +255,7 @@ mod tests {
 
     #[test]
     fn luhn_on_real_samples() {
-        // data notes §2.7: every real sample passes; the MOS illustration fails.
+        // docs/data-and-certs.md §2.7: every real sample passes; the MOS illustration fails.
         for n in [
             "10002813839",
             "99700735741",
@@ -278,11 +278,11 @@ mod tests {
             (rpps.status, rpps.scheme.as_deref()),
             (IdStatus::Valid, Some("rpps"))
         );
-        let cpe = NationalId::person("30B0057881/CPET0002"); // the real TEST CPE, data notes §2.1
+        let cpe = NationalId::person("30B0057881/CPET0002"); // the real TEST CPE, docs/data-and-certs.md §2.1
         assert_eq!(cpe.status, IdStatus::Valid);
         assert_eq!(cpe.type_label.as_deref(), Some("FINESS/N° de registre"));
         assert_eq!(cpe.identifier, "0B0057881/CPET0002");
-        let cpa = NationalId::person("500000000029751/CPAT0001"); // [CP], data notes §2.3
+        let cpa = NationalId::person("500000000029751/CPAT0001"); // [CP], docs/data-and-certs.md §2.3
         assert_eq!(
             (cpa.status, cpa.number.as_str()),
             (IdStatus::Valid, "00000000029751")

@@ -42,7 +42,7 @@ const EXTENSIONS: &[(&str, &str)] = &[
     ("2.5.29.54", "inhibitAnyPolicy"),
     ("1.3.6.1.5.5.7.1.1", "authorityInfoAccess"),
     ("1.3.6.1.5.5.7.1.11", "subjectInfoAccess"),
-    // ANS private extensions, data notes §2.2 (nomenclature OIDs TRE_G01, TRE_G02, token id).
+    // ANS private extensions, docs/data-and-certs.md §2.2 (nomenclature OIDs TRE_G01, TRE_G02, token id).
     (CATEGORY_EXT, "cpxCardCategory"),
     (CARD_TYPE_EXT, "cpxCardType"),
     (TOKEN_ID_EXT, "cpxTokenId"),
@@ -76,7 +76,7 @@ const SIGNATURES: &[(&str, &str)] = &[
 /// Public-key algorithms: (OID, name).
 const KEYS: &[(&str, &str)] = &[
     (RSA_ENCRYPTION, "rsaEncryption"),
-    // Card notes §8: GIP-CPS's private RSA OID (IGC-CPS2ter era), per ANSSI-FR/x509-parser.
+    // docs/card-notes.md §8: GIP-CPS's private RSA OID (IGC-CPS2ter era), per ANSSI-FR/x509-parser.
     (GIP_CPS_RSA, "gipCpsRsa"),
     ("1.2.840.10045.2.1", "id-ecPublicKey"),
 ];
@@ -84,24 +84,24 @@ const KEYS: &[(&str, &str)] = &[
 /// Certificate policies: (OID, name).
 const POLICIES: &[(&str, &str)] = &[
     ("2.5.29.32.0", "anyPolicy"),
-    // Data notes §2.6: seen on the real TEST CPE auth certificate and on TEST ORG software
+    // docs/data-and-certs.md §2.6: seen on the real TEST CPE auth certificate and on TEST ORG software
     // certificates, so it names the TEST PKI, not a card profile.
     ("1.2.250.1.213.1.7.2.1.1.1.1", "IGC-Santé TEST policy"),
 ];
 
-/// ANS ext "catégorie de produit" (TRE_G01), data notes §2.2.
+/// ANS ext "catégorie de produit" (TRE_G01), docs/data-and-certs.md §2.2.
 pub(crate) const CATEGORY_EXT: &str = "1.2.250.1.71.1.2.5";
-/// ANS ext "type de carte" (TRE_G02), data notes §2.2.
+/// ANS ext "type de carte" (TRE_G02), docs/data-and-certs.md §2.2.
 pub(crate) const CARD_TYPE_EXT: &str = "1.2.250.1.71.1.2.2";
-/// ANS ext token id "issuer/serial", data notes §2.2.
+/// ANS ext token id "issuer/serial", docs/data-and-certs.md §2.2.
 pub(crate) const TOKEN_ID_EXT: &str = "1.2.250.1.71.1.2.3";
 /// freshestCRL (RFC 5280 §4.2.1.15), not decoded by x509-parser.
 pub(crate) const FRESHEST_CRL: &str = "2.5.29.46";
 /// id-kp-clientAuth.
 pub(crate) const CLIENT_AUTH: &str = "1.3.6.1.5.5.7.3.2";
-/// Microsoft smart-card logon EKU (data notes §2.1).
+/// Microsoft smart-card logon EKU (docs/data-and-certs.md §2.1).
 pub(crate) const MS_SMARTCARD_LOGIN: &str = "1.3.6.1.4.1.311.20.2.2";
-/// Microsoft UPN otherName (data notes §2.1).
+/// Microsoft UPN otherName (docs/data-and-certs.md §2.1).
 pub(crate) const UPN: &str = "1.3.6.1.4.1.311.20.2.3";
 /// id-ad-ocsp.
 pub(crate) const AD_OCSP: &str = "1.3.6.1.5.5.7.48.1";
@@ -111,7 +111,7 @@ pub(crate) const AD_CA_ISSUERS: &str = "1.3.6.1.5.5.7.48.2";
 pub(crate) const QT_CPS: &str = "1.3.6.1.5.5.7.2.1";
 /// rsaEncryption.
 pub(crate) const RSA_ENCRYPTION: &str = "1.2.840.113549.1.1.1";
-/// GIP-CPS private RSA key OID (card notes §8).
+/// GIP-CPS private RSA key OID (docs/card-notes.md §8).
 pub(crate) const GIP_CPS_RSA: &str = "1.2.250.1.71.2.6.1";
 /// sha1WithRSAEncryption.
 pub(crate) const SHA1_RSA: &str = "1.2.840.113549.1.1.5";
@@ -139,7 +139,7 @@ pub(crate) const OU: &str = "2.5.4.11";
 pub(crate) const TITLE: &str = "2.5.4.12";
 /// GN (givenName).
 pub(crate) const GN: &str = "2.5.4.42";
-/// pseudonym (CPE "non directement nominative", data notes §2.3).
+/// pseudonym (CPE "non directement nominative", docs/data-and-certs.md §2.3).
 pub(crate) const PSEUDONYM: &str = "2.5.4.65";
 
 fn lookup(table: &[(&str, &'static str)], oid: &str) -> Option<&'static str> {

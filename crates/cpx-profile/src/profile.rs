@@ -234,7 +234,7 @@ fn consistency(certs: &[CertificateReport], identity: Option<&Certificate>, hold
         if other.sha256 == id.sha256 {
             continue;
         }
-        // The signature and authentication certificates share the subject (data notes §2.5).
+        // The signature and authentication certificates share the subject (docs/data-and-certs.md §2.5).
         if !other.subject.same_name(&id.subject) {
             warnings.push(format!(
                 "certificate #{} has another subject: {}",
@@ -248,7 +248,7 @@ fn consistency(certs: &[CertificateReport], identity: Option<&Certificate>, hold
             ));
         }
     }
-    // UPN = <IdNat>@carte-cps.fr (data notes §2.1).
+    // UPN = <IdNat>@carte-cps.fr (docs/data-and-certs.md §2.1).
     if let (Some(upn), Some(nid)) = (&holder.upn, &holder.national_id)
         && upn.split_once('@').map(|(local, _)| local) != Some(nid.value.as_str())
     {

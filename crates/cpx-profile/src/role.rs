@@ -13,7 +13,7 @@ pub enum Role {
     Authentication,
     /// "Certificat de Signature CPS": non-repudiation signatures.
     Signature,
-    /// "Certificat Technique CPS": contactless authentication without PIN (card notes §6, §9).
+    /// "Certificat Technique CPS": contactless authentication without PIN (docs/card-notes.md §6, §9).
     Technical,
     /// A CA certificate.
     CertificationAuthority,
@@ -47,9 +47,10 @@ pub struct RoleInfo {
 ///
 /// Rules, first match wins:
 /// 1. basicConstraints cA, or keyUsage keyCertSign → CA;
-/// 2. keyUsage nonRepudiation → signature (data notes §2.5, card notes §5.1: `CPS_PRIV_SIG` is
-///    the nonRepudiation key), unless client-authentication purposes are also present → unknown;
-/// 3. extKeyUsage msSmartcardLogin → authentication (the real TEST CPE, data notes §2.1, §2.5);
+/// 2. keyUsage nonRepudiation → signature (docs/data-and-certs.md §2.5, docs/card-notes.md §5.1:
+///    `CPS_PRIV_SIG` is the nonRepudiation key), unless client-authentication purposes are also present →
+///    unknown;
+/// 3. extKeyUsage msSmartcardLogin → authentication (the real TEST CPE, docs/data-and-certs.md §2.1, §2.5);
 /// 4. extKeyUsage clientAuth without msSmartcardLogin → technical. The technical certificate's
 ///    real profile is not public: this follows the test PKI's inferred profile
 ///    (test-vectors/README.md, "Per certificate role"), confidence L;
@@ -77,13 +78,13 @@ pub(crate) fn classify(ext: &Extensions) -> RoleInfo {
         }
         return info(
             Role::Signature,
-            "keyUsage nonRepudiation (data notes §2.5, card notes §5.1)",
+            "keyUsage nonRepudiation (docs/data-and-certs.md §2.5, docs/card-notes.md §5.1)",
         );
     }
     if eku(oids::MS_SMARTCARD_LOGIN) {
         return info(
             Role::Authentication,
-            "extKeyUsage msSmartcardLogin (data notes §2.1, §2.5)",
+            "extKeyUsage msSmartcardLogin (docs/data-and-certs.md §2.1, §2.5)",
         );
     }
     if eku(oids::CLIENT_AUTH) {

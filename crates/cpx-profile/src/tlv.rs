@@ -1,6 +1,6 @@
 //! A BER-TLV tree decoder that never panics and keeps everything it reads.
 //!
-//! Card data objects are ISO 7816-4 / IAS BER-TLV (cpx-data-and-certs.md §1.2): multi-byte tags,
+//! Card data objects are ISO 7816-4 / IAS BER-TLV (docs/data-and-certs.md §1.2): multi-byte tags,
 //! short and long-form lengths, constructed templates (`EE`, `EC`, …) holding primitive `8x`
 //! fields. The decoder builds the whole tree with offsets, so unknown tags are shown, never
 //! dropped. It is independent of `cpx-apdu`'s TLV module on purpose: `cpx-profile` depends on none
@@ -15,7 +15,7 @@
 //! ```
 //! use cpx_profile::tlv;
 //!
-//! // CPS_ACTIVITY_01_PS as in cpx-data-and-certs.md §1.2: EE { 84 raison sociale, 86 secteur }
+//! // CPS_ACTIVITY_01_PS as in docs/data-and-certs.md §1.2: EE { 84 raison sociale, 86 secteur }
 //! let doc = tlv::decode(&[0xEE, 0x0A, 0x84, 0x02, b'A', b'B', 0x86, 0x04, b'S', b'A', b'0', b'7'])?;
 //! let ee = &doc.nodes[0];
 //! assert_eq!(ee.tag, "EE");
@@ -268,7 +268,7 @@ mod tests {
 
     #[test]
     fn documented_situation_decodes() {
-        // cpx-data-and-certs.md §1.2, situation 1 of the [DEH] card.
+        // docs/data-and-certs.md §1.2, situation 1 of the [DEH] card.
         let mut inner = Vec::new();
         for (tag, text) in [(0x84, "HOPITAL GENERIQUE"), (0x85, "10B0307377"), (0x86, "SA01")] {
             inner.push(tag);
@@ -289,7 +289,7 @@ mod tests {
 
     #[test]
     fn ef_actua_template() {
-        // card notes §3: EC { 81 start, 82 end } in BCD.
+        // docs/card-notes.md §3: EC { 81 start, 82 end } in BCD.
         let bytes = [
             0xEC, 0x12, 0x81, 0x07, 0x20, 0x24, 0x01, 0x01, 0x00, 0x00, 0x00, 0x82, 0x07, 0x20, 0x30, 0x01,
             0x01, 0x00, 0x00, 0x00,

@@ -68,7 +68,7 @@ fn real_ca_certificates_parse_and_classify() {
         let c = Certificate::from_der(&std::fs::read(dir.join(file)).unwrap()).unwrap();
         assert_eq!(c.role.role, Role::CertificationAuthority, "{file}");
         assert!(c.is_self_issued(), "{file}");
-        assert_eq!(c.public_key.rsa.as_ref().unwrap().modulus_bits, 4096, "{file}"); // card notes §8
+        assert_eq!(c.public_key.rsa.as_ref().unwrap().modulus_bits, 4096, "{file}"); // docs/card-notes.md §8
         assert_eq!(c.public_key.rsa.as_ref().unwrap().exponent, Some(65537), "{file}");
         assert_eq!(
             c.signature_algorithm.name.as_deref(),
@@ -169,7 +169,7 @@ fn real_ca_signature_cross_check() {
 
 #[test]
 fn real_test_cpe_certificate() {
-    // cpx-data-and-certs.md §2.1: the real IGC-Santé TEST CPE authentication certificate.
+    // docs/data-and-certs.md §2.1: the real IGC-Santé TEST CPE authentication certificate.
     let reference = reference_or_skip!();
     let der = std::fs::read(reference.join("igc-sante-test/cpe-2600301752-auth.der")).unwrap();
     let c = Certificate::from_der(&der).unwrap();

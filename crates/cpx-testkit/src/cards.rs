@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use cpx_vpcd::VirtualCard;
 
-/// The CPS3 contact ATR (spec §1.1): T=0 only, so pcsc-lite does no GET RESPONSE of its own.
+/// The CPS3 contact ATR (docs/card-spec.md §1.1): T=0 only, so pcsc-lite does no GET RESPONSE of its own.
 pub const CPS3_ATR: [u8; 17] = [
     0x3B, 0xAC, 0x00, 0x40, 0x2A, 0x00, 0x12, 0x25, 0x00, 0x64, 0x80, 0x00, 0x03, 0x10, 0x00, 0x90, 0x00,
 ];
@@ -69,8 +69,8 @@ impl TestCard {
             return vec![0x69, 0x85];
         }
         let le = if le == 0 { 256 } else { le };
-        // spec §2.3: the CPS3 serves at most E7 per GET RESPONSE; refuse more so a transport that
-        // asks for more is caught.
+        // docs/card-spec.md §2.3: the CPS3 serves at most E7 per GET RESPONSE; refuse more so a transport
+        // that asks for more is caught.
         if le > 0xE7 {
             return vec![0x67, 0x00];
         }

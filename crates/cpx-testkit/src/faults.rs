@@ -270,18 +270,18 @@ pub mod apdu {
         }
     }
 
-    /// PERFORM SECURITY OPERATION / COMPUTE DIGITAL SIGNATURE (`2A 9E 9A`; spec §4.2, §4.4).
+    /// PERFORM SECURITY OPERATION / COMPUTE DIGITAL SIGNATURE (`2A 9E 9A`; docs/card-spec.md §4.2, §4.4).
     pub fn is_pso_cds(c: &[u8]) -> bool {
         header(c) == Some((0x2A, 0x9E, 0x9A))
     }
 
     /// PERFORM SECURITY OPERATION / DECIPHER (`2A 80 86`): the CPS4 authentication key's raw
-    /// RSA signature is one (spec §4.4).
+    /// RSA signature is one (docs/card-spec.md §4.4).
     pub fn is_pso_decipher(c: &[u8]) -> bool {
         header(c) == Some((0x2A, 0x80, 0x86))
     }
 
-    /// INTERNAL AUTHENTICATE (`88`): the CPS3 authentication key's signature (spec §4.3).
+    /// INTERNAL AUTHENTICATE (`88`): the CPS3 authentication key's signature (docs/card-spec.md §4.3).
     pub fn is_internal_authenticate(c: &[u8]) -> bool {
         header(c).is_some_and(|(ins, ..)| ins == 0x88)
     }
@@ -304,7 +304,7 @@ pub mod apdu {
     }
 
     /// READ BINARY (`B0`) of the current file past its start (P1 bit 8 clear: P1-P2 is the
-    /// offset, spec §2.4): the second and later chunks of a file read.
+    /// offset, docs/card-spec.md §2.4): the second and later chunks of a file read.
     pub fn is_read_binary_past_start(c: &[u8]) -> bool {
         matches!(header(c), Some((0xB0, p1, p2)) if p1 & 0x80 == 0 && (p1, p2) != (0, 0))
     }

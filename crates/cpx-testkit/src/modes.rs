@@ -446,7 +446,7 @@ fn read_len(data: &[u8]) -> Option<(usize, usize)> {
 
 /// `fcp` (a `62` or `6F` template) with its size tag's value replaced by `value`, or `None` if
 /// `fcp` is not such a template. Single-byte tags: the FCP/FCI tags of both cards are
-/// (spec §1.3, §10.2).
+/// (docs/card-spec.md §1.3, §10.2).
 fn replace_size(fcp: &[u8], value: &[u8]) -> Option<Vec<u8>> {
     let (&template, rest) = fcp.split_first()?;
     if template != 0x62 && template != 0x6F {
@@ -522,7 +522,7 @@ impl VirtualCard for FaultModeCard {
         let (delay, size) = {
             let st = self.modes.0.lock();
             let is_select = command.get(1) == Some(&0xA4);
-            // Short Lc only: the SELECTs of both cards (spec §2.2).
+            // Short Lc only: the SELECTs of both cards (docs/card-spec.md §2.2).
             let data = command
                 .get(4)
                 .and_then(|lc| command.get(5..5 + usize::from(*lc)))

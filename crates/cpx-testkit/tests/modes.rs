@@ -194,7 +194,7 @@ fn size_override_reaches_the_client() -> Result<(), Failed> {
     let mut slot = CardSlot::new(lease.vpcd_addr(), Box::new(card));
     insert_seen(&mut slot, &lease.name)?;
     let pcsc_card = connect(&lease.name)?;
-    // T=0 (CPS3 ATR): 61xx, then GET RESPONSE (spec §2.2).
+    // T=0 (CPS3 ATR): 61xx, then GET RESPONSE (docs/card-spec.md §2.2).
     let r = transmit(
         &pcsc_card,
         &[0x00, 0xA4, 0x09, 0x04, 0x04, 0x3F, 0x00, 0xD0, 0x03],

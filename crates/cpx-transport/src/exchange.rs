@@ -1,5 +1,5 @@
 //! One command in, one complete response out: the GET RESPONSE (`61xx`, `9Fxx`) and `6Cxx` rules
-//! of spec §2.3, independent of PC/SC so they can be tested against scripted cards.
+//! of docs/card-spec.md §2.3, independent of PC/SC so they can be tested against scripted cards.
 
 use cpx_apdu::{Case, Command, Response};
 
@@ -20,11 +20,11 @@ const MAX_ROUNDS: usize = 512;
 
 /// Send `command` and collect its complete response.
 ///
-/// - On T=0 a case-4 command goes out without Le (spec §2.3, §8.1); the card answers `61xx`.
+/// - On T=0 a case-4 command goes out without Le (docs/card-spec.md §2.3, §8.1); the card answers `61xx`.
 /// - `61xx`: `GET RESPONSE` on the command's logical channel with Le = min(xx, `max_chunk`),
-///   repeated until the card stops announcing data (spec §2.3: a 256-byte signature on CPS3 is
+///   repeated until the card stops announcing data (docs/card-spec.md §2.3: a 256-byte signature on CPS3 is
 ///   `61 00` → `C0 E7` → `61 19` → `C0 19`).
-/// - `9Fxx` (CPS2ter volet): the same with CLA `A0` (spec §2.2).
+/// - `9Fxx` (CPS2ter volet): the same with CLA `A0` (docs/card-spec.md §2.2).
 /// - `6Cxx` before any data: the command is re-sent once with Le = xx.
 ///
 /// The status word of the result is the last one received. Responses that are not APDUs, or that
@@ -57,7 +57,7 @@ pub fn exchange(
     for _ in 0..MAX_ROUNDS {
         let sw = response.sw();
         let get_response_cla = match sw.0 {
-            // Keep the logical channel (CPS4 works on channel 1, spec §1.3); drop chaining bits.
+            // Keep the logical channel (CPS4 works on channel 1, docs/card-spec.md §1.3); drop chaining bits.
             0x61 => command.cla() & 0x03,
             0x9F => 0xA0,
             _ => {
@@ -142,7 +142,7 @@ mod tests {
 
     #[test]
     fn cps3_signature_comes_back_in_e7_chunks() {
-        // spec §2.3 / §8.1: 61 00 → C0 E7 → 61 19 → C0 19
+        // docs/card-spec.md §2.3 / §8.1: 61 00 → C0 E7 → 61 19 → C0 19
         let sig: Vec<u8> = (0..=255u8).collect();
         let mut card = Script::new(
             Protocol::T0,
@@ -161,7 +161,7 @@ mod tests {
 
     #[test]
     fn t0_case4_goes_out_without_le_and_t1_keeps_it() {
-        // spec §8.1: INTERNAL AUTHENTICATE without Le on T=0
+        // docs/card-spec.md §8.1: INTERNAL AUTHENTICATE without Le on T=0
         let cmd = Command::new(0x00, 0x88, 0x00, 0x00)
             .with_data(vec![0xAA; 3])
             .unwrap()
@@ -206,7 +206,7 @@ mod tests {
             5
         );
 
-        // spec §2.2: CPS2ter volet, 9Fxx → GET RESPONSE with CLA A0
+        // docs/card-spec.md §2.2: CPS2ter volet, 9Fxx → GET RESPONSE with CLA A0
         let mut card = Script::new(
             Protocol::T0,
             &[

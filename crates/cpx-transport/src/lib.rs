@@ -4,7 +4,7 @@
 //!   ([`Pcsc::connect`]) and watches for insertions, removals and reader hot-plug
 //!   ([`Pcsc::monitor`]).
 //! - [`CardChannel`] is the trait the card layer talks to: one command in, its complete response
-//!   out ([`exchange`] follows `61xx`, `9Fxx` and `6Cxx` as spec §2.3 says), exclusive
+//!   out ([`exchange`] follows `61xx`, `9Fxx` and `6Cxx` as docs/card-spec.md §2.3 says), exclusive
 //!   transactions around multi-APDU operations, reconnect.
 //! - [`VirtualChannel`] is the same trait straight to a virtual card in this process (tests).
 //!   With the `virtual-readers` feature (tests and fuzzing only), `VirtualReaders` is a whole
@@ -26,7 +26,7 @@
 //! let reader = pcsc.readers()?.into_iter().find(|r| r.status.has_card()).expect("a card");
 //! let mut card = pcsc.connect(&reader.name)?;
 //! card.set_policy(ExchangePolicy::CPS3);
-//! // SELECT EF.SN.ICC with its FCP (spec §1.3): on T=0 this comes back through GET RESPONSE.
+//! // SELECT EF.SN.ICC with its FCP (docs/card-spec.md §1.3): on T=0 this comes back through GET RESPONSE.
 //! let select = Command::new(0x00, 0xA4, 0x09, 0x04)
 //!     .with_data(vec![0x3F, 0x00, 0xD0, 0x03]).unwrap()
 //!     .with_le(256).unwrap();

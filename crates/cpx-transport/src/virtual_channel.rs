@@ -32,7 +32,7 @@ fn lock<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// The protocol pcsc-lite would pick with `SCARD_PROTOCOL_ANY` for this ATR: T=1 when the card
-/// offers it, T=0 otherwise (spec §10.1: the CPS4 final ATR offers both and gets T=1).
+/// offers it, T=0 otherwise (docs/card-spec.md §10.1: the CPS4 final ATR offers both and gets T=1).
 ///
 /// ```
 /// use cpx_transport::{Protocol, protocol_from_atr};

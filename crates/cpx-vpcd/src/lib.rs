@@ -8,7 +8,7 @@
 //!
 //! Debian 12's vpcd 0.8 sends the length and the body of each message in two `send()` calls, so with
 //! delayed ACKs every APDU stalls ~40 ms; the card side fixes that by setting `TCP_QUICKACK` before each
-//! read (test-harness.md §2.3), which this crate does.
+//! read (seen with strace on Debian 12), which this crate does.
 //!
 //! ```no_run
 //! use cpx_vpcd::{CardSlot, VirtualCard};
@@ -246,7 +246,7 @@ impl VpcdConnection {
                 }
             }
             // Debian's vpcd 0.8 writes length and body separately: without QUICKACK our delayed ACK
-            // holds its second write back ~40 ms (test-harness.md §2.3). The option resets itself.
+            // holds its second write back ~40 ms (measured on Debian 12). The option resets itself.
             let _ = rustix::net::sockopt::set_tcp_quickack(&self.stream, true);
             let mut buf = [0u8; 1024];
             match self.stream.read(&mut buf) {

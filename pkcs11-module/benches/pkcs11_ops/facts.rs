@@ -1,10 +1,10 @@
 //! What the report sets beside the measurements: the official module's figures recorded in
-//! the spec, the minimum APDU count of each operation and why, and the reasons cpx is above it.
+//! docs/card-spec.md, the minimum APDU count of each operation and why, and the reasons cpx is above it.
 
 use crate::ops::CardModel;
 use crate::report::{Phase, Results};
 
-/// What the spec records of the official module (Cryptolib 5.2.2) for an operation.
+/// What docs/card-spec.md records of the official module (Cryptolib 5.2.2) for an operation.
 pub fn official(card: CardModel, op: &str, phase: Phase) -> &'static str {
     match (card, op, phase) {
         (CardModel::Cps3, "open", _) => {
@@ -107,7 +107,7 @@ pub fn minimum(r: &Results, card: CardModel, op: &str, phase: Phase) -> (Option<
         (_, "keys", Phase::Warm) => (0, "key lookup from the disk cache"),
         (_, "select_app", _) => (
             1,
-            "SELECT of the application DF before the key operation: the card is shared, another program may have selected another application (notes §7)",
+            "SELECT of the application DF before the key operation: the card is shared, another program may have selected another application (docs/card-notes.md §7)",
         ),
         (_, "list", Phase::Warm) => (
             0,
@@ -159,7 +159,7 @@ pub fn above_minimum_reason(card: CardModel, op: &str, phase: Phase) -> &'static
             "without EF_ACTUA the data objects are not cached (a card update may change them): ODF and DODF are read"
         }
         (CardModel::Cps3, _, _) if op.starts_with("sign") || op == "decrypt" => {
-            "the application DF is selected again before each key operation (as the official module does: another application may be selected, notes §7), and GET RESPONSE comes in 231-byte parts as with the official module (§2.3, §8.1)"
+            "the application DF is selected again before each key operation (as the official module does: another application may be selected, docs/card-notes.md §7), and GET RESPONSE comes in 231-byte parts as with the official module (§2.3, §8.1)"
         }
         (CardModel::Cps4, _, _) if op.starts_with("sign") || op == "decrypt" => {
             "the application DF is selected again before each key operation (the official module selects it twice, §10.5)"

@@ -8,9 +8,9 @@
 //! `pkcs11-tool` makes), each answered with the APDUs the card's protocol requires, nothing
 //! read that the answer does not need. It counts what the card sees: GET RESPONSE and the
 //! parts of a chained command included. It also counts what the module's guarantees cost
-//! on a card that several programs share (spec: `cpx-card-spec.md`; module: `src/lib.rs`):
+//! on a card that several programs share (spec: `docs/card-spec.md`; module: `src/lib.rs`):
 //!
-//! - the serial (EF.SN.ICC / EF.SN, spec §1.3) in every process: another card may be in the
+//! - the serial (EF.SN.ICC / EF.SN, docs/card-spec.md §1.3) in every process: another card may be in the
 //!   reader since the last one, and the disk cache is keyed by it; on a CPS3 contact card also
 //!   EF_ACTUA (§5.7), the disk cache's freshness check;
 //! - the PIN and PUK counters at C_GetTokenInfo (its PIN flags), never from the disk cache:
@@ -131,21 +131,21 @@ const fn part(apdus: usize, why: &'static str) -> Part {
     Part { apdus, why }
 }
 
-// ---- CPS3 (T=0; READ BINARY and GET RESPONSE in parts of at most 231 bytes, spec §2.3) ----
+// ---- CPS3 (T=0; READ BINARY and GET RESPONSE in parts of at most 231 bytes, docs/card-spec.md §2.3) ----
 
-/// SELECT EF.SN.ICC (no FCP: 12 bytes, spec §1.3) + READ BINARY: the serial.
+/// SELECT EF.SN.ICC (no FCP: 12 bytes, docs/card-spec.md §1.3) + READ BINARY: the serial.
 const CPS3_SERIAL: Part = part(
     2,
     "EF.SN.ICC: SELECT + READ BINARY (the serial tells cards apart, keys the disk cache; §1.3)",
 );
-/// SELECT of EF_ACTUA: the disk cache's freshness (6A82 when absent, spec §5.7).
+/// SELECT of EF_ACTUA: the disk cache's freshness (6A82 when absent, docs/card-spec.md §5.7).
 const CPS3_ACTUA: Part = part(1, "SELECT EF_ACTUA (the disk cache's freshness check, §5.7)");
-/// TokenInfo, 236 bytes: C_GetTokenInfo's label and manufacturer (spec §1.4 point 5).
+/// TokenInfo, 236 bytes: C_GetTokenInfo's label and manufacturer (docs/card-spec.md §1.4 point 5).
 const CPS3_TOKEN_INFO: Part = part(
     4,
     "TokenInfo (236 bytes): SELECT with FCP + GET RESPONSE + 2 READ BINARY, for C_GetTokenInfo's label (§1.4)",
 );
-/// ODF, 48 bytes: where the AODF, PrKDF, CDF and DODF are (spec §1.4 point 6).
+/// ODF, 48 bytes: where the AODF, PrKDF, CDF and DODF are (docs/card-spec.md §1.4 point 6).
 const CPS3_ODF: Part = part(
     3,
     "ODF (48 bytes): SELECT with FCP + GET RESPONSE + READ BINARY; the card's file IDs (§1.4)",
@@ -155,7 +155,7 @@ const CPS3_AODF: Part = part(
     3,
     "AODF (189 bytes): SELECT with FCP + GET RESPONSE + READ BINARY; PIN/PUK references and lengths (§3.2, §8.5)",
 );
-/// PIN and PUK counters (spec §3.2, §8.4).
+/// PIN and PUK counters (docs/card-spec.md §3.2, §8.4).
 const CPS3_COUNTERS: Part = part(
     5,
     "SELECT MF + 2 × (GET DATA + GET RESPONSE): PIN and PUK counters for C_GetTokenInfo's flags (§3.2)",
@@ -185,17 +185,17 @@ const CPS3_CERTS: Part = part(
     20,
     "both certificates (1864 + 1951 bytes): 2 × (SELECT + 9 READ BINARY), for the subjects `-O` shows",
 );
-/// CKM_SHA256_RSA_PKCS with the signature key (spec §4.2, §8.6).
+/// CKM_SHA256_RSA_PKCS with the signature key (docs/card-spec.md §4.2, §8.6).
 const CPS3_SIGN: Part = part(
     7,
     "SELECT app DF (shared card), MSE SET HT, PSO HASH (the card ends the hash, §4.2), MSE SET DST, PSO CDS, 2 GET RESPONSE (256 bytes in 231-byte parts)",
 );
-/// CKM_RSA_PKCS with the authentication key (spec §4.3, §8.7).
+/// CKM_RSA_PKCS with the authentication key (docs/card-spec.md §4.3, §8.7).
 const CPS3_AUTH: Part = part(
     5,
     "SELECT app DF (shared card), MSE SET AT, INTERNAL AUTHENTICATE, 2 GET RESPONSE (§4.3)",
 );
-/// CKM_RSA_PKCS decryption (spec §4.3).
+/// CKM_RSA_PKCS decryption (docs/card-spec.md §4.3).
 const CPS3_DECRYPT: Part = part(
     5,
     "SELECT app DF (shared card), MSE SET CT, PSO DECIPHER in 2 chained parts (257 bytes > 255), GET RESPONSE",
@@ -208,12 +208,12 @@ const LOGOUT: Part = part(
 
 // ---- CPS4 (T=1: data comes with 9000, no GET RESPONSE; READ BINARY in 256-byte parts, §10) ----
 
-/// SELECT of the ChipDoc AID on channel 1, SELECT + READ BINARY of EF.SN (spec §1.3).
+/// SELECT of the ChipDoc AID on channel 1, SELECT + READ BINARY of EF.SN (docs/card-spec.md §1.3).
 const CPS4_CONNECT: Part = part(
     3,
     "SELECT ChipDoc AID on channel 1 + EF.SN: SELECT + READ BINARY (the serial, §1.3)",
 );
-/// EF.DIR: the application path (spec §10.3).
+/// EF.DIR: the application path (docs/card-spec.md §10.3).
 const CPS4_DIR: Part = part(
     2,
     "EF.DIR: SELECT with FCI + READ BINARY; the application path (§10.3)",
@@ -230,7 +230,7 @@ const CPS4_AODF: Part = part(
     2,
     "AODF: SELECT with FCI + READ BINARY; PIN/PUK references and lengths",
 );
-/// PIN and PUK counters (spec §10.6).
+/// PIN and PUK counters (docs/card-spec.md §10.6).
 const CPS4_COUNTERS: Part = part(
     2,
     "bare VERIFY for the PIN and the PUK: counters for C_GetTokenInfo's flags (§10.6)",
@@ -254,9 +254,9 @@ const CPS4_CERTS: Part = part(
     18,
     "both certificates (1865 + 1952 bytes): 2 × (SELECT + 8 READ BINARY), for the subjects `-O` shows",
 );
-/// A signature by PSO CDS (spec §10.9, §10.10).
+/// A signature by PSO CDS (docs/card-spec.md §10.9, §10.10).
 const CPS4_SIGN: Part = part(3, "SELECT app DF (shared card), MSE SET DST, PSO CDS (§10.9)");
-/// CKM_RSA_PKCS with the authentication key: raw decipher of the PKCS#1 block (spec §10.11).
+/// CKM_RSA_PKCS with the authentication key: raw decipher of the PKCS#1 block (docs/card-spec.md §10.11).
 const CPS4_AUTH: Part = part(
     4,
     "SELECT app DF (shared card), MSE, PSO DECIPHER of the 256-byte PKCS#1 block in 2 chained parts (§10.11)",

@@ -40,13 +40,13 @@ impl CardModel {
 /// One signature: its name on the wire protocol and in the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Signing {
-    /// CKM_SHA256_RSA_PKCS, signature key, 1024-byte message (spec §8.6).
+    /// CKM_SHA256_RSA_PKCS, signature key, 1024-byte message (docs/card-spec.md §8.6).
     Sha256Sig,
     /// CKM_SHA1_RSA_PKCS, signature key.
     Sha1Sig,
-    /// CKM_RSA_PKCS, signature key, SHA-256 DigestInfo (a precomputed hash, spec §4.2).
+    /// CKM_RSA_PKCS, signature key, SHA-256 DigestInfo (a precomputed hash, docs/card-spec.md §4.2).
     RsaPkcsSig,
-    /// CKM_RSA_PKCS, authentication key, SHA-256 DigestInfo (spec §8.7).
+    /// CKM_RSA_PKCS, authentication key, SHA-256 DigestInfo (docs/card-spec.md §8.7).
     RsaPkcsAuth,
     /// CKM_SHA256_RSA_PKCS_PSS, signature key (CPS4).
     Sha256PssSig,
@@ -72,7 +72,7 @@ pub const CPS4_SIGS: &[Signing] = &[
     Signing::PssHashSig,
 ];
 
-/// The message signed (the 1024 bytes of spec §8.6).
+/// The message signed (the 1024 bytes of docs/card-spec.md §8.6).
 pub const MESSAGE: [u8; 1024] = [b'A'; 1024];
 
 impl Signing {

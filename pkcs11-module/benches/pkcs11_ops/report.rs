@@ -1,5 +1,5 @@
-//! The Markdown report: medians per operation, the official module's figures from the spec, and
-//! the minimum APDU count each operation physically needs.
+//! The Markdown report: medians per operation, the official module's figures from
+//! docs/card-spec.md, and the minimum APDU count each operation physically needs.
 
 use std::fmt::Write;
 
@@ -220,7 +220,7 @@ pub fn render(r: &Results) -> String {
          through a private pcscd 1.9.9 + vpcd 0.8 and the emulated card (`cpx-emulator`); **in-process** is the card \
          layer alone (`cpx-card` over `VirtualChannel`, no pcscd, no module, no disk cache). Cold = empty disk cache \
          (OpenSC: `use_file_caching = no`); warm = a new process after one that filled it (OpenSC: \
-         `use_file_caching = public`). The official module's figures are those recorded in `cpx-card-spec.md` (§8.9, \
+         `use_file_caching = public`). The official module's figures are those recorded in `docs/card-spec.md` (§8.9, \
          §10.16: whole `pkcs11-tool` runs, cache empty / filled).\n",
         r.iterations
     );
@@ -243,7 +243,7 @@ fn cell(r: &Results, card: CardModel, imp: Impl, phase: Phase, op: &str) -> (Str
 fn failure(imp: Impl, op: &str, e: &str) -> String {
     let what = e.trim();
     let why = if imp == Impl::OpenSc && op.ends_with("-sig") {
-        " (OpenSC 0.23 limit: with OpenSSL 3 it cannot finish the on-card hash, and offers only SHA1/SHA256-RSA-PKCS for this key, spec §9)"
+        " (OpenSC 0.23 limit: with OpenSSL 3 it cannot finish the on-card hash, and offers only SHA1/SHA256-RSA-PKCS for this key, docs/card-spec.md §9)"
     } else {
         ""
     };

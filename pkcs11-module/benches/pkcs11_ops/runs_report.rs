@@ -280,7 +280,7 @@ fn failures(md: &mut String, r: &Results, card: CardModel) {
     }
     let _ = writeln!(
         md,
-        "Failed runs (the OpenSC limit of spec §9 where it is OpenSC on the signature key):\n"
+        "Failed runs (the OpenSC limit of docs/card-spec.md §9 where it is OpenSC on the signature key):\n"
     );
     for l in seen {
         let _ = writeln!(md, "- {l}");

@@ -28,7 +28,7 @@ pub const ENV_MODULE: &str = "CPX_BENCH_MODULE";
 /// The steps, comma-separated.
 pub const ENV_STEPS: &str = "CPX_BENCH_STEPS";
 
-/// CKA_ID of the CPS3 keys: PKCS#15 AID ‖ 01 / 02 (spec §1.5).
+/// CKA_ID of the CPS3 keys: PKCS#15 AID ‖ 01 / 02 (docs/card-spec.md §1.5).
 const CPS3_SIG_ID: [u8; 14] = [
     0xE8, 0x28, 0xBD, 0x08, 0x0F, 0x80, 0x25, 0x00, 0x00, 0x01, 0xFF, 0x00, 0x10, 0x01,
 ];

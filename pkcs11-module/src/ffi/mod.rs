@@ -113,7 +113,7 @@ unsafe fn put<T>(p: *mut T, v: T) -> Result<()> {
     Ok(())
 }
 
-/// The caller's input bytes. NULL is CKR_ARGUMENTS_BAD even with a zero length (spec §6.1 row
+/// The caller's input bytes. NULL is CKR_ARGUMENTS_BAD even with a zero length (docs/card-spec.md §6.1 row
 /// 407), and so is a length no buffer can have (past `isize::MAX` or the end of the address
 /// space: no slice may be made of it).
 ///
@@ -243,7 +243,7 @@ mod tests {
     fn c_abi_misuse() {
         unsafe {
             let mut info: CK_INFO = std::mem::zeroed();
-            // spec §6.1 rows 1, 2, 100–108: before C_Initialize.
+            // docs/card-spec.md §6.1 rows 1, 2, 100–108: before C_Initialize.
             assert_eq!(C_Finalize(std::ptr::null_mut()), CKR_CRYPTOKI_NOT_INITIALIZED);
             assert_eq!(C_GetInfo(&mut info), CKR_CRYPTOKI_NOT_INITIALIZED);
             let mut count: CK_ULONG = 0;

@@ -3,7 +3,7 @@
 //! 1. the private keys ([`private_key_objects`]): the PrKDF alone — a key lookup, C_SignInit
 //!    or a private-key attribute needs nothing else;
 //! 2. the certificates and public keys ([`key_objects`]): the CDF's entries (a public key object
-//!    exists for a key with a certificate of its iD, labelled after it, spec §5.3); the
+//!    exists for a key with a certificate of its iD, labelled after it, docs/card-spec.md §5.3); the
 //!    certificates themselves are not read ([`load_cert`] reads one when an attribute needs
 //!    it or its public key is used);
 //! 3. the data objects ([`objects`]): the DODF.
@@ -93,7 +93,7 @@ fn private_key_objects_of(module: &Module, token: &Token, keys: &[cache::Private
             handle: module.new_object_handle(),
             label: k.label.clone(),
             id: k.id.clone(),
-            // spec §5.3: the contactless technical key is public (PrKDF flag).
+            // docs/card-spec.md §5.3: the contactless technical key is public (PrKDF flag).
             private: k.private,
             kind: Kind::PrivateKey(KeyData {
                 role: k.role,
@@ -105,7 +105,7 @@ fn private_key_objects_of(module: &Module, token: &Token, keys: &[cache::Private
                 decrypt: k.role == KeyRole::Authentication && !contactless,
                 // The signature key's public key does not encrypt, on either generation: the
                 // official module refuses C_EncryptInit with a public key whose label contains
-                // "Sign" (spec §4.5), so CKA_ENCRYPT says FALSE where it would have said TRUE
+                // "Sign" (docs/card-spec.md §4.5), so CKA_ENCRYPT says FALSE where it would have said TRUE
                 // and refused (docs/pkcs11-module.md, "Where it differs…").
                 encrypt: k.role == KeyRole::Authentication,
             }),
@@ -116,7 +116,7 @@ fn private_key_objects_of(module: &Module, token: &Token, keys: &[cache::Private
 
 /// The object list once the CDF is known: the certificates of `certs` (waiting for
 /// [`load_cert`]), then each private key of `keys` preceded by its public key when a
-/// certificate has its iD (spec §5.3: no PuKDF on CPx cards, "Cle publique - " + the
+/// certificate has its iD (docs/card-spec.md §5.3: no PuKDF on CPx cards, "Cle publique - " + the
 /// certificate label) and linked to that certificate, then `rest`; [`official_order`] then
 /// puts them in the official module's order.
 fn with_certs(module: &Module, certs: &[cache::Cert], keys: Vec<Object>, rest: Vec<Object>) -> Vec<Object> {
@@ -157,7 +157,7 @@ fn with_certs(module: &Module, certs: &[cache::Cert], keys: Vec<Object>, rest: V
     out
 }
 
-/// Whether the token has a user PIN (not on the CPS3 contactless interface, spec §7).
+/// Whether the token has a user PIN (not on the CPS3 contactless interface, docs/card-spec.md §7).
 fn has_user_pin(token: &Token) -> bool {
     token.card.interface() != Interface::Contactless
 }

@@ -15,7 +15,7 @@ use cpx_transport::{CardChannel, Pcsc};
 
 use crate::support::{CPS3, Card};
 
-/// The PIN's reference (P2 of VERIFY) on both generations (spec §3.2).
+/// The PIN's reference (P2 of VERIFY) on both generations (docs/card-spec.md §3.2).
 const PIN_REFERENCE: u8 = 0x01;
 
 /// What the card answered to the other program, in order (status words as `9000`, `63C3`).
@@ -31,10 +31,10 @@ pub struct CardLogout {
 
 /// In one PC/SC transaction (nobody's APDU between them) on the card in `reader`: asks whether
 /// the PIN is verified (VERIFY without data: no try spent, ISO/IEC 7816-4 §11.5.6), logs it out
-/// (VERIFY P1=FF, the ISO "logout" form both generations take, spec §3.2), and asks again.
+/// (VERIFY P1=FF, the ISO "logout" form both generations take, docs/card-spec.md §3.2), and asks again.
 /// Connects in shared mode and leaves the card as it is on disconnect (no reset).
 pub fn log_out_card(reader: &str, card: &Card) -> Result<CardLogout, Failed> {
-    // CLA: the CPS3's basic channel, the CPS4's logical channel 1 (spec §1.3).
+    // CLA: the CPS3's basic channel, the CPS4's logical channel 1 (docs/card-spec.md §1.3).
     let cla = if card.stem == CPS3.stem {
         CLA_CPS3
     } else {

@@ -1,6 +1,6 @@
 //! A virtual X display for the browsers (Xvfb), a "user" who types the PIN into their dialog
 //! (xdotool), and screenshots (xwd + ImageMagick). Headless browsers cannot show the PIN
-//! dialog NSS asks for, and hang on it (test-harness.md §5): the login needs a display.
+//! dialog NSS asks for, and hang on it: the login needs a display.
 #![allow(
     dead_code,
     unreachable_pub,

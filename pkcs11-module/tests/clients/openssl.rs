@@ -3,7 +3,7 @@
 //!
 //! OpenSSL picks the client's CertificateVerify scheme from the server's list and the key's
 //! type alone: an RSA key gets RSA-PSS first, even over TLS 1.2, whatever the token can do. A
-//! CPS3 signs PKCS#1 v1.5 only (cpx-card-spec.md §4.1, Tableau 2), so OpenSSL clients of a CPS3
+//! CPS3 signs PKCS#1 v1.5 only (docs/card-spec.md §4.1, Tableau 2), so OpenSSL clients of a CPS3
 //! restrict the schemes (`-client_sigalgs`, or `ClientSignatureAlgorithms` in the config), and
 //! a TLS 1.3 server, which accepts RSA-PSS only, cannot be used with a CPS3 at all.
 #![allow(

@@ -8,7 +8,7 @@
 //! preference naming a certificate fit for e-mail encryption, the signer's own if it is fit, else
 //! another of the same nickname; a CPS carries none (its signature certificate has keyUsage
 //! digitalSignature + nonRepudiation, its authentication certificate the EKU clientAuth +
-//! smartcard logon only; cpx-data-and-certs.md §2.5). NSS fails with
+//! smartcard logon only; docs/data-and-certs.md §2.5). NSS fails with
 //! SEC_ERROR_INADEQUATE_KEY_USAGE before any signature: not a module matter.
 #![allow(
     dead_code,
@@ -100,7 +100,7 @@ impl SmimeDir {
 
     /// Both verifiers accept `p7m` (DER), give back the message, and name `card`'s signature
     /// certificate as the signer; the signature is PKCS#1 v1.5 over SHA-256 (what a CPS3 can
-    /// make; cpx-card-spec.md §4.1). Then a copy with one content bit flipped is refused by both.
+    /// make; docs/card-spec.md §4.1). Then a copy with one content bit flipped is refused by both.
     fn verify_both(&self, card: &Card, p7m: &Path) -> Result<(), Failed> {
         let name = p7m.file_stem().and_then(|s| s.to_str()).unwrap_or("m");
         let (from_nss, from_openssl, signer) = (

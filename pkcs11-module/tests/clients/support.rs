@@ -29,17 +29,17 @@ pub const STEP: Duration = Duration::from_secs(60);
 pub struct Card {
     /// The built-in emulator image.
     pub stem: &'static str,
-    /// Its PKCS#11 token label (TokenInfo serial, cpx-card-spec.md §5.1).
+    /// Its PKCS#11 token label (TokenInfo serial, docs/card-spec.md §5.1).
     pub token: &'static str,
 }
 
-/// The CPS3 (IAS-ECC): PKCS#1 v1.5 signatures only (cpx-card-spec.md §4.1, Tableau 2).
+/// The CPS3 (IAS-ECC): PKCS#1 v1.5 signatures only (docs/card-spec.md §4.1, Tableau 2).
 pub const CPS3: Card = Card {
     stem: "cps3-doctor",
     token: "CPS3v3-9900000001",
 };
 
-/// The CPS4 (ChipDoc): PKCS#1 v1.5 and RSA-PSS (cpx-card-spec.md §4.1, Tableau 2).
+/// The CPS4 (ChipDoc): PKCS#1 v1.5 and RSA-PSS (docs/card-spec.md §4.1, Tableau 2).
 pub const CPS4: Card = Card {
     stem: "cps4-doctor",
     token: "CPS4v1-9900000006",

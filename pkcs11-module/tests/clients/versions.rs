@@ -1,6 +1,6 @@
 //! A server that offers TLS 1.2 **and** TLS 1.3, as most do: each client picks TLS 1.3 unless
 //! capped, and a CPS3 cannot sign a TLS 1.3 CertificateVerify (RSA-PSS only, RFC 8446 §4.4.3;
-//! the CPS3 signs PKCS#1 v1.5 only, cpx-card-spec.md §4.1). These tests assert what
+//! the CPS3 signs PKCS#1 v1.5 only, docs/card-spec.md §4.1). These tests assert what
 //! docs/clients.md's "TLS 1.2 cap" table says for `openssl s_client`, curl and `gnutls-cli`:
 //! what a CPS3 user sees without the cap, that the cap makes the login work over TLS 1.2, that a
 //! CPS4 needs no cap, and that the CPS3's OpenSSL setting breaks TLS 1.3 for a CPS4 (why it must

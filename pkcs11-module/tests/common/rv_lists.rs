@@ -404,7 +404,7 @@ const INIT: &[CK_RV] = &[
 /// CKR_DATA_INVALID, the legacy parallel functions, C_SeedRandom, C_SetPIN's two codes).
 pub const KNOWN_DEVIATIONS: &[(&str, CK_RV, &str)] = &[
     // Deliberate: a bad key handle to C_DecryptInit is CKR_OBJECT_HANDLE_INVALID, as the official
-    // module answers and its conformance plan expects (src/crypto.rs `decrypt_init`, "spec §6.1
+    // module answers and its conformance plan expects (src/crypto.rs `decrypt_init`, "docs/card-spec.md §6.1
     // row 503"); §5.9 lists CKR_KEY_HANDLE_INVALID. Found by the pkcs11_calls fuzz target; kept
     // for the official plan (a drop-in answers what the official module answers).
     (

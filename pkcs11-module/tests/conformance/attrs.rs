@@ -19,11 +19,11 @@ use x509_parser::prelude::*;
 use crate::raw::{Attr, Mech};
 use crate::runner::{AUTH_CERT, Ctx, Gen, Item, SIG_CERT, StepResult, ok, row, setup};
 
-/// The technical certificate of the contactless interface (spec §5.3).
+/// The technical certificate of the contactless interface (docs/card-spec.md §5.3).
 const TECH_CERT: &str = "Certificat Technique CPS";
 
 /// The card's private keys and their certificates, in PrKDF order: the emulated PrKDF lists
-/// CPS_PRIV_SIG before CPS_PRIV_AUT, as the real CPS3 one (spec §1.5, GH#2267).
+/// CPS_PRIV_SIG before CPS_PRIV_AUT, as the real CPS3 one (docs/card-spec.md §1.5, GH#2267).
 fn keys(kind: Gen) -> &'static [(&'static str, &'static str)] {
     match kind {
         Gen::Cps3 | Gen::Cps4 => &[("CPS_PRIV_SIG", SIG_CERT), ("CPS_PRIV_AUT", AUTH_CERT)],
@@ -55,7 +55,7 @@ fn official_order(c: &Ctx, kind: Gen, logged_in: bool) -> StepResult {
     let shown = |private: bool| !private || logged_in;
     let mut expect_keys: Vec<(CK_OBJECT_CLASS, String)> = Vec::new();
     for (key, cert) in keys(kind) {
-        // The contactless technical key is not private (spec §5.3).
+        // The contactless technical key is not private (docs/card-spec.md §5.3).
         if shown(kind != Gen::Cl) {
             expect_keys.push((CKO_PRIVATE_KEY, (*key).into()));
         }
@@ -204,7 +204,7 @@ pub fn rows(kind: Gen) -> Vec<Item> {
         ),
     ]);
     if kind != Gen::Cl {
-        // The official module refuses a public key whose label contains "Sign" (spec §4.5),
+        // The official module refuses a public key whose label contains "Sign" (docs/card-spec.md §4.5),
         // CPS4 included, whatever its CKA_ENCRYPT said.
         v.push(row(
             1435,

@@ -1,4 +1,4 @@
-//! Rows 128–130: a tampered cache must not stop C_Initialize or C_GetSlotList (spec §6.1,
+//! Rows 128–130: a tampered cache must not stop C_Initialize or C_GetSlotList (docs/card-spec.md §6.1,
 //! "defined but absent"; §5.6: "a corrupted file is ignored").
 //!
 //! The official program (option `/h`) fills the cache, changes two bytes of one cache file,
@@ -33,7 +33,7 @@ fn cache_dir() -> Result<PathBuf, String> {
 }
 
 /// Cache file names of the official module (`<serial>_<path without 3F00>` and
-/// `<serial>_s_<path>` for SELECT replies, spec §5.6), as its test program damages them.
+/// `<serial>_s_<path>` for SELECT replies, docs/card-spec.md §5.6), as its test program damages them.
 const OFFICIAL_NAMES: &[&str] = &[
     "_00015031",
     "_00015032",

@@ -1,4 +1,4 @@
-//! Rows 1100–1125: authentication on the contactless interface (spec §7; defined but absent from
+//! Rows 1100–1125: authentication on the contactless interface (docs/card-spec.md §7; defined but absent from
 //! both reports; `testContactlessSignatureManagementFunctions` / `testAuthenWithKeys`). No PIN:
 //! C_Login gives CKR_USER_PIN_NOT_INITIALIZED; the public key CPS_PRIV_TECH_AUT signs with
 //! CKM_RSA_PKCS in one part and in parts, and the signatures are the same.
@@ -71,7 +71,7 @@ pub fn rows(_kind: Gen) -> Vec<Item> {
         ),
         row(
             1103,
-            "C_FindObjects: CPS_PRIV_TECH_AUT (public object, spec §5.3)",
+            "C_FindObjects: CPS_PRIV_TECH_AUT (public object, docs/card-spec.md §5.3)",
             CKR_OK,
             |c| find_one(c, "tech_key"),
         ),

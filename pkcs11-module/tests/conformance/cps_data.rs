@@ -1,8 +1,8 @@
-//! Rows 900–924: the CPS business objects (spec §2.4, §5.3, §5.4; `testCpsDataObject`):
+//! Rows 900–924: the CPS business objects (docs/card-spec.md §2.4, §5.3, §5.4; `testCpsDataObject`):
 //! CPS_DATA found as modifiable, read, written with value+i and read back; CPS_ACTIVITY_01_PS
 //! (private), CPS_NAME_PS (public) and the signature certificate read (size, then value).
 //!
-//! The CPS4 DODF does not flag CPS_DATA modifiable (spec §6.1, "the 900 block on CPS4"): the
+//! The CPS4 DODF does not flag CPS_DATA modifiable (docs/card-spec.md §6.1, "the 900 block on CPS4"): the
 //! search finds nothing and the write rows 905–908 are not run. The official CPS4 report then
 //! renumbers the following rows (909 becomes 905…, 21 IDs); here they keep the CPS3 numbers, so
 //! that an ID is the same check on both cards. The official program reports each C_OpenSession
@@ -120,7 +120,7 @@ pub fn rows(kind: Gen) -> Vec<Item> {
             if cps3 {
                 "C_FindObjects: CPS_DATA"
             } else {
-                "C_FindObjects: nothing on CPS4 (CPS_DATA not modifiable, spec §6.1)"
+                "C_FindObjects: nothing on CPS4 (CPS_DATA not modifiable, docs/card-spec.md §6.1)"
             },
             CKR_OK,
             move |c| find_count(c, "CPS_DATA", usize::from(cps3)),
@@ -143,7 +143,7 @@ pub fn rows(kind: Gen) -> Vec<Item> {
                 CKR_OK,
                 |c| value(c, "CPS_DATA"),
             ),
-            // spec §5.4: C_SetAttributeValue writes CKA_VALUE of CPS_DATA (R/W session).
+            // docs/card-spec.md §5.4: C_SetAttributeValue writes CKA_VALUE of CPS_DATA (R/W session).
             row(907, "C_SetAttributeValue: CPS_DATA value + i", CKR_OK, |c| {
                 let new = plus_index(&c.blob("CPS_DATA")?);
                 Ok(c.p11

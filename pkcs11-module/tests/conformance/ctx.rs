@@ -10,12 +10,12 @@ use cryptoki_sys::*;
 use crate::raw::{Attr, In, Module, Out, blank};
 use crate::runner::{StepResult, rv_name};
 
-/// The test PIN (spec §6 "Test inputs": length 4; the emulator images' PIN).
+/// The test PIN (docs/card-spec.md §6 "Test inputs": length 4; the emulator images' PIN).
 pub const PIN: &[u8] = b"1234";
 
-/// The authentication certificate's label (spec §5.3).
+/// The authentication certificate's label (docs/card-spec.md §5.3).
 pub const AUTH_CERT: &str = "Certificat d'Authentification CPS";
-/// The signature certificate's label (spec §5.3).
+/// The signature certificate's label (docs/card-spec.md §5.3).
 pub const SIG_CERT: &str = "Certificat de Signature CPS";
 
 /// The plan's invalid session handle (`0xFFFFFFFF` in the official program).

@@ -1,4 +1,4 @@
-//! Rows 500–517: decryption with the authentication key on the card (spec §4.3, §4.4;
+//! Rows 500–517: decryption with the authentication key on the card (docs/card-spec.md §4.3, §4.4;
 //! `testDecryptManagementFunctions`), of the ciphertext made by row 409.
 
 use cryptoki_sys::*;
@@ -57,7 +57,7 @@ pub fn rows(_kind: Gen) -> Vec<Item> {
         ),
         // The program passes pReserved = "winlogonDecrypt". PKCS#11 wants pReserved NULL (our
         // module answers CKR_ARGUMENTS_BAD otherwise) and decryption has not depended on it since
-        // lib 2.10 (spec §4.3, §5.5): the same flags, pReserved NULL.
+        // lib 2.10 (docs/card-spec.md §4.3, §5.5): the same flags, pReserved NULL.
         setup(
             "C_Initialize(CKF_OS_LOCKING_OK | CKF_LIBRARY_CANT_CREATE_OS_THREADS)",
             |c| {
@@ -76,7 +76,8 @@ pub fn rows(_kind: Gen) -> Vec<Item> {
         setup("C_OpenSession read-only", |c| c.open("s", false)),
         row(502, "C_Login", CKR_OK, login),
         // The C program's mechanism is uninitialised; a valid one keeps the row about the key.
-        // spec §6.1: the official module says OBJECT_HANDLE_INVALID here, not KEY_HANDLE_INVALID.
+        // docs/card-spec.md §6.1: the official module says OBJECT_HANDLE_INVALID here, not
+        // KEY_HANDLE_INVALID.
         row(
             503,
             "C_DecryptInit with key handle 0",

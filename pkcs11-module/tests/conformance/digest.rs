@@ -1,4 +1,4 @@
-//! Rows 800–819: software digests (spec §4.1; `testDigestManagementFunctions` and its
+//! Rows 800–819: software digests (docs/card-spec.md §4.1; `testDigestManagementFunctions` and its
 //! `CPSGES_CondenseMessage_1455_*` sequences). Every value is compared with SHA-1/SHA-256
 //! computed here.
 

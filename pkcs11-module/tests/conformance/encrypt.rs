@@ -1,4 +1,4 @@
-//! Rows 401–409: encryption, in software with the authentication public key (spec §4.5;
+//! Rows 401–409: encryption, in software with the authentication public key (docs/card-spec.md §4.5;
 //! `testEncryptManagementFunctions`). Row 400 ("not supported in CPS3") is obsolete and absent
 //! from both reports. The ciphertext of row 409 is decrypted by rows 512 and 517.
 

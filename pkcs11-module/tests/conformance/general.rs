@@ -1,4 +1,4 @@
-//! Rows 0–13: general functions (spec §6.1; `testGeneralPurposeFunctions` of the official
+//! Rows 0–13: general functions (docs/card-spec.md §6.1; `testGeneralPurposeFunctions` of the official
 //! program). The "cas 1–4" of C_Initialize are the four combinations of mutex callbacks and
 //! CKF_OS_LOCKING_OK; the program finalises after each.
 

@@ -1,4 +1,4 @@
-//! Rows 300–318: objects (spec §6.1; `testObjectManagementFunctions` and the key search of
+//! Rows 300–318: objects (docs/card-spec.md §6.1; `testObjectManagementFunctions` and the key search of
 //! `testGetPkcs11Object`).
 
 use cryptoki_sys::*;
@@ -6,7 +6,7 @@ use cryptoki_sys::*;
 use crate::raw::Attr;
 use crate::runner::{Ctx, Gen, Item, StepResult, row, setup};
 
-/// CKA_ID of the CPS3 keys: the PKCS#15 application AID ‖ key number (spec §1.5).
+/// CKA_ID of the CPS3 keys: the PKCS#15 application AID ‖ key number (docs/card-spec.md §1.5).
 pub const CPS3_KEY_ID_PREFIX: [u8; 13] = [
     0xE8, 0x28, 0xBD, 0x08, 0x0F, 0x80, 0x25, 0x00, 0x00, 0x01, 0xFF, 0x00, 0x10,
 ];
@@ -133,7 +133,7 @@ pub fn rows(kind: Gen) -> Vec<Item> {
             if rv == CKR_OK && kind == Gen::Cps3 {
                 let id = c.attr("ro", c.o("sig_key")?, CKA_ID);
                 if id.as_deref().ok() != Some(&[&CPS3_KEY_ID_PREFIX[..], &[0x01]].concat()[..]) {
-                    return Err(format!("CKA_ID {id:02X?}, spec §1.5 says AID ‖ 01"));
+                    return Err(format!("CKA_ID {id:02X?}, docs/card-spec.md §1.5 says AID ‖ 01"));
                 }
             }
             Ok(rv)
@@ -142,8 +142,8 @@ pub fn rows(kind: Gen) -> Vec<Item> {
             Ok(c.p11.find_objects_final(c.s("ro")?))
         }),
         // The official program searches the CKA_ID it hard-codes (AID ‖ 01 on CPS3, AID ‖ 10 on
-        // CPS4). CPS4 key IDs are not public (the emulator gives AID ‖ 01 / 02, CHOICES.md): the
-        // search uses the CKA_ID of the private key found above.
+        // CPS4). CPS4 key IDs are not public (the emulator gives AID ‖ 01 / 02,
+        // crates/cpx-emulator/CHOICES.md): the search uses the CKA_ID of the private key found above.
         row(
             316,
             "C_FindObjectsInit: public key with the signature key's CKA_ID",

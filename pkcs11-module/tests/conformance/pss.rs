@@ -1,4 +1,4 @@
-//! Rows 1300–1311: RSA-PSS with the authentication key, CPS4 only (spec §4.4, §10.10;
+//! Rows 1300–1311: RSA-PSS with the authentication key, CPS4 only (docs/card-spec.md §4.4, §10.10;
 //! `testSignatureRsaPssManagementFunctions`): CKM_SHA1_RSA_PKCS_PSS and CKM_SHA256_RSA_PKCS_PSS
 //! with hashAlg = the mechanism's hash, MGF1 with it, sLen = its length; each signature checked
 //! in software, then verified by the module.

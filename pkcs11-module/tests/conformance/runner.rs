@@ -18,7 +18,7 @@ pub type StepResult = Result<CK_RV, String>;
 /// A step of the plan.
 pub type StepFn = Box<dyn Fn(&mut Ctx) -> StepResult>;
 
-/// One row of the official plan (spec §6.1).
+/// One row of the official plan (docs/card-spec.md §6.1).
 pub struct Row {
     /// The official test ID (repeated when the official program reports a check several times).
     pub id: u32,

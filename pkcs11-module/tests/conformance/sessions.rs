@@ -1,6 +1,6 @@
-//! Rows 200–222: sessions (spec §6.1; `testSessionManagementFunctions`). On the contactless
+//! Rows 200–222: sessions (docs/card-spec.md §6.1; `testSessionManagementFunctions`). On the contactless
 //! interface there is no PIN: the program then expects CKR_USER_PIN_NOT_INITIALIZED from
-//! C_Login and CKR_USER_NOT_LOGGED_IN from C_Logout (spec §7, row group 1100).
+//! C_Login and CKR_USER_NOT_LOGGED_IN from C_Logout (docs/card-spec.md §7, row group 1100).
 
 use cryptoki_sys::*;
 
@@ -50,7 +50,7 @@ pub fn rows(kind: Gen) -> Vec<Item> {
         row(
             207,
             if cl {
-                "C_Login(CKU_USER), contactless: no PIN (spec §7)"
+                "C_Login(CKU_USER), contactless: no PIN (docs/card-spec.md §7)"
             } else {
                 "C_Login(CKU_USER)"
             },

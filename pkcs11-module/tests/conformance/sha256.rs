@@ -1,7 +1,7 @@
 //! Rows 1000–1008: CKM_SHA256_RSA_PKCS in 80-byte parts with the signature key, then the same
-//! verification (spec §6 "Test inputs", §4.2; `testSignatureSHA256ManagementFunctions`). The
+//! verification (docs/card-spec.md §6 "Test inputs", §4.2; `testSignatureSHA256ManagementFunctions`). The
 //! program reports every C_SignUpdate as row 1003 and every C_VerifyUpdate as row 1007. On the
-//! contactless interface there is no PIN and no hash mechanism (spec §7): C_Login gives
+//! contactless interface there is no PIN and no hash mechanism (docs/card-spec.md §7): C_Login gives
 //! CKR_USER_PIN_NOT_INITIALIZED and C_SignInit CKR_MECHANISM_INVALID, where the block stops.
 
 use cryptoki_sys::*;
@@ -10,7 +10,7 @@ use crate::raw::{In, Mech, Out};
 use crate::runner::{Gen, Item, PIN, SIG_CERT, StepResult, row, setup};
 use crate::soft::{self, Hash};
 
-/// An ~850-byte text (spec §6: 11 parts of at most 80 bytes).
+/// An ~850-byte text (docs/card-spec.md §6: 11 parts of at most 80 bytes).
 pub const TEXT: &str = "Le present texte sert de message pour la signature en plusieurs morceaux avec la \
 cle de signature de la carte. Il est decoupe en blocs de quatre-vingts octets, chacun transmis par un appel \
 a C_SignUpdate, puis la signature est obtenue par C_SignFinal, d'abord pour en connaitre la taille, ensuite \
@@ -36,7 +36,7 @@ pub fn rows(kind: Gen) -> Vec<Item> {
         row(
             1001,
             if cl {
-                "C_Login, contactless: no PIN (spec §7)"
+                "C_Login, contactless: no PIN (docs/card-spec.md §7)"
             } else {
                 "C_Login"
             },
@@ -51,7 +51,7 @@ pub fn rows(kind: Gen) -> Vec<Item> {
         row(
             1002,
             if cl {
-                "C_SignInit CKM_SHA256_RSA_PKCS, contactless: no hash mechanism (spec §7)"
+                "C_SignInit CKM_SHA256_RSA_PKCS, contactless: no hash mechanism (docs/card-spec.md §7)"
             } else {
                 "C_SignInit CKM_SHA256_RSA_PKCS, signature key"
             },

@@ -1,5 +1,5 @@
-//! Rows 600–644: signature on the card (spec §4.2–§4.4; `testSignatureManagementFunctions`).
-//! Inputs of spec §6 "Test inputs": the authentication key signs a 35-byte SHA-1 DigestInfo
+//! Rows 600–644: signature on the card (docs/card-spec.md §4.2–§4.4; `testSignatureManagementFunctions`).
+//! Inputs of docs/card-spec.md §6 "Test inputs": the authentication key signs a 35-byte SHA-1 DigestInfo
 //! with CKM_RSA_PKCS (513 bytes for the over-long case), the signature key 1405 bytes of 'A'
 //! with CKM_SHA1_RSA_PKCS; 636–644 sign hashes with CKM_RSA_PKCS and the signature key. Every
 //! signature is verified in software with the certificate's key, and kept for the 700 rows.
@@ -13,7 +13,7 @@ use crate::soft::{self, DOCUMENT, Hash};
 pub(crate) const RSA_PKCS: Mech = Mech::of(CKM_RSA_PKCS);
 pub(crate) const SHA1_RSA_PKCS: Mech = Mech::of(CKM_SHA1_RSA_PKCS);
 
-/// 1405 bytes of 'A': the signature key's input (spec §6, `testSetData`).
+/// 1405 bytes of 'A': the signature key's input (docs/card-spec.md §6, `testSetData`).
 pub fn long_data() -> Vec<u8> {
     vec![b'A'; 1405]
 }
@@ -33,7 +33,7 @@ pub fn fresh(c: &mut Ctx, key_label: &'static str, name: &'static str) -> StepRe
     Ok(CKR_OK)
 }
 
-/// C_Sign with a NULL buffer: CKR_OK and 256 bytes announced (2048-bit keys, spec §4.1).
+/// C_Sign with a NULL buffer: CKR_OK and 256 bytes announced (2048-bit keys, docs/card-spec.md §4.1).
 pub fn sign_size(c: &mut Ctx, data: &[u8]) -> StepResult {
     let mut n = 0;
     let rv = c.p11.sign(c.s("s")?, In::Bytes(data), Out::Len(&mut n));
@@ -211,7 +211,7 @@ fn single_part() -> Vec<Item> {
                 Ok(c.p11.sign(c.s("s")?, In::Null(0), Out::Buf(&mut buf, &mut 256)))
             },
         ),
-        // spec §4.3: at most 40 % of the modulus for the authentication key.
+        // docs/card-spec.md §4.3: at most 40 % of the modulus for the authentication key.
         row(
             618,
             "C_Sign of 513 bytes with CKM_RSA_PKCS",
@@ -334,7 +334,7 @@ fn hashes() -> Vec<Item> {
     };
     vec![
         setup("C_Finalize, C_Initialize, session, C_Login, CPS_PRIV_SIG", again),
-        // spec §4.2 (CPS3) and §10.9 (CPS4): CKM_RSA_PKCS on the signature key signs a raw hash.
+        // docs/card-spec.md §4.2 (CPS3) and §10.9 (CPS4): CKM_RSA_PKCS on the signature key signs a raw hash.
         row(636, "C_SignInit CKM_RSA_PKCS, signature key", CKR_OK, |c| {
             sign_init(c, RSA_PKCS, "sig_key")
         }),

@@ -1,4 +1,4 @@
-//! Rows 100–127: slots and tokens (spec §6.1; `testSlotAndTokenManagementFunctions`). The
+//! Rows 100–127: slots and tokens (docs/card-spec.md §6.1; `testSlotAndTokenManagementFunctions`). The
 //! official program uses the first slot with a card; here, the slot of the reader holding our
 //! card (the sandbox has several readers).
 
@@ -136,7 +136,7 @@ pub fn rows(kind: Gen) -> Vec<Item> {
             |c| Ok(c.p11.wait_for_slot_event(CKF_DONT_BLOCK, Some(&mut 0))),
         ),
         // Contactless: the official module lists CKM_RSA_PKCS alone, the card's only signature
-        // mechanism (spec §7), and passes this row; cpx also lists the software digests,
+        // mechanism (docs/card-spec.md §7), and passes this row; cpx also lists the software digests,
         // which work there too (issue 14), so one entry is too few everywhere.
         row(
             124,
@@ -153,7 +153,7 @@ pub fn rows(kind: Gen) -> Vec<Item> {
         }),
         row(
             126,
-            "C_GetMechanismList: the mechanisms (Tableau 2, spec §4.1)",
+            "C_GetMechanismList: the mechanisms (Tableau 2, docs/card-spec.md §4.1)",
             CKR_OK,
             move |c| mechanisms(c, kind).map(|(rv, _)| rv),
         ),
@@ -193,7 +193,7 @@ fn short_list(c: &mut Ctx) -> StepResult {
 fn slot_info(c: &mut Ctx) -> StepResult {
     let mut info: CK_SLOT_INFO = blank();
     let rv = c.p11.get_slot_info(c.slot()?, Some(&mut info));
-    // spec §5.2: REMOVABLE | HW_SLOT, the reader name as slotDescription.
+    // docs/card-spec.md §5.2: REMOVABLE | HW_SLOT, the reader name as slotDescription.
     let want = CKF_TOKEN_PRESENT | CKF_REMOVABLE_DEVICE | CKF_HW_SLOT;
     if rv == CKR_OK && (info.flags & want != want || text(&info.slotDescription) != c.reader) {
         return Err(format!(
@@ -208,7 +208,8 @@ fn slot_info(c: &mut Ctx) -> StepResult {
 fn token_info(c: &mut Ctx, kind: Gen) -> StepResult {
     let mut info: CK_TOKEN_INFO = blank();
     let rv = c.p11.get_token_info(c.slot()?, Some(&mut info));
-    // The official program tells the generations apart by "CPS3"/"CPS4" in the label (spec §1.4).
+    // The official program tells the generations apart by "CPS3"/"CPS4" in the label (docs/card-spec.md
+    // §1.4).
     let label = text(&info.label);
     let want = if kind == Gen::Cps4 { "CPS4" } else { "CPS3" };
     if rv == CKR_OK && !label.contains(want) {
@@ -284,8 +285,8 @@ fn wait_event(c: &mut Ctx, insert: bool) -> StepResult {
     Ok(rv)
 }
 
-/// The mechanisms of Tableau 2 (spec §4.1): CPS3 five, CPS4 with the three PSS ones;
-/// contactless: CKM_RSA_PKCS only (spec §7).
+/// The mechanisms of Tableau 2 (docs/card-spec.md §4.1): CPS3 five, CPS4 with the three PSS ones;
+/// contactless: CKM_RSA_PKCS only (docs/card-spec.md §7).
 pub fn expected_mechanisms(kind: Gen) -> BTreeSet<CK_MECHANISM_TYPE> {
     let mut v = vec![
         CKM_RSA_PKCS,

@@ -4,7 +4,7 @@
 use rsa::{Pkcs1v15Sign, Pss, RsaPublicKey};
 use sha2::Digest;
 
-/// The plan's message for hash signatures (`BuildFullHash` input, spec §6.1 rows 619–644).
+/// The plan's message for hash signatures (`BuildFullHash` input, docs/card-spec.md §6.1 rows 619–644).
 pub const DOCUMENT: &[u8] = b"document_to_sign";
 
 /// DigestInfo prefix for SHA-1 (PKCS#1 v2.2 §9.2 note 1).
@@ -71,7 +71,7 @@ pub fn check_message(key: &RsaPublicKey, h: Hash, msg: &[u8], sig: &[u8]) -> Res
 }
 
 /// A CKM_SHA*_RSA_PKCS_PSS signature of `msg`: MGF1 with the same hash, salt = hash length
-/// (what the card does, spec §10.10).
+/// (what the card does, docs/card-spec.md §10.10).
 pub fn check_pss(key: &RsaPublicKey, h: Hash, msg: &[u8], sig: &[u8]) -> Result<(), String> {
     let r = match h {
         Hash::Sha1 => key.verify(Pss::new_with_salt::<sha1::Sha1>(20), &sha1(msg), sig),

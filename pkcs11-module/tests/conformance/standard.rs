@@ -206,7 +206,7 @@ pub fn rows(kind: Gen) -> Vec<Item> {
                         .decrypt(c.s("s")?, In::Bytes(&[0; 256]), Out::Buf(&mut out, &mut n)))
                 },
             ),
-            // The signature key signs a bare hash as its DigestInfo (spec §4.2): C_Verify on the
+            // The signature key signs a bare hash as its DigestInfo (docs/card-spec.md §4.2): C_Verify on the
             // same data with the same mechanism must say so too.
             row(
                 1421,

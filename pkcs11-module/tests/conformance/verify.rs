@@ -1,4 +1,4 @@
-//! Rows 700–737: verification, in software by the module with the certificate's key (spec §4.5;
+//! Rows 700–737: verification, in software by the module with the certificate's key (docs/card-spec.md §4.5;
 //! `testVerificationSignatureManagementFunctions`), of the signatures made by rows 621, 635,
 //! 638 and 641. A failed C_Verify/C_VerifyFinal ends the operation (rows 715, 730).
 
@@ -230,7 +230,7 @@ fn finals() -> Vec<Item> {
             fresh(c, SIG_CERT)
         }),
         // Rows 638/641 signed raw hashes of "document_to_sign" with CKM_RSA_PKCS: the same
-        // signatures as CKM_SHA*_RSA_PKCS of the document (spec §4.2 "hash off card", §10.9).
+        // signatures as CKM_SHA*_RSA_PKCS of the document (docs/card-spec.md §4.2 "hash off card", §10.9).
         row(734, "C_VerifyInit CKM_SHA1_RSA_PKCS", CKR_OK, |c| {
             verify_init(c, SHA1_RSA_PKCS)
         }),

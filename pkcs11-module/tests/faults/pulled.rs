@@ -26,7 +26,7 @@ pub fn during_sign(stem: &str, key: Key) -> Result<(), Failed> {
     // the signature and nothing else.
     sign_checked(&s, key, &pk, b"before")?;
 
-    // On the CPS4, the authentication key's raw RSA is a chained PSO DECIPHER (spec §4.4):
+    // On the CPS4, the authentication key's raw RSA is a chained PSO DECIPHER (docs/card-spec.md §4.4):
     // pulling on its first part cuts the card off in the middle of the chain.
     rig.faults
         .arm(Pull::on("private key operation", apdu::is_private_key_operation));

@@ -1,6 +1,6 @@
 //! The browser checks: Chromium's NSS database (`nss-chromium`), each Firefox profile
 //! (`firefox`), and snap/Flatpak browsers (`browser-packaging`), which are confined and cannot
-//! load a PKCS#11 module of the host (users-and-peers.md §1.5: OpenSC#2552, firefox-snap#82,
+//! load a PKCS#11 module of the host (public reports: OpenSC#2552, firefox-snap#82,
 //! flatpak#4066).
 
 use std::path::{Path, PathBuf};

@@ -56,7 +56,7 @@ fn code(image: &CardImage, puk: bool) -> Code {
 }
 
 /// The CPS3 contact file system the model knows (common/pin_model.rs `Files`); `None` for the
-/// CPS4, whose files sit behind logical channel 1 that the driver opened (spec §10).
+/// CPS4, whose files sit behind logical channel 1 that the driver opened (docs/card-spec.md §10).
 fn files(image: &CardImage) -> Option<Files> {
     if image.kind != CardKind::Cps3 {
         return None;
@@ -218,7 +218,7 @@ fn status(step: &str, card: &mut Card, kind: PinKind, c: &mut Code) {
         "{step}: {kind} blocked? {s:?} vs model {c:?}"
     );
     if let Some(t) = s.tries_left {
-        // CPS3 9D = 0 forces 0 tries left (spec §3.2).
+        // CPS3 9D = 0 forces 0 tries left (docs/card-spec.md §3.2).
         let want = if c.uses == Some(0) { 0 } else { c.tries };
         assert_eq!(t, want, "{step}: {kind} tries left");
     }

@@ -1,4 +1,4 @@
-//! EF.AODF: PIN objects (spec §3.1). The real CPS3 PIN: initialized + needs-padding (+ bit 11),
+//! EF.AODF: PIN objects (docs/card-spec.md §3.1). The real CPS3 PIN: initialized + needs-padding (+ bit 11),
 //! min 4, stored 8, max 4, reference 01, padChar FF; its flags are the non-DER `03 01 08`.
 
 use cpx_apdu::tlv::Tlv;
@@ -24,7 +24,7 @@ pub struct AuthObject {
     pub flags: u32,
     /// Check and format policy.
     pub policy: PinPolicy,
-    /// Path to select before VERIFY, if any (spec §3.1).
+    /// Path to select before VERIFY, if any (docs/card-spec.md §3.1).
     pub path: Option<ber::Path>,
 }
 

@@ -1,4 +1,4 @@
-//! EF.CDF: X.509 certificates and where they are (spec §5.3; entries carry the non-DER
+//! EF.CDF: X.509 certificates and where they are (docs/card-spec.md §5.3; entries carry the non-DER
 //! `03 02 08 00` flags on a real CPS3).
 
 use cpx_apdu::tlv::Tlv;

@@ -1,4 +1,4 @@
-//! EF.DODF: business data objects (spec §2.4, §5.3).
+//! EF.DODF: business data objects (docs/card-spec.md §2.4, §5.3).
 
 use cpx_apdu::tlv::Tlv;
 

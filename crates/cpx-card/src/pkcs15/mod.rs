@@ -1,4 +1,4 @@
-//! PKCS#15 (ISO 7816-15) structures of the CPx cards, parsed with a real BER reader (spec §1.4,
+//! PKCS#15 (ISO 7816-15) structures of the CPx cards, parsed with a real BER reader (docs/card-spec.md §1.4,
 //! §1.5, §2.4, §9). Every parser returns [`CardError::MalformedCardData`] naming the object, and
 //! accepts the CPS3's non-DER BIT STRINGs.
 

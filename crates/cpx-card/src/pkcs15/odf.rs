@@ -1,4 +1,4 @@
-//! EF.ODF (app/5031): where the other directory files are (spec §1.4 point 5).
+//! EF.ODF (app/5031): where the other directory files are (docs/card-spec.md §1.4 point 5).
 
 use crate::ber::{self, Path};
 use crate::error::CardError;

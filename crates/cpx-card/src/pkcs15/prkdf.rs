@@ -1,4 +1,4 @@
-//! EF.PrKDF: private keys (spec §1.5: CPS_PRIV_SIG 0x81 nonRepudiation, CPS_PRIV_AUT 0x82
+//! EF.PrKDF: private keys (docs/card-spec.md §1.5: CPS_PRIV_SIG 0x81 nonRepudiation, CPS_PRIV_AUT 0x82
 //! decrypt + sign; CPS4 authentication key 0x20).
 
 use cpx_apdu::tlv::Tlv;

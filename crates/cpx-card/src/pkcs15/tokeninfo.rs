@@ -1,4 +1,4 @@
-//! EF.TokenInfo (app/5032): token label and manufacturer (spec §1.4 point 5, §9).
+//! EF.TokenInfo (app/5032): token label and manufacturer (docs/card-spec.md §1.4 point 5, §9).
 
 use crate::ber;
 use crate::error::CardError;
@@ -8,7 +8,7 @@ use crate::error::CardError;
 pub struct TokenInfo {
     /// version.
     pub version: u32,
-    /// serialNumber (ignored by the official module, spec §1.3).
+    /// serialNumber (ignored by the official module, docs/card-spec.md §1.3).
     pub serial: Vec<u8>,
     /// manufacturerID, e.g. "ASIP SANTE".
     pub manufacturer: Option<String>,

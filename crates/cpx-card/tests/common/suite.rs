@@ -185,7 +185,7 @@ pub fn sign_everything(stem: &str) {
                 .unwrap();
             verify_pkcs1(&auth_key, alg, &msg, &sig);
         }
-        // Precomputed hash, bare and as DigestInfo (spec §4.2, §4.4).
+        // Precomputed hash, bare and as DigestInfo (docs/card-spec.md §4.2, §4.4).
         let msg = b"precomputed";
         let h = alg.digest(msg);
         for input in [h.clone(), alg.digest_info(&h)] {
@@ -203,7 +203,7 @@ pub fn sign_everything(stem: &str) {
             .unwrap();
         verify_raw_pkcs1(&auth_key, &di, &sig);
     }
-    // 35 bytes of 'A' (spec §6 test input) with the authentication key.
+    // 35 bytes of 'A' (docs/card-spec.md §6 test input) with the authentication key.
     let sig = s
         .card
         .sign(KeyRole::Authentication, Mechanism::RsaPkcs, &[b'A'; 35])
@@ -215,7 +215,7 @@ pub fn sign_everything(stem: &str) {
         .unwrap_err();
     assert!(matches!(e, CardError::InvalidInput { .. }), "{e}");
     if s.card.generation() == Generation::Cps3 {
-        // spec §6 row 618: 513 bytes → refused before the card.
+        // docs/card-spec.md §6 row 618: 513 bytes → refused before the card.
         s.take();
         let e = s
             .card
@@ -296,7 +296,7 @@ pub fn business_data(stem: &str) {
     assert!(!act.is_empty());
     s.card.read_data_object("CPS_SIT_FACT").unwrap();
     if s.card.generation() == Generation::Cps3 {
-        // The CPS2ter twin of a situation (spec §2.4) has the same content on the emulator.
+        // The CPS2ter twin of a situation (docs/card-spec.md §2.4) has the same content on the emulator.
         let twin = s.card.read_data_object("CPS2TER_ACTIVITY_01_PS").unwrap();
         assert_eq!(twin, act);
         assert!(find("CPS2TER_ACTIVITY_02_PS").private);
@@ -304,7 +304,10 @@ pub fn business_data(stem: &str) {
     } else {
         s.take();
         assert!(s.card.ef_actua().unwrap().is_none());
-        assert!(s.take().is_empty(), "no EF_ACTUA traffic on CPS4 (spec §10.4)");
+        assert!(
+            s.take().is_empty(),
+            "no EF_ACTUA traffic on CPS4 (docs/card-spec.md §10.4)"
+        );
         let e = objects.iter().find(|o| o.label.starts_with("CPS2TER_"));
         assert!(e.is_some(), "CPS4 carries CPS2TER_* objects itself");
     }

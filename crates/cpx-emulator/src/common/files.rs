@@ -1,4 +1,4 @@
-//! SELECT resolution, READ BINARY, UPDATE BINARY inside the application (spec §1.3, §2.2, §2.3,
+//! SELECT resolution, READ BINARY, UPDATE BINARY inside the application (docs/card-spec.md §1.3, §2.2, §2.3,
 //! §5.4, §8, §10.2, §10.13). The SELECT P2 forms and the reply (IAS FCP `62` or ChipDoc FCI `6F`)
 //! are each card's.
 
@@ -31,7 +31,7 @@ impl Cursor {
     }
 }
 
-/// How a card reads the SELECT P1 forms where the two cards differ (spec §2.2).
+/// How a card reads the SELECT P1 forms where the two cards differ (docs/card-spec.md §2.2).
 #[derive(Debug)]
 pub(crate) struct SelectForms {
     /// P1 00 with no data selects the MF (ISO 7816-4 §7.1.1); otherwise 6A87.
@@ -41,7 +41,7 @@ pub(crate) struct SelectForms {
     pub(crate) fid_searches_parent: bool,
     /// P1 02 selects an EF under the current DF only (ISO); otherwise P1 02 is P1 00.
     pub(crate) p1_02_ef_only: bool,
-    /// P1 09 is a path from the MF starting with 3F00 (the CPS3 form, spec §2.2); otherwise a
+    /// P1 09 is a path from the MF starting with 3F00 (the CPS3 form, docs/card-spec.md §2.2); otherwise a
     /// path from the current DF (ISO).
     pub(crate) p1_09_from_3f00: bool,
 }
@@ -91,7 +91,7 @@ impl Core {
             0x03 => return Err(WRONG_NC),
             0x04 if cmd.data.is_empty() || cmd.data.len() > 16 => return Err(WRONG_NC),
             0x04 => fs.by_aid(&cmd.data),
-            // Path from the MF without 3F00 (ISO; the module's form, spec §2.2).
+            // Path from the MF without 3F00 (ISO; the module's form, docs/card-spec.md §2.2).
             0x08 => fs.walk(MF, &fids(&cmd.data)?),
             0x09 if forms.p1_09_from_3f00 => match fids(&cmd.data)?.split_first() {
                 Some((0x3F00, rest)) => fs.walk(MF, rest),
@@ -122,8 +122,8 @@ impl Core {
         }
     }
 
-    /// READ BINARY `xx B0 <offset> Le`: 256-byte chunks, exact length for the tail (spec §10.13);
-    /// past the end `choices::READ_PAST_END_T0_USES_6C`.
+    /// READ BINARY `xx B0 <offset> Le`: 256-byte chunks, exact length for the tail (docs/card-spec.md
+    /// §10.13); past the end `choices::READ_PAST_END_T0_USES_6C`.
     pub(crate) fn read_binary(&mut self, cmd: &Command) -> Reply {
         if self.profile.read_refuses_data && !cmd.data.is_empty() {
             return sw::WRONG_LENGTH.into();
@@ -155,7 +155,7 @@ impl Core {
         Reply::direct(left.to_vec(), sw::EOF_WARNING)
     }
 
-    /// UPDATE BINARY `xx D6 <offset> Lc data` (CPS_DATA after the PIN, spec §5.4).
+    /// UPDATE BINARY `xx D6 <offset> Lc data` (CPS_DATA after the PIN, docs/card-spec.md §5.4).
     pub(crate) fn update_binary(&mut self, cmd: &Command) -> Reply {
         let (idx, offset) = match self.binary_target(cmd) {
             Ok(t) => t,

@@ -1,5 +1,5 @@
 //! Building the contact PKCS#15 application (DF 0001) both cards carry: xDFs, key/certificate
-//! pairs, business data objects, PIN objects (spec §1.4, §1.5, §2.4, §5.3, §10.3).
+//! pairs, business data objects, PIN objects (docs/card-spec.md §1.4, §1.5, §2.4, §5.3, §10.3).
 
 use crate::choices::fid;
 use crate::facts;
@@ -60,8 +60,8 @@ pub(crate) struct KeyEntry {
     pub(crate) rule_bits: &'static [u32],
 }
 
-/// A key of the contact application (spec §1.5, GH#2267): its PrKDF entry, its CDF entry (same ID, `choices::CERT_IDS_MATCH_KEYS`) and its certificate
-/// EF (public; `cl` on the contactless interface).
+/// A key of the contact application (docs/card-spec.md §1.5, GH#2267): its PrKDF entry, its CDF entry (same
+/// ID, `choices::CERT_IDS_MATCH_KEYS`) and its certificate EF (public; `cl` on the contactless interface).
 pub(crate) fn contact_key<'a>(
     fs: &mut FileSystem,
     app: usize,
@@ -107,7 +107,7 @@ pub(crate) fn contact_key<'a>(
     fs.add_ef(app, cert_fid, k.cert.clone(), None, Rules::PUBLIC, cl);
 }
 
-/// The business data objects (spec §5.3): one EF each in the application, whose rules follow the
+/// The business data objects (docs/card-spec.md §5.3): one EF each in the application, whose rules follow the
 /// image's `private` / `writable` (`private_writable` when both, `Profile::private_writable`).
 /// Returns the DODF.
 pub(crate) fn business_data(

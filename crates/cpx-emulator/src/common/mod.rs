@@ -43,7 +43,7 @@ pub(crate) const PUK: u8 = 0x02;
 /// citing the source of its value.
 #[derive(Debug)]
 pub(crate) struct Profile {
-    /// The SELECT forms inside the application (spec §2.2, CPS3 and CPS4 columns).
+    /// The SELECT forms inside the application (docs/card-spec.md §2.2, CPS3 and CPS4 columns).
     pub(crate) select: SelectForms,
     /// READ BINARY with command data answers 6700 before anything else; otherwise the data is
     /// ignored.
@@ -176,7 +176,7 @@ impl Core {
         )
     }
 
-    /// GET CHALLENGE `xx 84 00 00 08` (spec §4.5), deterministic (`choices::CHALLENGE_LEN`).
+    /// GET CHALLENGE `xx 84 00 00 08` (docs/card-spec.md §4.5), deterministic (`choices::CHALLENGE_LEN`).
     pub(crate) fn get_challenge(&mut self, cmd: &Command) -> Reply {
         if cmd.p1 != 0 || cmd.p2 != 0 || !cmd.data.is_empty() {
             return sw::WRONG_P1P2.into();

@@ -1,8 +1,8 @@
-//! VERIFY, CHANGE REFERENCE DATA, RESET RETRY COUNTER (spec §3.2 CPS3 and CPS4 columns, §8, §9,
-//! §10.6–§10.8, notes §4). Padded objects (CPS3, `facts::AODF_CPS3`) take every value as a block
+//! VERIFY, CHANGE REFERENCE DATA, RESET RETRY COUNTER (docs/card-spec.md §3.2 CPS3 and CPS4 columns, §8, §9,
+//! §10.6–§10.8, docs/card-notes.md §4). Padded objects (CPS3, `facts::AODF_CPS3`) take every value as a block
 //! of their stored length and answer `choices::PIN_WRONG_LENGTH_SW` to other lengths without
-//! consuming a try; unpadded ones (CPS4, spec §10) split `old ‖ new` at the current value's length
-//! ([`Pin::block_len`]).
+//! consuming a try; unpadded ones (CPS4, docs/card-spec.md §10) split `old ‖ new` at the current value's
+//! length ([`Pin::block_len`]).
 
 use super::{Core, Interface, PIN, PUK};
 use crate::apdu::{Command, sw};
@@ -12,7 +12,7 @@ use crate::pin::Pin;
 
 impl Core {
     /// The PIN object a P2 names, or the SW to answer: on the contactless interface the PIN does
-    /// not exist (spec §7, `choices::CL_PIN_SW`); an unknown reference is 6A88.
+    /// not exist (docs/card-spec.md §7, `choices::CL_PIN_SW`); an unknown reference is 6A88.
     pub(crate) fn chv(&self, p2: u8) -> Result<&Pin, u16> {
         if self.interface == Interface::Contactless {
             return Err(choices::CL_PIN_SW);
@@ -26,7 +26,7 @@ impl Core {
     }
 
     /// VERIFY `xx 20 00 <ref> [Lc PIN]`; no data = counter query: 63Cx / 9000 (verified) / 6983
-    /// (spec §10.6). P1 FF with no data resets the verified state (ISO).
+    /// (docs/card-spec.md §10.6). P1 FF with no data resets the verified state (ISO).
     pub(crate) fn verify(&mut self, cmd: &Command) -> Reply {
         let pin = match self.chv_mut(cmd.p2) {
             Ok(p) => p,
@@ -43,9 +43,9 @@ impl Core {
         }
     }
 
-    /// CHANGE REFERENCE DATA (spec §3.2, §9, §10.7): P1 00 = old ‖ new, split at one block; P1 01 =
-    /// new only (the CPS4 module's form, spec §10.8), after VERIFY of the object (or of the PUK,
-    /// [`super::Profile::puk_authorises_pin_change`]). A new value that is not acceptable: 6A80,
+    /// CHANGE REFERENCE DATA (docs/card-spec.md §3.2, §9, §10.7): P1 00 = old ‖ new, split at one block; P1
+    /// 01 = new only (the CPS4 module's form, docs/card-spec.md §10.8), after VERIFY of the object (or of the
+    /// PUK, [`super::Profile::puk_authorises_pin_change`]). A new value that is not acceptable: 6A80,
     /// no try consumed.
     pub(crate) fn change_reference_data(&mut self, cmd: &Command) -> Reply {
         let by_puk = self.profile.puk_authorises_pin_change && self.pin(PUK).is_some_and(|p| p.verified);
@@ -94,9 +94,9 @@ impl Core {
         }
     }
 
-    /// RESET RETRY COUNTER of the user PIN (notes §4, spec §10.8): P1 00 PUK ‖ new PIN, 01 PUK,
-    /// 02 new PIN (PUK verified before), 03 nothing (PUK verified before). Each unblock uses one of
-    /// the PUK's uses (tag 9D, spec §8.4).
+    /// RESET RETRY COUNTER of the user PIN (docs/card-notes.md §4, docs/card-spec.md §10.8): P1 00 PUK ‖ new
+    /// PIN, 01 PUK, 02 new PIN (PUK verified before), 03 nothing (PUK verified before). Each unblock uses one
+    /// of the PUK's uses (tag 9D, docs/card-spec.md §8.4).
     pub(crate) fn reset_retry_counter(&mut self, cmd: &Command) -> Reply {
         let named = if self.profile.rrc_accepts_81 {
             cmd.p2 & 0x7F

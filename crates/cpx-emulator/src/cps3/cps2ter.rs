@@ -1,4 +1,4 @@
-//! The CPS2ter volet of the CPS3: CLA A0, FCI tag 85, `9Fxx` (spec §2.2, notes §3).
+//! The CPS2ter volet of the CPS3: CLA A0, FCI tag 85, `9Fxx` (docs/card-spec.md §2.2, docs/card-notes.md §3).
 
 use super::Cps3Card;
 use crate::apdu::{Command, sw};
@@ -39,7 +39,7 @@ impl Cps3Card {
         let Some(file) = fs.get(idx) else {
             return sw::CPS2TER_NOT_FOUND.into();
         };
-        // FCI: size(2) ‖ FID(2) ‖ type (1 MF, 2 DF, 4 EF) (spec §2.2).
+        // FCI: size(2) ‖ FID(2) ‖ type (1 MF, 2 DF, 4 EF) (docs/card-spec.md §2.2).
         let (size, kind) = match &file.body {
             Body::Ef { data, .. } => (data.len(), 4),
             Body::Df { .. } if idx == MF => (0, 1),

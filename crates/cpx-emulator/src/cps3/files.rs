@@ -1,4 +1,4 @@
-//! SELECT (spec §1.3, §2.2, §8): the IAS P2 forms, the IAS and ISD AIDs, the FCP `62`. The P1
+//! SELECT (docs/card-spec.md §1.3, §2.2, §8): the IAS P2 forms, the IAS and ISD AIDs, the FCP `62`. The P1
 //! forms, READ BINARY and UPDATE BINARY are shared with the CPS4 (`common`, [`super::PROFILE`]).
 
 use super::Cps3Card;
@@ -12,7 +12,7 @@ use crate::link::Reply;
 impl Cps3Card {
     pub(super) fn select(&mut self, cmd: &Command) -> Reply {
         // P2 must be 04 (FCP) or 0C (no data): `00 A4 02 00` and `00 A4 04 00 <P15 AID>` give 6A86
-        // (spec §2.2, upstream commits).
+        // (docs/card-spec.md §2.2, upstream commits).
         let want_fcp = match cmd.p2 {
             0x04 => true,
             0x0C => false,

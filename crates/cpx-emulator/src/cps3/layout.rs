@@ -1,4 +1,4 @@
-//! Building the CPS3 file system and objects from a [`CardImage`] (spec §1.3–§1.5, §2.4).
+//! Building the CPS3 file system and objects from a [`CardImage`] (docs/card-spec.md §1.3–§1.5, §2.4).
 
 use crate::choices::{self, fid};
 use crate::common::layout::{self as p15, ContactKey, KeyEntry, key_id, modulus_bits};
@@ -25,7 +25,7 @@ fn activity_index(label: &str) -> Option<u16> {
 pub(crate) fn build(image: &CardImage) -> Layout {
     let mut fs = FileSystem::new(Some(facts::AID_IAS.to_vec()));
     let cl_only = Rules::NONE;
-    // MF EFs (spec §1.3, §1.4; EF_ACTUA §5.7).
+    // MF EFs (docs/card-spec.md §1.3, §1.4; EF_ACTUA §5.7).
     fs.add_ef(
         MF,
         0x2F00,
@@ -54,7 +54,7 @@ pub(crate) fn build(image: &CardImage) -> Layout {
         fs.add_ef(MF, 0xD010, actua.clone(), None, Rules::PUBLIC, Rules::PUBLIC);
     }
 
-    // DF 0001: the contact PKCS#15 application (spec §1.4 point 4).
+    // DF 0001: the contact PKCS#15 application (docs/card-spec.md §1.4 point 4).
     let app = fs.add_df(MF, fid::APP_CONTACT, Some(facts::AID_P15_CONTACT.to_vec()));
     let mut odf = Vec::new();
     if image.pin.is_some() {
@@ -95,7 +95,7 @@ pub(crate) fn build(image: &CardImage) -> Layout {
     let dodf = p15::business_data(&mut fs, app, image, super::PROFILE.private_writable, cl_only);
     p15::xdf(&mut fs, app, &mut odf, pkcs15::ODF_DODF, fid::DODF, dodf, cl_only);
 
-    // The CPS2ter twin of each situation, 3F00/40(0F+nn) (spec §2.4).
+    // The CPS2ter twin of each situation, 3F00/40(0F+nn) (docs/card-spec.md §2.4).
     let mut cps2ter = FileSystem::new(None);
     for d in &image.data {
         if let Some(n) = activity_index(&d.label) {

@@ -1,4 +1,5 @@
-//! The CPS3 card (Oberthur IAS-ECC): contact interface (T=0) and contactless interface (spec §7).
+//! The CPS3 card (Oberthur IAS-ECC): contact interface (T=0) and contactless interface (docs/card-spec.md
+//! §7).
 
 mod cps2ter;
 mod files;
@@ -22,23 +23,23 @@ use crate::state::{CardState, EmulatedCard, StateError};
 pub(crate) static PROFILE: Profile = Profile {
     select: SelectForms {
         // `00 A4 00 xx` needs a FID; P1 00 and 02 both find the MF, the current DF and its
-        // children (spec §2.2).
+        // children (docs/card-spec.md §2.2).
         empty_fid_is_mf: false,
         fid_searches_parent: false,
         p1_02_ef_only: false,
-        // The CPS3 path form `00 A4 09 xx 3F00 …` (spec §2.2).
+        // The CPS3 path form `00 A4 09 xx 3F00 …` (docs/card-spec.md §2.2).
         p1_09_from_3f00: true,
     },
     read_refuses_data: false,
-    // `00 2C xx 01` only (notes §4).
+    // `00 2C xx 01` only (docs/card-notes.md §4).
     rrc_accepts_81: false,
-    // P1 01 after VERIFY of the object itself (spec §3.2, §9).
+    // P1 01 after VERIFY of the object itself (docs/card-spec.md §3.2, §9).
     puk_authorises_pin_change: false,
     // Private business data stay read-only whatever the image's `writable` says.
     private_writable: Rules::PRIVATE,
 };
 
-/// The current security environment (volatile, spec §4.2–§4.3).
+/// The current security environment (volatile, docs/card-spec.md §4.2–§4.3).
 #[derive(Debug, Clone, Default)]
 struct SecEnv {
     ht: Option<HashAlg>,

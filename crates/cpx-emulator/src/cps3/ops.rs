@@ -1,4 +1,4 @@
-//! MSE SET, PSO HASH / CDS / DECIPHER, INTERNAL AUTHENTICATE (spec §4.2, §4.3, §8.6, §8.7, §9).
+//! MSE SET, PSO HASH / CDS / DECIPHER, INTERNAL AUTHENTICATE (docs/card-spec.md §4.2, §4.3, §8.6, §8.7, §9).
 //! GET CHALLENGE is shared with the CPS4 (`common`).
 
 use super::{Cps3Card, Interface};
@@ -82,7 +82,7 @@ impl Cps3Card {
             Op::IntAuth => u.int_auth,
             Op::Decipher => u.decipher,
         };
-        // Signature is not allowed over the contactless interface (notes §5.1), nor are the
+        // Signature is not allowed over the contactless interface (docs/card-notes.md §5.1), nor are the
         // contact keys; the technical key is a contactless key.
         let interface_ok = match self.core.interface {
             Interface::Contact => !u.contactless_only,

@@ -1,4 +1,4 @@
-//! GET DATA on SDOs (spec §3, §8, §9). VERIFY, CHANGE REFERENCE DATA and RESET RETRY COUNTER are
+//! GET DATA on SDOs (docs/card-spec.md §3, §8, §9). VERIFY, CHANGE REFERENCE DATA and RESET RETRY COUNTER are
 //! shared with the CPS4 (`common`, [`super::PROFILE`]).
 
 use super::Cps3Card;
@@ -11,7 +11,8 @@ use crate::link::Reply;
 use crate::tlv::{self, tlv};
 
 impl Cps3Card {
-    /// GET DATA `00 CB 3F FF Lc 4D { 70 { <SDO tag> { <template tag> 80 } } }` (spec §3.2, §8, §9).
+    /// GET DATA `00 CB 3F FF Lc 4D { 70 { <SDO tag> { <template tag> 80 } } }` (docs/card-spec.md §3.2, §8,
+    /// §9).
     pub(super) fn get_data(&mut self, cmd: &Command) -> Reply {
         if cmd.p1 != 0x3F || cmd.p2 != 0xFF {
             return sw::WRONG_P1P2.into();
@@ -40,7 +41,7 @@ impl Cps3Card {
                 let Some(key) = self.key(0x80 | r) else {
                     return sw::DATA_NOT_FOUND.into();
                 };
-                // Readable only with the key's application DF selected (real, spec §9).
+                // Readable only with the key's application DF selected (real, docs/card-spec.md §9).
                 if current_fid != Some(key.home_df) {
                     return sw::DATA_NOT_FOUND.into();
                 }
@@ -51,13 +52,13 @@ impl Cps3Card {
                 }
             }
             ([0xBF, 0xFB, n], [0x7B]) => {
-                // SE readable only from the MF (real, notes §5.1).
+                // SE readable only from the MF (real, docs/card-notes.md §5.1).
                 if self.core.cursor.df != MF {
                     return sw::DATA_NOT_FOUND.into();
                 }
                 match n {
                     2 => tlv(&[0x7B], &choices::SE2_CRT),
-                    // spec §9: AT CRT with CHV 02.
+                    // docs/card-spec.md §9: AT CRT with CHV 02.
                     3 => tlv(&[0x7B], &[0xA4, 0x06, 0x83, 0x01, 0x02, 0x95, 0x01, 0x08]),
                     _ => return sw::DATA_NOT_FOUND.into(),
                 }
@@ -71,7 +72,7 @@ impl Cps3Card {
     }
 }
 
-/// `A0 { 80 <modulus bytes>, A1 { 8C 7B <6 SCBs> } }` (spec §9, "std" layout).
+/// `A0 { 80 <modulus bytes>, A1 { 8C 7B <6 SCBs> } }` (docs/card-spec.md §9, "std" layout).
 fn key_docp(key: &crate::crypto::CardKey) -> Vec<u8> {
     let u = key.usage;
     let user = if u.needs_pin { choices::SCB_USER_PIN } else { 0x00 };

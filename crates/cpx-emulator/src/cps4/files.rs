@@ -1,4 +1,4 @@
-//! ChipDoc SELECT: the P2 forms and the FCI `6F` (spec §1.3, §2.2 CPS4 column, §10.2). The P1
+//! ChipDoc SELECT: the P2 forms and the FCI `6F` (docs/card-spec.md §1.3, §2.2 CPS4 column, §10.2). The P1
 //! forms, READ BINARY and UPDATE BINARY are shared with the CPS3 (`common`, [`super::PROFILE`]).
 
 use super::Cps4Card;
@@ -8,7 +8,8 @@ use crate::link::Reply;
 use crate::tlv::tlv;
 
 /// The FCI (`6F`) or FCP (`62`) of a file, ChipDoc style: `80` size (EFs; the only tag the module
-/// reads, spec §10.2), `82` descriptor, `83` FID, `84` DF name, `8A` life cycle. No IAS access rules.
+/// reads, docs/card-spec.md §10.2), `82` descriptor, `83` FID, `84` DF name, `8A` life cycle. No IAS access
+/// rules.
 pub(super) fn fci(fs: &FileSystem, idx: usize, template: u8) -> Option<Vec<u8>> {
     let f = fs.get(idx)?;
     let mut v = Vec::new();
@@ -33,7 +34,7 @@ pub(super) fn fci(fs: &FileSystem, idx: usize, template: u8) -> Option<Vec<u8>> 
 
 impl Cps4Card {
     /// ISO SELECT inside the ChipDoc applet. P2 00 = FCI `6F` (what the module parses; it rejects
-    /// `62`, spec §2.2), 04 = FCP `62`, 0C = nothing.
+    /// `62`, docs/card-spec.md §2.2), 04 = FCP `62`, 0C = nothing.
     pub(super) fn select(&mut self, cmd: &Command) -> Reply {
         let template = match cmd.p2 {
             0x00 => Some(0x6F),

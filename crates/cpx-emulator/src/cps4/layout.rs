@@ -1,5 +1,5 @@
-//! Building the CPS4 (ChipDoc) file system and objects from a [`CardImage`] (spec §1.3, §1.4, §2.4,
-//! §10). File IDs are the §10 model's (not public): see `choices::fid`.
+//! Building the CPS4 (ChipDoc) file system and objects from a [`CardImage`] (docs/card-spec.md §1.3, §1.4,
+//! §2.4, §10). File IDs are the §10 model's (not public): see `choices::fid`.
 
 use rsa::RsaPrivateKey;
 
@@ -11,7 +11,7 @@ use crate::image::CardImage;
 use crate::pin::Pin;
 use crate::pkcs15;
 
-/// A CPS4 private key and what it may do (spec §4.4, §10.9–§10.11).
+/// A CPS4 private key and what it may do (docs/card-spec.md §4.4, §10.9–§10.11).
 #[derive(Debug, Clone)]
 pub(super) struct Cps4Key {
     /// Reference in the PrKDF (MSE `91` sends it with bit 8 set).
@@ -32,9 +32,9 @@ pub(super) struct Layout {
 }
 
 pub(super) fn build(image: &CardImage) -> Layout {
-    // The ChipDoc applet's root: its DF name is the applet AID (spec §2.1).
+    // The ChipDoc applet's root: its DF name is the applet AID (docs/card-spec.md §2.1).
     let mut fs = FileSystem::new(Some(facts::cps4::AID_CHIPDOC.to_vec()));
-    let none = Rules::NONE; // no contactless interface on CPS4 (spec §7)
+    let none = Rules::NONE; // no contactless interface on CPS4 (docs/card-spec.md §7)
     fs.add_ef(
         MF,
         0x2F00,
@@ -43,7 +43,7 @@ pub(super) fn build(image: &CardImage) -> Layout {
         Rules::PUBLIC,
         none,
     );
-    // EF.SN.ICC: `5A 0A` + PAN, 12 bytes (spec §1.3, choices::CPS4_EF_SN_ICC_AS_CPS3).
+    // EF.SN.ICC: `5A 0A` + PAN, 12 bytes (docs/card-spec.md §1.3, choices::CPS4_EF_SN_ICC_AS_CPS3).
     fs.add_ef(MF, 0xD003, image.ef_sn_icc(), Some(0x1C), Rules::PUBLIC, none);
 
     let app = fs.add_df(MF, fid::APP_CONTACT, Some(facts::AID_P15_CONTACT.to_vec()));
@@ -64,7 +64,7 @@ pub(super) fn build(image: &CardImage) -> Layout {
             rule_bits: &[5],
         };
         p15::contact_key(&mut fs, app, &mut lists, (ContactKey::Sign, k), entry, none);
-        // PSS on the signature key too (spec §10.10).
+        // PSS on the signature key too (docs/card-spec.md §10.10).
         keys.push(Cps4Key {
             reference: choices::CPS4_KEY_SIG,
             key: k.key.clone(),
@@ -92,7 +92,8 @@ pub(super) fn build(image: &CardImage) -> Layout {
     let prkdf = pkcs15::prkdf(&prk);
     p15::xdf(&mut fs, app, &mut odf, pkcs15::ODF_PRKDF, fid::PRKDF, prkdf, none);
     p15::xdf(&mut fs, app, &mut odf, pkcs15::ODF_CDF, fid::CDF, cdf, none);
-    // Every business object is physical, CPS2TER_* included; nothing synthesised (spec §2.4, §10.14).
+    // Every business object is physical, CPS2TER_* included; nothing synthesised (docs/card-spec.md §2.4,
+    // §10.14).
     let dodf = p15::business_data(&mut fs, app, image, super::PROFILE.private_writable, none);
     p15::xdf(&mut fs, app, &mut odf, pkcs15::ODF_DODF, fid::DODF, dodf, none);
     fs.add_ef(app, fid::ODF, pkcs15::odf(&odf), None, Rules::PUBLIC, none);

@@ -1,10 +1,11 @@
 //! The CPS4 card (NXP ChipDoc on a Java Card): the ChipDoc applet on logical channel 1, T=1 with
-//! the final and RC ATRs, T=0 with the "RC, T=0 only" ATR (spec §1.1, §1.3, §4.4, §10).
+//! the final and RC ATRs, T=0 with the "RC, T=0 only" ATR (docs/card-spec.md §1.1, §1.3, §4.4, §10).
 //!
 //! Channels follow the Java Card runtime rules: channel 0 is open at reset with the default applet
 //! (the CPS2ter applet, see `choices::CPS4_DEFAULT_APPLET`); SELECT by AID on a closed channel opens
 //! it; the ChipDoc applet is not multiselectable, so selecting it while it is active on another
-//! channel answers 6985, which is what the module's re-select sequence (spec §1.3, §10.15) undoes.
+//! channel answers 6985, which is what the module's re-select sequence (docs/card-spec.md §1.3, §10.15)
+//! undoes.
 
 mod files;
 mod layout;
@@ -27,19 +28,19 @@ pub(crate) static PROFILE: Profile = Profile {
     select: SelectForms {
         // ISO 7816-4 §7.1.1: no data = MF; a FID is searched in the current DF, its children,
         // its parent and the parent's children; P1 02 = EF under the current DF; P1 09 = path
-        // from the current DF (spec §2.2 CPS4 column).
+        // from the current DF (docs/card-spec.md §2.2 CPS4 column).
         empty_fid_is_mf: true,
         fid_searches_parent: true,
         p1_02_ef_only: true,
         p1_09_from_3f00: false,
     },
-    // READ BINARY `01 B0 <offset> 00` is a case-2 command (spec §10.13).
+    // READ BINARY `01 B0 <offset> 00` is a case-2 command (docs/card-spec.md §10.13).
     read_refuses_data: true,
-    // `01 2C 03 81` (spec §10.8).
+    // `01 2C 03 81` (docs/card-spec.md §10.8).
     rrc_accepts_81: true,
-    // `01 24 01 01` after the unblock (spec §10.8, `choices::CPS4_PUK_AUTHORISES_PIN_CHANGE`).
+    // `01 24 01 01` after the unblock (docs/card-spec.md §10.8, `choices::CPS4_PUK_AUTHORISES_PIN_CHANGE`).
     puk_authorises_pin_change: choices::CPS4_PUK_AUTHORISES_PIN_CHANGE,
-    // CPS_DATA-like private objects take UPDATE BINARY after the PIN (spec §5.4).
+    // CPS_DATA-like private objects take UPDATE BINARY after the PIN (docs/card-spec.md §5.4).
     private_writable: Rules {
         read: Access::Pin,
         update: Access::Pin,
@@ -49,7 +50,7 @@ pub(crate) static PROFILE: Profile = Profile {
 /// Logical channels of the card (ISO 7816-4 first interindustry class: 0–3).
 const CHANNELS: usize = 4;
 
-/// The applets a channel can have selected (spec §2.1).
+/// The applets a channel can have selected (docs/card-spec.md §2.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Applet {
     /// The ChipDoc applet (AID `80 25 00 00 01 FF 01 00`): the PKCS#15 card.
@@ -90,7 +91,7 @@ fn channel_of(cla: u8) -> Result<usize, u16> {
     Ok(usize::from(cla & 0x03))
 }
 
-/// The current security environment of the ChipDoc applet (volatile, spec §4.4).
+/// The current security environment of the ChipDoc applet (volatile, docs/card-spec.md §4.4).
 #[derive(Debug, Clone, Default)]
 struct SecEnv {
     /// MSE DST: key reference (without bit 8) and algorithm.
@@ -119,8 +120,8 @@ pub struct Cps4Card {
 }
 
 impl Cps4Card {
-    /// Build the card. The protocol follows the image's ATR (T=1 when offered, spec §10.1); there
-    /// is no contactless interface (spec §7).
+    /// Build the card. The protocol follows the image's ATR (T=1 when offered, docs/card-spec.md §10.1);
+    /// there is no contactless interface (docs/card-spec.md §7).
     pub fn new(image: &CardImage) -> Self {
         let layout = layout::build(image);
         let protocol = Protocol::from_atr(&image.atr);
@@ -185,7 +186,8 @@ impl Cps4Card {
         match self.channels.get(channel).copied().flatten() {
             // An AID no applet has, on a closed channel: not found, the channel stays closed.
             None if cmd.ins == 0xA4 && cmd.p1 == 0x04 => sw::FILE_NOT_FOUND.into(),
-            // Java Card: a command on a closed channel (the module re-selects on 6881, spec §3.2).
+            // Java Card: a command on a closed channel (the module re-selects on 6881, docs/card-spec.md
+            // §3.2).
             None => sw::CHANNEL_NOT_SUPPORTED.into(),
             Some(Applet::ChipDoc) if cmd.cla & 0x80 == 0 => self.chipdoc(cmd),
             // ChipDoc has no proprietary class; the ISD and the CPS2ter applet are not modelled.
@@ -204,7 +206,7 @@ impl Cps4Card {
         let current = self.chipdoc_channel();
         if applet == Applet::ChipDoc {
             match current {
-                // Not multiselectable: busy on another channel (spec §1.3 "69 85 sur la CPS4").
+                // Not multiselectable: busy on another channel (docs/card-spec.md §1.3 "69 85 sur la CPS4").
                 Some(other) if other != channel => return choices::CPS4_CHIPDOC_BUSY_SW.into(),
                 // Re-selection on its own channel: back to the MF, security state kept.
                 Some(_) => self.core.cursor = Cursor::default(),
@@ -238,7 +240,8 @@ impl Cps4Card {
             0x22 => self.manage_security_environment(cmd),
             0x2A => self.perform_security_operation(cmd),
             0x84 => self.core.get_challenge(cmd),
-            // No INTERNAL AUTHENTICATE on ChipDoc (spec §4.4), no IAS GET DATA, no MANAGE CHANNEL.
+            // No INTERNAL AUTHENTICATE on ChipDoc (docs/card-spec.md §4.4), no IAS GET DATA, no MANAGE
+            // CHANNEL.
             _ => sw::INS_NOT_SUPPORTED.into(),
         }
     }
@@ -277,7 +280,7 @@ impl VirtualCard for Cps4Card {
             Step::Answer(bytes) => bytes,
             Step::Process(cmd) => {
                 let mut reply = self.dispatch(channel, &cmd);
-                // T=1: data comes back directly even when Le is absent (spec §10.1, §10.2: the
+                // T=1: data comes back directly even when Le is absent (docs/card-spec.md §10.1, §10.2: the
                 // case-3 app DF select is answered with its FCI); no 61xx on the final ATR.
                 if protocol == Protocol::T1 && cmd.le.is_none() {
                     reply.delivery = Delivery::Direct;

@@ -1,6 +1,6 @@
-//! ChipDoc MSE SET, PSO COMPUTE DIGITAL SIGNATURE (PKCS#1 v1.5 / PSS), raw PSO DECIPHER (spec
-//! §4.4, §10.9–§10.11). No on-card hashing, no INTERNAL AUTHENTICATE. GET CHALLENGE (spec §4.5) is
-//! shared with the CPS3 (`common`).
+//! ChipDoc MSE SET, PSO COMPUTE DIGITAL SIGNATURE (PKCS#1 v1.5 / PSS), raw PSO DECIPHER (docs/card-spec.md
+//! §4.4, §10.9–§10.11). No on-card hashing, no INTERNAL AUTHENTICATE. GET CHALLENGE (docs/card-spec.md §4.5)
+//! is shared with the CPS3 (`common`).
 
 use rsa::traits::PublicKeyParts;
 
@@ -20,7 +20,7 @@ impl Cps4Card {
     }
 
     /// MSE SET: DST `01 22 81 B6 04 91 02 <alg> <ref|80>` and CT `01 22 41 B8 03 83 01 <ref>`
-    /// (spec §4.4). Anything else (HT, AT, RESTORE) is not a ChipDoc form here: 6A86.
+    /// (docs/card-spec.md §4.4). Anything else (HT, AT, RESTORE) is not a ChipDoc form here: 6A86.
     pub(super) fn manage_security_environment(&mut self, cmd: &Command) -> Reply {
         let Some(tlvs) = tlv::read_all(&cmd.data) else {
             return sw::WRONG_DATA.into();
@@ -69,13 +69,13 @@ impl Cps4Card {
         match (cmd.p1, cmd.p2) {
             (0x9E, 0x9A) => self.pso_cds(cmd),
             (0x80, 0x86) => self.pso_decipher(cmd),
-            // PSO HASH (90 A0) included: the host hashes everything (spec §10.9).
+            // PSO HASH (90 A0) included: the host hashes everything (docs/card-spec.md §10.9).
             _ => sw::WRONG_P1P2.into(),
         }
     }
 
     /// PSO CDS `01 2A 9E 9A Lc <hash 20|32> 00`: PKCS#1 v1.5 (the card adds the DigestInfo) or
-    /// PSS with MGF1 of the same hash and a salt as long as the hash (spec §10.10).
+    /// PSS with MGF1 of the same hash and a salt as long as the hash (docs/card-spec.md §10.10).
     fn pso_cds(&mut self, cmd: &Command) -> Reply {
         let Some((reference, alg)) = self.session.se.dst else {
             return sw::CONDITIONS_NOT_SATISFIED.into();
@@ -114,7 +114,8 @@ impl Cps4Card {
     }
 
     /// PSO DECIPHER of the bare block (no `81` indicator, chained): the raw RSA result, used for
-    /// host-padded PKCS#1 type-1 signatures and for decryption (the host strips type 2), spec §4.4.
+    /// host-padded PKCS#1 type-1 signatures and for decryption (the host strips type 2), docs/card-spec.md
+    /// §4.4.
     fn pso_decipher(&mut self, cmd: &Command) -> Reply {
         let Some(key) = self.session.se.ct.and_then(|r| self.key4(r)) else {
             return sw::CONDITIONS_NOT_SATISFIED.into();

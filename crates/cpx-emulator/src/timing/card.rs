@@ -43,7 +43,7 @@ pub struct CardTimings {
 }
 
 impl CardTimings {
-    /// CPS3: Oberthur IAS-ECC on a 2010-era contact chip (spec §1.1). RSA-2048 at 250 ms: a
+    /// CPS3: Oberthur IAS-ECC on a 2010-era contact chip (docs/card-spec.md §1.1). RSA-2048 at 250 ms: a
     /// contact card of that class measured 269 ms per whole RSA-2048 signature, transmission
     /// included (docs/reader-timing.md, "card processing").
     pub const CPS3: CardTimings = CardTimings {
@@ -69,7 +69,7 @@ impl CardTimings {
         dispatch: ms(1),
     };
 
-    /// The generation an ATR belongs to: the CPS4 figures for the three CPS4 ATRs of spec §1.1
+    /// The generation an ATR belongs to: the CPS4 figures for the three CPS4 ATRs of docs/card-spec.md §1.1
     /// (rows 3–5), the CPS3 figures for anything else (CPS3 contact and contactless, and
     /// unknown cards, which get the slower, older chip's figures).
     pub fn for_atr(atr: &[u8]) -> CardTimings {

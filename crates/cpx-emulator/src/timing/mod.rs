@@ -141,7 +141,7 @@ pub struct ReaderClock {
 
 impl ReaderClock {
     /// The clock for the card with this ATR: its TA1 speed, T=1 when offered (pcsc-lite's
-    /// choice, spec §10.1) else T=0, [`READER_CLOCK_HZ`], [`USB_ROUND_TRIP`], and the
+    /// choice, docs/card-spec.md §10.1) else T=0, [`READER_CLOCK_HZ`], [`USB_ROUND_TRIP`], and the
     /// generation's [`CardTimings::for_atr`].
     pub fn for_atr(atr: &[u8]) -> Result<Self, AtrError> {
         let params = AtrParameters::parse(atr)?;

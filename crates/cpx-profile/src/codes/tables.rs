@@ -1,5 +1,5 @@
 //! Code → label tables derived from `DICO-FR.GIP` version "02.18 - 28/02/2020", the code dictionary
-//! the official Cryptolib ships (cpx-data-and-certs.md §1.6, [RPM]). GENERATED, do not edit by hand:
+//! the official Cryptolib ships (docs/data-and-certs.md §1.6, [RPM]). GENERATED, do not edit by hand:
 //! only the tables this crate labels are kept, in file order, labels converted from Latin-1.
 //! Regenerate from a copy of the file with the Python snippet in `codes.rs` (module docs).
 

@@ -5,9 +5,9 @@ use crate::{DEADLINE, TestCard, emulated};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc;
 
-/// CPS3 `00 A4 09 04 04 3F00 D003` (T=0: the FCP comes through `61xx`, spec §2.2).
+/// CPS3 `00 A4 09 04 04 3F00 D003` (T=0: the FCP comes through `61xx`, docs/card-spec.md §2.2).
 const CPS3_SELECT_SN_FCP: [u8; 9] = [0x00, 0xA4, 0x09, 0x04, 0x04, 0x3F, 0x00, 0xD0, 0x03];
-/// CPS4 `01 A4 08 00 02 D003 00` (T=1: the FCI comes back at once, spec §10.2).
+/// CPS4 `01 A4 08 00 02 D003 00` (T=1: the FCI comes back at once, docs/card-spec.md §10.2).
 const CPS4_SELECT_SN_FCI: [u8; 8] = [0x01, 0xA4, 0x08, 0x00, 0x02, 0xD0, 0x03, 0x00];
 
 /// A card behind a thread, as in a `CardSlot`: commands in, `None` for a pull.
@@ -138,7 +138,7 @@ fn size_override_on_a_t0_fcp() {
     assert_eq!(
         real[..6],
         [0x62, 0x25, 0x80, 0x02, 0x00, 0x0C],
-        "spec §1.3 EF.SN.ICC FCP"
+        "docs/card-spec.md §1.3 EF.SN.ICC FCP"
     );
     modes.override_size(&[0xD0, 0x03], &[0xFF; 4]);
     let hostile = fetch(&mut card, &CPS3_SELECT_SN_FCP);
@@ -161,7 +161,7 @@ fn size_override_on_a_t0_fcp() {
 fn size_override_on_a_t1_fci() {
     let (mut card, modes) = FaultModeCard::new(emulated("cps4-doctor").unwrap());
     card.power_on();
-    // The ChipDoc applet on channel 1 (spec §1.3).
+    // The ChipDoc applet on channel 1 (docs/card-spec.md §1.3).
     let select_chipdoc = [
         0x01, 0xA4, 0x04, 0x0C, 0x08, 0x80, 0x25, 0x00, 0x00, 0x01, 0xFF, 0x01, 0x00,
     ];

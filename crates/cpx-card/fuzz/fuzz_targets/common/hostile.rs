@@ -63,7 +63,7 @@ pub enum Rewrite {
     Replace { answer: Vec<u8> },
 }
 
-/// Status words worth trying more often than 1 in 65536 (spec §2.3, §3.3, ISO 7816-4 §5.6).
+/// Status words worth trying more often than 1 in 65536 (docs/card-spec.md §2.3, §3.3, ISO 7816-4 §5.6).
 const SWS: [[u8; 2]; 12] = [
     [0x90, 0x00],
     [0x6A, 0x82],

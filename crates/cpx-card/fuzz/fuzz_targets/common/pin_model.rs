@@ -3,18 +3,19 @@
 //!
 //! Rules and their sources:
 //! - VERIFY right: tries back to the maximum, verified (ISO 7816-4 §11.5.6, VERIFY; a successful
-//!   comparison resets the retry counter). Wrong: one try less (63Cx, spec §3.2/§3.3); at 0 the
-//!   code is blocked and every VERIFY answers 6983, spending nothing (spec §3.3).
+//!   comparison resets the retry counter). Wrong: one try less (63Cx, docs/card-spec.md §3.2/§3.3); at 0 the
+//!   code is blocked and every VERIFY answers 6983, spending nothing (docs/card-spec.md §3.3).
 //! - Whether a *failed* comparison clears the verified state is not said by the sources: the
-//!   model then does not know (`None`) until the card is asked (empty VERIFY, spec §3.2/§10.6).
+//!   model then does not know (`None`) until the card is asked (empty VERIFY, docs/card-spec.md §3.2/§10.6).
 //! - A malformed code (length or characters outside the AODF policy: 4 digits on the CPS3,
-//!   spec §3.1 and CHOICES.md; 4–8 digits on the CPS4) is refused before any APDU, nothing spent
-//!   (spec §3.1: "no APDU sent"; the project's "never burn a PIN try by mistake").
-//! - CHANGE old→new: as a VERIFY of old, then the value is new (spec §3.2 table, C_SetPIN).
+//!   docs/card-spec.md §3.1 and crates/cpx-emulator/CHOICES.md; 4–8 digits on the CPS4) is refused before any
+//!   APDU, nothing spent (docs/card-spec.md §3.1: "no APDU sent"; the project's "never burn a PIN try by
+//!   mistake").
+//! - CHANGE old→new: as a VERIFY of old, then the value is new (docs/card-spec.md §3.2 table, C_SetPIN).
 //! - Unblock with the PUK: as a VERIFY of the PUK; right → the PIN's tries back to the maximum,
-//!   its value the new one, one PUK use spent (notes §3: 10 tries and 100 unblocks; spec §8.4
-//!   usage counter 9D), and the PIN not verified afterwards (`Card::unblock_pin` docs); a PUK with
-//!   no use left is blocked (spec §3.2: 9D = 0 forces tries left to 0).
+//!   its value the new one, one PUK use spent (docs/card-notes.md §4: 10 tries and 100 unblocks;
+//!   docs/card-spec.md §8.4 usage counter 9D), and the PIN not verified afterwards (`Card::unblock_pin`
+//!   docs); a PUK with no use left is blocked (docs/card-spec.md §3.2: 9D = 0 forces tries left to 0).
 //! - Logout (VERIFY P1=FF, ISO 7816-4 §11.5.6 "reset the verification status"): not verified.
 
 /// One code's state.
@@ -41,7 +42,7 @@ pub enum Outcome {
     Ok,
     /// Refused before any APDU.
     Format,
-    /// A wrong code with this many tries left (0: the card may also say "blocked", spec §3.3:
+    /// A wrong code with this many tries left (0: the card may also say "blocked", docs/card-spec.md §3.3:
     /// 63C0 gives CKR_PIN_LOCKED on the CPS4).
     Wrong(u8),
     Blocked,
@@ -54,7 +55,7 @@ pub struct Model {
     pub puk: Code,
 }
 
-/// A well-formed code for both cards: digits only, 4 for a PIN (spec §3.1: CPS3 4 digits, CPS4
+/// A well-formed code for both cards: digits only, 4 for a PIN (docs/card-spec.md §3.1: CPS3 4 digits, CPS4
 /// 4..8), 8 for a PUK.
 pub fn well_formed(code: &[u8], puk: bool) -> bool {
     let len_ok = if puk { code.len() == 8 } else { code.len() == 4 };
@@ -92,7 +93,7 @@ impl Model {
         let r = compare(&mut self.pin, old);
         if r == Outcome::Ok {
             self.pin.value = new.to_vec();
-            // The CPS3 changes in one command, the CPS4 verifies first (spec §3.2): not said.
+            // The CPS3 changes in one command, the CPS4 verifies first (docs/card-spec.md §3.2): not said.
             self.pin.verified = None;
         }
         r
@@ -111,7 +112,7 @@ impl Model {
             self.pin.tries = self.pin.max;
             self.pin.verified = Some(false);
             // The CPS3 takes the PUK inside the command (one-shot), the CPS4 verifies it first
-            // (spec §3.2): whether it stays verified is not said.
+            // (docs/card-spec.md §3.2): whether it stays verified is not said.
             self.puk.verified = None;
         }
         r
@@ -157,9 +158,9 @@ pub enum RawOutcome {
     Unknown,
 }
 
-/// The CPS3 contact file system as the sources describe it (spec §1.3, §2.2; notes "DF
+/// The CPS3 contact file system as the sources describe it (docs/card-spec.md §1.3, §2.2; notes "DF
 /// 3F00/0001"): the MF, the application DF `3F00/0001`, EF.SN.ICC `3F00/D003` (`5A 0A` + PAN),
-/// and the business data EFs under the application DF (DODF, spec §2.4: FID, private flag and
+/// and the business data EFs under the application DF (DODF, docs/card-spec.md §2.4: FID, private flag and
 /// content given by the card image, which is data, not the emulator's code).
 #[derive(Debug, Clone)]
 pub struct Files {

@@ -10,7 +10,7 @@ use crate::error::CardError;
 use crate::generation::Generation;
 use crate::hash::{HashAlg, MessageHash};
 use crate::io::Io;
-use crate::pin::{Pin, PinKind, PinPolicy, PinStatus};
+use crate::pin::{Pin, PinEntry, PinKind, PinPolicy, PinStatus};
 use crate::pinops;
 use crate::pkcs15::cdf::CertificateInfo;
 use crate::session;
@@ -296,7 +296,62 @@ impl Card {
         self.verify(PinKind::User, pin)
     }
 
-    /// VERIFY the PIN or the PUK.
+    /// The code of `entry` typed on the host, or [`CardError::PinPadUnsupported`] for the PIN
+    /// pad (checked before anything is sent).
+    fn host_pin<'e>(&self, entry: &'e PinEntry, operation: &'static str) -> Result<&'e Pin, CardError> {
+        entry.host().ok_or_else(|| CardError::PinPadUnsupported {
+            operation,
+            reader: self.channel.reader().to_owned(),
+        })
+    }
+
+    /// VERIFY the PIN or the PUK, typed on the host or entered on the reader's PIN pad
+    /// ([`PinEntry`]); [`Card::verify`] for a code typed on the host. The PIN pad is not driven
+    /// yet: [`CardError::PinPadUnsupported`], nothing sent.
+    ///
+    /// ```no_run
+    /// # fn f(card: &mut cpx_card::Card) -> Result<(), cpx_card::CardError> {
+    /// use cpx_card::{CardError, Pin, PinEntry, PinKind};
+    /// match card.verify_entry(PinKind::User, &PinEntry::PinPad) {
+    ///     Err(CardError::PinPadUnsupported { .. }) => card.verify_entry(PinKind::User, &Pin::new("1234").into())?,
+    ///     other => other?,
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn verify_entry(&mut self, kind: PinKind, entry: &PinEntry) -> Result<(), CardError> {
+        let pin = self.host_pin(entry, "verify")?;
+        self.verify(kind, pin)
+    }
+
+    /// [`Card::change_pin`] with each code typed on the host or entered on the PIN pad
+    /// ([`CardError::PinPadUnsupported`] for the PIN pad, nothing sent).
+    pub fn change_pin_entry(&mut self, old: &PinEntry, new: &PinEntry) -> Result<(), CardError> {
+        let (old, new) = (
+            self.host_pin(old, "change PIN")?,
+            self.host_pin(new, "change PIN")?,
+        );
+        self.change_pin(old, new)
+    }
+
+    /// [`Card::unblock_pin`] with each code typed on the host or entered on the PIN pad
+    /// ([`CardError::PinPadUnsupported`] for the PIN pad, nothing sent).
+    pub fn unblock_pin_entry(&mut self, puk: &PinEntry, new: &PinEntry) -> Result<(), CardError> {
+        let (puk, new) = (
+            self.host_pin(puk, "unblock PIN")?,
+            self.host_pin(new, "unblock PIN")?,
+        );
+        self.unblock_pin(puk, new)
+    }
+
+    /// [`Card::unblock_pin_after_puk`] with the new PIN typed on the host or entered on the PIN
+    /// pad ([`CardError::PinPadUnsupported`] for the PIN pad, nothing sent).
+    pub fn unblock_pin_after_puk_entry(&mut self, new: &PinEntry) -> Result<(), CardError> {
+        let new = self.host_pin(new, "unblock PIN")?;
+        self.unblock_pin_after_puk(new)
+    }
+
+    /// VERIFY the PIN or the PUK typed on the host ([`Card::verify_entry`] also takes the PIN
+    /// pad).
     ///
     /// For the PIN, the card is first asked whether it has the PIN verified already (VERIFY
     /// without data, which spends no try): the card's verified state is shared by every program

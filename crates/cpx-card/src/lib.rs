@@ -65,6 +65,6 @@ pub use generation::cps3::parse_pin_data;
 pub use generation::{Capabilities, FileSelection, Generation, KeyReferences, KnownAtr};
 pub use hash::{HashAlg, MessageHash, partial_hash, pkcs1_type1, pkcs1_type2_unpad, strip_digest_info};
 pub use open::Identified;
-pub use pin::{Pin, PinKind, PinPolicy, PinStatus, PinType};
+pub use pin::{Pin, PinEntry, PinKind, PinPolicy, PinStatus, PinType};
 pub use seed::Pkcs15Files;
 pub use session::serial_from_ef_sn_icc;

@@ -8,6 +8,9 @@ CPX_PACKAGES=test source scripts/system-packages.sh
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 echo "== rustfmt"
 cargo fmt --all -- --check
+echo "== generation-neutral code"
+bash scripts/check-generation-neutral.sh --self-test
+bash scripts/check-generation-neutral.sh
 echo "== clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== rustdoc"

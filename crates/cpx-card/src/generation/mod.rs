@@ -28,9 +28,16 @@ use crate::state::State;
 
 pub(crate) mod cps3;
 pub(crate) mod cps4;
+#[cfg(feature = "stub-generation")]
+mod stub;
 
 /// Every generation this build knows, in ATR-matching order.
-const REGISTRY: &[Generation] = &[Generation::Cps3, Generation::Cps4];
+const REGISTRY: &[Generation] = &[
+    Generation::Cps3,
+    Generation::Cps4,
+    #[cfg(feature = "stub-generation")]
+    Generation::Cps5Test,
+];
 
 /// A card generation (CPS3, CPS4): a handle on its [`Capabilities`] and its driver. Compare
 /// generations with `==`; read what a generation can do from [`Generation::capabilities`]

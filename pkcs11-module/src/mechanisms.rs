@@ -143,7 +143,7 @@ pub fn info(card: CardKind, m: CK_MECHANISM_TYPE) -> Result<CK_MECHANISM_INFO> {
     let flags = match m {
         CKM_RSA_PKCS => {
             let mut f = CKF_HW | CKF_SIGN | CKF_VERIFY | CKF_ENCRYPT;
-            if contact {
+            if contact && card.generation.capabilities().decrypt {
                 f |= CKF_DECRYPT;
             }
             f

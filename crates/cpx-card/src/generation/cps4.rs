@@ -130,7 +130,7 @@ impl Driver for Cps4 {
     /// The ChipDoc AID on channel 1, and on failure the fix-1722 sequence ISD, CPS2ter on
     /// channel 0, ChipDoc (spec §1.3, §10.15; the first two status words are ignored).
     fn select_application(&self, io: &mut Io<'_>) -> Result<(), CardError> {
-        select_applet(io, CLA_CPS4, &AID_CPS)
+        select_applet(io, CAPABILITIES.cla, CAPABILITIES.aid)
     }
 
     fn pin_status(

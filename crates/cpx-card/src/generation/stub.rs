@@ -94,7 +94,7 @@ impl Driver for Cps5Test {
     }
 
     fn select_application(&self, io: &mut Io<'_>) -> Result<(), CardError> {
-        cps4::select_applet(io, CAPABILITIES.cla, &AID)
+        cps4::select_applet(io, CAPABILITIES.cla, CAPABILITIES.aid)
     }
 
     fn pin_status(

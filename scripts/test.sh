@@ -8,8 +8,9 @@ CPX_PACKAGES=test source scripts/system-packages.sh
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 echo "== rustfmt"
 cargo fmt --all -- --check
-echo "== card-fact citations"
-bash scripts/check-citations.sh
+echo "== generation-neutral code"
+bash scripts/check-generation-neutral.sh --self-test
+bash scripts/check-generation-neutral.sh
 echo "== clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== rustdoc"
@@ -23,6 +24,10 @@ cargo build --quiet -p cpx-pkcs11 --lib
 # --no-fail-fast: one failing test binary must not hide the others' verdicts in a CI log.
 cargo test --workspace --all-targets --no-fail-fast
 cargo test --workspace --doc
+# The test-only stub generation (cpx-card feature `stub-generation`): recognised by the card layer
+# and listed by the module linked in (real stack). Only cpx-card and the module's rlib are built
+# again with the feature.
+cargo test -p cpx-card --features stub-generation --test stub_generation
 
 # The Debian package: built, installed, used from the installed paths, removed and purged. It
 # changes the system, so it runs only when asked (CI sets CPX_TEST_DEB=1; needs root). Then the

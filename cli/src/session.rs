@@ -123,10 +123,7 @@ impl Session {
 
 /// `CPS3` / `CPS4`.
 pub(crate) fn generation_name(g: Generation) -> &'static str {
-    match g {
-        Generation::Cps3 => "CPS3",
-        Generation::Cps4 => "CPS4",
-    }
+    g.name()
 }
 
 /// `contact` / `contactless`.

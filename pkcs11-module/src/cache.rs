@@ -185,7 +185,7 @@ impl Key {
     /// Whether data objects are cached for this card: only where EF_ACTUA tells updates apart
     /// (CPS3 contact, docs/card-spec.md §5.7).
     pub fn caches_data(&self) -> bool {
-        (self.generation, self.interface) == (Generation::Cps3, Interface::Contact)
+        self.generation.capabilities().ef_actua && self.interface == Interface::Contact
     }
 
     fn file_name(&self) -> Option<String> {
@@ -193,10 +193,7 @@ impl Key {
         if s.is_empty() || s.len() > 32 || !s.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return None;
         }
-        let g = match self.generation {
-            Generation::Cps3 => "cps3",
-            Generation::Cps4 => "cps4",
-        };
+        let g = self.generation.capabilities().cache_name;
         let i = match self.interface {
             Interface::Contact => "contact",
             Interface::Contactless => "contactless",

@@ -9,7 +9,7 @@
 //! CKM_RSA_PKCS_PSS) take at most a modulus' worth of data: their parts are kept up to that
 //! length, and more is CKR_DATA_LEN_RANGE at the final call, as a single-part call would say.
 
-use cpx_card::{Generation, HashAlg, Interface, KeyRole, Mechanism, MessageHash};
+use cpx_card::{HashAlg, Interface, KeyRole, Mechanism, MessageHash};
 use cryptoki_sys::*;
 use rsa::{BigUint, Pkcs1v15Encrypt, Pkcs1v15Sign, Pss, RsaPublicKey};
 use sha2::Digest;
@@ -262,9 +262,10 @@ fn explain_refusal(reader: &str, card: CardKind, arg: &MechanismArg) {
         (_, Interface::Contactless) => log::warn!(
             "{reader}: {what} is not available on the contactless interface (CKM_RSA_PKCS only, docs/card-spec.md §7)"
         ),
-        (Generation::Cps3, _) if pss => log::warn!(
-            "{reader}: {what} is not available on a CPS3 (PKCS#1 v1.5 signatures only, docs/card-spec.md §4.1 \
-             Tableau 2); TLS 1.3 client authentication needs RSA-PSS: use TLS 1.2 with this card"
+        (g, _) if pss && !g.capabilities().pss => log::warn!(
+            "{reader}: {what} is not available on a {} (PKCS#1 v1.5 signatures only, spec §4.1 \
+             Tableau 2); TLS 1.3 client authentication needs RSA-PSS: use TLS 1.2 with this card",
+            g.name()
         ),
         _ => log::info!("{reader}: {what} is not a signature mechanism of this card"),
     }

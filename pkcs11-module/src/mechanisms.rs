@@ -8,7 +8,7 @@ use crate::error::{Result, ck};
 /// The card a mechanism list is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CardKind {
-    /// CPS3 or CPS4.
+    /// The card generation (its capabilities say what it signs with).
     pub generation: Generation,
     /// Contact or contactless.
     pub interface: Interface,
@@ -107,7 +107,7 @@ pub fn list(card: CardKind) -> Vec<CK_MECHANISM_TYPE> {
         CKM_SHA_1,
         CKM_SHA256,
     ];
-    if card.generation == Generation::Cps4 {
+    if card.generation.capabilities().pss {
         v.extend([CKM_RSA_PKCS_PSS, CKM_SHA1_RSA_PKCS_PSS, CKM_SHA256_RSA_PKCS_PSS]);
     }
     v
@@ -143,7 +143,7 @@ pub fn info(card: CardKind, m: CK_MECHANISM_TYPE) -> Result<CK_MECHANISM_INFO> {
     let flags = match m {
         CKM_RSA_PKCS => {
             let mut f = CKF_HW | CKF_SIGN | CKF_VERIFY | CKF_ENCRYPT;
-            if contact {
+            if contact && card.generation.capabilities().decrypt {
                 f |= CKF_DECRYPT;
             }
             f

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use cpx_card::{Generation, HashAlg, KeyRole, Mechanism};
+use cpx_card::{HashAlg, KeyRole, Mechanism};
 use serde::Serialize;
 
 use super::CliError;
@@ -87,10 +87,10 @@ pub(crate) fn run(args: SignArgs, format: Format) -> Result<(), CliError> {
     };
     let mut secrets = Secrets::new(&args.secrets, "the PIN")?;
     let mut session = Session::open(&args.reader)?;
-    if args.pss && session.card.generation() != Generation::Cps4 {
+    if args.pss && !session.card.generation().capabilities().pss {
         return Err(CliError::Card(cpx_card::CardError::Unsupported {
             operation: "RSA-PSS",
-            reason: "only a CPS4 signs with PSS; this card is a CPS3 (use PKCS#1 v1.5)",
+            reason: "only a CPS4 signs with PSS; this card does not (use PKCS#1 v1.5)",
         }));
     }
     session.login(&mut secrets)?;

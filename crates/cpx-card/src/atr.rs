@@ -1,25 +1,8 @@
-//! Card recognition from the ATR (docs/card-spec.md §1.1, §1.2; variant ATRs of docs/card-notes.md §2).
+//! Card recognition from the ATR (spec §1.1, §1.2; variant ATRs of notes §2): each generation
+//! lists its own ATRs in its table ([`crate::Capabilities::atrs`]).
 
 use crate::error::CardError;
-
-/// The card generation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Generation {
-    /// CPS3: Oberthur IAS-ECC.
-    Cps3,
-    /// CPS4: NXP ChipDoc, logical channel 1.
-    Cps4,
-}
-
-impl Generation {
-    /// The model string of docs/card-spec.md §1.2 / §5.2: "IAS ECC" or "ChipDoc".
-    pub fn model(self) -> &'static str {
-        match self {
-            Generation::Cps3 => "IAS ECC",
-            Generation::Cps4 => "ChipDoc",
-        }
-    }
-}
+use crate::generation::Generation;
 
 /// How the card is reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -30,75 +13,8 @@ pub enum Interface {
     Contactless,
 }
 
-/// One known ATR, with a mask for the entries real cards vary on.
-struct Known {
-    atr: &'static [u8],
-    mask: Option<&'static [u8]>,
-    generation: Generation,
-    interface: Interface,
-}
-
-const KNOWN: &[Known] = &[
-    // docs/card-spec.md §1.1 row 1; with the declared mask it also matches the docs/card-notes.md §2 variant
-    // 3B AC 00 40 2A 00 12 25 00 64 80 82 02 12 00 90 00.
-    Known {
-        atr: &[
-            0x3B, 0xAC, 0x00, 0x40, 0x2A, 0x00, 0x12, 0x25, 0x00, 0x64, 0x80, 0x00, 0x03, 0x10, 0x00, 0x90,
-            0x00,
-        ],
-        mask: Some(&[
-            0xFF, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0xFF, 0xFF,
-            0xFF,
-        ]),
-        generation: Generation::Cps3,
-        interface: Interface::Contact,
-    },
-    // docs/card-spec.md §1.1 row 2; the mask also matches the registry/minidriver form 3B 8F … 00 00 EC C0 …
-    // (docs/card-spec.md §1.1 Windows registry, docs/card-notes.md §2).
-    Known {
-        atr: &[
-            0x3B, 0x8F, 0x80, 0x01, 0x00, 0x31, 0xB8, 0x64, 0x04, 0xB0, 0xEC, 0xC1, 0x73, 0x94, 0x01, 0x80,
-            0x82, 0x90, 0x00, 0x0E,
-        ],
-        mask: Some(&[
-            0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0xFF, 0xC0, 0xFF, 0xFF, 0xFF, 0xFF,
-            0xFF, 0xFF, 0xFF, 0xFF,
-        ]),
-        generation: Generation::Cps3,
-        interface: Interface::Contactless,
-    },
-    // docs/card-spec.md §1.1 rows 3–5: CPS4 release candidate, final, RC T=0 only (exact).
-    Known {
-        atr: &[
-            0x3B, 0x9B, 0x18, 0x80, 0x01, 0x00, 0x12, 0x25, 0x00, 0x64, 0x80, 0x00, 0x04, 0x01, 0x00, 0x90,
-            0x44,
-        ],
-        mask: None,
-        generation: Generation::Cps4,
-        interface: Interface::Contact,
-    },
-    Known {
-        atr: &[
-            0x3B, 0x9B, 0x18, 0x80, 0x01, 0x00, 0x12, 0x25, 0x00, 0x64, 0x80, 0x04, 0x01, 0x00, 0x00, 0x90,
-            0x44,
-        ],
-        mask: None,
-        generation: Generation::Cps4,
-        interface: Interface::Contact,
-    },
-    Known {
-        atr: &[
-            0x3B, 0xDC, 0x18, 0xFF, 0x00, 0x00, 0x12, 0x25, 0x00, 0x64, 0x80, 0x00, 0x04, 0x01, 0x00, 0x90,
-            0x00,
-        ],
-        mask: None,
-        generation: Generation::Cps4,
-        interface: Interface::Contact,
-    },
-];
-
-/// Generation and interface of a CPx ATR. Exact ATRs first (docs/card-spec.md §1.1 matches exactly), then the
-/// masked CPS3 entries (variants of docs/card-notes.md §2). An unknown ATR is logged and refused.
+/// Generation and interface of a CPx ATR, among the ATRs of every known generation. Exact ATRs
+/// first (spec §1.1 matches exactly), then the masked entries (variants of notes §2). An unknown ATR is logged and refused.
 ///
 /// ```
 /// use cpx_card::{Generation, Interface, identify_atr};
@@ -108,16 +24,8 @@ const KNOWN: &[Known] = &[
 /// # Ok::<(), cpx_card::CardError>(())
 /// ```
 pub fn identify_atr(atr: &[u8]) -> Result<(Generation, Interface), CardError> {
-    let exact = KNOWN.iter().find(|k| k.atr == atr);
-    let masked = || {
-        KNOWN.iter().find(|k| {
-            k.mask.is_some_and(|m| {
-                k.atr.len() == atr.len() && k.atr.iter().zip(m).zip(atr).all(|((a, m), b)| a & m == b & m)
-            })
-        })
-    };
-    match exact.or_else(masked) {
-        Some(k) => Ok((k.generation, k.interface)),
+    match crate::generation::find_atr(atr) {
+        Some(found) => Ok(found),
         None => {
             let hex = hex_upper(atr);
             log::warn!(target: "cpx::card", "not a CPx card: unknown ATR {hex}");
@@ -134,15 +42,23 @@ pub(crate) fn hex_upper(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
+    fn known(g: Generation, i: usize) -> &'static [u8] {
+        g.capabilities().atrs[i].atr
+    }
+
     #[test]
     fn every_listed_atr_and_the_variants() {
         let cases: &[(&[u8], Generation, Interface)] = &[
-            (KNOWN[0].atr, Generation::Cps3, Interface::Contact),
-            (KNOWN[1].atr, Generation::Cps3, Interface::Contactless),
-            (KNOWN[2].atr, Generation::Cps4, Interface::Contact),
-            (KNOWN[3].atr, Generation::Cps4, Interface::Contact),
-            (KNOWN[4].atr, Generation::Cps4, Interface::Contact),
-            // docs/card-notes.md §2 variant
+            (known(Generation::Cps3, 0), Generation::Cps3, Interface::Contact),
+            (
+                known(Generation::Cps3, 1),
+                Generation::Cps3,
+                Interface::Contactless,
+            ),
+            (known(Generation::Cps4, 0), Generation::Cps4, Interface::Contact),
+            (known(Generation::Cps4, 1), Generation::Cps4, Interface::Contact),
+            (known(Generation::Cps4, 2), Generation::Cps4, Interface::Contact),
+            // notes §2 variant
             (
                 &[
                     0x3B, 0xAC, 0x00, 0x40, 0x2A, 0x00, 0x12, 0x25, 0x00, 0x64, 0x80, 0x82, 0x02, 0x12, 0x00,
@@ -168,10 +84,10 @@ mod tests {
 
     #[test]
     fn unknown_atrs_are_not_cpx() {
-        // OpenSC's typo 2B 8F … (docs/card-notes.md §2) and a truncated CPS4 ATR.
-        let mut typo = KNOWN[1].atr.to_vec();
+        // OpenSC's typo 2B 8F … (notes §2) and a truncated CPS4 ATR.
+        let mut typo = known(Generation::Cps3, 1).to_vec();
         typo[0] = 0x2B;
-        for atr in [&typo[..], &KNOWN[3].atr[..16], &[][..]] {
+        for atr in [&typo[..], &known(Generation::Cps4, 1)[..16], &[][..]] {
             assert!(matches!(identify_atr(atr), Err(CardError::NotCpxCard { .. })));
         }
     }

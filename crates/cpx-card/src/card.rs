@@ -3,17 +3,18 @@
 use cpx_transport::CardChannel;
 use zeroize::Zeroizing;
 
-use crate::atr::{Generation, Interface, identify_atr};
+use crate::atr::{Interface, identify_atr};
 use crate::crypto::{KeyRole, Mechanism, ToSign};
 use crate::data::{self, DataObject, EfActua};
 use crate::error::CardError;
+use crate::generation::Generation;
 use crate::hash::{HashAlg, MessageHash};
 use crate::io::Io;
-use crate::pin::{Pin, PinKind, PinPolicy, PinStatus};
+use crate::pin::{Pin, PinEntry, PinKind, PinPolicy, PinStatus};
+use crate::pinops;
 use crate::pkcs15::cdf::CertificateInfo;
 use crate::session;
 use crate::state::{self, State};
-use crate::{cps3, cps4, pinops};
 
 /// A certificate read from the card.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,7 +77,7 @@ impl std::fmt::Debug for Card {
 }
 
 impl Card {
-    /// CPS3 or CPS4.
+    /// The card generation: what it can do is in [`Generation::capabilities`].
     pub fn generation(&self) -> Generation {
         self.st.generation
     }
@@ -91,7 +92,7 @@ impl Card {
         &self.st.serial
     }
 
-    /// "IAS ECC" or "ChipDoc" (docs/card-spec.md §5.2).
+    /// "IAS ECC" or "ChipDoc" (spec §5.2): [`crate::Capabilities::model`].
     pub fn model(&self) -> &'static str {
         self.st.generation.model()
     }
@@ -276,11 +277,8 @@ impl Card {
 
     /// Status of several codes in one transaction (one SELECT MF for all on CPS3).
     pub fn pin_statuses(&mut self, kinds: &[PinKind]) -> Result<Vec<PinStatus>, CardError> {
-        let statuses = self.run(true, |io, st| match st.generation {
-            Generation::Cps3 => cps3::pin_status(io, st, kinds),
-            Generation::Cps4 => cps4::pin_status(io, st, kinds),
-        })?;
-        // A CPS4 says whether the PIN is verified (docs/card-spec.md §10.6): not any more means our login
+        let statuses = self.run(true, |io, st| st.generation.driver().pin_status(io, st, kinds))?;
+        // A CPS4 says whether the PIN is verified (spec §10.6): not any more means our login
         // is gone (another program logged the card out).
         let pin_not_verified = kinds
             .iter()
@@ -298,7 +296,62 @@ impl Card {
         self.verify(PinKind::User, pin)
     }
 
-    /// VERIFY the PIN or the PUK.
+    /// The code of `entry` typed on the host, or [`CardError::PinPadUnsupported`] for the PIN
+    /// pad (checked before anything is sent).
+    fn host_pin<'e>(&self, entry: &'e PinEntry, operation: &'static str) -> Result<&'e Pin, CardError> {
+        entry.host().ok_or_else(|| CardError::PinPadUnsupported {
+            operation,
+            reader: self.channel.reader().to_owned(),
+        })
+    }
+
+    /// VERIFY the PIN or the PUK, typed on the host or entered on the reader's PIN pad
+    /// ([`PinEntry`]); [`Card::verify`] for a code typed on the host. The PIN pad is not driven
+    /// yet: [`CardError::PinPadUnsupported`], nothing sent.
+    ///
+    /// ```no_run
+    /// # fn f(card: &mut cpx_card::Card) -> Result<(), cpx_card::CardError> {
+    /// use cpx_card::{CardError, Pin, PinEntry, PinKind};
+    /// match card.verify_entry(PinKind::User, &PinEntry::PinPad) {
+    ///     Err(CardError::PinPadUnsupported { .. }) => card.verify_entry(PinKind::User, &Pin::new("1234").into())?,
+    ///     other => other?,
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn verify_entry(&mut self, kind: PinKind, entry: &PinEntry) -> Result<(), CardError> {
+        let pin = self.host_pin(entry, "verify")?;
+        self.verify(kind, pin)
+    }
+
+    /// [`Card::change_pin`] with each code typed on the host or entered on the PIN pad
+    /// ([`CardError::PinPadUnsupported`] for the PIN pad, nothing sent).
+    pub fn change_pin_entry(&mut self, old: &PinEntry, new: &PinEntry) -> Result<(), CardError> {
+        let (old, new) = (
+            self.host_pin(old, "change PIN")?,
+            self.host_pin(new, "change PIN")?,
+        );
+        self.change_pin(old, new)
+    }
+
+    /// [`Card::unblock_pin`] with each code typed on the host or entered on the PIN pad
+    /// ([`CardError::PinPadUnsupported`] for the PIN pad, nothing sent).
+    pub fn unblock_pin_entry(&mut self, puk: &PinEntry, new: &PinEntry) -> Result<(), CardError> {
+        let (puk, new) = (
+            self.host_pin(puk, "unblock PIN")?,
+            self.host_pin(new, "unblock PIN")?,
+        );
+        self.unblock_pin(puk, new)
+    }
+
+    /// [`Card::unblock_pin_after_puk`] with the new PIN typed on the host or entered on the PIN
+    /// pad ([`CardError::PinPadUnsupported`] for the PIN pad, nothing sent).
+    pub fn unblock_pin_after_puk_entry(&mut self, new: &PinEntry) -> Result<(), CardError> {
+        let new = self.host_pin(new, "unblock PIN")?;
+        self.unblock_pin_after_puk(new)
+    }
+
+    /// VERIFY the PIN or the PUK typed on the host ([`Card::verify_entry`] also takes the PIN
+    /// pad).
     ///
     /// For the PIN, the card is first asked whether it has the PIN verified already (VERIFY
     /// without data, which spends no try): the card's verified state is shared by every program
@@ -312,10 +365,7 @@ impl Card {
                 st.policy(io, kind)?.0.format(kind, pin)?;
                 found = pinops::verified_now(io, st, kind)? == Some(true);
             }
-            match st.generation {
-                Generation::Cps3 => cps3::verify(io, st, kind, pin),
-                Generation::Cps4 => cps4::verify(io, st, kind, pin),
-            }
+            st.generation.driver().verify(io, st, kind, pin)
         });
         match kind {
             PinKind::User => {
@@ -367,10 +417,7 @@ impl Card {
 
     /// Change the PIN (CPS3 `24 00` old ‖ new; CPS4 VERIFY old + `24 01` new, docs/card-spec.md §10.7).
     pub fn change_pin(&mut self, old: &Pin, new: &Pin) -> Result<(), CardError> {
-        let r = self.run(false, |io, st| match st.generation {
-            Generation::Cps3 => cps3::change(io, st, old, new),
-            Generation::Cps4 => cps4::change(io, st, old, new),
-        });
+        let r = self.run(false, |io, st| st.generation.driver().change(io, st, old, new));
         if r.is_err() {
             self.st.pin_verified = false;
         }
@@ -381,10 +428,7 @@ impl Card {
     /// verified afterwards.
     pub fn unblock_pin(&mut self, puk: &Pin, new: &Pin) -> Result<(), CardError> {
         self.st.pin_verified = false;
-        let r = self.run(false, |io, st| match st.generation {
-            Generation::Cps3 => cps3::unblock(io, st, puk, new),
-            Generation::Cps4 => cps4::unblock(io, st, puk, new),
-        });
+        let r = self.run(false, |io, st| st.generation.driver().unblock(io, st, puk, new));
         // The PUK may be left verified on the card: [`Card::logout`] resets it too.
         if !matches!(r, Err(CardError::PinFormat { .. } | CardError::PinStateLost)) {
             self.st.puk_verified = true;
@@ -420,8 +464,8 @@ impl Card {
     /// # Ok(()) }
     /// ```
     pub fn message_hash(&self, key: KeyRole, alg: HashAlg) -> MessageHash {
-        // docs/card-spec.md §4.2; the contactless interface has no signature key (docs/card-spec.md §7).
-        if self.st.generation == Generation::Cps3
+        // spec §4.2; the contactless interface has no signature key (spec §7).
+        if self.st.generation.capabilities().signature_hash_on_card
             && self.st.interface == Interface::Contact
             && key == KeyRole::Signature
         {
@@ -473,10 +517,7 @@ impl Card {
 
     fn sign_input(&mut self, key: KeyRole, input: ToSign<'_>) -> Result<Vec<u8>, CardError> {
         self.run(true, |io, st| {
-            let signature = match st.generation {
-                Generation::Cps3 => cps3::sign(io, st, key, input),
-                Generation::Cps4 => cps4::sign(io, st, key, input),
-            }?;
+            let signature = st.generation.driver().sign(io, st, key, input)?;
             // An RSA signature is exactly as long as the modulus: anything else is not one,
             // whatever the card's status word said.
             let expected = st.key(io, key)?.modulus_len;
@@ -496,9 +537,8 @@ impl Card {
     /// Decrypt a PKCS#1 v1.5 cryptogram with the authentication key (docs/card-spec.md §4.3, §4.4). The
     /// plaintext is wiped on drop.
     pub fn decrypt(&mut self, key: KeyRole, cryptogram: &[u8]) -> Result<Zeroizing<Vec<u8>>, CardError> {
-        self.run(true, |io, st| match st.generation {
-            Generation::Cps3 => cps3::decrypt(io, st, key, cryptogram),
-            Generation::Cps4 => cps4::decrypt(io, st, key, cryptogram),
+        self.run(true, |io, st| {
+            st.generation.driver().decrypt(io, st, key, cryptogram)
         })
     }
 
@@ -750,9 +790,8 @@ impl Card {
     /// ```
     pub fn unblock_pin_after_puk(&mut self, new: &Pin) -> Result<(), CardError> {
         self.st.pin_verified = false;
-        self.run(false, |io, st| match st.generation {
-            Generation::Cps3 => cps3::unblock_verified(io, st, new),
-            Generation::Cps4 => cps4::unblock_verified(io, st, new),
+        self.run(false, |io, st| {
+            st.generation.driver().unblock_verified(io, st, new)
         })
     }
 
@@ -901,10 +940,7 @@ fn find_data_object(io: &mut Io<'_>, st: &mut State, label: &str) -> Result<Data
 
 /// One GET CHALLENGE (docs/card-spec.md §4.5).
 fn challenge(io: &mut Io<'_>, st: &State) -> Result<[u8; 8], CardError> {
-    let cla = match st.generation {
-        Generation::Cps3 => crate::commands::CLA_CPS3,
-        Generation::Cps4 => crate::commands::CLA_CPS4,
-    };
+    let cla = st.generation.capabilities().cla;
     let data = io.ok(&crate::commands::get_challenge(cla)?, "GET CHALLENGE")?;
     <[u8; 8]>::try_from(data.as_slice())
         .map_err(|_| CardError::malformed("GET CHALLENGE", format!("{} bytes, not 8", data.len())))

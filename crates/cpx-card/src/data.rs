@@ -3,9 +3,10 @@
 
 use cpx_apdu::tlv;
 
-use crate::atr::{Generation, Interface};
+use crate::atr::Interface;
 use crate::commands::{self as cmd, CLA_CPS2TER};
 use crate::error::CardError;
+use crate::generation::Generation;
 use crate::io::{Io, MAX_READ_OFFSET, addressable, reserve};
 use crate::state::State;
 
@@ -55,7 +56,7 @@ pub(crate) fn list(io: &mut Io<'_>, st: &mut State) -> Result<Vec<DataObject>, C
             location: DataLocation::File(d.path.absolute(&st.app_path)),
         })
         .collect();
-    if st.generation == Generation::Cps3 && st.interface == Interface::Contact {
+    if st.generation.capabilities().cps2ter_objects && st.interface == Interface::Contact {
         let synth = |label: String, path: Vec<u8>| DataObject {
             label,
             application: Some("CPS".into()),
@@ -129,10 +130,7 @@ pub(crate) fn write(io: &mut Io<'_>, object: &DataObject, value: &[u8]) -> Resul
             "file larger than 32 KiB",
         ));
     }
-    let cla = match io.generation {
-        Generation::Cps3 => cmd::CLA_CPS3,
-        Generation::Cps4 => cmd::CLA_CPS4,
-    };
+    let cla = io.caps().cla;
     let mut padded = value.to_vec();
     padded.resize(size, 0);
     for (i, part) in padded.chunks(UPDATE_CHUNK).enumerate() {
@@ -244,7 +242,7 @@ pub(crate) fn ef_actua(
     generation: Generation,
     interface: Interface,
 ) -> Result<Option<EfActua>, CardError> {
-    if generation != Generation::Cps3 || interface != Interface::Contact {
+    if !generation.capabilities().ef_actua || interface != Interface::Contact {
         return Ok(None);
     }
     match io.read_file(&[0x3F, 0x00, 0xD0, 0x10], "EF_ACTUA")? {

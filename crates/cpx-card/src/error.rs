@@ -47,6 +47,17 @@ pub enum CardError {
     /// The card has no such code on this interface (CPS3 contactless has no PIN, docs/card-spec.md §7).
     #[error("this card interface has no {0}")]
     NoSuchPin(PinKind),
+    /// The code was to be entered on the reader's PIN pad ([`crate::PinEntry::PinPad`]), which
+    /// this version does not drive yet; nothing was sent to the card.
+    #[error(
+        "{operation} on the PIN pad of {reader:?}: this reader has no PIN pad support yet (nothing was sent to the card)"
+    )]
+    PinPadUnsupported {
+        /// The operation asked (verify, change PIN, unblock PIN).
+        operation: &'static str,
+        /// The reader name.
+        reader: String,
+    },
     /// `6982`: the operation needs the PIN.
     #[error("security status not satisfied for {operation}: present the PIN first")]
     SecurityStatusNotSatisfied {

@@ -4,16 +4,13 @@
 use cpx_apdu::{Command, Response, StatusWord, tlv};
 use cpx_transport::CardTransaction;
 
-use crate::atr::Generation;
-use crate::commands::{self as cmd, AID_CPS, AID_CPS2TER, AID_ISD, CLA_CPS3, CLA_CPS4};
+use crate::commands as cmd;
 use crate::error::CardError;
+use crate::generation::{Capabilities, FileSelection, Generation};
 
-/// READ BINARY chunk: 0xE7 on CPS3 (`max_recv_size`), 256 on CPS4 (docs/card-spec.md §2.3, §10.13).
+/// READ BINARY chunk of the generation ([`Capabilities::read_chunk`]).
 pub(crate) fn chunk(generation: Generation) -> usize {
-    match generation {
-        Generation::Cps3 => 0xE7,
-        Generation::Cps4 => 256,
-    }
+    generation.capabilities().read_chunk
 }
 
 /// Largest READ BINARY offset: with P1 bit 8 = 0, P1-P2 is a 15-bit offset (ISO 7816-4 READ
@@ -78,14 +75,24 @@ impl<'a> Io<'a> {
         }
     }
 
-    /// Send one command; on `6Exx` or `6A86` (and `6881` on the CPS4) select the CPS AID and
-    /// resend once (docs/card-spec.md §2.3, §3.2). Chained parts and selects by AID are never resent.
+    /// The table of the card's generation.
+    pub(crate) fn caps(&self) -> &'static Capabilities {
+        self.generation.capabilities()
+    }
+
+    /// Send one command as it is: no re-select, nothing recorded (the application selections).
+    pub(crate) fn transmit_once(&mut self, command: &Command) -> Result<Response, CardError> {
+        Ok(self.tx.transmit(command)?)
+    }
+
+    /// Send one command; on `6Exx` or `6A86` (and the generation's
+    /// [`Capabilities::reselect_on`]) select the CPS AID and resend once (spec §2.3, §3.2).
+    /// Chained parts and selects by AID are never resent.
     pub(crate) fn transmit(&mut self, command: &Command) -> Result<Response, CardError> {
         let response = self.tx.transmit(command)?;
         let sw = response.sw();
-        let retry = sw.0 == 0x6E
-            || sw == StatusWord(0x6A, 0x86)
-            || (self.generation == Generation::Cps4 && sw == StatusWord(0x68, 0x81));
+        let retry =
+            sw.0 == 0x6E || sw == StatusWord(0x6A, 0x86) || self.caps().reselect_on == Some(sw.to_u16());
         let is_aid_select = command.ins() == 0xA4 && command.p1() == 0x04;
         if !retry || command.cla() & 0x10 != 0 || is_aid_select || command.cla() == cmd::CLA_CPS2TER {
             self.note(command, sw);
@@ -121,50 +128,30 @@ impl<'a> Io<'a> {
         Ok(last)
     }
 
-    /// Select the CPS application: CPS3 `00 A4 04 04 08 <AID>` (docs/card-spec.md §2.3); CPS4 the ChipDoc AID
-    /// on channel 1, and on failure the fix-1722 sequence ISD, CPS2ter on channel 0, ChipDoc
-    /// (docs/card-spec.md §1.3, §10.15; the first two status words are ignored).
+    /// Select the CPS application, as the generation's driver does it (spec §1.3, §2.3, §10.15).
     pub(crate) fn select_cps_aid(&mut self) -> Result<(), CardError> {
-        match self.generation {
-            Generation::Cps3 => {
-                let r = self.tx.transmit(&cmd::cps3_select_cps_aid()?)?;
-                if !r.is_success() {
-                    return Err(CardError::from_sw("select the IAS application", r.sw()));
-                }
-            }
-            Generation::Cps4 => {
-                let select = cmd::select_aid(CLA_CPS4, &AID_CPS)?;
-                if self.tx.transmit(&select)?.is_success() {
-                    return Ok(());
-                }
-                self.tx.transmit(&cmd::select_aid(CLA_CPS4, &AID_ISD)?)?;
-                self.tx.transmit(&cmd::select_aid(CLA_CPS3, &AID_CPS2TER)?)?;
-                let r = self.tx.transmit(&select)?;
-                if !r.is_success() {
-                    return Err(CardError::from_sw("select the ChipDoc applet", r.sw()));
-                }
-            }
-        }
-        Ok(())
+        self.generation.driver().select_application(self)
+    }
+
+    /// The SELECT by path of the generation ([`FileSelection`]), with or without FCP/FCI.
+    fn select_command(&self, path: &[u8], fcp: bool) -> Result<Command, CardError> {
+        Ok(match self.caps().file_selection {
+            FileSelection::IasPathFromMf => cmd::cps3_select_path(path, fcp)?,
+            FileSelection::IsoPathAfterMf => cmd::cps4_select_path(path, fcp)?,
+        })
     }
 
     /// Select a DF or EF by absolute path (3F00 first), without FCP/FCI on CPS3 (`P2=0C`). The
     /// CPS4 has no "no FCI" form but case 3 (docs/card-spec.md §2.2).
     pub(crate) fn select(&mut self, path: &[u8], operation: &'static str) -> Result<(), CardError> {
-        let c = match self.generation {
-            Generation::Cps3 => cmd::cps3_select_path(path, false)?,
-            Generation::Cps4 => cmd::cps4_select_path(path, false)?,
-        };
+        let c = self.select_command(path, false)?;
         self.ok(&c, operation).map(drop)
     }
 
     /// Select with FCP/FCI and return the file size (tag 80, or 81); `None` when the file does not
     /// exist (`6A82`). A size beyond [`max_readable`] is [`CardError::MalformedCardData`].
     pub(crate) fn select_size(&mut self, path: &[u8], object: &str) -> Result<Option<usize>, CardError> {
-        let c = match self.generation {
-            Generation::Cps3 => cmd::cps3_select_path(path, true)?,
-            Generation::Cps4 => cmd::cps4_select_path(path, true)?,
-        };
+        let c = self.select_command(path, true)?;
         let r = self.transmit(&c)?;
         match r.sw().to_u16() {
             0x9000 => {}
@@ -180,10 +167,7 @@ impl<'a> Io<'a> {
     /// within [`max_readable`] (the callers check sizes from the card against it first); a chunk
     /// longer than asked is malformed.
     pub(crate) fn read(&mut self, offset: usize, len: usize, out: &mut Vec<u8>) -> Result<(), CardError> {
-        let cla = match self.generation {
-            Generation::Cps3 => CLA_CPS3,
-            Generation::Cps4 => CLA_CPS4,
-        };
+        let cla = self.caps().cla;
         let step = chunk(self.generation);
         let end = offset
             .checked_add(len)
@@ -223,15 +207,16 @@ impl<'a> Io<'a> {
         Ok(Some(out))
     }
 
-    /// A DER object (certificate): on CPS3 the FCP is skipped (one GET RESPONSE less on T=0): the
-    /// first chunk's DER header gives the length. On CPS4 the FCI costs nothing on T=1.
+    /// A DER object (certificate): where [`Capabilities::der_size_from_header`] (CPS3) the FCP
+    /// is skipped (one GET RESPONSE less on T=0): the first chunk's DER header gives the length.
+    /// Elsewhere (CPS4) the FCI costs nothing on T=1.
     pub(crate) fn read_der(&mut self, path: &[u8], object: &str) -> Result<Vec<u8>, CardError> {
-        if self.generation == Generation::Cps4 {
+        if !self.caps().der_size_from_header {
             return self
                 .read_file(path, object)?
                 .ok_or_else(|| CardError::ObjectNotFound(object.into()));
         }
-        let r = self.transmit(&cmd::cps3_select_path(path, false)?)?;
+        let r = self.transmit(&self.select_command(path, false)?)?;
         match r.sw().to_u16() {
             0x9000 => {}
             0x6A82 => return Err(CardError::ObjectNotFound(object.into())),

@@ -1,6 +1,9 @@
 //! The card layer of cpx: one API over the CPS3 (Oberthur IAS-ECC) and the CPS4 (NXP ChipDoc),
 //! built on [`cpx_transport`].
 //!
+//! - Each card generation is one module behind one driver trait, with its facts in one table
+//!   ([`Capabilities`], read through [`Generation::capabilities`]): callers read what a card can
+//!   do there rather than comparing generations.
 //! - [`Card::open`] identifies the card from its ATR ([`identify_atr`]), reads EF.SN.ICC with the
 //!   issuer check and the serial rule of the official module ([`serial_from_ef_sn_icc`]), and
 //!   TokenInfo.
@@ -11,7 +14,9 @@
 //!   EF.SN.ICC is read then, and the seeds are checked against the card's serial, parsed like
 //!   card data, and dropped (read from the card) when inconsistent.
 //! - PINs ([`Pin`]) are checked against the AODF policy before any APDU ([`PinPolicy`]), wiped on
-//!   drop and never logged; VERIFY is never retried.
+//!   drop and never logged; VERIFY is never retried. [`PinEntry`] says how a code reaches the
+//!   card: typed on the host, or on the reader's PIN pad (not driven yet:
+//!   [`CardError::PinPadUnsupported`], nothing sent).
 //! - For a PKCS#11 module: the PrKDF and CDF listings ([`Card::private_keys`],
 //!   [`Card::certificate_infos`], certificates read one by one with [`Card::read_certificate`]),
 //!   the PIN policy ([`Card::pin_policy`]), a real logout of the card ([`Card::logout`]), unblock
@@ -40,11 +45,10 @@ mod atr;
 mod ber;
 mod card;
 pub mod commands;
-mod cps3;
-mod cps4;
 mod crypto;
 mod data;
 mod error;
+mod generation;
 mod hash;
 mod io;
 mod open;
@@ -56,15 +60,16 @@ mod session;
 mod state;
 pub mod text;
 
-pub use atr::{Generation, Interface, identify_atr};
+pub use atr::{Interface, identify_atr};
 pub use ber::Path;
 pub use card::{CHALLENGES_PER_TRANSACTION, Card, Certificate, PrivateKeyInfo};
-pub use cps3::parse_pin_data;
 pub use crypto::{KeyRole, Mechanism};
 pub use data::{DataLocation, DataObject, EfActua, parse_ef_actua};
 pub use error::CardError;
+pub use generation::cps3::parse_pin_data;
+pub use generation::{Capabilities, FileSelection, Generation, KeyReferences, KnownAtr};
 pub use hash::{HashAlg, MessageHash, partial_hash, pkcs1_type1, pkcs1_type2_unpad, strip_digest_info};
 pub use open::Identified;
-pub use pin::{Pin, PinKind, PinPolicy, PinStatus, PinType};
+pub use pin::{Pin, PinEntry, PinKind, PinPolicy, PinStatus, PinType};
 pub use seed::Pkcs15Files;
 pub use session::serial_from_ef_sn_icc;

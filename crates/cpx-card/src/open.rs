@@ -1,12 +1,13 @@
 //! Opening a card: identify it (ATR, EF.SN.ICC), then learn its application and TokenInfo,
 //! from the card or from files known from before ([`Pkcs15Files`]).
 
-use cpx_transport::{CardChannel, ExchangePolicy};
+use cpx_transport::CardChannel;
 
-use crate::atr::{Generation, Interface, identify_atr};
+use crate::atr::{Interface, identify_atr};
 use crate::card::Card;
 use crate::data::{self, EfActua};
 use crate::error::CardError;
+use crate::generation::Generation;
 use crate::io::Io;
 use crate::seed::{self, Pkcs15Files};
 use crate::session;
@@ -92,15 +93,12 @@ impl Card {
     /// errors, malformed EF.SN.ICC.
     pub fn identify(mut channel: Box<dyn CardChannel>) -> Result<Identified, CardError> {
         let (generation, interface) = identify_atr(channel.atr())?;
-        channel.set_policy(match generation {
-            Generation::Cps3 => ExchangePolicy::CPS3,
-            Generation::Cps4 => ExchangePolicy::CPS4,
-        });
+        channel.set_policy(generation.capabilities().exchange);
         let serial = {
             let mut tx = channel.transaction()?;
             let mut io = Io::new(&mut *tx, generation);
-            if generation == Generation::Cps4 {
-                // docs/card-spec.md §1.3: ChipDoc on channel 1, no MANAGE CHANNEL.
+            if generation.capabilities().select_aid_at_open {
+                // spec §1.3: ChipDoc on channel 1, no MANAGE CHANNEL.
                 io.select_cps_aid()?;
             }
             session::read_serial(&mut io)?
@@ -115,7 +113,7 @@ impl Card {
 }
 
 impl Identified {
-    /// CPS3 or CPS4.
+    /// The card generation: what it can do is in [`Generation::capabilities`].
     pub fn generation(&self) -> Generation {
         self.generation
     }
@@ -135,7 +133,8 @@ impl Identified {
         self.channel.reader()
     }
 
-    /// EF_ACTUA (CPS3 contact; `None` when absent and on CPS4, with nothing sent, docs/card-spec.md §5.7),
+    /// EF_ACTUA (CPS3 contact, [`crate::Capabilities::ef_actua`]; `None` when absent and
+    /// elsewhere, with nothing sent, spec §5.7),
     /// as [`Card::ef_actua`].
     ///
     /// # Errors

@@ -58,6 +58,45 @@ impl fmt::Debug for Pin {
     }
 }
 
+/// How a code reaches the card: typed on the host ([`Pin`], checked against the card's policy
+/// before any APDU), or entered on the reader's PIN pad, where the host never sees it (PC/SC part
+/// 10 VERIFY/MODIFY PIN DIRECT).
+///
+/// The PIN-pad path is not implemented yet: every operation given [`PinEntry::PinPad`] fails
+/// with [`CardError::PinPadUnsupported`] before anything is sent to the card (no try spent).
+///
+/// ```
+/// use cpx_card::{Pin, PinEntry};
+/// let typed = PinEntry::from(Pin::new("1234"));
+/// assert_eq!(format!("{typed:?}"), "Host(Pin(****))");
+/// assert!(typed.host().is_some());
+/// assert!(PinEntry::PinPad.host().is_none());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PinEntry {
+    /// A code typed on the host and sent in the command.
+    Host(Pin),
+    /// The code is entered on the reader's PIN pad.
+    PinPad,
+}
+
+impl PinEntry {
+    /// The code typed on the host; `None` for the PIN pad.
+    pub fn host(&self) -> Option<&Pin> {
+        match self {
+            PinEntry::Host(pin) => Some(pin),
+            PinEntry::PinPad => None,
+        }
+    }
+}
+
+impl From<Pin> for PinEntry {
+    fn from(pin: Pin) -> Self {
+        PinEntry::Host(pin)
+    }
+}
+
 /// PKCS#15 PinType (ISO 7816-15).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PinType {
@@ -110,8 +149,9 @@ pub struct PinPolicy {
 }
 
 impl PinPolicy {
-    /// Defaults when the AODF gives nothing: 4 digits for the PIN, 8 for the PUK (brief; docs/card-notes.md
-    /// §4), references 01 / 02 (docs/card-spec.md §3.2, §8.4), unpadded ASCII (docs/card-spec.md §8.5).
+    /// The CPS3/CPS4 defaults when the AODF gives nothing: 4 digits for the PIN, 8 for the PUK
+    /// (brief; notes §4), references 01 / 02 (spec §3.2, §8.4), unpadded ASCII (spec §8.5). A
+    /// card uses its own generation's ([`crate::Capabilities::default_policy`]).
     pub fn default_for(kind: PinKind) -> PinPolicy {
         let (len, reference) = match kind {
             PinKind::User => (4, 0x01),

@@ -28,10 +28,7 @@ pub(crate) fn reset_verified(
     st: &mut crate::state::State,
     kinds: &[PinKind],
 ) -> Result<bool, CardError> {
-    let cla = match st.generation {
-        crate::atr::Generation::Cps3 => crate::commands::CLA_CPS3,
-        crate::atr::Generation::Cps4 => crate::commands::CLA_CPS4,
-    };
+    let cla = st.generation.capabilities().cla;
     for kind in kinds {
         let (policy, path) = st.policy(io, *kind)?;
         if let Some(p) = path {
@@ -56,10 +53,7 @@ pub(crate) fn verified_now(
     st: &mut crate::state::State,
     kind: PinKind,
 ) -> Result<Option<bool>, CardError> {
-    let cla = match st.generation {
-        crate::atr::Generation::Cps3 => crate::commands::CLA_CPS3,
-        crate::atr::Generation::Cps4 => crate::commands::CLA_CPS4,
-    };
+    let cla = st.generation.capabilities().cla;
     let (policy, path) = st.policy(io, kind)?;
     if let Some(p) = path {
         io.select(&p.absolute(&st.app_path), "select PIN object")?;

@@ -11,9 +11,10 @@
 //!   malformed data), before any PIN command was sent, drops every seed and runs again once
 //!   on the files read from the card (see `Card::attempt`).
 
-use crate::atr::{Generation, Interface};
+use crate::atr::Interface;
 use crate::commands::{AID_P15_CL, AID_P15_CONTACT};
 use crate::error::CardError;
+use crate::generation::Generation;
 use crate::pkcs15::aodf::{self, AuthObject};
 use crate::pkcs15::cdf::{self, CertificateInfo};
 use crate::pkcs15::dir;
@@ -105,11 +106,13 @@ impl Pkcs15Files {
     }
 }
 
-/// The application path: 3F00/0001 on a CPS3 contact card (real trace, docs/card-spec.md §1.4 point 4);
-/// `None` elsewhere: it comes from EF.DIR (the CPS3 contactless and CPS4 paths are not public;
-/// docs/card-spec.md §10.3).
+/// The application path when the generation fixes it on the contact interface
+/// ([`crate::Capabilities::fixed_contact_app_path`]: 3F00/0001 on a CPS3, real trace, spec §1.4
+/// point 4); `None` elsewhere: it comes from EF.DIR (the CPS3 contactless and CPS4 paths are not
+/// public; spec §10.3).
 pub(crate) fn fixed_app_path(generation: Generation, interface: Interface) -> Option<Vec<u8>> {
-    ((generation, interface) == (Generation::Cps3, Interface::Contact)).then(|| vec![0x3F, 0x00, 0x00, 0x01])
+    let path = generation.capabilities().fixed_contact_app_path?;
+    (interface == Interface::Contact).then(|| path.to_vec())
 }
 
 /// The application path EF.DIR gives for the interface's PKCS#15 AID (docs/card-spec.md §1.4 point 2).

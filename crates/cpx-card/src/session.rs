@@ -1,7 +1,7 @@
 //! Card identity and session continuity: EF.SN.ICC, the serial number, and recovery after a reset
 //! or a reinsertion (a different card is never taken for the old one).
 
-use crate::atr::{Generation, hex_upper};
+use crate::atr::hex_upper;
 use crate::error::CardError;
 use crate::io::Io;
 
@@ -38,16 +38,18 @@ pub fn serial_from_ef_sn_icc(data: &[u8]) -> Result<String, CardError> {
 }
 
 /// Select and read EF.SN.ICC: CPS3 `00 A4 09 0C` + `00 B0 00 00 0C` (no FCP: the content check
-/// covers the size check, one APDU less); CPS4 the module's `01 A4 08 00 02 D003 00`, whose FCI
-/// must give size 12 (docs/card-spec.md §1.3), then `01 B0 00 00 0C`.
+/// covers the size check, one APDU less); where [`crate::Capabilities::serial_size_checked`]
+/// (CPS4) the module's `01 A4 08 00 02 D003 00`, whose FCI must give size 12 (spec §1.3), then
+/// `01 B0 00 00 0C`.
 pub(crate) fn read_serial(io: &mut Io<'_>) -> Result<String, CardError> {
-    match io.generation {
-        Generation::Cps3 => io.select(&EF_SN_ICC, "select EF.SN.ICC")?,
-        Generation::Cps4 => match io.select_size(&EF_SN_ICC, "EF.SN.ICC")? {
+    if io.caps().serial_size_checked {
+        match io.select_size(&EF_SN_ICC, "EF.SN.ICC")? {
             Some(12) => {}
             Some(n) => return Err(CardError::malformed("EF.SN.ICC", format!("size {n}, not 12"))),
             None => return Err(CardError::ObjectNotFound("EF.SN.ICC".into())),
-        },
+        }
+    } else {
+        io.select(&EF_SN_ICC, "select EF.SN.ICC")?;
     }
     let mut data = Vec::with_capacity(12);
     io.read(0, 12, &mut data)?;
@@ -57,7 +59,7 @@ pub(crate) fn read_serial(io: &mut Io<'_>) -> Result<String, CardError> {
 /// After a reset (ours or another program's) or a reinsertion: re-select the application and
 /// check that the card is still the one with `serial`.
 pub(crate) fn reattach(io: &mut Io<'_>, serial: &str) -> Result<(), CardError> {
-    if io.generation == Generation::Cps4 {
+    if io.caps().select_aid_at_open {
         io.select_cps_aid()?;
     }
     let found = read_serial(io)?;

@@ -1,10 +1,11 @@
 //! What the layer knows of the open card: identity, PKCS#15 read so far (each file read once, on
 //! first need), PIN state.
 
-use crate::atr::{Generation, Interface};
+use crate::atr::Interface;
 use crate::ber::Path;
 use crate::crypto::KeyRole;
 use crate::error::CardError;
+use crate::generation::Generation;
 use crate::io::Io;
 use crate::pin::{PinKind, PinPolicy};
 use crate::pkcs15::aodf::AuthObject;
@@ -248,7 +249,7 @@ impl State {
     ) -> Result<(PinPolicy, Option<Path>), CardError> {
         Ok(match self.auth_object(io, kind)? {
             Some(o) => (o.policy, o.path),
-            None => (PinPolicy::default_for(kind), None),
+            None => (self.generation.capabilities().default_policy(kind).clone(), None),
         })
     }
 
@@ -267,20 +268,21 @@ impl State {
         })
     }
 
-    /// The reference the commands use for a key of `role` (docs/card-spec.md §1.5: PrKDF keyReference, the
-    /// CPS4 authentication key fixed at 0x20, defaults 81/82 on CPS3, 01 on CPS4).
+    /// The reference the commands use for a key of `role` (spec §1.5: PrKDF keyReference, else
+    /// the generation's default, [`crate::KeyReferences`]; the CPS4 authentication key fixed at
+    /// 0x20).
     pub(crate) fn key_reference(&self, role: KeyRole, key: &PrivateKey) -> u8 {
-        match (self.generation, role) {
-            // docs/card-spec.md §1.5: the CPS4 authentication key is 0x20, fixed by the module.
-            (Generation::Cps4, KeyRole::Authentication) => {
-                if key.reference.is_some_and(|r| r & 0x7F != 0x20) {
-                    log::warn!(target: "cpx::card", "PrKDF gives {:?} for the CPS4 authentication key; using 0x20", key.reference);
+        let refs = self.generation.capabilities().keys;
+        match role {
+            KeyRole::Authentication if refs.authentication_fixed => {
+                let fixed = refs.authentication;
+                if key.reference.is_some_and(|r| r & 0x7F != fixed) {
+                    log::warn!(target: "cpx::card", "PrKDF gives {:?} for the {} authentication key; using {fixed:#04x}", key.reference, self.generation.name());
                 }
-                0x20
+                fixed
             }
-            (Generation::Cps4, KeyRole::Signature) => key.reference.unwrap_or(0x01),
-            (Generation::Cps3, KeyRole::Signature) => key.reference.unwrap_or(0x81),
-            (Generation::Cps3, KeyRole::Authentication) => key.reference.unwrap_or(0x82),
+            KeyRole::Authentication => key.reference.unwrap_or(refs.authentication),
+            KeyRole::Signature => key.reference.unwrap_or(refs.signature),
         }
     }
 

@@ -353,3 +353,33 @@ fn logout_falls_back_to_a_card_reset() {
             .unwrap();
     }
 }
+
+#[test]
+fn pin_pad_entry_is_refused_before_any_apdu() {
+    use cpx_card::PinEntry;
+    for stem in CARDS {
+        let mut s = fresh(stem);
+        let host = PinEntry::from(Pin::new("1234"));
+        let pad = PinEntry::PinPad;
+        let refused = [
+            s.card.verify_entry(PinKind::User, &pad),
+            s.card.verify_entry(PinKind::Puk, &pad),
+            s.card.change_pin_entry(&host, &pad),
+            s.card.change_pin_entry(&pad, &host),
+            s.card.unblock_pin_entry(&pad, &host),
+            s.card.unblock_pin_after_puk_entry(&pad),
+        ];
+        for r in refused {
+            assert!(
+                matches!(r, Err(CardError::PinPadUnsupported { .. })),
+                "{stem}: {r:?}"
+            );
+        }
+        assert_eq!(s.count(), 0, "{stem}: the PIN pad path sent APDUs");
+        assert!(!s.card.pin_verified());
+        // The counter is untouched, and a code typed on the host still works.
+        assert!(!s.card.pin_status(PinKind::User).unwrap().blocked);
+        s.card.verify_entry(PinKind::User, &host).unwrap();
+        assert!(s.card.pin_verified());
+    }
+}

@@ -228,3 +228,25 @@ pub const CPS4_EF_SN_ICC_AS_CPS3: bool = true;
 /// `D1xx` as on CPS3 (CPS_SIT_FACT D110), CPS2TER_* objects `D2xx` (ATR D201, ID D202, ICC D203,
 /// NAME D204, LANG D205, PSINFO D206, DIRAMO D207, ACTIVITY_nn_PS D21F+nn). Given by the image.
 pub const CPS4_CPS2TER_FID_BASE: u16 = 0xD200;
+
+/// The test-only stub generation (`kind = "cps5-test"`, not a real card): the ChipDoc model with
+/// another ATR and applet AID, and PINs of 6 to 8 digits. It mirrors cpx-card's
+/// `generation/stub.rs` (feature `stub-generation`) on the wire only, as a real card would.
+#[derive(Debug)]
+pub struct TestStub {
+    /// The CPS4 final ATR with historical byte 12 set to 05 (TCK adjusted).
+    pub atr: [u8; 17],
+    /// The applet AID, in place of the ChipDoc AID.
+    pub aid: [u8; 8],
+    /// The shortest PIN (the longest is 8, as on a CPS4).
+    pub pin_min: u8,
+}
+
+/// See [`TestStub`].
+pub const TEST_STUB: TestStub = TestStub {
+    atr: [
+        0x3B, 0x9B, 0x18, 0x80, 0x01, 0x00, 0x12, 0x25, 0x00, 0x64, 0x80, 0x00, 0x05, 0x01, 0x00, 0x90, 0x45,
+    ],
+    aid: [0x80, 0x25, 0x00, 0x00, 0x01, 0xFF, 0x05, 0x00],
+    pin_min: 6,
+};

@@ -35,6 +35,7 @@ pub fn default_atr(kind: CardKind) -> &'static [u8] {
         CardKind::Cps3 => &ATR_CPS3,
         CardKind::Cps3Contactless => &ATR_CPS3_CL,
         CardKind::Cps4 => &ATR_CPS4,
+        CardKind::Cps5Test => &crate::choices::TEST_STUB.atr,
     }
 }
 

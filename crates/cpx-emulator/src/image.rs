@@ -21,6 +21,10 @@ pub enum CardKind {
     Cps3Contactless,
     /// CPS4 (NXP ChipDoc), logical channel 1 (docs/card-spec.md §10).
     Cps4,
+    /// Not a real card: the test-only stub generation of cpx-card (its feature
+    /// `stub-generation`), a ChipDoc model with its own ATR and applet AID and 6–8 digit PINs
+    /// ([`crate::choices::TEST_STUB`]).
+    Cps5Test,
 }
 
 /// Errors while loading a card image.
@@ -356,6 +360,7 @@ impl CardImage {
             .map_err(|_| bad("pan", "EF.SN.ICC holds a 10-byte PAN (docs/card-spec.md §1.3)"))?;
         let token_label = t.token_label.clone().unwrap_or_else(|| match t.kind {
             CardKind::Cps4 => format!("CPS4v1-{}", t.token_serial),
+            CardKind::Cps5Test => format!("CPS5TEST-{}", t.token_serial),
             _ => format!("CPS3v3-{}", t.token_serial),
         });
         let ef_actua = match &t.ef_actua {
@@ -376,6 +381,7 @@ impl CardImage {
         // are unpadded, 4..8 (docs/card-spec.md §10, the AODF defaults of docs/card-spec.md §3.1).
         let (pin_min, pin_max, puk_len) = match t.kind {
             CardKind::Cps4 => (4, 8, 8),
+            CardKind::Cps5Test => (choices::TEST_STUB.pin_min, 8, 8),
             CardKind::Cps3 | CardKind::Cps3Contactless => {
                 use facts::cps3_pin::{PIN_LEN, PUK_LEN};
                 (PIN_LEN, PIN_LEN, PUK_LEN)

@@ -35,7 +35,7 @@
 //!
 //! # Card image format (`card.toml`)
 //! ```toml
-//! kind = "cps3"                 # cps3 | cps3-contactless | cps4
+//! kind = "cps3"                 # cps3 | cps3-contactless | cps4 | cps5-test (test-only stub)
 //! atr = "cps3"                  # optional: a name (cps3, cps3-variant, cps3-contactless, cps4,
 //!                               # cps4-rc, cps4-t0) or hex; default = the kind's ATR
 //! token_serial = "9900000001"   # 10 digits: token label CPS3v3-<serial>, TokenInfo serialNumber
@@ -110,7 +110,7 @@ pub use state::{CardState, EmulatedCard, PinState, SharedCard, StateError, into_
 /// `CardSlot::new(addr, card_from_image(&image))`); see also [`into_virtual`] and [`SharedCard`].
 pub fn card_from_image(image: &CardImage) -> Box<dyn EmulatedCard> {
     match image.kind {
-        CardKind::Cps4 => Box::new(Cps4Card::new(image)),
+        CardKind::Cps4 | CardKind::Cps5Test => Box::new(Cps4Card::new(image)),
         CardKind::Cps3 | CardKind::Cps3Contactless => Box::new(Cps3Card::new(image)),
     }
 }

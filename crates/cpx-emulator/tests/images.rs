@@ -168,3 +168,38 @@ fn the_cps4_image_loads_with_its_objects() {
         assert_eq!((c.atr(), c.protocol()), (atr.to_vec(), protocol));
     }
 }
+
+/// The test-only stub generation's card (`cps5-test`): the ChipDoc model behind its own ATR and
+/// applet AID, with 6–8 digit PINs.
+#[test]
+fn the_test_stub_card_has_its_own_atr_aid_and_pin_length() {
+    let toml = |pin: &str| {
+        format!(
+            "kind = \"cps5-test\"\ntoken_serial = \"9900000055\"\n[pin]\nvalue = \"{pin}\"\n\
+             [puk]\nvalue = \"12345678\"\n"
+        )
+    };
+    let no_files =
+        &mut |name: &str| -> Result<Vec<u8>, cpx_emulator::ImageError> { panic!("no file {name}") };
+    // A 4-digit PIN, the CPS4's shortest, is not a stub PIN.
+    assert!(CardImage::from_toml(&toml("1234"), no_files).is_err());
+    let image = CardImage::from_toml(&toml("123456"), no_files).unwrap();
+    assert_eq!(image.kind, CardKind::Cps5Test);
+    assert_eq!(image.token_label, "CPS5TEST-9900000055");
+    assert_ne!(image.atr, facts::ATR_CPS4);
+    let mut card = card_from_image(&image);
+    assert_eq!(card.kind(), CardKind::Cps5Test);
+    assert_eq!(card.atr(), cpx_emulator::choices::TEST_STUB.atr);
+    let select = |aid: &[u8]| [&[0x01, 0xA4, 0x04, 0x0C, aid.len() as u8][..], aid].concat();
+    // The ChipDoc AID names no applet of this card; the stub's does.
+    assert_ne!(card.transmit(&select(&facts::cps4::AID_CHIPDOC)), [0x90, 0x00]);
+    assert_eq!(
+        card.transmit(&select(&cpx_emulator::choices::TEST_STUB.aid)),
+        [0x90, 0x00]
+    );
+    // VERIFY with the 6-digit PIN on channel 1.
+    assert_eq!(
+        card.transmit(&[&[0x01, 0x20, 0x00, 0x01, 0x06][..], b"123456"].concat()),
+        [0x90, 0x00]
+    );
+}

@@ -47,7 +47,7 @@ fn measure(
     // A bound on waiting for pcscd to see the card: generous for a loaded machine, free otherwise.
     wait_for_card(&lease.name, true, Duration::from_secs(30))?;
     let mut channel = Pcsc::establish()?.connect(&lease.name)?;
-    channel.set_policy(ExchangePolicy::CPS3);
+    channel.set_policy(ExchangePolicy::GENERIC);
     let rounds = if test_mode { 1 } else { 20 };
     let mut samples = Vec::new();
     let mut apdus = 0;

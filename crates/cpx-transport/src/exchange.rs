@@ -153,7 +153,7 @@ mod tests {
             ],
         );
         let cmd = Command::new(0x00, 0x2A, 0x9E, 0x9A).with_le(256).unwrap();
-        let r = exchange(&mut card, &cmd, &ExchangePolicy::CPS3).unwrap();
+        let r = exchange(&mut card, &cmd, &ExchangePolicy::GENERIC).unwrap();
         assert_eq!(r.data(), &sig[..]);
         assert!(r.is_success());
         assert!(card.done());
@@ -175,7 +175,7 @@ mod tests {
             ],
         );
         assert_eq!(
-            exchange(&mut t0, &cmd, &ExchangePolicy::CPS3).unwrap().data(),
+            exchange(&mut t0, &cmd, &ExchangePolicy::GENERIC).unwrap().data(),
             &[1, 2]
         );
         let mut t1 = Script::new(
@@ -183,7 +183,16 @@ mod tests {
             &[(&hex!("00 88 00 00 03 AA AA AA 00"), &hex!("01 02 90 00"))],
         );
         assert_eq!(
-            exchange(&mut t1, &cmd, &ExchangePolicy::CPS4).unwrap().data(),
+            exchange(
+                &mut t1,
+                &cmd,
+                &ExchangePolicy {
+                    max_chunk: 256,
+                    ..ExchangePolicy::GENERIC
+                }
+            )
+            .unwrap()
+            .data(),
             &[1, 2]
         );
     }
@@ -199,10 +208,17 @@ mod tests {
         );
         let cmd = Command::new(0x01, 0xB0, 0, 0).with_le(5).unwrap();
         assert_eq!(
-            exchange(&mut card, &cmd, &ExchangePolicy::CPS4)
-                .unwrap()
-                .data()
-                .len(),
+            exchange(
+                &mut card,
+                &cmd,
+                &ExchangePolicy {
+                    max_chunk: 256,
+                    ..ExchangePolicy::GENERIC
+                }
+            )
+            .unwrap()
+            .data()
+            .len(),
             5
         );
 
@@ -218,7 +234,9 @@ mod tests {
             .with_data(vec![0x40, 0x10])
             .unwrap();
         assert_eq!(
-            exchange(&mut card, &cmd, &ExchangePolicy::CPS3).unwrap().data(),
+            exchange(&mut card, &cmd, &ExchangePolicy::GENERIC)
+                .unwrap()
+                .data(),
             &[0x85; 10]
         );
     }
@@ -237,7 +255,7 @@ mod tests {
         );
         let cmd = Command::new(0, 0xB0, 0, 0).with_le(256).unwrap();
         assert_eq!(
-            exchange(&mut card, &cmd, &ExchangePolicy::CPS3)
+            exchange(&mut card, &cmd, &ExchangePolicy::GENERIC)
                 .unwrap()
                 .data()
                 .len(),
@@ -252,14 +270,14 @@ mod tests {
                 (&hex!("00 B0 00 00 0C"), &hex!("6C 0D")),
             ],
         );
-        let r = exchange(&mut card, &cmd, &ExchangePolicy::CPS3).unwrap();
+        let r = exchange(&mut card, &cmd, &ExchangePolicy::GENERIC).unwrap();
         assert_eq!(r.sw(), StatusWord(0x6C, 0x0D));
     }
 
     #[test]
     fn status_words_other_than_61_end_the_exchange() {
         let mut card = Script::new(Protocol::T0, &[(&hex!("00 20 00 01"), &hex!("63 C2"))]);
-        let r = exchange(&mut card, &Command::new(0, 0x20, 0, 1), &ExchangePolicy::CPS3).unwrap();
+        let r = exchange(&mut card, &Command::new(0, 0x20, 0, 1), &ExchangePolicy::GENERIC).unwrap();
         assert_eq!(r.sw(), StatusWord(0x63, 0xC2));
     }
 
@@ -279,7 +297,12 @@ mod tests {
 
     #[test]
     fn endless_get_response_is_cut_off() {
-        let err = exchange(&mut Endless, &Command::new(0, 0xB0, 0, 0), &ExchangePolicy::CPS3).unwrap_err();
+        let err = exchange(
+            &mut Endless,
+            &Command::new(0, 0xB0, 0, 0),
+            &ExchangePolicy::GENERIC,
+        )
+        .unwrap_err();
         assert!(matches!(err, TransportError::ResponseTooLong { .. }), "{err}");
     }
 
@@ -303,7 +326,7 @@ mod tests {
             let err = exchange(
                 &mut Replies(reply.clone()),
                 &Command::new(0, 0xB0, 0, 0),
-                &ExchangePolicy::CPS3,
+                &ExchangePolicy::GENERIC,
             )
             .unwrap_err();
             assert!(

@@ -4,9 +4,10 @@
 ///
 /// ```
 /// use cpx_transport::ExchangePolicy;
-/// // docs/card-spec.md §2.3: CPS3 returns at most 0xE7 bytes per GET RESPONSE.
-/// assert_eq!(ExchangePolicy::CPS3.max_chunk, 0xE7);
-/// assert_eq!(ExchangePolicy::CPS4.max_chunk, 256);
+/// // A card taking 256-byte chunks, otherwise as cautious as the default.
+/// let policy = ExchangePolicy { max_chunk: 256, ..ExchangePolicy::GENERIC };
+/// assert_eq!(ExchangePolicy::default().max_chunk, 0xE7);
+/// assert_eq!(policy.max_chunk, 256);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExchangePolicy {
@@ -21,20 +22,14 @@ pub struct ExchangePolicy {
 }
 
 impl ExchangePolicy {
-    /// CPS3 (IAS-ECC): `max_recv_size` 0xE7 (docs/card-spec.md §2.3, §8.1).
-    pub const CPS3: ExchangePolicy = ExchangePolicy {
+    /// Before the card is identified: cautious chunks that every card accepts (0xE7, the
+    /// smallest `max_recv_size` of the known cards, spec §2.3). Each card generation's own
+    /// policy is in its table (`cpx_card::Capabilities::exchange`).
+    pub const GENERIC: ExchangePolicy = ExchangePolicy {
         max_chunk: 0xE7,
         max_response_len: 16 * 1024,
         reissue_on_6cxx: true,
     };
-    /// CPS4 (ChipDoc): 256-byte chunks (docs/card-spec.md §2.3, §10.13).
-    pub const CPS4: ExchangePolicy = ExchangePolicy {
-        max_chunk: 256,
-        max_response_len: 16 * 1024,
-        reissue_on_6cxx: true,
-    };
-    /// Before the card is identified: cautious chunks that every card accepts.
-    pub const GENERIC: ExchangePolicy = Self::CPS3;
 }
 
 impl Default for ExchangePolicy {

@@ -148,7 +148,7 @@ fn readers_are_listed_with_their_state() -> Result<(), Failed> {
 fn get_response_chains_600_bytes_in_e7_chunks() -> Result<(), Failed> {
     let (lease, _slot, log) = reader_with_card();
     let mut channel = Pcsc::establish()?.connect(&lease.name)?;
-    channel.set_policy(ExchangePolicy::CPS3);
+    channel.set_policy(ExchangePolicy::GENERIC);
     let r = channel.transmit(&cmd(&[0x80, 0x10, 0x00, 0x00, 0x00]))?;
     assert!(r.is_success(), "{}", r.sw());
     assert_eq!(r.data(), &TestCard::long_answer()[..]);

@@ -11,7 +11,7 @@ fn t0_get_response_chain_and_6cxx_like_through_pcscd() {
     let log = card.log();
     let (mut ch, _control) = VirtualChannel::new("virtual", Box::new(card));
     assert_eq!(ch.protocol(), Protocol::T0);
-    ch.set_policy(ExchangePolicy::CPS3);
+    ch.set_policy(ExchangePolicy::GENERIC);
     let r = ch
         .transmit(&Command::new(0x80, 0x10, 0, 0).with_le(256).unwrap())
         .unwrap();

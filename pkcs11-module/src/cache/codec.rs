@@ -17,10 +17,7 @@ const HEADER: usize = MAGIC.len() + 4 + 32;
 pub fn encode(entry: &Entry) -> Vec<u8> {
     let mut w = W(Vec::new());
     let k = &entry.key;
-    w.u8(match k.generation {
-        Generation::Cps3 => 3,
-        Generation::Cps4 => 4,
-    });
+    w.u8(k.generation.capabilities().cache_id);
     w.u8(u8::from(k.interface == Interface::Contactless));
     w.str(&k.serial);
     w.str(&k.label);
@@ -98,11 +95,7 @@ pub fn decode(bytes: &[u8]) -> Result<Entry, Miss> {
 }
 
 fn read_entry(r: &mut R<'_>) -> Option<Entry> {
-    let generation = match r.u8()? {
-        3 => Generation::Cps3,
-        4 => Generation::Cps4,
-        _ => return None,
-    };
+    let generation = Generation::from_cache_id(r.u8()?)?;
     let interface = match r.u8()? {
         0 => Interface::Contact,
         1 => Interface::Contactless,

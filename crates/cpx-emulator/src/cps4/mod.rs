@@ -61,8 +61,16 @@ enum Applet {
     Cps2ter,
 }
 
-fn applet_of(aid: &[u8]) -> Option<Applet> {
-    if aid == facts::cps4::AID_CHIPDOC {
+/// The AID of the ChipDoc applet: the test stub's own for `cps5-test` ([`choices::TEST_STUB`]).
+pub(super) fn chipdoc_aid(kind: CardKind) -> &'static [u8] {
+    match kind {
+        CardKind::Cps5Test => &choices::TEST_STUB.aid,
+        _ => &facts::cps4::AID_CHIPDOC,
+    }
+}
+
+fn applet_of(aid: &[u8], chipdoc: &[u8]) -> Option<Applet> {
+    if aid == chipdoc {
         Some(Applet::ChipDoc)
     } else if aid == facts::AID_ISD {
         Some(Applet::Isd)
@@ -111,6 +119,8 @@ struct Session {
 /// implements [`VirtualCard`] and [`EmulatedCard`].
 #[derive(Debug, Clone)]
 pub struct Cps4Card {
+    /// `cps4`, or the test stub `cps5-test` (another applet AID).
+    kind: CardKind,
     core: Core,
     keys: Vec<Cps4Key>,
     /// The applet selected on each channel; `None` = channel closed.
@@ -126,6 +136,7 @@ impl Cps4Card {
         let layout = layout::build(image);
         let protocol = Protocol::from_atr(&image.atr);
         let mut card = Self {
+            kind: image.kind,
             core: Core::new(
                 &PROFILE,
                 image,
@@ -167,7 +178,7 @@ impl Cps4Card {
     /// Power-on state: channel 0 open with the default applet, the others closed.
     fn reset_all(&mut self) {
         self.channels = [None; CHANNELS];
-        self.channels[0] = applet_of(&choices::CPS4_DEFAULT_APPLET_AID);
+        self.channels[0] = applet_of(&choices::CPS4_DEFAULT_APPLET_AID, chipdoc_aid(self.kind));
         self.clear_applet_session();
         self.link.clear();
     }
@@ -179,7 +190,7 @@ impl Cps4Card {
     fn dispatch(&mut self, channel: usize, cmd: &Command) -> Reply {
         if cmd.ins == 0xA4
             && cmd.p1 == 0x04
-            && let Some(applet) = applet_of(&cmd.data)
+            && let Some(applet) = applet_of(&cmd.data, chipdoc_aid(self.kind))
         {
             return self.select_applet(channel, applet, cmd);
         }
@@ -293,15 +304,15 @@ impl VirtualCard for Cps4Card {
 
 impl EmulatedCard for Cps4Card {
     fn kind(&self) -> CardKind {
-        CardKind::Cps4
+        self.kind
     }
 
     fn state(&self) -> CardState {
-        self.core.state(CardKind::Cps4)
+        self.core.state(self.kind)
     }
 
     fn restore(&mut self, saved: &CardState) -> Result<(), StateError> {
-        self.core.restore(CardKind::Cps4, saved)?;
+        self.core.restore(self.kind, saved)?;
         self.reset_all();
         Ok(())
     }

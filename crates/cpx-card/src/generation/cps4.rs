@@ -1,17 +1,202 @@
-//! The CPS4 (NXP ChipDoc) driver, CLA 01 (docs/card-spec.md §3.2 CPS4 column, §4.4, §10).
+//! The CPS4 (NXP ChipDoc) generation: its table of facts, its ATRs, and its driver, CLA 01
+//! (spec §3.2 CPS4 column, §4.4, §10).
 
+use cpx_transport::ExchangePolicy;
 use zeroize::Zeroizing;
 
-use crate::commands::{self as cmd, CLA_CPS4};
+use super::{Capabilities, Driver, FileSelection, Generation, KeyReferences, KnownAtr};
+use crate::atr::Interface;
+use crate::commands::{self as cmd, AID_CPS, AID_CPS2TER, AID_ISD, CLA_CPS3, CLA_CPS4};
 use crate::crypto::{KeyRole, ToSign, hash_input, host_digest};
 use crate::error::CardError;
 use crate::hash::{self, HashAlg};
 use crate::io::Io;
-use crate::pin::{Pin, PinKind, PinStatus};
+use crate::pin::{Pin, PinKind, PinPolicy, PinStatus, PinType};
 use crate::pinops;
 use crate::state::State;
 
-/// MSE `91` algorithms (docs/card-spec.md §4.4).
+impl Generation {
+    /// CPS4: NXP ChipDoc, logical channel 1.
+    #[allow(non_upper_case_globals)]
+    pub const Cps4: Generation = Generation(&Cps4);
+}
+
+/// The CPS4 driver.
+struct Cps4;
+
+/// The CPS4's facts, each with its source.
+static CAPABILITIES: Capabilities = Capabilities {
+    // spec §5.2: the names the official module shows.
+    name: "CPS4",
+    model: "ChipDoc",
+    // Cache numbering of the module's disk cache (was the generation number).
+    cache_id: 4,
+    cache_name: "cps4",
+    atrs: ATRS,
+    // spec §1.3: logical channel 1.
+    cla: CLA_CPS4,
+    // spec §2.1: the ChipDoc applet.
+    aid: &AID_CPS,
+    // spec §1.3: ChipDoc on channel 1, no MANAGE CHANNEL.
+    select_aid_at_open: true,
+    // spec §2.2 CPS4 column, §10.2.
+    file_selection: FileSelection::IsoPathAfterMf,
+    // spec §2.3, §10.13: 256-byte chunks.
+    read_chunk: 256,
+    // spec §2.3, §10.13.
+    exchange: ExchangePolicy {
+        max_chunk: 256,
+        max_response_len: 16 * 1024,
+        reissue_on_6cxx: true,
+    },
+    // spec §3.2: `6881` (channel not open) also asks for the applet again.
+    reselect_on: Some(0x6881),
+    // spec §1.3: the module's `01 A4 08 00 02 D003 00`, whose FCI must give size 12.
+    serial_size_checked: true,
+    // The FCI costs nothing on T=1: certificates are sized from it.
+    der_size_from_header: false,
+    // spec §10.3: the path comes from EF.DIR.
+    fixed_contact_app_path: None,
+    // spec §5.7, §10.4: no EF_ACTUA.
+    ef_actua: false,
+    // spec §10.14: nothing added.
+    cps2ter_objects: false,
+    // spec §4.4: PSS with SHA-1 and SHA-256.
+    pss: true,
+    // spec §4.4: raw decipher, padding removed on the host.
+    decrypt: true,
+    // spec §4.4: hashes on the host.
+    signature_hash_on_card: false,
+    // spec §1.5: the authentication key is 0x20, fixed by the module; signature default 01.
+    keys: KeyReferences {
+        signature: 0x01,
+        authentication: 0x20,
+        authentication_fixed: true,
+    },
+    // spec §3.1 defaults (notes §4): 4-digit PIN, 8-digit PUK, references 01/02, unpadded.
+    user_pin: PinPolicy {
+        min_len: 4,
+        max_len: 4,
+        stored_len: 4,
+        needs_padding: false,
+        pad_char: 0x00,
+        pin_type: PinType::AsciiNumeric,
+        reference: 0x01,
+    },
+    puk: PinPolicy {
+        min_len: 8,
+        max_len: 8,
+        stored_len: 8,
+        needs_padding: false,
+        pad_char: 0x00,
+        pin_type: PinType::AsciiNumeric,
+        reference: 0x02,
+    },
+};
+
+/// spec §1.1 rows 3–5: CPS4 release candidate, final, RC T=0 only (exact).
+const ATRS: &[KnownAtr] = &[
+    KnownAtr {
+        atr: &[
+            0x3B, 0x9B, 0x18, 0x80, 0x01, 0x00, 0x12, 0x25, 0x00, 0x64, 0x80, 0x00, 0x04, 0x01, 0x00, 0x90,
+            0x44,
+        ],
+        mask: None,
+        interface: Interface::Contact,
+    },
+    KnownAtr {
+        atr: &[
+            0x3B, 0x9B, 0x18, 0x80, 0x01, 0x00, 0x12, 0x25, 0x00, 0x64, 0x80, 0x04, 0x01, 0x00, 0x00, 0x90,
+            0x44,
+        ],
+        mask: None,
+        interface: Interface::Contact,
+    },
+    KnownAtr {
+        atr: &[
+            0x3B, 0xDC, 0x18, 0xFF, 0x00, 0x00, 0x12, 0x25, 0x00, 0x64, 0x80, 0x00, 0x04, 0x01, 0x00, 0x90,
+            0x00,
+        ],
+        mask: None,
+        interface: Interface::Contact,
+    },
+];
+
+impl Driver for Cps4 {
+    fn capabilities(&self) -> &'static Capabilities {
+        &CAPABILITIES
+    }
+
+    /// The ChipDoc AID on channel 1, and on failure the fix-1722 sequence ISD, CPS2ter on
+    /// channel 0, ChipDoc (spec §1.3, §10.15; the first two status words are ignored).
+    fn select_application(&self, io: &mut Io<'_>) -> Result<(), CardError> {
+        select_applet(io, CAPABILITIES.cla, CAPABILITIES.aid)
+    }
+
+    fn pin_status(
+        &self,
+        io: &mut Io<'_>,
+        st: &mut State,
+        kinds: &[PinKind],
+    ) -> Result<Vec<PinStatus>, CardError> {
+        pin_status(io, st, kinds)
+    }
+
+    fn verify(&self, io: &mut Io<'_>, st: &mut State, kind: PinKind, pin: &Pin) -> Result<(), CardError> {
+        verify(io, st, kind, pin)
+    }
+
+    fn change(&self, io: &mut Io<'_>, st: &mut State, old: &Pin, new: &Pin) -> Result<(), CardError> {
+        change(io, st, old, new)
+    }
+
+    fn unblock(&self, io: &mut Io<'_>, st: &mut State, puk: &Pin, new: &Pin) -> Result<(), CardError> {
+        unblock(io, st, puk, new)
+    }
+
+    fn unblock_verified(&self, io: &mut Io<'_>, st: &mut State, new: &Pin) -> Result<(), CardError> {
+        unblock_verified(io, st, new)
+    }
+
+    fn sign(
+        &self,
+        io: &mut Io<'_>,
+        st: &mut State,
+        role: KeyRole,
+        input: ToSign<'_>,
+    ) -> Result<Vec<u8>, CardError> {
+        sign(io, st, role, input)
+    }
+
+    fn decrypt(
+        &self,
+        io: &mut Io<'_>,
+        st: &mut State,
+        role: KeyRole,
+        cryptogram: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, CardError> {
+        decrypt(io, st, role, cryptogram)
+    }
+}
+
+/// Select a Java Card applet on the channel of `cla`, and on failure the fix-1722 sequence
+/// ISD, CPS2ter on channel 0, the applet again (spec §1.3, §10.15; the first two status words
+/// are ignored). Also used by generations built on the ChipDoc applet.
+pub(crate) fn select_applet(io: &mut Io<'_>, cla: u8, aid: &[u8]) -> Result<(), CardError> {
+    let select = cmd::select_aid(cla, aid)?;
+    if io.transmit_once(&select)?.is_success() {
+        return Ok(());
+    }
+    io.transmit_once(&cmd::select_aid(cla, &AID_ISD)?)?;
+    io.transmit_once(&cmd::select_aid(CLA_CPS3, &AID_CPS2TER)?)?;
+    let r = io.transmit_once(&select)?;
+    if !r.is_success() {
+        return Err(CardError::from_sw("select the ChipDoc applet", r.sw()));
+    }
+    Ok(())
+}
+
+/// MSE `91` algorithms (spec §4.4).
 fn alg(pss: bool, h: HashAlg) -> u8 {
     match (pss, h) {
         (false, HashAlg::Sha1) => 0x0A,

@@ -1,17 +1,188 @@
-//! The CPS3 (IAS-ECC) driver: PIN commands and cryptography (docs/card-spec.md §3, §4.2, §4.3, §7, §8, §9).
+//! The CPS3 (Oberthur IAS-ECC) generation: its table of facts, its ATRs, and its driver (PIN
+//! commands and cryptography, spec §3, §4.2, §4.3, §7, §8, §9).
 
 use cpx_apdu::tlv;
+use cpx_transport::ExchangePolicy;
 use zeroize::Zeroizing;
 
+use super::{Capabilities, Driver, FileSelection, Generation, KeyReferences, KnownAtr};
 use crate::atr::Interface;
 use crate::commands as cmd;
 use crate::crypto::{KeyRole, ToSign, hash_input, host_digest};
 use crate::error::CardError;
 use crate::hash::HashAlg;
 use crate::io::Io;
-use crate::pin::{Pin, PinKind, PinStatus};
+use crate::pin::{Pin, PinKind, PinPolicy, PinStatus, PinType};
 use crate::pinops;
 use crate::state::State;
+
+impl Generation {
+    /// CPS3: Oberthur IAS-ECC.
+    #[allow(non_upper_case_globals)]
+    pub const Cps3: Generation = Generation(&Cps3);
+}
+
+/// The CPS3 driver.
+struct Cps3;
+
+/// The CPS3's facts, each with its source.
+static CAPABILITIES: Capabilities = Capabilities {
+    // spec §5.2: the names the official module shows.
+    name: "CPS3",
+    model: "IAS ECC",
+    // Cache numbering of the module's disk cache (was the generation number).
+    cache_id: 3,
+    cache_name: "cps3",
+    atrs: ATRS,
+    // spec §2.3: basic channel.
+    cla: cmd::CLA_CPS3,
+    // spec §2.1: the IAS application.
+    aid: &cmd::AID_CPS,
+    // spec §2.3: the CPS3 needs no selection at open (default application).
+    select_aid_at_open: false,
+    // spec §2.2 CPS3 column.
+    file_selection: FileSelection::IasPathFromMf,
+    // spec §2.3, §8.1: `max_recv_size` 0xE7.
+    read_chunk: 0xE7,
+    // spec §2.3, §8.1: GET RESPONSE of at most 0xE7 bytes.
+    exchange: ExchangePolicy {
+        max_chunk: 0xE7,
+        max_response_len: 16 * 1024,
+        reissue_on_6cxx: true,
+    },
+    // spec §2.3: `6Exx` and `6A86` only.
+    reselect_on: None,
+    // spec §1.3: `00 A4 09 0C` + `00 B0 00 00 0C`; the content check covers the size.
+    serial_size_checked: false,
+    // One GET RESPONSE less on T=0: the DER header gives the size (spec §8.1).
+    der_size_from_header: true,
+    // spec §1.4 point 4 (real trace): 3F00/0001.
+    fixed_contact_app_path: Some(&[0x3F, 0x00, 0x00, 0x01]),
+    // spec §5.7.
+    ef_actua: true,
+    // spec §2.4, §8.8.
+    cps2ter_objects: true,
+    // spec §4.1 Tableau 2: PKCS#1 v1.5 only.
+    pss: false,
+    // spec §4.3: the contact authentication key deciphers.
+    decrypt: true,
+    // spec §4.2: PSO HASH finishes the hash on the card.
+    signature_hash_on_card: true,
+    // spec §1.5: defaults 81 / 82.
+    keys: KeyReferences {
+        signature: 0x81,
+        authentication: 0x82,
+        authentication_fixed: false,
+    },
+    // spec §3.1 defaults (notes §4): 4-digit PIN, 8-digit PUK, references 01/02, unpadded.
+    user_pin: PinPolicy {
+        min_len: 4,
+        max_len: 4,
+        stored_len: 4,
+        needs_padding: false,
+        pad_char: 0x00,
+        pin_type: PinType::AsciiNumeric,
+        reference: 0x01,
+    },
+    puk: PinPolicy {
+        min_len: 8,
+        max_len: 8,
+        stored_len: 8,
+        needs_padding: false,
+        pad_char: 0x00,
+        pin_type: PinType::AsciiNumeric,
+        reference: 0x02,
+    },
+};
+
+const ATRS: &[KnownAtr] = &[
+    // spec §1.1 row 1; with the declared mask it also matches the notes §2 variant
+    // 3B AC 00 40 2A 00 12 25 00 64 80 82 02 12 00 90 00.
+    KnownAtr {
+        atr: &[
+            0x3B, 0xAC, 0x00, 0x40, 0x2A, 0x00, 0x12, 0x25, 0x00, 0x64, 0x80, 0x00, 0x03, 0x10, 0x00, 0x90,
+            0x00,
+        ],
+        mask: Some(&[
+            0xFF, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0xFF, 0xFF,
+            0xFF,
+        ]),
+        interface: Interface::Contact,
+    },
+    // spec §1.1 row 2; the mask also matches the registry/minidriver form 3B 8F … 00 00 EC C0 …
+    // (spec §1.1 Windows registry, notes §2).
+    KnownAtr {
+        atr: &[
+            0x3B, 0x8F, 0x80, 0x01, 0x00, 0x31, 0xB8, 0x64, 0x04, 0xB0, 0xEC, 0xC1, 0x73, 0x94, 0x01, 0x80,
+            0x82, 0x90, 0x00, 0x0E,
+        ],
+        mask: Some(&[
+            0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0xFF, 0xC0, 0xFF, 0xFF, 0xFF, 0xFF,
+            0xFF, 0xFF, 0xFF, 0xFF,
+        ]),
+        interface: Interface::Contactless,
+    },
+];
+
+impl Driver for Cps3 {
+    fn capabilities(&self) -> &'static Capabilities {
+        &CAPABILITIES
+    }
+
+    /// `00 A4 04 04 08 <AID>` (spec §2.3).
+    fn select_application(&self, io: &mut Io<'_>) -> Result<(), CardError> {
+        let r = io.transmit_once(&cmd::cps3_select_cps_aid()?)?;
+        if !r.is_success() {
+            return Err(CardError::from_sw("select the IAS application", r.sw()));
+        }
+        Ok(())
+    }
+
+    fn pin_status(
+        &self,
+        io: &mut Io<'_>,
+        st: &mut State,
+        kinds: &[PinKind],
+    ) -> Result<Vec<PinStatus>, CardError> {
+        pin_status(io, st, kinds)
+    }
+
+    fn verify(&self, io: &mut Io<'_>, st: &mut State, kind: PinKind, pin: &Pin) -> Result<(), CardError> {
+        verify(io, st, kind, pin)
+    }
+
+    fn change(&self, io: &mut Io<'_>, st: &mut State, old: &Pin, new: &Pin) -> Result<(), CardError> {
+        change(io, st, old, new)
+    }
+
+    fn unblock(&self, io: &mut Io<'_>, st: &mut State, puk: &Pin, new: &Pin) -> Result<(), CardError> {
+        unblock(io, st, puk, new)
+    }
+
+    fn unblock_verified(&self, io: &mut Io<'_>, st: &mut State, new: &Pin) -> Result<(), CardError> {
+        unblock_verified(io, st, new)
+    }
+
+    fn sign(
+        &self,
+        io: &mut Io<'_>,
+        st: &mut State,
+        role: KeyRole,
+        input: ToSign<'_>,
+    ) -> Result<Vec<u8>, CardError> {
+        sign(io, st, role, input)
+    }
+
+    fn decrypt(
+        &self,
+        io: &mut Io<'_>,
+        st: &mut State,
+        role: KeyRole,
+        cryptogram: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, CardError> {
+        decrypt(io, st, role, cryptogram)
+    }
+}
 
 const MF: [u8; 2] = [0x3F, 0x00];
 

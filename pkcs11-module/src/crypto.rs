@@ -263,7 +263,7 @@ fn explain_refusal(reader: &str, card: CardKind, arg: &MechanismArg) {
             "{reader}: {what} is not available on the contactless interface (CKM_RSA_PKCS only, docs/card-spec.md §7)"
         ),
         (g, _) if pss && !g.capabilities().pss => log::warn!(
-            "{reader}: {what} is not available on a {} (PKCS#1 v1.5 signatures only, spec §4.1 \
+            "{reader}: {what} is not available on a {} (PKCS#1 v1.5 signatures only, docs/card-spec.md §4.1 \
              Tableau 2); TLS 1.3 client authentication needs RSA-PSS: use TLS 1.2 with this card",
             g.name()
         ),

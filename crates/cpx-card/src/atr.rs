@@ -1,5 +1,5 @@
-//! Card recognition from the ATR (spec §1.1, §1.2; variant ATRs of notes §2): each generation
-//! lists its own ATRs in its table ([`crate::Capabilities::atrs`]).
+//! Card recognition from the ATR (docs/card-spec.md §1.1, §1.2; variant ATRs of docs/card-notes.md §2): each
+//! generation lists its own ATRs in its table ([`crate::Capabilities::atrs`]).
 
 use crate::error::CardError;
 use crate::generation::Generation;
@@ -14,7 +14,8 @@ pub enum Interface {
 }
 
 /// Generation and interface of a CPx ATR, among the ATRs of every known generation. Exact ATRs
-/// first (spec §1.1 matches exactly), then the masked entries (variants of notes §2). An unknown ATR is logged and refused.
+/// first (docs/card-spec.md §1.1 matches exactly), then the masked entries (variants of docs/card-notes.md
+/// §2). An unknown ATR is logged and refused.
 ///
 /// ```
 /// use cpx_card::{Generation, Interface, identify_atr};
@@ -58,7 +59,7 @@ mod tests {
             (known(Generation::Cps4, 0), Generation::Cps4, Interface::Contact),
             (known(Generation::Cps4, 1), Generation::Cps4, Interface::Contact),
             (known(Generation::Cps4, 2), Generation::Cps4, Interface::Contact),
-            // notes §2 variant
+            // docs/card-notes.md §2 variant
             (
                 &[
                     0x3B, 0xAC, 0x00, 0x40, 0x2A, 0x00, 0x12, 0x25, 0x00, 0x64, 0x80, 0x82, 0x02, 0x12, 0x00,
@@ -84,7 +85,7 @@ mod tests {
 
     #[test]
     fn unknown_atrs_are_not_cpx() {
-        // OpenSC's typo 2B 8F … (notes §2) and a truncated CPS4 ATR.
+        // OpenSC's typo 2B 8F … (docs/card-notes.md §2) and a truncated CPS4 ATR.
         let mut typo = known(Generation::Cps3, 1).to_vec();
         typo[0] = 0x2B;
         for atr in [&typo[..], &known(Generation::Cps4, 1)[..16], &[][..]] {

@@ -92,7 +92,7 @@ impl Card {
         &self.st.serial
     }
 
-    /// "IAS ECC" or "ChipDoc" (spec §5.2): [`crate::Capabilities::model`].
+    /// "IAS ECC" or "ChipDoc" (docs/card-spec.md §5.2): [`crate::Capabilities::model`].
     pub fn model(&self) -> &'static str {
         self.st.generation.model()
     }
@@ -278,7 +278,7 @@ impl Card {
     /// Status of several codes in one transaction (one SELECT MF for all on CPS3).
     pub fn pin_statuses(&mut self, kinds: &[PinKind]) -> Result<Vec<PinStatus>, CardError> {
         let statuses = self.run(true, |io, st| st.generation.driver().pin_status(io, st, kinds))?;
-        // A CPS4 says whether the PIN is verified (spec §10.6): not any more means our login
+        // A CPS4 says whether the PIN is verified (docs/card-spec.md §10.6): not any more means our login
         // is gone (another program logged the card out).
         let pin_not_verified = kinds
             .iter()
@@ -464,7 +464,7 @@ impl Card {
     /// # Ok(()) }
     /// ```
     pub fn message_hash(&self, key: KeyRole, alg: HashAlg) -> MessageHash {
-        // spec §4.2; the contactless interface has no signature key (spec §7).
+        // docs/card-spec.md §4.2; the contactless interface has no signature key (docs/card-spec.md §7).
         if self.st.generation.capabilities().signature_hash_on_card
             && self.st.interface == Interface::Contact
             && key == KeyRole::Signature

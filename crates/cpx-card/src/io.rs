@@ -86,7 +86,7 @@ impl<'a> Io<'a> {
     }
 
     /// Send one command; on `6Exx` or `6A86` (and the generation's
-    /// [`Capabilities::reselect_on`]) select the CPS AID and resend once (spec §2.3, §3.2).
+    /// [`Capabilities::reselect_on`]) select the CPS AID and resend once (docs/card-spec.md §2.3, §3.2).
     /// Chained parts and selects by AID are never resent.
     pub(crate) fn transmit(&mut self, command: &Command) -> Result<Response, CardError> {
         let response = self.tx.transmit(command)?;
@@ -128,7 +128,7 @@ impl<'a> Io<'a> {
         Ok(last)
     }
 
-    /// Select the CPS application, as the generation's driver does it (spec §1.3, §2.3, §10.15).
+    /// Select the CPS application, as the generation's driver does it (docs/card-spec.md §1.3, §2.3, §10.15).
     pub(crate) fn select_cps_aid(&mut self) -> Result<(), CardError> {
         self.generation.driver().select_application(self)
     }

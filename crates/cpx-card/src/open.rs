@@ -98,7 +98,7 @@ impl Card {
             let mut tx = channel.transaction()?;
             let mut io = Io::new(&mut *tx, generation);
             if generation.capabilities().select_aid_at_open {
-                // spec §1.3: ChipDoc on channel 1, no MANAGE CHANNEL.
+                // docs/card-spec.md §1.3: ChipDoc on channel 1, no MANAGE CHANNEL.
                 io.select_cps_aid()?;
             }
             session::read_serial(&mut io)?
@@ -134,7 +134,7 @@ impl Identified {
     }
 
     /// EF_ACTUA (CPS3 contact, [`crate::Capabilities::ef_actua`]; `None` when absent and
-    /// elsewhere, with nothing sent, spec §5.7),
+    /// elsewhere, with nothing sent, docs/card-spec.md §5.7),
     /// as [`Card::ef_actua`].
     ///
     /// # Errors

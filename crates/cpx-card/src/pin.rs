@@ -150,8 +150,8 @@ pub struct PinPolicy {
 
 impl PinPolicy {
     /// The CPS3/CPS4 defaults when the AODF gives nothing: 4 digits for the PIN, 8 for the PUK
-    /// (brief; notes §4), references 01 / 02 (spec §3.2, §8.4), unpadded ASCII (spec §8.5). A
-    /// card uses its own generation's ([`crate::Capabilities::default_policy`]).
+    /// (brief; docs/card-notes.md §4), references 01 / 02 (docs/card-spec.md §3.2, §8.4), unpadded ASCII
+    /// (docs/card-spec.md §8.5). A card uses its own generation's ([`crate::Capabilities::default_policy`]).
     pub fn default_for(kind: PinKind) -> PinPolicy {
         let (len, reference) = match kind {
             PinKind::User => (4, 0x01),

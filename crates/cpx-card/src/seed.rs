@@ -107,9 +107,9 @@ impl Pkcs15Files {
 }
 
 /// The application path when the generation fixes it on the contact interface
-/// ([`crate::Capabilities::fixed_contact_app_path`]: 3F00/0001 on a CPS3, real trace, spec §1.4
+/// ([`crate::Capabilities::fixed_contact_app_path`]: 3F00/0001 on a CPS3, real trace, docs/card-spec.md §1.4
 /// point 4); `None` elsewhere: it comes from EF.DIR (the CPS3 contactless and CPS4 paths are not
-/// public; spec §10.3).
+/// public; docs/card-spec.md §10.3).
 pub(crate) fn fixed_app_path(generation: Generation, interface: Interface) -> Option<Vec<u8>> {
     let path = generation.capabilities().fixed_contact_app_path?;
     (interface == Interface::Contact).then(|| path.to_vec())

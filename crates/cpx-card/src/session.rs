@@ -39,7 +39,7 @@ pub fn serial_from_ef_sn_icc(data: &[u8]) -> Result<String, CardError> {
 
 /// Select and read EF.SN.ICC: CPS3 `00 A4 09 0C` + `00 B0 00 00 0C` (no FCP: the content check
 /// covers the size check, one APDU less); where [`crate::Capabilities::serial_size_checked`]
-/// (CPS4) the module's `01 A4 08 00 02 D003 00`, whose FCI must give size 12 (spec §1.3), then
+/// (CPS4) the module's `01 A4 08 00 02 D003 00`, whose FCI must give size 12 (docs/card-spec.md §1.3), then
 /// `01 B0 00 00 0C`.
 pub(crate) fn read_serial(io: &mut Io<'_>) -> Result<String, CardError> {
     if io.caps().serial_size_checked {

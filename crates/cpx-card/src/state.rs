@@ -268,7 +268,7 @@ impl State {
         })
     }
 
-    /// The reference the commands use for a key of `role` (spec §1.5: PrKDF keyReference, else
+    /// The reference the commands use for a key of `role` (docs/card-spec.md §1.5: PrKDF keyReference, else
     /// the generation's default, [`crate::KeyReferences`]; the CPS4 authentication key fixed at
     /// 0x20).
     pub(crate) fn key_reference(&self, role: KeyRole, key: &PrivateKey) -> u8 {

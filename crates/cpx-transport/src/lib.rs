@@ -26,7 +26,7 @@
 //! let reader = pcsc.readers()?.into_iter().find(|r| r.status.has_card()).expect("a card");
 //! let mut card = pcsc.connect(&reader.name)?;
 //! card.set_policy(ExchangePolicy::GENERIC);
-//! // SELECT EF.SN.ICC with its FCP (spec §1.3): on T=0 this comes back through GET RESPONSE.
+//! // SELECT EF.SN.ICC with its FCP (docs/card-spec.md §1.3): on T=0 this comes back through GET RESPONSE.
 //! let select = Command::new(0x00, 0xA4, 0x09, 0x04)
 //!     .with_data(vec![0x3F, 0x00, 0xD0, 0x03]).unwrap()
 //!     .with_le(256).unwrap();

@@ -23,7 +23,7 @@ pub struct ExchangePolicy {
 
 impl ExchangePolicy {
     /// Before the card is identified: cautious chunks that every card accepts (0xE7, the
-    /// smallest `max_recv_size` of the known cards, spec §2.3). Each card generation's own
+    /// smallest `max_recv_size` of the known cards, docs/card-spec.md §2.3). Each card generation's own
     /// policy is in its table (`cpx_card::Capabilities::exchange`).
     pub const GENERIC: ExchangePolicy = ExchangePolicy {
         max_chunk: 0xE7,

@@ -1,5 +1,5 @@
 //! The CPS3 (Oberthur IAS-ECC) generation: its table of facts, its ATRs, and its driver (PIN
-//! commands and cryptography, spec §3, §4.2, §4.3, §7, §8, §9).
+//! commands and cryptography, docs/card-spec.md §3, §4.2, §4.3, §7, §8, §9).
 
 use cpx_apdu::tlv;
 use cpx_transport::ExchangePolicy;
@@ -27,54 +27,55 @@ struct Cps3;
 
 /// The CPS3's facts, each with its source.
 static CAPABILITIES: Capabilities = Capabilities {
-    // spec §5.2: the names the official module shows.
+    // docs/card-spec.md §5.2: the names the official module shows.
     name: "CPS3",
     model: "IAS ECC",
     // Cache numbering of the module's disk cache (was the generation number).
     cache_id: 3,
     cache_name: "cps3",
     atrs: ATRS,
-    // spec §2.3: basic channel.
+    // docs/card-spec.md §2.3: basic channel.
     cla: cmd::CLA_CPS3,
-    // spec §2.1: the IAS application.
+    // docs/card-spec.md §2.1: the IAS application.
     aid: &cmd::AID_CPS,
-    // spec §2.3: the CPS3 needs no selection at open (default application).
+    // docs/card-spec.md §2.3: the CPS3 needs no selection at open (default application).
     select_aid_at_open: false,
-    // spec §2.2 CPS3 column.
+    // docs/card-spec.md §2.2 CPS3 column.
     file_selection: FileSelection::IasPathFromMf,
-    // spec §2.3, §8.1: `max_recv_size` 0xE7.
+    // docs/card-spec.md §2.3, §8.1: `max_recv_size` 0xE7.
     read_chunk: 0xE7,
-    // spec §2.3, §8.1: GET RESPONSE of at most 0xE7 bytes.
+    // docs/card-spec.md §2.3, §8.1: GET RESPONSE of at most 0xE7 bytes.
     exchange: ExchangePolicy {
         max_chunk: 0xE7,
         max_response_len: 16 * 1024,
         reissue_on_6cxx: true,
     },
-    // spec §2.3: `6Exx` and `6A86` only.
+    // docs/card-spec.md §2.3: `6Exx` and `6A86` only.
     reselect_on: None,
-    // spec §1.3: `00 A4 09 0C` + `00 B0 00 00 0C`; the content check covers the size.
+    // docs/card-spec.md §1.3: `00 A4 09 0C` + `00 B0 00 00 0C`; the content check covers the size.
     serial_size_checked: false,
-    // One GET RESPONSE less on T=0: the DER header gives the size (spec §8.1).
+    // One GET RESPONSE less on T=0: the DER header gives the size (docs/card-spec.md §8.1).
     der_size_from_header: true,
-    // spec §1.4 point 4 (real trace): 3F00/0001.
+    // docs/card-spec.md §1.4 point 4 (real trace): 3F00/0001.
     fixed_contact_app_path: Some(&[0x3F, 0x00, 0x00, 0x01]),
-    // spec §5.7.
+    // docs/card-spec.md §5.7.
     ef_actua: true,
-    // spec §2.4, §8.8.
+    // docs/card-spec.md §2.4, §8.8.
     cps2ter_objects: true,
-    // spec §4.1 Tableau 2: PKCS#1 v1.5 only.
+    // docs/card-spec.md §4.1 Tableau 2: PKCS#1 v1.5 only.
     pss: false,
-    // spec §4.3: the contact authentication key deciphers.
+    // docs/card-spec.md §4.3: the contact authentication key deciphers.
     decrypt: true,
-    // spec §4.2: PSO HASH finishes the hash on the card.
+    // docs/card-spec.md §4.2: PSO HASH finishes the hash on the card.
     signature_hash_on_card: true,
-    // spec §1.5: defaults 81 / 82.
+    // docs/card-spec.md §1.5: defaults 81 / 82.
     keys: KeyReferences {
         signature: 0x81,
         authentication: 0x82,
         authentication_fixed: false,
     },
-    // spec §3.1 defaults (notes §4): 4-digit PIN, 8-digit PUK, references 01/02, unpadded.
+    // docs/card-spec.md §3.1 defaults (docs/card-notes.md §4): 4-digit PIN, 8-digit PUK, references 01/02,
+    // unpadded.
     user_pin: PinPolicy {
         min_len: 4,
         max_len: 4,
@@ -96,7 +97,7 @@ static CAPABILITIES: Capabilities = Capabilities {
 };
 
 const ATRS: &[KnownAtr] = &[
-    // spec §1.1 row 1; with the declared mask it also matches the notes §2 variant
+    // docs/card-spec.md §1.1 row 1; with the declared mask it also matches the docs/card-notes.md §2 variant
     // 3B AC 00 40 2A 00 12 25 00 64 80 82 02 12 00 90 00.
     KnownAtr {
         atr: &[
@@ -109,8 +110,8 @@ const ATRS: &[KnownAtr] = &[
         ]),
         interface: Interface::Contact,
     },
-    // spec §1.1 row 2; the mask also matches the registry/minidriver form 3B 8F … 00 00 EC C0 …
-    // (spec §1.1 Windows registry, notes §2).
+    // docs/card-spec.md §1.1 row 2; the mask also matches the registry/minidriver form 3B 8F … 00 00 EC C0 …
+    // (docs/card-spec.md §1.1 Windows registry, docs/card-notes.md §2).
     KnownAtr {
         atr: &[
             0x3B, 0x8F, 0x80, 0x01, 0x00, 0x31, 0xB8, 0x64, 0x04, 0xB0, 0xEC, 0xC1, 0x73, 0x94, 0x01, 0x80,
@@ -129,7 +130,7 @@ impl Driver for Cps3 {
         &CAPABILITIES
     }
 
-    /// `00 A4 04 04 08 <AID>` (spec §2.3).
+    /// `00 A4 04 04 08 <AID>` (docs/card-spec.md §2.3).
     fn select_application(&self, io: &mut Io<'_>) -> Result<(), CardError> {
         let r = io.transmit_once(&cmd::cps3_select_cps_aid()?)?;
         if !r.is_success() {

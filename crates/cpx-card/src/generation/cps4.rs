@@ -1,5 +1,5 @@
 //! The CPS4 (NXP ChipDoc) generation: its table of facts, its ATRs, and its driver, CLA 01
-//! (spec §3.2 CPS4 column, §4.4, §10).
+//! (docs/card-spec.md §3.2 CPS4 column, §4.4, §10).
 
 use cpx_transport::ExchangePolicy;
 use zeroize::Zeroizing;
@@ -26,54 +26,55 @@ struct Cps4;
 
 /// The CPS4's facts, each with its source.
 static CAPABILITIES: Capabilities = Capabilities {
-    // spec §5.2: the names the official module shows.
+    // docs/card-spec.md §5.2: the names the official module shows.
     name: "CPS4",
     model: "ChipDoc",
     // Cache numbering of the module's disk cache (was the generation number).
     cache_id: 4,
     cache_name: "cps4",
     atrs: ATRS,
-    // spec §1.3: logical channel 1.
+    // docs/card-spec.md §1.3: logical channel 1.
     cla: CLA_CPS4,
-    // spec §2.1: the ChipDoc applet.
+    // docs/card-spec.md §2.1: the ChipDoc applet.
     aid: &AID_CPS,
-    // spec §1.3: ChipDoc on channel 1, no MANAGE CHANNEL.
+    // docs/card-spec.md §1.3: ChipDoc on channel 1, no MANAGE CHANNEL.
     select_aid_at_open: true,
-    // spec §2.2 CPS4 column, §10.2.
+    // docs/card-spec.md §2.2 CPS4 column, §10.2.
     file_selection: FileSelection::IsoPathAfterMf,
-    // spec §2.3, §10.13: 256-byte chunks.
+    // docs/card-spec.md §2.3, §10.13: 256-byte chunks.
     read_chunk: 256,
-    // spec §2.3, §10.13.
+    // docs/card-spec.md §2.3, §10.13.
     exchange: ExchangePolicy {
         max_chunk: 256,
         max_response_len: 16 * 1024,
         reissue_on_6cxx: true,
     },
-    // spec §3.2: `6881` (channel not open) also asks for the applet again.
+    // docs/card-spec.md §3.2: `6881` (channel not open) also asks for the applet again.
     reselect_on: Some(0x6881),
-    // spec §1.3: the module's `01 A4 08 00 02 D003 00`, whose FCI must give size 12.
+    // docs/card-spec.md §1.3: the module's `01 A4 08 00 02 D003 00`, whose FCI must give size 12.
     serial_size_checked: true,
     // The FCI costs nothing on T=1: certificates are sized from it.
     der_size_from_header: false,
-    // spec §10.3: the path comes from EF.DIR.
+    // docs/card-spec.md §10.3: the path comes from EF.DIR.
     fixed_contact_app_path: None,
-    // spec §5.7, §10.4: no EF_ACTUA.
+    // docs/card-spec.md §5.7, §10.4: no EF_ACTUA.
     ef_actua: false,
-    // spec §10.14: nothing added.
+    // docs/card-spec.md §10.14: nothing added.
     cps2ter_objects: false,
-    // spec §4.4: PSS with SHA-1 and SHA-256.
+    // docs/card-spec.md §4.4: PSS with SHA-1 and SHA-256.
     pss: true,
-    // spec §4.4: raw decipher, padding removed on the host.
+    // docs/card-spec.md §4.4: raw decipher, padding removed on the host.
     decrypt: true,
-    // spec §4.4: hashes on the host.
+    // docs/card-spec.md §4.4: hashes on the host.
     signature_hash_on_card: false,
-    // spec §1.5: the authentication key is 0x20, fixed by the module; signature default 01.
+    // docs/card-spec.md §1.5: the authentication key is 0x20, fixed by the module; signature default 01.
     keys: KeyReferences {
         signature: 0x01,
         authentication: 0x20,
         authentication_fixed: true,
     },
-    // spec §3.1 defaults (notes §4): 4-digit PIN, 8-digit PUK, references 01/02, unpadded.
+    // docs/card-spec.md §3.1 defaults (docs/card-notes.md §4): 4-digit PIN, 8-digit PUK, references 01/02,
+    // unpadded.
     user_pin: PinPolicy {
         min_len: 4,
         max_len: 4,
@@ -94,7 +95,7 @@ static CAPABILITIES: Capabilities = Capabilities {
     },
 };
 
-/// spec §1.1 rows 3–5: CPS4 release candidate, final, RC T=0 only (exact).
+/// docs/card-spec.md §1.1 rows 3–5: CPS4 release candidate, final, RC T=0 only (exact).
 const ATRS: &[KnownAtr] = &[
     KnownAtr {
         atr: &[
@@ -128,7 +129,7 @@ impl Driver for Cps4 {
     }
 
     /// The ChipDoc AID on channel 1, and on failure the fix-1722 sequence ISD, CPS2ter on
-    /// channel 0, ChipDoc (spec §1.3, §10.15; the first two status words are ignored).
+    /// channel 0, ChipDoc (docs/card-spec.md §1.3, §10.15; the first two status words are ignored).
     fn select_application(&self, io: &mut Io<'_>) -> Result<(), CardError> {
         select_applet(io, CAPABILITIES.cla, CAPABILITIES.aid)
     }
@@ -180,7 +181,7 @@ impl Driver for Cps4 {
 }
 
 /// Select a Java Card applet on the channel of `cla`, and on failure the fix-1722 sequence
-/// ISD, CPS2ter on channel 0, the applet again (spec §1.3, §10.15; the first two status words
+/// ISD, CPS2ter on channel 0, the applet again (docs/card-spec.md §1.3, §10.15; the first two status words
 /// are ignored). Also used by generations built on the ChipDoc applet.
 pub(crate) fn select_applet(io: &mut Io<'_>, cla: u8, aid: &[u8]) -> Result<(), CardError> {
     let select = cmd::select_aid(cla, aid)?;
@@ -196,7 +197,7 @@ pub(crate) fn select_applet(io: &mut Io<'_>, cla: u8, aid: &[u8]) -> Result<(), 
     Ok(())
 }
 
-/// MSE `91` algorithms (spec §4.4).
+/// MSE `91` algorithms (docs/card-spec.md §4.4).
 fn alg(pss: bool, h: HashAlg) -> u8 {
     match (pss, h) {
         (false, HashAlg::Sha1) => 0x0A,

@@ -63,7 +63,7 @@ impl Generation {
         self.capabilities().name
     }
 
-    /// The model string of spec §1.2 / §5.2: "IAS ECC" or "ChipDoc".
+    /// The model string of docs/card-spec.md §1.2 / §5.2: "IAS ECC" or "ChipDoc".
     pub fn model(self) -> &'static str {
         self.capabilities().model
     }
@@ -145,7 +145,7 @@ pub struct KeyReferences {
 pub struct Capabilities {
     /// Display name, e.g. "CPS3".
     pub name: &'static str,
-    /// The model string (C_GetTokenInfo model, spec §5.2).
+    /// The model string (C_GetTokenInfo model, docs/card-spec.md §5.2).
     pub model: &'static str,
     /// A stable number naming the generation in caches on disk (never reused).
     pub cache_id: u8,

@@ -27,7 +27,7 @@ impl Generation {
 /// The stub driver: the ChipDoc commands (CLA 01) behind another AID.
 struct Cps5Test;
 
-/// The stub's application AID (a test choice, in the ANS range of spec §2.1).
+/// The stub's application AID (a test choice, in the ANS range of docs/card-spec.md §2.1).
 const AID: [u8; 8] = [0x80, 0x25, 0x00, 0x00, 0x01, 0xFF, 0x05, 0x00];
 
 /// A numeric PIN of 6 to 8 digits, sent unpadded (test choice).

@@ -32,9 +32,9 @@ pub(super) struct Layout {
 }
 
 pub(super) fn build(image: &CardImage) -> Layout {
-    // The ChipDoc applet's root: its DF name is the applet AID (spec §2.1).
+    // The ChipDoc applet's root: its DF name is the applet AID (docs/card-spec.md §2.1).
     let mut fs = FileSystem::new(Some(super::chipdoc_aid(image.kind).to_vec()));
-    let none = Rules::NONE; // no contactless interface on CPS4 (spec §7)
+    let none = Rules::NONE; // no contactless interface on CPS4 (docs/card-spec.md §7)
     fs.add_ef(
         MF,
         0x2F00,

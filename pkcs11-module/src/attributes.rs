@@ -10,6 +10,15 @@ use cryptoki_sys::*;
 
 use crate::objects::{Kind, Object};
 
+/// One attribute asked for by C_GetAttributeValue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wanted {
+    /// CKA_*.
+    pub kind: CK_ATTRIBUTE_TYPE,
+    /// pValue was NULL: only the length is asked for.
+    pub size_only: bool,
+}
+
 /// One attribute's value, or why there is none.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AttrValue {

@@ -1,5 +1,6 @@
-//! Operations: sign (card), verify and encrypt (software, the certificate's key), decrypt
-//! (card), digest (software); the per-session operation state.
+//! The per-session operation state: what a sign, verify, digest, encrypt or decrypt operation in
+//! progress keeps between its calls, and the software halves (hashing, verifying). The
+//! operations themselves are in [`crate::sign`], [`crate::decrypt`] and [`crate::digest`].
 //!
 //! Multi-part operations are streamed: C_SignUpdate, C_VerifyUpdate and C_DigestUpdate hash each
 //! part as it comes and keep none of the message, so memory stays bounded whatever its length.
@@ -9,17 +10,15 @@
 //! CKM_RSA_PKCS_PSS) take at most a modulus' worth of data: their parts are kept up to that
 //! length, and more is CKR_DATA_LEN_RANGE at the final call, as a single-part call would say.
 
-use cpx_card::{Generation, HashAlg, Interface, KeyRole, Mechanism, MessageHash};
+use cpx_card::{HashAlg, KeyRole, MessageHash};
 use cryptoki_sys::*;
-use rsa::{BigUint, Pkcs1v15Encrypt, Pkcs1v15Sign, Pss, RsaPublicKey};
+use rsa::{BigUint, Pkcs1v15Sign, Pss, RsaPublicKey};
 use sha2::Digest;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result, ck};
-use crate::mechanisms::{self, CardKind, MechanismArg, SignMech};
-use crate::objects::{self, Kind, Object};
-use crate::slots::SlotState;
-use crate::state::{Module, lock};
+use crate::mechanisms::SignMech;
+use crate::objects::Object;
 
 /// An operation's output under the two-call protocol.
 #[derive(Debug, PartialEq, Eq)]
@@ -39,32 +38,32 @@ pub enum Output {
 /// row the official conformance plan passes (spec §6.1, row 812).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Parts {
-    updated: bool,
+    pub(crate) updated: bool,
 }
 
 impl Parts {
     /// Record a C_*Update.
-    fn update(&mut self) {
+    pub(crate) fn update(&mut self) {
         self.updated = true;
     }
 
     /// Whether a call with `data` (C_Sign, C_Verify, C_Digest) or without (C_*Final) may go on.
-    fn allows(self, data: Option<&[u8]>) -> bool {
+    pub(crate) fn allows(self, data: Option<&[u8]>) -> bool {
         data.is_none() || !self.updated
     }
 }
 
 /// A signature in progress.
 pub struct SignOp {
-    role: KeyRole,
-    modulus_len: usize,
-    private: bool,
-    input: SignInput,
-    parts: Parts,
+    pub(crate) role: KeyRole,
+    pub(crate) modulus_len: usize,
+    pub(crate) private: bool,
+    pub(crate) input: SignInput,
+    pub(crate) parts: Parts,
 }
 
 /// A signature in progress: its mechanism and what it has of the data.
-enum SignInput {
+pub(crate) enum SignInput {
     /// CKM_SHA*_RSA_PKCS (`pss` false), CKM_SHA*_RSA_PKCS_PSS: the message hashed so far, in
     /// the form the card needs.
     Message { pss: bool, hash: MessageHash },
@@ -76,15 +75,15 @@ enum SignInput {
 
 /// A verification in progress.
 pub struct VerifyOp {
-    key: RsaPublicKey,
+    pub(crate) key: RsaPublicKey,
     /// The card key whose public half this is: CKM_RSA_PKCS verifies as that key signs.
-    role: KeyRole,
-    mech: SignMech,
-    input: VerifyInput,
-    parts: Parts,
+    pub(crate) role: KeyRole,
+    pub(crate) mech: SignMech,
+    pub(crate) input: VerifyInput,
+    pub(crate) parts: Parts,
 }
 
-/// The operation a failed call ends (see [`Module::end_after_failure`]).
+/// The operation a failed call ends (see [`crate::session::end_after_failure`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ending {
     /// C_Digest, C_DigestUpdate, C_DigestFinal.
@@ -95,12 +94,12 @@ pub enum Ending {
 
 /// A C_Digest* operation in progress.
 pub struct Digesting {
-    hash: DigestOp,
-    parts: Parts,
+    pub(crate) hash: DigestOp,
+    pub(crate) parts: Parts,
 }
 
 /// What a verification in progress has of its data.
-enum VerifyInput {
+pub(crate) enum VerifyInput {
     /// CKM_SHA*_RSA_PKCS[_PSS]: the message hashed so far.
     Message(DigestOp),
     /// CKM_RSA_PKCS, CKM_RSA_PKCS_PSS: the data itself (at most a modulus long).
@@ -115,14 +114,14 @@ const MAX_RAW_INPUT: usize = 512;
 /// beyond which the data is too long whatever follows (CKR_DATA_LEN_RANGE at the end) and
 /// nothing more is kept. Wiped on drop (it may be a hash of a secret document, or a TLS
 /// handshake's).
-struct RawInput {
-    data: Zeroizing<Vec<u8>>,
-    cap: usize,
-    too_long: bool,
+pub(crate) struct RawInput {
+    pub(crate) data: Zeroizing<Vec<u8>>,
+    pub(crate) cap: usize,
+    pub(crate) too_long: bool,
 }
 
 impl RawInput {
-    fn new(cap: usize) -> Self {
+    pub(crate) fn new(cap: usize) -> Self {
         RawInput {
             data: Zeroizing::new(Vec::new()),
             cap: cap.min(MAX_RAW_INPUT),
@@ -130,7 +129,7 @@ impl RawInput {
         }
     }
 
-    fn push(&mut self, part: &[u8]) {
+    pub(crate) fn push(&mut self, part: &[u8]) {
         if self.too_long {
             return;
         }
@@ -143,7 +142,7 @@ impl RawInput {
     }
 
     /// The data, or CKR_DATA_LEN_RANGE when it went past the cap.
-    fn get(&self) -> Result<&[u8]> {
+    pub(crate) fn get(&self) -> Result<&[u8]> {
         if self.too_long {
             return ck(CKR_DATA_LEN_RANGE);
         }
@@ -161,28 +160,28 @@ pub enum DigestOp {
 }
 
 impl DigestOp {
-    fn new(alg: HashAlg) -> Self {
+    pub(crate) fn new(alg: HashAlg) -> Self {
         match alg {
             HashAlg::Sha1 => DigestOp::Sha1(sha1::Sha1::new()),
             HashAlg::Sha256 => DigestOp::Sha256(sha2::Sha256::new()),
         }
     }
 
-    fn update(&mut self, part: &[u8]) {
+    pub(crate) fn update(&mut self, part: &[u8]) {
         match self {
             DigestOp::Sha1(d) => d.update(part),
             DigestOp::Sha256(d) => d.update(part),
         }
     }
 
-    fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         match self {
             DigestOp::Sha1(_) => 20,
             DigestOp::Sha256(_) => 32,
         }
     }
 
-    fn finish(self) -> Vec<u8> {
+    pub(crate) fn finish(self) -> Vec<u8> {
         match self {
             DigestOp::Sha1(d) => d.finalize().to_vec(),
             DigestOp::Sha256(d) => d.finalize().to_vec(),
@@ -191,7 +190,7 @@ impl DigestOp {
 }
 
 impl SignInput {
-    fn push(&mut self, part: &[u8]) {
+    pub(crate) fn push(&mut self, part: &[u8]) {
         match self {
             SignInput::Message { hash, .. } => hash.update(part),
             SignInput::RsaPkcs(raw) | SignInput::PssHash(_, raw) => raw.push(part),
@@ -200,7 +199,7 @@ impl SignInput {
 }
 
 impl VerifyInput {
-    fn push(&mut self, part: &[u8]) {
+    pub(crate) fn push(&mut self, part: &[u8]) {
         match self {
             VerifyInput::Message(d) => d.update(part),
             VerifyInput::Raw(r) => r.push(part),
@@ -210,13 +209,13 @@ impl VerifyInput {
 
 /// A decryption in progress (the plaintext kept if the caller's buffer was too small).
 pub struct DecryptOp {
-    modulus_len: usize,
-    result: Option<Zeroizing<Vec<u8>>>,
+    pub(crate) modulus_len: usize,
+    pub(crate) result: Option<Zeroizing<Vec<u8>>>,
 }
 
 /// An encryption in progress.
 pub struct EncryptOp {
-    key: RsaPublicKey,
+    pub(crate) key: RsaPublicKey,
 }
 
 /// A session's active operations.
@@ -236,41 +235,7 @@ pub struct Ops {
     pub encrypt: Option<EncryptOp>,
 }
 
-fn card_kind(module: &Module, st: &mut SlotState, reader: &str) -> Result<CardKind> {
-    st.with_token(module, reader, |t, _| {
-        Ok(CardKind {
-            generation: t.card.generation(),
-            interface: t.card.interface(),
-        })
-    })
-}
-
-/// Say why a card refuses a signature mechanism a client asked for, where the answer is not
-/// obvious to whoever reads the log: TLS 1.3 client authentication needs RSA-PSS, which only a
-/// CPS4 does (spec §4.1 Tableau 2), so a TLS 1.3 login with a CPS3 fails at this point.
-fn explain_refusal(reader: &str, card: CardKind, arg: &MechanismArg) {
-    let pss = matches!(
-        arg.mechanism,
-        CKM_RSA_PKCS_PSS
-            | CKM_SHA1_RSA_PKCS_PSS
-            | CKM_SHA256_RSA_PKCS_PSS
-            | CKM_SHA384_RSA_PKCS_PSS
-            | CKM_SHA512_RSA_PKCS_PSS
-    );
-    let what = mechanisms::name(arg.mechanism);
-    match (card.generation, card.interface) {
-        (_, Interface::Contactless) => log::warn!(
-            "{reader}: {what} is not available on the contactless interface (CKM_RSA_PKCS only, spec §7)"
-        ),
-        (Generation::Cps3, _) if pss => log::warn!(
-            "{reader}: {what} is not available on a CPS3 (PKCS#1 v1.5 signatures only, spec §4.1 \
-             Tableau 2); TLS 1.3 client authentication needs RSA-PSS: use TLS 1.2 with this card"
-        ),
-        _ => log::info!("{reader}: {what} is not a signature mechanism of this card"),
-    }
-}
-
-fn public_key(o: &Object) -> Result<RsaPublicKey> {
+pub(crate) fn public_key(o: &Object) -> Result<RsaPublicKey> {
     let k = o.key().ok_or(Error::Ck(CKR_KEY_TYPE_INCONSISTENT))?;
     RsaPublicKey::new(
         BigUint::from_bytes_be(&k.modulus),
@@ -280,7 +245,7 @@ fn public_key(o: &Object) -> Result<RsaPublicKey> {
 }
 
 /// Size query / too small / go, for outputs whose length is known in advance.
-fn check_cap(len: usize, cap: Option<usize>) -> Result<Option<Output>> {
+pub(crate) fn check_cap(len: usize, cap: Option<usize>) -> Result<Option<Output>> {
     match cap {
         None => Ok(Some(Output::Size(len))),
         Some(c) if c < len => Err(Error::BufferTooSmall(len)),
@@ -288,7 +253,7 @@ fn check_cap(len: usize, cap: Option<usize>) -> Result<Option<Output>> {
     }
 }
 
-fn verify_sig(
+pub(crate) fn verify_sig(
     key: &RsaPublicKey,
     role: KeyRole,
     mech: SignMech,
@@ -337,462 +302,6 @@ fn verify_sig(
         }
     };
     r.map_err(|_| Error::Ck(CKR_SIGNATURE_INVALID))
-}
-
-impl Module {
-    /// C_GetMechanismList (the card is opened to know its generation).
-    pub fn mechanism_list(&self, id: CK_SLOT_ID) -> Result<Vec<CK_MECHANISM_TYPE>> {
-        let slot = self.slot(id)?;
-        self.refresh_slots()?;
-        let mut st = slot.state()?;
-        Ok(mechanisms::list(card_kind(self, &mut st, &slot.reader)?))
-    }
-
-    /// C_GetMechanismInfo.
-    pub fn mechanism_info(&self, id: CK_SLOT_ID, m: CK_MECHANISM_TYPE) -> Result<CK_MECHANISM_INFO> {
-        let slot = self.slot(id)?;
-        self.refresh_slots()?;
-        let mut st = slot.state()?;
-        mechanisms::info(card_kind(self, &mut st, &slot.reader)?, m)
-    }
-
-    /// C_SignInit.
-    pub fn sign_init(&self, h: CK_SESSION_HANDLE, arg: &MechanismArg, key: CK_OBJECT_HANDLE) -> Result<()> {
-        self.with_session(h, |s, ops, st| {
-            if ops.sign.is_some() {
-                return ck(CKR_OPERATION_ACTIVE);
-            }
-            let kind = card_kind(self, st, &s.slot.reader)?;
-            let mech = mechanisms::sign_mech(kind, arg)
-                .inspect_err(|_| explain_refusal(&s.slot.reader, kind, arg))?;
-            let o = objects::key_for(self, st, &s.slot.reader, key, CKR_KEY_HANDLE_INVALID)?;
-            let Kind::PrivateKey(k) = &o.kind else {
-                return ck(CKR_KEY_TYPE_INCONSISTENT);
-            };
-            if o.private && !st.user_logged_in() {
-                return ck(CKR_USER_NOT_LOGGED_IN);
-            }
-            let (role, modulus_len) = (k.role, k.modulus_len());
-            // The card decides what to keep of a message: the CPS3 signature key ends the hash
-            // itself (spec §4.2).
-            let mut message_hash =
-                |alg| st.with_token(self, &s.slot.reader, |t, _| Ok(t.card.message_hash(role, alg)));
-            let input = match mech {
-                SignMech::Pkcs1(alg) => SignInput::Message {
-                    pss: false,
-                    hash: message_hash(alg)?,
-                },
-                SignMech::Pss(alg) => SignInput::Message {
-                    pss: true,
-                    hash: message_hash(alg)?,
-                },
-                SignMech::RsaPkcs => SignInput::RsaPkcs(RawInput::new(modulus_len)),
-                SignMech::PssHash(alg) => SignInput::PssHash(alg, RawInput::new(modulus_len)),
-            };
-            ops.sign = Some(SignOp {
-                role,
-                modulus_len,
-                private: o.private,
-                input,
-                parts: Parts::default(),
-            });
-            Ok(())
-        })
-    }
-
-    /// C_SignUpdate.
-    pub fn sign_update(&self, h: CK_SESSION_HANDLE, part: &[u8]) -> Result<()> {
-        self.with_session(h, |_, ops, _| {
-            let op = ops
-                .sign
-                .as_mut()
-                .ok_or(Error::Ck(CKR_OPERATION_NOT_INITIALIZED))?;
-            op.parts.update();
-            op.input.push(part);
-            Ok(())
-        })
-    }
-
-    /// C_Sign (`data` = Some) or C_SignFinal (`data` = None). `cap` is the output buffer size
-    /// (None = NULL: size query, no APDU).
-    pub fn sign(&self, h: CK_SESSION_HANDLE, data: Option<&[u8]>, cap: Option<usize>) -> Result<Output> {
-        self.with_session(h, |s, ops, st| {
-            let op = ops
-                .sign
-                .as_mut()
-                .ok_or(Error::Ck(CKR_OPERATION_NOT_INITIALIZED))?;
-            if !op.parts.allows(data) {
-                ops.sign = None;
-                return ck(CKR_OPERATION_NOT_INITIALIZED);
-            }
-            if let Some(out) = check_cap(op.modulus_len, cap)? {
-                return Ok(out);
-            }
-            let Some(mut op) = ops.sign.take() else {
-                return ck(CKR_OPERATION_NOT_INITIALIZED);
-            };
-            if let Some(d) = data {
-                op.input.push(d);
-            }
-            if op.private && !st.user_logged_in() {
-                return ck(CKR_USER_NOT_LOGGED_IN);
-            }
-            // What goes to the card, the data's length checked first (no APDU for bad data).
-            enum Ready<'a> {
-                Message(Mechanism, &'a MessageHash),
-                Raw(Mechanism, &'a [u8]),
-            }
-            let ready = match &op.input {
-                SignInput::Message { pss: false, hash } => Ready::Message(Mechanism::Pkcs1(hash.alg()), hash),
-                SignInput::Message { pss: true, hash } => Ready::Message(Mechanism::Pss(hash.alg()), hash),
-                SignInput::RsaPkcs(raw) => Ready::Raw(Mechanism::RsaPkcs, raw.get()?),
-                SignInput::PssHash(alg, raw) => {
-                    let data = raw.get()?;
-                    if data.len() != alg.digest_len() {
-                        return ck(CKR_DATA_LEN_RANGE);
-                    }
-                    Ready::Raw(Mechanism::PssHash, data)
-                }
-            };
-            let sig = st.with_token(self, &s.slot.reader, |t, _| {
-                match ready {
-                    Ready::Message(mech, hash) => t.card.sign_message(op.role, mech, hash),
-                    Ready::Raw(mech, data) => t.card.sign(op.role, mech, data),
-                }
-                .map_err(Error::from)
-            })?;
-            Ok(Output::Data(sig))
-        })
-    }
-
-    /// C_VerifyInit (software, with the public key of the key object).
-    pub fn verify_init(&self, h: CK_SESSION_HANDLE, arg: &MechanismArg, key: CK_OBJECT_HANDLE) -> Result<()> {
-        self.with_session(h, |s, ops, st| {
-            if ops.verify.is_some() {
-                return ck(CKR_OPERATION_ACTIVE);
-            }
-            let kind = card_kind(self, st, &s.slot.reader)?;
-            let mech = mechanisms::sign_mech(kind, arg)?;
-            let o = objects::key_for(self, st, &s.slot.reader, key, CKR_KEY_HANDLE_INVALID)?;
-            let Kind::PublicKey(data) = &o.kind else {
-                return ck(CKR_KEY_TYPE_INCONSISTENT);
-            };
-            let role = data.role;
-            let key = public_key(&o)?;
-            let input = match mech {
-                SignMech::Pkcs1(alg) | SignMech::Pss(alg) => VerifyInput::Message(DigestOp::new(alg)),
-                SignMech::RsaPkcs | SignMech::PssHash(_) => {
-                    use rsa::traits::PublicKeyParts;
-                    VerifyInput::Raw(RawInput::new(key.size()))
-                }
-            };
-            ops.verify = Some(VerifyOp {
-                key,
-                role,
-                mech,
-                input,
-                parts: Parts::default(),
-            });
-            Ok(())
-        })
-    }
-
-    /// C_VerifyUpdate.
-    pub fn verify_update(&self, h: CK_SESSION_HANDLE, part: &[u8]) -> Result<()> {
-        self.with_session(h, |_, ops, _| {
-            let op = ops
-                .verify
-                .as_mut()
-                .ok_or(Error::Ck(CKR_OPERATION_NOT_INITIALIZED))?;
-            op.parts.update();
-            op.input.push(part);
-            Ok(())
-        })
-    }
-
-    /// C_Verify (`data` = Some) or C_VerifyFinal. The operation ends whatever the outcome.
-    pub fn verify(&self, h: CK_SESSION_HANDLE, data: Option<&[u8]>, sig: &[u8]) -> Result<()> {
-        self.with_session(h, |_, ops, _| {
-            let mut op = ops
-                .verify
-                .take()
-                .ok_or(Error::Ck(CKR_OPERATION_NOT_INITIALIZED))?;
-            if !op.parts.allows(data) {
-                return ck(CKR_OPERATION_NOT_INITIALIZED);
-            }
-            if let Some(d) = data {
-                op.input.push(d);
-            }
-            verify_sig(&op.key, op.role, op.mech, op.input, sig)
-        })
-    }
-
-    /// C_EncryptInit (CKM_RSA_PKCS with a public key whose CKA_ENCRYPT is true, spec §4.5).
-    pub fn encrypt_init(
-        &self,
-        h: CK_SESSION_HANDLE,
-        arg: &MechanismArg,
-        key: CK_OBJECT_HANDLE,
-    ) -> Result<()> {
-        self.with_session(h, |s, ops, st| {
-            if ops.encrypt.is_some() {
-                return ck(CKR_OPERATION_ACTIVE);
-            }
-            if arg.mechanism != CKM_RSA_PKCS {
-                return ck(CKR_MECHANISM_INVALID);
-            }
-            arg.no_stray_parameter()?;
-            let o = objects::key_for(self, st, &s.slot.reader, key, CKR_KEY_HANDLE_INVALID)?;
-            match &o.kind {
-                Kind::PublicKey(k) if k.encrypt => {}
-                _ => return ck(CKR_KEY_TYPE_INCONSISTENT),
-            }
-            ops.encrypt = Some(EncryptOp { key: public_key(&o)? });
-            Ok(())
-        })
-    }
-
-    /// C_Encrypt (single part, in software, no APDU).
-    pub fn encrypt(&self, h: CK_SESSION_HANDLE, data: &[u8], cap: Option<usize>) -> Result<Output> {
-        use rsa::traits::PublicKeyParts;
-        self.with_session(h, |_, ops, _| {
-            let op = ops
-                .encrypt
-                .as_ref()
-                .ok_or(Error::Ck(CKR_OPERATION_NOT_INITIALIZED))?;
-            let k = op.key.size();
-            if let Some(out) = check_cap(k, cap)? {
-                return Ok(out);
-            }
-            let Some(op) = ops.encrypt.take() else {
-                return ck(CKR_OPERATION_NOT_INITIALIZED);
-            };
-            if data.len() > k - 11 {
-                return ck(CKR_DATA_LEN_RANGE);
-            }
-            op.key
-                .encrypt(&mut rand_core::OsRng, Pkcs1v15Encrypt, data)
-                .map(Output::Data)
-                .map_err(|_| Error::Ck(CKR_GENERAL_ERROR))
-        })
-    }
-
-    /// C_DecryptInit (CKM_RSA_PKCS, the authentication key; a bad handle is
-    /// CKR_OBJECT_HANDLE_INVALID as in the official module, spec §6.1 row 503).
-    pub fn decrypt_init(
-        &self,
-        h: CK_SESSION_HANDLE,
-        arg: &MechanismArg,
-        key: CK_OBJECT_HANDLE,
-    ) -> Result<()> {
-        self.with_session(h, |s, ops, st| {
-            if ops.decrypt.is_some() {
-                return ck(CKR_OPERATION_ACTIVE);
-            }
-            let kind = card_kind(self, st, &s.slot.reader)?;
-            let info = mechanisms::info(kind, arg.mechanism)?;
-            if info.flags & CKF_DECRYPT == 0 {
-                return ck(CKR_MECHANISM_INVALID);
-            }
-            arg.no_stray_parameter()?;
-            let o = objects::key_for(self, st, &s.slot.reader, key, CKR_OBJECT_HANDLE_INVALID)?;
-            let Kind::PrivateKey(k) = &o.kind else {
-                return ck(CKR_KEY_TYPE_INCONSISTENT);
-            };
-            if !k.decrypt {
-                return ck(CKR_KEY_FUNCTION_NOT_PERMITTED);
-            }
-            if o.private && !st.user_logged_in() {
-                return ck(CKR_USER_NOT_LOGGED_IN);
-            }
-            ops.decrypt = Some(DecryptOp {
-                modulus_len: k.modulus_len(),
-                result: None,
-            });
-            Ok(())
-        })
-    }
-
-    /// C_Decrypt. A NULL buffer gets the modulus length (no APDU); a buffer too small for the
-    /// plaintext keeps the result for the next call (no second APDU).
-    pub fn decrypt(&self, h: CK_SESSION_HANDLE, data: &[u8], cap: Option<usize>) -> Result<Output> {
-        self.with_session(h, |s, ops, st| {
-            let op = ops
-                .decrypt
-                .as_mut()
-                .ok_or(Error::Ck(CKR_OPERATION_NOT_INITIALIZED))?;
-            let Some(cap) = cap else {
-                return Ok(Output::Size(
-                    op.result.as_ref().map_or(op.modulus_len, |r| r.len()),
-                ));
-            };
-            if op.result.is_none() {
-                if data.len() != op.modulus_len {
-                    ops.decrypt = None;
-                    return ck(CKR_ENCRYPTED_DATA_LEN_RANGE);
-                }
-                if !st.user_logged_in() {
-                    ops.decrypt = None;
-                    return ck(CKR_USER_NOT_LOGGED_IN);
-                }
-                let r = st.with_token(self, &s.slot.reader, |t, _| {
-                    t.card
-                        .decrypt(KeyRole::Authentication, data)
-                        .map_err(|e| match e {
-                            cpx_card::CardError::InvalidInput { .. } => Error::Ck(CKR_ENCRYPTED_DATA_INVALID),
-                            other => Error::Card(other),
-                        })
-                });
-                match r {
-                    Ok(plain) => op.result = Some(plain),
-                    Err(e) => {
-                        ops.decrypt = None;
-                        return Err(e);
-                    }
-                }
-            }
-            let len = op.result.as_ref().map_or(0, |r| r.len());
-            if cap < len {
-                return Err(Error::BufferTooSmall(len));
-            }
-            let out = op.result.take().map(|r| r.to_vec()).unwrap_or_default();
-            ops.decrypt = None;
-            Ok(Output::Data(out))
-        })
-    }
-
-    /// After a failed C_Digest* or C_Decrypt (other than CKR_BUFFER_TOO_SMALL), whatever failed,
-    /// a NULL argument included: the operation is over (PKCS#11 2.40 §5.9, §5.10: such a call
-    /// "always terminates the active operation" unless it returns CKR_BUFFER_TOO_SMALL or
-    /// answers a length query). The official conformance plan goes on after a NULL argument
-    /// (spec §6.1 rows 509–510, 407–408, and the signing rows); for decryption and digests
-    /// cpx follows the standard (issue 14), for C_Encrypt and C_Sign the plan.
-    pub fn end_after_failure(&self, h: CK_SESSION_HANDLE, op: Ending, e: &Error) {
-        if e.rv() == CKR_BUFFER_TOO_SMALL {
-            return;
-        }
-        if let Ok(session) = self.session(h) {
-            let mut ops = lock(&session.ops);
-            match op {
-                Ending::Digest => ops.digest = None,
-                Ending::Decrypt => ops.decrypt = None,
-            }
-        }
-    }
-
-    /// C_DigestInit (software).
-    pub fn digest_init(&self, h: CK_SESSION_HANDLE, arg: &MechanismArg) -> Result<()> {
-        self.with_session(h, |_, ops, _| {
-            if ops.digest.is_some() {
-                return ck(CKR_OPERATION_ACTIVE);
-            }
-            ops.digest = Some(Digesting {
-                hash: DigestOp::new(mechanisms::digest_mech(arg)?),
-                parts: Parts::default(),
-            });
-            Ok(())
-        })
-    }
-
-    /// C_DigestUpdate.
-    pub fn digest_update(&self, h: CK_SESSION_HANDLE, part: &[u8]) -> Result<()> {
-        self.with_session(h, |_, ops, _| {
-            let op = ops
-                .digest
-                .as_mut()
-                .ok_or(Error::Ck(CKR_OPERATION_NOT_INITIALIZED))?;
-            op.parts.update();
-            op.hash.update(part);
-            Ok(())
-        })
-    }
-
-    /// C_Digest (`data` = Some) or C_DigestFinal.
-    pub fn digest(&self, h: CK_SESSION_HANDLE, data: Option<&[u8]>, cap: Option<usize>) -> Result<Output> {
-        self.with_session(h, |_, ops, _| {
-            let op = ops
-                .digest
-                .as_mut()
-                .ok_or(Error::Ck(CKR_OPERATION_NOT_INITIALIZED))?;
-            if !op.parts.allows(data) {
-                ops.digest = None;
-                return ck(CKR_OPERATION_NOT_INITIALIZED);
-            }
-            if let Some(out) = check_cap(op.hash.len(), cap)? {
-                return Ok(out);
-            }
-            let Some(mut op) = ops.digest.take() else {
-                return ck(CKR_OPERATION_NOT_INITIALIZED);
-            };
-            op.hash.update(data.unwrap_or(&[]));
-            Ok(Output::Data(op.hash.finish()))
-        })
-    }
-
-    /// C_FindObjectsInit.
-    pub fn find_init(&self, h: CK_SESSION_HANDLE, template: &[(CK_ATTRIBUTE_TYPE, Vec<u8>)]) -> Result<()> {
-        self.with_session(h, |s, ops, st| {
-            if ops.find.is_some() {
-                return ck(CKR_OPERATION_ACTIVE);
-            }
-            let mut found = objects::find(self, st, &s.slot.reader, template)?;
-            found.reverse();
-            ops.find = Some(found);
-            Ok(())
-        })
-    }
-
-    /// C_FindObjects: up to `max` handles.
-    pub fn find_next(&self, h: CK_SESSION_HANDLE, max: usize) -> Result<Vec<CK_OBJECT_HANDLE>> {
-        self.with_session(h, |_, ops, _| {
-            let left = ops
-                .find
-                .as_mut()
-                .ok_or(Error::Ck(CKR_OPERATION_NOT_INITIALIZED))?;
-            let mut out = Vec::new();
-            while out.len() < max {
-                match left.pop() {
-                    Some(x) => out.push(x),
-                    None => break,
-                }
-            }
-            Ok(out)
-        })
-    }
-
-    /// C_FindObjectsFinal.
-    pub fn find_final(&self, h: CK_SESSION_HANDLE) -> Result<()> {
-        self.with_session(h, |_, ops, _| {
-            ops.find
-                .take()
-                .map(|_| ())
-                .ok_or(Error::Ck(CKR_OPERATION_NOT_INITIALIZED))
-        })
-    }
-
-    /// C_GetAttributeValue.
-    pub fn get_attributes(
-        &self,
-        h: CK_SESSION_HANDLE,
-        object: CK_OBJECT_HANDLE,
-        wanted: &[objects::Wanted],
-    ) -> Result<Vec<crate::attributes::AttrValue>> {
-        self.with_session(h, |s, _, st| {
-            objects::get_attributes(self, st, &s.slot.reader, object, wanted)
-        })
-    }
-
-    /// C_SetAttributeValue (see [`objects::set_value`]).
-    pub fn set_attributes(
-        &self,
-        h: CK_SESSION_HANDLE,
-        object: CK_OBJECT_HANDLE,
-        template: &[(CK_ATTRIBUTE_TYPE, Vec<u8>)],
-    ) -> Result<()> {
-        self.with_session(h, |s, _, st| {
-            objects::set_value(self, st, &s.slot.reader, s.rw, object, template)
-        })
-    }
 }
 
 #[cfg(test)]

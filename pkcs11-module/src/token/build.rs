@@ -4,11 +4,11 @@
 //!    or a private-key attribute needs nothing else;
 //! 2. the certificates and public keys ([`key_objects`]): the CDF's entries (a public key object
 //!    exists for a key with a certificate of its iD, labelled after it, spec §5.3); the
-//!    certificates themselves are not read ([`load_cert`] reads one when an attribute needs
+//!    certificates themselves are not read (`load_cert` reads one when an attribute needs
 //!    it or its public key is used);
 //! 3. the data objects ([`objects`]): the DODF.
 //!
-//! Whatever was built first, the list is in the official module's order ([`official_order`]).
+//! Whatever was built first, the list is in the official module's order (`official_order`).
 //! The disk cache ([`crate::cache`])
 //! keeps whatever was read — the PKCS#15 files at once, the listing once the CDF is known,
 //! each certificate when it is read, the data list where it is cached — and a later process
@@ -17,11 +17,10 @@
 use cpx_card::{Interface, KeyRole};
 use cryptoki_sys::*;
 
-use super::{CertData, KeyData, Kind, Object, Parsed, parse_cert};
+use super::Token;
 use crate::cache;
 use crate::error::{Error, Result, ck};
-use crate::state::Module;
-use crate::token::Token;
+use crate::objects::{CertData, KeyData, Kind, Object, Parsed, new_object_handle, parse_cert};
 
 /// The private keys of the card's PrKDF, as the disk cache keeps them (no APDU once the
 /// card layer has read the PrKDF).
@@ -61,7 +60,7 @@ fn card_certs(token: &mut Token) -> Result<(Vec<cache::Cert>, bool)> {
 
 /// The data objects of the DODF (values not read); `None` when they cannot be listed (the
 /// token still works without them).
-pub(super) fn card_data(token: &mut Token) -> Result<Option<Vec<cache::Data>>> {
+fn card_data(token: &mut Token) -> Result<Option<Vec<cache::Data>>> {
     match token.card.data_objects() {
         Ok(list) => Ok(Some(
             list.into_iter()
@@ -86,11 +85,11 @@ pub(super) fn card_data(token: &mut Token) -> Result<Option<Vec<cache::Data>>> {
 }
 
 /// The private key objects of `keys`, not linked to a certificate yet ([`with_certs`]).
-fn private_key_objects_of(module: &Module, token: &Token, keys: &[cache::PrivateKey]) -> Vec<Object> {
+fn private_key_objects_of(token: &Token, keys: &[cache::PrivateKey]) -> Vec<Object> {
     let contactless = token.card.interface() == Interface::Contactless;
     keys.iter()
         .map(|k| Object {
-            handle: module.new_object_handle(),
+            handle: new_object_handle(),
             label: k.label.clone(),
             id: k.id.clone(),
             // spec §5.3: the contactless technical key is public (PrKDF flag).
@@ -119,12 +118,12 @@ fn private_key_objects_of(module: &Module, token: &Token, keys: &[cache::Private
 /// certificate has its iD (spec §5.3: no PuKDF on CPx cards, "Cle publique - " + the
 /// certificate label) and linked to that certificate, then `rest`; [`official_order`] then
 /// puts them in the official module's order.
-fn with_certs(module: &Module, certs: &[cache::Cert], keys: Vec<Object>, rest: Vec<Object>) -> Vec<Object> {
+fn with_certs(certs: &[cache::Cert], keys: Vec<Object>, rest: Vec<Object>) -> Vec<Object> {
     let mut out: Vec<Object> = certs
         .iter()
         .enumerate()
         .map(|(i, c)| Object {
-            handle: module.new_object_handle(),
+            handle: new_object_handle(),
             label: c.label.clone(),
             id: c.id.clone(),
             private: false,
@@ -140,7 +139,7 @@ fn with_certs(module: &Module, certs: &[cache::Cert], keys: Vec<Object>, rest: V
         match (cert, &k.kind) {
             (Some(ci), Kind::PrivateKey(key)) => {
                 out.push(Object {
-                    handle: module.new_object_handle(),
+                    handle: new_object_handle(),
                     label: format!("Cle publique - {}", certs[ci].label),
                     id: k.id.clone(),
                     private: false,
@@ -172,7 +171,7 @@ fn has_user_pin(token: &Token) -> bool {
 /// certificates of no key; then the data objects in DODF order, the private ones before the
 /// public ones when there is a PIN. The sort is stable: certificates stay in CDF order and
 /// data objects in DODF order within their group.
-pub(super) fn official_order(objects: &mut Vec<Object>, pin: bool) {
+fn official_order(objects: &mut Vec<Object>, pin: bool) {
     let pass = |private: bool| u8::from(!(pin && private));
     // The private keys in PrKDF order, with the pass that lists them.
     let keys: Vec<(Vec<u8>, u8)> = objects
@@ -200,9 +199,9 @@ pub(super) fn official_order(objects: &mut Vec<Object>, pin: bool) {
 
 /// The certificate and key objects of a whole `listing` (from the disk cache): certificates
 /// with a DER filled at once, the others waiting for [`load_cert`].
-fn assemble_keys(module: &Module, token: &Token, listing: &cache::Objects) -> Vec<Object> {
-    let keys = private_key_objects_of(module, token, &listing.keys);
-    let mut out = with_certs(module, &listing.certs, keys, Vec::new());
+fn assemble_keys(token: &Token, listing: &cache::Objects) -> Vec<Object> {
+    let keys = private_key_objects_of(token, &listing.keys);
+    let mut out = with_certs(&listing.certs, keys, Vec::new());
     official_order(&mut out, has_user_pin(token));
     for (i, c) in listing.certs.iter().enumerate() {
         if c.der.is_empty() {
@@ -218,10 +217,10 @@ fn assemble_keys(module: &Module, token: &Token, listing: &cache::Objects) -> Ve
 }
 
 /// The data objects of `data`, after the keys.
-fn assemble_data(module: &Module, data: &[cache::Data]) -> Vec<Object> {
+fn assemble_data(data: &[cache::Data]) -> Vec<Object> {
     data.iter()
         .map(|d| Object {
-            handle: module.new_object_handle(),
+            handle: new_object_handle(),
             label: d.label.clone(),
             id: Vec::new(),
             private: d.private,
@@ -237,7 +236,7 @@ fn assemble_data(module: &Module, data: &[cache::Data]) -> Vec<Object> {
 }
 
 /// Fill every object that waits for certificate `index` from its parsed form.
-pub(super) fn fill_cert(objects: &mut [Object], index: usize, label: &str, p: &Parsed) {
+fn fill_cert(objects: &mut [Object], index: usize, label: &str, p: &Parsed) {
     for o in objects.iter_mut().filter(|o| o.pending_cert == Some(index)) {
         o.pending_cert = None;
         match &mut o.kind {
@@ -262,7 +261,7 @@ pub(super) fn fill_cert(objects: &mut [Object], index: usize, label: &str, p: &P
 /// DER in the disk cache's entry (written after the call, [`Token::note_files`]); its DER. The
 /// CDF entry gives the path: from the card layer (the disk cache's CDF: no APDU), matched by
 /// label and iD.
-pub(super) fn load_cert(token: &mut Token, index: usize) -> Result<Vec<u8>> {
+pub(crate) fn load_cert(token: &mut Token, index: usize) -> Result<Vec<u8>> {
     let Some((label, id)) = token
         .objects
         .as_ref()
@@ -317,18 +316,18 @@ pub(super) fn load_cert(token: &mut Token, index: usize) -> Result<Vec<u8>> {
 /// when it lists the objects (then the certificates and public keys too, at no cost), else
 /// from the PrKDF alone (a key lookup, C_SignInit or a private-key attribute needs nothing
 /// else). The list returned may hold more than private keys: callers filter by class.
-pub fn private_key_objects<'a>(module: &Module, token: &'a mut Token) -> Result<&'a mut Vec<Object>> {
+pub fn private_key_objects(token: &mut Token) -> Result<&mut Vec<Object>> {
     if token.objects.is_none() {
         let cached = token.cache.as_ref().and_then(|c| c.entry.objects.clone());
         let objects = match cached {
             Some(listing) => {
                 log::debug!("certificates and keys from the disk cache");
                 token.certs_listed = true;
-                assemble_keys(module, token, &listing)
+                assemble_keys(token, &listing)
             }
             None => {
                 let keys = card_keys(token)?;
-                private_key_objects_of(module, token, &keys)
+                private_key_objects_of(token, &keys)
             }
         };
         token.objects = Some(objects);
@@ -340,8 +339,8 @@ pub fn private_key_objects<'a>(module: &Module, token: &'a mut Token) -> Result<
 /// ([`private_key_objects`]), then the certificates and public keys from the CDF (its entries
 /// only: a certificate is read when an attribute needs it, `load_cert`). The listing then
 /// goes to the disk cache's entry.
-pub fn key_objects<'a>(module: &Module, token: &'a mut Token) -> Result<&'a mut Vec<Object>> {
-    private_key_objects(module, token)?;
+pub fn key_objects(token: &mut Token) -> Result<&mut Vec<Object>> {
+    private_key_objects(token)?;
     if !token.certs_listed {
         let (certs, cacheable) = card_certs(token)?;
         // No APDU: the PrKDF was read for the private keys.
@@ -352,7 +351,7 @@ pub fn key_objects<'a>(module: &Module, token: &'a mut Token) -> Result<&'a mut 
             .unwrap_or_default()
             .into_iter()
             .partition(|o| matches!(o.kind, Kind::PrivateKey(_)));
-        let mut listed = with_certs(module, &certs, private, rest);
+        let mut listed = with_certs(&certs, private, rest);
         official_order(&mut listed, has_user_pin(token));
         token.objects = Some(listed);
         token.certs_listed = true;
@@ -371,8 +370,8 @@ pub fn key_objects<'a>(module: &Module, token: &'a mut Token) -> Result<&'a mut 
 /// Every object, building what is missing: the certificates and keys ([`key_objects`]), then
 /// the data objects (the disk cache's list where it keeps one, [`cache::Key::caches_data`];
 /// else the DODF, whose list is then kept there).
-pub fn objects<'a>(module: &Module, token: &'a mut Token) -> Result<&'a mut Vec<Object>> {
-    key_objects(module, token)?;
+pub fn objects(token: &mut Token) -> Result<&mut Vec<Object>> {
+    key_objects(token)?;
     if !token.data_listed {
         let cached = token
             .cache
@@ -393,7 +392,7 @@ pub fn objects<'a>(module: &Module, token: &'a mut Token) -> Result<&'a mut Vec<
                 data
             }
         };
-        let data = assemble_data(module, data.as_deref().unwrap_or_default());
+        let data = assemble_data(data.as_deref().unwrap_or_default());
         log::debug!("{} data objects", data.len());
         let pin = has_user_pin(token);
         if let Some(objects) = token.objects.as_mut() {

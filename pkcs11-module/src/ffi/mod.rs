@@ -233,6 +233,7 @@ mod tests {
     //! function, because the module state is process-global.
     use super::general::*;
     use super::object::*;
+    use super::random::*;
     use super::session::*;
     use super::sign::*;
     use std::ffi::c_void;

@@ -171,7 +171,7 @@ mod tests {
                 decrypt: false,
                 encrypt: false,
             }),
-            pending_cert: None,
+            cert: None,
         };
         assert_eq!(attribute(&o, CKA_CLASS), ul(CKO_PRIVATE_KEY));
         assert_eq!(attribute(&o, CKA_MODULUS_BITS), ul(2048));

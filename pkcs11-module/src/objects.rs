@@ -30,6 +30,8 @@ use cpx_card::KeyRole;
 use cryptoki_sys::*;
 use x509_parser::prelude::*;
 
+use crate::cache;
+
 /// Object handles: never reused for the life of the process, across C_Finalize and
 /// C_Initialize too, so a stale handle kept by an application never names a new object.
 static NEXT_OBJECT: AtomicU64 = AtomicU64::new(1);
@@ -122,8 +124,11 @@ pub struct Object {
     pub private: bool,
     /// Class and class-specific data.
     pub kind: Kind,
-    /// The certificate (index in [`crate::token::Token::cert_infos`]) whose fields this object still lacks.
-    pub pending_cert: Option<usize>,
+    /// The listing entry of the certificate whose fields this object still lacks (the
+    /// certificate itself, or a key's: same iD): the same [`cache::Cert`] the disk cache keeps
+    /// and the card's CDF describes (matched by label and iD, [`Object::waits_for`]); `None`
+    /// once filled, and for objects without a certificate.
+    pub cert: Option<cache::Cert>,
 }
 
 impl Object {
@@ -145,11 +150,18 @@ impl Object {
         }
     }
 
+    /// Whether this object still lacks the fields of the certificate `cert` lists.
+    pub fn waits_for(&self, cert: &cache::Cert) -> bool {
+        self.cert
+            .as_ref()
+            .is_some_and(|c| (&c.label, &c.id) == (&cert.label, &cert.id))
+    }
+
     /// Whether reading `types` needs this object's certificate first: an attribute only the
     /// certificate holds, or CKA_MODULUS_BITS of a key whose PrKDF entry gives no size.
     pub fn needs_cert(&self, types: &[CK_ATTRIBUTE_TYPE]) -> bool {
         let no_size = self.key().is_some_and(|k| k.modulus_bits == 0);
-        self.pending_cert.is_some()
+        self.cert.is_some()
             && types
                 .iter()
                 .any(|t| CERT_ATTRIBUTES.contains(t) || (no_size && *t == CKA_MODULUS_BITS))
@@ -158,7 +170,7 @@ impl Object {
     /// Whether using this key needs its certificate first: a public key (software operations
     /// take the modulus and exponent), or a private key whose PrKDF entry gives no modulus size.
     pub fn needs_cert_for_use(&self) -> bool {
-        self.pending_cert.is_some()
+        self.cert.is_some()
             && match &self.kind {
                 Kind::PublicKey(_) => true,
                 Kind::PrivateKey(k) => k.modulus_bits == 0,

@@ -108,7 +108,7 @@ fn private_key_objects_of(token: &Token, keys: &[cache::PrivateKey]) -> Vec<Obje
                 // and refused (docs/pkcs11-module.md, "Where it differs…").
                 encrypt: k.role == KeyRole::Authentication,
             }),
-            pending_cert: None,
+            cert: None,
         })
         .collect()
 }
@@ -121,8 +121,7 @@ fn private_key_objects_of(token: &Token, keys: &[cache::PrivateKey]) -> Vec<Obje
 fn with_certs(certs: &[cache::Cert], keys: Vec<Object>, rest: Vec<Object>) -> Vec<Object> {
     let mut out: Vec<Object> = certs
         .iter()
-        .enumerate()
-        .map(|(i, c)| Object {
+        .map(|c| Object {
             handle: new_object_handle(),
             label: c.label.clone(),
             id: c.id.clone(),
@@ -131,22 +130,22 @@ fn with_certs(certs: &[cache::Cert], keys: Vec<Object>, rest: Vec<Object>) -> Ve
                 authority: c.authority,
                 ..CertData::default()
             }),
-            pending_cert: Some(i),
+            cert: Some(c.clone()),
         })
         .collect();
     for mut k in keys {
-        let cert = certs.iter().position(|c| c.id == k.id && !c.authority);
+        let cert = certs.iter().find(|c| c.id == k.id && !c.authority);
         match (cert, &k.kind) {
-            (Some(ci), Kind::PrivateKey(key)) => {
+            (Some(c), Kind::PrivateKey(key)) => {
                 out.push(Object {
                     handle: new_object_handle(),
-                    label: format!("Cle publique - {}", certs[ci].label),
+                    label: format!("Cle publique - {}", c.label),
                     id: k.id.clone(),
                     private: false,
                     kind: Kind::PublicKey(key.clone()),
-                    pending_cert: cert,
+                    cert: Some(c.clone()),
                 });
-                k.pending_cert = cert;
+                k.cert = Some(c.clone());
             }
             _ => log::warn!("private key {:?}: no certificate with its iD", k.label),
         }
@@ -203,12 +202,12 @@ fn assemble_keys(token: &Token, listing: &cache::Objects) -> Vec<Object> {
     let keys = private_key_objects_of(token, &listing.keys);
     let mut out = with_certs(&listing.certs, keys, Vec::new());
     official_order(&mut out, has_user_pin(token));
-    for (i, c) in listing.certs.iter().enumerate() {
+    for c in &listing.certs {
         if c.der.is_empty() {
             continue;
         }
         match parse_cert(&c.der, c.authority) {
-            Some(parsed) => fill_cert(&mut out, i, &c.label, &parsed),
+            Some(parsed) => fill_cert(&mut out, c, &parsed),
             // Left pending: read (and checked) from the card when needed.
             None => log::warn!("certificate {:?} from the disk cache: not X.509", c.label),
         }
@@ -230,15 +229,16 @@ fn assemble_data(data: &[cache::Data]) -> Vec<Object> {
                 size: d.value.as_ref().map(Vec::len),
                 value: d.value.clone(),
             },
-            pending_cert: None,
+            cert: None,
         })
         .collect()
 }
 
-/// Fill every object that waits for certificate `index` from its parsed form.
-fn fill_cert(objects: &mut [Object], index: usize, label: &str, p: &Parsed) {
-    for o in objects.iter_mut().filter(|o| o.pending_cert == Some(index)) {
-        o.pending_cert = None;
+/// Fill every object that waits for the certificate `cert` lists from its parsed form.
+fn fill_cert(objects: &mut [Object], cert: &cache::Cert, p: &Parsed) {
+    let label = &cert.label;
+    for o in objects.iter_mut().filter(|o| o.waits_for(cert)) {
+        o.cert = None;
         match &mut o.kind {
             Kind::Certificate(cd) => *cd = p.cert.clone(),
             Kind::PublicKey(k) | Kind::PrivateKey(k) => {
@@ -257,29 +257,19 @@ fn fill_cert(objects: &mut [Object], index: usize, label: &str, p: &Parsed) {
     }
 }
 
-/// Read certificate `index` from the card, fill every object that waits for it and keep its
-/// DER in the disk cache's entry (written after the call, [`Token::note_files`]); its DER. The
-/// CDF entry gives the path: from the card layer (the disk cache's CDF: no APDU), matched by
-/// label and iD.
-pub(crate) fn load_cert(token: &mut Token, index: usize) -> Result<Vec<u8>> {
-    let Some((label, id)) = token
-        .objects
-        .as_ref()
-        .and_then(|v| {
-            v.iter()
-                .find(|o| o.pending_cert == Some(index) && matches!(o.kind, Kind::Certificate(_)))
-        })
-        .map(|o| (o.label.clone(), o.id.clone()))
-    else {
-        return ck(CKR_GENERAL_ERROR);
-    };
+/// Read the certificate `cert` lists from the card, fill every object that waits for it and
+/// keep its DER in the disk cache's entry (written after the call, [`Token::note_files`]); its
+/// DER. The CDF entry gives the path: from the card layer (the disk cache's CDF: no APDU),
+/// matched by label and iD.
+pub(crate) fn load_cert(token: &mut Token, cert: &cache::Cert) -> Result<Vec<u8>> {
+    let (label, id) = (&cert.label, &cert.id);
     if token.cert_infos.is_empty() {
         token.cert_infos = token.card.certificate_infos()?;
     }
     let Some(info) = token
         .cert_infos
         .iter()
-        .find(|c| c.common.label == label && c.id == id)
+        .find(|c| c.common.label == *label && c.id == *id)
         .cloned()
     else {
         log::warn!("certificate {label:?}: not in the card's CDF");
@@ -296,14 +286,14 @@ pub(crate) fn load_cert(token: &mut Token, index: usize) -> Result<Vec<u8>> {
         return ck(CKR_DEVICE_ERROR);
     };
     if let Some(objects) = token.objects.as_mut() {
-        fill_cert(objects, index, &c.label, &parsed);
+        fill_cert(objects, cert, &parsed);
     }
     if let Some(cache) = &mut token.cache
         && let Some(cert) = cache
             .entry
             .objects
             .as_mut()
-            .and_then(|o| o.certs.iter_mut().find(|x| x.label == label && x.id == id))
+            .and_then(|o| o.certs.iter_mut().find(|x| x.label == *label && x.id == *id))
         && cert.der.is_empty()
     {
         cert.der = c.der.clone();
@@ -415,7 +405,7 @@ mod tests {
             id: id.to_vec(),
             private,
             kind,
-            pending_cert: None,
+            cert: None,
         }
     }
 

@@ -15,9 +15,9 @@ pub fn ensure_cert(token: &mut Token, handle: CK_OBJECT_HANDLE) -> Result<()> {
         .objects
         .as_ref()
         .and_then(|v| v.iter().find(|o| o.handle == handle))
-        .and_then(|o| o.pending_cert);
+        .and_then(|o| o.cert.clone());
     match pending {
-        Some(i) => load_cert(token, i).map(drop),
+        Some(cert) => load_cert(token, &cert).map(drop),
         None => Ok(()),
     }
 }
@@ -61,7 +61,7 @@ pub fn link_cert_for(token: &mut Token, o: &Object, types: &[CK_ATTRIBUTE_TYPE])
     let needs = types
         .iter()
         .any(|t| CERT_ATTRIBUTES.contains(t) || (k.modulus_bits == 0 && *t == CKA_MODULUS_BITS));
-    if token.certs_listed || o.pending_cert.is_some() || !needs {
+    if token.certs_listed || o.cert.is_some() || !needs {
         return Ok(false);
     }
     key_objects(token)?;

@@ -327,7 +327,7 @@ impl SlotState {
     }
 
     /// The token, opening the card on first use (this is where connect-time APDUs happen).
-    pub fn token(&mut self) -> Result<&mut Token> {
+    fn token(&mut self) -> Result<&mut Token> {
         if !self.card_present {
             return ck(CKR_TOKEN_NOT_PRESENT);
         }

@@ -29,13 +29,7 @@ fn card_keys(token: &mut Token) -> Result<Vec<cache::PrivateKey>> {
         .card
         .private_keys()?
         .into_iter()
-        .map(|k| cache::PrivateKey {
-            label: k.label,
-            id: k.id,
-            role: k.role,
-            modulus_bits: k.modulus_bits,
-            private: k.private,
-        })
+        .map(cache::PrivateKey::from)
         .collect())
 }
 
@@ -62,17 +56,7 @@ fn card_certs(token: &mut Token) -> Result<(Vec<cache::Cert>, bool)> {
 /// token still works without them).
 fn card_data(token: &mut Token) -> Result<Option<Vec<cache::Data>>> {
     match token.card.data_objects() {
-        Ok(list) => Ok(Some(
-            list.into_iter()
-                .map(|d| cache::Data {
-                    label: d.label,
-                    application: d.application,
-                    private: d.private,
-                    modifiable: d.modifiable,
-                    value: None,
-                })
-                .collect(),
-        )),
+        Ok(list) => Ok(Some(list.into_iter().map(cache::Data::from).collect())),
         Err(e) => {
             let e = Error::from(e);
             if crate::error::token_lost(&e) {

@@ -10,6 +10,15 @@ use cryptoki_sys::*;
 
 use crate::objects::{Kind, Object};
 
+/// One attribute asked for by C_GetAttributeValue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wanted {
+    /// CKA_*.
+    pub kind: CK_ATTRIBUTE_TYPE,
+    /// pValue was NULL: only the length is asked for.
+    pub size_only: bool,
+}
+
 /// One attribute's value, or why there is none.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AttrValue {
@@ -162,7 +171,7 @@ mod tests {
                 decrypt: false,
                 encrypt: false,
             }),
-            pending_cert: None,
+            cert: None,
         };
         assert_eq!(attribute(&o, CKA_CLASS), ul(CKO_PRIVATE_KEY));
         assert_eq!(attribute(&o, CKA_MODULUS_BITS), ul(2048));

@@ -202,18 +202,10 @@ impl Key {
     }
 }
 
-/// A certificate: its CDF entry and DER (empty while not read).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cert {
-    /// CDF label.
-    pub label: String,
-    /// iD (CKA_ID).
-    pub id: Vec<u8>,
-    /// CA certificate.
-    pub authority: bool,
-    /// X.509 DER.
-    pub der: Vec<u8>,
-}
+/// A certificate: its CDF entry (label, iD, authority) and DER, empty while not read. The card
+/// layer's own type: what the card lists is what the cache keeps and what the objects wait for
+/// ([`crate::objects::Object::cert`]).
+pub use cpx_card::Certificate as Cert;
 
 /// A private key as the PrKDF describes it (the key itself never leaves the card).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -243,6 +235,34 @@ pub struct Data {
     pub modifiable: bool,
     /// The value, only for [`Data::value_cacheable`] objects.
     pub value: Option<Vec<u8>>,
+}
+
+impl From<cpx_card::PrivateKeyInfo> for PrivateKey {
+    /// The PrKDF entry as the cache keeps it (the key reference, usage and authentication
+    /// object stay with the card layer, which has them from the PrKDF it reads or is given).
+    fn from(k: cpx_card::PrivateKeyInfo) -> Self {
+        PrivateKey {
+            label: k.label,
+            id: k.id,
+            role: k.role,
+            modulus_bits: k.modulus_bits,
+            private: k.private,
+        }
+    }
+}
+
+impl From<cpx_card::DataObject> for Data {
+    /// The DODF entry as the cache keeps it, value not read (the location stays with the card
+    /// layer, which finds the object by label).
+    fn from(d: cpx_card::DataObject) -> Self {
+        Data {
+            label: d.label,
+            application: d.application,
+            private: d.private,
+            modifiable: d.modifiable,
+            value: None,
+        }
+    }
 }
 
 impl Data {

@@ -8,10 +8,30 @@
 //!   pointers checked (NULL → CKR_ARGUMENTS_BAD), converted to safe types, one safe call, the
 //!   error mapped by [`Error::rv`](error::Error::rv), the whole wrapped in `catch_unwind`
 //!   (a panic is CKR_GENERAL_ERROR, never an abort in the host application).
-//! - The safe modules: [`state`] (C_Initialize/C_Finalize, fork detection), [`slots`],
-//!   [`token`], [`session`], [`objects`], [`attributes`], [`mechanisms`], [`crypto`], [`random`],
-//!   [`cache`], [`error`]; [`readers`] names the transport backend (PC/SC; in-process virtual
-//!   readers too with the `virtual-readers` feature, for tests and fuzzing).
+//! - The safe core mirrors `ffi/` by PKCS#11 chapter (2.40 §5.x); each `ffi/X.rs` calls the
+//!   free functions of `X.rs`, which take the [`state::Module`]:
+//!
+//! | safe file | PKCS#11 functions (chapter) | ffi file |
+//! |---|---|---|
+//! | [`general`] | C_Initialize, C_Finalize, C_GetInfo (§5.4) | `ffi/general.rs` |
+//! | [`slot`] | C_GetSlotList … C_GetMechanismInfo, C_WaitForSlotEvent (§5.5) | `ffi/slot.rs` |
+//! | [`session`] | C_OpenSession … C_Logout, C_InitPIN, C_SetPIN (§5.5–5.6), C_GetFunctionStatus, C_CancelFunction (§5.16) | `ffi/session.rs` |
+//! | [`object`] | C_FindObjects*, C_GetAttributeValue, C_SetAttributeValue (§5.7) | `ffi/object.rs` |
+//! | [`sign`] | C_Sign*, C_Verify* (§5.11–5.12) | `ffi/sign.rs` |
+//! | [`decrypt`] | C_Decrypt*, C_Encrypt* (§5.8–5.9) | `ffi/decrypt.rs` |
+//! | [`digest`] | C_Digest* (§5.10) | `ffi/digest.rs` |
+//! | [`random`] | C_SeedRandom, C_GenerateRandom (§5.14) | `ffi/random.rs` |
+//!
+//! - Below the chapter files, in layers (each uses only the layers under it; a test,
+//!   `tests/layering.rs`, fails on any import cycle among these files):
+//!   [`state`] (the [`Module`](state::Module) registry, no public field: slots, sessions,
+//!   PC/SC; [`state::slot`] a slot and its token, [`state::session`] a session,
+//!   [`state::events`] PC/SC polling and slot events) → [`ops`] (the per-session operation
+//!   state) and [`token`] (an opened card, its PIN counters, [`token::build`] its object list,
+//!   [`token::objects`] objects completed on demand) → [`objects`] and [`attributes`] (the
+//!   object model) → [`cache`], [`mechanisms`], [`readers`] (PC/SC backend: in-process virtual
+//!   readers too with the `virtual-readers` feature, for tests and fuzzing), [`error`] (the
+//!   one mapping to CK_RV), [`sync`].
 //!
 //! # Behaviour
 //! - **Slots**: one per PC/SC reader; slot IDs are stable for the life of the process; a
@@ -54,21 +74,21 @@
 //!   once read) and serves the next process, even partly filled; a warm listing reads no file. A bad file is ignored and
 //!   rewritten, never an error; values that need the PIN are never written.
 //! - **C_SetAttributeValue** writes CKA_VALUE of modifiable data objects (CPS_DATA on CPS3,
-//!   docs/card-spec.md §5.4); see [`objects::set_value`] for the return codes (a value longer than the file
-//!   is CKR_ATTRIBUTE_VALUE_INVALID, where the official module says CKR_GENERAL_ERROR).
+//!   docs/card-spec.md §5.4); see [`object::set_attributes`] for the return codes (a value longer than the
+//!   file is CKR_ATTRIBUTE_VALUE_INVALID, where the official module says CKR_GENERAL_ERROR).
 //! - **C_GenerateRandom** asks the card (GET CHALLENGE, 8 bytes each, docs/card-spec.md §4.5); the token
 //!   has CKF_RNG. The bytes go straight into the caller's buffer, in batches that release the
 //!   card between them; see [`random`] for the length checks (at most 1 MiB per call).
 //! - **Multi-part operations** are streamed: each C_SignUpdate / C_VerifyUpdate /
 //!   C_DigestUpdate part is hashed as it comes and none of the message is kept, whatever its
-//!   length (see [`crypto`]).
+//!   length (see [`ops`]).
 //! - **Mechanisms** follow Tableau 2 of the specification: CKM_RSA_PKCS, CKM_SHA1/SHA256_RSA_PKCS,
 //!   CKM_SHA_1, CKM_SHA256, and on CPS4 the three PSS mechanisms; contactless: CKM_RSA_PKCS
 //!   only. Verify and encrypt are done in software with the certificate's key.
 //! - **Thread safety** (CKF_OS_LOCKING_OK or not): native locks, see [`state`] for the model.
 //!   A card does one operation at a time; different slots work in parallel, each with its own
 //!   PC/SC context; C_GetSlotList, C_GetSlotInfo and C_GetSessionInfo never wait for a card
-//!   operation, and a card that stops answering costs only its slot ([`slots::STUCK_AFTER`]).
+//!   operation, and a card that stops answering costs only its slot ([`state::slot::STUCK_AFTER`]).
 //! - **Fork**: each process's state sits in a cell tagged with its pid; in a child every call
 //!   returns CKR_CRYPTOKI_NOT_INITIALIZED (without touching any lock of the parent's) until the
 //!   child calls C_Initialize, which starts afresh in a cell of its own.
@@ -79,14 +99,20 @@
 
 pub mod attributes;
 pub mod cache;
-pub mod crypto;
+pub mod decrypt;
+pub mod digest;
 pub mod error;
 mod ffi;
+pub mod general;
 pub mod mechanisms;
+pub mod object;
 pub mod objects;
+pub mod ops;
 pub mod random;
 pub mod readers;
 pub mod session;
-pub mod slots;
+pub mod sign;
+pub mod slot;
 pub mod state;
+pub mod sync;
 pub mod token;

@@ -1,3 +1,4 @@
+//! Random number generation (PKCS#11 2.40 §5.14), the calls of `ffi/random.rs`: C_SeedRandom,
 //! C_GenerateRandom: random bytes from the card (GET CHALLENGE, 8 bytes each, docs/card-spec.md §4.5, as the
 //! official module), written straight into the caller's buffer.
 //!
@@ -50,26 +51,23 @@ pub fn checked_len(addr: usize, len: CK_ULONG) -> Result<usize> {
     Ok(n)
 }
 
-impl Module {
-    /// C_SeedRandom: CKR_RANDOM_SEED_NOT_SUPPORTED for a valid session (the card's generator
-    /// takes no seed; PKCS#11 2.40 §5.14 lists this code for a token with CKF_RNG).
-    pub fn seed_random(&self, h: CK_SESSION_HANDLE) -> Result<()> {
-        self.session(h)?;
-        ck(CKR_RANDOM_SEED_NOT_SUPPORTED)
-    }
+/// C_SeedRandom: CKR_RANDOM_SEED_NOT_SUPPORTED for a valid session (the card's generator
+/// takes no seed; PKCS#11 2.40 §5.14 lists this code for a token with CKF_RNG).
+pub fn seed_random(m: &Module, h: CK_SESSION_HANDLE) -> Result<()> {
+    m.session(h)?;
+    ck(CKR_RANDOM_SEED_NOT_SUPPORTED)
+}
 
-    /// C_GenerateRandom: fill `out` from the card (see the module docs above). No login needed;
-    /// nothing is sent for an empty buffer; more than [`MAX_RANDOM_LEN`] is CKR_ARGUMENTS_BAD.
-    pub fn generate_random(&self, h: CK_SESSION_HANDLE, out: &mut [u8]) -> Result<()> {
-        if out.len() > MAX_RANDOM_LEN {
-            return ck(CKR_ARGUMENTS_BAD);
-        }
-        self.with_session(h, |s, _, st| {
-            if out.is_empty() {
-                return Ok(());
-            }
-            let reader = s.slot.reader.clone();
-            st.with_token(self, &reader, |t, _| t.card.fill_random(out).map_err(Error::from))
-        })
+/// C_GenerateRandom: fill `out` from the card (see the module docs above). No login needed;
+/// nothing is sent for an empty buffer; more than [`MAX_RANDOM_LEN`] is CKR_ARGUMENTS_BAD.
+pub fn generate_random(m: &Module, h: CK_SESSION_HANDLE, out: &mut [u8]) -> Result<()> {
+    if out.len() > MAX_RANDOM_LEN {
+        return ck(CKR_ARGUMENTS_BAD);
     }
+    m.with_session(h, |_, _, st| {
+        if out.is_empty() {
+            return Ok(());
+        }
+        st.with_token(|t| t.card.fill_random(out).map_err(Error::from))
+    })
 }

@@ -60,7 +60,7 @@ static VIRTUAL: std::sync::Mutex<Option<cpx_transport::VirtualReaders>> = std::s
 /// ```
 #[cfg(feature = "virtual-readers")]
 pub fn use_virtual_readers(readers: Option<cpx_transport::VirtualReaders>) {
-    *crate::state::lock(&VIRTUAL) = readers;
+    *crate::sync::lock(&VIRTUAL) = readers;
 }
 
 /// The marker a library built with the `virtual-readers` feature exports (defined with the
@@ -72,7 +72,7 @@ impl Pcsc {
     /// A new context: on the virtual readers installed, if any, else on pcscd.
     pub fn establish() -> Result<Self, TransportError> {
         #[cfg(feature = "virtual-readers")]
-        if let Some(readers) = crate::state::lock(&VIRTUAL).clone() {
+        if let Some(readers) = crate::sync::lock(&VIRTUAL).clone() {
             return Ok(Pcsc::Virtual(readers));
         }
         cpx_transport::Pcsc::establish().map(Pcsc::Pcsc)

@@ -1,4 +1,7 @@
-//! Module-wide state: C_Initialize / C_Finalize, fork detection, the lock helpers.
+//! The module's registry: the slot table, the session table, the PC/SC context and monitor, the
+//! disk cache, behind [`Module`] (no public field; C_Initialize and C_Finalize are in
+//! [`crate::general`]). Below it: [`slot`] (a slot and its token), [`session`] (a session);
+//! [`events`] polls PC/SC and waits for slot events.
 //!
 //! Locking model (documented in the crate docs): each process's module sits in a cell found
 //! through an atomic pointer tagged with the process's pid (`ffi::process`), whose `RwLock` is
@@ -17,65 +20,49 @@
 //! ever used by two threads at once (each is behind the lock of what owns it).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
-use crate::readers::{Canceller, Monitor, Pcsc};
 use cryptoki_sys::*;
 
-use crate::error::{Result, ck};
-use crate::session::Session;
-use crate::slots::Slot;
+use crate::cache::Store;
+use crate::error::{Error, Result, ck};
+use crate::ops::Ops;
+use crate::readers::{Canceller, Monitor, Pcsc};
+use crate::sync::lock;
 
-/// Lock a mutex, ignoring poisoning (a panic caught at the FFI boundary must not brick the
-/// module).
-pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
+pub mod events;
+pub mod session;
+pub mod slot;
 
-/// What C_Initialize was given, already read from `CK_C_INITIALIZE_ARGS`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct InitArgs {
-    /// How many of the four mutex callbacks were supplied (0..=4).
-    pub mutex_callbacks: u8,
-    /// `CKF_OS_LOCKING_OK`.
-    pub os_locking_ok: bool,
-    /// `pReserved` was not NULL.
-    pub reserved: bool,
-}
+use session::Session;
+use slot::{Slot, SlotState};
 
 /// The initialised module.
 pub struct Module {
-    /// The process that called C_Initialize (fork detection).
-    pub pid: u32,
     /// The module's PC/SC context, for reader lists (established lazily: pcscd may start after
     /// us). Used only under this lock: see the module docs on contexts.
-    pub pcsc: Mutex<Option<Pcsc>>,
+    pcsc: Mutex<Option<Pcsc>>,
     /// Slot `i` has ID `i`; slots are never removed (a reader that goes keeps its slot, empty).
-    pub slots: Mutex<Vec<Arc<Slot>>>,
+    slots: Mutex<Vec<Arc<Slot>>>,
     /// Open sessions by handle.
-    pub sessions: Mutex<HashMap<CK_SESSION_HANDLE, Arc<Session>>>,
+    sessions: Mutex<HashMap<CK_SESSION_HANDLE, Arc<Session>>>,
     /// Card and reader changes, polled (zero timeout) by every slot refresh.
-    pub monitor: Mutex<Option<Monitor>>,
+    monitor: Mutex<Option<Monitor>>,
     /// When session calls last polled PC/SC.
-    pub last_poll: Mutex<Option<std::time::Instant>>,
+    last_poll: Mutex<Option<Instant>>,
     /// C_WaitForSlotEvent: reader → card present, as last reported; `None`: to be reported
     /// whatever it shows (pcscd was lost since, and every token with it).
-    pub event_snapshot: Mutex<HashMap<String, Option<bool>>>,
+    event_snapshot: Mutex<HashMap<String, Option<bool>>>,
     /// The canceller of a blocked C_WaitForSlotEvent, for C_Finalize.
-    pub waiters: Mutex<Vec<(u64, Canceller)>>,
+    waiters: Mutex<Vec<(u64, Canceller)>>,
     /// Set by C_Finalize.
-    pub finalized: AtomicBool,
+    finalized: AtomicBool,
     /// The disk cache of public objects (`None`: disabled), from the environment at
     /// C_Initialize (see [`crate::cache`]).
-    pub cache: Option<crate::cache::Store>,
+    cache: Option<Store>,
 }
-
-/// Session and object handles: never reused for the life of the process, across C_Finalize and
-/// C_Initialize too, so a stale handle kept by an application never names a new session or
-/// object.
-static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
-static NEXT_OBJECT: AtomicU64 = AtomicU64::new(1);
 
 /// The module, or CKR_CRYPTOKI_NOT_INITIALIZED (also in a forked child that has not called
 /// C_Initialize itself: it is told so without touching any lock its parent held).
@@ -90,152 +77,127 @@ pub fn module() -> Result<Arc<Module>> {
     }
 }
 
-/// Start logging if `CPX_PKCS11_LOG` is set (an `env_logger` filter, e.g. `debug` or
-/// `cpx_pkcs11=trace,cpx::apdu=trace`), to stderr.
-fn init_logging() {
-    if let Ok(filter) = std::env::var("CPX_PKCS11_LOG") {
-        let _ = env_logger::Builder::new()
-            .parse_filters(&filter)
-            .target(env_logger::Target::Stderr)
-            .try_init();
-    }
-}
-
-/// C_Initialize.
-pub fn initialize(args: Option<InitArgs>) -> Result<()> {
-    if let Some(a) = args {
-        if a.reserved {
-            return ck(CKR_ARGUMENTS_BAD);
-        }
-        if a.mutex_callbacks != 0 && a.mutex_callbacks != 4 {
-            return ck(CKR_ARGUMENTS_BAD);
-        }
-        // Callbacks without CKF_OS_LOCKING_OK (case 3): the C ABI layer serialises the entry
-        // points with the application's mutex (ffi/app_lock.rs).
-    }
-    init_logging();
-    crate::ffi::register_fork_handlers();
-    // In a forked child this is a new cell: the parent's module (its PC/SC contexts and card
-    // handles, its locks) is never touched, closed or freed here (closing would talk to pcscd
-    // on the parent's behalf).
-    let cell = crate::ffi::own_cell_or_new();
-    let mut guard = cell.module.write().unwrap_or_else(PoisonError::into_inner);
-    let pid = std::process::id();
-    if guard.is_some() {
-        return ck(CKR_CRYPTOKI_ALREADY_INITIALIZED);
-    }
-    let pcsc = match Pcsc::establish() {
-        Ok(p) => Some(p),
-        Err(e) => {
-            log::warn!("PC/SC not available yet: {e}");
-            None
-        }
-    };
-    let module = Module {
-        pid,
-        pcsc: Mutex::new(pcsc),
-        slots: Mutex::new(Vec::new()),
-        monitor: Mutex::new(None),
-        last_poll: Mutex::new(None),
-        sessions: Mutex::new(HashMap::new()),
-        event_snapshot: Mutex::new(HashMap::new()),
-        waiters: Mutex::new(Vec::new()),
-        finalized: AtomicBool::new(false),
-        cache: crate::cache::Store::from_env(),
-    };
-    match &module.cache {
-        Some(c) => log::debug!("disk cache in {}", c.dir().display()),
-        None => log::debug!("no disk cache"),
-    }
-    let module = Arc::new(module);
-    if let Err(e) = module.refresh_slots() {
-        log::debug!("initial reader scan: {e}");
-    }
-    module.snapshot_events();
-    *guard = Some(module);
-    log::info!("cpx PKCS#11 module {} initialised", env!("CARGO_PKG_VERSION"));
-    Ok(())
-}
-
-/// C_Finalize: drop every session and card, wake C_WaitForSlotEvent.
-pub fn finalize() -> Result<()> {
-    let taken = {
-        // A forked child without its own C_Initialize has no cell: not initialised here.
-        let Some(cell) = crate::ffi::own_cell() else {
-            return ck(CKR_CRYPTOKI_NOT_INITIALIZED);
-        };
-        let mut guard = cell.module.write().unwrap_or_else(PoisonError::into_inner);
-        match guard.take() {
-            Some(m) => m,
-            None => return ck(CKR_CRYPTOKI_NOT_INITIALIZED),
-        }
-    };
-    taken.finalized.store(true, Ordering::SeqCst);
-    for (_, c) in lock(&taken.waiters).drain(..) {
-        c.cancel();
-    }
-    lock(&taken.sessions).clear();
-    log::info!("cpx PKCS#11 module finalised");
-    Ok(())
-}
-
-/// C_GetInfo.
-pub fn info() -> Result<CK_INFO> {
-    module()?;
-    Ok(CK_INFO {
-        cryptokiVersion: CK_VERSION { major: 2, minor: 40 },
-        manufacturerID: crate::slots::pad::<32>("cpx"),
-        flags: 0,
-        libraryDescription: crate::slots::pad::<32>("cpx PKCS#11 for CPS3/CPS4"),
-        libraryVersion: CK_VERSION {
-            major: env!("CARGO_PKG_VERSION_MAJOR").parse().unwrap_or(0),
-            minor: env!("CARGO_PKG_VERSION_MINOR").parse().unwrap_or(0),
-        },
-    })
-}
-
 impl Module {
-    /// The PC/SC context, establishing it if pcscd was not there before.
-    pub fn pcsc(&self) -> Option<Pcsc> {
-        let mut g = lock(&self.pcsc);
-        if g.is_none() {
-            *g = Pcsc::establish().ok();
+    /// A module with no slot yet (the first refresh finds the readers), its disk cache from the
+    /// environment ([`Store::from_env`]).
+    pub fn establish() -> Module {
+        let pcsc = match Pcsc::establish() {
+            Ok(p) => Some(p),
+            Err(e) => {
+                log::warn!("PC/SC not available yet: {e}");
+                None
+            }
+        };
+        let cache = Store::from_env();
+        match &cache {
+            Some(c) => log::debug!("disk cache in {}", c.dir().display()),
+            None => log::debug!("no disk cache"),
         }
-        g.clone()
+        Module {
+            pcsc: Mutex::new(pcsc),
+            slots: Mutex::new(Vec::new()),
+            monitor: Mutex::new(None),
+            last_poll: Mutex::new(None),
+            sessions: Mutex::new(HashMap::new()),
+            event_snapshot: Mutex::new(HashMap::new()),
+            waiters: Mutex::new(Vec::new()),
+            finalized: AtomicBool::new(false),
+            cache,
+        }
     }
 
-    /// A new session handle.
-    pub fn new_session_handle(&self) -> CK_SESSION_HANDLE {
-        NEXT_SESSION.fetch_add(1, Ordering::Relaxed) as CK_SESSION_HANDLE
+    /// C_Finalize's part: every session dropped, every blocked C_WaitForSlotEvent woken.
+    pub fn finalize(&self) {
+        self.finalized.store(true, Ordering::SeqCst);
+        for (_, c) in lock(&self.waiters).drain(..) {
+            c.cancel();
+        }
+        lock(&self.sessions).clear();
     }
 
-    /// A new object handle.
-    pub fn new_object_handle(&self) -> CK_OBJECT_HANDLE {
-        NEXT_OBJECT.fetch_add(1, Ordering::Relaxed) as CK_OBJECT_HANDLE
+    /// The slot with this ID.
+    pub fn slot(&self, id: CK_SLOT_ID) -> Result<Arc<Slot>> {
+        usize::try_from(id)
+            .ok()
+            .and_then(|i| lock(&self.slots).get(i).cloned())
+            .ok_or(Error::Ck(CKR_SLOT_ID_INVALID))
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+    /// Every slot, in ID order.
+    pub fn slots(&self) -> Vec<Arc<Slot>> {
+        lock(&self.slots).clone()
+    }
 
-    #[test]
-    fn init_args_rules() {
-        let partial = InitArgs {
-            mutex_callbacks: 2,
-            ..InitArgs::default()
-        };
-        assert_eq!(
-            initialize(Some(partial)).map_err(|e| e.rv()).err(),
-            Some(CKR_ARGUMENTS_BAD)
+    /// The session, or CKR_SESSION_HANDLE_INVALID.
+    pub fn session(&self, h: CK_SESSION_HANDLE) -> Result<Arc<Session>> {
+        lock(&self.sessions)
+            .get(&h)
+            .cloned()
+            .ok_or(Error::Ck(CKR_SESSION_HANDLE_INVALID))
+    }
+
+    /// Register a session opened on `slot` in token epoch `epoch`; its new handle.
+    pub fn add_session(&self, slot: Arc<Slot>, rw: bool, epoch: u64) -> CK_SESSION_HANDLE {
+        let handle = session::new_session_handle();
+        lock(&self.sessions).insert(
+            handle,
+            Arc::new(Session {
+                handle,
+                slot,
+                rw,
+                epoch,
+                ops: Mutex::new(Ops::default()),
+            }),
         );
-        let reserved = InitArgs {
-            reserved: true,
-            ..InitArgs::default()
-        };
-        assert_eq!(
-            initialize(Some(reserved)).map_err(|e| e.rv()).err(),
-            Some(CKR_ARGUMENTS_BAD)
-        );
+        handle
+    }
+
+    /// Take a session out of the table (`None`: no such session).
+    pub fn remove_session(&self, h: CK_SESSION_HANDLE) -> Option<Arc<Session>> {
+        lock(&self.sessions).remove(&h)
+    }
+
+    /// Drop every session of a slot.
+    pub fn remove_sessions_of(&self, slot: CK_SLOT_ID) {
+        lock(&self.sessions).retain(|_, s| s.slot.id != slot);
+    }
+
+    /// Sessions of a slot: (total, read-write).
+    pub fn session_counts(&self, slot: CK_SLOT_ID) -> (usize, usize) {
+        let map = lock(&self.sessions);
+        let on_slot = map.values().filter(|s| s.slot.id == slot);
+        let all: Vec<_> = on_slot.collect();
+        (all.len(), all.iter().filter(|s| s.rw).count())
+    }
+
+    /// Whether a slot has a read-only session.
+    pub fn has_ro_session(&self, slot: CK_SLOT_ID) -> bool {
+        let map = lock(&self.sessions);
+        map.values().any(|s| s.slot.id == slot && !s.rw)
+    }
+
+    /// Run `f` with the session's operations and its slot's state locked. A session whose
+    /// token went away gets CKR_DEVICE_REMOVED once and is closed (later calls:
+    /// CKR_SESSION_HANDLE_INVALID).
+    pub fn with_session<T>(
+        &self,
+        h: CK_SESSION_HANDLE,
+        f: impl FnOnce(&Session, &mut Ops, &mut SlotState) -> Result<T>,
+    ) -> Result<T> {
+        let session = self.session(h)?;
+        self.refresh_slots_throttled()?;
+        let mut ops = lock(&session.ops);
+        let mut st = session.slot.state()?;
+        if st.epoch != session.epoch || !st.card_present {
+            drop(st);
+            self.remove_session(h);
+            return ck(CKR_DEVICE_REMOVED);
+        }
+        let r = f(&session, &mut ops, &mut st);
+        if st.epoch != session.epoch {
+            drop(st);
+            self.remove_session(h);
+        }
+        r
     }
 }

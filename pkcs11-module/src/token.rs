@@ -1,4 +1,5 @@
-//! Tokens: an opened CPS3/CPS4, its C_GetTokenInfo, and the PIN-counter flags.
+//! Tokens: an opened CPS3/CPS4, its C_GetTokenInfo, and the PIN-counter flags; the
+//! blank-padded text fields of the CK_*_INFO structures ([`pad`]).
 //!
 //! The official module queries both counters (PIN and PUK, up to six APDUs) on every
 //! C_GetTokenInfo (docs/card-spec.md §3.2, §8.4). Here the counters are cached: refreshed when older than
@@ -14,7 +15,9 @@ use cryptoki_sys::*;
 use crate::cache::TokenCache;
 use crate::error::{Error, Result};
 use crate::objects::Object;
-use crate::slots::pad;
+
+pub mod build;
+pub mod objects;
 
 /// How long cached PIN counters are trusted.
 pub const PIN_STATUS_TTL: Duration = Duration::from_secs(10);
@@ -309,6 +312,24 @@ pub fn counter_flags(
         }
     }
     f
+}
+
+/// Copy `s` into a blank-padded fixed field (truncated at a character boundary), controls
+/// replaced by U+FFFD ([`cpx_card::text::display_safe`]; card text is already made safe where
+/// it is parsed: this is the last guard of every CK_*_INFO field).
+pub fn pad<const N: usize>(s: &str) -> [CK_UTF8CHAR; N] {
+    let mut out = [b' '; N];
+    let mut n = 0;
+    for c in cpx_card::text::display_safe(s).chars() {
+        let mut buf = [0u8; 4];
+        let b = c.encode_utf8(&mut buf).as_bytes();
+        if n + b.len() > N {
+            break;
+        }
+        out[n..n + b.len()].copy_from_slice(b);
+        n += b.len();
+    }
+    out
 }
 
 #[cfg(test)]

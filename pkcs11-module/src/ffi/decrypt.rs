@@ -3,7 +3,8 @@
 use cryptoki_sys::*;
 
 use super::{ending, guard, input, mechanism, output};
-use crate::crypto::Ending;
+use crate::decrypt;
+use crate::ops::Ending;
 use crate::state::module;
 
 #[unsafe(no_mangle)]
@@ -16,7 +17,7 @@ pub(crate) unsafe extern "C" fn C_DecryptInit(
         let m = module()?;
         // SAFETY: checked by mechanism.
         let arg = unsafe { mechanism(mech)? };
-        m.decrypt_init(h, &arg, key)
+        decrypt::decrypt_init(&m, h, &arg, key)
     })
 }
 
@@ -32,7 +33,8 @@ pub(crate) unsafe extern "C" fn C_Decrypt(
         let m = module()?;
         // SAFETY: checked by input / output.
         let r = unsafe {
-            input(data, data_len).and_then(|data| output(out, out_len, |cap| m.decrypt(h, data, cap)))
+            input(data, data_len)
+                .and_then(|data| output(out, out_len, |cap| decrypt::decrypt(&m, h, data, cap)))
         };
         ending(&m, h, Ending::Decrypt, r)
     })
@@ -48,7 +50,7 @@ pub(crate) unsafe extern "C" fn C_EncryptInit(
         let m = module()?;
         // SAFETY: checked by mechanism.
         let arg = unsafe { mechanism(mech)? };
-        m.encrypt_init(h, &arg, key)
+        decrypt::encrypt_init(&m, h, &arg, key)
     })
 }
 
@@ -67,7 +69,7 @@ pub(crate) unsafe extern "C" fn C_Encrypt(
         // `Module::end_after_failure`).
         unsafe {
             let data = input(data, data_len)?;
-            output(out, out_len, |cap| m.encrypt(h, data, cap))
+            output(out, out_len, |cap| decrypt::encrypt(&m, h, data, cap))
         }
     })
 }

@@ -3,7 +3,8 @@
 use cryptoki_sys::*;
 
 use super::{ending, guard, input, mechanism, output};
-use crate::crypto::Ending;
+use crate::digest;
+use crate::ops::Ending;
 use crate::state::module;
 
 #[unsafe(no_mangle)]
@@ -12,7 +13,7 @@ pub(crate) unsafe extern "C" fn C_DigestInit(h: CK_SESSION_HANDLE, mech: *mut CK
         let m = module()?;
         // SAFETY: checked by mechanism.
         let arg = unsafe { mechanism(mech)? };
-        m.digest_init(h, &arg)
+        digest::digest_init(&m, h, &arg)
     })
 }
 
@@ -28,7 +29,8 @@ pub(crate) unsafe extern "C" fn C_Digest(
         let m = module()?;
         // SAFETY: checked by input / output.
         let r = unsafe {
-            input(data, data_len).and_then(|data| output(out, out_len, |cap| m.digest(h, Some(data), cap)))
+            input(data, data_len)
+                .and_then(|data| output(out, out_len, |cap| digest::digest(&m, h, Some(data), cap)))
         };
         ending(&m, h, Ending::Digest, r)
     })
@@ -43,7 +45,7 @@ pub(crate) unsafe extern "C" fn C_DigestUpdate(
     guard("C_DigestUpdate", || {
         let m = module()?;
         // SAFETY: checked by input.
-        let r = unsafe { input(part, len) }.and_then(|part| m.digest_update(h, part));
+        let r = unsafe { input(part, len) }.and_then(|part| digest::digest_update(&m, h, part));
         ending(&m, h, Ending::Digest, r)
     })
 }
@@ -57,7 +59,7 @@ pub(crate) unsafe extern "C" fn C_DigestFinal(
     guard("C_DigestFinal", || {
         let m = module()?;
         // SAFETY: checked by output.
-        let r = unsafe { output(out, out_len, |cap| m.digest(h, None, cap)) };
+        let r = unsafe { output(out, out_len, |cap| digest::digest(&m, h, None, cap)) };
         ending(&m, h, Ending::Digest, r)
     })
 }

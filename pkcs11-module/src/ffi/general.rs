@@ -7,7 +7,8 @@ use cryptoki_sys::*;
 use super::lists::{FUNCTION_LIST_240, FUNCTION_LIST_300};
 use super::{app_lock, guard, non_null, output_list, put};
 use crate::error::{Error, ck};
-use crate::state::{self, InitArgs};
+use crate::general::{self, InitArgs};
+use crate::state;
 
 #[unsafe(no_mangle)]
 pub(crate) unsafe extern "C" fn C_Initialize(p_init_args: *mut c_void) -> CK_RV {
@@ -32,12 +33,12 @@ pub(crate) unsafe extern "C" fn C_Initialize(p_init_args: *mut c_void) -> CK_RV 
                 a,
             ))
         };
-        state::initialize(args.as_ref().map(|(i, _)| *i))?;
+        general::initialize(args.as_ref().map(|(i, _)| *i))?;
         if let Some((_, a)) = args.filter(|(_, a)| app_lock::is_case_3(a)) {
             // SAFETY: the application's callbacks, which PKCS#11 §5.4 describes.
             if let Err(rv) = unsafe { app_lock::install(&a) } {
                 // Its mutex could not be made: not initialised after all.
-                let _ = state::finalize();
+                let _ = general::finalize();
                 return ck(rv);
             }
         }
@@ -53,7 +54,7 @@ pub(crate) unsafe extern "C" fn C_Finalize(p_reserved: *mut c_void) -> CK_RV {
             return ck(CKR_ARGUMENTS_BAD);
         }
         let held = app_lock::enter().map_err(Error::Ck)?;
-        let r = state::finalize();
+        let r = general::finalize();
         drop(held);
         if r.is_ok() {
             app_lock::retire();
@@ -65,7 +66,7 @@ pub(crate) unsafe extern "C" fn C_Finalize(p_reserved: *mut c_void) -> CK_RV {
 #[unsafe(no_mangle)]
 pub(crate) unsafe extern "C" fn C_GetInfo(p_info: *mut CK_INFO) -> CK_RV {
     guard("C_GetInfo", || {
-        let info = state::info()?;
+        let info = general::info()?;
         // SAFETY: NULL checked by put; otherwise valid per the caller.
         unsafe { put(p_info, info) }
     })

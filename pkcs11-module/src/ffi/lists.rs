@@ -6,7 +6,7 @@ use std::ffi::c_void;
 
 use cryptoki_sys::*;
 
-use super::{decrypt, digest, general, object, session, sign, slot};
+use super::{decrypt, digest, general, object, random, session, sign, slot};
 
 /// `CKR_FUNCTION_NOT_SUPPORTED` stubs with the exact C signatures.
 #[allow(non_snake_case)]
@@ -140,8 +140,8 @@ macro_rules! function_list {
             C_WrapKey: Some(stub::C_WrapKey),
             C_UnwrapKey: Some(stub::C_UnwrapKey),
             C_DeriveKey: Some(stub::C_DeriveKey),
-            C_SeedRandom: Some(session::C_SeedRandom),
-            C_GenerateRandom: Some(session::C_GenerateRandom),
+            C_SeedRandom: Some(random::C_SeedRandom),
+            C_GenerateRandom: Some(random::C_GenerateRandom),
             C_GetFunctionStatus: Some(session::C_GetFunctionStatus),
             C_CancelFunction: Some(session::C_CancelFunction),
             C_WaitForSlotEvent: Some(slot::C_WaitForSlotEvent),

@@ -13,6 +13,7 @@ mod general;
 mod lists;
 mod object;
 mod process;
+mod random;
 mod session;
 mod sign;
 mod slot;
@@ -23,9 +24,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use cryptoki_sys::*;
 
-use crate::crypto::Output;
 use crate::error::{Error, Result, ck, rv_name};
 use crate::mechanisms::{MechanismArg, PssParams};
+use crate::ops::Output;
 
 /// Run one entry point: panics caught, the error mapped in one place, the outcome logged.
 fn guard(name: &'static str, f: impl FnOnce() -> Result<()>) -> CK_RV {
@@ -80,15 +81,15 @@ fn guarded(name: &'static str, f: impl FnOnce() -> Result<()>) -> CK_RV {
     rv
 }
 
-/// `r`, after ending `op` when `r` failed (see [`crate::state::Module::end_after_failure`]).
+/// `r`, after ending `op` when `r` failed (see [`crate::session::end_after_failure`]).
 fn ending(
     m: &crate::state::Module,
     h: CK_SESSION_HANDLE,
-    op: crate::crypto::Ending,
+    op: crate::ops::Ending,
     r: Result<()>,
 ) -> Result<()> {
     if let Err(e) = &r {
-        m.end_after_failure(h, op, e);
+        crate::session::end_after_failure(m, h, op, e);
     }
     r
 }
@@ -232,6 +233,7 @@ mod tests {
     //! function, because the module state is process-global.
     use super::general::*;
     use super::object::*;
+    use super::random::*;
     use super::session::*;
     use super::sign::*;
     use std::ffi::c_void;

@@ -3,9 +3,9 @@
 use cryptoki_sys::*;
 
 use super::{guard, non_null, put};
-use crate::attributes::AttrValue;
+use crate::attributes::{AttrValue, Wanted};
 use crate::error::{Result, ck};
-use crate::objects::Wanted;
+use crate::object;
 use crate::state::module;
 
 /// Read a caller template.
@@ -40,7 +40,7 @@ pub(crate) unsafe extern "C" fn C_GetAttributeValue(
                 size_only: a.pValue.is_null(),
             })
             .collect();
-        let values = m.get_attributes(h, object, &wanted)?;
+        let values = object::get_attributes(&m, h, object, &wanted)?;
         let mut rv = CKR_OK;
         for (a, v) in attrs.iter_mut().zip(values) {
             match v {
@@ -109,7 +109,7 @@ pub(crate) unsafe extern "C" fn C_SetAttributeValue(
         non_null(t)?;
         // SAFETY: checked by template; values valid per the caller.
         let wanted = unsafe { pairs(template(t, n)?)? };
-        m.set_attributes(h, object, &wanted)
+        object::set_attributes(&m, h, object, &wanted)
     })
 }
 
@@ -125,7 +125,7 @@ pub(crate) unsafe extern "C" fn C_FindObjectsInit(
         let attrs = unsafe { template(t, n)? };
         // SAFETY: values valid per the caller.
         let wanted = unsafe { pairs(attrs)? };
-        m.find_init(h, &wanted)
+        object::find_init(&m, h, &wanted)
     })
 }
 
@@ -140,7 +140,7 @@ pub(crate) unsafe extern "C" fn C_FindObjects(
         let m = module()?;
         non_null(out)?;
         non_null(count)?;
-        let found = m.find_next(h, max as usize)?;
+        let found = object::find_next(&m, h, max as usize)?;
         // SAFETY: room for `max` ≥ found.len() handles per the caller.
         unsafe {
             std::ptr::copy_nonoverlapping(found.as_ptr(), out, found.len());
@@ -151,5 +151,5 @@ pub(crate) unsafe extern "C" fn C_FindObjects(
 
 #[unsafe(no_mangle)]
 pub(crate) unsafe extern "C" fn C_FindObjectsFinal(h: CK_SESSION_HANDLE) -> CK_RV {
-    guard("C_FindObjectsFinal", || module()?.find_final(h))
+    guard("C_FindObjectsFinal", || object::find_final(&*module()?, h))
 }

@@ -3,6 +3,7 @@
 use cryptoki_sys::*;
 
 use super::{guard, input, mechanism, output};
+use crate::sign;
 use crate::state::module;
 
 #[unsafe(no_mangle)]
@@ -15,7 +16,7 @@ pub(crate) unsafe extern "C" fn C_SignInit(
         let m = module()?;
         // SAFETY: checked by mechanism.
         let arg = unsafe { mechanism(mech)? };
-        m.sign_init(h, &arg, key)
+        sign::sign_init(&m, h, &arg, key)
     })
 }
 
@@ -32,7 +33,7 @@ pub(crate) unsafe extern "C" fn C_Sign(
         // SAFETY: checked by input / output.
         unsafe {
             let data = input(data, data_len)?;
-            output(sig, sig_len, |cap| m.sign(h, Some(data), cap))
+            output(sig, sig_len, |cap| sign::sign(&m, h, Some(data), cap))
         }
     })
 }
@@ -47,7 +48,7 @@ pub(crate) unsafe extern "C" fn C_SignUpdate(
         let m = module()?;
         // SAFETY: checked by input.
         let part = unsafe { input(part, len)? };
-        m.sign_update(h, part)
+        sign::sign_update(&m, h, part)
     })
 }
 
@@ -60,7 +61,7 @@ pub(crate) unsafe extern "C" fn C_SignFinal(
     guard("C_SignFinal", || {
         let m = module()?;
         // SAFETY: checked by output.
-        unsafe { output(sig, sig_len, |cap| m.sign(h, None, cap)) }
+        unsafe { output(sig, sig_len, |cap| sign::sign(&m, h, None, cap)) }
     })
 }
 
@@ -74,7 +75,7 @@ pub(crate) unsafe extern "C" fn C_VerifyInit(
         let m = module()?;
         // SAFETY: checked by mechanism.
         let arg = unsafe { mechanism(mech)? };
-        m.verify_init(h, &arg, key)
+        sign::verify_init(&m, h, &arg, key)
     })
 }
 
@@ -90,7 +91,7 @@ pub(crate) unsafe extern "C" fn C_Verify(
         let m = module()?;
         // SAFETY: checked by input.
         let (data, sig) = unsafe { (input(data, data_len)?, input(sig, sig_len)?) };
-        m.verify(h, Some(data), sig)
+        sign::verify(&m, h, Some(data), sig)
     })
 }
 
@@ -104,7 +105,7 @@ pub(crate) unsafe extern "C" fn C_VerifyUpdate(
         let m = module()?;
         // SAFETY: checked by input.
         let part = unsafe { input(part, len)? };
-        m.verify_update(h, part)
+        sign::verify_update(&m, h, part)
     })
 }
 
@@ -118,6 +119,6 @@ pub(crate) unsafe extern "C" fn C_VerifyFinal(
         let m = module()?;
         // SAFETY: checked by input.
         let sig = unsafe { input(sig, sig_len)? };
-        m.verify(h, None, sig)
+        sign::verify(&m, h, None, sig)
     })
 }

@@ -6,6 +6,7 @@ use cryptoki_sys::*;
 
 use super::{guard, non_null, output_list, put};
 use crate::error::ck;
+use crate::slot;
 use crate::state::module;
 
 #[unsafe(no_mangle)]
@@ -17,7 +18,7 @@ pub(crate) unsafe extern "C" fn C_GetSlotList(
     guard("C_GetSlotList", || {
         let m = module()?;
         non_null(count)?;
-        let slots = m.slot_list(token_present != 0)?;
+        let slots = slot::slot_list(&m, token_present != 0)?;
         // SAFETY: checked by output_list.
         unsafe { output_list(list, count, &slots) }
     })
@@ -28,7 +29,7 @@ pub(crate) unsafe extern "C" fn C_GetSlotInfo(id: CK_SLOT_ID, info: *mut CK_SLOT
     guard("C_GetSlotInfo", || {
         let m = module()?;
         non_null(info)?;
-        let i = m.slot_info(id)?;
+        let i = slot::slot_info(&m, id)?;
         // SAFETY: non-NULL, valid per the caller.
         unsafe { put(info, i) }
     })
@@ -39,7 +40,7 @@ pub(crate) unsafe extern "C" fn C_GetTokenInfo(id: CK_SLOT_ID, info: *mut CK_TOK
     guard("C_GetTokenInfo", || {
         let m = module()?;
         non_null(info)?;
-        let i = m.token_info(id)?;
+        let i = slot::token_info(&m, id)?;
         // SAFETY: non-NULL, valid per the caller.
         unsafe { put(info, i) }
     })
@@ -54,7 +55,7 @@ pub(crate) unsafe extern "C" fn C_GetMechanismList(
     guard("C_GetMechanismList", || {
         let m = module()?;
         non_null(count)?;
-        let mechs = m.mechanism_list(id)?;
+        let mechs = slot::mechanism_list(&m, id)?;
         // SAFETY: checked by output_list.
         unsafe { output_list(list, count, &mechs) }
     })
@@ -69,7 +70,7 @@ pub(crate) unsafe extern "C" fn C_GetMechanismInfo(
     guard("C_GetMechanismInfo", || {
         let m = module()?;
         non_null(info)?;
-        let i = m.mechanism_info(id, mech)?;
+        let i = slot::mechanism_info(&m, id, mech)?;
         // SAFETY: non-NULL, valid per the caller.
         unsafe { put(info, i) }
     })
@@ -87,7 +88,7 @@ pub(crate) unsafe extern "C" fn C_WaitForSlotEvent(
         if !reserved.is_null() {
             return ck(CKR_ARGUMENTS_BAD);
         }
-        let id = m.wait_for_slot_event(flags & CKF_DONT_BLOCK != 0)?;
+        let id = slot::wait_for_slot_event(&m, flags & CKF_DONT_BLOCK != 0)?;
         // SAFETY: non-NULL, valid per the caller.
         unsafe { put(slot, id) }
     })

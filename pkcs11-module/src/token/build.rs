@@ -4,11 +4,11 @@
 //!    or a private-key attribute needs nothing else;
 //! 2. the certificates and public keys ([`key_objects`]): the CDF's entries (a public key object
 //!    exists for a key with a certificate of its iD, labelled after it, docs/card-spec.md §5.3); the
-//!    certificates themselves are not read ([`load_cert`] reads one when an attribute needs
+//!    certificates themselves are not read (`load_cert` reads one when an attribute needs
 //!    it or its public key is used);
 //! 3. the data objects ([`objects`]): the DODF.
 //!
-//! Whatever was built first, the list is in the official module's order ([`official_order`]).
+//! Whatever was built first, the list is in the official module's order (`official_order`).
 //! The disk cache ([`crate::cache`])
 //! keeps whatever was read — the PKCS#15 files at once, the listing once the CDF is known,
 //! each certificate when it is read, the data list where it is cached — and a later process
@@ -17,11 +17,10 @@
 use cpx_card::{Interface, KeyRole};
 use cryptoki_sys::*;
 
-use super::{CertData, KeyData, Kind, Object, Parsed, parse_cert};
+use super::Token;
 use crate::cache;
 use crate::error::{Error, Result, ck};
-use crate::state::Module;
-use crate::token::Token;
+use crate::objects::{CertData, KeyData, Kind, Object, Parsed, new_object_handle, parse_cert};
 
 /// The private keys of the card's PrKDF, as the disk cache keeps them (no APDU once the
 /// card layer has read the PrKDF).
@@ -30,13 +29,7 @@ fn card_keys(token: &mut Token) -> Result<Vec<cache::PrivateKey>> {
         .card
         .private_keys()?
         .into_iter()
-        .map(|k| cache::PrivateKey {
-            label: k.label,
-            id: k.id,
-            role: k.role,
-            modulus_bits: k.modulus_bits,
-            private: k.private,
-        })
+        .map(cache::PrivateKey::from)
         .collect())
 }
 
@@ -61,19 +54,9 @@ fn card_certs(token: &mut Token) -> Result<(Vec<cache::Cert>, bool)> {
 
 /// The data objects of the DODF (values not read); `None` when they cannot be listed (the
 /// token still works without them).
-pub(super) fn card_data(token: &mut Token) -> Result<Option<Vec<cache::Data>>> {
+fn card_data(token: &mut Token) -> Result<Option<Vec<cache::Data>>> {
     match token.card.data_objects() {
-        Ok(list) => Ok(Some(
-            list.into_iter()
-                .map(|d| cache::Data {
-                    label: d.label,
-                    application: d.application,
-                    private: d.private,
-                    modifiable: d.modifiable,
-                    value: None,
-                })
-                .collect(),
-        )),
+        Ok(list) => Ok(Some(list.into_iter().map(cache::Data::from).collect())),
         Err(e) => {
             let e = Error::from(e);
             if crate::error::token_lost(&e) {
@@ -86,11 +69,11 @@ pub(super) fn card_data(token: &mut Token) -> Result<Option<Vec<cache::Data>>> {
 }
 
 /// The private key objects of `keys`, not linked to a certificate yet ([`with_certs`]).
-fn private_key_objects_of(module: &Module, token: &Token, keys: &[cache::PrivateKey]) -> Vec<Object> {
+fn private_key_objects_of(token: &Token, keys: &[cache::PrivateKey]) -> Vec<Object> {
     let contactless = token.card.interface() == Interface::Contactless;
     keys.iter()
         .map(|k| Object {
-            handle: module.new_object_handle(),
+            handle: new_object_handle(),
             label: k.label.clone(),
             id: k.id.clone(),
             // docs/card-spec.md §5.3: the contactless technical key is public (PrKDF flag).
@@ -109,7 +92,7 @@ fn private_key_objects_of(module: &Module, token: &Token, keys: &[cache::Private
                 // and refused (docs/pkcs11-module.md, "Where it differs…").
                 encrypt: k.role == KeyRole::Authentication,
             }),
-            pending_cert: None,
+            cert: None,
         })
         .collect()
 }
@@ -119,12 +102,11 @@ fn private_key_objects_of(module: &Module, token: &Token, keys: &[cache::Private
 /// certificate has its iD (docs/card-spec.md §5.3: no PuKDF on CPx cards, "Cle publique - " + the
 /// certificate label) and linked to that certificate, then `rest`; [`official_order`] then
 /// puts them in the official module's order.
-fn with_certs(module: &Module, certs: &[cache::Cert], keys: Vec<Object>, rest: Vec<Object>) -> Vec<Object> {
+fn with_certs(certs: &[cache::Cert], keys: Vec<Object>, rest: Vec<Object>) -> Vec<Object> {
     let mut out: Vec<Object> = certs
         .iter()
-        .enumerate()
-        .map(|(i, c)| Object {
-            handle: module.new_object_handle(),
+        .map(|c| Object {
+            handle: new_object_handle(),
             label: c.label.clone(),
             id: c.id.clone(),
             private: false,
@@ -132,22 +114,22 @@ fn with_certs(module: &Module, certs: &[cache::Cert], keys: Vec<Object>, rest: V
                 authority: c.authority,
                 ..CertData::default()
             }),
-            pending_cert: Some(i),
+            cert: Some(c.clone()),
         })
         .collect();
     for mut k in keys {
-        let cert = certs.iter().position(|c| c.id == k.id && !c.authority);
+        let cert = certs.iter().find(|c| c.id == k.id && !c.authority);
         match (cert, &k.kind) {
-            (Some(ci), Kind::PrivateKey(key)) => {
+            (Some(c), Kind::PrivateKey(key)) => {
                 out.push(Object {
-                    handle: module.new_object_handle(),
-                    label: format!("Cle publique - {}", certs[ci].label),
+                    handle: new_object_handle(),
+                    label: format!("Cle publique - {}", c.label),
                     id: k.id.clone(),
                     private: false,
                     kind: Kind::PublicKey(key.clone()),
-                    pending_cert: cert,
+                    cert: Some(c.clone()),
                 });
-                k.pending_cert = cert;
+                k.cert = Some(c.clone());
             }
             _ => log::warn!("private key {:?}: no certificate with its iD", k.label),
         }
@@ -172,7 +154,7 @@ fn has_user_pin(token: &Token) -> bool {
 /// certificates of no key; then the data objects in DODF order, the private ones before the
 /// public ones when there is a PIN. The sort is stable: certificates stay in CDF order and
 /// data objects in DODF order within their group.
-pub(super) fn official_order(objects: &mut Vec<Object>, pin: bool) {
+fn official_order(objects: &mut Vec<Object>, pin: bool) {
     let pass = |private: bool| u8::from(!(pin && private));
     // The private keys in PrKDF order, with the pass that lists them.
     let keys: Vec<(Vec<u8>, u8)> = objects
@@ -200,16 +182,16 @@ pub(super) fn official_order(objects: &mut Vec<Object>, pin: bool) {
 
 /// The certificate and key objects of a whole `listing` (from the disk cache): certificates
 /// with a DER filled at once, the others waiting for [`load_cert`].
-fn assemble_keys(module: &Module, token: &Token, listing: &cache::Objects) -> Vec<Object> {
-    let keys = private_key_objects_of(module, token, &listing.keys);
-    let mut out = with_certs(module, &listing.certs, keys, Vec::new());
+fn assemble_keys(token: &Token, listing: &cache::Objects) -> Vec<Object> {
+    let keys = private_key_objects_of(token, &listing.keys);
+    let mut out = with_certs(&listing.certs, keys, Vec::new());
     official_order(&mut out, has_user_pin(token));
-    for (i, c) in listing.certs.iter().enumerate() {
+    for c in &listing.certs {
         if c.der.is_empty() {
             continue;
         }
         match parse_cert(&c.der, c.authority) {
-            Some(parsed) => fill_cert(&mut out, i, &c.label, &parsed),
+            Some(parsed) => fill_cert(&mut out, c, &parsed),
             // Left pending: read (and checked) from the card when needed.
             None => log::warn!("certificate {:?} from the disk cache: not X.509", c.label),
         }
@@ -218,10 +200,10 @@ fn assemble_keys(module: &Module, token: &Token, listing: &cache::Objects) -> Ve
 }
 
 /// The data objects of `data`, after the keys.
-fn assemble_data(module: &Module, data: &[cache::Data]) -> Vec<Object> {
+fn assemble_data(data: &[cache::Data]) -> Vec<Object> {
     data.iter()
         .map(|d| Object {
-            handle: module.new_object_handle(),
+            handle: new_object_handle(),
             label: d.label.clone(),
             id: Vec::new(),
             private: d.private,
@@ -231,15 +213,16 @@ fn assemble_data(module: &Module, data: &[cache::Data]) -> Vec<Object> {
                 size: d.value.as_ref().map(Vec::len),
                 value: d.value.clone(),
             },
-            pending_cert: None,
+            cert: None,
         })
         .collect()
 }
 
-/// Fill every object that waits for certificate `index` from its parsed form.
-pub(super) fn fill_cert(objects: &mut [Object], index: usize, label: &str, p: &Parsed) {
-    for o in objects.iter_mut().filter(|o| o.pending_cert == Some(index)) {
-        o.pending_cert = None;
+/// Fill every object that waits for the certificate `cert` lists from its parsed form.
+fn fill_cert(objects: &mut [Object], cert: &cache::Cert, p: &Parsed) {
+    let label = &cert.label;
+    for o in objects.iter_mut().filter(|o| o.waits_for(cert)) {
+        o.cert = None;
         match &mut o.kind {
             Kind::Certificate(cd) => *cd = p.cert.clone(),
             Kind::PublicKey(k) | Kind::PrivateKey(k) => {
@@ -258,29 +241,19 @@ pub(super) fn fill_cert(objects: &mut [Object], index: usize, label: &str, p: &P
     }
 }
 
-/// Read certificate `index` from the card, fill every object that waits for it and keep its
-/// DER in the disk cache's entry (written after the call, [`Token::note_files`]); its DER. The
-/// CDF entry gives the path: from the card layer (the disk cache's CDF: no APDU), matched by
-/// label and iD.
-pub(super) fn load_cert(token: &mut Token, index: usize) -> Result<Vec<u8>> {
-    let Some((label, id)) = token
-        .objects
-        .as_ref()
-        .and_then(|v| {
-            v.iter()
-                .find(|o| o.pending_cert == Some(index) && matches!(o.kind, Kind::Certificate(_)))
-        })
-        .map(|o| (o.label.clone(), o.id.clone()))
-    else {
-        return ck(CKR_GENERAL_ERROR);
-    };
+/// Read the certificate `cert` lists from the card, fill every object that waits for it and
+/// keep its DER in the disk cache's entry (written after the call, [`Token::note_files`]); its
+/// DER. The CDF entry gives the path: from the card layer (the disk cache's CDF: no APDU),
+/// matched by label and iD.
+pub(crate) fn load_cert(token: &mut Token, cert: &cache::Cert) -> Result<Vec<u8>> {
+    let (label, id) = (&cert.label, &cert.id);
     if token.cert_infos.is_empty() {
         token.cert_infos = token.card.certificate_infos()?;
     }
     let Some(info) = token
         .cert_infos
         .iter()
-        .find(|c| c.common.label == label && c.id == id)
+        .find(|c| c.common.label == *label && c.id == *id)
         .cloned()
     else {
         log::warn!("certificate {label:?}: not in the card's CDF");
@@ -297,14 +270,14 @@ pub(super) fn load_cert(token: &mut Token, index: usize) -> Result<Vec<u8>> {
         return ck(CKR_DEVICE_ERROR);
     };
     if let Some(objects) = token.objects.as_mut() {
-        fill_cert(objects, index, &c.label, &parsed);
+        fill_cert(objects, cert, &parsed);
     }
     if let Some(cache) = &mut token.cache
         && let Some(cert) = cache
             .entry
             .objects
             .as_mut()
-            .and_then(|o| o.certs.iter_mut().find(|x| x.label == label && x.id == id))
+            .and_then(|o| o.certs.iter_mut().find(|x| x.label == *label && x.id == *id))
         && cert.der.is_empty()
     {
         cert.der = c.der.clone();
@@ -317,18 +290,18 @@ pub(super) fn load_cert(token: &mut Token, index: usize) -> Result<Vec<u8>> {
 /// when it lists the objects (then the certificates and public keys too, at no cost), else
 /// from the PrKDF alone (a key lookup, C_SignInit or a private-key attribute needs nothing
 /// else). The list returned may hold more than private keys: callers filter by class.
-pub fn private_key_objects<'a>(module: &Module, token: &'a mut Token) -> Result<&'a mut Vec<Object>> {
+pub fn private_key_objects(token: &mut Token) -> Result<&mut Vec<Object>> {
     if token.objects.is_none() {
         let cached = token.cache.as_ref().and_then(|c| c.entry.objects.clone());
         let objects = match cached {
             Some(listing) => {
                 log::debug!("certificates and keys from the disk cache");
                 token.certs_listed = true;
-                assemble_keys(module, token, &listing)
+                assemble_keys(token, &listing)
             }
             None => {
                 let keys = card_keys(token)?;
-                private_key_objects_of(module, token, &keys)
+                private_key_objects_of(token, &keys)
             }
         };
         token.objects = Some(objects);
@@ -340,8 +313,8 @@ pub fn private_key_objects<'a>(module: &Module, token: &'a mut Token) -> Result<
 /// ([`private_key_objects`]), then the certificates and public keys from the CDF (its entries
 /// only: a certificate is read when an attribute needs it, `load_cert`). The listing then
 /// goes to the disk cache's entry.
-pub fn key_objects<'a>(module: &Module, token: &'a mut Token) -> Result<&'a mut Vec<Object>> {
-    private_key_objects(module, token)?;
+pub fn key_objects(token: &mut Token) -> Result<&mut Vec<Object>> {
+    private_key_objects(token)?;
     if !token.certs_listed {
         let (certs, cacheable) = card_certs(token)?;
         // No APDU: the PrKDF was read for the private keys.
@@ -352,7 +325,7 @@ pub fn key_objects<'a>(module: &Module, token: &'a mut Token) -> Result<&'a mut 
             .unwrap_or_default()
             .into_iter()
             .partition(|o| matches!(o.kind, Kind::PrivateKey(_)));
-        let mut listed = with_certs(module, &certs, private, rest);
+        let mut listed = with_certs(&certs, private, rest);
         official_order(&mut listed, has_user_pin(token));
         token.objects = Some(listed);
         token.certs_listed = true;
@@ -371,8 +344,8 @@ pub fn key_objects<'a>(module: &Module, token: &'a mut Token) -> Result<&'a mut 
 /// Every object, building what is missing: the certificates and keys ([`key_objects`]), then
 /// the data objects (the disk cache's list where it keeps one, [`cache::Key::caches_data`];
 /// else the DODF, whose list is then kept there).
-pub fn objects<'a>(module: &Module, token: &'a mut Token) -> Result<&'a mut Vec<Object>> {
-    key_objects(module, token)?;
+pub fn objects(token: &mut Token) -> Result<&mut Vec<Object>> {
+    key_objects(token)?;
     if !token.data_listed {
         let cached = token
             .cache
@@ -393,7 +366,7 @@ pub fn objects<'a>(module: &Module, token: &'a mut Token) -> Result<&'a mut Vec<
                 data
             }
         };
-        let data = assemble_data(module, data.as_deref().unwrap_or_default());
+        let data = assemble_data(data.as_deref().unwrap_or_default());
         log::debug!("{} data objects", data.len());
         let pin = has_user_pin(token);
         if let Some(objects) = token.objects.as_mut() {
@@ -416,7 +389,7 @@ mod tests {
             id: id.to_vec(),
             private,
             kind,
-            pending_cert: None,
+            cert: None,
         }
     }
 

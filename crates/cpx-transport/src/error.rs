@@ -65,6 +65,19 @@ pub enum TransportError {
         /// The limit that was crossed.
         limit: usize,
     },
+    /// The reader does not support the control command it was sent (`SCardControl`): no driver
+    /// support for it, or a code the reader never announced.
+    #[error("reader {0:?} does not support this control command")]
+    ControlUnsupported(String),
+    /// A reader's answer to `CM_IOCTL_GET_FEATURE_REQUEST` is not a feature list
+    /// (docs/reader-features.md).
+    #[error("malformed reader feature list at byte {offset}: {problem}")]
+    MalformedFeatureList {
+        /// Where the faulty entry starts in the answer.
+        offset: usize,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
     /// Any other PC/SC failure, with the call that failed.
     #[error("PC/SC {call} failed: {source}")]
     Pcsc {
@@ -99,6 +112,7 @@ impl TransportError {
             E::UnresponsiveCard | E::UnpoweredCard | E::UnsupportedCard => Self::CardMute(reader.to_owned()),
             E::SharingViolation => Self::SharingViolation(reader.to_owned()),
             E::ReaderUnavailable => Self::ReaderUnavailable(reader.to_owned()),
+            E::UnsupportedFeature if call == "SCardControl" => Self::ControlUnsupported(reader.to_owned()),
             E::Cancelled => Self::Cancelled,
             E::Timeout => Self::Timeout,
             source => Self::Pcsc { call, source },

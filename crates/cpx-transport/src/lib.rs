@@ -6,6 +6,9 @@
 //! - [`CardChannel`] is the trait the card layer talks to: one command in, its complete response
 //!   out ([`exchange`] follows `61xx`, `9Fxx` and `6Cxx` as spec §2.3 says), exclusive
 //!   transactions around multi-APDU operations, reconnect.
+//! - Reader features (PC/SC v2 part 10, docs/reader-features.md): [`CardChannel::reader_features`]
+//!   asks the reader once per connection which control codes it answers (PIN pad, properties);
+//!   [`CardChannel::control`] and [`CardTransaction::control`] send them (`SCardControl`).
 //! - [`VirtualChannel`] is the same trait straight to a virtual card in this process (tests).
 //!   With the `virtual-readers` feature (tests and fuzzing only), `VirtualReaders` is a whole
 //!   reader set of such cards, with the reader list, presence and events [`Pcsc`] gives.
@@ -39,6 +42,7 @@ mod channel;
 mod error;
 mod events;
 mod exchange;
+mod features;
 pub mod fork_guard;
 mod pcsc_channel;
 mod policy;
@@ -53,6 +57,7 @@ pub use channel::{CardChannel, CardTransaction, Protocol};
 pub use error::TransportError;
 pub use events::{Canceller, Monitor, ReaderEvent};
 pub use exchange::{RawTransmit, exchange};
+pub use features::{ControlCode, Feature, ReaderFeatures};
 pub use pcsc_channel::{Pcsc, PcscChannel};
 pub use policy::ExchangePolicy;
 pub use readers::{ReaderInfo, ReaderStatus};

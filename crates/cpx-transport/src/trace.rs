@@ -3,6 +3,8 @@
 
 use cpx_apdu::Command;
 
+use crate::{ControlCode, TransportError};
+
 pub(crate) fn command(reader: &str, command: &Command) {
     if log::log_enabled!(target: "cpx::apdu", log::Level::Trace) {
         log::trace!(target: "cpx::apdu", "{reader} > {}", command.trace());
@@ -22,6 +24,27 @@ pub(crate) fn response(reader: &str, command: &Command, bytes: &[u8]) {
         _ => spaced_hex(bytes),
     };
     log::trace!(target: "cpx::apdu", "{reader} < {text}");
+}
+
+/// A control command (`SCardControl`) and its outcome. Only sizes are traced: a control's data
+/// may be a PIN-pad structure, and its answer the card's.
+pub(crate) fn control(
+    reader: &str,
+    code: ControlCode,
+    sent: usize,
+    result: &Result<Vec<u8>, TransportError>,
+) {
+    if !log::log_enabled!(target: "cpx::apdu", log::Level::Trace) {
+        return;
+    }
+    match result {
+        Ok(answer) => log::trace!(
+            target: "cpx::apdu",
+            "{reader} control {code}: {sent} bytes > {} bytes <",
+            answer.len()
+        ),
+        Err(e) => log::trace!(target: "cpx::apdu", "{reader} control {code}: {sent} bytes > {e}"),
+    }
 }
 
 fn spaced_hex(bytes: &[u8]) -> String {

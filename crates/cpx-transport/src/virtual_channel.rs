@@ -11,7 +11,7 @@ use cpx_vpcd::VirtualCard;
 
 use crate::channel::{CardChannel, CardTransaction, Protocol};
 use crate::exchange::{RawTransmit, exchange};
-use crate::{ExchangePolicy, TransportError};
+use crate::{ControlCode, ExchangePolicy, ReaderFeatures, TransportError};
 
 #[derive(Debug, Default)]
 struct SlotState {
@@ -283,6 +283,17 @@ impl CardChannel for VirtualChannel {
         self.protocol = protocol_from_atr(&self.atr);
         Ok(())
     }
+
+    /// A virtual reader has no control command, like vpcd.
+    fn control(&mut self, _code: ControlCode, _input: &[u8]) -> Result<Vec<u8>, TransportError> {
+        self.check()?;
+        Err(TransportError::ControlUnsupported(self.reader.clone()))
+    }
+
+    fn reader_features(&mut self) -> Result<ReaderFeatures, TransportError> {
+        self.check()?;
+        Ok(ReaderFeatures::none())
+    }
 }
 
 struct VirtualTransaction<'a> {
@@ -306,6 +317,12 @@ impl CardTransaction for VirtualTransaction<'_> {
     }
     fn reader(&self) -> &str {
         self.reader
+    }
+    fn control(&mut self, _code: ControlCode, _input: &[u8]) -> Result<Vec<u8>, TransportError> {
+        Err(TransportError::ControlUnsupported(self.reader.to_owned()))
+    }
+    fn reader_features(&mut self) -> Result<ReaderFeatures, TransportError> {
+        Ok(ReaderFeatures::none())
     }
     fn end(mut self: Box<Self>, reset: bool) -> Result<(), TransportError> {
         if reset {

@@ -3,7 +3,8 @@
 
 use cpx_apdu::{Command, StatusWord};
 use cpx_testkit::TestCard;
-use cpx_transport::{CardChannel, ExchangePolicy, Protocol, TransportError, VirtualChannel};
+use cpx_transport::{CardChannel, ExchangePolicy, Protocol, TransportError};
+use cpx_transport_virtual::VirtualChannel;
 
 #[test]
 fn t0_get_response_chain_and_6cxx_like_through_pcscd() {

@@ -81,14 +81,8 @@ macro_rules! errln {
 }
 pub(crate) use errln;
 
-/// `3B AC 00 40` style.
-pub(crate) fn spaced_hex(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
+/// `3B AC 00 40` style: the workspace's one spaced-hex rendering.
+pub(crate) use cpx_apdu::spaced_hex;
 
 #[cfg(test)]
 mod tests {

@@ -48,7 +48,6 @@ mod error;
 pub mod expiry;
 pub mod ext;
 pub mod health;
-mod hex;
 pub mod holder;
 pub mod json;
 pub mod national_id;

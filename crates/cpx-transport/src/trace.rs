@@ -1,7 +1,7 @@
 //! APDU traces at `trace` level, target `cpx::apdu`. PIN-carrying data is masked by
 //! [`Command::trace`]; decrypted data (possibly a session key) is masked here.
 
-use cpx_apdu::Command;
+use cpx_apdu::{Command, spaced_hex};
 
 use crate::{ControlCode, TransportError};
 
@@ -45,15 +45,4 @@ pub(crate) fn control(
         ),
         Err(e) => log::trace!(target: "cpx::apdu", "{reader} control {code}: {sent} bytes > {e}"),
     }
-}
-
-fn spaced_hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 3);
-    for (i, b) in bytes.iter().enumerate() {
-        if i > 0 {
-            s.push(' ');
-        }
-        s.push_str(&format!("{b:02X}"));
-    }
-    s
 }

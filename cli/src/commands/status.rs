@@ -3,8 +3,7 @@
 use clap::Args;
 use cpx_card::PinKind;
 use cpx_profile::ca::{Level, Pki};
-use cpx_profile::codes::Code;
-use cpx_profile::{CardType, ExpiryStatus, IdStatus, Profile, Role, Timestamp, TrustStore};
+use cpx_profile::{CardType, ExpiryStatus, HolderSummary, Profile, Role, Timestamp, TrustStore};
 use serde::Serialize;
 
 use super::CliError;
@@ -27,7 +26,7 @@ struct Status {
     /// `given` (--reader) or `auto` (first reader with a CPx card).
     reader_selected: &'static str,
     card: CardInfo,
-    holder: HolderInfo,
+    holder: HolderSummary,
     certificates: Vec<CertInfo>,
     pin: Option<CodeState>,
     puk: Option<CodeState>,
@@ -47,18 +46,6 @@ struct CardInfo {
     card_type: Option<CardType>,
     type_label: Option<String>,
     test: Option<bool>,
-}
-
-#[derive(Serialize)]
-struct HolderInfo {
-    national_id: Option<String>,
-    national_id_scheme: Option<String>,
-    national_id_status: Option<IdStatus>,
-    given_name: Option<String>,
-    surname: Option<String>,
-    title: Option<String>,
-    profession: Option<Code>,
-    organisation: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -175,7 +162,6 @@ pub(crate) fn run(args: StatusArgs, format: Format) -> Result<(), CliError> {
     }
     let profile = builder.build(&TrustStore::new(), Timestamp::now());
     let card = &session.card;
-    let h = &profile.holder;
     let status = Status {
         reader: session.reader(),
         reader_selected: if session.auto { "auto" } else { "given" },
@@ -189,16 +175,7 @@ pub(crate) fn run(args: StatusArgs, format: Format) -> Result<(), CliError> {
             type_label: profile.card.type_label.clone(),
             test: profile.card.test,
         },
-        holder: HolderInfo {
-            national_id: h.national_id.as_ref().map(|i| i.value.clone()),
-            national_id_scheme: h.national_id.as_ref().and_then(|i| i.scheme.clone()),
-            national_id_status: h.national_id.as_ref().map(|i| i.status),
-            given_name: h.given_name.clone(),
-            surname: h.surname.clone(),
-            title: h.title.clone(),
-            profession: h.profession.clone(),
-            organisation: profile.organisation.as_ref().and_then(|o| o.name.clone()),
-        },
+        holder: profile.holder_summary(),
         certificates: profile
             .certificates
             .iter()

@@ -1,6 +1,7 @@
 //! `cpx`: the admin's tool for CPx cards, readers and workstations.
 
 mod commands;
+mod error;
 mod output;
 mod secrets;
 mod session;

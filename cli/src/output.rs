@@ -31,14 +31,14 @@ pub(crate) fn print_json<T: Serialize>(
     command: &str,
     version: u32,
     body: &T,
-) -> Result<(), crate::commands::CliError> {
+) -> Result<(), crate::error::CliError> {
     let schema = format!("cpx/{command}");
     let text = serde_json::to_string_pretty(&Envelope {
         schema: &schema,
         version,
         body,
     })
-    .map_err(|e| crate::commands::CliError::Output(e.to_string()))?;
+    .map_err(|e| crate::error::CliError::Output(e.to_string()))?;
     // serde_json escapes C0 inside strings, so the only raw controls left are its own line
     // breaks and any C1 / DEL, which it writes as is: those become U+FFFD.
     println!("{}", terminal_safe(&text));

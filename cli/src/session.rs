@@ -6,7 +6,7 @@ use cpx_card::{Card, CardError, Generation, Interface, PinKind, PinStatus};
 use cpx_transport::{Pcsc, ReaderInfo, ReaderStatus, TransportError};
 use serde::Serialize;
 
-use crate::commands::CliError;
+use crate::error::CliError;
 use crate::secrets::Secrets;
 
 /// `--reader R`, shared by the card commands.

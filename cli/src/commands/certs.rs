@@ -7,8 +7,8 @@ use clap::{Args, Subcommand, ValueEnum};
 use cpx_profile::{ChainStatus, ExpiryStatus, Profile, Role, Timestamp, TrustStore};
 use serde::Serialize;
 
-use super::CliError;
 use super::status::{CertInfo, card_certificates};
+use crate::error::CliError;
 use crate::output::{self, Format, errln, outln};
 use crate::session::{ReaderArg, Session};
 

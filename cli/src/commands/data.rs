@@ -6,7 +6,7 @@ use clap::Args;
 use cpx_profile::business::{self, BusinessObject, Decoded};
 use serde::Serialize;
 
-use super::CliError;
+use crate::error::CliError;
 use crate::output::{self, Format, outln};
 use crate::secrets::{SecretArgs, Secrets};
 use crate::session::{ReaderArg, Session};

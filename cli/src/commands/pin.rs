@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use cpx_card::PinKind;
 use serde::Serialize;
 
-use super::CliError;
+use crate::error::CliError;
 use crate::output::{self, Format, outln};
 use crate::secrets::{SecretArgs, Secrets};
 use crate::session::{CodeState, ReaderArg, Session};

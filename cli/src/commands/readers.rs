@@ -4,7 +4,7 @@ use cpx_card::identify_atr;
 use cpx_transport::{Pcsc, ReaderInfo};
 use serde::Serialize;
 
-use super::CliError;
+use crate::error::CliError;
 use crate::output::{self, Format, outln};
 use crate::session::{generation_name, interface_name};
 

@@ -8,7 +8,7 @@ use clap::{Args, ValueEnum};
 use cpx_card::{Generation, HashAlg, KeyRole, Mechanism};
 use serde::Serialize;
 
-use super::CliError;
+use crate::error::CliError;
 use crate::output::{self, Format, outln};
 use crate::secrets::{SecretArgs, Secrets};
 use crate::session::{ReaderArg, Session};

@@ -6,7 +6,7 @@ use cpx_profile::ca::{Level, Pki};
 use cpx_profile::{CardType, ExpiryStatus, HolderSummary, Profile, Role, Timestamp, TrustStore};
 use serde::Serialize;
 
-use super::CliError;
+use crate::error::CliError;
 use crate::output::{self, Format, outln};
 use crate::session::{CodeState, ReaderArg, Session, generation_name, interface_name};
 

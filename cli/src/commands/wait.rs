@@ -10,7 +10,7 @@ use clap::Args;
 use cpx_transport::{Pcsc, ReaderEvent};
 use serde::Serialize;
 
-use super::CliError;
+use crate::error::CliError;
 use crate::output::{self, Format, outln};
 
 /// JSON schema version of `cpx wait --json` (docs/cli-json.md).

@@ -5,6 +5,7 @@ mod error;
 mod output;
 mod secrets;
 mod session;
+mod view;
 
 use std::process::ExitCode;
 

@@ -361,12 +361,12 @@ impl PcscChannel {
         self.refresh_status()
     }
 
-    /// Run `call` in a transaction of its own, in our turn among the processes using the card.
+    /// Run `call` in a transaction of its own, in our turn among the processes using the card
+    /// (after [`PcscChannel::before_use`]).
     fn in_own_transaction<T>(
         &mut self,
         call: impl FnOnce(&mut Raw<'_>) -> Result<T, TransportError>,
     ) -> Result<T, TransportError> {
-        self.before_use()?;
         let Self {
             card,
             reader,
@@ -533,6 +533,7 @@ impl CardChannel for PcscChannel {
     }
 
     fn transmit(&mut self, command: &Command) -> Result<Response, TransportError> {
+        self.before_use()?;
         let policy = self.policy;
         // A GET RESPONSE chain must not be interleaved with another program's APDUs.
         self.in_own_transaction(|raw| exchange(raw, command, &policy))
@@ -598,6 +599,7 @@ impl CardChannel for PcscChannel {
     fn control(&mut self, code: ControlCode, input: &[u8]) -> Result<Vec<u8>, TransportError> {
         // pcsc-lite refuses SCardControl on a card another program holds in a transaction
         // (sharing violation): ours waits for its turn instead, as a transmit does.
+        self.before_use()?;
         self.in_own_transaction(|raw| raw.control(code, input))
             .map_err(|e| self.after_control_error(e))
     }

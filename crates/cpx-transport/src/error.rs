@@ -69,10 +69,11 @@ pub enum TransportError {
     /// support for it, or a code the reader never announced.
     #[error("reader {0:?} does not support this control command")]
     ControlUnsupported(String),
-    /// A reader's answer to `CM_IOCTL_GET_FEATURE_REQUEST` is not a feature list
-    /// (docs/reader-features.md).
-    #[error("malformed reader feature list at byte {offset}: {problem}")]
-    MalformedFeatureList {
+    /// A reader's answer to a control command is not what the standard says: a feature list
+    /// (`CM_IOCTL_GET_FEATURE_REQUEST`) or a property list (`FEATURE_GET_TLV_PROPERTIES`) that
+    /// does not parse (docs/reader-features.md).
+    #[error("malformed reader answer at byte {offset}: {problem}")]
+    MalformedReaderAnswer {
         /// Where the faulty entry starts in the answer.
         offset: usize,
         /// What is wrong with it.

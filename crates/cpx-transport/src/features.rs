@@ -174,12 +174,12 @@ impl ReaderFeatures {
     /// Parse a reader's answer to `CM_IOCTL_GET_FEATURE_REQUEST`.
     ///
     /// Every entry must be complete with a length of 4; a feature announced twice must carry the
-    /// same code both times. Any other answer is [`TransportError::MalformedFeatureList`], naming
+    /// same code both times. Any other answer is [`TransportError::MalformedReaderAnswer`], naming
     /// the offset of the faulty entry: a reader that describes itself wrongly is not trusted with
     /// any of what it describes.
     pub fn parse(answer: &[u8]) -> Result<Self, TransportError> {
         let malformed =
-            |offset: usize, problem: &'static str| TransportError::MalformedFeatureList { offset, problem };
+            |offset: usize, problem: &'static str| TransportError::MalformedReaderAnswer { offset, problem };
         let mut codes = BTreeMap::new();
         let mut offset = 0;
         while offset < answer.len() {
@@ -232,6 +232,144 @@ impl ReaderFeatures {
     /// Every feature the reader announced, in tag order, with its control code.
     pub fn iter(&self) -> impl Iterator<Item = (Feature, ControlCode)> + '_ {
         self.codes.iter().map(|(f, c)| (*f, *c))
+    }
+}
+
+/// What a reader says of its keypad and display in answer to [`Feature::GET_TLV_PROPERTIES`]
+/// (PC/SC part 10 v2.02.09 §2.6.14; tags `PCSCv2_PART10_PROPERTY_*` of pcsc-lite reader.h;
+/// docs/reader-features.md). Each field is `None` when the reader did not give it.
+///
+/// The answer is a TLV list with one-byte tags and lengths whose multi-byte values are
+/// **little-endian** (unlike the feature list's codes).
+///
+/// ```
+/// use cpx_transport::ReaderProperties;
+///
+/// // A class-3 reader: a 2×16 display, PIN 4 to 8 digits, vendor 0x08E6.
+/// let answer = [
+///     0x01, 0x02, 0x10, 0x02, // wLcdLayout: 0x0210
+///     0x06, 0x01, 0x04, // bMinPINSize
+///     0x07, 0x01, 0x08, // bMaxPINSize
+///     0x0B, 0x02, 0xE6, 0x08, // wIdVendor
+/// ];
+/// let p = ReaderProperties::parse(&answer)?;
+/// assert_eq!((p.min_pin_size, p.max_pin_size), (Some(4), Some(8)));
+/// assert_eq!(p.lcd_layout, Some(0x0210));
+/// assert_eq!(p.vendor_id, Some(0x08E6));
+/// assert_eq!(p.firmware_id, None);
+/// assert!(ReaderProperties::parse(&[0x06, 0x02, 0x04, 0x00]).is_err(), "bMinPINSize is one byte");
+/// # Ok::<(), cpx_transport::TransportError>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReaderProperties {
+    /// `wLcdLayout` (1): `0` without a display, else lines in the high byte, characters per
+    /// line in the low byte.
+    pub lcd_layout: Option<u16>,
+    /// `bEntryValidationCondition` (2): how the user ends the entry (bit 0 maximum length
+    /// reached, bit 1 validation key, bit 2 timeout).
+    pub entry_validation_condition: Option<u8>,
+    /// `bTimeOut2` (3): seconds after the first key before the entry times out.
+    pub timeout2: Option<u8>,
+    /// `wLcdMaxCharacters` (4).
+    pub lcd_max_characters: Option<u16>,
+    /// `wLcdMaxLines` (5).
+    pub lcd_max_lines: Option<u16>,
+    /// `bMinPINSize` (6): the fewest digits the keypad accepts.
+    pub min_pin_size: Option<u8>,
+    /// `bMaxPINSize` (7): the most digits the keypad accepts.
+    pub max_pin_size: Option<u8>,
+    /// `sFirmwareID` (8), as the reader gives it (not necessarily text).
+    pub firmware_id: Option<Vec<u8>>,
+    /// `bPPDUSupport` (9): whether the reader takes commands through PPDU.
+    pub ppdu_support: Option<u8>,
+    /// `dwMaxAPDUDataSize` (10).
+    pub max_apdu_data_size: Option<u32>,
+    /// `wIdVendor` (11): the USB vendor id.
+    pub vendor_id: Option<u16>,
+    /// `wIdProduct` (12): the USB product id.
+    pub product_id: Option<u16>,
+}
+
+impl ReaderProperties {
+    /// Parse a reader's answer to [`Feature::GET_TLV_PROPERTIES`].
+    ///
+    /// Every entry must be complete; a known property must have its standard width (1, 2 or 4
+    /// bytes, `sFirmwareID` any) and appear once. Unknown tags are skipped. Anything else is
+    /// [`TransportError::MalformedReaderAnswer`] with the offset of the faulty entry.
+    pub fn parse(answer: &[u8]) -> Result<Self, TransportError> {
+        let malformed =
+            |offset: usize, problem: &'static str| TransportError::MalformedReaderAnswer { offset, problem };
+        let mut p = ReaderProperties::default();
+        let mut offset = 0;
+        while offset < answer.len() {
+            let (tag, len) = match &answer[offset..] {
+                [tag, len, ..] => (*tag, usize::from(*len)),
+                _ => return Err(malformed(offset, "a property is cut short after its tag")),
+            };
+            let Some(value) = answer.get(offset + 2..offset + 2 + len) else {
+                return Err(malformed(offset, "a property's value is cut short"));
+            };
+            let fresh = match tag {
+                1 => set(&mut p.lcd_layout, le16(value)),
+                2 => set(&mut p.entry_validation_condition, byte(value)),
+                3 => set(&mut p.timeout2, byte(value)),
+                4 => set(&mut p.lcd_max_characters, le16(value)),
+                5 => set(&mut p.lcd_max_lines, le16(value)),
+                6 => set(&mut p.min_pin_size, byte(value)),
+                7 => set(&mut p.max_pin_size, byte(value)),
+                8 => set(&mut p.firmware_id, Some(value.to_vec())),
+                9 => set(&mut p.ppdu_support, byte(value)),
+                10 => set(&mut p.max_apdu_data_size, le32(value)),
+                11 => set(&mut p.vendor_id, le16(value)),
+                12 => set(&mut p.product_id, le16(value)),
+                _ => Ok(()),
+            };
+            match fresh {
+                Ok(()) => {}
+                Err(PropertyProblem::Width) => {
+                    return Err(malformed(offset, "a property does not have its standard width"));
+                }
+                Err(PropertyProblem::Twice) => return Err(malformed(offset, "a property is given twice")),
+            }
+            offset += 2 + len;
+        }
+        Ok(p)
+    }
+}
+
+/// Why a property entry was refused.
+enum PropertyProblem {
+    Width,
+    Twice,
+}
+
+fn set<T>(slot: &mut Option<T>, value: Option<T>) -> Result<(), PropertyProblem> {
+    let value = value.ok_or(PropertyProblem::Width)?;
+    if slot.is_some() {
+        return Err(PropertyProblem::Twice);
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+fn byte(v: &[u8]) -> Option<u8> {
+    match v {
+        [b] => Some(*b),
+        _ => None,
+    }
+}
+
+fn le16(v: &[u8]) -> Option<u16> {
+    match v {
+        [a, b] => Some(u16::from_le_bytes([*a, *b])),
+        _ => None,
+    }
+}
+
+fn le32(v: &[u8]) -> Option<u32> {
+    match v {
+        [a, b, c, d] => Some(u32::from_le_bytes([*a, *b, *c, *d])),
+        _ => None,
     }
 }
 
@@ -319,7 +457,7 @@ mod tests {
         ];
         for (answer, at, problem) in cases {
             match ReaderFeatures::parse(answer) {
-                Err(TransportError::MalformedFeatureList { offset, problem: p }) => {
+                Err(TransportError::MalformedReaderAnswer { offset, problem: p }) => {
                     assert_eq!(offset, at, "{answer:02X?}");
                     assert!(p.contains(problem), "{answer:02X?}: {p}");
                 }
@@ -362,7 +500,45 @@ mod tests {
         }
     }
 
+    #[test]
+    fn properties_are_little_endian_and_strict() {
+        let answer = [
+            0x0A, 0x04, 0x00, 0x01, 0x00, 0x00, // dwMaxAPDUDataSize 256
+            0x0C, 0x02, 0x34, 0x12, // wIdProduct
+            0x08, 0x03, b'1', b'.', b'0', // sFirmwareID
+            0x02, 0x01, 0x02, // bEntryValidationCondition
+            0x7E, 0x00, // unknown, empty: skipped
+        ];
+        let p = ReaderProperties::parse(&answer).unwrap();
+        assert_eq!(p.max_apdu_data_size, Some(256));
+        assert_eq!(p.product_id, Some(0x1234));
+        assert_eq!(p.firmware_id.as_deref(), Some(&b"1.0"[..]));
+        assert_eq!(p.entry_validation_condition, Some(2));
+        assert_eq!(ReaderProperties::parse(&[]).unwrap(), ReaderProperties::default());
+
+        let cases: [(&[u8], usize, &str); 4] = [
+            (&[0x06], 0, "cut short after its tag"),
+            (&[0x06, 0x01], 0, "value is cut short"),
+            (&[0x06, 0x01, 0x04, 0x0B, 0x01, 0x08], 3, "standard width"),
+            (&[0x06, 0x01, 0x04, 0x06, 0x01, 0x04], 3, "twice"),
+        ];
+        for (answer, at, problem) in cases {
+            match ReaderProperties::parse(answer) {
+                Err(TransportError::MalformedReaderAnswer { offset, problem: p }) => {
+                    assert_eq!(offset, at, "{answer:02X?}");
+                    assert!(p.contains(problem), "{answer:02X?}: {p}");
+                }
+                other => panic!("{answer:02X?}: {other:?}"),
+            }
+        }
+    }
+
     proptest! {
+        #[test]
+        fn any_property_answer_parses_or_fails_without_panic(answer in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let _ = ReaderProperties::parse(&answer);
+        }
+
         #[test]
         fn any_answer_parses_or_fails_without_panic(answer in proptest::collection::vec(any::<u8>(), 0..64)) {
             let _ = ReaderFeatures::parse(&answer);

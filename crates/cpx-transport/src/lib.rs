@@ -53,7 +53,7 @@ pub use channel::{CardChannel, CardTransaction, Protocol};
 pub use error::TransportError;
 pub use events::{Canceller, Monitor, ReaderEvent};
 pub use exchange::{RawTransmit, exchange};
-pub use features::{ControlCode, Feature, ReaderFeatures};
+pub use features::{ControlCode, Feature, ReaderFeatures, ReaderProperties};
 pub use pcsc_channel::{Pcsc, PcscChannel};
 pub use policy::ExchangePolicy;
 pub use readers::{ReaderInfo, ReaderStatus};

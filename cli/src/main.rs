@@ -1,9 +1,11 @@
 //! `cpx`: the admin's tool for CPx cards, readers and workstations.
 
 mod commands;
+mod error;
 mod output;
 mod secrets;
 mod session;
+mod view;
 
 use std::process::ExitCode;
 

@@ -31,14 +31,14 @@ pub(crate) fn print_json<T: Serialize>(
     command: &str,
     version: u32,
     body: &T,
-) -> Result<(), crate::commands::CliError> {
+) -> Result<(), crate::error::CliError> {
     let schema = format!("cpx/{command}");
     let text = serde_json::to_string_pretty(&Envelope {
         schema: &schema,
         version,
         body,
     })
-    .map_err(|e| crate::commands::CliError::Output(e.to_string()))?;
+    .map_err(|e| crate::error::CliError::Output(e.to_string()))?;
     // serde_json escapes C0 inside strings, so the only raw controls left are its own line
     // breaks and any C1 / DEL, which it writes as is: those become U+FFFD.
     println!("{}", terminal_safe(&text));
@@ -81,14 +81,8 @@ macro_rules! errln {
 }
 pub(crate) use errln;
 
-/// `3B AC 00 40` style.
-pub(crate) fn spaced_hex(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
+/// `3B AC 00 40` style: the workspace's one spaced-hex rendering.
+pub(crate) use cpx_apdu::spaced_hex;
 
 #[cfg(test)]
 mod tests {

@@ -9,7 +9,7 @@ use clap::Args;
 use cpx_card::{Pin, PinKind};
 use zeroize::Zeroizing;
 
-use crate::commands::CliError;
+use crate::error::CliError;
 
 /// `--pin-stdin` / `--pin-file FILE`; without either, a hidden prompt.
 #[derive(Debug, Args)]

@@ -3,10 +3,10 @@
 
 use clap::Args;
 use cpx_card::{Card, CardError, Generation, Interface, PinKind, PinStatus};
-use cpx_transport::{Pcsc, TransportError};
+use cpx_transport::{Pcsc, ReaderInfo, ReaderStatus, TransportError};
 use serde::Serialize;
 
-use crate::commands::CliError;
+use crate::error::CliError;
 use crate::secrets::Secrets;
 
 /// `--reader R`, shared by the card commands.
@@ -24,6 +24,56 @@ pub(crate) struct Session {
     pub(crate) auto: bool,
 }
 
+/// Why [`first_cpx_card`] passed over a reader holding a card.
+#[derive(Debug)]
+pub(crate) enum PassedOver {
+    /// pcscd reports the card mute: not even tried.
+    Mute,
+    /// A card that is not a CPx card ([`CardError::NotCpxCard`], [`CardError::WrongIssuer`]).
+    NotCpx(CardError),
+    /// Connecting or opening failed otherwise.
+    Unreadable(CardError),
+}
+
+/// A reader [`first_cpx_card`] passed over, and why.
+#[derive(Debug)]
+pub(crate) struct Passed {
+    pub(crate) reader: String,
+    pub(crate) why: PassedOver,
+}
+
+/// The card of the first reader among `readers` that holds a CPx card, opened; or, when none
+/// does, every reader holding a card with the reason it was passed over (empty: no card at all).
+/// The one place that picks a reader when the user named none (`Session::open`, `cpx doctor`).
+pub(crate) fn first_cpx_card<'a>(
+    pcsc: &Pcsc,
+    readers: impl IntoIterator<Item = &'a ReaderInfo>,
+) -> Result<Card, Vec<Passed>> {
+    let mut passed = Vec::new();
+    for r in readers.into_iter().filter(|r| r.status.has_card()) {
+        let why = if r.status == ReaderStatus::Mute {
+            PassedOver::Mute
+        } else {
+            let opened = pcsc
+                .connect(&r.name)
+                .map_err(CardError::from)
+                .and_then(|channel| Card::open(Box::new(channel)));
+            match opened {
+                Ok(card) => return Ok(card),
+                Err(e @ (CardError::NotCpxCard { .. } | CardError::WrongIssuer { .. })) => {
+                    PassedOver::NotCpx(e)
+                }
+                Err(e) => PassedOver::Unreadable(e),
+            }
+        };
+        passed.push(Passed {
+            reader: r.name.clone(),
+            why,
+        });
+    }
+    Err(passed)
+}
+
 impl Session {
     /// Open the card in `--reader`, or the first reader whose card is a CPx card.
     pub(crate) fn open(arg: &ReaderArg) -> Result<Session, CliError> {
@@ -36,24 +86,19 @@ impl Session {
         if readers.is_empty() {
             return Err(TransportError::NoReaders.into());
         }
+        let passed = match first_cpx_card(&pcsc, &readers) {
+            Ok(card) => {
+                log::debug!("using {} (first reader with a CPx card)", card.reader());
+                return Ok(Session { card, auto: true });
+            }
+            Err(passed) => passed,
+        };
         let mut others = Vec::new();
-        for r in readers.iter().filter(|r| r.status.has_card()) {
-            let channel = match pcsc.connect(&r.name) {
-                Ok(c) => c,
-                Err(e) => {
-                    log::debug!("{}: {e}", r.name);
-                    continue;
-                }
-            };
-            match Card::open(Box::new(channel)) {
-                Ok(card) => {
-                    log::debug!("using {} (first reader with a CPx card)", r.name);
-                    return Ok(Session { card, auto: true });
-                }
-                Err(e @ (CardError::NotCpxCard { .. } | CardError::WrongIssuer { .. })) => {
-                    others.push(format!("{}: {e}", r.name));
-                }
-                Err(e) => log::debug!("{}: {e}", r.name),
+        for p in passed {
+            match p.why {
+                PassedOver::NotCpx(e) => others.push(format!("{}: {e}", p.reader)),
+                PassedOver::Mute => log::debug!("{}: the card does not answer (mute)", p.reader),
+                PassedOver::Unreadable(e) => log::debug!("{}: {e}", p.reader),
             }
         }
         if others.is_empty() {

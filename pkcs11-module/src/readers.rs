@@ -3,7 +3,7 @@
 //!
 //! A release build has one backend, PC/SC ([`cpx_transport::Pcsc`], pcscd). The
 //! `virtual-readers` cargo feature, for tests and in-process fuzzing only, adds a second:
-//! `cpx_transport::VirtualReaders`, readers of emulated cards in this process. Even with the
+//! `cpx_transport_virtual::VirtualReaders`, readers of emulated cards in this process. Even with the
 //! feature built in, the module uses PC/SC until a Rust caller in the same process hands it
 //! readers with `use_virtual_readers` (there is no environment switch, and nothing reachable
 //! through the C ABI selects it), so a library built with the feature by cargo's feature
@@ -21,7 +21,7 @@ pub enum Pcsc {
     Pcsc(cpx_transport::Pcsc),
     /// In-process readers of emulated cards (tests and fuzzing).
     #[cfg(feature = "virtual-readers")]
-    Virtual(cpx_transport::VirtualReaders),
+    Virtual(cpx_transport_virtual::VirtualReaders),
 }
 
 /// Card and reader changes, from [`Pcsc::monitor`].
@@ -31,7 +31,7 @@ pub enum Monitor {
     Pcsc(cpx_transport::Monitor),
     /// Virtual readers'.
     #[cfg(feature = "virtual-readers")]
-    Virtual(cpx_transport::VirtualMonitor),
+    Virtual(cpx_transport_virtual::VirtualMonitor),
 }
 
 /// Wakes a [`Monitor::wait`] blocked on another thread.
@@ -41,17 +41,17 @@ pub enum Canceller {
     Pcsc(cpx_transport::Canceller),
     /// Virtual readers'.
     #[cfg(feature = "virtual-readers")]
-    Virtual(cpx_transport::VirtualCanceller),
+    Virtual(cpx_transport_virtual::VirtualCanceller),
 }
 
 #[cfg(feature = "virtual-readers")]
-static VIRTUAL: std::sync::Mutex<Option<cpx_transport::VirtualReaders>> = std::sync::Mutex::new(None);
+static VIRTUAL: std::sync::Mutex<Option<cpx_transport_virtual::VirtualReaders>> = std::sync::Mutex::new(None);
 
 /// Back every context established from now on by `readers` (`None`: PC/SC again). Call it before
 /// C_Initialize: a module already initialised keeps the contexts it has.
 ///
 /// ```
-/// use cpx_transport::VirtualReaders;
+/// use cpx_transport_virtual::VirtualReaders;
 ///
 /// let readers = VirtualReaders::new();
 /// // readers.insert("Virtual reader 0", Box::new(card)); then C_Initialize, C_GetSlotList...
@@ -59,8 +59,8 @@ static VIRTUAL: std::sync::Mutex<Option<cpx_transport::VirtualReaders>> = std::s
 /// cpx_pkcs11::readers::use_virtual_readers(None);
 /// ```
 #[cfg(feature = "virtual-readers")]
-pub fn use_virtual_readers(readers: Option<cpx_transport::VirtualReaders>) {
-    *crate::sync::lock(&VIRTUAL) = readers;
+pub fn use_virtual_readers(readers: Option<cpx_transport_virtual::VirtualReaders>) {
+    *crate::state::lock(&VIRTUAL) = readers;
 }
 
 /// The marker a library built with the `virtual-readers` feature exports (defined with the

@@ -35,10 +35,6 @@ fn line(out: &mut String, key: &str, value: &str, comment: &str) -> Result<()> {
     Ok(())
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Renders `holder.toml` for `card`, whose certificates are `certs` (in role order), issued by
 /// `issuer`.
 pub(crate) fn render(card: &Card, issuer: &Ca, certs: &[(Role, &Certificate)]) -> Result<String> {
@@ -208,7 +204,7 @@ fn render_cert(out: &mut String, card: &Card, issuer: &Ca, role: Role, cert: &Ce
     line(
         out,
         "serial",
-        &s(&hex(tbs.serial_number.as_bytes())),
+        &s(&hex::encode(tbs.serial_number.as_bytes())),
         "serialNumber, hex",
     )?;
     line(out, "issuer_cn", &s(&issuer.cn), "issuer CN")?;

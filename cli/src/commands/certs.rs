@@ -4,13 +4,14 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
-use cpx_profile::{ChainStatus, ExpiryStatus, Profile, Role, Timestamp, TrustStore};
-use serde::Serialize;
+use cpx_profile::{ChainStatus, Profile, Role, Timestamp, TrustStore};
 
-use super::CliError;
-use super::status::{CertInfo, card_certificates};
+use super::status::card_certificates;
+use crate::error::CliError;
 use crate::output::{self, Format, errln, outln};
 use crate::session::{ReaderArg, Session};
+use crate::view::certs::{Anchors, Exported, ExportedCert, List, Verified, VerifiedCert};
+use crate::view::status::CertInfo;
 
 /// JSON schema versions (docs/cli-json.md).
 const LIST_VERSION: u32 = 1;
@@ -141,12 +142,6 @@ fn none_with(role: Option<RoleArg>) -> CliError {
     }))
 }
 
-#[derive(Serialize)]
-struct List {
-    reader: String,
-    certificates: Vec<CertInfo>,
-}
-
 fn list(args: ListArgs, format: Format) -> Result<(), CliError> {
     let mut session = Session::open(&args.reader)?;
     let certs = card_certificates(&mut session)?;
@@ -204,22 +199,6 @@ pub(crate) fn pem(der: &[u8]) -> String {
     }
     out.push_str("-----END CERTIFICATE-----\n");
     out
-}
-
-#[derive(Serialize)]
-struct Exported {
-    reader: String,
-    /// `pem` or `der`.
-    format: &'static str,
-    file: String,
-    certificates: Vec<ExportedCert>,
-}
-
-#[derive(Serialize)]
-struct ExportedCert {
-    role: Role,
-    subject: String,
-    sha256: String,
 }
 
 fn export(args: ExportArgs, format: Format) -> Result<(), CliError> {
@@ -286,37 +265,6 @@ fn export(args: ExportArgs, format: Format) -> Result<(), CliError> {
         }
         (Format::Text, None) => Ok(()),
     }
-}
-
-#[derive(Serialize)]
-struct Verified {
-    reader: String,
-    /// The instant of validation.
-    at: Timestamp,
-    anchors: Vec<Anchors>,
-    /// Every certificate valid.
-    valid: bool,
-    certificates: Vec<VerifiedCert>,
-}
-
-#[derive(Serialize)]
-struct Anchors {
-    dir: String,
-    /// Certificates loaded from it.
-    loaded: usize,
-}
-
-#[derive(Serialize)]
-struct VerifiedCert {
-    role: Role,
-    subject: String,
-    /// `valid`, `invalid` (a check failed) or `incomplete` (no path to an anchor).
-    status: ChainStatus,
-    expiry: ExpiryStatus,
-    days_left: i64,
-    /// Subjects from the certificate to the anchor (as far as it goes).
-    path: Vec<String>,
-    problems: Vec<String>,
 }
 
 fn verify(args: VerifyArgs, format: Format) -> Result<(), CliError> {

@@ -3,7 +3,7 @@
 use clap::{Args, CommandFactory};
 use clap_complete::Shell;
 
-use super::CliError;
+use crate::error::CliError;
 
 /// Arguments of `cpx completions`.
 #[derive(Debug, Args)]

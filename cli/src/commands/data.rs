@@ -3,13 +3,13 @@
 //! or a secret from `--pin-stdin` / `--pin-file`).
 
 use clap::Args;
-use cpx_profile::business::{self, BusinessObject, Decoded};
-use serde::Serialize;
+use cpx_profile::business::{self};
 
-use super::CliError;
-use crate::output::{self, Format, outln};
+use crate::error::CliError;
+use crate::output::{self, Format};
 use crate::secrets::{SecretArgs, Secrets};
 use crate::session::{ReaderArg, Session};
+use crate::view::data::{Data, Object, print_text};
 
 /// JSON schema version of `cpx data --json` (docs/cli-json.md).
 const VERSION: u32 = 1;
@@ -28,27 +28,6 @@ pub(crate) struct DataArgs {
     /// Only the object with this label (e.g. CPS_NAME_PS).
     #[arg(long, value_name = "LABEL")]
     label: Option<String>,
-}
-
-#[derive(Serialize)]
-struct Data {
-    reader: String,
-    logged_in: bool,
-    objects: Vec<Object>,
-}
-
-#[derive(Serialize)]
-struct Object {
-    label: String,
-    application: Option<String>,
-    private: bool,
-    modifiable: bool,
-    /// The value was read (false: private without login, or an error).
-    read: bool,
-    /// Why it was not read.
-    error: Option<String>,
-    /// cpx-profile's decoding (its `BusinessObject` layout); null when not read.
-    content: Option<BusinessObject>,
 }
 
 pub(crate) fn run(args: DataArgs, format: Format) -> Result<(), CliError> {
@@ -98,48 +77,6 @@ pub(crate) fn run(args: DataArgs, format: Format) -> Result<(), CliError> {
         Format::Text => {
             print_text(&data);
             Ok(())
-        }
-    }
-}
-
-fn print_text(d: &Data) {
-    for o in &d.objects {
-        let access = if o.private { "private" } else { "public" };
-        let Some(c) = &o.content else {
-            outln!(
-                "{} ({access}): {}",
-                o.label,
-                o.error.as_deref().unwrap_or("not read")
-            );
-            continue;
-        };
-        outln!("{} ({access}, {} bytes)", o.label, c.length);
-        match &c.decoded {
-            Some(Decoded::Activity(a)) => {
-                outln!("  situation {}", a.number);
-                if let Some(r) = &a.raison_sociale {
-                    outln!("  raison sociale: {r}");
-                }
-                if let Some(s) = &a.structure_id {
-                    outln!("  structure: {}", s.value);
-                }
-                if let Some(s) = &a.sector {
-                    outln!("  sector: {} {}", s.code, s.label.as_deref().unwrap_or(""));
-                }
-            }
-            Some(Decoded::InfoPs(i)) => match &i.specialty {
-                Some(s) => outln!("  specialty: {} {}", s.code, s.label.as_deref().unwrap_or("")),
-                None => outln!("  specialty: unknown"),
-            },
-            None => {}
-        }
-        match &c.tlv {
-            Some(tlv) => {
-                for line in tlv.to_text().lines() {
-                    outln!("  {line}");
-                }
-            }
-            None => outln!("  {}", c.value),
         }
     }
 }

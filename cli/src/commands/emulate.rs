@@ -10,7 +10,7 @@ use cpx_emulator::timing::Timing;
 use cpx_emulator::{Rig, builtin_stems, card_from_image, find_image};
 use cpx_transport::Pcsc;
 
-use super::CliError;
+use crate::error::CliError;
 use crate::output::outln;
 
 /// How long `cpx emulate` waits for pcscd to poll the inserted cards, then for PC/SC to show

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, CommandFactory};
 
-use super::CliError;
+use crate::error::CliError;
 
 /// Arguments of `cpx man`.
 #[derive(Debug, Args)]

@@ -5,12 +5,12 @@
 
 use clap::{Args, Subcommand};
 use cpx_card::PinKind;
-use serde::Serialize;
 
-use super::CliError;
+use crate::error::CliError;
 use crate::output::{self, Format, outln};
 use crate::secrets::{SecretArgs, Secrets};
-use crate::session::{CodeState, ReaderArg, Session};
+use crate::session::{ReaderArg, Session};
+use crate::view::pin::PinReport;
 
 /// JSON schema version of `cpx pin … --json` (docs/cli-json.md).
 const VERSION: u32 = 1;
@@ -33,17 +33,6 @@ pub(crate) struct PinArgs {
     reader: ReaderArg,
     #[command(flatten)]
     secrets: SecretArgs,
-}
-
-#[derive(Serialize)]
-struct PinReport {
-    reader: String,
-    /// `verify`, `change` or `unblock`.
-    operation: &'static str,
-    /// Always true: failures exit non-zero with nothing on stdout.
-    ok: bool,
-    pin: Option<CodeState>,
-    puk: Option<CodeState>,
 }
 
 pub(crate) fn run(cmd: PinCommand, format: Format) -> Result<(), CliError> {

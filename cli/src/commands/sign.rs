@@ -5,13 +5,13 @@
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use cpx_card::{HashAlg, KeyRole, Mechanism};
-use serde::Serialize;
+use cpx_card::{Generation, HashAlg, KeyRole, Mechanism};
 
-use super::CliError;
+use crate::error::CliError;
 use crate::output::{self, Format, outln};
 use crate::secrets::{SecretArgs, Secrets};
 use crate::session::{ReaderArg, Session};
+use crate::view::sign::Signed;
 
 /// JSON schema version of `cpx sign --json` (docs/cli-json.md).
 const VERSION: u32 = 1;
@@ -54,23 +54,6 @@ pub(crate) struct SignArgs {
     /// Secrets: the PIN, one line.
     #[command(flatten)]
     secrets: SecretArgs,
-}
-
-#[derive(Serialize)]
-struct Signed {
-    reader: String,
-    /// `auth` or `sign`.
-    key: &'static str,
-    /// `pkcs1v15` or `pss`.
-    padding: &'static str,
-    /// `sha256` or `sha1`.
-    hash: &'static str,
-    /// PSS salt length in bytes; null for PKCS#1 v1.5.
-    salt_length: Option<usize>,
-    input: String,
-    signature_file: String,
-    /// Signature length in bytes (the key's modulus length).
-    signature_length: usize,
 }
 
 pub(crate) fn run(args: SignArgs, format: Format) -> Result<(), CliError> {

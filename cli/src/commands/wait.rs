@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use cpx_transport::{Pcsc, ReaderEvent};
-use serde::Serialize;
 
-use super::CliError;
+use crate::error::CliError;
 use crate::output::{self, Format, outln};
+use crate::view::wait::Event;
 
 /// JSON schema version of `cpx wait --json` (docs/cli-json.md).
 const VERSION: u32 = 1;
@@ -25,15 +25,6 @@ pub(crate) struct WaitArgs {
     /// Only events of this reader.
     #[arg(long, value_name = "READER")]
     reader: Option<String>,
-}
-
-#[derive(Serialize)]
-struct Event {
-    /// `inserted` or `removed`.
-    event: &'static str,
-    reader: String,
-    /// The new card's ATR (upper-case hex) for `inserted`; null for `removed`.
-    atr: Option<String>,
 }
 
 /// Draws `⠋⠙⠹…` on stderr until dropped.

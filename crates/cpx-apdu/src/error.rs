@@ -93,4 +93,11 @@ pub enum TlvError {
     /// A path longer than [`MAX_DEPTH`](crate::tlv::MAX_DEPTH), or data nested deeper than that.
     #[error("TLV nesting deeper than {} levels", crate::tlv::MAX_DEPTH)]
     TooDeep,
+    /// An INTEGER value read as unsigned ([`Tlv::uint`](crate::tlv::Tlv::uint)) is empty or
+    /// negative.
+    #[error("not a non-negative INTEGER")]
+    NotUnsigned,
+    /// An INTEGER value read as unsigned does not fit 32 bits.
+    #[error("INTEGER too large")]
+    IntegerTooLarge,
 }

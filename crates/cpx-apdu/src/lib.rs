@@ -32,6 +32,7 @@
 
 mod command;
 mod error;
+mod hex;
 mod response;
 mod status;
 pub mod tlv;
@@ -41,5 +42,6 @@ pub use command::{
     MAX_LE, chain,
 };
 pub use error::{ApduError, TlvError};
+pub use hex::spaced_hex;
 pub use response::{MAX_RESPONSE_LEN, Response};
 pub use status::{Status, StatusWord};

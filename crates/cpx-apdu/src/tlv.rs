@@ -76,6 +76,74 @@ impl<'a> Tlv<'a> {
     pub fn find(&self, tag: u32) -> Result<Option<Tlv<'a>>, TlvError> {
         first_with_tag(self.children(), tag).map(|found| found.map(|(_, tlv)| tlv))
     }
+
+    /// The value as a non-negative INTEGER (X.690 §8.3) that fits a `u32`; leading zero bytes
+    /// are accepted (BER).
+    ///
+    /// ```
+    /// use cpx_apdu::{TlvError, tlv};
+    ///
+    /// let t = |b: &'static [u8]| tlv::parse_all(b).unwrap()[0];
+    /// assert_eq!(t(&[0x02, 0x02, 0x08, 0x00]).uint(), Ok(2048));
+    /// assert_eq!(t(&[0x02, 0x02, 0x00, 0x81]).uint(), Ok(0x81));
+    /// assert_eq!(t(&[0x02, 0x01, 0x80]).uint(), Err(TlvError::NotUnsigned));
+    /// assert_eq!(t(&[0x02, 0x05, 1, 2, 3, 4, 5]).uint(), Err(TlvError::IntegerTooLarge));
+    /// ```
+    ///
+    /// # Errors
+    /// [`TlvError::NotUnsigned`] for an empty or negative value, [`TlvError::IntegerTooLarge`]
+    /// past 32 bits.
+    pub fn uint(&self) -> Result<u32, TlvError> {
+        match self.value.first() {
+            Some(first) if first & 0x80 == 0 => {}
+            _ => return Err(TlvError::NotUnsigned),
+        }
+        let start = self
+            .value
+            .iter()
+            .position(|b| *b != 0)
+            .unwrap_or(self.value.len());
+        let digits = &self.value[start..];
+        if digits.len() > 4 {
+            return Err(TlvError::IntegerTooLarge);
+        }
+        Ok(digits.iter().fold(0u32, |acc, &b| (acc << 8) | u32::from(b)))
+    }
+
+    /// The value as a BIT STRING's first 32 bits (X.690 §8.6), numbered as PKCS#15 and ISO 7816-15
+    /// number flags: bit 0 is the most significant bit of the first content byte.
+    ///
+    /// Tolerant, never an error: an "unused bits" byte above 7 or with no content byte after it
+    /// (the real CPS3's non-DER `03 01 08` and `03 02 08 00`, OpenSC GH#2224) is read as "no
+    /// unused bits", an empty value as no bit set, and bits past 32 are ignored.
+    ///
+    /// ```
+    /// use cpx_apdu::tlv;
+    ///
+    /// let t = |b: &'static [u8]| tlv::parse_all(b).unwrap()[0];
+    /// assert_eq!(t(&[0x03, 0x02, 0x06, 0xC0]).bit_flags(), 0b11);
+    /// assert_eq!(t(&[0x03, 0x03, 0x04, 0x0C, 0x10]).bit_flags(), (1 << 4) | (1 << 5) | (1 << 11));
+    /// assert_eq!(t(&[0x03, 0x02, 0x08, 0x00]).bit_flags(), 0); // CPS3
+    /// ```
+    pub fn bit_flags(&self) -> u32 {
+        let Some((&unused, content)) = self.value.split_first() else {
+            return 0;
+        };
+        let unused = if unused > 7 { 0 } else { unused };
+        let mut out = 0u32;
+        for (i, byte) in content.iter().enumerate().take(4) {
+            let mut b = *byte;
+            if i + 1 == content.len() {
+                b &= 0xFFu8 << unused;
+            }
+            for bit in 0..8 {
+                if b & (0x80 >> bit) != 0 {
+                    out |= 1 << (i * 8 + bit);
+                }
+            }
+        }
+        out
+    }
 }
 
 /// Iterator over the consecutive elements of a byte slice, skipping `00`/`FF` padding.
@@ -335,7 +403,7 @@ impl TlvError {
             TlvError::TagTooLong { offset } => TlvError::TagTooLong {
                 offset: offset + base,
             },
-            TlvError::TooDeep => TlvError::TooDeep,
+            e @ (TlvError::TooDeep | TlvError::NotUnsigned | TlvError::IntegerTooLarge) => e,
         }
     }
 }

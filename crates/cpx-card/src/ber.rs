@@ -1,6 +1,7 @@
-//! A small DER/BER reader for PKCS#15 on top of [`cpx_apdu::tlv`], tolerant of the CPS3's known
-//! quirk: BIT STRINGs whose "unused bits" byte is out of range (`03 01 08`, `03 02 08 00`, GH#2224,
-//! brief of issue 4). Errors are plain strings; the caller names the object.
+//! PKCS#15 conveniences over [`cpx_apdu::tlv`], the one BER reader of the driver side (which also
+//! decodes INTEGERs and the CPS3's non-DER BIT STRINGs, `03 01 08`, `03 02 08 00`, GH#2224):
+//! universal tags, children with an expected tag, the Path type. Errors are plain strings; the
+//! caller names the object.
 
 use cpx_apdu::tlv::{self, Tlv};
 
@@ -38,40 +39,14 @@ pub(crate) fn expect<'a>(t: &Tlv<'a>, tag: u32, what: &str) -> Ber<Vec<Tlv<'a>>>
     children(t)
 }
 
-/// A non-negative INTEGER that fits a `u32` (leading zero bytes allowed, BER).
+/// A non-negative INTEGER that fits a `u32` ([`Tlv::uint`]), the error naming `what`.
 pub(crate) fn uint(t: &Tlv<'_>, what: &str) -> Ber<u32> {
-    let v = t.value;
-    if v.is_empty() || v[0] & 0x80 != 0 {
-        return Err(format!("{what}: not a non-negative INTEGER"));
-    }
-    let digits: Vec<u8> = v.iter().copied().skip_while(|&b| b == 0).collect();
-    if digits.len() > 4 {
-        return Err(format!("{what}: INTEGER too large"));
-    }
-    Ok(digits.iter().fold(0u32, |acc, &b| (acc << 8) | u32::from(b)))
+    t.uint().map_err(|e| format!("{what}: {e}"))
 }
 
-/// A BIT STRING as a bit set, bit 0 = the first (most significant) bit, as PKCS#15 numbers
-/// flags. Tolerant: an "unused bits" byte above 7 or with no content (the CPS3's `03 01 08` and
-/// `03 02 08 00`) is read as "no unused bits", and bits past 32 are ignored.
+/// A BIT STRING as PKCS#15 flags, tolerant of the CPS3's non-DER forms ([`Tlv::bit_flags`]).
 pub(crate) fn bits(t: &Tlv<'_>) -> u32 {
-    let Some((&unused, content)) = t.value.split_first() else {
-        return 0;
-    };
-    let unused = if unused > 7 { 0 } else { unused };
-    let mut out = 0u32;
-    for (i, byte) in content.iter().enumerate().take(4) {
-        let mut b = *byte;
-        if i + 1 == content.len() {
-            b &= 0xFFu8 << unused;
-        }
-        for bit in 0..8 {
-            if b & (0x80 >> bit) != 0 {
-                out |= 1 << (i * 8 + bit);
-            }
-        }
-    }
-    out
+    t.bit_flags()
 }
 
 /// UTF-8 text of a string element, safe to show: invalid UTF-8 and control characters replaced

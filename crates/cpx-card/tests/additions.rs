@@ -333,7 +333,7 @@ fn logout_falls_back_to_a_card_reset() {
             (apdu.len() >= 3 && apdu[1] == 0x20 && apdu[2] == 0xFF).then(|| vec![0x6B, 0x00])
         });
         let (channel, _control) =
-            cpx_transport::VirtualChannel::new(format!("virtual {stem}"), Box::new(card));
+            cpx_transport_virtual::VirtualChannel::new(format!("virtual {stem}"), Box::new(card));
         let mut card = cpx_card::Card::open(Box::new(channel)).unwrap();
         card.verify_pin(&Pin::new("1234")).unwrap();
         card.sign(KeyRole::Signature, Mechanism::Pkcs1(HashAlg::Sha256), b"x")

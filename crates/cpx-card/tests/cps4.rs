@@ -90,7 +90,8 @@ fn chipdoc_busy_on_another_channel_is_recovered() {
 #[test]
 fn the_two_other_cps4_atrs_rc_and_t0_only() {
     use cpx_card::{Card, HashAlg, KeyRole, Mechanism, Pin};
-    use cpx_transport::{CardChannel, Protocol, VirtualChannel};
+    use cpx_transport::{CardChannel, Protocol};
+    use cpx_transport_virtual::VirtualChannel;
     for (atr, protocol) in [
         (cpx_emulator::facts::ATR_CPS4_RC, Protocol::T1),
         (cpx_emulator::facts::ATR_CPS4_T0, Protocol::T0),

@@ -7,7 +7,7 @@
 
 use cpx_card::{Card, CardError, PinKind};
 use cpx_testkit::{FaultModeCard, Recorder, Recording};
-use cpx_transport::VirtualChannel;
+use cpx_transport_virtual::VirtualChannel;
 use cpx_vpcd::VirtualCard;
 
 type Op = fn(&mut Card) -> Result<(), CardError>;

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use cpx_card::pkcs15::{aodf, cdf, dir, dodf, odf, prkdf, tokeninfo};
 use cpx_card::{Card, HashAlg, KeyRole, Mechanism, Pin, PinKind};
 use cpx_emulator::Cps3Card;
-use cpx_transport::VirtualChannel;
+use cpx_transport_virtual::VirtualChannel;
 use cpx_vpcd::VirtualCard;
 use proptest::prelude::*;
 

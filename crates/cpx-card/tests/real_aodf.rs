@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use common::*;
 use cpx_card::{Card, CardError, Pin, PinKind};
-use cpx_transport::VirtualChannel;
+use cpx_transport_virtual::VirtualChannel;
 use cpx_vpcd::VirtualCard;
 
 fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {

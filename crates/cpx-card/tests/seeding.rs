@@ -10,7 +10,7 @@ mod common;
 
 use common::*;
 use cpx_card::{Card, CardError, HashAlg, Interface, KeyRole, Mechanism, Pin, PinKind, Pkcs15Files};
-use cpx_transport::VirtualChannel;
+use cpx_transport_virtual::VirtualChannel;
 use proptest::prelude::*;
 
 const STEMS: [&str; 3] = ["cps3-doctor", "cps4-doctor", "cps3-contactless"];

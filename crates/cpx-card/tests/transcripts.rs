@@ -276,7 +276,7 @@ fn apdu_counts() {
     let lazy = |stem: &str| {
         let (rec, wire, _slot) = Recorder::swappable(emulated(stem));
         let (channel, _control) =
-            cpx_transport::VirtualChannel::new(format!("virtual {stem}"), Box::new(rec));
+            cpx_transport_virtual::VirtualChannel::new(format!("virtual {stem}"), Box::new(rec));
         let card = cpx_card::Card::identify(Box::new(channel))
             .unwrap()
             .open_lazy(None)

@@ -34,7 +34,6 @@ use serde::Serialize;
 
 use crate::codes::{Code, Table};
 use crate::error::TlvError;
-use crate::hex;
 use crate::national_id::NationalId;
 use crate::tlv::{self, TlvDocument, TlvNode};
 
@@ -154,7 +153,7 @@ pub fn decode(label: &str, value: &[u8]) -> BusinessObject {
         kind,
         number,
         length: value.len(),
-        value: hex::upper(value),
+        value: hex::encode_upper(value),
         tlv,
         tlv_error,
         decoded,

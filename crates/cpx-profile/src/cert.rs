@@ -9,7 +9,7 @@ use crate::error::{NameField, ProfileError};
 use crate::ext::{self, Extensions, NamedOid};
 use crate::role::{self, RoleInfo};
 use crate::timestamp::Timestamp;
-use crate::{der, hex, oids};
+use crate::{der, oids};
 
 pub use crate::der::MAX_CERT_LEN;
 
@@ -143,7 +143,7 @@ impl Certificate {
                 exponent: u64::try_from(der::integer(e).unwrap_or(-1))
                     .ok()
                     .filter(|_| e.len() <= 8),
-                exponent_hex: hex::lower(e),
+                exponent_hex: hex::encode(e),
             }),
         };
         let raw_serial = x.tbs_certificate.raw_serial();
@@ -153,9 +153,9 @@ impl Certificate {
         };
         let validity = &x.tbs_certificate.validity;
         Ok(Certificate {
-            sha256: hex::lower(&Sha256::digest(input)),
+            sha256: hex::encode(Sha256::digest(input)),
             version: x.tbs_certificate.version.0 + 1,
-            serial: hex::lower(serial),
+            serial: hex::encode(serial),
             signature_algorithm: NamedOid::new(
                 x.signature_algorithm.algorithm.to_id_string(),
                 oids::signature,

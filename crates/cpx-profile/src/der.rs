@@ -1,5 +1,9 @@
-//! The few DER reads done by hand: the certificate's outer envelope (for precise errors before
-//! x509-parser runs), an RSA public key, and primitive values of the ANS private extensions.
+//! The DER reads x509-parser does not do for us: the certificate's outer envelope (for precise
+//! errors before x509-parser runs), and the elements of the ANS private extensions and of DN
+//! values, read with x509-parser's own DER layer (asn1-rs); the RSA public key with x509-parser.
+
+use x509_parser::asn1_rs::{Any, FromDer};
+use x509_parser::public_key::RSAPublicKey;
 
 use crate::error::{ProfileError, TlvErrorKind};
 use crate::tlv::read_header;
@@ -56,12 +60,12 @@ pub(crate) fn check_envelope(input: &[u8]) -> Result<usize, ProfileError> {
     Ok(total)
 }
 
-/// One DER element at the start of `input`: (first tag byte, value, rest).
+/// One DER element at the start of `input`: (first tag byte, value, rest). Read by asn1-rs (through
+/// x509-parser, which parses the rest of the certificate with it), not by hand.
 pub(crate) fn element(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let h = read_header(input, 0).ok()?;
-    let end = h.header_len.checked_add(h.length)?;
-    let value = input.get(h.header_len..end)?;
-    Some((*h.tag.first()?, value, input.get(end..)?))
+    let (rest, any) = Any::from_der(input).ok()?;
+    let first = *any.header.raw_tag()?.first()?;
+    Some((first, any.data, rest))
 }
 
 /// The whole input as exactly one element with this tag; its value.
@@ -72,13 +76,12 @@ pub(crate) fn only(input: &[u8], tag: u8) -> Option<&[u8]> {
     }
 }
 
-/// `RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }` (RFC 8017 A.1.1):
-/// (modulus, exponent) without leading zero bytes.
+/// `RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }` (RFC 8017 A.1.1), read
+/// by x509-parser: (modulus, exponent) without leading zero bytes.
 pub(crate) fn rsa_public_key(input: &[u8]) -> Option<(&[u8], &[u8])> {
-    let seq = only(input, 0x30)?;
-    let (t1, n, rest) = element(seq)?;
-    let (t2, e, rest) = element(rest)?;
-    if t1 != 0x02 || t2 != 0x02 || !rest.is_empty() || n.is_empty() || e.is_empty() {
+    let (rest, key) = RSAPublicKey::from_der(input).ok()?;
+    let (n, e) = (key.modulus, key.exponent);
+    if !rest.is_empty() || n.is_empty() || e.is_empty() {
         return None;
     }
     // Negative integers are not RSA parameters.
@@ -169,5 +172,52 @@ mod tests {
         let key = [0x30, 0x08, 0x02, 0x03, 0x00, 0xC1, 0x01, 0x02, 0x01, 0x03];
         assert_eq!(rsa_public_key(&key), Some((&[0xC1, 0x01][..], &[0x03][..])));
         assert_eq!(rsa_public_key(&key[..9]), None);
+        // Negative modulus, trailing bytes, wrong outer tag.
+        assert_eq!(
+            rsa_public_key(&[0x30, 0x06, 0x02, 0x01, 0x81, 0x02, 0x01, 0x03]),
+            None
+        );
+        assert_eq!(
+            rsa_public_key(&[0x30, 0x06, 0x02, 0x01, 0x41, 0x02, 0x01, 0x03, 0x00]),
+            None
+        );
+        assert_eq!(
+            rsa_public_key(&[0x31, 0x06, 0x02, 0x01, 0x41, 0x02, 0x01, 0x03]),
+            None
+        );
+    }
+
+    #[test]
+    fn elements() {
+        assert_eq!(
+            element(&[0x04, 0x01, 0xAA, 0x05]),
+            Some((0x04, &[0xAA][..], &[0x05][..]))
+        );
+        assert_eq!(
+            element(&[0xA0, 0x81, 0x01, 0xAA]),
+            Some((0xA0, &[0xAA][..], &[][..]))
+        );
+        assert_eq!(
+            element(&[0x30, 0x80, 0x00, 0x00]),
+            None,
+            "indefinite length is not DER"
+        );
+        assert_eq!(element(&[0x04, 0x02, 0xAA]), None, "truncated");
+        assert_eq!(element(&[]), None);
+        assert_eq!(only(&[0x04, 0x01, 0xAA], 0x04), Some(&[0xAA][..]));
+        assert_eq!(only(&[0x04, 0x01, 0xAA, 0x00], 0x04), None);
+        assert_eq!(only(&[0x04, 0x01, 0xAA], 0x02), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn elements_of_any_input_are_inside_it(input in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64)) {
+            if let Some((tag, value, rest)) = element(&input) {
+                proptest::prop_assert_eq!(Some(&tag), input.first());
+                proptest::prop_assert!(value.len() + rest.len() < input.len());
+                proptest::prop_assert!(input.ends_with(rest));
+            }
+            let _ = rsa_public_key(&input);
+        }
     }
 }

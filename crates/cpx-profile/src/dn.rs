@@ -8,7 +8,7 @@ use serde::Serialize;
 use x509_parser::asn1_rs::{Oid, Tag};
 
 use crate::error::{NameField, ProfileError};
-use crate::{der, hex, oids};
+use crate::{der, oids};
 
 /// One attribute of a DN.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -212,7 +212,7 @@ fn attribute(
         name,
         string_type,
         value,
-        raw: hex::lower(data),
+        raw: hex::encode(data),
     })
 }
 

@@ -8,7 +8,7 @@ use crate::dn::{Dn, decode_string};
 use crate::error::{NameField, ProfileError};
 use crate::health::{self, HealthExtensions};
 use crate::text;
-use crate::{der, hex, oids, tlv};
+use crate::{der, oids, tlv};
 
 /// An OID with its name when known.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -184,7 +184,7 @@ pub(crate) fn decode(
             oid: oid.clone(),
             name: name.clone(),
             critical: ext.critical,
-            value: hex::lower(ext.value),
+            value: hex::encode(ext.value),
         });
         let fail = |detail: String| ProfileError::BadExtension {
             oid: oid.clone(),
@@ -245,9 +245,9 @@ fn decode_one(ext: &X509Extension<'_>, oid: &str, out: &mut Extensions) -> Resul
                 out.subject_alt_names.push(alt_name(gn)?);
             }
         }
-        ParsedExtension::SubjectKeyIdentifier(ki) => out.subject_key_id = Some(hex::lower(ki.0)),
+        ParsedExtension::SubjectKeyIdentifier(ki) => out.subject_key_id = Some(hex::encode(ki.0)),
         ParsedExtension::AuthorityKeyIdentifier(aki) => {
-            out.authority_key_id = aki.key_identifier.as_ref().map(|k| hex::lower(k.0))
+            out.authority_key_id = aki.key_identifier.as_ref().map(|k| hex::encode(k.0))
         }
         ParsedExtension::CRLDistributionPoints(points) => {
             for p in points.iter() {
@@ -347,7 +347,7 @@ fn alt_name(gn: &XName<'_>) -> Result<AltName, String> {
                 },
                 (_, None) => AltName {
                     kind: "other_name".into(),
-                    value: hex::lower(value),
+                    value: hex::encode(value),
                     oid: Some(oid),
                 },
             }
@@ -361,10 +361,10 @@ fn alt_name(gn: &XName<'_>) -> Result<AltName, String> {
                 .map_err(|e| e.to_string())?
                 .text,
         ),
-        XName::IPAddress(b) => simple("ip", hex::lower(b)),
+        XName::IPAddress(b) => simple("ip", hex::encode(b)),
         XName::RegisteredID(oid) => simple("registered_id", oid.to_id_string()),
-        XName::X400Address(any) => simple("x400", hex::lower(any.data)),
-        XName::EDIPartyName(any) => simple("edi_party", hex::lower(any.data)),
-        XName::Invalid(_, data) => simple("invalid", hex::lower(data)),
+        XName::X400Address(any) => simple("x400", hex::encode(any.data)),
+        XName::EDIPartyName(any) => simple("edi_party", hex::encode(any.data)),
+        XName::Invalid(_, data) => simple("invalid", hex::encode(data)),
     })
 }

@@ -8,7 +8,7 @@
 
 use serde::Serialize;
 
-use crate::{der, hex, oids};
+use crate::{der, oids};
 
 /// The three ANS extensions, raw but decoded from DER. `None` = the extension is absent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
@@ -30,7 +30,7 @@ pub(crate) fn decode(oid: &str, value: &[u8], out: &mut HealthExtensions) -> Res
             if v.len() != 1 {
                 return Err(format!("expected 1 byte, found {}", v.len()));
             }
-            out.category_code = Some(hex::upper(v));
+            out.category_code = Some(hex::encode_upper(v));
         }
         oids::CARD_TYPE_EXT => {
             let v = der::only(value, 0x02).ok_or("expected an INTEGER")?;

@@ -3,8 +3,10 @@
 use crate::profile::Profile;
 
 impl Profile {
-    /// The profile as pretty-printed JSON (the layout the crate README documents, versioned by
-    /// `schema_version`). Field order is stable: it follows the struct definitions.
+    /// The whole profile as pretty-printed JSON (the layout the crate README documents, versioned
+    /// by `schema_version`): every fact found, as the test vectors (`test-vectors/expected/`)
+    /// record them. Field order is stable: it follows the struct definitions. The holder as
+    /// programs show it (`cpx status --json`) is [`Profile::holder_summary`].
     pub fn to_json(&self) -> String {
         // Serialising these types cannot fail (no maps, no non-string keys); keep a JSON answer
         // anyway rather than panic.

@@ -28,7 +28,6 @@
 use serde::Serialize;
 
 use crate::error::{TlvError, TlvErrorKind};
-use crate::hex;
 
 /// Deepest nesting of constructed data objects the decoder follows.
 pub const MAX_DEPTH: usize = 32;
@@ -191,10 +190,15 @@ fn decode_sequence(input: &[u8], base: usize, depth: usize) -> Result<(Vec<TlvNo
             let (children, p) = decode_sequence(value, value_base, depth + 1)?;
             (children, p, None, None)
         } else {
-            (Vec::new(), 0, Some(hex::upper(value)), printable_text(value))
+            (
+                Vec::new(),
+                0,
+                Some(hex::encode_upper(value)),
+                printable_text(value),
+            )
         };
         nodes.push(TlvNode {
-            tag: hex::upper(h.tag),
+            tag: hex::encode_upper(h.tag),
             class,
             constructed,
             offset: base + pos,

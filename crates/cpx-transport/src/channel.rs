@@ -2,7 +2,7 @@
 
 use cpx_apdu::{Command, Response};
 
-use crate::{ExchangePolicy, TransportError};
+use crate::{ControlCode, ExchangePolicy, ReaderFeatures, TransportError};
 
 /// The transmission protocol negotiated with the card.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -63,6 +63,30 @@ pub trait CardChannel: Send {
     fn transaction(&mut self) -> Result<Box<dyn CardTransaction + '_>, TransportError>;
     /// Reconnect to the card, optionally resetting it (which loses its security state).
     fn reconnect(&mut self, reset: bool) -> Result<(), TransportError>;
+    /// Send a control command to the reader (`SCardControl`) in a transaction of its own, and
+    /// return its answer. The codes a reader accepts come from
+    /// [`reader_features`](CardChannel::reader_features); a reader that has no such command
+    /// answers [`TransportError::ControlUnsupported`].
+    fn control(&mut self, code: ControlCode, input: &[u8]) -> Result<Vec<u8>, TransportError>;
+    /// The reader's PC/SC part 10 features (docs/reader-features.md), asked on first use and
+    /// cached for the life of this connection.
+    ///
+    /// A reader that cannot answer (no control support, as vpcd) or answers garbage has no
+    /// features: that is [`ReaderFeatures::none`], not an error. Errors are only those the caller
+    /// must act on whatever it was doing: the card reset by another program, the card or reader
+    /// gone, pcscd lost.
+    ///
+    /// ```no_run
+    /// use cpx_transport::{CardChannel, Feature, Pcsc};
+    ///
+    /// let pcsc = Pcsc::establish()?;
+    /// let mut card = pcsc.connect("Virtual PCD 00 00")?;
+    /// if let Some(code) = card.reader_features()?.get(Feature::VERIFY_PIN_DIRECT) {
+    ///     println!("PIN pad: VERIFY_PIN_DIRECT through control code {code}");
+    /// }
+    /// # Ok::<(), cpx_transport::TransportError>(())
+    /// ```
+    fn reader_features(&mut self) -> Result<ReaderFeatures, TransportError>;
 }
 
 /// An exclusive transaction on a card: nobody else's APDUs until it ends.
@@ -71,6 +95,11 @@ pub trait CardTransaction {
     fn transmit(&mut self, command: &Command) -> Result<Response, TransportError>;
     /// The reader's PC/SC name.
     fn reader(&self) -> &str;
+    /// Send a control command to the reader (`SCardControl`) inside this transaction: a PIN-pad
+    /// VERIFY goes through here, between the SELECT before it and the commands after it.
+    fn control(&mut self, code: ControlCode, input: &[u8]) -> Result<Vec<u8>, TransportError>;
+    /// The reader's features, as [`CardChannel::reader_features`] (same cache).
+    fn reader_features(&mut self) -> Result<ReaderFeatures, TransportError>;
     /// End the transaction, optionally resetting the card (e.g. to drop a verified PIN).
     fn end(self: Box<Self>, reset: bool) -> Result<(), TransportError>;
 }

@@ -65,6 +65,20 @@ pub enum TransportError {
         /// The limit that was crossed.
         limit: usize,
     },
+    /// The reader does not support the control command it was sent (`SCardControl`): no driver
+    /// support for it, or a code the reader never announced.
+    #[error("reader {0:?} does not support this control command")]
+    ControlUnsupported(String),
+    /// A reader's answer to a control command is not what the standard says: a feature list
+    /// (`CM_IOCTL_GET_FEATURE_REQUEST`) or a property list (`FEATURE_GET_TLV_PROPERTIES`) that
+    /// does not parse (docs/reader-features.md).
+    #[error("malformed reader answer at byte {offset}: {problem}")]
+    MalformedReaderAnswer {
+        /// Where the faulty entry starts in the answer.
+        offset: usize,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
     /// Any other PC/SC failure, with the call that failed.
     #[error("PC/SC {call} failed: {source}")]
     Pcsc {
@@ -99,6 +113,7 @@ impl TransportError {
             E::UnresponsiveCard | E::UnpoweredCard | E::UnsupportedCard => Self::CardMute(reader.to_owned()),
             E::SharingViolation => Self::SharingViolation(reader.to_owned()),
             E::ReaderUnavailable => Self::ReaderUnavailable(reader.to_owned()),
+            E::UnsupportedFeature if call == "SCardControl" => Self::ControlUnsupported(reader.to_owned()),
             E::Cancelled => Self::Cancelled,
             E::Timeout => Self::Timeout,
             source => Self::Pcsc { call, source },

@@ -6,9 +6,11 @@
 //! - [`CardChannel`] is the trait the card layer talks to: one command in, its complete response
 //!   out ([`exchange`] follows `61xx`, `9Fxx` and `6Cxx` as docs/card-spec.md §2.3 says), exclusive
 //!   transactions around multi-APDU operations, reconnect.
-//! - [`VirtualChannel`] is the same trait straight to a virtual card in this process (tests).
-//!   With the `virtual-readers` feature (tests and fuzzing only), `VirtualReaders` is a whole
-//!   reader set of such cards, with the reader list, presence and events [`Pcsc`] gives.
+//! - Reader features (PC/SC v2 part 10, docs/reader-features.md): [`CardChannel::reader_features`]
+//!   asks the reader once per connection which control codes it answers (PIN pad, properties);
+//!   [`CardChannel::control`] and [`CardTransaction::control`] send them (`SCardControl`).
+//! - Its test double, the same trait straight to virtual cards in this process, is the separate
+//!   crate `cpx-transport-virtual` (tests, benchmarks and fuzzing only).
 //! - A card reset by another program becomes [`TransportError::CardReset`] after we have
 //!   reconnected: the caller re-selects its application and treats the PIN as unverified. A removed
 //!   card is [`TransportError::CardRemoved`].
@@ -39,26 +41,22 @@ mod channel;
 mod error;
 mod events;
 mod exchange;
+mod features;
 pub mod fork_guard;
 mod pcsc_channel;
 mod policy;
 mod readers;
 mod trace;
 mod turns;
-mod virtual_channel;
-#[cfg(feature = "virtual-readers")]
-mod virtual_readers;
 
 pub use channel::{CardChannel, CardTransaction, Protocol};
 pub use error::TransportError;
 pub use events::{Canceller, Monitor, ReaderEvent};
 pub use exchange::{RawTransmit, exchange};
+pub use features::{ControlCode, Feature, ReaderFeatures, ReaderProperties};
 pub use pcsc_channel::{Pcsc, PcscChannel};
 pub use policy::ExchangePolicy;
 pub use readers::{ReaderInfo, ReaderStatus};
-pub use virtual_channel::{VirtualChannel, VirtualControl, protocol_from_atr};
-#[cfg(feature = "virtual-readers")]
-pub use virtual_readers::{VirtualCanceller, VirtualMonitor, VirtualReaders};
 
 /// Time since the crate's first look at the clock: timestamps kept in atomics (an `Instant`
 /// cannot live in one) count from there.

@@ -10,6 +10,7 @@ use pcsc::{Disposition, Protocols, ReaderState, Scope, ShareMode, State};
 
 use crate::channel::{CardChannel, CardTransaction, Protocol};
 use crate::exchange::{RawTransmit, exchange};
+use crate::features::{self, ControlCode, ReaderFeatures};
 use crate::fork_guard;
 use crate::turns::{Turn, Turns};
 use crate::{ExchangePolicy, TransportError};
@@ -124,6 +125,7 @@ impl Pcsc {
             reset_pending: false,
             turns,
             recv: ReceiveBuffer::default(),
+            features: None,
         })
     }
 }
@@ -308,6 +310,8 @@ pub struct PcscChannel {
     turns: Turns,
     /// SCardTransmit's answer buffer, see [`ReceiveBuffer`].
     recv: ReceiveBuffer,
+    /// The reader's features, once asked (the reader stays the same across reconnects).
+    features: Option<ReaderFeatures>,
 }
 
 /// The buffer `SCardTransmit` writes the card's answer into, allocated once per channel: large
@@ -355,6 +359,52 @@ impl PcscChannel {
             .map_err(|e| TransportError::from_pcsc("SCardReconnect", &self.reader, e))?;
         self.reset_pending = false;
         self.refresh_status()
+    }
+
+    /// Run `call` in a transaction of its own, in our turn among the processes using the card
+    /// (after [`PcscChannel::before_use`]).
+    fn in_own_transaction<T>(
+        &mut self,
+        call: impl FnOnce(&mut Raw<'_>) -> Result<T, TransportError>,
+    ) -> Result<T, TransportError> {
+        let Self {
+            card,
+            reader,
+            protocol,
+            turns,
+            activity,
+            recv,
+            ..
+        } = self;
+        let mut turn = turns.take();
+        let tx = begin_transaction(card, reader)
+            .map_err(|e| TransportError::from_pcsc("SCardBeginTransaction", reader, e))?;
+        turn.began();
+        activity.touch();
+        let result = call(&mut Raw {
+            card: &tx,
+            reader,
+            protocol: *protocol,
+            activity,
+            recv,
+        });
+        // SCardEndTransaction, then the turn is over.
+        {
+            let _pc = fork_guard::enter();
+            drop(tx);
+        }
+        drop(turn);
+        result
+    }
+
+    /// A failed control command: a reset by another program is recovered from as after a
+    /// transmit; nothing else is taken for a removal (a reader without the command answers at
+    /// once, and must not cost [`card_left`]'s wait).
+    fn after_control_error(&mut self, e: TransportError) -> TransportError {
+        match e {
+            TransportError::CardReset(_) => self.after_error(e),
+            e => e,
+        }
     }
 
     fn before_use(&mut self) -> Result<(), TransportError> {
@@ -417,6 +467,32 @@ struct Raw<'a> {
     recv: &'a mut ReceiveBuffer,
 }
 
+impl Raw<'_> {
+    /// `SCardControl`; the answer is wiped from the receive buffer once copied out.
+    fn control(&mut self, code: ControlCode, input: &[u8]) -> Result<Vec<u8>, TransportError> {
+        if input.len() > pcsc::MAX_BUFFER_SIZE_EXTENDED {
+            // What pcsc-lite's client answers too (and the pcsc crate would assert on > 4 GiB).
+            return Err(TransportError::Pcsc {
+                call: "SCardControl",
+                source: pcsc::Error::InsufficientBuffer,
+            });
+        }
+        let card = self.card;
+        let r = self.recv.with(|buf| {
+            let _pc = fork_guard::enter();
+            match card.control(code.0.into(), input, buf) {
+                Ok(answer) => (Ok(answer.to_vec()), answer.len()),
+                Err(e) => (Err(e), 0),
+            }
+        });
+        let result = r.map_err(|e| TransportError::from_pcsc("SCardControl", self.reader, e));
+        crate::trace::control(self.reader, code, input.len(), &result);
+        let answer = result?;
+        self.activity.touch();
+        Ok(answer)
+    }
+}
+
 impl RawTransmit for Raw<'_> {
     fn transmit_raw(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
         let card = self.card;
@@ -458,46 +534,10 @@ impl CardChannel for PcscChannel {
 
     fn transmit(&mut self, command: &Command) -> Result<Response, TransportError> {
         self.before_use()?;
-        let result = {
-            let Self {
-                card,
-                reader,
-                protocol,
-                policy,
-                turns,
-                activity,
-                recv,
-                ..
-            } = self;
-            let mut turn = turns.take();
-            // A GET RESPONSE chain must not be interleaved with another program's APDUs.
-            match begin_transaction(card, reader) {
-                Ok(tx) => {
-                    turn.began();
-                    activity.touch();
-                    let result = exchange(
-                        &mut Raw {
-                            card: &tx,
-                            reader,
-                            protocol: *protocol,
-                            activity,
-                            recv,
-                        },
-                        command,
-                        policy,
-                    );
-                    // SCardEndTransaction, then the turn is over.
-                    {
-                        let _pc = fork_guard::enter();
-                        drop(tx);
-                    }
-                    drop(turn);
-                    result
-                }
-                Err(e) => Err(TransportError::from_pcsc("SCardBeginTransaction", reader, e)),
-            }
-        };
-        result.map_err(|e| self.after_error(e))
+        let policy = self.policy;
+        // A GET RESPONSE chain must not be interleaved with another program's APDUs.
+        self.in_own_transaction(|raw| exchange(raw, command, &policy))
+            .map_err(|e| self.after_error(e))
     }
 
     fn transaction(&mut self) -> Result<Box<dyn CardTransaction + '_>, TransportError> {
@@ -511,6 +551,7 @@ impl CardChannel for PcscChannel {
             turns,
             activity,
             recv,
+            features,
             ..
         } = self;
         let mut turn = turns.take();
@@ -527,6 +568,7 @@ impl CardChannel for PcscChannel {
                     policy: *policy,
                     reset_pending,
                     recv,
+                    features,
                 }))
             }
             Err(e) => {
@@ -553,6 +595,24 @@ impl CardChannel for PcscChannel {
         self.reset_pending = false;
         self.refresh_status()
     }
+
+    fn control(&mut self, code: ControlCode, input: &[u8]) -> Result<Vec<u8>, TransportError> {
+        // pcsc-lite refuses SCardControl on a card another program holds in a transaction
+        // (sharing violation): ours waits for its turn instead, as a transmit does.
+        self.before_use()?;
+        self.in_own_transaction(|raw| raw.control(code, input))
+            .map_err(|e| self.after_control_error(e))
+    }
+
+    fn reader_features(&mut self) -> Result<ReaderFeatures, TransportError> {
+        if let Some(known) = &self.features {
+            return Ok(known.clone());
+        }
+        let asked = self.control(ControlCode::GET_FEATURE_REQUEST, &[]);
+        let found = features::from_answer(&self.reader, asked)?;
+        self.features = Some(found.clone());
+        Ok(found)
+    }
 }
 
 /// An exclusive PC/SC transaction (`SCardBeginTransaction` … `SCardEndTransaction`).
@@ -566,6 +626,7 @@ struct PcscTransaction<'a> {
     reset_pending: &'a mut bool,
     activity: &'a Activity,
     recv: &'a mut ReceiveBuffer,
+    features: &'a mut Option<ReaderFeatures>,
 }
 
 /// A `pcsc::Transaction` whose `SCardEndTransaction` (at drop, or [`EndingTransaction::end`]) is
@@ -625,6 +686,32 @@ impl CardTransaction for PcscTransaction<'_> {
 
     fn reader(&self) -> &str {
         self.reader
+    }
+
+    fn control(&mut self, code: ControlCode, input: &[u8]) -> Result<Vec<u8>, TransportError> {
+        let result = Raw {
+            card: self.tx.card(),
+            reader: self.reader,
+            protocol: self.protocol,
+            activity: self.activity,
+            recv: &mut *self.recv,
+        }
+        .control(code, input);
+        if matches!(result, Err(TransportError::CardReset(_))) {
+            // The channel reconnects as soon as this transaction is over.
+            *self.reset_pending = true;
+        }
+        result
+    }
+
+    fn reader_features(&mut self) -> Result<ReaderFeatures, TransportError> {
+        if let Some(known) = &*self.features {
+            return Ok(known.clone());
+        }
+        let asked = self.control(ControlCode::GET_FEATURE_REQUEST, &[]);
+        let found = features::from_answer(self.reader, asked)?;
+        *self.features = Some(found.clone());
+        Ok(found)
     }
 
     fn end(self: Box<Self>, reset: bool) -> Result<(), TransportError> {

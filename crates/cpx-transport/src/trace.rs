@@ -1,7 +1,9 @@
 //! APDU traces at `trace` level, target `cpx::apdu`. PIN-carrying data is masked by
 //! [`Command::trace`]; decrypted data (possibly a session key) is masked here.
 
-use cpx_apdu::Command;
+use cpx_apdu::{Command, spaced_hex};
+
+use crate::{ControlCode, TransportError};
 
 pub(crate) fn command(reader: &str, command: &Command) {
     if log::log_enabled!(target: "cpx::apdu", log::Level::Trace) {
@@ -24,13 +26,23 @@ pub(crate) fn response(reader: &str, command: &Command, bytes: &[u8]) {
     log::trace!(target: "cpx::apdu", "{reader} < {text}");
 }
 
-fn spaced_hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 3);
-    for (i, b) in bytes.iter().enumerate() {
-        if i > 0 {
-            s.push(' ');
-        }
-        s.push_str(&format!("{b:02X}"));
+/// A control command (`SCardControl`) and its outcome. Only sizes are traced: a control's data
+/// may be a PIN-pad structure, and its answer the card's.
+pub(crate) fn control(
+    reader: &str,
+    code: ControlCode,
+    sent: usize,
+    result: &Result<Vec<u8>, TransportError>,
+) {
+    if !log::log_enabled!(target: "cpx::apdu", log::Level::Trace) {
+        return;
     }
-    s
+    match result {
+        Ok(answer) => log::trace!(
+            target: "cpx::apdu",
+            "{reader} control {code}: {sent} bytes > {} bytes <",
+            answer.len()
+        ),
+        Err(e) => log::trace!(target: "cpx::apdu", "{reader} control {code}: {sent} bytes > {e}"),
+    }
 }

@@ -15,6 +15,8 @@ use cpx_vpcd::{CardSlot, VirtualCard};
 
 #[path = "pcsc_stack/cancel.rs"]
 mod cancel;
+#[path = "pcsc_stack/features.rs"]
+mod features;
 
 /// Bound for waiting on a condition (a card seen, a thread's answer): generous, as it costs
 /// nothing when things go well and a loaded CI machine must not turn slowness into failures.
@@ -75,6 +77,14 @@ fn main() -> ExitCode {
                 Trial::test(
                     "cancel_while_the_monitor_handles_changes_is_not_lost",
                     cancel::cancel_while_the_monitor_handles_changes_is_not_lost,
+                ),
+                Trial::test(
+                    "vpcd_has_no_features_and_disturbs_nobody",
+                    features::vpcd_has_no_features_and_disturbs_nobody,
+                ),
+                Trial::test(
+                    "discovery_waits_for_another_programs_transaction",
+                    features::discovery_waits_for_another_programs_transaction,
                 ),
                 Trial::test(
                     "no_card_and_unknown_reader_are_precise",

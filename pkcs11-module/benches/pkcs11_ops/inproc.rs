@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use cpx_card::{Card, KeyRole, Pin, PinKind};
 use cpx_testkit::{Recorder, Recording};
-use cpx_transport::VirtualChannel;
+use cpx_transport_virtual::VirtualChannel;
 use rsa::Pkcs1v15Encrypt;
 
 use crate::ops::{CardModel, SECRET, Sample, Signing};

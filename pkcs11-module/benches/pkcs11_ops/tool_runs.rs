@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use cpx_card::{Card, KeyRole};
 use cpx_testkit::{Failed, Recording};
-use cpx_transport::VirtualChannel;
+use cpx_transport_virtual::VirtualChannel;
 use rsa::{Pkcs1v15Encrypt, RsaPublicKey};
 
 use crate::card_time::CardTime;

@@ -10,7 +10,7 @@ use std::ptr::null_mut;
 use std::sync::Once;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use cpx_transport::{VirtualControl, VirtualReaders};
+use cpx_transport_virtual::{VirtualControl, VirtualReaders};
 use cryptoki_sys::*;
 use rsa::RsaPublicKey;
 

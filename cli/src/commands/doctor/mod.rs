@@ -28,7 +28,7 @@ use clap::Args;
 use cpx_profile::TrustStore;
 use serde::Serialize;
 
-use super::CliError;
+use crate::error::CliError;
 use crate::output::{self, Format, outln};
 use crate::session::ReaderArg;
 

@@ -2,12 +2,14 @@
 //! reader, and is there a CPx card in it.
 
 use cpx_card::{Card, CardError};
-use cpx_transport::{Pcsc, ReaderInfo, ReaderStatus, TransportError};
+use cpx_transport::{Pcsc, ReaderInfo, TransportError};
 
 use super::Check;
 use super::host::Host;
 use crate::output::spaced_hex;
-use crate::session::{ReaderArg, Session, generation_name, interface_name};
+use crate::session::{
+    Passed, PassedOver, ReaderArg, Session, first_cpx_card, generation_name, interface_name,
+};
 
 /// pcsc-lite's default socket (`pcscd -v`: ipcdir=/run/pcscd); clients honour
 /// `PCSCLITE_CSOCK_NAME` instead when set.
@@ -135,38 +137,34 @@ const INSERT: &str = "insert the CPx card in the reader, chip first and facing u
 /// The first CPx card among `candidates`, or the failed `card` check saying why there is none.
 fn open_in<'a>(pcsc: &Pcsc, candidates: impl Iterator<Item = &'a ReaderInfo>) -> Result<Card, Check> {
     let candidates: Vec<&ReaderInfo> = candidates.collect();
-    let mut problems = Vec::new();
-    for r in candidates.iter().filter(|r| r.status.has_card()) {
-        if r.status == ReaderStatus::Mute {
-            problems.push((
-                format!("the card in {} does not answer (mute)", r.name),
+    let passed = match first_cpx_card(pcsc, candidates.iter().copied()) {
+        Ok(card) => return Ok(card),
+        Err(passed) => passed,
+    };
+    let problems: Vec<(String, &str)> = passed
+        .into_iter()
+        .map(|Passed { reader, why }| match why {
+            PassedOver::Mute => (
+                format!("the card in {reader} does not answer (mute)"),
                 "take the card out and insert it again, the right way round; clean the chip \
                  if it persists",
-            ));
-            continue;
-        }
-        let opened = pcsc
-            .connect(&r.name)
-            .map_err(CardError::from)
-            .and_then(|ch| Card::open(Box::new(ch)));
-        match opened {
-            Ok(card) => return Ok(card),
-            Err(CardError::NotCpxCard { atr }) => problems.push((
-                format!("the card in {} is not a CPx card (unknown ATR {atr})", r.name),
+            ),
+            PassedOver::NotCpx(CardError::NotCpxCard { atr }) => (
+                format!("the card in {reader} is not a CPx card (unknown ATR {atr})"),
                 "insert a French health-professional card (CPS3 or CPS4: CPS, CPF, CPE, CPA); \
                  other cards are not for cpx",
-            )),
-            Err(e @ CardError::WrongIssuer { .. }) => problems.push((
-                format!("the card in {} is not a CPx card: {e}", r.name),
+            ),
+            PassedOver::NotCpx(e) => (
+                format!("the card in {reader} is not a CPx card: {e}"),
                 "insert a card issued by the ANS (CPS3 or CPS4)",
-            )),
-            Err(e) => problems.push((
-                format!("cannot read the card in {}: {e}", r.name),
+            ),
+            PassedOver::Unreadable(e) => (
+                format!("cannot read the card in {reader}: {e}"),
                 "take the card out and insert it again; if it persists, run with CPX_LOG=debug \
                  and report the output",
-            )),
-        }
-    }
+            ),
+        })
+        .collect();
     let details = problems.iter().skip(1).map(|(f, _)| f.clone()).collect();
     match problems.into_iter().next() {
         Some((finding, fix)) => Err(Check::fail("card", finding, fix).details(details)),

@@ -3,7 +3,7 @@
 #![no_main]
 
 use cpx_card::{Card, HashAlg, KeyRole, Mechanism, Pin, PinKind};
-use cpx_transport::VirtualChannel;
+use cpx_transport_virtual::VirtualChannel;
 use libfuzzer_sys::fuzz_target;
 
 const ATRS: [&[u8]; 3] = [

@@ -19,7 +19,7 @@ use std::sync::atomic::Ordering;
 
 use cpx_card::{Card, CardError, HashAlg, KeyRole, Mechanism, Pin, PinKind};
 use cpx_emulator::{CardImage, card_from_image};
-use cpx_transport::VirtualChannel;
+use cpx_transport_virtual::VirtualChannel;
 use hostile::{Bytes, Hostile, decode_rules};
 use libfuzzer_sys::fuzz_target;
 

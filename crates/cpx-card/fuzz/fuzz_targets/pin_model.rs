@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 
 use cpx_card::{Card, CardError, Pin, PinKind};
 use cpx_emulator::{CardImage, CardKind, EmulatedCard, SharedCard, card_from_image};
-use cpx_transport::VirtualChannel;
+use cpx_transport_virtual::VirtualChannel;
 use cpx_vpcd::VirtualCard;
 use libfuzzer_sys::fuzz_target;
 use model::{Code, File, Files, Model, Outcome, RawOutcome, Selected};

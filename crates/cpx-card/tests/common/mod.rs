@@ -12,7 +12,7 @@
 pub mod suite;
 
 use cpx_card::{Card, HashAlg};
-use cpx_transport::{VirtualChannel, VirtualControl};
+use cpx_transport_virtual::{VirtualChannel, VirtualControl};
 use cpx_vpcd::VirtualCard;
 use rsa::pkcs8::DecodePublicKey;
 use rsa::{Pkcs1v15Encrypt, Pkcs1v15Sign, Pss, RsaPublicKey};

@@ -3,7 +3,8 @@
 
 use cpx_apdu::{Command, StatusWord};
 use cpx_testkit::TestCard;
-use cpx_transport::{CardChannel, ExchangePolicy, Protocol, TransportError, VirtualChannel};
+use cpx_transport::{CardChannel, ExchangePolicy, Protocol, TransportError};
+use cpx_transport_virtual::VirtualChannel;
 
 #[test]
 fn t0_get_response_chain_and_6cxx_like_through_pcscd() {
@@ -77,4 +78,31 @@ fn transactions_exclude_other_connections() {
     t.end(false).unwrap();
     other.join().unwrap();
     assert!(done.try_recv().is_ok());
+}
+
+/// A virtual reader behaves like vpcd for control commands: none supported, no features, and a
+/// removed card is still reported as such.
+#[test]
+fn a_virtual_reader_has_no_control_command_and_no_features() {
+    use cpx_transport::ControlCode;
+    let (mut ch, control) = VirtualChannel::new("virtual", Box::new(TestCard::new()));
+    assert!(ch.reader_features().unwrap().is_empty());
+    assert!(matches!(
+        ch.control(ControlCode::GET_FEATURE_REQUEST, &[]),
+        Err(TransportError::ControlUnsupported(r)) if r == "virtual"
+    ));
+    {
+        let mut tx = ch.transaction().unwrap();
+        assert!(tx.reader_features().unwrap().is_empty());
+        assert!(matches!(
+            tx.control(ControlCode::GET_FEATURE_REQUEST, &[]),
+            Err(TransportError::ControlUnsupported(_))
+        ));
+        assert!(tx.transmit(&Command::new(0x80, 0x20, 0, 0)).unwrap().is_success());
+    }
+    control.remove();
+    assert!(matches!(
+        ch.reader_features(),
+        Err(TransportError::CardRemoved(_))
+    ));
 }

@@ -9,9 +9,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use cpx_apdu::{Command, Response};
 use cpx_vpcd::VirtualCard;
 
-use crate::channel::{CardChannel, CardTransaction, Protocol};
-use crate::exchange::{RawTransmit, exchange};
-use crate::{ExchangePolicy, TransportError};
+use cpx_transport::{
+    CardChannel, CardTransaction, ControlCode, ExchangePolicy, Protocol, RawTransmit, ReaderFeatures,
+    TransportError, exchange,
+};
 
 #[derive(Debug, Default)]
 struct SlotState {
@@ -35,7 +36,8 @@ fn lock<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// offers it, T=0 otherwise (docs/card-spec.md §10.1: the CPS4 final ATR offers both and gets T=1).
 ///
 /// ```
-/// use cpx_transport::{Protocol, protocol_from_atr};
+/// use cpx_transport::Protocol;
+/// use cpx_transport_virtual::protocol_from_atr;
 /// let cps3 = [0x3B, 0xAC, 0x00, 0x40, 0x2A, 0x00, 0x12, 0x25, 0x00, 0x64, 0x80, 0x00, 0x03, 0x10, 0x00, 0x90, 0x00];
 /// assert_eq!(protocol_from_atr(&cps3), Protocol::T0);
 /// let cps4 = [0x3B, 0x9B, 0x18, 0x80, 0x01, 0x00, 0x12, 0x25, 0x00, 0x64, 0x80, 0x04, 0x01, 0x00, 0x00, 0x90, 0x44];
@@ -121,7 +123,8 @@ impl VirtualControl {
 ///
 /// ```
 /// use cpx_apdu::Command;
-/// use cpx_transport::{CardChannel, VirtualChannel};
+/// use cpx_transport::CardChannel;
+/// use cpx_transport_virtual::VirtualChannel;
 ///
 /// struct Ok9000;
 /// impl cpx_vpcd::VirtualCard for Ok9000 {
@@ -283,6 +286,17 @@ impl CardChannel for VirtualChannel {
         self.protocol = protocol_from_atr(&self.atr);
         Ok(())
     }
+
+    /// A virtual reader has no control command, like vpcd.
+    fn control(&mut self, _code: ControlCode, _input: &[u8]) -> Result<Vec<u8>, TransportError> {
+        self.check()?;
+        Err(TransportError::ControlUnsupported(self.reader.clone()))
+    }
+
+    fn reader_features(&mut self) -> Result<ReaderFeatures, TransportError> {
+        self.check()?;
+        Ok(ReaderFeatures::none())
+    }
 }
 
 struct VirtualTransaction<'a> {
@@ -306,6 +320,12 @@ impl CardTransaction for VirtualTransaction<'_> {
     }
     fn reader(&self) -> &str {
         self.reader
+    }
+    fn control(&mut self, _code: ControlCode, _input: &[u8]) -> Result<Vec<u8>, TransportError> {
+        Err(TransportError::ControlUnsupported(self.reader.to_owned()))
+    }
+    fn reader_features(&mut self) -> Result<ReaderFeatures, TransportError> {
+        Ok(ReaderFeatures::none())
     }
     fn end(mut self: Box<Self>, reset: bool) -> Result<(), TransportError> {
         if reset {

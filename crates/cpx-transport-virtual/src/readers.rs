@@ -1,10 +1,10 @@
 //! A set of readers holding virtual cards in this process: the reader list, card presence and
-//! events that [`Pcsc`](crate::Pcsc) gets from pcscd, and a [`VirtualChannel`] per connection.
+//! events that [`Pcsc`](cpx_transport::Pcsc) gets from pcscd, and a [`VirtualChannel`] per connection.
 //!
 //! This is the seam that lets a layer above the transport (the PKCS#11 module's slots) run its
-//! real code against emulated cards without pcscd, for tests and in-process fuzzing. The
-//! `virtual-readers` feature that builds it is for those only: release builds never enable it.
-//! Only what [`Pcsc`](crate::Pcsc) offers is mirrored (`readers`, `connect`, `monitor`,
+//! real code against emulated cards without pcscd, for tests and in-process fuzzing only: release
+//! builds never link this crate.
+//! Only what [`Pcsc`](cpx_transport::Pcsc) offers is mirrored (`readers`, `connect`, `monitor`,
 //! `idle_for`), with the same types and error kinds, so the caller's code paths stay the real
 //! ones; what cannot happen in-process (pcscd stopping, a stuck reader) never happens here.
 
@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 
 use cpx_vpcd::VirtualCard;
 
-use crate::{ReaderEvent, ReaderInfo, ReaderStatus, TransportError, VirtualChannel, VirtualControl};
+use cpx_transport::{ReaderEvent, ReaderInfo, ReaderStatus, TransportError};
+
+use crate::{VirtualChannel, VirtualControl};
 
 /// How often a blocking [`VirtualMonitor::wait`] looks for changes and for its cancel.
 const POLL: Duration = Duration::from_millis(20);
@@ -34,7 +36,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// Readers with virtual cards, shared by its clones (like a PC/SC context's view of pcscd).
 ///
 /// ```
-/// use cpx_transport::{CardChannel, ReaderStatus, VirtualReaders};
+/// use cpx_transport::{CardChannel, ReaderStatus};
+/// use cpx_transport_virtual::VirtualReaders;
 ///
 /// struct Ok9000;
 /// impl cpx_vpcd::VirtualCard for Ok9000 {
@@ -83,7 +86,7 @@ impl VirtualReaders {
         control
     }
 
-    /// Every reader with its state, as [`Pcsc::readers`](crate::Pcsc::readers) gives them.
+    /// Every reader with its state, as [`Pcsc::readers`](cpx_transport::Pcsc::readers) gives them.
     pub fn readers(&self) -> Vec<ReaderInfo> {
         lock(&self.readers)
             .iter()
@@ -102,7 +105,7 @@ impl VirtualReaders {
             .collect()
     }
 
-    /// A new connection to the card in `reader`, as [`Pcsc::connect`](crate::Pcsc::connect).
+    /// A new connection to the card in `reader`, as [`Pcsc::connect`](cpx_transport::Pcsc::connect).
     pub fn connect(&self, reader: &str) -> Result<VirtualChannel, TransportError> {
         let readers = lock(&self.readers);
         let r = readers
@@ -112,12 +115,12 @@ impl VirtualReaders {
         let mut channel = r.first.connect_again()?;
         // A fresh connection sees the card as it is now, not the resets and insertions that
         // happened before it (those belong to older connections).
-        crate::CardChannel::reconnect(&mut channel, false)?;
+        cpx_transport::CardChannel::reconnect(&mut channel, false)?;
         Ok(channel)
     }
 
     /// A monitor that knows the current state of every reader, as
-    /// [`Pcsc::monitor`](crate::Pcsc::monitor).
+    /// [`Pcsc::monitor`](cpx_transport::Pcsc::monitor).
     pub fn monitor(&self) -> VirtualMonitor {
         let mut monitor = VirtualMonitor {
             readers: self.clone(),
@@ -142,7 +145,7 @@ impl VirtualReaders {
     }
 }
 
-/// Reports the changes of a [`VirtualReaders`] as [`Monitor`](crate::Monitor) does for pcscd.
+/// Reports the changes of a [`VirtualReaders`] as [`Monitor`](cpx_transport::Monitor) does for pcscd.
 #[derive(Debug)]
 pub struct VirtualMonitor {
     readers: VirtualReaders,

@@ -60,7 +60,7 @@ static VIRTUAL: std::sync::Mutex<Option<cpx_transport_virtual::VirtualReaders>> 
 /// ```
 #[cfg(feature = "virtual-readers")]
 pub fn use_virtual_readers(readers: Option<cpx_transport_virtual::VirtualReaders>) {
-    *crate::state::lock(&VIRTUAL) = readers;
+    *crate::sync::lock(&VIRTUAL) = readers;
 }
 
 /// The marker a library built with the `virtual-readers` feature exports (defined with the

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use cpx_card::{Generation, HashAlg, KeyRole, Mechanism};
+use cpx_card::{HashAlg, KeyRole, Mechanism};
 
 use crate::error::CliError;
 use crate::output::{self, Format, outln};

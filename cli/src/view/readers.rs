@@ -19,7 +19,7 @@ pub(crate) struct Reader {
     pub(crate) state: &'static str,
     /// Upper-case hex, no spaces; null when no card.
     pub(crate) atr: Option<String>,
-    /// What the ATR says (spec §1.1); null when no card.
+    /// What the ATR says (docs/card-spec.md §1.1); null when no card.
     pub(crate) card: Option<CardKind>,
 }
 

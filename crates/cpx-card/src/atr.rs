@@ -28,15 +28,11 @@ pub fn identify_atr(atr: &[u8]) -> Result<(Generation, Interface), CardError> {
     match crate::generation::find_atr(atr) {
         Some(found) => Ok(found),
         None => {
-            let hex = hex_upper(atr);
+            let hex = hex::encode_upper(atr);
             log::warn!(target: "cpx::card", "not a CPx card: unknown ATR {hex}");
             Err(CardError::NotCpxCard { atr: hex })
         }
     }
-}
-
-pub(crate) fn hex_upper(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02X}")).collect()
 }
 
 #[cfg(test)]
@@ -79,7 +75,7 @@ mod tests {
             ),
         ];
         for (atr, g, i) in cases {
-            assert_eq!(identify_atr(atr).unwrap(), (*g, *i), "{}", hex_upper(atr));
+            assert_eq!(identify_atr(atr).unwrap(), (*g, *i), "{}", hex::encode_upper(atr));
         }
     }
 

@@ -187,7 +187,7 @@ mod tests {
     use super::*;
 
     fn hex(c: &Command) -> String {
-        c.to_bytes().iter().map(|b| format!("{b:02X}")).collect()
+        hex::encode_upper(c.to_bytes())
     }
 
     #[test]

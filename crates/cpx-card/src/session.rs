@@ -1,7 +1,6 @@
 //! Card identity and session continuity: EF.SN.ICC, the serial number, and recovery after a reset
 //! or a reinsertion (a different card is never taken for the old one).
 
-use crate::atr::hex_upper;
 use crate::error::CardError;
 use crate::io::Io;
 
@@ -26,10 +25,10 @@ pub fn serial_from_ef_sn_icc(data: &[u8]) -> Result<String, CardError> {
     };
     if pan[..5] != ISSUER {
         return Err(CardError::WrongIssuer {
-            found: hex_upper(&pan[..5]),
+            found: hex::encode_upper(&pan[..5]),
         });
     }
-    let text = hex_upper(&pan[..9]);
+    let text = hex::encode_upper(&pan[..9]);
     Ok(if text.contains("8025000001") {
         text[10..].to_owned()
     } else {

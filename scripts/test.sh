@@ -8,6 +8,8 @@ CPX_PACKAGES=test source scripts/system-packages.sh
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 echo "== rustfmt"
 cargo fmt --all -- --check
+echo "== card-fact citations"
+bash scripts/check-citations.sh
 echo "== generation-neutral code"
 bash scripts/check-generation-neutral.sh --self-test
 bash scripts/check-generation-neutral.sh

@@ -1,8 +1,9 @@
-//! The DER reads x509-parser does not do for us: the certificate's outer envelope (for precise
-//! errors before x509-parser runs), and the elements of the ANS private extensions and of DN
-//! values, read with x509-parser's own DER layer (asn1-rs); the RSA public key with x509-parser.
+//! The DER reads x509-parser does not do for us, all through x509-parser's own DER layer
+//! (asn1-rs): the certificate's outer envelope (its header read by [`crate::tlv`]'s asn1-rs
+//! adapter, for precise errors before x509-parser runs), the elements of the ANS private
+//! extensions and of DN values, INTEGER values; the RSA public key with x509-parser.
 
-use x509_parser::asn1_rs::{Any, FromDer};
+use x509_parser::asn1_rs::{Any, FromDer, Tag};
 use x509_parser::public_key::RSAPublicKey;
 
 use crate::error::{ProfileError, TlvErrorKind};
@@ -104,15 +105,14 @@ pub(crate) fn bit_length(n: &[u8]) -> usize {
     }
 }
 
-/// A DER INTEGER value as i64, if it fits.
+/// A DER INTEGER value (content octets) as i64, if it has 1 to 8 bytes. asn1-rs converts; the
+/// size check stays here because asn1-rs reads an empty INTEGER as 0 and accepts more than 8
+/// bytes when the extra leading ones are zeros, which this crate has always refused.
 pub(crate) fn integer(value: &[u8]) -> Option<i64> {
     if value.is_empty() || value.len() > 8 {
         return None;
     }
-    let negative = value[0] & 0x80 != 0;
-    let mut buf = if negative { [0xFF; 8] } else { [0; 8] };
-    buf[8 - value.len()..].copy_from_slice(value);
-    Some(i64::from_be_bytes(buf))
+    i64::try_from(Any::from_tag_and_data(Tag::Integer, value)).ok()
 }
 
 #[cfg(test)]
@@ -167,6 +167,14 @@ mod tests {
         assert_eq!(integer(&[0x02]), Some(2));
         assert_eq!(integer(&[0xFF]), Some(-1));
         assert_eq!(integer(&[]), None);
+        assert_eq!(integer(&[0x80]), Some(-128));
+        assert_eq!(integer(&[0x00, 0xFF]), Some(255));
+        assert_eq!(
+            integer(&[0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]),
+            Some(i64::MAX)
+        );
+        assert_eq!(integer(&[0x80, 0, 0, 0, 0, 0, 0, 0]), Some(i64::MIN));
+        assert_eq!(integer(&[0, 0, 0, 0, 0, 0, 0, 0, 5]), None, "more than 8 bytes");
         assert_eq!(bit_length(&[0x01, 0x00]), 9);
         assert_eq!(bit_length(&[]), 0);
         let key = [0x30, 0x08, 0x02, 0x03, 0x00, 0xC1, 0x01, 0x02, 0x01, 0x03];

@@ -225,6 +225,10 @@ pub(crate) fn decode_string(tag: Tag, data: &[u8]) -> (String, Result<Option<Str
     (string_type, value.map(|v| v.map(crate::text::safe)))
 }
 
+// By hand, not with asn1-rs's string types, which would change what is accepted: its
+// TeletexString refuses the Latin-1 issuers write there, its PrintableString enforces a charset
+// real certificates break ('*', '@'), and its BMPString reads an odd final byte as a code unit
+// where this crate reports "odd length".
 fn decode_string_as_is(tag: Tag, data: &[u8]) -> (String, Result<Option<String>, String>) {
     let ascii = |name: &str| {
         let r = if data.is_ascii() {

@@ -10,10 +10,13 @@ use crate::chain::{ChainReport, ChainStatus, TrustStore};
 use crate::expiry::{Expiry, ExpiryStatus};
 use crate::holder::{self, Card, Holder, Organisation};
 use crate::role::Role;
+use crate::summary::HolderSummary;
 use crate::timestamp::Timestamp;
 
 /// Version of the JSON layout; bumped on any incompatible change (see `json` module docs).
-pub const SCHEMA_VERSION: u32 = 1;
+/// 2: `holder` is [`HolderSummary`], the CLI's layout (`national_id` a string, with
+/// `national_id_scheme` and `national_id_status` beside it).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// One certificate of the profile, with what depends on the instant and the trust store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -57,7 +60,8 @@ pub struct Summary {
     pub days_left: Option<i64>,
 }
 
-/// The profile of a card. Build it with [`Profile::builder`].
+/// The profile of a card. Build it with [`Profile::builder`]. Its JSON ([`Profile::to_json`])
+/// has these fields in this order, except `holder`, written as [`Profile::holder_summary`].
 ///
 /// ```
 /// use cpx_profile::{CardType, Profile, Role, Timestamp, TrustStore};
@@ -79,10 +83,10 @@ pub struct Summary {
 /// assert_eq!(org, Some("CENTRE HOSPITALIER TEST CPX"));
 /// assert!(profile.summary.all_chains_valid);
 /// let json = profile.to_json();
-/// assert!(json.contains("\"schema_version\": 1"));
+/// assert!(json.contains("\"schema_version\": 2"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Profile {
     /// [`SCHEMA_VERSION`].
     pub schema_version: u32,
@@ -90,7 +94,8 @@ pub struct Profile {
     pub evaluated_at: Timestamp,
     /// Card facts, from the identity certificate.
     pub card: Card,
-    /// Holder facts, from the identity certificate (specialty from `CPS_INFO_PS`).
+    /// Holder facts, from the identity certificate (specialty from `CPS_INFO_PS`). In the JSON:
+    /// [`Profile::holder_summary`], the one holder layout.
     pub holder: Holder,
     /// Organisation, for establishment cards.
     pub organisation: Option<Organisation>,
@@ -109,6 +114,44 @@ pub struct Profile {
     pub business_data: Vec<BusinessObject>,
     /// Inconsistencies between certificates and business data.
     pub warnings: Vec<String>,
+}
+
+/// The JSON form of a [`Profile`]: its fields, borrowed, with the holder in the one holder
+/// layout ([`HolderSummary`], the CLI's).
+#[derive(Serialize)]
+struct ProfileJson<'a> {
+    schema_version: u32,
+    evaluated_at: Timestamp,
+    card: &'a Card,
+    holder: HolderSummary,
+    organisation: &'a Option<Organisation>,
+    issuer: &'a Option<CaInfo>,
+    identity_certificate: Option<usize>,
+    summary: &'a Summary,
+    certificates: &'a [CertificateReport],
+    certificate_errors: &'a [InputError],
+    business_data: &'a [BusinessObject],
+    warnings: &'a [String],
+}
+
+impl Serialize for Profile {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        ProfileJson {
+            schema_version: self.schema_version,
+            evaluated_at: self.evaluated_at,
+            card: &self.card,
+            holder: self.holder_summary(),
+            organisation: &self.organisation,
+            issuer: &self.issuer,
+            identity_certificate: self.identity_certificate,
+            summary: &self.summary,
+            certificates: &self.certificates,
+            certificate_errors: &self.certificate_errors,
+            business_data: &self.business_data,
+            warnings: &self.warnings,
+        }
+        .serialize(serializer)
+    }
 }
 
 /// Collects the inputs of a [`Profile`].

@@ -1,5 +1,6 @@
 //! The holder facts in the one JSON layout every caller shows: `cpx status --json`'s `holder`
-//! object (docs/cli-json.md), produced here so the CLI and any other program agree.
+//! object (docs/cli-json.md) and the `holder` of [`Profile::to_json`], produced here so the CLI
+//! and any other program agree.
 
 use serde::Serialize;
 
@@ -8,7 +9,9 @@ use crate::national_id::IdStatus;
 use crate::profile::Profile;
 
 /// Who holds the card, flattened for display: the `holder` object of `cpx status --json`
-/// (docs/cli-json.md). Field order is the JSON's.
+/// (docs/cli-json.md) and of [`Profile::to_json`]. Field order is the JSON's. Every field of
+/// [`crate::Holder`] is here (the national id as its value, scheme and status), plus the
+/// organisation's name.
 ///
 /// ```
 /// use cpx_profile::{Profile, Timestamp, TrustStore};
@@ -18,7 +21,7 @@ use crate::profile::Profile;
 /// assert_eq!(holder.surname, None);
 /// assert_eq!(
 ///     serde_json::to_string(&holder).unwrap(),
-///     r#"{"national_id":null,"national_id_scheme":null,"national_id_status":null,"given_name":null,"surname":null,"title":null,"profession":null,"organisation":null}"#
+///     r#"{"national_id":null,"national_id_scheme":null,"national_id_status":null,"given_name":null,"surname":null,"title":null,"profession":null,"organisation":null,"pseudonym":null,"specialty":null,"upn":null}"#
 /// );
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -39,6 +42,13 @@ pub struct HolderSummary {
     pub profession: Option<Code>,
     /// CPE/CPA: the establishment's name.
     pub organisation: Option<String>,
+    /// Subject pseudonym (CPE "non directement nominative").
+    pub pseudonym: Option<String>,
+    /// Specialty (DICO R01), from the `CPS_INFO_PS` business data object only: `None` when the
+    /// profile was built without it.
+    pub specialty: Option<Code>,
+    /// subjectAltName UPN (`<IdNat>@carte-cps.fr`).
+    pub upn: Option<String>,
 }
 
 impl Profile {
@@ -54,6 +64,9 @@ impl Profile {
             title: h.title.clone(),
             profession: h.profession.clone(),
             organisation: self.organisation.as_ref().and_then(|o| o.name.clone()),
+            pseudonym: h.pseudonym.clone(),
+            specialty: h.specialty.clone(),
+            upn: h.upn.clone(),
         }
     }
 }

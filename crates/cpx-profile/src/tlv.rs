@@ -3,8 +3,10 @@
 //! Card data objects are ISO 7816-4 / IAS BER-TLV (docs/data-and-certs.md §1.2): multi-byte tags,
 //! short and long-form lengths, constructed templates (`EE`, `EC`, …) holding primitive `8x`
 //! fields. The decoder builds the whole tree with offsets, so unknown tags are shown, never
-//! dropped. It is independent of `cpx-apdu`'s TLV module on purpose: `cpx-profile` depends on none
-//! of our crates (docs/architecture.md).
+//! dropped. Each header (tag, class, length) is read by asn1-rs, the BER layer x509-parser parses
+//! certificates with; not by `cpx-apdu`'s TLV module, since `cpx-profile` depends on none of our
+//! crates (docs/architecture.md). This module adds what asn1-rs does not do: the tree with
+//! offsets, padding, the limits below and precise error positions.
 //!
 //! Rules:
 //! - `00` and `FF` bytes between data objects are padding (ISO 7816-4 §5.2.2.1); they are counted,
@@ -26,6 +28,7 @@
 //! ```
 
 use serde::Serialize;
+use x509_parser::asn1_rs::{self, Class, FromBer, Header as BerHeader, Length};
 
 use crate::error::{TlvError, TlvErrorKind};
 
@@ -90,11 +93,22 @@ pub fn decode(input: &[u8]) -> Result<TlvDocument, TlvError> {
     Ok(TlvDocument { nodes, padding })
 }
 
+/// Longest tag accepted, in bytes (asn1-rs reads up to 6; card data uses at most 3).
+const MAX_TAG_LEN: usize = 4;
+
+/// Most length bytes accepted after a long-form length byte (asn1-rs reads up to 126 as long as
+/// the value fits a `u64`).
+const MAX_LENGTH_BYTES: usize = 4;
+
 /// Header of one data object: tag bytes, value position and length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Header<'a> {
     /// Tag bytes.
     pub(crate) tag: &'a [u8],
+    /// Tag class.
+    pub(crate) class: TagClass,
+    /// Constructed encoding.
+    pub(crate) constructed: bool,
     /// Header length (tag + length bytes).
     pub(crate) header_len: usize,
     /// Declared value length.
@@ -103,51 +117,93 @@ pub(crate) struct Header<'a> {
 
 /// Read the tag and length at the start of `input` (`base` = its offset, for errors). The value
 /// is not checked against the input length: callers decide (see [`TlvErrorKind::ValueOverrun`]).
+///
+/// asn1-rs (x509-parser's BER layer) reads the header. What stays here is the adapter: this
+/// crate's limits (4 tag bytes, 4 length bytes, no indefinite length), which are narrower than
+/// asn1-rs's, and the error position, which asn1-rs does not give (its `InvalidTag` covers both a
+/// truncated and an over-long tag, its `Incomplete` both a missing length byte and missing length
+/// bytes), so [`header_error`] looks at the header bytes to say which and where.
 pub(crate) fn read_header(input: &[u8], base: usize) -> Result<Header<'_>, TlvError> {
     let err = |at: usize, kind| TlvError {
         offset: base + at,
         kind,
     };
-    let first = *input.first().ok_or(err(0, TlvErrorKind::TruncatedTag))?;
-    let mut tag_len = 1;
-    if first & 0x1F == 0x1F {
-        loop {
-            let b = *input
-                .get(tag_len)
-                .ok_or(err(tag_len, TlvErrorKind::TruncatedTag))?;
-            tag_len += 1;
-            if b & 0x80 == 0 {
-                break;
-            }
-            if tag_len >= 4 {
-                return Err(err(0, TlvErrorKind::TagTooLong));
-            }
-        }
+    if input.is_empty() {
+        return Err(err(0, TlvErrorKind::TruncatedTag));
     }
-    let tag = input.get(..tag_len).ok_or(err(0, TlvErrorKind::TruncatedTag))?;
-    let l0 = *input
-        .get(tag_len)
-        .ok_or(err(tag_len, TlvErrorKind::TruncatedLength))?;
-    let (length, header_len) = match l0 {
-        0..=0x7F => (usize::from(l0), tag_len + 1),
-        0x80 => return Err(err(tag_len, TlvErrorKind::IndefiniteLength)),
-        _ => {
-            let n = usize::from(l0 & 0x7F);
-            if n > 4 {
-                return Err(err(tag_len, TlvErrorKind::LengthTooLong { bytes: n }));
-            }
-            let bytes = input
-                .get(tag_len + 1..tag_len + 1 + n)
-                .ok_or(err(tag_len, TlvErrorKind::TruncatedLength))?;
-            let length = bytes.iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
-            (length, tag_len + 1 + n)
-        }
+    let (rest, h) = BerHeader::from_ber(input).map_err(|e| header_error(input, base, &e))?;
+    let tag_len = h.raw_tag().map_or(1, <[u8]>::len);
+    if tag_len > MAX_TAG_LEN {
+        return Err(err(0, TlvErrorKind::TagTooLong));
+    }
+    let Length::Definite(length) = h.length() else {
+        return Err(err(tag_len, TlvErrorKind::IndefiniteLength));
     };
+    let header_len = input.len() - rest.len();
+    let length_bytes = header_len - tag_len - 1;
+    if length_bytes > MAX_LENGTH_BYTES {
+        return Err(err(tag_len, TlvErrorKind::LengthTooLong { bytes: length_bytes }));
+    }
     Ok(Header {
-        tag,
+        tag: input.get(..tag_len).unwrap_or_default(),
+        class: match h.class() {
+            Class::Universal => TagClass::Universal,
+            Class::Application => TagClass::Application,
+            Class::ContextSpecific => TagClass::Context,
+            Class::Private => TagClass::Private,
+        },
+        constructed: h.is_constructed(),
         header_len,
         length,
     })
+}
+
+/// Where and why asn1-rs refused the header at the start of `input` (not empty).
+fn header_error(input: &[u8], base: usize, e: &asn1_rs::Err<asn1_rs::Error>) -> TlvError {
+    let err = |at: usize, kind| TlvError {
+        offset: base + at,
+        kind,
+    };
+    let cause = match e {
+        asn1_rs::Err::Error(c) | asn1_rs::Err::Failure(c) => Some(c),
+        asn1_rs::Err::Incomplete(_) => None,
+    };
+    if cause == Some(&asn1_rs::Error::InvalidTag) {
+        // The input ends inside the tag, or the tag is longer than asn1-rs's 6 bytes. Within our
+        // 4 bytes, only the former; at 4 bytes and beyond, the tag is too long for us anyway.
+        return match input.len() {
+            n if n < MAX_TAG_LEN => err(n, TlvErrorKind::TruncatedTag),
+            _ => err(0, TlvErrorKind::TagTooLong),
+        };
+    }
+    // The tag was read: it ends at the first byte after the first one without bit 8 (X.690
+    // 8.1.2.4), or is the first byte alone (low tag number form).
+    let tag_len = if input.first().is_some_and(|b| b & 0x1F == 0x1F) {
+        input
+            .iter()
+            .skip(1)
+            .position(|b| b & 0x80 == 0)
+            .map_or(input.len(), |p| p + 2)
+    } else {
+        1
+    };
+    if tag_len > MAX_TAG_LEN {
+        return err(0, TlvErrorKind::TagTooLong);
+    }
+    match input.get(tag_len) {
+        // asn1-rs: `ConstructExpected` (indefinite length on a primitive object).
+        Some(0x80) => err(tag_len, TlvErrorKind::IndefiniteLength),
+        // asn1-rs: `InvalidLength` (`FF`, or a length beyond u64), or `Incomplete` in more
+        // length bytes than we accept: the count is wrong before the bytes are missing.
+        Some(l0) if usize::from(l0 & 0x7F) > MAX_LENGTH_BYTES && l0 & 0x80 != 0 => err(
+            tag_len,
+            TlvErrorKind::LengthTooLong {
+                bytes: usize::from(l0 & 0x7F),
+            },
+        ),
+        // asn1-rs: `Incomplete` (no length byte, or missing length bytes).
+        _ => err(tag_len, TlvErrorKind::TruncatedLength),
+    }
 }
 
 fn decode_sequence(input: &[u8], base: usize, depth: usize) -> Result<(Vec<TlvNode>, usize), TlvError> {
@@ -177,14 +233,7 @@ fn decode_sequence(input: &[u8], base: usize, depth: usize) -> Result<(Vec<TlvNo
                     available,
                 },
             })?;
-        let first = h.tag.first().copied().unwrap_or_default();
-        let constructed = first & 0x20 != 0;
-        let class = match first >> 6 {
-            0 => TagClass::Universal,
-            1 => TagClass::Application,
-            2 => TagClass::Context,
-            _ => TagClass::Private,
-        };
+        let (class, constructed) = (h.class, h.constructed);
         let value_base = base + pos + h.header_len;
         let (children, inner_padding, hex_value, text) = if constructed {
             let (children, p) = decode_sequence(value, value_base, depth + 1)?;
@@ -381,6 +430,59 @@ mod tests {
                 kind: TlvErrorKind::TagTooLong
             }
         );
+        // Indefinite length, constructed (with its end-of-contents) or primitive.
+        assert_eq!(
+            kind(&[0xEE, 0x80, 0x84, 0x01, 0x41, 0x00, 0x00]),
+            TlvError {
+                offset: 1,
+                kind: TlvErrorKind::IndefiniteLength
+            }
+        );
+        assert_eq!(
+            kind(&[0x5F, 0x20, 0x80, 0x41]),
+            TlvError {
+                offset: 2,
+                kind: TlvErrorKind::IndefiniteLength
+            }
+        );
+        // `FF` as length byte (reserved, X.690 8.1.3.5); 8 length bytes of a huge length.
+        assert_eq!(
+            kind(&[0x84, 0xFF, 0x01]),
+            TlvError {
+                offset: 1,
+                kind: TlvErrorKind::LengthTooLong { bytes: 127 }
+            }
+        );
+        assert_eq!(
+            kind(&[0x84, 0x88, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]),
+            TlvError {
+                offset: 1,
+                kind: TlvErrorKind::LengthTooLong { bytes: 8 }
+            }
+        );
+        // Tags of 5 and 7 bytes (asn1-rs reads the first, refuses the second), a truncated
+        // 3-byte tag.
+        for tag in [
+            &[0x9F, 0x81, 0x81, 0x81, 0x01][..],
+            &[0x9F, 0x81, 0x81, 0x81, 0x81, 0x81, 0x01],
+        ] {
+            let mut bytes = tag.to_vec();
+            bytes.extend([0x01, 0x41]);
+            assert_eq!(
+                kind(&bytes),
+                TlvError {
+                    offset: 0,
+                    kind: TlvErrorKind::TagTooLong
+                }
+            );
+        }
+        assert_eq!(
+            kind(&[0x9F, 0x81]),
+            TlvError {
+                offset: 2,
+                kind: TlvErrorKind::TruncatedTag
+            }
+        );
         // The error inside a template carries the absolute offset.
         assert_eq!(
             kind(&[0xEE, 0x03, 0x84, 0x05, 0x41]),
@@ -410,6 +512,75 @@ mod tests {
             decode(&bytes).unwrap_err().kind,
             TlvErrorKind::TooDeep { max: MAX_DEPTH }
         ));
+    }
+
+    /// The hand-written header reader this module had before asn1-rs: the oracle that pins the
+    /// behaviour (values, error kinds and offsets) the asn1-rs adapter must keep.
+    fn oracle(input: &[u8]) -> Result<(&[u8], usize, usize), TlvError> {
+        let err = |at: usize, kind| TlvError { offset: at, kind };
+        let first = *input.first().ok_or(err(0, TlvErrorKind::TruncatedTag))?;
+        let mut tag_len = 1;
+        if first & 0x1F == 0x1F {
+            loop {
+                let b = *input
+                    .get(tag_len)
+                    .ok_or(err(tag_len, TlvErrorKind::TruncatedTag))?;
+                tag_len += 1;
+                if b & 0x80 == 0 {
+                    break;
+                }
+                if tag_len >= 4 {
+                    return Err(err(0, TlvErrorKind::TagTooLong));
+                }
+            }
+        }
+        let l0 = *input
+            .get(tag_len)
+            .ok_or(err(tag_len, TlvErrorKind::TruncatedLength))?;
+        let (length, header_len) = match l0 {
+            0..=0x7F => (usize::from(l0), tag_len + 1),
+            0x80 => return Err(err(tag_len, TlvErrorKind::IndefiniteLength)),
+            _ => {
+                let n = usize::from(l0 & 0x7F);
+                if n > 4 {
+                    return Err(err(tag_len, TlvErrorKind::LengthTooLong { bytes: n }));
+                }
+                let bytes = input
+                    .get(tag_len + 1..tag_len + 1 + n)
+                    .ok_or(err(tag_len, TlvErrorKind::TruncatedLength))?;
+                let length = bytes.iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+                (length, tag_len + 1 + n)
+            }
+        };
+        Ok((&input[..tag_len], header_len, length))
+    }
+
+    /// Bytes that make headers interesting: high-tag-number starts, continuation bytes, long
+    /// and indefinite length bytes, `FF`.
+    fn header_byte() -> impl proptest::strategy::Strategy<Value = u8> {
+        proptest::prop_oneof![
+            proptest::sample::select(vec![
+                0x1F, 0x3F, 0x5F, 0x7F, 0x9F, 0xBF, 0xDF, 0xFF, 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x88,
+                0x89, 0x00, 0x01, 0x7F
+            ]),
+            proptest::prelude::any::<u8>(),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(20_000))]
+        #[test]
+        fn asn1_rs_headers_read_as_the_hand_written_reader_did(
+            input in proptest::collection::vec(header_byte(), 0..14)
+        ) {
+            let ours = read_header(&input, 0).map(|h| (h.tag, h.header_len, h.length));
+            proptest::prop_assert_eq!(ours, oracle(&input));
+            if let Ok(h) = read_header(&input, 0) {
+                let first = input[0];
+                proptest::prop_assert_eq!(h.constructed, first & 0x20 != 0);
+                proptest::prop_assert_eq!(h.class as u8, first >> 6);
+            }
+        }
     }
 
     #[test]

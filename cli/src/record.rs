@@ -185,7 +185,10 @@ mod tests {
         assert!(masked);
         assert_eq!(bytes, hex::decode("00200001082A2A2A2A2A2A2A2A").unwrap());
         let empty_verify = Command::new(0x00, 0x20, 0x00, 0x01);
-        assert_eq!(masked_bytes(&empty_verify), (hex::decode("00200001").unwrap(), false));
+        assert_eq!(
+            masked_bytes(&empty_verify),
+            (hex::decode("00200001").unwrap(), false)
+        );
         let read = Command::new(0x00, 0xB0, 0x00, 0x00).with_le(256).unwrap();
         assert_eq!(masked_bytes(&read), (hex::decode("00B0000000").unwrap(), false));
     }

@@ -77,7 +77,12 @@ pub(crate) fn run(args: ReportArgs, format: Format) -> Result<(), CliError> {
     let atr = channel.atr().to_vec();
     let protocol = channel.protocol().to_string();
     let (features, features_error) = match channel.reader_features() {
-        Ok(f) => (f.iter().map(|(feature, code)| format!("{feature} = {code}")).collect(), None),
+        Ok(f) => (
+            f.iter()
+                .map(|(feature, code)| format!("{feature} = {code}"))
+                .collect(),
+            None,
+        ),
         Err(e) => (Vec::new(), Some(e.to_string())),
     };
     let tape = Tape::default();
@@ -347,7 +352,10 @@ fn nonfatal_err<T>(result: Result<T, CardError>) -> Result<Result<T, String>, Cl
 
 /// `3F00/0001/A001`.
 fn path_text(path: &[u8]) -> String {
-    path.chunks(2).map(hex::encode_upper).collect::<Vec<_>>().join("/")
+    path.chunks(2)
+        .map(hex::encode_upper)
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// The FCP or FCI (response data) of the last SELECT whose data is `path`, its path without

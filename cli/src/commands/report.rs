@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use cpx_card::{Card, CardError, DataLocation, PinKind};
+use cpx_card::{Card, CardError, DataLocation, PinKind, ProbeBase};
 use cpx_profile::{Profile, Timestamp, TrustStore};
 use cpx_transport::{CardChannel, Pcsc};
 
@@ -18,8 +18,8 @@ use crate::redact;
 use crate::secrets::{SecretArgs, Secrets};
 use crate::session::{ReaderArg, Session, generation_name, interface_name};
 use crate::view::report::{
-    CardSection, ExchangeSection, FORMAT, FileSection, PinSection, ReaderSection, Redaction, ReportFile,
-    SEND_TO, Summary, print_text,
+    CardSection, ExchangeSection, FORMAT, FileSection, PinSection, ProbeSection, ReaderSection, Redaction,
+    ReportFile, SEND_TO, Summary, print_text,
 };
 
 /// JSON schema version of `cpx report --json` (docs/cli-json.md).
@@ -179,6 +179,46 @@ pub(crate) fn run(args: ReportArgs, format: Format) -> Result<(), CliError> {
         let _ = session.card.logout();
     }
 
+    // The facts the emulator had to choose (crates/cpx-emulator/CHOICES.md, "File system and
+    // PKCS#15": file ids not public; "Commands and transport": READ BINARY past the end and
+    // chunk sizes): SELECT and READ BINARY only.
+    tape.purpose("probes (SELECT and READ BINARY only)");
+    let mut probe_targets: Vec<(ProbeBase, Vec<u8>, Option<u16>)> = vec![
+        (ProbeBase::Mf, vec![0x3F, 0x00, 0x2F, 0x00], Some(256)),
+        (ProbeBase::Mf, vec![0x3F, 0x00, 0x2F, 0x01], Some(256)),
+        (ProbeBase::Mf, vec![0x3F, 0x00, 0xD0, 0x03], Some(256)),
+    ];
+    for fid in [
+        [0x50, 0x33],
+        [0x70, 0x03],
+        [0x70, 0x04],
+        [0x70, 0x07],
+        [0x70, 0x08],
+        [0xA0, 0x03],
+    ] {
+        probe_targets.push((ProbeBase::Application, fid.to_vec(), None));
+    }
+    // A READ BINARY of 256 bytes of the first certificate: the card's chunk limit.
+    if let Some(path) = reads
+        .iter()
+        .find(|r| r.kind == "certificate" && r.result.is_ok())
+        .and_then(|r| r.path.clone())
+    {
+        probe_targets.push((ProbeBase::Mf, path, Some(256)));
+    }
+    let mut probes = Vec::new();
+    for (base, path, le) in probe_targets {
+        if let Some(p) = nonfatal(session.card.probe_file(base, &path, le), &mut problems)? {
+            probes.push(ProbeSection {
+                path: path_text(&p.path),
+                select_sw: format!("{:04X}", p.select_sw),
+                fcp: (!p.fcp.is_empty()).then(|| hex::encode_upper(&p.fcp)),
+                read_sw: p.read.as_ref().map(|(sw, _)| format!("{sw:04X}")),
+                read_len: p.read.as_ref().map(|(_, d)| d.len()),
+            });
+        }
+    }
+
     let files = session.card.pkcs15_files().clone();
     let exchanges = tape.exchanges();
     let card = &session.card;
@@ -288,6 +328,7 @@ pub(crate) fn run(args: ReportArgs, format: Format) -> Result<(), CliError> {
         },
         problems: problems.clone(),
         pins,
+        probes,
         redactions: redactions.clone(),
         files: file_sections,
         exchanges: exchange_sections,

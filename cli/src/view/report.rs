@@ -25,6 +25,7 @@ pub(crate) struct ReportFile {
     /// What the card layer could not read (the exchanges show the card's answers).
     pub(crate) problems: Vec<String>,
     pub(crate) pins: Vec<PinSection>,
+    pub(crate) probes: Vec<ProbeSection>,
     pub(crate) redactions: Vec<Redaction>,
     pub(crate) files: Vec<FileSection>,
     pub(crate) exchanges: Vec<ExchangeSection>,
@@ -60,6 +61,19 @@ pub(crate) struct PinSection {
     pub(crate) max_tries: Option<u8>,
     pub(crate) blocked: bool,
     pub(crate) verified: Option<bool>,
+}
+
+/// What the card answered to a read-only probe (the bytes are in the exchanges).
+#[derive(Serialize)]
+pub(crate) struct ProbeSection {
+    /// Absolute path selected.
+    pub(crate) path: String,
+    /// SW of the SELECT (with FCP/FCI).
+    pub(crate) select_sw: String,
+    pub(crate) fcp: Option<String>,
+    /// SW and length of the READ BINARY at offset 0, when one was sent.
+    pub(crate) read_sw: Option<String>,
+    pub(crate) read_len: Option<usize>,
 }
 
 /// One value replaced by placeholders.

@@ -22,6 +22,7 @@ fn main() -> ExitCode {
             })
             .collect();
         trials.push(Trial::test("report_include_personal_data_keeps_them", included));
+        trials.push(Trial::test("report_text_says_what_and_where", text_output));
         trials.push(Trial::test("report_login_masks_the_pin", || login("cps3-doctor")));
         trials.push(Trial::test("report_login_masks_the_pin_cps4", || {
             login("cps4-doctor")
@@ -321,5 +322,28 @@ fn hostile_token_info() -> Result<(), Failed> {
     );
     assert!(!err.contains("panicked"), "{err}");
     assert!(!file.exists());
+    Ok(())
+}
+
+/// The text tells what the file holds, what was redacted and where to send it.
+fn text_output() -> Result<(), Failed> {
+    let card = insert("cps3-doctor")?;
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("r.toml");
+    let out = on(&card, &["report", "-o", file.to_str().unwrap()], "");
+    expect_code(&out, 0);
+    let text = stdout(&out);
+    for want in [
+        "Card report written to ",
+        "cpx-report/1",
+        "No PIN was presented and no try was spent.",
+        "Personal data redacted (lengths and structure kept):",
+        "certificate \"Certificat de Signature CPS\": ",
+        "data object CPS_NAME_PS: ",
+        "Send it to the cpx maintainers: https://example.invalid/cpx/issues",
+    ] {
+        assert!(text.contains(want), "{want:?} missing:\n{text}");
+    }
+    assert!(file.exists());
     Ok(())
 }

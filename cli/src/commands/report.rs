@@ -512,3 +512,57 @@ fn check_redacted(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exchange(command: &str, response: &str) -> Exchange {
+        Exchange {
+            purpose: "test".into(),
+            command: hex::decode(command).unwrap(),
+            response: Some(hex::decode(response).unwrap()),
+            error: None,
+            masked: false,
+        }
+    }
+
+    #[test]
+    fn read_binary_answers_get_the_redacted_part_at_their_offset() {
+        let blob = Blob {
+            what: "x".into(),
+            original: b"0123456789ABCDEF".to_vec(),
+            written: b"xxxxxxxxxxxxxxxx".to_vec(),
+        };
+        // Offset 4, 4 bytes: "4567".
+        let e = exchange("00B0000404", &format!("{}9000", hex::encode_upper(b"4567")));
+        let s = redact_exchange(&e, std::slice::from_ref(&blob));
+        assert!(s.redacted);
+        assert_eq!(s.response.unwrap(), format!("{}9000", hex::encode_upper(b"xxxx")));
+        // An answer that does not match the value at its offset is left alone.
+        let e = exchange("00B0000004", &format!("{}9000", hex::encode_upper(b"4567")));
+        assert!(!redact_exchange(&e, std::slice::from_ref(&blob)).redacted);
+        // A whole value inside any answer is replaced.
+        let e = exchange(
+            "00CA000000",
+            &format!("AA{}9000", hex::encode_upper(&blob.original)),
+        );
+        let s = redact_exchange(&e, std::slice::from_ref(&blob));
+        assert_eq!(
+            s.response.unwrap(),
+            format!("AA{}9000", hex::encode_upper(&blob.written))
+        );
+    }
+
+    #[test]
+    fn fcp_of_the_last_select_of_the_path() {
+        let exchanges = [
+            exchange("00A4090406", "62039000"),
+            exchange("00A40904063F000001A001", "6203800107629000"),
+            exchange("00A40904063F000001A001", "6203800108629000"),
+        ];
+        let fcp = last_fcp(&exchanges, &hex::decode("3F000001A001").unwrap());
+        assert_eq!(fcp.as_deref(), Some("620380010862"));
+        assert_eq!(last_fcp(&exchanges, &hex::decode("3F000001A002").unwrap()), None);
+    }
+}

@@ -157,6 +157,10 @@ fn redacted(stem: &str) -> Result<(), Failed> {
     assert_eq!(t["format"].as_str(), Some("cpx-report/1"));
     assert_eq!(t["reader"]["name"].as_str(), Some(card.reader()));
     assert!(!t["card"]["atr"].as_str().unwrap().is_empty());
+    assert!(
+        t["card"]["application"].as_str().unwrap().starts_with("3F00/"),
+        "{stem}"
+    );
     let exchanges = t["exchanges"].as_array().unwrap();
     assert!(!exchanges.is_empty());
     for e in exchanges {
@@ -188,6 +192,10 @@ fn redacted(stem: &str) -> Result<(), Failed> {
         assert!(!certs.is_empty(), "{stem}: no certificate file");
         for c in certs {
             assert_eq!(c["redacted"].as_bool(), Some(true), "{stem}: {c}");
+            assert!(
+                c["fcp"].as_str().is_some_and(|f| !f.is_empty()),
+                "{stem}: no FCP: {c}"
+            );
         }
         assert!(!v["redactions"].as_array().unwrap().is_empty());
     }

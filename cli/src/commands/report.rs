@@ -198,6 +198,12 @@ pub(crate) fn run(args: ReportArgs, format: Format) -> Result<(), CliError> {
     ] {
         probe_targets.push((ProbeBase::Application, fid.to_vec(), None));
     }
+    // The FCP/FCI of every file read (the card layer skips it where it does not need it).
+    for r in &reads {
+        if let Some(path) = &r.path {
+            probe_targets.push((ProbeBase::Mf, path.clone(), None));
+        }
+    }
     // A READ BINARY of 256 bytes of the first certificate: the card's chunk limit.
     if let Some(path) = reads
         .iter()
@@ -325,6 +331,7 @@ pub(crate) fn run(args: ReportArgs, format: Format) -> Result<(), CliError> {
             serial: card.serial().to_owned(),
             token_label: card.token_label().to_owned(),
             manufacturer: card.manufacturer().to_owned(),
+            application: path_text(card.application_path()),
         },
         problems: problems.clone(),
         pins,

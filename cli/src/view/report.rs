@@ -51,6 +51,8 @@ pub(crate) struct CardSection {
     pub(crate) serial: String,
     pub(crate) token_label: String,
     pub(crate) manufacturer: String,
+    /// The PKCS#15 application DF the card layer used, e.g. `3F00/0001`.
+    pub(crate) application: String,
 }
 
 #[derive(Serialize)]

@@ -32,6 +32,12 @@ pub struct Probe {
 }
 
 impl Card {
+    /// The absolute path of the PKCS#15 application DF the card layer uses (from EF.DIR, or
+    /// the generation's fixed path), `3F00` first; empty before it is known.
+    pub fn application_path(&self) -> &[u8] {
+        &self.st.app_path
+    }
+
     /// SELECT `path` (relative to `base`) with FCP/FCI, as this card's generation selects
     /// files, then, if the card selected it and `read_le` is given, READ BINARY of `read_le`
     /// bytes (1..=256) at offset 0. Card answers are returned, not judged: a `6A82` is a result.

@@ -4,7 +4,7 @@
 //! ([`cpx_profile::tlv::decode`]), the one the profile itself reads these values with.
 //!
 //! Rules, for every primitive value of a certificate (outside its issuer name and validity) or
-//! of a business data object:
+//! of a business data object (a value of an ASN.1 string type is text whatever its bytes):
 //! - text (bytes from space up, no C1 control): each ASCII digit becomes `0`, each other byte that
 //!   is not ASCII punctuation or space becomes `X`; kept when it is at most 8 digits (codes,
 //!   dates, flags: not personal, and the card's parsing depends on them);
@@ -112,6 +112,13 @@ fn redact_node(out: &mut [u8], input: &[u8], node: &TlvNode, base: usize) {
     match tag {
         // OBJECT IDENTIFIER, BOOLEAN, NULL, ENUMERATED, UTCTime, GeneralizedTime.
         "06" | "01" | "05" | "0A" | "17" | "18" => {}
+        // The ASN.1 string types: text whatever bytes it holds.
+        "0C" | "12" | "13" | "14" | "15" | "16" | "19" | "1A" | "1B" | "1C" | "1D" | "1E"
+            if !keeps(value) =>
+        {
+            placeholder(&mut out[at]);
+        }
+        "0C" | "12" | "13" | "14" | "15" | "16" | "19" | "1A" | "1B" | "1C" | "1D" | "1E" => {}
         "02" if value.len() > 8 => filler(&mut out[at.start + 1..at.end], at.start),
         "02" => {}
         // Short ones are flags (key usage) or small identifiers: kept, or text below.

@@ -341,6 +341,10 @@ pub(crate) fn run(args: ReportArgs, format: Format) -> Result<(), CliError> {
         exchanges: exchange_sections,
     };
     let text = toml::to_string(&report).map_err(|e| CliError::Output(e.to_string()))?;
+    // Card text (labels) is made safe where it is parsed; TOML escapes C0 controls but may
+    // write C1 ones raw: the file is meant to be read with `cat`, so none is left
+    // (docs/cli-json.md, "Text from the card"). The raw bytes are in the hex fields.
+    let text = output::terminal_safe(&text).into_owned();
     let text = format!(
         "# cpx card report ({FORMAT}, docs/card-report.md). Personal data: {personal_data}.\n\
          # Send it to the cpx maintainers: {SEND_TO}\n{text}"

@@ -173,6 +173,8 @@ pub(crate) fn run(args: ReportArgs, format: Format) -> Result<(), CliError> {
             result,
         });
     }
+    // The PIN was presented (a contactless CPS3 has none: --login sends nothing there).
+    let logged_in = login && session.card.pin_verified();
     if login {
         tape.purpose("log out (VERIFY P1 FF, no data)");
         // Leave the card as found; a card refusing it is reset by the card layer.
@@ -316,7 +318,7 @@ pub(crate) fn run(args: ReportArgs, format: Format) -> Result<(), CliError> {
         cpx_version: env!("CARGO_PKG_VERSION"),
         created: Timestamp::now().to_string(),
         personal_data,
-        logged_in: login,
+        logged_in,
         reader: ReaderSection {
             name: card.reader().to_owned(),
             protocol,
@@ -360,7 +362,7 @@ pub(crate) fn run(args: ReportArgs, format: Format) -> Result<(), CliError> {
         file: args.output.display().to_string(),
         format: FORMAT,
         personal_data,
-        logged_in: login,
+        logged_in,
         generation: generation_name(session.card.generation()),
         exchanges: report.exchanges.len(),
         files: report.files.len(),

@@ -3,6 +3,8 @@
 mod commands;
 mod error;
 mod output;
+mod record;
+mod redact;
 mod secrets;
 mod session;
 mod view;

@@ -34,6 +34,7 @@ fn main() -> ExitCode {
             Trial::test("status_text_and_json_show_replacements", status),
             Trial::test("certs_and_data_show_replacements", certs_and_data),
             Trial::test("pkcs11_token_label_has_no_control", pkcs11_label),
+            Trial::test("report_output_and_file_have_no_control", report),
         ]
     })
 }
@@ -181,5 +182,30 @@ fn pkcs11_label() -> Result<(), Failed> {
     assert!(!line.contains('\u{9b}'), "C1 CSI in {line:?}");
     // pkcs11-tool prints the UTF-8 as is: the 32-byte field is exactly the replacement text.
     assert!(line.ends_with(&format!(": {SHOWN_LABEL}")), "{line:?}");
+    Ok(())
+}
+
+/// `cpx report`: its text and JSON, and the file it writes (users `cat` it), carry no control
+/// from the card; the file still parses.
+fn report() -> Result<(), Failed> {
+    let (lease, _slot) = insert_hostile()?;
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("r.toml");
+    for json in [false, true] {
+        let mut args = vec!["report", "-o", file.to_str().unwrap()];
+        if json {
+            args.push("--json");
+        }
+        let out = cpx_on(&lease.name, &args);
+        expect_code(&out, 0);
+        let text = terminal_safe(&format!("cpx {args:?}"), &out.stdout)?;
+        terminal_safe(&format!("cpx {args:?} (stderr)"), &out.stderr)?;
+        assert!(text.contains(SHOWN_DATA_LABEL_TAIL) || json, "{text}");
+        let written = std::fs::read(&file)?;
+        let written = terminal_safe("the report file", &written)?;
+        assert!(!written.contains('\u{9b}'), "C1 CSI in the file");
+        let t: toml::Table = written.parse()?;
+        assert_eq!(t["card"]["token_label"].as_str(), Some(SHOWN_LABEL));
+    }
     Ok(())
 }

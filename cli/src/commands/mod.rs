@@ -9,6 +9,7 @@ mod emulate;
 mod man;
 mod pin;
 mod readers;
+mod report;
 mod sign;
 mod status;
 mod wait;
@@ -35,6 +36,9 @@ pub(crate) enum Command {
     Data(data::DataArgs),
     /// Sign a file with the card (PKCS#1 v1.5, or RSA-PSS on a CPS4), verifiable with openssl.
     Sign(sign::SignArgs),
+    /// Write a report of the card for the cpx maintainers (read-only, no PIN try; personal data
+    /// redacted unless --include-personal-data).
+    Report(report::ReportArgs),
     /// Wait for a card to be inserted or removed, and print the event.
     Wait(wait::WaitArgs),
     /// Diagnose the workstation: pcscd, readers, card, certificates, PIN, the PKCS#11 module and
@@ -57,6 +61,7 @@ pub(crate) fn run(command: Command, format: Format) -> Result<(), CliError> {
         Command::Pin(cmd) => pin::run(cmd, format),
         Command::Data(args) => data::run(args, format),
         Command::Sign(args) => sign::run(args, format),
+        Command::Report(args) => report::run(args, format),
         Command::Wait(args) => wait::run(args, format),
         Command::Doctor(args) => doctor::run(args, format),
         Command::Completions(args) => completions::run(args),

@@ -7,6 +7,7 @@ pub(crate) mod certs;
 pub(crate) mod data;
 pub(crate) mod pin;
 pub(crate) mod readers;
+pub(crate) mod report;
 pub(crate) mod sign;
 pub(crate) mod status;
 pub(crate) mod wait;

@@ -134,7 +134,7 @@ impl<'a> Io<'a> {
     }
 
     /// The SELECT by path of the generation ([`FileSelection`]), with or without FCP/FCI.
-    fn select_command(&self, path: &[u8], fcp: bool) -> Result<Command, CardError> {
+    pub(crate) fn select_command(&self, path: &[u8], fcp: bool) -> Result<Command, CardError> {
         Ok(match self.caps().file_selection {
             FileSelection::IasPathFromMf => cmd::cps3_select_path(path, fcp)?,
             FileSelection::IsoPathAfterMf => cmd::cps4_select_path(path, fcp)?,

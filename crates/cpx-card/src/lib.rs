@@ -55,6 +55,7 @@ mod open;
 mod pin;
 mod pinops;
 pub mod pkcs15;
+mod probe;
 mod seed;
 mod session;
 mod state;
@@ -71,5 +72,6 @@ pub use generation::{Capabilities, FileSelection, Generation, KeyReferences, Kno
 pub use hash::{HashAlg, MessageHash, partial_hash, pkcs1_type1, pkcs1_type2_unpad, strip_digest_info};
 pub use open::Identified;
 pub use pin::{Pin, PinEntry, PinKind, PinPolicy, PinStatus, PinType};
+pub use probe::{Probe, ProbeBase};
 pub use seed::Pkcs15Files;
 pub use session::serial_from_ef_sn_icc;

@@ -383,3 +383,38 @@ fn pin_pad_entry_is_refused_before_any_apdu() {
         assert!(s.card.pin_verified());
     }
 }
+
+/// `Card::probe_file` (for `cpx report`): SELECT with FCP/FCI and READ BINARY only, the card's
+/// answers returned as they are (a missing file is a result, not an error).
+#[test]
+fn probes_select_and_read_only() {
+    use cpx_card::ProbeBase;
+    for stem in CARDS {
+        let mut s = fresh(stem);
+        // EF.SN.ICC (docs/card-spec.md §1.3): selected with its FCP, 12 bytes read with Le 256.
+        let p = s
+            .card
+            .probe_file(ProbeBase::Mf, &[0x3F, 0x00, 0xD0, 0x03], Some(256))
+            .unwrap();
+        assert_eq!(p.select_sw, 0x9000, "{stem}");
+        assert!(!p.fcp.is_empty(), "{stem}: no FCP/FCI");
+        let (read_sw, data) = p.read.unwrap();
+        assert!(matches!(read_sw, 0x9000 | 0x6282), "{stem}: {read_sw:04X}");
+        assert_eq!(data.len(), 12, "{stem}");
+        // A file id the emulator does not have, in the application: 6A82, nothing read.
+        let p = s
+            .card
+            .probe_file(ProbeBase::Application, &[0x70, 0x08], Some(256))
+            .unwrap();
+        assert_eq!((p.select_sw, p.read), (0x6A82, None), "{stem}");
+        assert!(
+            p.path.starts_with(&[0x3F, 0x00]) && p.path.ends_with(&[0x70, 0x08]),
+            "{stem}"
+        );
+        for (command, _) in s.take() {
+            assert!(matches!(command[1], 0xA4 | 0xB0 | 0xC0), "{stem}: {command:02X?}");
+        }
+        // The card layer goes on as before.
+        s.card.certificates().unwrap();
+    }
+}

@@ -64,7 +64,7 @@ pub use atr::{Interface, identify_atr};
 pub use ber::Path;
 pub use card::{CHALLENGES_PER_TRANSACTION, Card, Certificate, PrivateKeyInfo};
 pub use crypto::{KeyRole, Mechanism};
-pub use data::{DataLocation, DataObject, EfActua, parse_ef_actua};
+pub use data::{DataObject, EfActua, parse_ef_actua};
 pub use error::CardError;
 pub use generation::cps3::parse_pin_data;
 pub use generation::{Capabilities, FileSelection, Generation, KeyReferences, KnownAtr};

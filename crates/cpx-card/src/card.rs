@@ -689,21 +689,27 @@ impl Card {
 
     /// Read the certificate a listing entry names ([`Certificate::listed`], or one kept
     /// elsewhere): the CDF entry of its label and iD gives the path (reading the ODF and CDF on
-    /// first use). [`CardError::ObjectNotFound`] when the card's CDF lists no such certificate.
-    pub fn read_listed_certificate(&mut self, cert: &Certificate) -> Result<Certificate, CardError> {
+    /// first use). `None` when the card's CDF lists no such certificate.
+    ///
+    /// # Errors
+    /// As [`Card::read_certificate`]: transport errors, a file the card does not have
+    /// ([`CardError::ObjectNotFound`]), malformed data.
+    pub fn read_listed_certificate(&mut self, cert: &Certificate) -> Result<Option<Certificate>, CardError> {
         self.run(true, |io, st| {
-            let info = st
+            let Some(info) = st
                 .cdf(io)?
                 .into_iter()
                 .find(|c| c.id == cert.id && c.common.label == cert.label)
-                .ok_or_else(|| CardError::ObjectNotFound(format!("certificate {:?}", cert.label)))?;
+            else {
+                return Ok(None);
+            };
             let der = io.read_der(&info.path.absolute(&st.app_path), &info.common.label)?;
-            Ok(Certificate {
+            Ok(Some(Certificate {
                 label: info.common.label,
                 id: info.id,
                 authority: info.authority,
                 der,
-            })
+            }))
         })
     }
 

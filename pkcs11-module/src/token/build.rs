@@ -14,7 +14,7 @@
 //! each certificate when it is read, the data list where it is cached — and a later process
 //! builds from it.
 
-use cpx_card::{CardError, Certificate, Interface, KeyRole, PrivateKeyInfo};
+use cpx_card::{Certificate, Interface, KeyRole, PrivateKeyInfo};
 use cryptoki_sys::*;
 
 use super::Token;
@@ -229,13 +229,9 @@ fn fill_cert(objects: &mut [Object], cert: &Certificate, p: &Parsed) {
 /// disk cache's CDF, no APDU).
 pub(crate) fn load_cert(token: &mut Token, cert: &Certificate) -> Result<Vec<u8>> {
     let (label, id) = (&cert.label, &cert.id);
-    let c = match token.card.read_listed_certificate(cert) {
-        Ok(c) => c,
-        Err(CardError::ObjectNotFound(_)) => {
-            log::warn!("certificate {label:?}: not in the card's CDF");
-            return ck(CKR_DEVICE_ERROR);
-        }
-        Err(e) => return Err(e.into()),
+    let Some(c) = token.card.read_listed_certificate(cert)? else {
+        log::warn!("certificate {label:?}: not in the card's CDF");
+        return ck(CKR_DEVICE_ERROR);
     };
     let Some(parsed) = parse_cert(&c.der, c.authority) else {
         // Whatever the card sent is not a certificate (a broken or hostile card): served as

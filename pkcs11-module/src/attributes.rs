@@ -55,7 +55,7 @@ pub fn attribute(o: &Object, t: CK_ATTRIBUTE_TYPE) -> AttrValue {
         CKA_LABEL => return bytes(o.label.as_bytes()),
         CKA_COPYABLE | CKA_DESTROYABLE => return b(false),
         CKA_MODIFIABLE => {
-            return b(matches!(o.kind, Kind::Data { modifiable: true, .. }));
+            return b(o.modifiable());
         }
         CKA_UNIQUE_ID => return bytes(o.handle.to_string().as_bytes()),
         _ => {}
@@ -96,7 +96,7 @@ pub fn attribute(o: &Object, t: CK_ATTRIBUTE_TYPE) -> AttrValue {
                 CKA_KEY_GEN_MECHANISM => ul(CK_UNAVAILABLE_INFORMATION),
                 CKA_SUBJECT => bytes(&k.subject),
                 CKA_MODULUS => bytes(&k.modulus),
-                CKA_MODULUS_BITS if k.modulus.is_empty() => ul(k.modulus_bits),
+                CKA_MODULUS_BITS if k.modulus.is_empty() => ul(CK_ULONG::from(k.entry.modulus_bits)),
                 CKA_MODULUS_BITS => ul(modulus_bits(&k.modulus)),
                 CKA_PUBLIC_EXPONENT => bytes(&k.exponent),
                 CKA_PUBLIC_KEY_INFO => bytes(&k.spki),
@@ -118,13 +118,9 @@ pub fn attribute(o: &Object, t: CK_ATTRIBUTE_TYPE) -> AttrValue {
                 _ => AttrValue::Invalid,
             }
         }
-        Kind::Data {
-            application,
-            value,
-            size,
-            ..
-        } => match t {
-            CKA_APPLICATION => bytes(application.as_bytes()),
+        Kind::Data { entry, value, size } => match t {
+            // The DODF's applicationName (docs/card-spec.md §5.3); "CPS" when the entry has none.
+            CKA_APPLICATION => bytes(entry.application.as_deref().unwrap_or("CPS").as_bytes()),
             CKA_OBJECT_ID => bytes(&[]),
             CKA_VALUE => match value {
                 Some(v) => bytes(v),
@@ -162,12 +158,17 @@ mod tests {
             id: vec![1],
             private: true,
             kind: Kind::PrivateKey(KeyData {
-                role: cpx_card::KeyRole::Signature,
+                entry: cpx_card::PrivateKeyInfo {
+                    label: "CPS_PRIV_SIG".into(),
+                    id: vec![1],
+                    role: cpx_card::KeyRole::Signature,
+                    modulus_bits: 2048,
+                    private: true,
+                },
                 modulus: vec![0xC0; 256],
                 exponent: vec![1, 0, 1],
                 spki: vec![],
                 subject: vec![0x30, 0],
-                modulus_bits: 2048,
                 decrypt: false,
                 encrypt: false,
             }),

@@ -72,7 +72,7 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use cpx_card::{Generation, Identified, Interface, KeyRole, Pkcs15Files};
+use cpx_card::{Certificate, DataObject, Generation, Identified, Interface, Pkcs15Files, PrivateKeyInfo};
 
 /// The environment variable: `off`, or an absolute directory.
 pub const ENV: &str = "CPX_PKCS11_CACHE";
@@ -202,84 +202,37 @@ impl Key {
     }
 }
 
-/// A certificate: its CDF entry (label, iD, authority) and DER, empty while not read. The card
-/// layer's own type: what the card lists is what the cache keeps and what the objects wait for
-/// ([`crate::objects::Object::cert`]).
-pub use cpx_card::Certificate as Cert;
-
-/// A private key as the PrKDF describes it (the key itself never leaves the card).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PrivateKey {
-    /// PrKDF label.
-    pub label: String,
-    /// iD (CKA_ID).
-    pub id: Vec<u8>,
-    /// Signature or authentication key.
-    pub role: KeyRole,
-    /// modulusLength.
-    pub modulus_bits: u32,
-    /// CKA_PRIVATE.
-    pub private: bool,
-}
-
-/// A data object as the DODF describes it, with its value when cached.
+/// A data object of the listing: the card layer's entry, with its value when cached.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Data {
-    /// Label, e.g. "CPS_NAME_PS".
-    pub label: String,
-    /// CKA_APPLICATION.
-    pub application: Option<String>,
-    /// Reading needs the PIN.
-    pub private: bool,
-    /// CKA_MODIFIABLE.
-    pub modifiable: bool,
+    /// The DODF's description, as the card lists it.
+    pub object: DataObject,
     /// The value, only for [`Data::value_cacheable`] objects.
     pub value: Option<Vec<u8>>,
 }
 
-impl From<cpx_card::PrivateKeyInfo> for PrivateKey {
-    /// The PrKDF entry as the cache keeps it (the key reference, usage and authentication
-    /// object stay with the card layer, which has them from the PrKDF it reads or is given).
-    fn from(k: cpx_card::PrivateKeyInfo) -> Self {
-        PrivateKey {
-            label: k.label,
-            id: k.id,
-            role: k.role,
-            modulus_bits: k.modulus_bits,
-            private: k.private,
-        }
-    }
-}
-
-impl From<cpx_card::DataObject> for Data {
-    /// The DODF entry as the cache keeps it, value not read (the location stays with the card
-    /// layer, which finds the object by label).
-    fn from(d: cpx_card::DataObject) -> Self {
-        Data {
-            label: d.label,
-            application: d.application,
-            private: d.private,
-            modifiable: d.modifiable,
-            value: None,
-        }
-    }
-}
-
 impl Data {
+    /// A listed data object, value not read.
+    pub fn listed(object: DataObject) -> Data {
+        Data { object, value: None }
+    }
+
     /// Public and never rewritten: not private, not modifiable, not CPS_DATA (writable with the
     /// PIN even where the DODF does not flag it modifiable, docs/card-spec.md §5.4, §6.1).
     pub fn value_cacheable(&self) -> bool {
-        !self.private && !self.modifiable && self.label != "CPS_DATA"
+        let o = &self.object;
+        !o.private && !o.modifiable && o.label != "CPS_DATA"
     }
 }
 
-/// What the object list is built from.
+/// What the object list is built from: the card layer's listing entries themselves, the same
+/// values the objects hold ([`crate::objects::Object`]).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Objects {
-    /// Certificates, in CDF order.
-    pub certs: Vec<Cert>,
+    /// Certificates, in CDF order (the DER empty while not read).
+    pub certs: Vec<Certificate>,
     /// Private keys, in PrKDF order.
-    pub keys: Vec<PrivateKey>,
+    pub keys: Vec<PrivateKeyInfo>,
     /// Data objects; `None` when not cached ([`Key::caches_data`]) or not listed.
     pub data: Option<Vec<Data>>,
 }
@@ -352,7 +305,7 @@ impl Entry {
                     .iter_mut()
                     .filter(|d| d.value.is_none() && d.value_cacheable())
                 {
-                    if let Some(t) = their_data.iter().find(|t| t.label == d.label) {
+                    if let Some(t) = their_data.iter().find(|t| t.object.label == d.object.label) {
                         d.value = t.value.clone();
                     }
                 }

@@ -29,7 +29,8 @@
 //!   [`state::events`] PC/SC polling and slot events) → [`ops`] (the per-session operation
 //!   state) and [`token`] (an opened card, its PIN counters, [`token::build`] its object list,
 //!   [`token::objects`] objects completed on demand) → [`objects`] and [`attributes`] (the
-//!   object model) → [`cache`], [`mechanisms`], [`readers`] (PC/SC backend: in-process virtual
+//!   object model) → [`cache`] (the disk cache; it and the objects hold the card layer's
+//!   listing entries, `cpx_card::Certificate`, `PrivateKeyInfo`, `DataObject`, as they are), [`mechanisms`], [`readers`] (PC/SC backend: in-process virtual
 //!   readers too with the `virtual-readers` feature, for tests and fuzzing), [`error`] (the
 //!   one mapping to CK_RV), [`sync`].
 //!

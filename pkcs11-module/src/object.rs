@@ -259,7 +259,7 @@ fn set_value(
     template: &[(CK_ATTRIBUTE_TYPE, Vec<u8>)],
 ) -> Result<()> {
     let obj = find_object(st, handle)?;
-    let modifiable = matches!(obj.kind, Kind::Data { modifiable: true, .. });
+    let modifiable = obj.modifiable();
     let mut value = None;
     for (ty, v) in template {
         if *ty != CKA_VALUE || !modifiable {

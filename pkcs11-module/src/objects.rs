@@ -26,11 +26,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use cpx_card::KeyRole;
+use cpx_card::{Certificate, DataObject, PrivateKeyInfo};
 use cryptoki_sys::*;
 use x509_parser::prelude::*;
-
-use crate::cache;
 
 /// Object handles: never reused for the life of the process, across C_Finalize and
 /// C_Initialize too, so a stale handle kept by an application never names a new object.
@@ -56,12 +54,13 @@ pub struct CertData {
     pub authority: bool,
 }
 
-/// An RSA key (public part; the private part never leaves the card). The modulus, exponent,
-/// SPKI and subject come from the certificate, empty until it is read.
+/// An RSA key (public part; the private part never leaves the card): the PrKDF's listing entry
+/// of the key pair (role, modulusLength, as the card lists it and the disk cache keeps it), and
+/// the modulus, exponent, SPKI and subject from the certificate, empty until it is read.
 #[derive(Debug, Clone)]
 pub struct KeyData {
-    /// Which card key.
-    pub role: KeyRole,
+    /// The card's listing entry of the key (for a public key, its private key's).
+    pub entry: PrivateKeyInfo,
     /// Modulus, big-endian without leading zeros.
     pub modulus: Vec<u8>,
     /// Public exponent, big-endian.
@@ -70,8 +69,6 @@ pub struct KeyData {
     pub spki: Vec<u8>,
     /// The certificate's subject.
     pub subject: Vec<u8>,
-    /// modulusLength from the PrKDF (CKA_MODULUS_BITS without reading the certificate).
-    pub modulus_bits: CK_ULONG,
     /// The key decrypts (authentication key on a contact interface).
     pub decrypt: bool,
     /// CKA_ENCRYPT of the public key.
@@ -82,7 +79,7 @@ impl KeyData {
     /// The modulus length in bytes (from the certificate, else from the PrKDF).
     pub fn modulus_len(&self) -> usize {
         if self.modulus.is_empty() {
-            usize::try_from(self.modulus_bits.div_ceil(8)).unwrap_or(256)
+            usize::try_from(self.entry.modulus_bits.div_ceil(8)).unwrap_or(256)
         } else {
             self.modulus.len()
         }
@@ -100,10 +97,8 @@ pub enum Kind {
     PrivateKey(KeyData),
     /// CKO_DATA.
     Data {
-        /// CKA_APPLICATION.
-        application: String,
-        /// CKA_MODIFIABLE.
-        modifiable: bool,
+        /// The card's listing entry (CKA_APPLICATION, CKA_MODIFIABLE).
+        entry: DataObject,
         /// CKA_VALUE once read.
         value: Option<Vec<u8>>,
         /// The file size (FCP/FCI) once known.
@@ -125,10 +120,10 @@ pub struct Object {
     /// Class and class-specific data.
     pub kind: Kind,
     /// The listing entry of the certificate whose fields this object still lacks (the
-    /// certificate itself, or a key's: same iD): the same [`cache::Cert`] the disk cache keeps
-    /// and the card's CDF describes (matched by label and iD, [`Object::waits_for`]); `None`
-    /// once filled, and for objects without a certificate.
-    pub cert: Option<cache::Cert>,
+    /// certificate itself, or a key's: same iD): the card's listing entry, the same value the
+    /// disk cache keeps (matched by label and iD, [`Object::waits_for`]); `None` once filled,
+    /// and for objects without a certificate.
+    pub cert: Option<Certificate>,
 }
 
 impl Object {
@@ -150,8 +145,13 @@ impl Object {
         }
     }
 
+    /// CKA_MODIFIABLE: a data object the DODF flags modifiable.
+    pub fn modifiable(&self) -> bool {
+        matches!(&self.kind, Kind::Data { entry, .. } if entry.modifiable)
+    }
+
     /// Whether this object still lacks the fields of the certificate `cert` lists.
-    pub fn waits_for(&self, cert: &cache::Cert) -> bool {
+    pub fn waits_for(&self, cert: &Certificate) -> bool {
         self.cert
             .as_ref()
             .is_some_and(|c| (&c.label, &c.id) == (&cert.label, &cert.id))
@@ -160,7 +160,7 @@ impl Object {
     /// Whether reading `types` needs this object's certificate first: an attribute only the
     /// certificate holds, or CKA_MODULUS_BITS of a key whose PrKDF entry gives no size.
     pub fn needs_cert(&self, types: &[CK_ATTRIBUTE_TYPE]) -> bool {
-        let no_size = self.key().is_some_and(|k| k.modulus_bits == 0);
+        let no_size = self.key().is_some_and(|k| k.entry.modulus_bits == 0);
         self.cert.is_some()
             && types
                 .iter()
@@ -173,7 +173,7 @@ impl Object {
         self.cert.is_some()
             && match &self.kind {
                 Kind::PublicKey(_) => true,
-                Kind::PrivateKey(k) => k.modulus_bits == 0,
+                Kind::PrivateKey(k) => k.entry.modulus_bits == 0,
                 _ => false,
             }
     }

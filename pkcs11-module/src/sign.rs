@@ -35,7 +35,7 @@ pub fn sign_init(m: &Module, h: CK_SESSION_HANDLE, arg: &MechanismArg, key: CK_O
         if o.private && !st.user_logged_in() {
             return ck(CKR_USER_NOT_LOGGED_IN);
         }
-        let (role, modulus_len) = (k.role, k.modulus_len());
+        let (role, modulus_len) = (k.entry.role, k.modulus_len());
         // The card decides what to keep of a message: the CPS3 signature key ends the hash
         // itself (docs/card-spec.md §4.2).
         let mut message_hash = |alg| st.with_token(|t| Ok(t.card.message_hash(role, alg)));
@@ -144,7 +144,7 @@ pub fn verify_init(
         let Kind::PublicKey(data) = &o.kind else {
             return ck(CKR_KEY_TYPE_INCONSISTENT);
         };
-        let role = data.role;
+        let role = data.entry.role;
         let key = public_key(&o)?;
         let input = match mech {
             SignMech::Pkcs1(alg) | SignMech::Pss(alg) => VerifyInput::Message(DigestOp::new(alg)),

@@ -61,9 +61,6 @@ pub struct Token {
     pub objects: Option<Vec<Object>>,
     /// PIN counters.
     pub pins: PinCache,
-    /// The CDF entries behind the certificate objects (certificates read on demand); empty
-    /// until a certificate is read or the CDF is.
-    pub cert_infos: Vec<cpx_card::pkcs15::cdf::CertificateInfo>,
     /// The certificates and public keys are in [`Token::objects`] (the private keys may be
     /// built before, from the PrKDF alone).
     pub certs_listed: bool,
@@ -105,7 +102,6 @@ impl Token {
             card,
             objects: None,
             pins: PinCache::default(),
-            cert_infos: Vec::new(),
             certs_listed: false,
             data_listed: false,
             pin_lengths,

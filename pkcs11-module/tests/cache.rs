@@ -485,7 +485,11 @@ fn values() -> Result<(), Failed> {
     assert_eq!(first, second);
     let e = entry(&only_file(&c)?)?;
     let data = e.objects.and_then(|o| o.data).ok_or("no data in the entry")?;
-    let value = |l: &str| data.iter().find(|d| d.label == l).and_then(|d| d.value.clone());
+    let value = |l: &str| {
+        data.iter()
+            .find(|d| d.object.label == l)
+            .and_then(|d| d.value.clone())
+    };
     assert!(value("CPS_NAME_PS").is_some(), "a public value is cached");
     assert_eq!(value("CPS_DATA"), None, "CPS_DATA is never cached");
     assert_eq!(

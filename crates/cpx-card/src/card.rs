@@ -16,7 +16,11 @@ use crate::pkcs15::cdf::CertificateInfo;
 use crate::session;
 use crate::state::{self, State};
 
-/// A certificate read from the card.
+/// A certificate as the card lists it (its CDF entry: label, iD, authority) and its DER, read
+/// from the card or empty while not read ([`Certificate::listed`]). It names the certificate;
+/// the card layer finds the file from the label and iD ([`Card::read_listed_certificate`]), so
+/// an entry kept elsewhere (the PKCS#11 module's disk cache) is the same value as the one the
+/// card lists.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Certificate {
     /// CDF label, e.g. "Certificat de Signature CPS".
@@ -29,7 +33,23 @@ pub struct Certificate {
     pub der: Vec<u8>,
 }
 
-/// A private key as the PrKDF describes it (docs/card-spec.md §1.5), without reading anything else.
+impl Certificate {
+    /// The listing entry of a CDF entry, not read yet (empty DER).
+    pub fn listed(info: &CertificateInfo) -> Certificate {
+        Certificate {
+            label: info.common.label.clone(),
+            id: info.id.clone(),
+            authority: info.authority,
+            der: Vec::new(),
+        }
+    }
+}
+
+/// A private key as the PrKDF lists it (docs/card-spec.md §1.5), without reading anything else:
+/// the listing entry, what anyone may know of the key (the key itself never leaves the card).
+/// It names the key; the card layer finds what it sends for it (the key reference of MSE,
+/// docs/card-spec.md §1.5) from its [`KeyRole`], so an entry kept elsewhere (the PKCS#11
+/// module's disk cache) is the same value as the one the card lists.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrivateKeyInfo {
     /// The PrKDF label, e.g. "CPS_PRIV_SIG" (docs/card-spec.md §5.3).
@@ -39,18 +59,11 @@ pub struct PrivateKeyInfo {
     /// What the card layer uses it for: nonRepudiation = [`KeyRole::Signature`], otherwise
     /// sign/decrypt = [`KeyRole::Authentication`].
     pub role: KeyRole,
-    /// KeyUsageFlags bits (ISO 7816-15, see [`crate::pkcs15::prkdf`]).
-    pub usage: u32,
     /// modulusLength in bits.
     pub modulus_bits: u32,
     /// The `private` object flag: using the key needs the PIN (false for the contactless
     /// technical key, docs/card-spec.md §5.3).
     pub private: bool,
-    /// The key reference sent in MSE (docs/card-spec.md §1.5: 81/82 on CPS3, 0x20 for the CPS4
-    /// authentication key).
-    pub reference: u8,
-    /// The authentication object protecting the key.
-    pub auth_id: Option<Vec<u8>>,
 }
 
 /// An open CPS3 or CPS4.
@@ -582,17 +595,16 @@ impl Card {
 
     /// The business data objects (DODF, plus the CPS2ter objects of a CPS3, docs/card-spec.md §2.4).
     pub fn data_objects(&mut self) -> Result<Vec<DataObject>, CardError> {
-        self.run(true, data::list)
+        self.run(true, |io, st| {
+            Ok(data::list(io, st)?.into_iter().map(|d| d.object).collect())
+        })
     }
 
     /// The raw value of the data object `label`. Private objects need the PIN
     /// ([`CardError::SecurityStatusNotSatisfied`] otherwise).
     pub fn read_data_object(&mut self, label: &str) -> Result<Vec<u8>, CardError> {
         self.run(true, |io, st| {
-            let object = data::list(io, st)?
-                .into_iter()
-                .find(|o| o.label == label)
-                .ok_or_else(|| CardError::ObjectNotFound(label.to_owned()))?;
+            let object = find_data_object(io, st, label)?;
             data::read(io, &object)
         })
     }
@@ -608,14 +620,14 @@ impl Card {
         self.st.puk_verified
     }
 
-    /// The private keys of the PrKDF (docs/card-spec.md §1.5): labels, iDs, usage, modulus size, private flag
-    /// and the reference the commands use. Reads the ODF and PrKDF on first use, nothing else.
+    /// The private keys of the PrKDF (docs/card-spec.md §1.5): labels, iDs, roles, modulus sizes and
+    /// private flags. Reads the ODF and PrKDF on first use, nothing else.
     /// Keys with neither sign, decrypt nor nonRepudiation usage are left out.
     ///
     /// ```no_run
     /// # fn f(card: &mut cpx_card::Card) -> Result<(), cpx_card::CardError> {
     /// for key in card.private_keys()? {
-    ///     println!("{} {:?} {} bits, ref {:02X}", key.label, key.role, key.modulus_bits, key.reference);
+    ///     println!("{} {:?} {} bits", key.label, key.role, key.modulus_bits);
     /// }
     /// # Ok(()) }
     /// ```
@@ -630,11 +642,8 @@ impl Card {
                         label: k.common.label.clone(),
                         id: k.id.clone(),
                         role,
-                        usage: k.usage,
                         modulus_bits: k.modulus_bits,
                         private: k.common.private,
-                        reference: st.key_reference(role, k),
-                        auth_id: k.common.auth_id.clone(),
                     })
                 })
                 .collect())
@@ -675,6 +684,32 @@ impl Card {
                 authority: info.authority,
                 der,
             })
+        })
+    }
+
+    /// Read the certificate a listing entry names ([`Certificate::listed`], or one kept
+    /// elsewhere): the CDF entry of its label and iD gives the path (reading the ODF and CDF on
+    /// first use). `None` when the card's CDF lists no such certificate.
+    ///
+    /// # Errors
+    /// As [`Card::read_certificate`]: transport errors, a file the card does not have
+    /// ([`CardError::ObjectNotFound`]), malformed data.
+    pub fn read_listed_certificate(&mut self, cert: &Certificate) -> Result<Option<Certificate>, CardError> {
+        self.run(true, |io, st| {
+            let Some(info) = st
+                .cdf(io)?
+                .into_iter()
+                .find(|c| c.id == cert.id && c.common.label == cert.label)
+            else {
+                return Ok(None);
+            };
+            let der = io.read_der(&info.path.absolute(&st.app_path), &info.common.label)?;
+            Ok(Some(Certificate {
+                label: info.common.label,
+                id: info.id,
+                authority: info.authority,
+                der,
+            }))
         })
     }
 
@@ -931,10 +966,10 @@ impl Drop for Card {
 pub const CHALLENGES_PER_TRANSACTION: usize = 4;
 
 /// A data object by label (DODF plus the CPS2ter objects of a CPS3, docs/card-spec.md §2.4).
-fn find_data_object(io: &mut Io<'_>, st: &mut State, label: &str) -> Result<DataObject, CardError> {
+fn find_data_object(io: &mut Io<'_>, st: &mut State, label: &str) -> Result<data::Located, CardError> {
     data::list(io, st)?
         .into_iter()
-        .find(|o| o.label == label)
+        .find(|o| o.object.label == label)
         .ok_or_else(|| CardError::ObjectNotFound(label.to_owned()))
 }
 

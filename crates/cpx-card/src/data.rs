@@ -12,14 +12,17 @@ use crate::state::State;
 
 /// Where a data object's value is.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DataLocation {
+pub(crate) enum DataLocation {
     /// A transparent EF of the IAS/ChipDoc file system (absolute path, 3F00 first).
     File(Vec<u8>),
     /// A file of the CPS3's CPS2ter volet, read with CLA A0 (absolute path).
     Cps2ter(Vec<u8>),
 }
 
-/// A business data object (CKO_DATA).
+/// A business data object (CKO_DATA) as the card lists it: the listing entry, what the DODF
+/// says of it (docs/card-spec.md §2.4, §5.3). It names the object; the card layer finds where
+/// its value is from the label ([`crate::Card::read_data_object`]), so an entry kept elsewhere
+/// (the PKCS#11 module's disk cache) is the same value as the one the card lists.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataObject {
     /// Label, e.g. "CPS_NAME_PS".
@@ -30,8 +33,15 @@ pub struct DataObject {
     pub private: bool,
     /// The PKCS#15 modifiable flag (CKA_MODIFIABLE).
     pub modifiable: bool,
+}
+
+/// A listed data object and where its value is.
+#[derive(Debug, Clone)]
+pub(crate) struct Located {
+    /// The listing entry.
+    pub(crate) object: DataObject,
     /// Where the value is.
-    pub location: DataLocation,
+    pub(crate) location: DataLocation,
 }
 
 /// `CPS_ACTIVITY_nn_PS` → nn in 1..=16.
@@ -44,31 +54,35 @@ fn activity_index(label: &str) -> Option<u8> {
 /// CPS_SIT_FACT at 3F00/7F01/4000 and CPS2TER_ACTIVITY_nn_PS at 3F00/40(0F+nn) for each
 /// CPS_ACTIVITY_nn_PS, all private, application "CPS" (docs/card-spec.md §2.4, §8.8). Nothing is added on
 /// CPS4 (docs/card-spec.md §10.14).
-pub(crate) fn list(io: &mut Io<'_>, st: &mut State) -> Result<Vec<DataObject>, CardError> {
-    let mut out: Vec<DataObject> = st
+pub(crate) fn list(io: &mut Io<'_>, st: &mut State) -> Result<Vec<Located>, CardError> {
+    let mut out: Vec<Located> = st
         .dodf(io)?
         .into_iter()
-        .map(|d| DataObject {
-            label: d.common.label,
-            application: d.application,
-            private: d.common.private,
-            modifiable: d.common.modifiable,
+        .map(|d| Located {
             location: DataLocation::File(d.path.absolute(&st.app_path)),
+            object: DataObject {
+                label: d.common.label,
+                application: d.application,
+                private: d.common.private,
+                modifiable: d.common.modifiable,
+            },
         })
         .collect();
     if st.generation.capabilities().cps2ter_objects && st.interface == Interface::Contact {
-        let synth = |label: String, path: Vec<u8>| DataObject {
-            label,
-            application: Some("CPS".into()),
-            private: true,
-            modifiable: false,
+        let synth = |label: String, path: Vec<u8>| Located {
+            object: DataObject {
+                label,
+                application: Some("CPS".into()),
+                private: true,
+                modifiable: false,
+            },
             location: DataLocation::Cps2ter(path),
         };
         let mut extra = vec![synth(
             "CPS_SIT_FACT".into(),
             vec![0x3F, 0x00, 0x7F, 0x01, 0x40, 0x00],
         )];
-        for n in out.iter().filter_map(|o| activity_index(&o.label)) {
+        for n in out.iter().filter_map(|o| activity_index(&o.object.label)) {
             let fid = 0x400F + u16::from(n);
             let [a, b] = fid.to_be_bytes();
             extra.push(synth(
@@ -82,8 +96,9 @@ pub(crate) fn list(io: &mut Io<'_>, st: &mut State) -> Result<Vec<DataObject>, C
 }
 
 /// The raw value of a data object.
-pub(crate) fn read(io: &mut Io<'_>, object: &DataObject) -> Result<Vec<u8>, CardError> {
-    match &object.location {
+pub(crate) fn read(io: &mut Io<'_>, located: &Located) -> Result<Vec<u8>, CardError> {
+    let object = &located.object;
+    match &located.location {
         DataLocation::File(path) => io
             .read_file(path, &object.label)?
             .ok_or_else(|| CardError::ObjectNotFound(object.label.clone())),
@@ -93,8 +108,9 @@ pub(crate) fn read(io: &mut Io<'_>, object: &DataObject) -> Result<Vec<u8>, Card
 
 /// The size of a data object's value from its FCP/FCI, without reading it (docs/card-spec.md §5.3 "a size
 /// query takes the FCI size"; §2.2 CPS2ter FCI `85`).
-pub(crate) fn size(io: &mut Io<'_>, object: &DataObject) -> Result<usize, CardError> {
-    match &object.location {
+pub(crate) fn size(io: &mut Io<'_>, located: &Located) -> Result<usize, CardError> {
+    let object = &located.object;
+    match &located.location {
         DataLocation::File(path) => io
             .select_size(path, &object.label)?
             .ok_or_else(|| CardError::ObjectNotFound(object.label.clone())),
@@ -108,8 +124,9 @@ const UPDATE_CHUNK: usize = 255;
 /// Write a data object (docs/card-spec.md §5.4): SELECT with FCP/FCI for the file size, then UPDATE BINARY of
 /// `value` zero-padded to that size, in parts of at most 255 bytes (docs/card-spec.md §2.3). A value larger
 /// than the file is refused before any UPDATE BINARY. Returns the file size.
-pub(crate) fn write(io: &mut Io<'_>, object: &DataObject, value: &[u8]) -> Result<usize, CardError> {
-    let DataLocation::File(path) = &object.location else {
+pub(crate) fn write(io: &mut Io<'_>, located: &Located, value: &[u8]) -> Result<usize, CardError> {
+    let object = &located.object;
+    let DataLocation::File(path) = &located.location else {
         return Err(CardError::Unsupported {
             operation: "write data object",
             reason: "the CPS2ter objects of a CPS3 are read-only (docs/card-spec.md §2.4, §5.4)",

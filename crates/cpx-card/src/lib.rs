@@ -17,8 +17,10 @@
 //!   drop and never logged; VERIFY is never retried. [`PinEntry`] says how a code reaches the
 //!   card: typed on the host, or on the reader's PIN pad (not driven yet:
 //!   [`CardError::PinPadUnsupported`], nothing sent).
-//! - For a PKCS#11 module: the PrKDF and CDF listings ([`Card::private_keys`],
-//!   [`Card::certificate_infos`], certificates read one by one with [`Card::read_certificate`]),
+//! - For a PKCS#11 module: the PrKDF, CDF and DODF listings ([`Card::private_keys`],
+//!   [`Card::certificate_infos`], [`Card::data_objects`]) whose entries ([`PrivateKeyInfo`],
+//!   [`Certificate::listed`], [`DataObject`]) name their object and can be kept as they are
+//!   (certificates read one by one with [`Card::read_listed_certificate`]),
 //!   the PIN policy ([`Card::pin_policy`]), a real logout of the card ([`Card::logout`]), unblock
 //!   with the PUK already verified ([`Card::unblock_pin_after_puk`]), card randomness
 //!   ([`Card::get_challenge`], [`Card::random_bytes`]), data object size and write
@@ -65,7 +67,7 @@ pub use atr::{Interface, identify_atr};
 pub use ber::Path;
 pub use card::{CHALLENGES_PER_TRANSACTION, Card, Certificate, PrivateKeyInfo};
 pub use crypto::{KeyRole, Mechanism};
-pub use data::{DataLocation, DataObject, EfActua, parse_ef_actua};
+pub use data::{DataObject, EfActua, parse_ef_actua};
 pub use error::CardError;
 pub use generation::cps3::parse_pin_data;
 pub use generation::{Capabilities, FileSelection, Generation, KeyReferences, KnownAtr};

@@ -6,10 +6,10 @@
 //! Content, version 2: the key, the PIN lengths, the objects, then the seven PKCS#15 files
 //! (EF.DIR, TokenInfo, ODF, AODF, PrKDF, CDF, DODF), each optional. Version 1 had no files.
 
-use cpx_card::{Generation, Interface, KeyRole, Pkcs15Files};
+use cpx_card::{Certificate, DataObject, Generation, Interface, KeyRole, Pkcs15Files, PrivateKeyInfo};
 use sha2::{Digest, Sha256};
 
-use super::{Cert, Data, Entry, FORMAT_VERSION, Key, MAGIC, Miss, Objects, PrivateKey};
+use super::{Data, Entry, FORMAT_VERSION, Key, MAGIC, Miss, Objects};
 
 const HEADER: usize = MAGIC.len() + 4 + 32;
 
@@ -43,10 +43,11 @@ pub fn encode(entry: &Entry) -> Vec<u8> {
         });
         w.opt(o.data.as_ref(), |w, d| {
             w.list(d, |w, d| {
-                w.str(&d.label);
-                w.opt(d.application.as_deref(), W::str);
-                w.u8(u8::from(d.private));
-                w.u8(u8::from(d.modifiable));
+                let o = &d.object;
+                w.str(&o.label);
+                w.opt(o.application.as_deref(), W::str);
+                w.u8(u8::from(o.private));
+                w.u8(u8::from(o.modifiable));
                 w.opt(d.value.as_deref().filter(|_| d.value_cacheable()), W::bytes);
             });
         });
@@ -112,7 +113,7 @@ fn read_entry(r: &mut R<'_>) -> Option<Entry> {
     let pin_lengths = r.opt(|r| Some((r.u32()?, r.u32()?)))?;
     let objects = r.opt(|r| {
         let certs = r.list(|r| {
-            Some(Cert {
+            Some(Certificate {
                 label: r.str()?,
                 id: r.bytes()?,
                 authority: r.bool()?,
@@ -120,7 +121,7 @@ fn read_entry(r: &mut R<'_>) -> Option<Entry> {
             })
         })?;
         let keys = r.list(|r| {
-            Some(PrivateKey {
+            Some(PrivateKeyInfo {
                 label: r.str()?,
                 id: r.bytes()?,
                 role: if r.bool()? {
@@ -135,10 +136,12 @@ fn read_entry(r: &mut R<'_>) -> Option<Entry> {
         let data = r.opt(|r| {
             r.list(|r| {
                 Some(Data {
-                    label: r.str()?,
-                    application: r.opt(R::str)?,
-                    private: r.bool()?,
-                    modifiable: r.bool()?,
+                    object: DataObject {
+                        label: r.str()?,
+                        application: r.opt(R::str)?,
+                        private: r.bool()?,
+                        modifiable: r.bool()?,
+                    },
                     value: r.opt(R::bytes)?,
                 })
             })

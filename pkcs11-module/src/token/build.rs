@@ -14,7 +14,7 @@
 //! each certificate when it is read, the data list where it is cached — and a later process
 //! builds from it.
 
-use cpx_card::{Interface, KeyRole};
+use cpx_card::{Certificate, Interface, KeyRole, PrivateKeyInfo};
 use cryptoki_sys::*;
 
 use super::Token;
@@ -22,33 +22,17 @@ use crate::cache;
 use crate::error::{Error, Result, ck};
 use crate::objects::{CertData, KeyData, Kind, Object, Parsed, new_object_handle, parse_cert};
 
-/// The private keys of the card's PrKDF, as the disk cache keeps them (no APDU once the
-/// card layer has read the PrKDF).
-fn card_keys(token: &mut Token) -> Result<Vec<cache::PrivateKey>> {
-    Ok(token
-        .card
-        .private_keys()?
-        .into_iter()
-        .map(cache::PrivateKey::from)
-        .collect())
+/// The private keys of the card's PrKDF (no APDU once the card layer has read the PrKDF).
+fn card_keys(token: &mut Token) -> Result<Vec<PrivateKeyInfo>> {
+    Ok(token.card.private_keys()?)
 }
 
-/// The CDF's certificates, as the disk cache keeps them (not read: empty DER), and whether
-/// they may go to the disk cache (no private certificate). [`Token::cert_infos`] keeps the
-/// entries (their paths, for [`load_cert`]).
-fn card_certs(token: &mut Token) -> Result<(Vec<cache::Cert>, bool)> {
+/// The CDF's certificates (not read: empty DER), and whether they may go to the disk cache (no
+/// private certificate).
+fn card_certs(token: &mut Token) -> Result<(Vec<Certificate>, bool)> {
     let infos = token.card.certificate_infos()?;
-    let certs = infos
-        .iter()
-        .map(|c| cache::Cert {
-            label: c.common.label.clone(),
-            id: c.id.clone(),
-            authority: c.authority,
-            der: Vec::new(),
-        })
-        .collect();
+    let certs = infos.iter().map(Certificate::listed).collect();
     let cacheable = !infos.iter().any(|c| c.common.private);
-    token.cert_infos = infos;
     Ok((certs, cacheable))
 }
 
@@ -56,7 +40,7 @@ fn card_certs(token: &mut Token) -> Result<(Vec<cache::Cert>, bool)> {
 /// token still works without them).
 fn card_data(token: &mut Token) -> Result<Option<Vec<cache::Data>>> {
     match token.card.data_objects() {
-        Ok(list) => Ok(Some(list.into_iter().map(cache::Data::from).collect())),
+        Ok(list) => Ok(Some(list.into_iter().map(cache::Data::listed).collect())),
         Err(e) => {
             let e = Error::from(e);
             if crate::error::token_lost(&e) {
@@ -69,7 +53,7 @@ fn card_data(token: &mut Token) -> Result<Option<Vec<cache::Data>>> {
 }
 
 /// The private key objects of `keys`, not linked to a certificate yet ([`with_certs`]).
-fn private_key_objects_of(token: &Token, keys: &[cache::PrivateKey]) -> Vec<Object> {
+fn private_key_objects_of(token: &Token, keys: &[PrivateKeyInfo]) -> Vec<Object> {
     let contactless = token.card.interface() == Interface::Contactless;
     keys.iter()
         .map(|k| Object {
@@ -79,12 +63,11 @@ fn private_key_objects_of(token: &Token, keys: &[cache::PrivateKey]) -> Vec<Obje
             // docs/card-spec.md §5.3: the contactless technical key is public (PrKDF flag).
             private: k.private,
             kind: Kind::PrivateKey(KeyData {
-                role: k.role,
+                entry: k.clone(),
                 modulus: Vec::new(),
                 exponent: Vec::new(),
                 spki: Vec::new(),
                 subject: Vec::new(),
-                modulus_bits: CK_ULONG::from(k.modulus_bits),
                 decrypt: k.role == KeyRole::Authentication && !contactless,
                 // The signature key's public key does not encrypt, on either generation: the
                 // official module refuses C_EncryptInit with a public key whose label contains
@@ -102,7 +85,7 @@ fn private_key_objects_of(token: &Token, keys: &[cache::PrivateKey]) -> Vec<Obje
 /// certificate has its iD (docs/card-spec.md §5.3: no PuKDF on CPx cards, "Cle publique - " + the
 /// certificate label) and linked to that certificate, then `rest`; [`official_order`] then
 /// puts them in the official module's order.
-fn with_certs(certs: &[cache::Cert], keys: Vec<Object>, rest: Vec<Object>) -> Vec<Object> {
+fn with_certs(certs: &[Certificate], keys: Vec<Object>, rest: Vec<Object>) -> Vec<Object> {
     let mut out: Vec<Object> = certs
         .iter()
         .map(|c| Object {
@@ -204,12 +187,11 @@ fn assemble_data(data: &[cache::Data]) -> Vec<Object> {
     data.iter()
         .map(|d| Object {
             handle: new_object_handle(),
-            label: d.label.clone(),
+            label: d.object.label.clone(),
             id: Vec::new(),
-            private: d.private,
+            private: d.object.private,
             kind: Kind::Data {
-                application: d.application.clone().unwrap_or_else(|| "CPS".into()),
-                modifiable: d.modifiable,
+                entry: d.object.clone(),
                 size: d.value.as_ref().map(Vec::len),
                 value: d.value.clone(),
             },
@@ -219,7 +201,7 @@ fn assemble_data(data: &[cache::Data]) -> Vec<Object> {
 }
 
 /// Fill every object that waits for the certificate `cert` lists from its parsed form.
-fn fill_cert(objects: &mut [Object], cert: &cache::Cert, p: &Parsed) {
+fn fill_cert(objects: &mut [Object], cert: &Certificate, p: &Parsed) {
     let label = &cert.label;
     for o in objects.iter_mut().filter(|o| o.waits_for(cert)) {
         o.cert = None;
@@ -243,23 +225,14 @@ fn fill_cert(objects: &mut [Object], cert: &cache::Cert, p: &Parsed) {
 
 /// Read the certificate `cert` lists from the card, fill every object that waits for it and
 /// keep its DER in the disk cache's entry (written after the call, [`Token::note_files`]); its
-/// DER. The CDF entry gives the path: from the card layer (the disk cache's CDF: no APDU),
-/// matched by label and iD.
-pub(crate) fn load_cert(token: &mut Token, cert: &cache::Cert) -> Result<Vec<u8>> {
+/// DER. The card layer finds it from the listing entry (the CDF entry of its label and iD: the
+/// disk cache's CDF, no APDU).
+pub(crate) fn load_cert(token: &mut Token, cert: &Certificate) -> Result<Vec<u8>> {
     let (label, id) = (&cert.label, &cert.id);
-    if token.cert_infos.is_empty() {
-        token.cert_infos = token.card.certificate_infos()?;
-    }
-    let Some(info) = token
-        .cert_infos
-        .iter()
-        .find(|c| c.common.label == *label && c.id == *id)
-        .cloned()
-    else {
+    let Some(c) = token.card.read_listed_certificate(cert)? else {
         log::warn!("certificate {label:?}: not in the card's CDF");
         return ck(CKR_DEVICE_ERROR);
     };
-    let c = token.card.read_certificate(&info)?;
     let Some(parsed) = parse_cert(&c.der, c.authority) else {
         // Whatever the card sent is not a certificate (a broken or hostile card): served as
         // CKA_VALUE it would be a wrong answer given as right. The objects stay unread.
@@ -395,12 +368,17 @@ mod tests {
 
     fn key(private: bool) -> Kind {
         let k = KeyData {
-            role: KeyRole::Authentication,
+            entry: PrivateKeyInfo {
+                label: "key".into(),
+                id: Vec::new(),
+                role: KeyRole::Authentication,
+                modulus_bits: 2048,
+                private,
+            },
             modulus: Vec::new(),
             exponent: Vec::new(),
             spki: Vec::new(),
             subject: Vec::new(),
-            modulus_bits: 2048,
             decrypt: false,
             encrypt: false,
         };
@@ -420,8 +398,12 @@ mod tests {
 
     fn data(modifiable: bool) -> Kind {
         Kind::Data {
-            application: "CPS".into(),
-            modifiable,
+            entry: cpx_card::DataObject {
+                label: "data".into(),
+                application: Some("CPS".into()),
+                private: false,
+                modifiable,
+            },
             value: None,
             size: None,
         }

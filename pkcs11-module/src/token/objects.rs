@@ -60,7 +60,7 @@ pub fn link_cert_for(token: &mut Token, o: &Object, types: &[CK_ATTRIBUTE_TYPE])
     };
     let needs = types
         .iter()
-        .any(|t| CERT_ATTRIBUTES.contains(t) || (k.modulus_bits == 0 && *t == CKA_MODULUS_BITS));
+        .any(|t| CERT_ATTRIBUTES.contains(t) || (k.entry.modulus_bits == 0 && *t == CKA_MODULUS_BITS));
     if token.certs_listed || o.cert.is_some() || !needs {
         return Ok(false);
     }
@@ -108,7 +108,7 @@ pub fn remember_value(token: &mut Token, label: &str, value: Option<&[u8]>) {
         .objects
         .as_mut()
         .and_then(|o| o.data.as_mut())
-        .and_then(|d| d.iter_mut().find(|d| d.label == label))
+        .and_then(|d| d.iter_mut().find(|d| d.object.label == label))
     else {
         return;
     };

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use cpx_card::{Card, CardError, DataLocation, PinKind, ProbeBase};
+use cpx_card::{Card, CardError, PinKind, ProbeBase};
 use cpx_profile::{Profile, Timestamp, TrustStore};
 use cpx_transport::{CardChannel, Pcsc};
 
@@ -163,13 +163,11 @@ pub(crate) fn run(args: ReportArgs, format: Format) -> Result<(), CliError> {
             }
             Err(e) => Err(e),
         };
-        let path = match &o.location {
-            DataLocation::File(p) | DataLocation::Cps2ter(p) => p.clone(),
-        };
+        let path = session.card.data_object_path(&o.label).ok();
         reads.push(Read {
             name: o.label.clone(),
             kind: "data",
-            path: Some(path),
+            path,
             result,
         });
     }

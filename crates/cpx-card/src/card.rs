@@ -609,6 +609,22 @@ impl Card {
         })
     }
 
+    /// The absolute path (3F00 first) of the file holding the data object `label`: a file of the
+    /// application, or of the CPS3's CPS2ter volet (docs/card-spec.md §2.4), for tools that record
+    /// the card's layout (`cpx report`). Reads the DODF if not read yet; nothing else is sent.
+    ///
+    /// ```no_run
+    /// # fn f(card: &mut cpx_card::Card) -> Result<(), cpx_card::CardError> {
+    /// let path = card.data_object_path("CPS_NAME_PS")?;
+    /// assert_eq!(&path[..2], &[0x3F, 0x00]);
+    /// # Ok(()) }
+    /// ```
+    pub fn data_object_path(&mut self, label: &str) -> Result<Vec<u8>, CardError> {
+        self.run(true, |io, st| {
+            Ok(find_data_object(io, st, label)?.location.path().to_vec())
+        })
+    }
+
     /// EF_ACTUA (CPS3 contact; `None` when absent and on CPS4, docs/card-spec.md §5.7).
     pub fn ef_actua(&mut self) -> Result<Option<EfActua>, CardError> {
         self.run(true, |io, st| data::ef_actua(io, st.generation, st.interface))

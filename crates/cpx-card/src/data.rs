@@ -19,6 +19,15 @@ pub(crate) enum DataLocation {
     Cps2ter(Vec<u8>),
 }
 
+impl DataLocation {
+    /// The absolute path, whichever file system holds it.
+    pub(crate) fn path(&self) -> &[u8] {
+        match self {
+            DataLocation::File(p) | DataLocation::Cps2ter(p) => p,
+        }
+    }
+}
+
 /// A business data object (CKO_DATA) as the card lists it: the listing entry, what the DODF
 /// says of it (docs/card-spec.md §2.4, §5.3). It names the object; the card layer finds where
 /// its value is from the label ([`crate::Card::read_data_object`]), so an entry kept elsewhere

@@ -38,7 +38,7 @@ expected="/usr/bin/cpx
 /usr/share/doc/cpx/udev/README.md
 /usr/share/fish/vendor_completions.d/cpx.fish
 /usr/share/licenses/cpx/COPYING
-$(for c in '' -certs -completions -data -doctor -emulate -help -man -pin -readers -sign -status -wait; do
+$(for c in '' -certs -completions -data -doctor -emulate -help -man -pin -readers -report -sign -status -wait; do
   echo "/usr/share/man/man1/cpx$c.1.gz"; done | sort)
 /usr/share/p11-kit/modules/cpx.module
 /usr/share/zsh/site-functions/_cpx"

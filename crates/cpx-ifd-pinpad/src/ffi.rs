@@ -83,7 +83,9 @@ fn guard(body: impl FnOnce() -> ResponseCode) -> ResponseCode {
 fn create(lun: Dword, device: Option<DeviceName>) -> ResponseCode {
     guard(|| {
         let Some(device) = device else {
-            log(format_args!("DEVICENAME must be `port=<tcp port>;keypad=<path>`"));
+            log(format_args!(
+                "DEVICENAME must be `<keypad script path>:<tcp port>`"
+            ));
             return IFD_NO_SUCH_DEVICE;
         };
         match Reader::open(&device) {
@@ -142,7 +144,7 @@ unsafe fn input<'a>(buf: *const c_uchar, len: Dword) -> Option<&'a [u8]> {
 }
 
 /// `IFDHCreateChannelByName`: `DeviceName` is the reader.conf `DEVICENAME`,
-/// `port=<tcp port>;keypad=<path>`.
+/// `<keypad script path>:<tcp port>`.
 ///
 /// # Safety
 /// `device_name` is a NUL-terminated string (or null), as pcscd passes.

@@ -3,7 +3,7 @@
 //!
 //! vpcd cannot carry `SCardControl`, so PC/SC part 10 secure PIN entry (issue 17) cannot be
 //! tested through it. This driver is loaded by pcscd through a reader.conf entry like vpcd's
-//! (`LIBPATH` this cdylib, `DEVICENAME port=<tcp port>;keypad=<script path>`), listens on
+//! (`LIBPATH` this cdylib, `DEVICENAME <keypad script path>:<tcp port>`), listens on
 //! 127.0.0.1:port for a virtual card (any `cpx_vpcd::CardSlot`, so every card image works),
 //! and answers the part 10 control commands: `CM_IOCTL_GET_FEATURE_REQUEST`,
 //! `FEATURE_VERIFY_PIN_DIRECT`, `FEATURE_MODIFY_PIN_DIRECT`, `FEATURE_IFD_PIN_PROPERTIES`,

@@ -107,7 +107,9 @@ pub fn tlv_properties() -> Vec<u8> {
 }
 
 /// Where the reader listens and where its keypad script is, from the reader.conf `DEVICENAME`:
-/// `port=<tcp port>;keypad=<path>` (docs/pinpad-reader.md).
+/// `<keypad script path>:<tcp port>` (docs/pinpad-reader.md). The form is vpcd's
+/// (`/dev/null:<port>`) because pcscd's reader.conf parser takes no `;` or `=` in a value, and
+/// stats a `DEVICENAME` without a `:` as a device file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceName {
     /// The TCP port the virtual card connects to (127.0.0.1).
@@ -121,22 +123,19 @@ impl DeviceName {
     ///
     /// ```
     /// use cpx_ifd_pinpad::reader::DeviceName;
-    /// let d = DeviceName::parse("port=36001;keypad=/tmp/s/keypad").unwrap();
-    /// assert_eq!(d.port, 36001);
-    /// assert!(DeviceName::parse("/dev/null:36001").is_none());
+    /// let d = DeviceName::parse("/tmp/s/keypad:36001").unwrap();
+    /// assert_eq!((d.port, d.keypad.to_str()), (36001, Some("/tmp/s/keypad")));
+    /// assert!(DeviceName::parse("/tmp/s/keypad").is_none());
+    /// assert!(DeviceName::parse(":36001").is_none());
     /// ```
     pub fn parse(text: &str) -> Option<DeviceName> {
-        let (mut port, mut keypad) = (None, None);
-        for item in text.split(';') {
-            match item.split_once('=')? {
-                ("port", p) => port = Some(p.trim().parse().ok()?),
-                ("keypad", k) if !k.is_empty() => keypad = Some(PathBuf::from(k)),
-                _ => return None,
-            }
+        let (keypad, port) = text.rsplit_once(':')?;
+        if keypad.is_empty() {
+            return None;
         }
         Some(DeviceName {
-            port: port?,
-            keypad: keypad?,
+            port: port.trim().parse().ok()?,
+            keypad: PathBuf::from(keypad),
         })
     }
 }

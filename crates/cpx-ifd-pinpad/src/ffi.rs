@@ -115,14 +115,14 @@ unsafe fn copy_out(data: &[u8], out: *mut c_uchar, len: *mut Dword) -> ResponseC
     }
     // SAFETY: non-null, and valid per this function's contract.
     let room = unsafe { *len };
-    if (data.len() as u64) > u64::from(room) {
+    if data.len() > usize::try_from(room).unwrap_or(usize::MAX) {
         return IFD_ERROR_INSUFFICIENT_BUFFER;
     }
     // SAFETY: `out` holds at least `room` >= data.len() bytes; the buffers do not overlap
     // (`data` is ours).
     unsafe {
         std::ptr::copy_nonoverlapping(data.as_ptr(), out, data.len());
-        *len = data.len() as Dword;
+        *len = data.len() as Dword; // <= room, so it fits
     }
     IFD_SUCCESS
 }

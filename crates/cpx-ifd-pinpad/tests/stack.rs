@@ -6,6 +6,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::{Mutex, PoisonError};
 
 use cpx_apdu::Command;
 use cpx_testkit::{Failed, PinpadReader, Recorder, SandboxConfig, Trial, emulated, insert_seen};
@@ -40,6 +41,31 @@ fn cps3_verify_structure() -> Vec<u8> {
     s
 }
 
+/// CPS3 PIN_MODIFY_STRUCTURE for CHANGE REFERENCE DATA `00 24 00 01 10 old‖new`, each PIN an
+/// 8-byte ASCII block padded with FF (docs/card-spec.md §3.2); current PIN asked, new PIN
+/// confirmed.
+fn cps3_modify_structure() -> Vec<u8> {
+    let mut apdu = vec![0x00, 0x24, 0x00, 0x01, 0x10];
+    apdu.extend([0xFF; 16]);
+    let mut s = vec![
+        30, 0, // bTimerOut, bTimerOut2
+        0x82, 0x08, 0x00, // bmFormatString, bmPINBlockString, bmPINLengthFormat
+        0x00, 0x08, // bInsertionOffsetOld, bInsertionOffsetNew
+        0x08, 0x04, // wPINMaxExtraDigit: min 4, max 8
+        0x03, // bConfirmPIN: current PIN, then the new one twice
+        0x02, 0x03, // bEntryValidationCondition, bNumberMessage
+        0x0C, 0x04, // wLangId
+        0x00, 0x01, 0x02, // bMsgIndex1..3
+        0x00, 0x00, 0x00, // bTeoPrologue
+    ];
+    s.extend((apdu.len() as u32).to_le_bytes());
+    s.extend(apdu);
+    s
+}
+
+/// The sandbox has one PIN-pad reader and one keypad script: its trials take turns.
+static PAD: Mutex<()> = Mutex::new(());
+
 /// Tries left on the CPS3 user PIN: SELECT MF, GET DATA BF 81 01 A0 (docs/card-spec.md §3.2).
 fn tries_left(tx: &mut dyn CardTransaction) -> Result<u8, Failed> {
     let select_mf = Command::new(0x00, 0xA4, 0x09, 0x0C).with_data(vec![0x3F, 0x00])?;
@@ -60,6 +86,7 @@ fn tries_left(tx: &mut dyn CardTransaction) -> Result<u8, Failed> {
 }
 
 fn verify_through_the_pad() -> Result<(), Failed> {
+    let _turn = PAD.lock().unwrap_or_else(PoisonError::into_inner);
     let pad = PinpadReader::from_env().ok_or("the sandbox has no PIN-pad reader")?;
     std::fs::write(&pad.keypad, "")?;
     let (recorder, recording) = Recorder::new(emulated("cps3-doctor")?);
@@ -88,6 +115,14 @@ fn verify_through_the_pad() -> Result<(), Failed> {
     let props = ReaderProperties::parse(&card.control(tlv, &[])?)?;
     assert_eq!((props.min_pin_size, props.max_pin_size), (Some(4), Some(8)));
     assert_eq!(props.lcd_layout, Some(0), "no display");
+    let pin_props = features
+        .get(Feature::IFD_PIN_PROPERTIES)
+        .ok_or("no IFD_PIN_PROPERTIES")?;
+    assert_eq!(
+        card.control(pin_props, &[])?,
+        [0x00, 0x00, 0x02, 0x00],
+        "PIN_PROPERTIES_STRUCTURE"
+    );
 
     let mut tx = card.transaction()?;
     let before = tries_left(tx.as_mut())?;
@@ -144,6 +179,66 @@ fn verify_through_the_pad() -> Result<(), Failed> {
     Ok(())
 }
 
+fn change_through_the_pad() -> Result<(), Failed> {
+    let _turn = PAD.lock().unwrap_or_else(PoisonError::into_inner);
+    let pad = PinpadReader::from_env().ok_or("the sandbox has no PIN-pad reader")?;
+    std::fs::write(&pad.keypad, "")?;
+    let (recorder, recording) = Recorder::new(emulated("cps3-doctor")?);
+    let mut slot = CardSlot::new(pad.vpcd_addr(), Box::new(recorder));
+    insert_seen(&mut slot, &pad.name)?;
+
+    let pcsc = Pcsc::establish()?;
+    let mut card = pcsc.connect(&pad.name)?;
+    let modify = card
+        .reader_features()?
+        .get(Feature::MODIFY_PIN_DIRECT)
+        .ok_or("no MODIFY_PIN_DIRECT")?;
+    let verify = card
+        .reader_features()?
+        .get(Feature::VERIFY_PIN_DIRECT)
+        .ok_or("no VERIFY_PIN_DIRECT")?;
+    let mut tx = card.transaction()?;
+    recording.take();
+
+    // The confirmation differs, or the user cancels at the confirmation: the reader answers.
+    for (typed, sw) in [
+        ("1234\n5678\n5679\n", [0x64, 0x02]),
+        ("1234\n5678\ncancel\n", [0x64, 0x01]),
+    ] {
+        std::fs::write(&pad.keypad, typed)?;
+        assert_eq!(
+            tx.control(modify, &cps3_modify_structure())?,
+            sw,
+            "keypad {typed:?}"
+        );
+        assert!(recording.is_empty(), "the card saw {:02X?}", recording.commands());
+    }
+
+    // Current 1234, new 5678 twice: one CHANGE REFERENCE DATA with both blocks.
+    std::fs::write(&pad.keypad, "1234\n5678\n5678\n")?;
+    assert_eq!(tx.control(modify, &cps3_modify_structure())?, [0x90, 0x00]);
+    assert_eq!(
+        recording.take().into_iter().map(|(c, _)| c).collect::<Vec<_>>(),
+        [b"\x00\x24\x00\x01\x10\x31\x32\x33\x34\xFF\xFF\xFF\xFF\x35\x36\x37\x38\xFF\xFF\xFF\xFF".to_vec()],
+    );
+    // The card now takes 5678 through the pad; change it back so the image is as found.
+    std::fs::write(&pad.keypad, "5678\n5678\n1234\n1234\n")?;
+    assert_eq!(
+        tx.control(verify, &cps3_verify_structure())?,
+        [0x90, 0x00],
+        "new PIN"
+    );
+    assert_eq!(
+        tx.control(modify, &cps3_modify_structure())?,
+        [0x90, 0x00],
+        "back to 1234"
+    );
+    assert_eq!(tries_left(tx.as_mut())?, 3);
+    tx.end(false)?;
+    slot.remove();
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let config = SandboxConfig {
         entries: 1,
@@ -151,9 +246,15 @@ fn main() -> ExitCode {
         ..SandboxConfig::default()
     };
     cpx_testkit::run_tests(&config, || {
-        vec![Trial::test(
-            "VERIFY_PIN_DIRECT through pcscd and the emulated keypad reaches the CPS3",
-            verify_through_the_pad,
-        )]
+        vec![
+            Trial::test(
+                "VERIFY_PIN_DIRECT through pcscd and the emulated keypad reaches the CPS3",
+                verify_through_the_pad,
+            ),
+            Trial::test(
+                "MODIFY_PIN_DIRECT through pcscd changes the CPS3 PIN, confirmation checked on the pad",
+                change_through_the_pad,
+            ),
+        ]
     })
 }

@@ -367,3 +367,131 @@ pub unsafe extern "C" fn IFDHControl(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::reader::{GET_FEATURE_REQUEST, feature_code, tag};
+
+    /// A reader on a free port (no card), under a Lun no other test uses.
+    fn open(lun: Dword) {
+        let keypad = std::env::temp_dir().join(format!("cpx-ffi-keypad-{}-{lun}", std::process::id()));
+        assert_eq!(create(lun, Some(DeviceName { port: 0, keypad })), IFD_SUCCESS);
+    }
+
+    fn control(lun: Dword, code: u32, input: &[u8], room: usize) -> (ResponseCode, Vec<u8>) {
+        let mut out = vec![0u8; room];
+        let mut returned: Dword = 0xDEAD;
+        // SAFETY: buffers valid for the lengths given.
+        let rv = unsafe {
+            IFDHControl(
+                lun,
+                Dword::from(code),
+                input.as_ptr(),
+                input.len() as Dword,
+                out.as_mut_ptr(),
+                room as Dword,
+                &mut returned,
+            )
+        };
+        out.truncate(if rv == IFD_SUCCESS { returned as usize } else { 0 });
+        (rv, out)
+    }
+
+    #[test]
+    fn hostile_calls_get_errors() {
+        let lun = 0x7001_0000;
+        open(lun);
+        let (rv, list) = control(lun, GET_FEATURE_REQUEST, &[], 256);
+        assert_eq!((rv, list.len()), (IFD_SUCCESS, 24));
+        // Too small a buffer, an unknown code, a cut structure, no card.
+        assert_eq!(
+            control(lun, GET_FEATURE_REQUEST, &[], 23).0,
+            IFD_ERROR_INSUFFICIENT_BUFFER
+        );
+        assert_eq!(control(lun, 0x4200_0001, &[], 256).0, IFD_NOT_SUPPORTED);
+        assert_eq!(
+            control(lun, feature_code(tag::VERIFY_PIN_DIRECT), &[0x1E; 7], 256).0,
+            IFD_NOT_SUPPORTED
+        );
+        let mut s = vec![
+            30, 0, 0x82, 0x08, 0x00, 0x08, 0x04, 0x02, 0x01, 0x0C, 0x04, 0, 0, 0, 0, 13, 0, 0, 0,
+        ];
+        s.extend([
+            0x00, 0x20, 0x00, 0x01, 0x08, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+        ]);
+        // Keypad script absent: a timeout, answered without the (absent) card.
+        assert_eq!(
+            control(lun, feature_code(tag::VERIFY_PIN_DIRECT), &s, 256),
+            (IFD_SUCCESS, vec![0x64, 0x00])
+        );
+        // Null pointers.
+        // SAFETY: testing the null checks; no pointer is dereferenced.
+        unsafe {
+            let mut out = [0u8; 8];
+            assert_eq!(
+                IFDHControl(
+                    lun,
+                    0x4200_0D48,
+                    std::ptr::null(),
+                    0,
+                    out.as_mut_ptr(),
+                    8,
+                    std::ptr::null_mut()
+                ),
+                IFD_COMMUNICATION_ERROR
+            );
+            let mut n: Dword = 0;
+            assert_eq!(
+                IFDHControl(lun, 0x4200_0D48, std::ptr::null(), 5, out.as_mut_ptr(), 8, &mut n),
+                IFD_COMMUNICATION_ERROR
+            );
+            let mut len: Dword = 1;
+            assert_eq!(
+                IFDHGetCapabilities(lun, TAG_IFD_SLOTS_NUMBER, &mut len, std::ptr::null_mut()),
+                IFD_COMMUNICATION_ERROR
+            );
+            let mut one = [0u8; 1];
+            assert_eq!(
+                IFDHGetCapabilities(lun, TAG_IFD_SLOTS_NUMBER, &mut len, one.as_mut_ptr()),
+                IFD_SUCCESS
+            );
+            assert_eq!((len, one), (1, [1]));
+            assert_eq!(
+                IFDHGetCapabilities(lun, TAG_IFD_ATR, &mut len, one.as_mut_ptr()),
+                IFD_ICC_NOT_PRESENT
+            );
+        }
+        assert_eq!(IFDHICCPresence(lun), IFD_ICC_NOT_PRESENT);
+        assert_eq!(IFDHCloseChannel(lun), IFD_SUCCESS);
+        assert_eq!(IFDHICCPresence(lun), IFD_NO_SUCH_DEVICE);
+        assert_eq!(control(lun, GET_FEATURE_REQUEST, &[], 256).0, IFD_NO_SUCH_DEVICE);
+    }
+
+    #[test]
+    fn bad_device_names_are_refused() {
+        // SAFETY: NUL-terminated literals.
+        unsafe {
+            assert_eq!(
+                IFDHCreateChannelByName(0x7002_0000, c"/dev/null".as_ptr()),
+                IFD_NO_SUCH_DEVICE
+            );
+            assert_eq!(
+                IFDHCreateChannelByName(0x7002_0000, std::ptr::null()),
+                IFD_NO_SUCH_DEVICE
+            );
+            assert_eq!(
+                IFDHCreateChannelByName(0x7002_0000, c"/tmp/k:notaport".as_ptr()),
+                IFD_NO_SUCH_DEVICE
+            );
+        }
+    }
+
+    #[test]
+    fn a_panic_does_not_cross() {
+        #[allow(clippy::panic)]
+        let rv = guard(|| panic!("boom"));
+        assert_eq!(rv, IFD_COMMUNICATION_ERROR);
+    }
+}

@@ -59,6 +59,44 @@ pub const ENV_READERS: &str = "CPX_SANDBOX_READERS";
 /// ([`SandboxConfig::timing`]).
 pub const ENV_TIMING: &str = "CPX_SANDBOX_TIMING";
 
+/// Environment variable: the sandbox's PIN-pad reader, `name;port;keypad script path`
+/// ([`SandboxConfig::pinpad`]).
+pub const ENV_PINPAD: &str = "CPX_SANDBOX_PINPAD";
+
+/// The PIN-pad reader of a sandbox (`cpx-ifd-pinpad`, docs/pinpad-reader.md): a card connects to
+/// its port as to a vpcd reader's; the test writes what "the user types" into `keypad`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PinpadReader {
+    /// Its PC/SC name, `cpx pinpad 00 00`.
+    pub name: String,
+    /// The TCP port a virtual card connects to (on 127.0.0.1).
+    pub port: u16,
+    /// The keypad script the driver reads at each PIN entry.
+    pub keypad: std::path::PathBuf,
+}
+
+impl PinpadReader {
+    /// `127.0.0.1:<port>`, for [`cpx_vpcd::CardSlot::new`].
+    pub fn vpcd_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn to_env(&self) -> String {
+        format!("{};{};{}", self.name, self.port, self.keypad.display())
+    }
+
+    /// The PIN-pad reader of this process's sandbox, if it has one (read from [`ENV_PINPAD`]).
+    pub fn from_env() -> Option<PinpadReader> {
+        let spec = std::env::var(ENV_PINPAD).ok()?;
+        let mut parts = spec.splitn(3, ';');
+        Some(PinpadReader {
+            name: parts.next()?.to_owned(),
+            port: parts.next()?.parse().ok()?,
+            keypad: parts.next()?.into(),
+        })
+    }
+}
+
 /// One vpcd reader of a sandbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VirtualReader {

@@ -26,7 +26,10 @@ use std::time::{Duration, Instant};
 use crate::ports::{is_listening, reserve_ports};
 use cpx_emulator::timing::Timing;
 
-use crate::{ENV_READERS, ENV_SOCKET, ENV_TIMING, SandboxError, VirtualReader};
+use crate::{ENV_PINPAD, ENV_READERS, ENV_SOCKET, ENV_TIMING, PinpadReader, SandboxError, VirtualReader};
+
+/// The PIN-pad reader's reader.conf FRIENDLYNAME (PC/SC name `cpx pinpad 00 00`).
+const PINPAD_NAME: &str = "cpx pinpad";
 
 /// Where Debian's vsmartcard-vpcd installs the driver (`dpkg -L vsmartcard-vpcd`).
 const VPCD_DRIVER_DIRS: &[&str] = &["/usr/lib/pcsc/drivers/serial", "/usr/lib64/pcsc/drivers/serial"];
@@ -53,6 +56,9 @@ pub struct SandboxConfig {
     /// [`ENV_TIMING`](crate::ENV_TIMING); [`SandboxEnv::timing`](crate::SandboxEnv::timing)
     /// reads it back.
     pub timing: Timing,
+    /// Also start a PIN-pad reader (`cpx pinpad 00 00`): the built `cpx-ifd-pinpad` driver at
+    /// this path, loaded by pcscd like vpcd (docs/pinpad-reader.md). `None`: no PIN-pad reader.
+    pub pinpad: Option<PathBuf>,
 }
 
 impl Default for SandboxConfig {
@@ -63,6 +69,7 @@ impl Default for SandboxConfig {
             startup_timeout: Duration::from_secs(20),
             prebuild_module: false,
             timing: Timing::Instant,
+            pinpad: None,
         }
     }
 }
@@ -86,6 +93,7 @@ pub struct Sandbox {
     unshare: PathBuf,
     startup_timeout: Duration,
     timing: Timing,
+    pinpad: Option<PinpadReader>,
     _port_locks: Vec<File>,
 }
 
@@ -94,7 +102,7 @@ pub struct Sandbox {
 struct Entry {
     file: PathBuf,
     conf: String,
-    ports: [u16; 2],
+    ports: Vec<u16>,
     plugged: bool,
 }
 
@@ -135,7 +143,8 @@ impl Sandbox {
             .append(true)
             .mode(0o600)
             .open(root.join("pcscd.log"))?;
-        let (base_port, port_locks) = reserve_ports(2 * config.entries)?;
+        let pinpad_ports = if config.pinpad.is_some() { 1 } else { 0 };
+        let (base_port, port_locks) = reserve_ports(2 * config.entries + pinpad_ports)?;
         let mut readers = Vec::new();
         let mut entries = Vec::new();
         for i in 0..config.entries {
@@ -153,7 +162,7 @@ impl Sandbox {
             entries.push(Entry {
                 file,
                 conf,
-                ports: [port, port + 1],
+                ports: vec![port, port + 1],
                 plugged: true,
             });
             for slot in 0..2u16 {
@@ -163,6 +172,34 @@ impl Sandbox {
                 });
             }
         }
+
+        let pinpad = match &config.pinpad {
+            None => None,
+            Some(driver) => {
+                let port = base_port + 2 * config.entries as u16;
+                let lib = root.join("drivers").join("libcpx_ifd_pinpad.so");
+                fs::copy(driver, &lib)?;
+                let keypad = root.join("pinpad-keypad");
+                let conf = format!(
+                    "FRIENDLYNAME \"{PINPAD_NAME}\"\nDEVICENAME   {}:{port}\nLIBPATH      {}\nCHANNELID    {port}\n",
+                    keypad.display(),
+                    lib.display()
+                );
+                let file = root.join("conf").join("pinpad");
+                fs::write(&file, &conf)?;
+                entries.push(Entry {
+                    file,
+                    conf,
+                    ports: vec![port],
+                    plugged: true,
+                });
+                Some(PinpadReader {
+                    name: format!("{PINPAD_NAME} 00 00"),
+                    port,
+                    keypad,
+                })
+            }
+        };
 
         // Runs inside the private mount namespace: $1 = sandbox root, $2 = pcscd.
         let launch = format!(
@@ -189,6 +226,7 @@ impl Sandbox {
             unshare,
             startup_timeout: config.startup_timeout,
             timing: config.timing,
+            pinpad,
             _port_locks: port_locks,
         };
         sandbox.start_pcscd()?;
@@ -330,7 +368,7 @@ impl Sandbox {
             .entries
             .iter()
             .filter(|e| e.plugged)
-            .flat_map(|e| e.ports)
+            .flat_map(|e| e.ports.iter().copied())
             .collect();
         loop {
             let exited = match self.pcscd.as_mut() {
@@ -366,6 +404,11 @@ impl Sandbox {
         &self.readers
     }
 
+    /// The PIN-pad reader, if [`SandboxConfig::pinpad`] asked for one.
+    pub fn pinpad(&self) -> Option<&PinpadReader> {
+        self.pinpad.as_ref()
+    }
+
     /// pcscd's PID (the only process this sandbox started besides its supervisor shell), or 0
     /// while it is not running (after [`kill_pcscd`](Self::kill_pcscd)).
     pub fn pcscd_pid(&self) -> u32 {
@@ -399,6 +442,9 @@ impl Sandbox {
             ),
             (ENV_TIMING.to_owned(), self.timing.to_string()),
         ]
+        .into_iter()
+        .chain(self.pinpad.as_ref().map(|p| (ENV_PINPAD.to_owned(), p.to_env())))
+        .collect()
     }
 
     /// Stop pcscd and wait for it.

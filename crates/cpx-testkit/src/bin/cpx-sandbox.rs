@@ -1,10 +1,13 @@
-//! `cpx-sandbox [--entries N] [--test-card] [--card STEM]… [--debug] -- COMMAND [ARGS…]`
+//! `cpx-sandbox [--entries N] [--test-card] [--card STEM]… [--debug] [--pinpad LIBCPX_IFD_PINPAD.so] -- COMMAND [ARGS…]`
 //!
 //! Start a private pcscd with vpcd readers (no systemd, no other pcscd touched), optionally plug
 //! the transport test card and emulated CPx cards (built-in images: cps3-doctor, cps4-doctor…)
 //! into its readers, one per reader in order, run COMMAND with `PCSCLITE_CSOCK_NAME` pointing
 //! at that pcscd once PC/SC shows every card, then stop everything this started. Exits with
 //! COMMAND's exit code.
+//!
+//! `--pinpad` also starts the test PIN-pad reader `cpx pinpad 00 00` with that driver
+//! (docs/pinpad-reader.md); its port and keypad script are in COMMAND's `CPX_SANDBOX_PINPAD`.
 //!
 //! pcsc-lite reads `PCSCLITE_CSOCK_NAME` once per process, so this process, which starts the
 //! sandbox, cannot ask the sandbox's pcscd whether it shows the cards: it runs itself again
@@ -20,7 +23,9 @@ use cpx_vpcd::CardSlot;
 const INSIDE: &str = "--in-sandbox";
 
 fn usage() -> ExitCode {
-    eprintln!("usage: cpx-sandbox [--entries N] [--test-card] [--card STEM]… [--debug] -- COMMAND [ARGS…]");
+    eprintln!(
+        "usage: cpx-sandbox [--entries N] [--test-card] [--card STEM]… [--debug] [--pinpad LIBCPX_IFD_PINPAD.so] -- COMMAND [ARGS…]"
+    );
     ExitCode::from(2)
 }
 
@@ -48,6 +53,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Option<Options> {
             "--test-card" => o.test_card = true,
             "--card" => o.images.push(args.next()?),
             "--debug" => o.config.debug = true,
+            "--pinpad" => o.config.pinpad = Some(args.next()?.into()),
             "--" => o.command.extend(args.by_ref()),
             _ => return None,
         }

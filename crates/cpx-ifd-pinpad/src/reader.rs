@@ -187,7 +187,7 @@ impl Reader {
     fn send(&mut self, message: &[u8]) -> io::Result<()> {
         let stream = self.card.as_mut().ok_or_else(no_card)?;
         let len = u16::try_from(message.len()).map_err(|_| io::Error::other("message too long for vpcd"))?;
-        // One write for length and body: no 40 ms stall with delayed ACKs (test-harness.md §2.3).
+        // One write for length and body: no 40 ms stall with delayed ACKs (crates/cpx-vpcd/src/lib.rs).
         let mut framed = zeroize::Zeroizing::new(Vec::with_capacity(message.len() + 2));
         framed.extend(len.to_be_bytes());
         framed.extend(message);

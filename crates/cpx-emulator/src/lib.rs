@@ -90,6 +90,7 @@ pub mod image;
 mod link;
 mod pin;
 mod pkcs15;
+pub mod replay;
 mod rig;
 pub mod sha_resume;
 pub mod state;

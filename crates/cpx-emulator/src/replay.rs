@@ -1,0 +1,410 @@
+//! Replay of a field card: a `cpx report` file (`cpx-report/1`, docs/card-report.md) turned into a
+//! [`CardImage`], so the whole stack runs against the layout the report recorded.
+//!
+//! What is taken from the report:
+//! - the generation and interface (the card model), the ATR, the serial and the token label;
+//! - the PIN and PUK counters (tries left, maximum); the values are the test codes `1234` and
+//!   `12345678` (a report never holds a PIN);
+//! - the business data objects the DODF lists (label, file id, private and modifiable flags), with
+//!   the recorded contents; a private object the report could not read (no `--login`) gets an
+//!   empty `EE 00` value;
+//! - EF_ACTUA's content, from the READ BINARY the report recorded;
+//! - the certificates, re-issued: the recorded DER (redacted or not) keeps its structure and every
+//!   length, its public key becomes that of a key generated here with the same modulus size, and
+//!   it is signed again by the test CA whose subject is its issuer (test-vectors/pki), or by a
+//!   generated key of the signature's size when no test CA has that name. Signatures made by the
+//!   replayed card therefore verify with the certificates it serves.
+//!
+//! Keys are generated from a seed derived from the report's certificate, so the same report gives
+//! the same card.
+//!
+//! Not replayed yet: the PKCS#15 directories are built by the emulator from the above (identical to
+//! the recorded ones for a card of the built-in layout), not served as recorded; the recorded FCPs
+//! and file ids outside the data objects are not used.
+
+use rand_chacha::ChaCha20Rng;
+use rand_chacha::rand_core::SeedableRng;
+use rsa::pkcs1v15::SigningKey;
+use rsa::signature::{SignatureEncoding, Signer};
+use rsa::traits::PublicKeyParts;
+use rsa::{BigUint, RsaPrivateKey};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::image::{CardImage, CardKind, DataObjectImage, ImageError, KeyImage, PinImage};
+use crate::pkcs15::OBJECT_PRIVATE;
+use crate::{choices, facts, tlv};
+
+/// The report format this module reads (docs/card-report.md).
+pub const REPORT_FORMAT: &str = "cpx-report/1";
+
+/// The test PIN and PUK of a replayed card (as on every built-in image, docs/emulator.md).
+const TEST_PIN: &[u8] = b"1234";
+const TEST_PUK: &[u8] = b"12345678";
+
+#[derive(Deserialize)]
+struct Report {
+    format: String,
+    card: CardPart,
+    #[serde(default)]
+    pins: Vec<PinPart>,
+    #[serde(default)]
+    files: Vec<FilePart>,
+    #[serde(default)]
+    exchanges: Vec<ExchangePart>,
+}
+
+#[derive(Deserialize)]
+struct CardPart {
+    atr: String,
+    generation: String,
+    interface: String,
+    serial: String,
+    token_label: String,
+}
+
+#[derive(Deserialize)]
+struct PinPart {
+    kind: String,
+    tries_left: Option<u8>,
+    max_tries: Option<u8>,
+    #[serde(default)]
+    blocked: bool,
+}
+
+#[derive(Deserialize)]
+struct FilePart {
+    name: String,
+    kind: String,
+    content: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ExchangePart {
+    purpose: String,
+    command: String,
+    response: Option<String>,
+}
+
+fn bad(field: &str, reason: impl Into<String>) -> ImageError {
+    ImageError::Value {
+        field: format!("report {field}"),
+        reason: reason.into(),
+    }
+}
+
+fn unhex(field: &str, s: &str) -> Result<Vec<u8>, ImageError> {
+    hex::decode(s).map_err(|e| bad(field, e.to_string()))
+}
+
+/// Whether `text` is a `cpx report` file rather than a card image (its `format` line).
+pub fn is_report(text: &str) -> bool {
+    text.lines()
+        .any(|l| l.trim_start().starts_with("format") && l.contains("\"cpx-report/"))
+}
+
+/// The card image a `cpx report` file describes (see the module documentation).
+pub fn image_from_report(text: &str) -> Result<CardImage, ImageError> {
+    let r: Report = toml::from_str(text)?;
+    if r.format != REPORT_FORMAT {
+        return Err(bad("format", format!("{:?}: this emulator reads {REPORT_FORMAT}", r.format)));
+    }
+    let kind = match (r.card.generation.as_str(), r.card.interface.as_str()) {
+        ("CPS3", "contact") => CardKind::Cps3,
+        ("CPS3", "contactless") => CardKind::Cps3Contactless,
+        ("CPS4", _) => CardKind::Cps4,
+        (g, i) => return Err(bad("card.generation", format!("no emulated model for {g} ({i})"))),
+    };
+    let atr = unhex("card.atr", &r.card.atr)?;
+    // The token label ends with the 10-digit serial (docs/card-spec.md §1.4); the card section's
+    // serial is the fallback.
+    let token_serial = r
+        .card
+        .token_label
+        .rsplit_once('-')
+        .map(|(_, s)| s.to_owned())
+        .filter(|s| s.len() >= 8 && s.bytes().all(|b| b.is_ascii_digit()))
+        .unwrap_or_else(|| r.card.serial.clone());
+    if token_serial.len() < 8 || !token_serial.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad("card.serial", "at least 8 digits"));
+    }
+    let pan_text = crate::image::default_pan(&token_serial);
+    let pan: [u8; 10] = unhex("card.serial", &pan_text)?
+        .try_into()
+        .map_err(|_| bad("card.serial", "no 10-byte PAN"))?;
+    let (pin_len, puk_len) = match kind {
+        CardKind::Cps4 | CardKind::Cps5Test => ((4, 8), 8),
+        CardKind::Cps3 | CardKind::Cps3Contactless => {
+            use facts::cps3_pin::{PIN_LEN, PUK_LEN};
+            ((PIN_LEN, PIN_LEN), PUK_LEN)
+        }
+    };
+    let code = |kind_name: &str, value: &[u8], default_max: u8, len: (u8, u8), usage| {
+        r.pins.iter().find(|p| p.kind == kind_name).map(|p| {
+            let max_tries = p.max_tries.unwrap_or(default_max);
+            let tries_left = if p.blocked {
+                0
+            } else {
+                p.tries_left.unwrap_or(max_tries).min(max_tries)
+            };
+            PinImage {
+                value: value.to_vec(),
+                max_tries,
+                tries_left,
+                usage_left: usage,
+                min_len: len.0,
+                max_len: len.1,
+            }
+        })
+    };
+    let pin = code("PIN", TEST_PIN, 3, pin_len, None);
+    let puk = code("PUK", TEST_PUK, 10, (puk_len, puk_len), Some(100));
+
+    let mut sign = None;
+    let mut auth = None;
+    let mut tech = None;
+    let mut ca_keys = CaKeys::default();
+    for f in r.files.iter().filter(|f| f.kind == "certificate") {
+        let Some(content) = &f.content else { continue };
+        let der = unhex(&format!("files.{}", f.name), content)?;
+        let key = reissue(&der, &mut ca_keys)
+            .map_err(|e| bad(&format!("files.{}", f.name), e))?;
+        let slot = match f.name.as_str() {
+            facts::LABEL_CERT_SIG => &mut sign,
+            facts::LABEL_CERT_AUT => &mut auth,
+            facts::LABEL_CERT_TECH => &mut tech,
+            _ => continue,
+        };
+        *slot = Some(key);
+    }
+
+    let data = data_objects(&r)?;
+    let ef_actua = r
+        .exchanges
+        .iter()
+        .filter(|e| e.purpose == "EF_ACTUA" && e.command.get(2..4) == Some("B0"))
+        .find_map(|e| {
+            let resp = hex::decode(e.response.as_deref()?).ok()?;
+            let (data, sw) = resp.split_at(resp.len().checked_sub(2)?);
+            (sw == [0x90, 0x00]).then(|| data.to_vec())
+        });
+
+    Ok(CardImage {
+        kind,
+        atr,
+        pan,
+        token_label: r.card.token_label.clone(),
+        token_serial,
+        last_update: choices::DEFAULT_LAST_UPDATE.to_owned(),
+        ef_actua,
+        pin,
+        puk,
+        sign,
+        auth,
+        tech,
+        data,
+        sit_fact: choices::DEFAULT_SIT_FACT.to_vec(),
+        sig_key_fresh_verify: choices::SIG_KEY_FRESH_VERIFY,
+    })
+}
+
+/// The DODF's objects (docs/card-spec.md §5.3: CommonObjectAttributes { label, flags, authId },
+/// CommonDataObjectAttributes, `A1` { Path }) with the contents the report read.
+fn data_objects(r: &Report) -> Result<Vec<DataObjectImage>, ImageError> {
+    let Some(dodf) = r.files.iter().find(|f| f.name == "DODF") else {
+        return Ok(Vec::new());
+    };
+    let Some(content) = &dodf.content else {
+        return Ok(Vec::new());
+    };
+    let dodf = unhex("files.DODF", content)?;
+    let mut out = Vec::new();
+    let mut rest = dodf.as_slice();
+    while let Some((entry, next)) = tlv::read(rest) {
+        rest = next;
+        if entry.tag == [0x00] || entry.tag == [0xFF] {
+            break; // padding after the last entry
+        }
+        let parts = tlv::read_all(entry.value).ok_or_else(|| bad("files.DODF", "malformed entry"))?;
+        let (Some(common), Some(typed)) = (parts.first(), parts.last()) else {
+            continue;
+        };
+        let common = tlv::read_all(common.value).ok_or_else(|| bad("files.DODF", "malformed"))?;
+        let label = tlv::find(&common, &[0x0C])
+            .map(|l| String::from_utf8_lossy(l).into_owned())
+            .unwrap_or_default();
+        let flags = tlv::find(&common, &[0x03]).map(bit_string).unwrap_or(0);
+        // A1 { SEQUENCE { OCTET STRING path } }
+        let path = tlv::read(typed.value)
+            .and_then(|(seq, _)| tlv::read_all(seq.value))
+            .and_then(|p| tlv::find(&p, &[0x04]).map(<[u8]>::to_vec))
+            .ok_or_else(|| bad("files.DODF", format!("{label}: no path")))?;
+        let [.., hi, lo] = path[..] else {
+            return Err(bad("files.DODF", format!("{label}: path too short")));
+        };
+        let private = flags & OBJECT_PRIVATE != 0;
+        let modifiable = flags & crate::pkcs15::OBJECT_MODIFIABLE != 0;
+        let content = match r
+            .files
+            .iter()
+            .find(|f| f.kind == "data" && f.name == label)
+            .and_then(|f| f.content.as_deref())
+        {
+            Some(h) => unhex(&format!("files.{label}"), h)?,
+            None => vec![0xEE, 0x00],
+        };
+        out.push(DataObjectImage {
+            label,
+            fid: u16::from_be_bytes([hi, lo]),
+            private,
+            modifiable,
+            writable: modifiable,
+            content,
+        });
+    }
+    Ok(out)
+}
+
+/// A DER BIT STRING's named bits as `pkcs15` numbers them (bit 0 = the first bit).
+fn bit_string(value: &[u8]) -> u32 {
+    let mut bits = 0;
+    for (i, byte) in value.iter().skip(1).take(4).enumerate() {
+        for b in 0..8 {
+            if byte & (0x80 >> b) != 0 {
+                bits |= 1 << (i * 8 + b);
+            }
+        }
+    }
+    bits
+}
+
+/// One DER element of `der` at `at`: (its whole range, its value range).
+fn element(der: &[u8], at: usize) -> Option<(std::ops::Range<usize>, std::ops::Range<usize>)> {
+    let (t, rest) = tlv::read(der.get(at..)?)?;
+    let end = der.len() - rest.len();
+    Some((at..end, end - t.value.len()..end))
+}
+
+/// The elements inside the constructed value `value` of `der`.
+fn children(der: &[u8], value: std::ops::Range<usize>) -> Option<Vec<(std::ops::Range<usize>, std::ops::Range<usize>)>> {
+    let mut out = Vec::new();
+    let mut at = value.start;
+    while at < value.end {
+        let e = element(der, at)?;
+        at = e.0.end;
+        out.push(e);
+    }
+    (at == value.end).then_some(out)
+}
+
+macro_rules! ca {
+    ($stem:literal) => {
+        (
+            include_bytes!(concat!("../../../test-vectors/pki/", $stem, ".der")),
+            include_bytes!(concat!("../../../test-vectors/pki/", $stem, ".TEST-ONLY.key.der")),
+        )
+    };
+}
+
+/// The test CAs (test-vectors/pki), compiled in: certificate and PKCS#8 key.
+static TEST_CAS: &[(&[u8], &[u8])] = &[
+    ca!("acr-elementaire"),
+    ca!("acr-standard"),
+    ca!("acr-fort"),
+    ca!("aci-elementaire-personnes"),
+    ca!("aci-elementaire-organisations"),
+    ca!("aci-standard-personnes"),
+    ca!("aci-standard-organisations"),
+    ca!("aci-fort-personnes"),
+    ca!("aci-fort-organisations"),
+];
+
+/// Signing keys of the re-issued certificates' issuers, by issuer name.
+#[derive(Default)]
+struct CaKeys {
+    generated: Vec<(Vec<u8>, RsaPrivateKey)>,
+}
+
+impl CaKeys {
+    /// The test CA named `issuer` when its key makes signatures of `sig_len` bytes, else a key
+    /// generated for that name (the same one for every certificate of the report).
+    fn key(&mut self, issuer: &[u8], sig_len: usize) -> Result<RsaPrivateKey, String> {
+        use rsa::pkcs8::DecodePrivateKey;
+        for (cert, key) in TEST_CAS {
+            if subject(cert) == Some(issuer) {
+                let key = RsaPrivateKey::from_pkcs8_der(key).map_err(|e| e.to_string())?;
+                if key.size() == sig_len {
+                    return Ok(key);
+                }
+            }
+        }
+        if let Some((_, k)) = self.generated.iter().find(|(n, _)| n == issuer) {
+            return Ok(k.clone());
+        }
+        let mut rng = ChaCha20Rng::from_seed(Sha256::digest(issuer).into());
+        let key = RsaPrivateKey::new(&mut rng, sig_len * 8).map_err(|e| e.to_string())?;
+        self.generated.push((issuer.to_vec(), key.clone()));
+        Ok(key)
+    }
+}
+
+/// The subject name (DER) of a certificate.
+fn subject(cert: &[u8]) -> Option<&[u8]> {
+    let (_, body) = element(cert, 0)?;
+    let (_, tbs) = children(cert, body)?.into_iter().next()?;
+    let fields = children(cert, tbs)?;
+    let skip = usize::from(cert.get(fields.first()?.0.start) == Some(&0xA0));
+    Some(&cert[fields.get(skip + 4)?.0.clone()])
+}
+
+/// A certificate of the same structure and size as `der`, with a generated key's public key and
+/// signed again (see the module documentation), and that key.
+fn reissue(der: &[u8], cas: &mut CaKeys) -> Result<KeyImage, String> {
+    let malformed = || "certificate: not the DER structure of an X.509 certificate".to_owned();
+    let mut out = der.to_vec();
+    let (_, body) = element(der, 0).ok_or_else(malformed)?;
+    let top = children(der, body).ok_or_else(malformed)?;
+    let [(tbs_all, tbs), _, (_, sig)] = &top[..] else {
+        return Err(malformed());
+    };
+    let fields = children(der, tbs.clone()).ok_or_else(malformed)?;
+    let skip = usize::from(der[fields.first().ok_or_else(malformed)?.0.start] == 0xA0);
+    let issuer = &der[fields.get(skip + 2).ok_or_else(malformed)?.0.clone()];
+    let (_, spki) = fields.get(skip + 5).ok_or_else(malformed)?.clone();
+    let (_, bits) = children(der, spki).ok_or_else(malformed)?.get(1).ok_or_else(malformed)?.clone();
+    // BIT STRING: unused-bits byte, then RSAPublicKey { modulus, publicExponent }.
+    let (_, rsa_key) = element(der, bits.start + 1).ok_or_else(malformed)?;
+    let ints = children(der, rsa_key).ok_or_else(malformed)?;
+    let [(_, n), (_, e)] = &ints[..] else {
+        return Err(malformed());
+    };
+    let modulus_bytes = der[n.clone()].iter().skip_while(|&&b| b == 0).count().max(1);
+    let exponent = BigUint::from_bytes_be(&der[e.clone()]);
+    let mut rng = ChaCha20Rng::from_seed(Sha256::digest(der).into());
+    let key = RsaPrivateKey::new_with_exp(&mut rng, modulus_bytes * 8, &exponent)
+        .map_err(|err| format!("cannot generate an RSA-{} key: {err}", modulus_bytes * 8))?;
+    let new_n = key.n().to_bytes_be();
+    let n_len = n.len();
+    if new_n.len() > n_len {
+        return Err("generated modulus longer than the recorded one".into());
+    }
+    out[n.clone()].fill(0);
+    out[n.end - new_n.len()..n.end].copy_from_slice(&new_n);
+    // signatureValue: BIT STRING, unused-bits byte then the signature.
+    let sig_len = sig.len().checked_sub(1).ok_or_else(malformed)?;
+    let ca = cas.key(issuer, sig_len)?;
+    let algorithm = &der[top[1].1.clone()];
+    let signature = if algorithm.windows(9).any(|w| w == SHA1_RSA) {
+        SigningKey::<sha1::Sha1>::new(ca).sign(&out[tbs_all.clone()]).to_vec()
+    } else {
+        SigningKey::<Sha256>::new(ca).sign(&out[tbs_all.clone()]).to_vec()
+    };
+    if signature.len() != sig_len {
+        return Err("re-signed signature of another length".into());
+    }
+    out[sig.start + 1..sig.end].copy_from_slice(&signature);
+    Ok(KeyImage { key, cert: out })
+}
+
+/// OID 1.2.840.113549.1.1.5 (sha1WithRSAEncryption), content bytes.
+const SHA1_RSA: &[u8] = &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x05];

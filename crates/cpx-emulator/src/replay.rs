@@ -107,7 +107,10 @@ pub fn is_report(text: &str) -> bool {
 pub fn image_from_report(text: &str) -> Result<CardImage, ImageError> {
     let r: Report = toml::from_str(text)?;
     if r.format != REPORT_FORMAT {
-        return Err(bad("format", format!("{:?}: this emulator reads {REPORT_FORMAT}", r.format)));
+        return Err(bad(
+            "format",
+            format!("{:?}: this emulator reads {REPORT_FORMAT}", r.format),
+        ));
     }
     let kind = match (r.card.generation.as_str(), r.card.interface.as_str()) {
         ("CPS3", "contact") => CardKind::Cps3,
@@ -167,8 +170,7 @@ pub fn image_from_report(text: &str) -> Result<CardImage, ImageError> {
     for f in r.files.iter().filter(|f| f.kind == "certificate") {
         let Some(content) = &f.content else { continue };
         let der = unhex(&format!("files.{}", f.name), content)?;
-        let key = reissue(&der, &mut ca_keys)
-            .map_err(|e| bad(&format!("files.{}", f.name), e))?;
+        let key = reissue(&der, &mut ca_keys).map_err(|e| bad(&format!("files.{}", f.name), e))?;
         let slot = match f.name.as_str() {
             facts::LABEL_CERT_SIG => &mut sign,
             facts::LABEL_CERT_AUT => &mut auth,
@@ -286,7 +288,10 @@ fn element(der: &[u8], at: usize) -> Option<(std::ops::Range<usize>, std::ops::R
 }
 
 /// The elements inside the constructed value `value` of `der`.
-fn children(der: &[u8], value: std::ops::Range<usize>) -> Option<Vec<(std::ops::Range<usize>, std::ops::Range<usize>)>> {
+fn children(
+    der: &[u8],
+    value: std::ops::Range<usize>,
+) -> Option<Vec<(std::ops::Range<usize>, std::ops::Range<usize>)>> {
     let mut out = Vec::new();
     let mut at = value.start;
     while at < value.end {
@@ -371,7 +376,11 @@ fn reissue(der: &[u8], cas: &mut CaKeys) -> Result<KeyImage, String> {
     let skip = usize::from(der[fields.first().ok_or_else(malformed)?.0.start] == 0xA0);
     let issuer = &der[fields.get(skip + 2).ok_or_else(malformed)?.0.clone()];
     let (_, spki) = fields.get(skip + 5).ok_or_else(malformed)?.clone();
-    let (_, bits) = children(der, spki).ok_or_else(malformed)?.get(1).ok_or_else(malformed)?.clone();
+    let (_, bits) = children(der, spki)
+        .ok_or_else(malformed)?
+        .get(1)
+        .ok_or_else(malformed)?
+        .clone();
     // BIT STRING: unused-bits byte, then RSAPublicKey { modulus, publicExponent }.
     let (_, rsa_key) = element(der, bits.start + 1).ok_or_else(malformed)?;
     let ints = children(der, rsa_key).ok_or_else(malformed)?;
@@ -395,7 +404,9 @@ fn reissue(der: &[u8], cas: &mut CaKeys) -> Result<KeyImage, String> {
     let ca = cas.key(issuer, sig_len)?;
     let algorithm = &der[top[1].1.clone()];
     let signature = if algorithm.windows(9).any(|w| w == SHA1_RSA) {
-        SigningKey::<sha1::Sha1>::new(ca).sign(&out[tbs_all.clone()]).to_vec()
+        SigningKey::<sha1::Sha1>::new(ca)
+            .sign(&out[tbs_all.clone()])
+            .to_vec()
     } else {
         SigningKey::<Sha256>::new(ca).sign(&out[tbs_all.clone()]).to_vec()
     };

@@ -1,0 +1,210 @@
+//! Replay of `cpx report` files (issue 18, docs/card-report.md "How the maintainers use it"),
+//! behind the real pcscd + vpcd: for every built-in image, a default (redacted) report is replayed
+//! through `cpx_emulator::find_image` (what `cpx emulate --card report.toml` loads) into a second
+//! emulated card, and `cpx status`, the PKCS#11 module's listing, login and signatures give the
+//! same results on both. Redacted names and ids are placeholders of the same length, so the
+//! comparisons keep every number and boolean and the length of every string; signatures made by
+//! the replayed card are verified with the re-issued certificates it serves.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod common;
+
+use std::process::ExitCode;
+
+use common::*;
+use cpx_testkit::{Failed, SandboxConfig, Trial, insert_card};
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::mechanism::Mechanism;
+use cryptoki::object::{Attribute, AttributeType, ObjectClass, ObjectHandle};
+use cryptoki::session::{Session, UserType};
+use cryptoki::types::AuthPin;
+use rsa::pkcs8::DecodePublicKey;
+use rsa::{Pkcs1v15Sign, RsaPublicKey};
+use sha2::Digest;
+
+fn main() -> ExitCode {
+    cpx_testkit::run_tests(&SandboxConfig::default(), || {
+        cpx_emulator::builtin_stems()
+            .map(|stem| Trial::test(format!("replay_{stem}_like_the_original"), move || replay(stem)))
+            .collect()
+    })
+}
+
+/// Strings become their lengths (redacted placeholders keep them), the rest is kept.
+fn shape(v: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => Value::from(format!("<{} chars>", s.chars().count())),
+        Value::Array(a) => Value::Array(a.iter().map(shape).collect()),
+        Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), shape(v))).collect()),
+        other => other.clone(),
+    }
+}
+
+/// `cpx status --json` on `reader`, without what the redaction changes: the holder's values
+/// (what the profile makes of the placeholders: a `0000…` id has another scheme, an `XXXX` title
+/// no profession; the field names are kept) and the certificates' subjects.
+fn status(reader: &str) -> serde_json::Value {
+    let out = run(&["status", "--json", "--reader", reader], "");
+    expect_code(&out, 0);
+    let mut v = json(&out, "status");
+    if let Some(holder) = v.get_mut("holder").and_then(|h| h.as_object_mut()) {
+        for value in holder.values_mut() {
+            *value = serde_json::Value::Null;
+        }
+    }
+    for cert in v["certificates"].as_array_mut().into_iter().flatten() {
+        cert["subject"] = serde_json::Value::Null;
+    }
+    v
+}
+
+fn replay(stem: &str) -> Result<(), Failed> {
+    let original = insert(stem)?;
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("report.toml");
+    let out = on(&original, &["report", "-o", file.to_str().unwrap()], "");
+    expect_code(&out, 0);
+    let image = cpx_emulator::find_image(file.to_str().unwrap())
+        .map_err(|e| format!("{stem}: the report does not replay: {e}"))?;
+    let (lease, _slot) = insert_card(cpx_emulator::card_from_image(&image))?;
+
+    let (a, b) = (status(original.reader()), status(&lease.name));
+    assert_eq!(
+        shape(&a),
+        shape(&b),
+        "{stem}: cpx status\noriginal {a:#}\nreplayed {b:#}"
+    );
+    for key in ["generation", "pin", "puk"] {
+        assert_eq!(a.get(key), b.get(key), "{stem}: status {key}");
+    }
+
+    // A PIN that is not blocked (a CPS4 does not say its tries: null).
+    let pin_ok = a["pin"].is_object()
+        && a["pin"]["blocked"].as_bool() == Some(false)
+        && a["pin"]["tries_left"].as_u64() != Some(0);
+    let a = module(original.reader(), pin_ok)?;
+    let b = module(&lease.name, pin_ok)?;
+    assert_eq!(a, b, "{stem}: the module's listing, login and signatures");
+    assert!(a.len() > 1, "{stem}: nothing listed");
+    for line in a.iter().filter(|l| l.contains("signature of")) {
+        assert!(line.ends_with("verified true"), "{stem}: {line}");
+    }
+    assert_eq!(
+        a.iter().filter(|l| l.contains("signature of")).count(),
+        if pin_ok {
+            a.iter()
+                .filter(|l| l.starts_with("logged in: CKO_PRIVATE_KEY"))
+                .count()
+        } else {
+            0
+        },
+        "{stem}: a signature with every private key"
+    );
+    Ok(())
+}
+
+/// What the module shows of the token in `reader`: every object (class, label, private, key size,
+/// value length when public), before and after login, and for every private key whether a
+/// SHA256-RSA signature verifies with the certificate of its id.
+fn module(reader: &str, login: bool) -> Result<Vec<String>, Failed> {
+    // One C_Initialize … C_Finalize at a time: the module is one per process, the trials parallel.
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = ONE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let p11 = Pkcs11::new(module_path()?)?;
+    p11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))?;
+    let deadline = std::time::Instant::now() + SEEN;
+    let slot = loop {
+        let mut found = None;
+        for s in p11.get_slots_with_token()? {
+            if p11.get_slot_info(s)?.slot_description().trim_end() == reader {
+                found = Some(s);
+            }
+        }
+        match found {
+            Some(s) => break s,
+            None if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(50))
+            }
+            None => return Err(format!("no token in {reader}").into()),
+        }
+    };
+    let token = p11.get_token_info(slot)?;
+    let mut out = vec![format!("token label of {} chars", token.label().trim_end().len())];
+    let s = p11.open_ro_session(slot)?;
+    out.extend(listing(&s, "public")?);
+    if login {
+        s.login(UserType::User, Some(&AuthPin::from(PIN.to_owned())))?;
+        out.extend(listing(&s, "logged in")?);
+        let keys = s.find_objects(&[Attribute::Class(ObjectClass::PRIVATE_KEY)])?;
+        for key in keys {
+            let label = text_attr(&s, key, AttributeType::Label)?;
+            let id = bytes_attr(&s, key, AttributeType::Id)?;
+            let certs = s.find_objects(&[Attribute::Class(ObjectClass::CERTIFICATE), Attribute::Id(id)])?;
+            let cert = certs.first().ok_or_else(|| format!("{label}: no certificate"))?;
+            let der = bytes_attr(&s, *cert, AttributeType::Value)?;
+            let (_, x509) = x509_parser::parse_x509_certificate(&der).map_err(|e| format!("{label}: {e}"))?;
+            let public = RsaPublicKey::from_public_key_der(x509.public_key().raw)?;
+            let data = b"replayed card".as_slice();
+            let sig = s.sign(&Mechanism::Sha256RsaPkcs, key, data)?;
+            let verified = public
+                .verify(
+                    Pkcs1v15Sign::new::<sha2::Sha256>(),
+                    &sha2::Sha256::digest(data),
+                    &sig,
+                )
+                .is_ok();
+            out.push(format!(
+                "{label}: signature of {} bytes, verified {verified}",
+                sig.len()
+            ));
+        }
+        s.logout()?;
+    }
+    drop(s);
+    p11.finalize()?;
+    Ok(out)
+}
+
+fn listing(s: &Session, when: &str) -> Result<Vec<String>, Failed> {
+    let mut out = Vec::new();
+    for o in s.find_objects(&[])? {
+        let class = match s.get_attributes(o, &[AttributeType::Class])?.first() {
+            Some(Attribute::Class(c)) => *c,
+            _ => return Err("no CKA_CLASS".into()),
+        };
+        let label = text_attr(s, o, AttributeType::Label)?;
+        let private = matches!(
+            s.get_attributes(o, &[AttributeType::Private])?.first(),
+            Some(Attribute::Private(true))
+        );
+        let mut line = format!("{when}: {class} {label:?} private={private}");
+        if class == ObjectClass::PRIVATE_KEY || class == ObjectClass::PUBLIC_KEY {
+            match s.get_attributes(o, &[AttributeType::ModulusBits])?.first() {
+                Some(Attribute::ModulusBits(bits)) => line.push_str(&format!(" bits={bits}")),
+                other => return Err(format!("{label}: CKA_MODULUS_BITS {other:?}").into()),
+            }
+        }
+        // A private data object the report could not read replays with a stand-in value.
+        if !private && (class == ObjectClass::CERTIFICATE || class == ObjectClass::DATA) {
+            line.push_str(&format!(
+                " value={} bytes",
+                bytes_attr(s, o, AttributeType::Value)?.len()
+            ));
+        }
+        out.push(line);
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn bytes_attr(s: &Session, o: ObjectHandle, t: AttributeType) -> Result<Vec<u8>, Failed> {
+    Ok(match s.get_attributes(o, &[t])?.into_iter().next() {
+        Some(Attribute::Value(v) | Attribute::Id(v) | Attribute::Label(v)) => v,
+        other => return Err(format!("{t:?}: {other:?}").into()),
+    })
+}
+
+fn text_attr(s: &Session, o: ObjectHandle, t: AttributeType) -> Result<String, Failed> {
+    Ok(String::from_utf8_lossy(&bytes_attr(s, o, t)?).into_owned())
+}

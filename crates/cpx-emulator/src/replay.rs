@@ -222,11 +222,10 @@ fn data_objects(r: &Report) -> Result<Vec<DataObjectImage>, ImageError> {
     let dodf = unhex("files.DODF", content)?;
     let mut out = Vec::new();
     let mut rest = dodf.as_slice();
-    while let Some((entry, next)) = tlv::read(rest) {
+    while !rest.is_empty() && rest[0] != 0x00 && rest[0] != 0xFF {
+        // (00 or FF: the padding after the last entry)
+        let (entry, next) = tlv::read(rest).ok_or_else(|| bad("files.DODF", "malformed entry"))?;
         rest = next;
-        if entry.tag == [0x00] || entry.tag == [0xFF] {
-            break; // padding after the last entry
-        }
         let parts = tlv::read_all(entry.value).ok_or_else(|| bad("files.DODF", "malformed entry"))?;
         let (Some(common), Some(typed)) = (parts.first(), parts.last()) else {
             continue;
@@ -346,6 +345,11 @@ impl CaKeys {
         if let Some((_, k)) = self.generated.iter().find(|(n, _)| n == issuer) {
             return Ok(k.clone());
         }
+        if !KEY_BYTES.contains(&sig_len) {
+            return Err(format!(
+                "a signature of {sig_len} bytes: replayed CA keys are 1024 to 4096 bits"
+            ));
+        }
         let mut rng = ChaCha20Rng::from_seed(Sha256::digest(issuer).into());
         let key = RsaPrivateKey::new(&mut rng, sig_len * 8).map_err(|e| e.to_string())?;
         self.generated.push((issuer.to_vec(), key.clone()));
@@ -387,8 +391,16 @@ fn reissue(der: &[u8], cas: &mut CaKeys) -> Result<KeyImage, String> {
     let [(_, n), (_, e)] = &ints[..] else {
         return Err(malformed());
     };
-    let modulus_bytes = der[n.clone()].iter().skip_while(|&&b| b == 0).count().max(1);
-    let exponent = BigUint::from_bytes_be(&der[e.clone()]);
+    let modulus_bytes = der[n.clone()].iter().skip_while(|&&b| b == 0).count();
+    if !KEY_BYTES.contains(&modulus_bytes) {
+        return Err(format!(
+            "an RSA modulus of {modulus_bytes} bytes: replayed keys are 1024 to 4096 bits"
+        ));
+    }
+    let exponent = match &der[e.clone()] {
+        e @ [_, ..] if e.len() <= 4 && e.last().is_some_and(|b| b & 1 == 1) => BigUint::from_bytes_be(e),
+        _ => return Err("the public exponent is not an odd number of at most 4 bytes".into()),
+    };
     let mut rng = ChaCha20Rng::from_seed(Sha256::digest(der).into());
     let key = RsaPrivateKey::new_with_exp(&mut rng, modulus_bytes * 8, &exponent)
         .map_err(|err| format!("cannot generate an RSA-{} key: {err}", modulus_bytes * 8))?;
@@ -417,5 +429,105 @@ fn reissue(der: &[u8], cas: &mut CaKeys) -> Result<KeyImage, String> {
     Ok(KeyImage { key, cert: out })
 }
 
+/// Key sizes (bytes) a replay generates: what the CPx cards use (RSA-2048, docs/card-spec.md §1.5, §4.1) with
+/// room either side, and a bound on the time a hostile report can make the emulator spend.
+const KEY_BYTES: std::ops::RangeInclusive<usize> = 128..=512;
+
 /// OID 1.2.840.113549.1.1.5 (sha1WithRSAEncryption), content bytes.
 const SHA1_RSA: &[u8] = &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x05];
+
+#[cfg(test)]
+mod tests {
+    use rsa::RsaPublicKey;
+    use rsa::pkcs1v15::{Signature, VerifyingKey};
+    use rsa::pkcs8::DecodePublicKey;
+    use rsa::signature::Verifier;
+
+    use super::*;
+
+    fn builtin_cert() -> Vec<u8> {
+        crate::builtin_image("cps3-doctor")
+            .and_then(Result::ok)
+            .and_then(|i| i.sign)
+            .map(|k| k.cert)
+            .unwrap_or_default()
+    }
+
+    /// The SubjectPublicKeyInfo of a certificate (DER).
+    fn spki(cert: &[u8]) -> Vec<u8> {
+        let (_, body) = element(cert, 0).unwrap_or_default();
+        let (_, tbs) = children(cert, body).unwrap_or_default().remove(0);
+        let fields = children(cert, tbs).unwrap_or_default();
+        cert[fields[6].0.clone()].to_vec()
+    }
+
+    #[test]
+    fn reissued_certificate_keeps_its_size_and_verifies_with_the_test_ca_and_the_new_key() {
+        let original = builtin_cert();
+        assert!(original.len() > 1000);
+        let issued = reissue(&original, &mut CaKeys::default()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(issued.cert.len(), original.len());
+        assert_ne!(issued.cert, original, "a new key and signature");
+        // Same structure: only the modulus and the signature changed.
+        let changed = original.iter().zip(&issued.cert).filter(|(a, b)| a != b).count();
+        assert!(changed <= 256 + 256, "{changed} bytes changed");
+        // Its public key is the generated key's.
+        let public = RsaPublicKey::from_public_key_der(&spki(&issued.cert)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(public, issued.key.to_public_key());
+        // Signed by the test CA named as its issuer (the generated fallback was not needed).
+        let ca = TEST_CAS
+            .iter()
+            .find_map(|(c, _)| {
+                let issuer = &original[..];
+                (subject(c).is_some_and(|s| issuer.windows(s.len()).any(|w| w == s))).then_some(*c)
+            })
+            .unwrap_or_else(|| panic!("no test CA issued cps3-doctor's certificate"));
+        let ca_key = RsaPublicKey::from_public_key_der(&spki(ca)).unwrap_or_else(|e| panic!("{e}"));
+        let (_, body) = element(&issued.cert, 0).unwrap_or_default();
+        let top = children(&issued.cert, body).unwrap_or_default();
+        let tbs = &issued.cert[top[0].0.clone()];
+        let sig = Signature::try_from(&issued.cert[top[2].1.start + 1..top[2].1.end])
+            .unwrap_or_else(|e| panic!("{e}"));
+        VerifyingKey::<Sha256>::new(ca_key)
+            .verify(tbs, &sig)
+            .unwrap_or_else(|e| panic!("not signed by the test CA: {e}"));
+        // The same report gives the same card.
+        let again = reissue(&original, &mut CaKeys::default()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(again.cert, issued.cert);
+    }
+
+    #[test]
+    fn hostile_certificates_give_errors_not_panics() {
+        let original = builtin_cert();
+        assert!(reissue(&[], &mut CaKeys::default()).is_err());
+        assert!(reissue(&[0x30, 0x00], &mut CaKeys::default()).is_err());
+        assert!(reissue(&original[..original.len() - 1], &mut CaKeys::default()).is_err());
+        // Every single-byte change in the header and the TBS's first fields: no panic.
+        let mut cas = CaKeys::default();
+        for at in (0..original.len().min(400)).step_by(7) {
+            let mut der = original.clone();
+            der[at] ^= 0x5A;
+            let _ = reissue(&der, &mut cas);
+        }
+    }
+
+    #[test]
+    fn a_report_of_another_format_or_model_is_refused_precisely() {
+        let text = "format = \"cpx-report/9\"\n[card]\natr = \"3B00\"\ngeneration = \"CPS3\"\ninterface = \"contact\"\nserial = \"00000001\"\ntoken_label = \"CPS3v3-9900000001\"\n";
+        assert!(is_report(text));
+        let e = image_from_report(text)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("cpx-report/1"), "{e}");
+        let text = text
+            .replace("cpx-report/9", REPORT_FORMAT)
+            .replace("CPS3", "CPS9");
+        let e = image_from_report(&text)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("no emulated model"), "{e}");
+        assert!(!is_report("kind = \"cps3\"\ntoken_serial = \"9900000001\"\n"));
+    }
+}

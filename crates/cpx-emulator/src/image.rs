@@ -112,6 +112,18 @@ pub struct DataObjectImage {
     pub content: Vec<u8>,
 }
 
+/// An EF served as given, over the card model's layout: what a replayed report recorded
+/// ([`crate::replay`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileImage {
+    /// FIDs from the MF, `3F00` first; the DF must exist in the card model's layout.
+    pub path: Vec<u16>,
+    /// The content. An EF of the layout keeps its access rules; a new one is public.
+    pub content: Vec<u8>,
+    /// The FCP (`62…`) or FCI (`6F…`) a SELECT asking for that template answers, when recorded.
+    pub fcp: Option<Vec<u8>>,
+}
+
 /// Everything the emulator needs to build one card.
 #[derive(Debug, Clone)]
 pub struct CardImage {
@@ -145,6 +157,9 @@ pub struct CardImage {
     pub sit_fact: Vec<u8>,
     /// Whether each PSO CDS with the signature key needs its own VERIFY (see `choices`).
     pub sig_key_fresh_verify: bool,
+    /// EFs served as given over the layout built from the fields above (a replayed report's
+    /// recorded files; empty for a `card.toml`).
+    pub files: Vec<FileImage>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -465,6 +480,7 @@ impl CardImage {
             data,
             sit_fact,
             sig_key_fresh_verify: t.sig_key_fresh_verify.unwrap_or(choices::SIG_KEY_FRESH_VERIFY),
+            files: Vec::new(),
         })
     }
 

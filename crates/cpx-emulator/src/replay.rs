@@ -18,9 +18,13 @@
 //! Keys are generated from a seed derived from the report's certificate, so the same report gives
 //! the same card.
 //!
-//! Not replayed yet: the PKCS#15 directories are built by the emulator from the above (identical to
-//! the recorded ones for a card of the built-in layout), not served as recorded; the recorded FCPs
-//! and file ids outside the data objects are not used.
+//! - every file the report recorded ([`CardImage::files`]): the PKCS#15 directories, the
+//!   certificates (re-issued) and data objects at their recorded paths, with the FCP/FCI their
+//!   SELECT answered, served as recorded over the layout the card model builds from the above.
+//!
+//! Not replayed yet: a recorded directory whose DF the card model lacks (its files are left out,
+//! with a warning), key references other than the model's, the probes' answers (EF.ATR, absent
+//! files), the chunk sizes of READ BINARY and GET RESPONSE.
 
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
@@ -61,6 +65,7 @@ struct CardPart {
     interface: String,
     serial: String,
     token_label: String,
+    application: String,
 }
 
 #[derive(Deserialize)]
@@ -76,6 +81,8 @@ struct PinPart {
 struct FilePart {
     name: String,
     kind: String,
+    path: Option<String>,
+    fcp: Option<String>,
     content: Option<String>,
 }
 
@@ -167,10 +174,12 @@ pub fn image_from_report(text: &str) -> Result<CardImage, ImageError> {
     let mut auth = None;
     let mut tech = None;
     let mut ca_keys = CaKeys::default();
+    let mut reissued = Vec::new();
     for f in r.files.iter().filter(|f| f.kind == "certificate") {
         let Some(content) = &f.content else { continue };
         let der = unhex(&format!("files.{}", f.name), content)?;
         let key = reissue(&der, &mut ca_keys).map_err(|e| bad(&format!("files.{}", f.name), e))?;
+        reissued.push((f.name.clone(), key.cert.clone()));
         let slot = match f.name.as_str() {
             facts::LABEL_CERT_SIG => &mut sign,
             facts::LABEL_CERT_AUT => &mut auth,
@@ -181,6 +190,7 @@ pub fn image_from_report(text: &str) -> Result<CardImage, ImageError> {
     }
 
     let data = data_objects(&r)?;
+    let files = recorded_files(&r, &reissued)?;
     let ef_actua = r
         .exchanges
         .iter()
@@ -207,7 +217,87 @@ pub fn image_from_report(text: &str) -> Result<CardImage, ImageError> {
         data,
         sit_fact: choices::DEFAULT_SIT_FACT.to_vec(),
         sig_key_fresh_verify: choices::SIG_KEY_FRESH_VERIFY,
+        files,
     })
+}
+
+/// `3F00/0001/A001` → `[3F00, 0001, A001]`.
+fn parse_path(field: &str, text: &str) -> Result<Vec<u16>, ImageError> {
+    text.split('/')
+        .map(|f| match unhex(field, f)?.as_slice() {
+            [a, b] => Ok(u16::from_be_bytes([*a, *b])),
+            _ => Err(bad(field, format!("{text:?}: FIDs are 2 bytes"))),
+        })
+        .collect()
+}
+
+/// A PKCS#15 path (OCTET STRING) relative to the application `app`, or absolute from 3F00.
+fn pkcs15_path(app: &[u16], bytes: &[u8]) -> Option<Vec<u16>> {
+    if bytes.is_empty() || bytes.len() % 2 != 0 {
+        return None;
+    }
+    let fids: Vec<u16> = bytes
+        .chunks_exact(2)
+        .map(|c| u16::from_be_bytes([c[0], c[1]]))
+        .collect();
+    Some(if fids.first() == Some(&0x3F00) {
+        fids
+    } else {
+        app.iter().copied().chain(fids).collect()
+    })
+}
+
+/// The files the report recorded, served as recorded over the card model's layout: the PKCS#15
+/// directories (ODF and TokenInfo at their default FIDs under the application, docs/card-spec.md
+/// §1.4; the others where the ODF puts them), and every file with a path, the certificates as
+/// re-issued.
+fn recorded_files(r: &Report, reissued: &[(String, Vec<u8>)]) -> Result<Vec<crate::FileImage>, ImageError> {
+    let app = parse_path("card.application", &r.card.application)?;
+    let in_app = |fid: u16| app.iter().copied().chain([fid]).collect::<Vec<_>>();
+    let mut directories = vec![
+        ("ODF", in_app(choices::fid::ODF)),
+        ("TokenInfo", in_app(choices::fid::TOKEN_INFO)),
+    ];
+    let odf = r
+        .files
+        .iter()
+        .find(|f| f.name == "ODF")
+        .and_then(|f| f.content.as_deref());
+    if let Some(odf) = odf {
+        let odf = unhex("files.ODF", odf)?;
+        for entry in tlv::read_all(&odf).unwrap_or_default() {
+            let name = match entry.tag {
+                [0xA0] => "PrKDF",
+                [0xA4] => "CDF",
+                [0xA7] => "DODF",
+                [0xA8] => "AODF",
+                _ => continue,
+            };
+            let path = tlv::read(entry.value)
+                .and_then(|(seq, _)| tlv::read_all(seq.value))
+                .and_then(|p| tlv::find(&p, &[0x04]).and_then(|b| pkcs15_path(&app, b)));
+            if let Some(path) = path {
+                directories.push((name, path));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for f in &r.files {
+        let Some(content) = &f.content else { continue };
+        let field = format!("files.{}", f.name);
+        let path = match (&f.path, directories.iter().find(|(n, _)| *n == f.name)) {
+            (Some(p), _) => parse_path(&field, p)?,
+            (None, Some((_, p))) if f.kind == "pkcs15" => p.clone(),
+            _ => continue,
+        };
+        let content = match reissued.iter().find(|(n, _)| *n == f.name) {
+            Some((_, der)) if f.kind == "certificate" => der.clone(),
+            _ => unhex(&field, content)?,
+        };
+        let fcp = f.fcp.as_deref().map(|h| unhex(&field, h)).transpose()?;
+        out.push(crate::FileImage { path, content, fcp });
+    }
+    Ok(out)
 }
 
 /// The DODF's objects (docs/card-spec.md §5.3: CommonObjectAttributes { label, flags, authId },

@@ -233,7 +233,7 @@ fn parse_path(field: &str, text: &str) -> Result<Vec<u16>, ImageError> {
 
 /// A PKCS#15 path (OCTET STRING) relative to the application `app`, or absolute from 3F00.
 fn pkcs15_path(app: &[u16], bytes: &[u8]) -> Option<Vec<u16>> {
-    if bytes.is_empty() || bytes.len() % 2 != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(2) {
         return None;
     }
     let fids: Vec<u16> = bytes

@@ -24,9 +24,15 @@ use sha2::Digest;
 
 fn main() -> ExitCode {
     cpx_testkit::run_tests(&SandboxConfig::default(), || {
-        cpx_emulator::builtin_stems()
-            .map(|stem| Trial::test(format!("replay_{stem}_like_the_original"), move || replay(stem)))
-            .collect()
+        let mut trials: Vec<Trial> = cpx_emulator::builtin_stems()
+            .map(|stem| {
+                Trial::test(format!("replay_{stem}_like_the_original"), move || {
+                    replay(stem, |report| report).map(drop)
+                })
+            })
+            .collect();
+        trials.push(Trial::test("replay_moved_certificate_file", moved_certificate));
+        trials
     })
 }
 
@@ -59,15 +65,52 @@ fn status(reader: &str) -> serde_json::Value {
     v
 }
 
-fn replay(stem: &str) -> Result<(), Failed> {
+/// The report with the signature certificate in EF A00F instead of A001 (its CDF path, its file
+/// path and the FID in its FCP): a card whose file ids differ from the emulator's built-in layout.
+fn move_signature_certificate(report: String) -> String {
+    let moved = report
+        .replace("3F000001A001", "3F000001A00F")
+        .replace("\"3F00/0001/A001\"", "\"3F00/0001/A00F\"")
+        .replace("8302A001", "8302A00F");
+    assert_ne!(moved, report);
+    moved
+}
+
+/// The moved certificate replays like the original, and the stack found it where the replayed CDF
+/// says: the extended image model served it, not the built-in layout's file.
+fn moved_certificate() -> Result<(), Failed> {
+    let wire = replay("cps3-doctor", move_signature_certificate)?;
+    let selects = |fid: [u8; 2]| {
+        wire.commands()
+            .iter()
+            .filter(|c| c.get(1) == Some(&0xA4) && c.len() > 5 && c[5..].ends_with(&fid))
+            .count()
+    };
+    assert!(
+        selects([0xA0, 0x0F]) > 0,
+        "the moved certificate was never selected"
+    );
+    assert_eq!(
+        selects([0xA0, 0x01]),
+        0,
+        "the built-in layout's file was selected"
+    );
+    Ok(())
+}
+
+/// Report `stem`, change the report with `edit`, replay it, compare (see the file's doc); the
+/// replayed card's wire.
+fn replay(stem: &str, edit: fn(String) -> String) -> Result<cpx_testkit::Recording, Failed> {
     let original = insert(stem)?;
     let dir = tempfile::tempdir()?;
     let file = dir.path().join("report.toml");
     let out = on(&original, &["report", "-o", file.to_str().unwrap()], "");
     expect_code(&out, 0);
+    std::fs::write(&file, edit(std::fs::read_to_string(&file)?))?;
     let image = cpx_emulator::find_image(file.to_str().unwrap())
         .map_err(|e| format!("{stem}: the report does not replay: {e}"))?;
-    let (lease, _slot) = insert_card(cpx_emulator::card_from_image(&image))?;
+    let (recorder, wire) = cpx_testkit::Recorder::new(cpx_emulator::card_from_image(&image));
+    let (lease, _slot) = insert_card(Box::new(recorder))?;
 
     let (a, b) = (status(original.reader()), status(&lease.name));
     assert_eq!(
@@ -101,7 +144,7 @@ fn replay(stem: &str) -> Result<(), Failed> {
         },
         "{stem}: a signature with every private key"
     );
-    Ok(())
+    Ok(wire)
 }
 
 /// What the module shows of the token in `reader`: every object (class, label, private, key size,

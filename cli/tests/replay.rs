@@ -32,6 +32,9 @@ fn main() -> ExitCode {
             })
             .collect();
         trials.push(Trial::test("replay_moved_certificate_file", moved_certificate));
+        trials.push(Trial::test("cpx_emulate_card_report_toml", || {
+            cpx_emulate_report("cps4-doctor")
+        }));
         trials
     })
 }
@@ -74,6 +77,57 @@ fn move_signature_certificate(report: String) -> String {
         .replace("8302A001", "8302A00F");
     assert_ne!(moved, report);
     moved
+}
+
+/// `cpx emulate --card report.toml`: the command maintainers run. The card it inserts answers
+/// `cpx status` like the original; SIGTERM removes it.
+fn cpx_emulate_report(stem: &str) -> Result<(), Failed> {
+    use std::io::BufRead;
+    let original = insert(stem)?;
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("report.toml");
+    expect_code(&on(&original, &["report", "-o", file.to_str().unwrap()], ""), 0);
+    let lease = cpx_testkit::SandboxEnv::get()?.try_lease(SEEN)?;
+    let mut child = Running(
+        cpx()
+            .args([
+                "emulate",
+                "--card",
+                file.to_str().unwrap(),
+                "--vpcd",
+                &lease.vpcd_addr(),
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()?,
+    );
+    let mut line = String::new();
+    std::io::BufReader::new(child.0.stdout.take().unwrap()).read_line(&mut line)?;
+    assert!(line.ends_with(", inserted\n"), "cpx emulate said {line:?}");
+    let (a, b) = (status(original.reader()), status(&lease.name));
+    assert_eq!(
+        shape(&a),
+        shape(&b),
+        "{stem}: cpx status\noriginal {a:#}\nreplayed {b:#}"
+    );
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()?;
+    let status = child.0.wait()?;
+    assert!(status.success(), "cpx emulate ended with {status}");
+    Ok(())
+}
+
+/// A `cpx emulate` we started, killed (by its PID) if the test ends before it does.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }
 
 /// The moved certificate replays like the original, and the stack found it where the replayed CDF

@@ -48,7 +48,6 @@ const TEST_PUK: &[u8] = b"12345678";
 
 #[derive(Deserialize)]
 struct Report {
-    format: String,
     card: CardPart,
     #[serde(default)]
     pins: Vec<PinPart>,
@@ -112,13 +111,19 @@ pub fn is_report(text: &str) -> bool {
 
 /// The card image a `cpx report` file describes (see the module documentation).
 pub fn image_from_report(text: &str) -> Result<CardImage, ImageError> {
-    let r: Report = toml::from_str(text)?;
-    if r.format != REPORT_FORMAT {
+    // The format first: another version may have other fields.
+    #[derive(Deserialize)]
+    struct Format {
+        format: String,
+    }
+    let Format { format } = toml::from_str(text)?;
+    if format != REPORT_FORMAT {
         return Err(bad(
             "format",
-            format!("{:?}: this emulator reads {REPORT_FORMAT}", r.format),
+            format!("{format:?}: this emulator reads {REPORT_FORMAT}"),
         ));
     }
+    let r: Report = toml::from_str(text)?;
     let kind = match (r.card.generation.as_str(), r.card.interface.as_str()) {
         ("CPS3", "contact") => CardKind::Cps3,
         ("CPS3", "contactless") => CardKind::Cps3Contactless,
@@ -603,7 +608,7 @@ mod tests {
 
     #[test]
     fn a_report_of_another_format_or_model_is_refused_precisely() {
-        let text = "format = \"cpx-report/9\"\n[card]\natr = \"3B00\"\ngeneration = \"CPS3\"\ninterface = \"contact\"\nserial = \"00000001\"\ntoken_label = \"CPS3v3-9900000001\"\n";
+        let text = "format = \"cpx-report/9\"\n[card]\natr = \"3B00\"\ngeneration = \"CPS3\"\ninterface = \"contact\"\nserial = \"00000001\"\ntoken_label = \"CPS3v3-9900000001\"\napplication = \"3F00/0001\"\n";
         assert!(is_report(text));
         let e = image_from_report(text)
             .err()

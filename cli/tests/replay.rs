@@ -176,12 +176,17 @@ fn replay(stem: &str, edit: fn(String) -> String) -> Result<cpx_testkit::Recordi
         assert_eq!(a.get(key), b.get(key), "{stem}: status {key}");
     }
 
-    // A PIN that is not blocked (a CPS4 does not say its tries: null).
-    let pin_ok = a["pin"].is_object()
-        && a["pin"]["blocked"].as_bool() == Some(false)
-        && a["pin"]["tries_left"].as_u64() != Some(0);
-    let a = module(original.reader(), pin_ok)?;
-    let b = module(&lease.name, pin_ok)?;
+    // A PIN that is not blocked (a CPS4 does not say its tries: null); no PIN at all on the
+    // contactless interface, whose technical key signs without login.
+    let pin = if a["pin"].is_null() {
+        Pin::None
+    } else if a["pin"]["blocked"].as_bool() == Some(false) && a["pin"]["tries_left"].as_u64() != Some(0) {
+        Pin::Usable
+    } else {
+        Pin::Blocked
+    };
+    let a = module(original.reader(), pin)?;
+    let b = module(&lease.name, pin)?;
     assert_eq!(a, b, "{stem}: the module's listing, login and signatures");
     assert!(a.len() > 1, "{stem}: nothing listed");
     for line in a.iter().filter(|l| l.contains("signature of")) {
@@ -189,12 +194,16 @@ fn replay(stem: &str, edit: fn(String) -> String) -> Result<cpx_testkit::Recordi
     }
     assert_eq!(
         a.iter().filter(|l| l.contains("signature of")).count(),
-        if pin_ok {
-            a.iter()
+        match pin {
+            Pin::Usable => a
+                .iter()
                 .filter(|l| l.starts_with("logged in: CKO_PRIVATE_KEY"))
-                .count()
-        } else {
-            0
+                .count(),
+            Pin::None => a
+                .iter()
+                .filter(|l| l.starts_with("public: CKO_PRIVATE_KEY"))
+                .count(),
+            Pin::Blocked => 0,
         },
         "{stem}: a signature with every private key"
     );
@@ -204,7 +213,18 @@ fn replay(stem: &str, edit: fn(String) -> String) -> Result<cpx_testkit::Recordi
 /// What the module shows of the token in `reader`: every object (class, label, private, key size,
 /// value length when public), before and after login, and for every private key whether a
 /// SHA256-RSA signature verifies with the certificate of its id.
-fn module(reader: &str, login: bool) -> Result<Vec<String>, Failed> {
+/// The card's PIN as `cpx status` shows it.
+#[derive(Clone, Copy, Debug)]
+enum Pin {
+    /// Login and sign.
+    Usable,
+    /// Blocked: no login, no signature.
+    Blocked,
+    /// No PIN (contactless): sign without login.
+    None,
+}
+
+fn module(reader: &str, pin: Pin) -> Result<Vec<String>, Failed> {
     // One C_Initialize … C_Finalize at a time: the module is one per process, the trials parallel.
     static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one = ONE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -230,36 +250,53 @@ fn module(reader: &str, login: bool) -> Result<Vec<String>, Failed> {
     let mut out = vec![format!("token label of {} chars", token.label().trim_end().len())];
     let s = p11.open_ro_session(slot)?;
     out.extend(listing(&s, "public")?);
-    if login {
-        s.login(UserType::User, Some(&AuthPin::from(PIN.to_owned())))?;
-        out.extend(listing(&s, "logged in")?);
-        let keys = s.find_objects(&[Attribute::Class(ObjectClass::PRIVATE_KEY)])?;
-        for key in keys {
-            let label = text_attr(&s, key, AttributeType::Label)?;
-            let id = bytes_attr(&s, key, AttributeType::Id)?;
-            let certs = s.find_objects(&[Attribute::Class(ObjectClass::CERTIFICATE), Attribute::Id(id)])?;
-            let cert = certs.first().ok_or_else(|| format!("{label}: no certificate"))?;
-            let der = bytes_attr(&s, *cert, AttributeType::Value)?;
-            let (_, x509) = x509_parser::parse_x509_certificate(&der).map_err(|e| format!("{label}: {e}"))?;
-            let public = RsaPublicKey::from_public_key_der(x509.public_key().raw)?;
-            let data = b"replayed card".as_slice();
-            let sig = s.sign(&Mechanism::Sha256RsaPkcs, key, data)?;
-            let verified = public
-                .verify(
-                    Pkcs1v15Sign::new::<sha2::Sha256>(),
-                    &sha2::Sha256::digest(data),
-                    &sig,
-                )
-                .is_ok();
-            out.push(format!(
-                "{label}: signature of {} bytes, verified {verified}",
-                sig.len()
-            ));
+    match pin {
+        Pin::Usable => {
+            s.login(UserType::User, Some(&AuthPin::from(PIN.to_owned())))?;
+            out.extend(listing(&s, "logged in")?);
+            out.extend(signatures(&s)?);
+            s.logout()?;
         }
-        s.logout()?;
+        Pin::None => out.extend(signatures(&s)?),
+        Pin::Blocked => {}
     }
     drop(s);
     p11.finalize()?;
+    Ok(out)
+}
+
+/// The DER prefix of a SHA-256 DigestInfo (PKCS#1 v2.2 §9.2 note 1).
+const SHA256_DIGEST_INFO: [u8; 19] = [
+    0x30, 0x31, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00,
+    0x04, 0x20,
+];
+
+/// For every private key the session sees: a PKCS#1 v1.5 SHA-256 signature, verified with the
+/// certificate of its id.
+fn signatures(s: &Session) -> Result<Vec<String>, Failed> {
+    let mut out = Vec::new();
+    for key in s.find_objects(&[Attribute::Class(ObjectClass::PRIVATE_KEY)])? {
+        let label = text_attr(s, key, AttributeType::Label)?;
+        let id = bytes_attr(s, key, AttributeType::Id)?;
+        let certs = s.find_objects(&[Attribute::Class(ObjectClass::CERTIFICATE), Attribute::Id(id)])?;
+        let cert = certs.first().ok_or_else(|| format!("{label}: no certificate"))?;
+        let der = bytes_attr(s, *cert, AttributeType::Value)?;
+        let (_, x509) = x509_parser::parse_x509_certificate(&der).map_err(|e| format!("{label}: {e}"))?;
+        let public = RsaPublicKey::from_public_key_der(x509.public_key().raw)?;
+        // CKM_RSA_PKCS over a SHA-256 DigestInfo: what every key signs, the contactless
+        // technical key included (it takes no on-card hash).
+        let hash = sha2::Sha256::digest(b"replayed card");
+        let mut digest_info = SHA256_DIGEST_INFO.to_vec();
+        digest_info.extend_from_slice(&hash);
+        let sig = s.sign(&Mechanism::RsaPkcs, key, &digest_info)?;
+        let verified = public
+            .verify(Pkcs1v15Sign::new::<sha2::Sha256>(), &hash, &sig)
+            .is_ok();
+        out.push(format!(
+            "{label}: signature of {} bytes, verified {verified}",
+            sig.len()
+        ));
+    }
     Ok(out)
 }
 

@@ -92,6 +92,8 @@ pub struct KeyImage {
     pub key: RsaPrivateKey,
     /// The certificate (DER), served from its EF.
     pub cert: Vec<u8>,
+    /// The key reference (PrKDF, MSE) when not the card model's (a replayed report's PrKDF).
+    pub reference: Option<u8>,
 }
 
 /// A business data object (PKCS#15 DODF entry + its EF).
@@ -422,6 +424,7 @@ impl CardImage {
             Ok(Some(KeyImage {
                 key,
                 cert: files(&k.cert)?,
+                reference: None,
             }))
         };
         let sign = key(&t.keys.sign)?;

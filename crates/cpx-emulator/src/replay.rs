@@ -22,9 +22,11 @@
 //!   certificates (re-issued) and data objects at their recorded paths, with the FCP/FCI their
 //!   SELECT answered, served as recorded over the layout the card model builds from the above.
 //!
+//! - the key references of the recorded PrKDF (the card answers MSE with those, not the model's).
+//!
 //! Not replayed yet: a recorded directory whose DF the card model lacks (its files are left out,
-//! with a warning), key references other than the model's, the probes' answers (EF.ATR, absent
-//! files), the chunk sizes of READ BINARY and GET RESPONSE.
+//! with a warning), the probes' answers (EF.ATR, absent files), the chunk sizes of READ BINARY and
+//! GET RESPONSE.
 
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
@@ -180,18 +182,20 @@ pub fn image_from_report(text: &str) -> Result<CardImage, ImageError> {
     let mut tech = None;
     let mut ca_keys = CaKeys::default();
     let mut reissued = Vec::new();
+    let references = key_references(&r)?;
     for f in r.files.iter().filter(|f| f.kind == "certificate") {
         let Some(content) = &f.content else { continue };
         let der = unhex(&format!("files.{}", f.name), content)?;
         let key = reissue(&der, &mut ca_keys).map_err(|e| bad(&format!("files.{}", f.name), e))?;
         reissued.push((f.name.clone(), key.cert.clone()));
-        let slot = match f.name.as_str() {
-            facts::LABEL_CERT_SIG => &mut sign,
-            facts::LABEL_CERT_AUT => &mut auth,
-            facts::LABEL_CERT_TECH => &mut tech,
+        let (slot, key_label) = match f.name.as_str() {
+            facts::LABEL_CERT_SIG => (&mut sign, facts::LABEL_PRIV_SIG),
+            facts::LABEL_CERT_AUT => (&mut auth, facts::LABEL_PRIV_AUT),
+            facts::LABEL_CERT_TECH => (&mut tech, facts::LABEL_PRIV_TECH),
             _ => continue,
         };
-        *slot = Some(key);
+        let reference = references.iter().find(|(l, _)| l == key_label).map(|(_, r)| *r);
+        *slot = Some(KeyImage { reference, ..key });
     }
 
     let data = data_objects(&r)?;
@@ -361,6 +365,45 @@ fn data_objects(r: &Report) -> Result<Vec<DataObjectImage>, ImageError> {
     Ok(out)
 }
 
+/// The key references of the recorded PrKDF, by key label: PKCS#15 PrivateKeyObject { common
+/// { label … }, CommonKeyAttributes { iD, usage, native?, accessFlags?, keyReference? } … }
+/// (docs/card-spec.md §1.5).
+fn key_references(r: &Report) -> Result<Vec<(String, u8)>, ImageError> {
+    let Some(prkdf) = r
+        .files
+        .iter()
+        .find(|f| f.name == "PrKDF")
+        .and_then(|f| f.content.as_deref())
+    else {
+        return Ok(Vec::new());
+    };
+    let prkdf = unhex("files.PrKDF", prkdf)?;
+    let malformed = || bad("files.PrKDF", "malformed entry");
+    let mut out = Vec::new();
+    let mut rest = prkdf.as_slice();
+    while !rest.is_empty() && rest[0] != 0x00 && rest[0] != 0xFF {
+        let (entry, next) = tlv::read(rest).ok_or_else(malformed)?;
+        rest = next;
+        let parts = tlv::read_all(entry.value).ok_or_else(malformed)?;
+        let (Some(common), Some(key)) = (parts.first(), parts.get(1)) else {
+            continue;
+        };
+        let common = tlv::read_all(common.value).ok_or_else(malformed)?;
+        let key = tlv::read_all(key.value).ok_or_else(malformed)?;
+        let (Some(label), Some(reference)) = (tlv::find(&common, &[0x0C]), tlv::find(&key, &[0x02])) else {
+            continue;
+        };
+        // An INTEGER of one byte, or two with a leading 00 (0x81 and up).
+        let reference = match reference {
+            [r] => *r,
+            [0, r] => *r,
+            _ => return Err(bad("files.PrKDF", "a key reference of more than a byte")),
+        };
+        out.push((String::from_utf8_lossy(label).into_owned(), reference));
+    }
+    Ok(out)
+}
+
 /// A DER BIT STRING's named bits as `pkcs15` numbers them (bit 0 = the first bit).
 fn bit_string(value: &[u8]) -> u32 {
     let mut bits = 0;
@@ -521,7 +564,11 @@ fn reissue(der: &[u8], cas: &mut CaKeys) -> Result<KeyImage, String> {
         return Err("re-signed signature of another length".into());
     }
     out[sig.start + 1..sig.end].copy_from_slice(&signature);
-    Ok(KeyImage { key, cert: out })
+    Ok(KeyImage {
+        key,
+        cert: out,
+        reference: None,
+    })
 }
 
 /// Key sizes (bytes) a replay generates: what the CPx cards use (RSA-2048, docs/card-spec.md §1.5, §4.1) with

@@ -32,6 +32,20 @@ fn main() -> ExitCode {
             })
             .collect();
         trials.push(Trial::test("replay_moved_certificate_file", moved_certificate));
+        trials.push(Trial::test("replay_other_signature_key_reference_cps3", || {
+            other_key_reference(
+                "cps3-doctor",
+                |r| r.replace("0303060040030204B002020081", "0303060040030204B002020085"),
+                &[0x84, 0x01, 0x85],
+            )
+        }));
+        trials.push(Trial::test("replay_other_signature_key_reference_cps4", || {
+            other_key_reference(
+                "cps4-doctor",
+                |r| r.replace("0303060040030204B0020101", "0303060040030204B0020105"),
+                &[0x91, 0x02, 0x28, 0x85],
+            )
+        }));
         trials.push(Trial::test("cpx_emulate_card_report_toml", || {
             cpx_emulate_report("cps4-doctor")
         }));
@@ -128,6 +142,20 @@ impl Drop for Running {
             let _ = self.0.wait();
         }
     }
+}
+
+/// A report whose PrKDF gives the signature key reference 05 (CPS3 85) instead of the model's
+/// (the PrKDF entry with the nonRepudiation usage, `edit`) replays like the original, and the
+/// stack set the key with that reference (`mse`: the MSE SET DST data naming it): the card took
+/// the recorded reference.
+fn other_key_reference(stem: &str, edit: fn(String) -> String, mse: &[u8]) -> Result<(), Failed> {
+    let wire = replay(stem, edit)?;
+    let set = wire
+        .commands()
+        .iter()
+        .any(|c| c.get(1) == Some(&0x22) && c.len() > 5 && c[5..].windows(mse.len()).any(|w| w == mse));
+    assert!(set, "{stem}: no MSE with the recorded reference");
+    Ok(())
 }
 
 /// The moved certificate replays like the original, and the stack found it where the replayed CDF

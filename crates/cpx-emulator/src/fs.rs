@@ -152,6 +152,22 @@ impl FileSystem {
         true
     }
 
+    /// Take the EF `path` (FIDs from the MF, 3F00 first) out of its DF: a SELECT no longer finds
+    /// it. `false` when there is no such EF.
+    pub(crate) fn remove_ef(&mut self, path: &[u16]) -> bool {
+        let Some((0x3F00, rest)) = path.split_first().map(|(m, r)| (*m, r)) else {
+            return false;
+        };
+        let Some(idx) = self.walk(MF, rest).filter(|&i| i != MF && !self.is_df(i)) else {
+            return false;
+        };
+        let parent = self.files.get(idx).and_then(|f| f.parent);
+        if let Some(p) = parent.and_then(|p| self.files.get_mut(p)) {
+            p.children.retain(|&c| c != idx);
+        }
+        true
+    }
+
     pub(crate) fn get(&self, idx: usize) -> Option<&File> {
         self.files.get(idx)
     }

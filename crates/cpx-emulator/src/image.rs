@@ -162,6 +162,9 @@ pub struct CardImage {
     /// EFs served as given over the layout built from the fields above (a replayed report's
     /// recorded files; empty for a `card.toml`).
     pub files: Vec<FileImage>,
+    /// EFs of the layout the card does not have (a replayed report's probes answered `6A82`);
+    /// FIDs from the MF, 3F00 first.
+    pub absent: Vec<Vec<u16>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -484,6 +487,7 @@ impl CardImage {
             sit_fact,
             sig_key_fresh_verify: t.sig_key_fresh_verify.unwrap_or(choices::SIG_KEY_FRESH_VERIFY),
             files: Vec::new(),
+            absent: Vec::new(),
         })
     }
 

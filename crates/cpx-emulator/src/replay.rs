@@ -22,10 +22,13 @@
 //!   certificates (re-issued) and data objects at their recorded paths, with the FCP/FCI their
 //!   SELECT answered, served as recorded over the layout the card model builds from the above.
 //!
-//! - the key references of the recorded PrKDF (the card answers MSE with those, not the model's).
+//! - the key references of the recorded PrKDF (the card answers MSE with those, not the model's);
+//! - the probes: a file the card answered `6A82` for is taken out of the model's layout
+//!   ([`CardImage::absent`]); a file a probe read whole (EF.DIR, EF.ATR, EF.SN.ICC) is served
+//!   with the bytes and FCP recorded.
 //!
 //! Not replayed yet: a recorded directory whose DF the card model lacks (its files are left out,
-//! with a warning), the probes' answers (EF.ATR, absent files), the chunk sizes of READ BINARY and
+//! with a warning), the answer to a READ BINARY past the end, the chunk sizes of READ BINARY and
 //! GET RESPONSE.
 
 use rand_chacha::ChaCha20Rng;
@@ -53,6 +56,8 @@ struct Report {
     card: CardPart,
     #[serde(default)]
     pins: Vec<PinPart>,
+    #[serde(default)]
+    probes: Vec<ProbePart>,
     #[serde(default)]
     files: Vec<FilePart>,
     #[serde(default)]
@@ -88,10 +93,20 @@ struct FilePart {
 }
 
 #[derive(Deserialize)]
+struct ProbePart {
+    path: String,
+    select_sw: String,
+    fcp: Option<String>,
+}
+
+#[derive(Deserialize)]
 struct ExchangePart {
     purpose: String,
     command: String,
     response: Option<String>,
+    /// Personal bytes of the answer replaced by placeholders: not the card's.
+    #[serde(default)]
+    redacted: bool,
 }
 
 fn bad(field: &str, reason: impl Into<String>) -> ImageError {
@@ -199,11 +214,12 @@ pub fn image_from_report(text: &str) -> Result<CardImage, ImageError> {
     }
 
     let data = data_objects(&r)?;
-    let files = recorded_files(&r, &reissued)?;
+    let mut files = recorded_files(&r, &reissued)?;
+    let absent = probed_files(&r, &mut files)?;
     let ef_actua = r
         .exchanges
         .iter()
-        .filter(|e| e.purpose == "EF_ACTUA" && e.command.get(2..4) == Some("B0"))
+        .filter(|e| e.purpose == "EF_ACTUA" && e.command.get(2..4) == Some("B0") && !e.redacted)
         .find_map(|e| {
             let resp = hex::decode(e.response.as_deref()?).ok()?;
             let (data, sw) = resp.split_at(resp.len().checked_sub(2)?);
@@ -227,6 +243,7 @@ pub fn image_from_report(text: &str) -> Result<CardImage, ImageError> {
         sit_fact: choices::DEFAULT_SIT_FACT.to_vec(),
         sig_key_fresh_verify: choices::SIG_KEY_FRESH_VERIFY,
         files,
+        absent,
     })
 }
 
@@ -363,6 +380,73 @@ fn data_objects(r: &Report) -> Result<Vec<DataObjectImage>, ImageError> {
         });
     }
     Ok(out)
+}
+
+/// What the probes found: a file the card lacks (`6A82`) goes to the returned list; a file the
+/// card has and that a probe read whole (its READ BINARY answered `9000` with as many bytes as its
+/// FCP's size, or without an FCP size) is added to `files` with its content and FCP, unless a
+/// recorded file already gives it.
+fn probed_files(r: &Report, files: &mut Vec<crate::FileImage>) -> Result<Vec<Vec<u16>>, ImageError> {
+    let mut absent = Vec::new();
+    for p in &r.probes {
+        let path = parse_path("probes.path", &p.path)?;
+        match p.select_sw.as_str() {
+            "6A82" => absent.push(path),
+            "9000" if !files.iter().any(|f| f.path == path) => {
+                let fcp = p.fcp.as_deref().map(|h| unhex("probes.fcp", h)).transpose()?;
+                let Some(content) = probe_read(r, &path) else {
+                    continue;
+                };
+                let size = fcp.as_deref().and_then(fcp_size);
+                if size.is_none_or(|s| s == content.len()) {
+                    files.push(crate::FileImage { path, content, fcp });
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(absent)
+}
+
+/// The size (tag `80`) of an FCP `62` or FCI `6F`.
+fn fcp_size(fcp: &[u8]) -> Option<usize> {
+    let (template, _) = tlv::read(fcp)?;
+    let inner = tlv::read_all(template.value)?;
+    let size = tlv::find(&inner, &[0x80])?;
+    Some(size.iter().fold(0usize, |n, b| {
+        n.saturating_mul(256).saturating_add(usize::from(*b))
+    }))
+}
+
+/// The content a probe read: the data of the `9000` answer to the READ BINARY at offset 0 that
+/// right follows a SELECT by path (P1 08 or 09) of `path`, unless the report redacted it (the
+/// PAN of EF.SN.ICC then comes from the serial, as for any image).
+fn probe_read(r: &Report, path: &[u16]) -> Option<Vec<u8>> {
+    let commands: Vec<Option<Vec<u8>>> = r.exchanges.iter().map(|e| hex::decode(&e.command).ok()).collect();
+    commands.windows(2).enumerate().find_map(|(i, pair)| {
+        let [Some(select), Some(read)] = pair else {
+            return None;
+        };
+        let (header, rest) = select.split_at_checked(5)?;
+        let data = rest.get(..usize::from(header[4]))?;
+        let mut fids: Vec<u16> = data
+            .chunks_exact(2)
+            .map(|c| u16::from_be_bytes([c[0], c[1]]))
+            .collect();
+        if header[1] != 0xA4 || !matches!(header[2], 0x08 | 0x09) || data.len() % 2 != 0 {
+            return None;
+        }
+        if header[2] == 0x08 {
+            fids.insert(0, 0x3F00);
+        }
+        if fids != path || read.get(1..4) != Some(&[0xB0, 0x00, 0x00][..]) {
+            return None;
+        }
+        let exchange = r.exchanges.get(i + 1).filter(|e| !e.redacted)?;
+        let answer = hex::decode(exchange.response.as_deref()?).ok()?;
+        let (content, sw) = answer.split_at(answer.len().checked_sub(2)?);
+        (sw == [0x90, 0x00]).then(|| content.to_vec())
+    })
 }
 
 /// The key references of the recorded PrKDF, by key label: PKCS#15 PrivateKeyObject { common

@@ -91,6 +91,9 @@ impl Core {
                 );
             }
         }
+        for path in &image.absent {
+            fs.remove_ef(path);
+        }
         Self {
             profile,
             atr: image.atr.clone(),

@@ -32,6 +32,7 @@ fn main() -> ExitCode {
             })
             .collect();
         trials.push(Trial::test("replay_moved_certificate_file", moved_certificate));
+        trials.push(Trial::test("replay_probes_absent_and_read_files", probes));
         trials.push(Trial::test("replay_other_signature_key_reference_cps3", || {
             other_key_reference(
                 "cps3-doctor",
@@ -155,6 +156,37 @@ fn other_key_reference(stem: &str, edit: fn(String) -> String, mse: &[u8]) -> Re
         .iter()
         .any(|c| c.get(1) == Some(&0x22) && c.len() > 5 && c[5..].windows(mse.len()).any(|w| w == mse));
     assert!(set, "{stem}: no MSE with the recorded reference");
+    Ok(())
+}
+
+/// The probes replay: EF.ATR, which the report read, is served with the recorded bytes; once the
+/// report says the card answered 6A82 for it, the replayed card has no EF.ATR.
+fn probes() -> Result<(), Failed> {
+    let original = insert("cps3-doctor")?;
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("report.toml");
+    expect_code(&on(&original, &["report", "-o", file.to_str().unwrap()], ""), 0);
+    let report = std::fs::read_to_string(&file)?;
+    let select_ef_atr = [0x00, 0xA4, 0x09, 0x0C, 0x04, 0x3F, 0x00, 0x2F, 0x01];
+    let read = [0x00, 0xB0, 0x00, 0x00, 0x00];
+    let mut card = cpx_emulator::card_from_image(&cpx_emulator::find_image(file.to_str().unwrap())?);
+    card.power_on();
+    assert_eq!(card.transmit(&select_ef_atr), [0x90, 0x00]);
+    let ef_atr = card.transmit(&read);
+    assert!(
+        report.contains(&hex::encode_upper(&ef_atr[..ef_atr.len() - 2])),
+        "EF.ATR is not the recorded one: {ef_atr:02X?}"
+    );
+
+    let absent = report.replace(
+        "path = \"3F00/2F01\"\nselect_sw = \"9000\"",
+        "path = \"3F00/2F01\"\nselect_sw = \"6A82\"",
+    );
+    assert_ne!(absent, report);
+    std::fs::write(&file, absent)?;
+    let mut card = cpx_emulator::card_from_image(&cpx_emulator::find_image(file.to_str().unwrap())?);
+    card.power_on();
+    assert_eq!(card.transmit(&select_ef_atr), [0x6A, 0x82]);
     Ok(())
 }
 

@@ -159,8 +159,9 @@ fn other_key_reference(stem: &str, edit: fn(String) -> String, mse: &[u8]) -> Re
     Ok(())
 }
 
-/// The probes replay: EF.ATR, which the report read, is served with the recorded bytes; once the
-/// report says the card answered 6A82 for it, the replayed card has no EF.ATR.
+/// The probes replay: EF.ATR, which the report read, is served with the recorded bytes (changed
+/// in the report, changed on the card); once the report says the card answered 6A82 for it, the
+/// replayed card has no EF.ATR. In-process: the replayed card's own answers.
 fn probes() -> Result<(), Failed> {
     let original = insert("cps3-doctor")?;
     let dir = tempfile::tempdir()?;
@@ -168,14 +169,36 @@ fn probes() -> Result<(), Failed> {
     expect_code(&on(&original, &["report", "-o", file.to_str().unwrap()], ""), 0);
     let report = std::fs::read_to_string(&file)?;
     let select_ef_atr = [0x00, 0xA4, 0x09, 0x0C, 0x04, 0x3F, 0x00, 0x2F, 0x01];
-    let read = [0x00, 0xB0, 0x00, 0x00, 0x00];
-    let mut card = cpx_emulator::card_from_image(&cpx_emulator::find_image(file.to_str().unwrap())?);
-    card.power_on();
+    // T=0: a READ BINARY with Le 00 is answered 6Cxx, "send again with Le xx".
+    let read = |card: &mut Box<dyn cpx_vpcd::VirtualCard>| {
+        let answer = card.transmit(&[0x00, 0xB0, 0x00, 0x00, 0x00]);
+        match answer[..] {
+            [0x6C, le] => card.transmit(&[0x00, 0xB0, 0x00, 0x00, le]),
+            _ => answer,
+        }
+    };
+    let replayed = |text: &str| -> Result<Box<dyn cpx_vpcd::VirtualCard>, Failed> {
+        std::fs::write(&file, text)?;
+        let mut card = cpx_emulator::card_from_image(&cpx_emulator::find_image(file.to_str().unwrap())?);
+        card.power_on();
+        Ok(card)
+    };
+    let mut card = replayed(&report)?;
     assert_eq!(card.transmit(&select_ef_atr), [0x90, 0x00]);
-    let ef_atr = card.transmit(&read);
-    assert!(
-        report.contains(&hex::encode_upper(&ef_atr[..ef_atr.len() - 2])),
-        "EF.ATR is not the recorded one: {ef_atr:02X?}"
+    let answer = read(&mut card);
+    assert_eq!(answer[answer.len() - 2..], [0x90, 0x00]);
+    let ef_atr = answer[..answer.len() - 2].to_vec();
+    let mut changed = ef_atr.clone();
+    *changed.last_mut().unwrap() ^= 0x01;
+    let edited = report.replace(&hex::encode_upper(&ef_atr), &hex::encode_upper(&changed));
+    assert_ne!(edited, report, "EF.ATR's bytes are not in the report");
+    let mut card = replayed(&edited)?;
+    assert_eq!(card.transmit(&select_ef_atr), [0x90, 0x00]);
+    let answer = read(&mut card);
+    assert_eq!(
+        answer[..answer.len() - 2],
+        changed,
+        "EF.ATR is not the recorded one"
     );
 
     let absent = report.replace(
@@ -183,9 +206,7 @@ fn probes() -> Result<(), Failed> {
         "path = \"3F00/2F01\"\nselect_sw = \"6A82\"",
     );
     assert_ne!(absent, report);
-    std::fs::write(&file, absent)?;
-    let mut card = cpx_emulator::card_from_image(&cpx_emulator::find_image(file.to_str().unwrap())?);
-    card.power_on();
+    let mut card = replayed(&absent)?;
     assert_eq!(card.transmit(&select_ef_atr), [0x6A, 0x82]);
     Ok(())
 }

@@ -620,8 +620,10 @@ fn reissue(der: &[u8], cas: &mut CaKeys) -> Result<KeyImage, String> {
         ));
     }
     let exponent = match &der[e.clone()] {
-        e @ [_, ..] if e.len() <= 4 && e.last().is_some_and(|b| b & 1 == 1) => BigUint::from_bytes_be(e),
-        _ => return Err("the public exponent is not an odd number of at most 4 bytes".into()),
+        e @ [_, ..] if e.len() <= 4 && e.last().is_some_and(|b| b & 1 == 1) && e != [1] => {
+            BigUint::from_bytes_be(e)
+        }
+        _ => return Err("the public exponent is not an odd number from 3, of at most 4 bytes".into()),
     };
     let mut rng = ChaCha20Rng::from_seed(Sha256::digest(der).into());
     let key = RsaPrivateKey::new_with_exp(&mut rng, modulus_bytes * 8, &exponent)
@@ -755,5 +757,77 @@ mod tests {
             .unwrap_or_default();
         assert!(e.contains("no emulated model"), "{e}");
         assert!(!is_report("kind = \"cps3\"\ntoken_serial = \"9900000001\"\n"));
+    }
+}
+
+#[cfg(test)]
+mod report_vector {
+    use super::*;
+
+    /// A default `cpx report` of the built-in cps3-doctor image (test-vectors/reports/).
+    const REPORT: &str = include_str!("../../../test-vectors/reports/cps3-doctor.toml");
+
+    #[test]
+    fn the_recorded_report_replays_with_its_files_keys_and_probes() {
+        let image = image_from_report(REPORT).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(image.kind, CardKind::Cps3);
+        assert_eq!(image.token_label, "CPS3v3-9900000001");
+        assert_eq!(
+            image.pin.as_ref().map(|p| (p.tries_left, p.max_tries)),
+            Some((3, 3))
+        );
+        for path in [
+            [0x3F00, 0x0001, 0x5031], // ODF
+            [0x3F00, 0x0001, 0x5032], // TokenInfo
+            [0x3F00, 0x0001, 0x7002], // PrKDF, where the ODF puts it
+            [0x3F00, 0x0001, 0xA001], // signature certificate, re-issued
+            [0x3F00, 0x0001, 0xD101], // CPS_ID_CARD
+        ] {
+            assert!(
+                image.files.iter().any(|f| f.path == path),
+                "{path:04X?} not served"
+            );
+        }
+        assert!(image.absent.contains(&vec![0x3F00, 0x0001, 0x7004]));
+        assert_eq!(
+            image.sign.as_ref().and_then(|k| k.reference),
+            Some(facts::KEY_SIG)
+        );
+        // CPS_ACTIVITY_01_PS and _02_PS (the CPS2ter objects are not in the DODF).
+        assert_eq!(
+            image.data.iter().filter(|d| d.private).count(),
+            2,
+            "DODF's private objects"
+        );
+        let card = crate::card_from_image(&image);
+        assert_eq!(card.atr(), image.atr);
+    }
+
+    #[test]
+    fn a_damaged_report_is_an_error_not_a_panic() {
+        // Flip hex digits at pseudo-random places (a fixed LCG): every field, every file.
+        let mut seed: u64 = 18;
+        let positions: Vec<usize> = REPORT
+            .char_indices()
+            .filter(|(_, c)| c.is_ascii_hexdigit())
+            .map(|(i, _)| i)
+            .collect();
+        for _ in 0..24 {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let at = positions[(seed >> 33) as usize % positions.len()];
+            let mut text = REPORT.to_owned();
+            let flipped = if &text[at..=at] == "0" { "F" } else { "0" };
+            text.replace_range(at..=at, flipped);
+            let _ = image_from_report(&text).map(|i| crate::card_from_image(&i));
+        }
+        for broken in [
+            "",
+            "format = \"cpx-report/1\"",
+            "format = \"cpx-report/1\"\n[card]\natr = \"zz\"",
+        ] {
+            assert!(image_from_report(broken).is_err(), "{broken:?}");
+        }
     }
 }

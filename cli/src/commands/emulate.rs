@@ -21,8 +21,9 @@ const SHOWN: Duration = Duration::from_secs(30);
 /// Arguments of `cpx emulate`.
 #[derive(Debug, Args)]
 pub(crate) struct EmulateArgs {
-    /// A card image: a built-in stem (see --list) or a card.toml path, optionally `@HOST:PORT` for
-    /// its vpcd reader. Repeat for several cards: without `@`, the i-th card goes to --vpcd's port + i.
+    /// A card image: a built-in stem (see --list), a card.toml path or a `cpx report` file (replayed,
+    /// docs/card-report.md), optionally `@HOST:PORT` for its vpcd reader. Repeat for several
+    /// cards: without `@`, the i-th card goes to --vpcd's port + i.
     #[arg(long = "card", value_name = "IMAGE")]
     cards: Vec<String>,
     /// vpcd address of the first card's reader (Debian's vpcd: 127.0.0.1:35963 and :35964).

@@ -77,10 +77,18 @@ pub fn builtin_image(stem: &str) -> Option<Result<CardImage, ImageError>> {
     }))
 }
 
-/// Find an image by stem (compiled in) or by path (a `card.toml`, or a directory holding one).
+/// Find an image by stem (compiled in) or by path (a `card.toml`, a `cpx report` file replayed by
+/// [`crate::replay`], or a directory holding a `card.toml`).
 pub fn find_image(stem_or_path: &str) -> Result<CardImage, ImageError> {
     let path = std::path::Path::new(stem_or_path);
     if path.is_file() {
+        let text = std::fs::read_to_string(path).map_err(|source| ImageError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        if crate::replay::is_report(&text) {
+            return crate::replay::image_from_report(&text);
+        }
         return CardImage::load(path);
     }
     if path.join("card.toml").is_file() {

@@ -63,6 +63,9 @@ pub(crate) struct File {
     pub(crate) contact: Rules,
     /// Contactless interface rules (`9C`).
     pub(crate) contactless: Rules,
+    /// The FCP/FCI a SELECT answers, served as given instead of the built one (a replayed card's
+    /// recorded answer, [`crate::image::FileImage`]): its first byte is the template it answers.
+    pub(crate) recorded_fcp: Option<Vec<u8>>,
 }
 
 /// Index of the MF in every file system.
@@ -83,6 +86,7 @@ impl FileSystem {
                 body: Body::Df { aid: mf_aid },
                 contact: Rules::PUBLIC,
                 contactless: Rules::PUBLIC,
+                recorded_fcp: None,
             }],
         }
     }
@@ -96,6 +100,7 @@ impl FileSystem {
             body,
             contact,
             contactless,
+            recorded_fcp: None,
         });
         if let Some(p) = self.files.get_mut(parent) {
             p.children.push(idx);
@@ -117,6 +122,50 @@ impl FileSystem {
         contactless: Rules,
     ) -> usize {
         self.push(parent, fid, Body::Ef { data, sfi }, contact, contactless)
+    }
+
+    /// Put the EF `path` (FIDs from the MF, 3F00 first) with `content`: an existing EF keeps its
+    /// access rules and gets the content, a missing one is added, public, under its DF. The FCP a
+    /// SELECT answers becomes `fcp` when given. `false` when the DF does not exist or `path` names
+    /// a DF.
+    pub(crate) fn put_ef(&mut self, path: &[u16], content: Vec<u8>, fcp: Option<Vec<u8>>) -> bool {
+        let Some((&fid, dirs)) = path.split_last() else {
+            return false;
+        };
+        let Some((0x3F00, dirs)) = dirs.split_first().map(|(m, d)| (*m, d)) else {
+            return false;
+        };
+        let Some(df) = self.walk(MF, dirs).filter(|&d| self.is_df(d)) else {
+            return false;
+        };
+        let idx = match self.child(df, fid) {
+            Some(idx) if self.is_df(idx) => return false,
+            Some(idx) => idx,
+            None => self.add_ef(df, fid, Vec::new(), None, Rules::PUBLIC, Rules::PUBLIC),
+        };
+        if let Some(f) = self.files.get_mut(idx) {
+            if let Body::Ef { data, .. } = &mut f.body {
+                *data = content;
+            }
+            f.recorded_fcp = fcp;
+        }
+        true
+    }
+
+    /// Take the EF `path` (FIDs from the MF, 3F00 first) out of its DF: a SELECT no longer finds
+    /// it. `false` when there is no such EF.
+    pub(crate) fn remove_ef(&mut self, path: &[u16]) -> bool {
+        let Some((0x3F00, rest)) = path.split_first().map(|(m, r)| (*m, r)) else {
+            return false;
+        };
+        let Some(idx) = self.walk(MF, rest).filter(|&i| i != MF && !self.is_df(i)) else {
+            return false;
+        };
+        let parent = self.files.get(idx).and_then(|f| f.parent);
+        if let Some(p) = parent.and_then(|p| self.files.get_mut(p)) {
+            p.children.retain(|&c| c != idx);
+        }
+        true
     }
 
     pub(crate) fn get(&self, idx: usize) -> Option<&File> {
@@ -192,6 +241,9 @@ impl FileSystem {
     /// carry `A1 { 8C … }` as OpenSC requires, docs/card-spec.md §8).
     pub(crate) fn fcp(&self, idx: usize) -> Option<Vec<u8>> {
         let f = self.get(idx)?;
+        if let Some(fcp) = f.recorded_fcp.as_ref().filter(|r| r.first() == Some(&0x62)) {
+            return Some(fcp.clone());
+        }
         let fid = f.fid.to_be_bytes();
         let mut v = Vec::new();
         match &f.body {

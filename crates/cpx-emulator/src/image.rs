@@ -92,6 +92,8 @@ pub struct KeyImage {
     pub key: RsaPrivateKey,
     /// The certificate (DER), served from its EF.
     pub cert: Vec<u8>,
+    /// The key reference (PrKDF, MSE) when not the card model's (a replayed report's PrKDF).
+    pub reference: Option<u8>,
 }
 
 /// A business data object (PKCS#15 DODF entry + its EF).
@@ -110,6 +112,18 @@ pub struct DataObjectImage {
     pub writable: bool,
     /// File content (already padded to the file size).
     pub content: Vec<u8>,
+}
+
+/// An EF served as given, over the card model's layout: what a replayed report recorded
+/// ([`crate::replay`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileImage {
+    /// FIDs from the MF, `3F00` first; the DF must exist in the card model's layout.
+    pub path: Vec<u16>,
+    /// The content. An EF of the layout keeps its access rules; a new one is public.
+    pub content: Vec<u8>,
+    /// The FCP (`62…`) or FCI (`6F…`) a SELECT asking for that template answers, when recorded.
+    pub fcp: Option<Vec<u8>>,
 }
 
 /// Everything the emulator needs to build one card.
@@ -145,6 +159,12 @@ pub struct CardImage {
     pub sit_fact: Vec<u8>,
     /// Whether each PSO CDS with the signature key needs its own VERIFY (see `choices`).
     pub sig_key_fresh_verify: bool,
+    /// EFs served as given over the layout built from the fields above (a replayed report's
+    /// recorded files; empty for a `card.toml`).
+    pub files: Vec<FileImage>,
+    /// EFs of the layout the card does not have (a replayed report's probes answered `6A82`);
+    /// FIDs from the MF, 3F00 first.
+    pub absent: Vec<Vec<u16>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -407,6 +427,7 @@ impl CardImage {
             Ok(Some(KeyImage {
                 key,
                 cert: files(&k.cert)?,
+                reference: None,
             }))
         };
         let sign = key(&t.keys.sign)?;
@@ -465,6 +486,8 @@ impl CardImage {
             data,
             sit_fact,
             sig_key_fresh_verify: t.sig_key_fresh_verify.unwrap_or(choices::SIG_KEY_FRESH_VERIFY),
+            files: Vec::new(),
+            absent: Vec::new(),
         })
     }
 

@@ -325,6 +325,7 @@ pub(crate) fn dodf_entry(label: &str, private: bool, modifiable: bool, df: u16, 
 }
 
 pub(crate) const OBJECT_PRIVATE: u32 = FLAG_PRIVATE;
+pub(crate) const OBJECT_MODIFIABLE: u32 = FLAG_MODIFIABLE;
 
 #[cfg(test)]
 mod tests {

@@ -80,9 +80,20 @@ impl Core {
         image: &CardImage,
         interface: Interface,
         protocol: Protocol,
-        fs: FileSystem,
+        mut fs: FileSystem,
         pins: Vec<Pin>,
     ) -> Self {
+        for f in &image.files {
+            if !fs.put_ef(&f.path, f.content.clone(), f.fcp.clone()) {
+                log::warn!(
+                    "recorded file {:04X?}: no such DF in the card model, left out",
+                    f.path
+                );
+            }
+        }
+        for path in &image.absent {
+            fs.remove_ef(path);
+        }
         Self {
             profile,
             atr: image.atr.clone(),

@@ -65,7 +65,7 @@ pub(crate) fn build(image: &CardImage) -> Layout {
     let mut keys = (Vec::new(), Vec::new());
     if let Some(k) = &image.sign {
         let entry = KeyEntry {
-            reference: facts::KEY_SIG,
+            reference: k.reference.unwrap_or(facts::KEY_SIG),
             object_flags: pkcs15::OBJECT_PRIVATE,
             rule_bits: &[5],
         };
@@ -73,7 +73,7 @@ pub(crate) fn build(image: &CardImage) -> Layout {
     }
     if let Some(k) = &image.auth {
         let entry = KeyEntry {
-            reference: facts::KEY_AUT,
+            reference: k.reference.unwrap_or(facts::KEY_AUT),
             // 0x07 on the real card (GH#2267: "private, modifiable" + one unnamed bit).
             object_flags: 0x07,
             rule_bits: &[7, 9],
@@ -127,7 +127,7 @@ pub(crate) fn build(image: &CardImage) -> Layout {
             label: facts::LABEL_PRIV_TECH,
             id: key_id(cl_aid, 0x01),
             aid: cl_aid,
-            reference: choices::KEY_TECH,
+            reference: k.reference.unwrap_or(choices::KEY_TECH),
             usage: pkcs15::USAGE_SIGN,
             object_flags: 0,
             auth_id: None,
@@ -209,7 +209,7 @@ pub(crate) fn build(image: &CardImage) -> Layout {
             ..pin_key
         };
         keys.push(CardKey {
-            reference: facts::KEY_SIG,
+            reference: k.reference.unwrap_or(facts::KEY_SIG),
             key: k.key.clone(),
             usage,
             home_df: fid::APP_CONTACT,
@@ -222,7 +222,7 @@ pub(crate) fn build(image: &CardImage) -> Layout {
             ..pin_key
         };
         keys.push(CardKey {
-            reference: facts::KEY_AUT,
+            reference: k.reference.unwrap_or(facts::KEY_AUT),
             key: k.key.clone(),
             usage,
             home_df: fid::APP_CONTACT,
@@ -236,7 +236,7 @@ pub(crate) fn build(image: &CardImage) -> Layout {
             ..pin_key
         };
         keys.push(CardKey {
-            reference: choices::KEY_TECH,
+            reference: k.reference.unwrap_or(choices::KEY_TECH),
             key: k.key.clone(),
             usage,
             home_df: fid::APP_CL,

@@ -12,6 +12,9 @@ use crate::tlv::tlv;
 /// rules.
 pub(super) fn fci(fs: &FileSystem, idx: usize, template: u8) -> Option<Vec<u8>> {
     let f = fs.get(idx)?;
+    if let Some(recorded) = f.recorded_fcp.as_ref().filter(|r| r.first() == Some(&template)) {
+        return Some(recorded.clone());
+    }
     let mut v = Vec::new();
     match &f.body {
         Body::Ef { data, .. } => {

@@ -23,6 +23,9 @@ pub(super) struct Cps4Key {
     pub(super) pss: bool,
     /// Raw PSO DECIPHER.
     pub(super) decipher: bool,
+    /// The signature key (CPS_PRIV_SIG): a signature with it ends the PIN's validity when the
+    /// card wants a fresh VERIFY per signature.
+    pub(super) signature_key: bool,
 }
 
 pub(super) struct Layout {
@@ -59,33 +62,35 @@ pub(super) fn build(image: &CardImage) -> Layout {
     let mut keys = Vec::new();
     if let Some(k) = &image.sign {
         let entry = KeyEntry {
-            reference: choices::CPS4_KEY_SIG,
+            reference: k.reference.unwrap_or(choices::CPS4_KEY_SIG),
             object_flags: pkcs15::OBJECT_PRIVATE,
             rule_bits: &[5],
         };
         p15::contact_key(&mut fs, app, &mut lists, (ContactKey::Sign, k), entry, none);
         // PSS on the signature key too (docs/card-spec.md §10.10).
         keys.push(Cps4Key {
-            reference: choices::CPS4_KEY_SIG,
+            reference: k.reference.unwrap_or(choices::CPS4_KEY_SIG),
             key: k.key.clone(),
             pkcs1: true,
             pss: true,
             decipher: false,
+            signature_key: true,
         });
     }
     if let Some(k) = &image.auth {
         let entry = KeyEntry {
-            reference: facts::cps4::KEY_AUT,
+            reference: k.reference.unwrap_or(facts::cps4::KEY_AUT),
             object_flags: pkcs15::OBJECT_PRIVATE,
             rule_bits: &[5, 7],
         };
         p15::contact_key(&mut fs, app, &mut lists, (ContactKey::Auth, k), entry, none);
         keys.push(Cps4Key {
-            reference: facts::cps4::KEY_AUT,
+            reference: k.reference.unwrap_or(facts::cps4::KEY_AUT),
             key: k.key.clone(),
             pkcs1: choices::CPS4_AUTH_KEY_PKCS1_CDS,
             pss: true,
             decipher: true,
+            signature_key: false,
         });
     }
     let (prk, cdf) = lists;

@@ -107,7 +107,7 @@ impl Cps4Card {
         let Some(signature) = signature else {
             return sw::WRONG_DATA.into();
         };
-        if reference == choices::CPS4_KEY_SIG {
+        if key.signature_key {
             self.core.signed();
         }
         Reply::data(signature)

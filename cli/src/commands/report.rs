@@ -132,6 +132,9 @@ pub(crate) fn run(args: ReportArgs, format: Format) -> Result<(), CliError> {
 
     tape.purpose("data objects (DODF, public objects)");
     let objects = nonfatal(session.card.data_objects(), &mut problems)?.unwrap_or_default();
+    // Where each object's file is, asked once for all of them (one transaction, no APDU once the
+    // DODF is read).
+    let paths = session.card.data_object_paths().unwrap_or_default();
     if login {
         tape.purpose("login (VERIFY, PIN masked)");
         session.login(&mut secrets)?;
@@ -163,7 +166,10 @@ pub(crate) fn run(args: ReportArgs, format: Format) -> Result<(), CliError> {
             }
             Err(e) => Err(e),
         };
-        let path = session.card.data_object_path(&o.label).ok();
+        let path = paths
+            .iter()
+            .find(|(label, _)| *label == o.label)
+            .map(|(_, p)| p.clone());
         reads.push(Read {
             name: o.label.clone(),
             kind: "data",

@@ -609,19 +609,24 @@ impl Card {
         })
     }
 
-    /// The absolute path (3F00 first) of the file holding the data object `label`: a file of the
-    /// application, or of the CPS3's CPS2ter volet (docs/card-spec.md §2.4), for tools that record
-    /// the card's layout (`cpx report`). Reads the DODF if not read yet; nothing else is sent.
+    /// The absolute paths (3F00 first) of the files holding the data objects, by label, in one
+    /// transaction: a file of the application, or of the CPS3's CPS2ter volet (docs/card-spec.md
+    /// §2.4), for tools that record the card's layout (`cpx report`). Reads the DODF if not read
+    /// yet; nothing else is sent.
     ///
     /// ```no_run
     /// # fn f(card: &mut cpx_card::Card) -> Result<(), cpx_card::CardError> {
-    /// let path = card.data_object_path("CPS_NAME_PS")?;
-    /// assert_eq!(&path[..2], &[0x3F, 0x00]);
+    /// for (label, path) in card.data_object_paths()? {
+    ///     assert_eq!(&path[..2], &[0x3F, 0x00], "{label}");
+    /// }
     /// # Ok(()) }
     /// ```
-    pub fn data_object_path(&mut self, label: &str) -> Result<Vec<u8>, CardError> {
+    pub fn data_object_paths(&mut self) -> Result<Vec<(String, Vec<u8>)>, CardError> {
         self.run(true, |io, st| {
-            Ok(find_data_object(io, st, label)?.location.path().to_vec())
+            Ok(data::list(io, st)?
+                .into_iter()
+                .map(|d| (d.object.label, d.location.path().to_vec()))
+                .collect())
         })
     }
 

@@ -59,6 +59,26 @@ pub struct PinPad {
     pub display: Option<(u8, u8)>,
 }
 
+impl PinPad {
+    /// A pad description with `FEATURE_VERIFY_PIN_DIRECT` (`verify` true), for code that shows
+    /// or tests a pad without a reader ([`crate::Card::pin_pad`] gives the real one).
+    ///
+    /// ```
+    /// let pad = cpx_card::PinPad::new(true, 4, 8, Some((2, 16)));
+    /// assert!(pad.verify && pad.modify);
+    /// assert_eq!(pad.display, Some((2, 16)));
+    /// ```
+    pub fn new(modify: bool, min_digits: u8, max_digits: u8, display: Option<(u8, u8)>) -> PinPad {
+        PinPad {
+            verify: true,
+            modify,
+            min_digits,
+            max_digits,
+            display,
+        }
+    }
+}
+
 /// Whether cpx may use the PIN pad of a reader: turned off for every reader, or for the readers
 /// whose name contains one of a list of substrings (a reader whose pad is broken, or whose
 /// users prefer the keyboard). Read from the environment by [`PinPadSetting::from_env`], the

@@ -21,8 +21,10 @@ echo "== tests"
 # The PKCS#11 module first: `cargo test` does not build the cdylib, and the real-stack tests
 # would otherwise link it from inside a running sandbox, loading both cores of a CI machine
 # while their timing windows are open. (The binaries they run, cpx and cpx-sandbox, are
-# built by `cargo test` itself before any test starts.)
-cargo build --quiet -p cpx-pkcs11 --lib
+# built by `cargo test` itself before any test starts.) The test PIN-pad reader driver too:
+# pkcs11-module/tests/browser.rs loads target/<profile>/libcpx_ifd_pinpad.so into its sandbox's
+# pcscd, and `cargo test` builds it only in deps/ (and only for its own crate's tests).
+cargo build --quiet -p cpx-pkcs11 --lib -p cpx-ifd-pinpad
 # --no-fail-fast: one failing test binary must not hide the others' verdicts in a CI log.
 cargo test --workspace --all-targets --no-fail-fast
 cargo test --workspace --doc

@@ -22,9 +22,9 @@ echo "== tests"
 # would otherwise link it from inside a running sandbox, loading both cores of a CI machine
 # while their timing windows are open. (The binaries they run, cpx and cpx-sandbox, are
 # built by `cargo test` itself before any test starts.)
-# The test PIN-pad reader driver likewise (pcscd loads it in the PIN-pad suites:
-# crates/cpx-card/tests/pinpad_stack.rs, pkcs11-module/tests/pinpad.rs; they also build it if
-# missing, in their parent process).
+# The test PIN-pad reader driver likewise: pcscd loads target/<profile>/libcpx_ifd_pinpad.so in
+# the PIN-pad suites (crates/cpx-card/tests/pinpad_stack.rs, pkcs11-module/tests/pinpad.rs,
+# the browser trials), and `cargo test` builds it only in deps/ for its own crate's tests.
 cargo build --quiet -p cpx-pkcs11 -p cpx-ifd-pinpad --lib
 # --no-fail-fast: one failing test binary must not hide the others' verdicts in a CI log.
 cargo test --workspace --all-targets --no-fail-fast

@@ -16,6 +16,12 @@
 //!   no command refused by the card for want of a login — and the server gets the card's
 //!   certificate.
 //!
+//! - The card in a PIN-pad reader (issue 17; the test driver cpx-ifd-pinpad, the PIN in its
+//!   keypad script): Firefox logs in with no PIN typed and no password dialog (its "Protected
+//!   Authentication" window kept as a screenshot); Chromium, which asks anyway, gets a text
+//!   that is not the PIN, NSS drops it and the PIN comes from the pad. The card must have
+//!   received exactly the keypad's VERIFY.
+//!
 //! The browsers run under Xvfb, and xdotool types the PIN into their dialog (a headless
 //! browser hangs on it). Each login checks, in the server's own trace, that
 //! it received the card's authentication certificate and the expected signature scheme, and
@@ -32,6 +38,8 @@ mod common;
 mod display;
 #[path = "clients/firefox.rs"]
 mod firefox;
+#[path = "clients/pinpad.rs"]
+mod pinpad;
 #[path = "clients/server.rs"]
 mod server;
 #[path = "clients/support.rs"]
@@ -43,7 +51,7 @@ use std::sync::Mutex;
 
 use chromium::Via;
 use common::{insert, module_path, wait_alone};
-use cpx_testkit::{Failed, Trial};
+use cpx_testkit::{Failed, SandboxConfig, Trial};
 use cpx_vpcd::VirtualCard as _;
 use server::Tls;
 use support::{CPS3, CPS4, Card};
@@ -53,7 +61,12 @@ use support::{CPS3, CPS4, Card};
 static TURN: Mutex<()> = Mutex::new(());
 
 fn main() -> ExitCode {
-    cpx_testkit::run_tests(&common::sandbox(4), || {
+    // Also the test PIN-pad reader (`cpx pinpad 00 00`), empty but for the PIN-pad trials.
+    let config = SandboxConfig {
+        pinpad: pinpad::driver_for_sandbox(),
+        ..common::sandbox(4)
+    };
+    cpx_testkit::run_tests(&config, || {
         vec![
             Trial::test("chromium_cps3_tls12", || {
                 with_card(CPS3, |so| chromium::login(so, CPS3, Tls::V12, Via::NssDb))
@@ -91,6 +104,18 @@ fn main() -> ExitCode {
             Trial::test("firefox_native_manifest", || {
                 with_card(CPS4, |so| firefox::native_manifest(so, CPS4))
             }),
+            Trial::test("firefox_pinpad_cps3_tls12", || {
+                with_pad(|so| firefox::pinpad_login(so, CPS3, Tls::V12))
+            }),
+            Trial::test("firefox_pinpad_cps4_tls13", || {
+                with_pad(|so| firefox::pinpad_login(so, CPS4, Tls::V13))
+            }),
+            Trial::test("firefox_pinpad_off_asks_password_cps3", || {
+                with_pad(|so| firefox::pinpad_off_asks_password(so, CPS3, Tls::V12))
+            }),
+            Trial::test("chromium_pinpad_cps4_tls13", || {
+                with_pad(|so| chromium::pinpad_login(so, CPS4, Tls::V13))
+            }),
         ]
     })
 }
@@ -98,6 +123,13 @@ fn main() -> ExitCode {
 /// Runs `check` with `card` alone in the sandbox.
 fn with_card(card: Card, check: impl FnOnce(&Path) -> Result<(), Failed>) -> Result<(), Failed> {
     with_card_in_reader(card, |so, _| check(so))
+}
+
+/// Runs `check`, which puts its card in the PIN-pad reader, with no other card in the sandbox.
+fn with_pad(check: impl FnOnce(&Path) -> Result<(), Failed>) -> Result<(), Failed> {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    wait_alone()?;
+    check(&module_path()?)
 }
 
 /// Runs `check` with `card` alone in the sandbox, given the module, the card's exchanges as

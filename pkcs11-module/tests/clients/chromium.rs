@@ -20,11 +20,17 @@ use std::process::{Command, Stdio};
 use cpx_testkit::Failed;
 
 use crate::display::{Display, MODULE_LOG, artifact};
+use crate::pinpad::PadCard;
 use crate::server::{PKCS1_SHA256, PSS_SHA256, ServerPki, Tls, TlsServer};
 use crate::support::{CPS3, Card, Proc, p11_kit_dirs, p11_kit_proxy, read_text, run, unshare_mount, utf8};
 
 /// The title of the dialog in which Chromium asks for a token's PIN.
 const PIN_DIALOG: &str = "^Unlock Security Device";
+
+/// What the user types into Chromium's dialog for a token in a PIN-pad reader: anything but
+/// nothing (an empty field is a cancel), never the PIN. Not a possible PIN either, so that a
+/// module that let it through would have it refused before the card sees it.
+pub const NOT_A_PIN: &str = "pad";
 
 /// Chromium's net error for "the client certificate's key has no scheme the server accepts"
 /// (net/base/net_error_list.h, ERR_SSL_CLIENT_AUTH_NO_COMMON_ALGORITHMS), as it logs it.
@@ -224,5 +230,61 @@ pub fn cps3_tls13_refused(so: &Path) -> Result<(), Failed> {
     // Cosmetic, for the screenshot only (the verdict is above): the error page renders.
     std::thread::sleep(std::time::Duration::from_millis(1000));
     display.screenshot(&artifact(so, "browser-chromium-cps3-tls13-refused")?)?;
+    Ok(())
+}
+
+/// Chromium logs in with `card` in the sandbox's PIN-pad reader to a server limited to `tls`.
+/// Chromium does not look at CKF_PROTECTED_AUTHENTICATION_PATH: its NSS password callback
+/// always shows the "Unlock Security Device" dialog with a password field (docs/clients.md,
+/// *PIN-pad readers*), and an empty field is a cancel. The user types something else than the
+/// PIN ([`NOT_A_PIN`]) and presses Enter; NSS, seeing the flag, drops that text and calls
+/// C_Login with no PIN, and the PIN comes from the pad. Verdicts: one dialog; the keypad's entry
+/// used and the card received exactly one VERIFY, with the keypad's digits (not the typed
+/// text), answered 9000; the server received the card's certificate and the expected scheme.
+/// Without the flag the typed text would reach the module as the PIN and be refused. The dialog
+/// and the page: target/ci-artifacts/browser-pinpad-chromium-<card>-<tls>{-dialog,}.png.
+pub fn pinpad_login(so: &Path, card: Card, tls: Tls) -> Result<(), Failed> {
+    let pad = PadCard::insert(&card)?;
+    let pki = ServerPki::new()?;
+    let server = TlsServer::start(&pki, tls)?;
+    let setup = setup(so, &pki, &server, &card, Via::NssDb)?;
+    let display = Display::start()?;
+    let mut chromium = launch(&display, &setup, &format!("{}/", server.origin()))?;
+    let name = format!("browser-pinpad-chromium-{}-{}", card.generation(), tls.short());
+    // What the user sees: the dialog asks for a password although the PIN goes on the pad.
+    // Kept as …-dialog.png (it waits for an answer: no hurry).
+    crate::support::wait_until("Chromium's dialog", crate::support::STEP, || {
+        if !chromium.running() {
+            return Err(format!("chromium exited:\n{}", read_text(&setup.log)).into());
+        }
+        Ok(!display.windows(PIN_DIALOG)?.is_empty())
+    })?;
+    display.screenshot_window(
+        PIN_DIALOG,
+        &artifact(so, &format!("{name}-dialog"))?,
+        std::time::Duration::from_secs(10),
+    )?;
+    let pem = card.auth_pem()?;
+    let login = display.answer_dialogs(&mut chromium, &setup.log, PIN_DIALOG, 1, NOT_A_PIN, || {
+        Ok(server
+            .handshakes()
+            .iter()
+            .any(|h| h.answered && h.client_certs.first().is_some_and(|c| c.trim() == pem.trim())))
+    })?;
+    eprintln!(
+        "chromium: {} dialog(s), module trace {:?}",
+        login.prompts, login.trace
+    );
+    assert_eq!(login.prompts, 1, "one card, one dialog");
+    pad.assert_pad_login(&chromium.name);
+    let scheme = if card.stem == CPS3.stem {
+        PKCS1_SHA256
+    } else {
+        PSS_SHA256
+    };
+    server.expect_login(&card, scheme)?;
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    display.find_in_page("chromium", "Subject: C=FR");
+    display.screenshot(&artifact(so, &name)?)?;
     Ok(())
 }

@@ -246,12 +246,12 @@ impl Display {
         }
     }
 
-    /// Types the PIN into `window` (titled `pattern`), then Enter, each only while the window
-    /// has the focus: the field is emptied first (a previous attempt may have left keys in
-    /// it), and Enter is held back if the focus left during the typing (some keys went
-    /// elsewhere: the field is typed again). The PIN goes to xdotool in a private file, not in
+    /// Types `secret` (the PIN) into `window` (titled `pattern`), then Enter, each only while
+    /// the window has the focus: the field is emptied first (a previous attempt may have left
+    /// keys in it), and Enter is held back if the focus left during the typing (some keys went
+    /// elsewhere: the field is typed again). The text goes to xdotool in a private file, not in
     /// its arguments. False when the window closed meanwhile (nothing was entered).
-    fn enter_pin(&self, window: &str, pattern: &str) -> Result<bool, Failed> {
+    fn enter_pin(&self, window: &str, pattern: &str, secret: &str) -> Result<bool, Failed> {
         let pin_file = self.dir.path().join("pin");
         std::fs::OpenOptions::new()
             .write(true)
@@ -259,7 +259,7 @@ impl Display {
             .truncate(true)
             .mode(0o600)
             .open(&pin_file)
-            .and_then(|mut f| std::io::Write::write_all(&mut f, PIN.as_bytes()))?;
+            .and_then(|mut f| std::io::Write::write_all(&mut f, secret.as_bytes()))?;
         let result = (|| {
             for _ in 0..MAX_ATTEMPTS {
                 if !self.focus(window, pattern)? {
@@ -292,6 +292,20 @@ impl Display {
         browser_log: &Path,
         dialog: &str,
         max_prompts: usize,
+        done: impl FnMut() -> Result<bool, Failed>,
+    ) -> Result<PinDialogs, Failed> {
+        self.answer_dialogs(browser, browser_log, dialog, max_prompts, PIN, done)
+    }
+
+    /// [`Display::answer_pin_dialogs`], typing `text` into the dialogs instead of the card's PIN
+    /// (a PIN-pad login: what a browser that asks anyway gets, the PIN being typed on the pad).
+    pub fn answer_dialogs(
+        &self,
+        browser: &mut Proc,
+        browser_log: &Path,
+        dialog: &str,
+        max_prompts: usize,
+        text: &str,
         mut done: impl FnMut() -> Result<bool, Failed>,
     ) -> Result<PinDialogs, Failed> {
         let deadline = Instant::now() + STEP;
@@ -346,7 +360,7 @@ impl Display {
                         }
                         let window = entry.key().clone();
                         let progress = trace.progress();
-                        if self.enter_pin(&window, dialog)? {
+                        if self.enter_pin(&window, dialog, text)? {
                             eprintln!("{}: PIN dialog {window} answered", browser.name);
                             entry.insert(Dialog {
                                 entered: Instant::now(),
@@ -378,7 +392,7 @@ impl Display {
                             browser.name
                         );
                         d.attempts += 1;
-                        if self.enter_pin(&window, dialog)? {
+                        if self.enter_pin(&window, dialog, text)? {
                             d.entered = Instant::now();
                         }
                     }
@@ -436,6 +450,52 @@ impl Display {
         })();
         if let Err(e) = result {
             eprintln!("find in page (cosmetic): {}", e.message().unwrap_or("?"));
+        }
+    }
+
+    /// A PNG of the window titled `pattern` alone (a browser's dialog), once it has drawn itself:
+    /// polls (at most `within`) until the picture is not black any more (mapped, not painted
+    /// yet), then keeps the last one. Taken from the window itself (`xwd -id`): with no window
+    /// manager, the whole-screen picture shows the browsers' dialogs black. When the window is
+    /// gone, the whole screen instead. Cosmetic: no verdict depends on the picture.
+    pub fn screenshot_window(&self, pattern: &str, path: &Path, within: Duration) -> Result<(), Failed> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let deadline = Instant::now() + within;
+        loop {
+            let Some(window) = self.windows(pattern)?.into_iter().next() else {
+                return self.screenshot(path);
+            };
+            let (ok, _) = run_status(
+                "sh",
+                &[
+                    "-c",
+                    r#"xwd -id "$2" -silent -display "$1" | convert xwd:- "png:$3""#,
+                    "screenshot",
+                    &self.name,
+                    &window,
+                    utf8(path),
+                ],
+                &[],
+            )?;
+            let mean = if ok {
+                run("convert", &[utf8(path), "-format", "%[fx:mean]", "info:"], &[])
+                    .ok()
+                    .and_then(|m| m.trim().parse::<f64>().ok())
+                    .unwrap_or(0.0)
+            } else {
+                0.0
+            };
+            if mean > 0.05 {
+                eprintln!("screenshot of {pattern:?}: {}", path.display());
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                // The window never drew (or closed while captured): the whole screen instead.
+                return self.screenshot(path);
+            }
+            std::thread::sleep(Duration::from_millis(300));
         }
     }
 

@@ -18,14 +18,15 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cpx_testkit::Failed;
 
 use crate::card_logout::log_out_card;
-use crate::display::{Display, MODULE_LOG, PinDialogs, artifact};
+use crate::display::{Display, MODULE_LOG, PinDialogs, PinTrace, artifact};
+use crate::pinpad::PadCard;
 use crate::server::{PKCS1_SHA256, PSS_SHA256, ServerPki, Tls, TlsServer};
-use crate::support::{CPS3, Card, Proc, read_text, run, temp_dir, unshare_mount, utf8, wait_until};
+use crate::support::{CPS3, Card, Proc, STEP, read_text, run, temp_dir, unshare_mount, utf8, wait_until};
 
 /// Debian's firefox-esr reads policies.json here (or in /etc/firefox/policies/, which wins).
 const DISTRIBUTION: &str = "/usr/lib/firefox-esr/distribution";
@@ -33,6 +34,10 @@ const DISTRIBUTION: &str = "/usr/lib/firefox-esr/distribution";
 const MOZILLA_LIB: &str = "/usr/lib/mozilla";
 /// The title of Firefox's dialog asking for a token's PIN.
 const PIN_DIALOG: &str = "^Password Required";
+/// The title of the window Firefox shows while a token with a protected authentication path
+/// logs in (Firefox 153 ESR: chrome://pippki/content/protectedAuth.xhtml, "Please authenticate
+/// to the security device…", a Cancel button only; it closes itself when C_Login returns).
+const PROTECTED_AUTH_DIALOG: &str = "^Protected Authentication";
 /// The test WebExtension's id.
 const EXTENSION_ID: &str = "cpx-test@cpx.invalid";
 
@@ -555,6 +560,139 @@ pub fn native_manifest(so: &Path, card: Card) -> Result<(), Failed> {
         module_listed(&profile, so),
         "{}",
         read_text(&profile.join("pkcs11.txt"))
+    );
+    Ok(())
+}
+
+/// Firefox, with the module from policies.json, logs in with `card` in the sandbox's PIN-pad
+/// reader to a server limited to `tls`, the PIN typed on the pad (the keypad script), nothing
+/// typed into Firefox. The module gives the token CKF_PROTECTED_AUTHENTICATION_PATH, so NSS
+/// calls C_Login with no PIN and Firefox asks for none: a "Password Required" dialog fails the
+/// trial at once (screenshot …-password-dialog.png). The card holds its VERIFY (the user still
+/// typing on the pad) until Firefox's "Protected Authentication" window shows, kept as
+/// target/ci-artifacts/browser-pinpad-firefox-<card>-<tls>-dialog.png, or for
+/// [`crate::pinpad::HOLD_AT_MOST`] if none shows. Verdicts: the server received the card's
+/// certificate and the expected signature scheme; the keypad's entry was used and the card
+/// received exactly that one VERIFY, with the keypad's digits, answered 9000. The page:
+/// target/ci-artifacts/browser-pinpad-firefox-<card>-<tls>.png.
+pub fn pinpad_login(so: &Path, card: Card, tls: Tls) -> Result<(), Failed> {
+    let pad = PadCard::insert_held(&card)?;
+    let pki = ServerPki::new()?;
+    let server = TlsServer::start(&pki, tls)?;
+    let mut firefox = PolicyFirefox::start(so, &pki, &format!("{}/", server.origin()), &[])?;
+    let name = format!("browser-pinpad-firefox-{}-{}", card.generation(), tls.short());
+    let pem = card.auth_pem()?;
+    let deadline = Instant::now() + STEP;
+    let mut dialog_seen = false;
+    loop {
+        if server
+            .handshakes()
+            .iter()
+            .any(|h| h.answered && h.client_certs.first().is_some_and(|c| c.trim() == pem.trim()))
+        {
+            break;
+        }
+        let log = read_text(&firefox.log);
+        if !firefox.proc.running() {
+            return Err(format!("firefox-esr exited:\n{log}").into());
+        }
+        if !firefox.display.windows(PIN_DIALOG)?.is_empty() {
+            let _ = firefox.display.screenshot_window(
+                PIN_DIALOG,
+                &artifact(so, &format!("{name}-password-dialog"))?,
+                Duration::from_secs(10),
+            );
+            return Err(format!(
+                "Firefox asks for a password for the token in the PIN-pad reader: NSS does not \
+                 see CKF_PROTECTED_AUTHENTICATION_PATH on it; module log:\n{log}"
+            )
+            .into());
+        }
+        let failed = PinTrace::parse(&log).failed;
+        if !failed.is_empty() {
+            return Err(format!("the module's C_Login failed: {failed:#?}\n{log}").into());
+        }
+        if !dialog_seen && !firefox.display.windows(PROTECTED_AUTH_DIALOG)?.is_empty() {
+            dialog_seen = true;
+            firefox.display.screenshot_window(
+                PROTECTED_AUTH_DIALOG,
+                &artifact(so, &format!("{name}-dialog"))?,
+                Duration::from_secs(10),
+            )?;
+            pad.gate.open();
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "Firefox did not log in within {STEP:?} (protected authentication window seen: \
+                 {dialog_seen}; VERIFY at the card: {:?}); its log:\n{log}",
+                pad.verifies()
+            )
+            .into());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    pad.gate.open();
+    eprintln!(
+        "firefox-esr: the \"Protected Authentication\" window {} while the card waited for the pad",
+        if dialog_seen { "showed" } else { "did not show" }
+    );
+    pad.assert_pad_login("firefox-esr");
+    server.expect_login(&card, scheme(&card))?;
+    assert!(
+        firefox.display.windows(PIN_DIALOG)?.is_empty(),
+        "Firefox asks for a password after the login"
+    );
+    firefox.screenshot(so, &name)
+}
+
+/// The control of [`pinpad_login`]: the same card in the same PIN-pad reader, the module told
+/// not to use the pad (`CPX_PINPAD=off` in Firefox's environment, docs/pkcs11-module.md): the
+/// token has no protected authentication path, and Firefox must ask for the PIN in its
+/// "Password Required" dialog — the dialog [`pinpad_login`] fails on. Nothing is typed into it;
+/// the keypad's entry stays unused and the card receives no VERIFY. The dialog:
+/// target/ci-artifacts/browser-pinpad-off-firefox-<card>-password-dialog.png.
+pub fn pinpad_off_asks_password(so: &Path, card: Card, tls: Tls) -> Result<(), Failed> {
+    let pad = PadCard::insert(&card)?;
+    let pki = ServerPki::new()?;
+    let server = TlsServer::start(&pki, tls)?;
+    let mut firefox = PolicyFirefox::start_with_env(
+        so,
+        &pki,
+        &format!("{}/", server.origin()),
+        &[],
+        &[("CPX_PINPAD", "off")],
+    )?;
+    wait_until("Firefox's password dialog", STEP, || {
+        if !firefox.proc.running() {
+            return Err(format!("firefox-esr exited:\n{}", read_text(&firefox.log)).into());
+        }
+        Ok(!firefox.display.windows(PIN_DIALOG)?.is_empty())
+    })
+    .map_err(|e| {
+        format!(
+            "{}; with the pad turned off Firefox must ask for the PIN; its log:\n{}",
+            e.message().unwrap_or("?"),
+            read_text(&firefox.log)
+        )
+    })?;
+    firefox.display.screenshot_window(
+        PIN_DIALOG,
+        &artifact(
+            so,
+            &format!("browser-pinpad-off-firefox-{}-password-dialog", card.generation()),
+        )?,
+        Duration::from_secs(10),
+    )?;
+    assert_eq!(pad.keypad_left(), 1, "the pad was used although turned off");
+    assert!(
+        pad.verifies().is_empty(),
+        "the card received a VERIFY with nothing typed: {:?}",
+        pad.verifies()
+    );
+    assert!(
+        !server.any_client_certificate(),
+        "a login without the PIN:\n{}",
+        server.log()
     );
     Ok(())
 }

@@ -128,7 +128,7 @@ impl FileSystem {
     /// access rules and gets the content, a missing one is added, public, under its DF. The FCP a
     /// SELECT answers becomes `fcp` when given. `false` when the DF does not exist or `path` names
     /// a DF.
-    pub(crate) fn put_ef(&mut self, path: &[u16], content: Vec<u8>, fcp: Option<Vec<u8>>) -> bool {
+    pub(crate) fn put_ef(&mut self, path: &[u16], content: Option<Vec<u8>>, fcp: Option<Vec<u8>>) -> bool {
         let Some((&fid, dirs)) = path.split_last() else {
             return false;
         };
@@ -144,7 +144,7 @@ impl FileSystem {
             None => self.add_ef(df, fid, Vec::new(), None, Rules::PUBLIC, Rules::PUBLIC),
         };
         if let Some(f) = self.files.get_mut(idx) {
-            if let Body::Ef { data, .. } = &mut f.body {
+            if let (Body::Ef { data, .. }, Some(content)) = (&mut f.body, content) {
                 *data = content;
             }
             f.recorded_fcp = fcp;

@@ -72,6 +72,8 @@ pub(crate) struct Core {
     /// `choices::SIG_KEY_FRESH_VERIFY`, per image.
     sig_fresh_verify: bool,
     pub(crate) cursor: Cursor,
+    /// Transport limits of a replayed field card ([`crate::LinkImage`]).
+    pub(crate) link_image: crate::LinkImage,
 }
 
 impl Core {
@@ -84,7 +86,8 @@ impl Core {
         pins: Vec<Pin>,
     ) -> Self {
         for f in &image.files {
-            if !fs.put_ef(&f.path, f.content.clone(), f.fcp.clone()) {
+            let content = (!f.fcp_only).then(|| f.content.clone());
+            if !fs.put_ef(&f.path, content, f.fcp.clone()) {
                 log::warn!(
                     "recorded file {:04X?}: no such DF in the card model, left out",
                     f.path
@@ -105,6 +108,7 @@ impl Core {
             challenges: 0,
             sig_fresh_verify: image.sig_key_fresh_verify,
             cursor: Cursor::default(),
+            link_image: image.link,
         }
     }
 

@@ -36,6 +36,8 @@ pub(crate) struct Exchange {
 struct Log {
     purpose: String,
     exchanges: Vec<Exchange>,
+    /// Probing: a `6Cxx` is recorded as the card gave it, not re-issued by the transport.
+    raw_6c: bool,
 }
 
 /// The shared record: the channel writes, the command reads.
@@ -50,6 +52,14 @@ impl Tape {
     /// Tag the exchanges that follow with `purpose`.
     pub(crate) fn purpose(&self, purpose: &str) {
         purpose.clone_into(&mut self.log().purpose);
+    }
+
+    /// While `raw` holds, the card's `6Cxx` answers reach the caller (and the tape) as they are:
+    /// the transport does not send the command again with the Le the card asked for
+    /// ([`ExchangePolicy::reissue_on_6cxx`]). For the probes of how a card answers a READ BINARY
+    /// past the end of a file (docs/card-report.md, `[link]`).
+    pub(crate) fn raw_6c(&self, raw: bool) {
+        self.log().raw_6c = raw;
     }
 
     /// Everything recorded so far.
@@ -99,12 +109,27 @@ pub(crate) fn masked_bytes(command: &Command) -> (Vec<u8>, bool) {
 pub(crate) struct Recording {
     inner: Box<dyn CardChannel>,
     tape: Tape,
+    /// The policy the card layer set; the inner channel gets it, `6Cxx` re-issue off while the
+    /// tape says so.
+    policy: ExchangePolicy,
 }
 
 impl Recording {
     /// Record the exchanges of `inner` on `tape`.
     pub(crate) fn new(inner: Box<dyn CardChannel>, tape: Tape) -> Recording {
-        Recording { inner, tape }
+        let policy = inner.policy();
+        Recording { inner, tape, policy }
+    }
+
+    /// Give the inner channel the card layer's policy, or the probing one.
+    fn apply_policy(&mut self) {
+        let mut policy = self.policy;
+        if self.tape.log().raw_6c {
+            policy.reissue_on_6cxx = false;
+        }
+        if self.inner.policy() != policy {
+            self.inner.set_policy(policy);
+        }
     }
 }
 
@@ -119,17 +144,20 @@ impl CardChannel for Recording {
         self.inner.protocol()
     }
     fn policy(&self) -> ExchangePolicy {
-        self.inner.policy()
+        self.policy
     }
     fn set_policy(&mut self, policy: ExchangePolicy) {
-        self.inner.set_policy(policy);
+        self.policy = policy;
+        self.apply_policy();
     }
     fn transmit(&mut self, command: &Command) -> Result<Response, TransportError> {
+        self.apply_policy();
         let result = self.inner.transmit(command);
         self.tape.record(command, &result);
         result
     }
     fn transaction(&mut self) -> Result<Box<dyn CardTransaction + '_>, TransportError> {
+        self.apply_policy();
         let inner = self.inner.transaction()?;
         Ok(Box::new(RecordingTransaction {
             inner,

@@ -25,6 +25,8 @@ pub(crate) struct ReportFile {
     /// What the card layer could not read (the exchanges show the card's answers).
     pub(crate) problems: Vec<String>,
     pub(crate) pins: Vec<PinSection>,
+    /// Transport facts from the probes (docs/card-report.md, `[link]`).
+    pub(crate) link: LinkSection,
     pub(crate) probes: Vec<ProbeSection>,
     pub(crate) redactions: Vec<Redaction>,
     pub(crate) files: Vec<FileSection>,
@@ -66,6 +68,18 @@ pub(crate) struct PinSection {
 }
 
 /// What the card answered to a read-only probe (the bytes are in the exchanges).
+/// `[link]`: how the card answered at the edges of its transport; a fact the probes could not
+/// establish is left out.
+#[derive(Serialize, Default)]
+pub(crate) struct LinkSection {
+    /// The largest READ BINARY Le found answered whole: 256, or 231 (0xE7) when 256 was refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) read_binary_max: Option<u16>,
+    /// The answer to a READ BINARY past the end of a file: `6Cxx`, `6282`, `6700` or `6B00`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) read_past_end: Option<String>,
+}
+
 #[derive(Serialize)]
 pub(crate) struct ProbeSection {
     /// Absolute path selected.

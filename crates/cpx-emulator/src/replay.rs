@@ -504,7 +504,7 @@ fn fcp_size(fcp: &[u8]) -> Option<usize> {
     }))
 }
 
-/// The content a probe read: the data of the `9000` answer to the READ BINARY at offset 0 that
+/// The content a probe read: the data of the `9000` (or `6282`) answer to the READ BINARY at offset 0 that
 /// right follows a SELECT by path (P1 08 or 09) of `path`, unless the report redacted it (the
 /// PAN of EF.SN.ICC then comes from the serial, as for any image).
 fn probe_read(r: &Report, path: &[u16]) -> Option<Vec<u8>> {
@@ -540,7 +540,8 @@ fn probe_read(r: &Report, path: &[u16]) -> Option<Vec<u8>> {
         let exchange = r.exchanges.get(i + 1).filter(|e| !e.redacted)?;
         let answer = hex::decode(exchange.response.as_deref()?).ok()?;
         let (content, sw) = answer.split_at(answer.len().checked_sub(2)?);
-        (sw == [0x90, 0x00]).then(|| content.to_vec())
+        // 6282: the whole file and "end reached before Le bytes" (a probe asks 256).
+        (sw == [0x90, 0x00] || sw == [0x62, 0x82]).then(|| content.to_vec())
     })
 }
 

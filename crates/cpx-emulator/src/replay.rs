@@ -27,9 +27,15 @@
 //!   ([`CardImage::absent`]); a file a probe read whole (EF.DIR, EF.ATR, EF.SN.ICC) is served
 //!   with the bytes and FCP recorded.
 //!
+//! - `[link]`: the READ BINARY and GET RESPONSE chunk limits and the answer to a READ BINARY past
+//!   the end of a file ([`LinkImage`]);
+//! - for a hand-written report of a public trace (test-vectors/reports/opensc-*.toml), `[model]
+//!   image`: the built-in image whose keys, certificates and data objects fill what the trace
+//!   does not show; a probe with an FCP and no READ BINARY gives the file that FCP over the
+//!   model's content.
+//!
 //! Not replayed yet: a recorded directory whose DF the card model lacks (its files are left out,
-//! with a warning), the answer to a READ BINARY past the end, the chunk sizes of READ BINARY and
-//! GET RESPONSE.
+//! with a warning), the SE numbers and MSE forms a card accepts.
 
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
@@ -547,11 +553,7 @@ fn probe_read(r: &Report, path: &[u16]) -> Option<Vec<u8>> {
 
 /// Whether `command` is a SELECT of the MF (by FID or path `3F00`) or of an application by AID.
 fn selects_mf(command: &[u8]) -> bool {
-    match command {
-        [_, 0xA4, 0x04, ..] => true,
-        [_, 0xA4, _, _, 2, 0x3F, 0x00, ..] => true,
-        _ => false,
-    }
+    matches!(command, [_, 0xA4, 0x04, ..] | [_, 0xA4, _, _, 2, 0x3F, 0x00, ..])
 }
 
 /// The key references of the recorded PrKDF, by key label: PKCS#15 PrivateKeyObject { common

@@ -125,6 +125,22 @@ fn trace(stem: &str, serial: &str) -> Result<(), Failed> {
             "{stem}: no MSE naming key {reference:02X}"
         );
     }
+    // A 256-byte signature on T=0 as GH#2275 shows it: `61 00`, `C0 E7` → `61 19`, `C0 19` →
+    // `9000` (docs/card-spec.md §2.3).
+    let ex = wire.exchanges();
+    let sequence = ex.windows(3).any(|w| {
+        w[0].1 == [0x61, 0x00]
+            && w[1].0 == [0x00, 0xC0, 0x00, 0x00, 0xE7]
+            && w[1].1.len() == 0xE7 + 2
+            && w[1].1.ends_with(&[0x61, 0x19])
+            && w[2].0 == [0x00, 0xC0, 0x00, 0x00, 0x19]
+            && w[2].1.len() == 0x19 + 2
+            && w[2].1.ends_with(&[0x90, 0x00])
+    });
+    assert!(
+        sequence,
+        "{stem}: no signature fetched as 61 00 / C0 E7 / 61 19 / C0 19"
+    );
     if stem == "opensc-2223-cps3" {
         // EF.DIR's FCP as the trace shows it (access rules 7B 45 FF FF FF 45 00), not the model's.
         let fcp = "62258002006582010183022F008801F0A1128C077B45FFFFFF45009C077BFFFFFFFFFF008A0105";

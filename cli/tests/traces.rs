@@ -52,6 +52,10 @@ fn main() -> ExitCode {
             "link_get_response_max_the_driver_fetches_within_it",
             get_response_max,
         ));
+        trials.push(Trial::test(
+            "cpx_report_records_the_t0_steps_as_the_trace_shows_them",
+            report_wire,
+        ));
         for form in ["6Cxx", "6282", "6700", "6B00"] {
             trials.push(Trial::test(
                 format!("link_read_past_end_{form}_is_served_and_tolerated"),
@@ -371,5 +375,61 @@ fn read_past_end(form: &str) -> Result<(), Failed> {
             .collect::<Vec<_>>()
             .join("\n")
     );
+    Ok(())
+}
+
+/// `cpx report` on the replayed #2275 card records the T=0 steps below its joined answers
+/// (`[[wire]]`), and they are the trace's: `00 A4 09 04 04 3F00D003` → `61 27`, then
+/// `00 C0 00 00 27` → the real FCP; the PIN counter query → `61 18`, `00 C0 00 00 18` → the
+/// real DOCP. Only such steps are written (every entry announces data or follows one that does).
+fn report_wire() -> Result<(), Failed> {
+    let (lease, _slot, _wire) = replay("opensc-2275-cps3", "")?;
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("report.toml");
+    let out = run(
+        &["report", "--reader", &lease.name, "-o", file.to_str().unwrap()],
+        "",
+    );
+    expect_code(&out, 0);
+    let report: toml::Value = toml::from_str(&std::fs::read_to_string(&file)?)?;
+    let wire: Vec<(String, String)> = report["wire"]
+        .as_array()
+        .ok_or("no [[wire]] in the report")?
+        .iter()
+        .map(|e| {
+            (
+                e["command"].as_str().unwrap_or_default().to_owned(),
+                e["response"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let trace: toml::Value = toml::from_str(&std::fs::read_to_string(trace_path("opensc-2275-cps3"))?)?;
+    let step = |i: usize| {
+        let e = &trace["wire"][i];
+        (
+            e["command"].as_str().unwrap().to_owned(),
+            e["response"].as_str().unwrap().to_owned(),
+        )
+    };
+    // The trace's wire: 0/1 EF.SN.ICC's select and GET RESPONSE, 7/8 the PIN counter query.
+    for pair in [[step(0), step(1)], [step(7), step(8)]] {
+        assert!(
+            wire.windows(2)
+                .any(|w| w[0].1 == pair[0].1 && w[0].0.starts_with(&pair[0].0) && w[1] == pair[1]),
+            "the report's wire lacks {pair:?}: {wire:#?}"
+        );
+    }
+    let announces = |r: &str| {
+        matches!(
+            r.get(r.len().saturating_sub(4)..r.len().saturating_sub(2)),
+            Some("61" | "6C" | "9F")
+        )
+    };
+    for (i, (c, r)) in wire.iter().enumerate() {
+        assert!(
+            announces(r) || (i > 0 && announces(&wire[i - 1].1)),
+            "a wire entry that is no T=0 step: {c} {r}"
+        );
+    }
     Ok(())
 }

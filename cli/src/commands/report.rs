@@ -13,13 +13,13 @@ use cpx_transport::{CardChannel, Pcsc};
 
 use crate::error::CliError;
 use crate::output::{self, Format};
-use crate::record::{Exchange, Recording, Tape};
+use crate::record::{Exchange, Recording, Tape, masked_raw};
 use crate::redact;
 use crate::secrets::{SecretArgs, Secrets};
 use crate::session::{ReaderArg, Session, generation_name, interface_name};
 use crate::view::report::{
     CardSection, ExchangeSection, FORMAT, FileSection, LinkSection, PinSection, ProbeSection, ReaderSection,
-    Redaction, ReportFile, SEND_TO, Summary, print_text,
+    Redaction, ReportFile, SEND_TO, Summary, WireSection, print_text,
 };
 
 /// JSON schema version of `cpx report --json` (docs/cli-json.md).
@@ -90,6 +90,8 @@ pub(crate) fn run(args: ReportArgs, format: Format) -> Result<(), CliError> {
         Err(e) => (Vec::new(), Some(e.to_string())),
     };
     let tape = Tape::default();
+    // The T=0 steps (61xx, GET RESPONSE, 6Cxx) below the card layer's joined answers.
+    channel.set_wire_tap(Some(tape.wire_tap()));
     tape.purpose("identify and open (EF.SN.ICC, EF.DIR, TokenInfo)");
     let card = Card::open(Box::new(Recording::new(Box::new(channel), tape.clone())))?;
     let mut session = Session { card, auto };
@@ -328,6 +330,25 @@ pub(crate) fn run(args: ReportArgs, format: Format) -> Result<(), CliError> {
         .iter()
         .map(|e| redact_exchange(e, &blobs))
         .collect::<Vec<_>>();
+    let wire_sections = tape
+        .wire_steps()
+        .into_iter()
+        .map(|(command, response)| {
+            let e = Exchange {
+                purpose: String::new(),
+                masked: masked_raw(&command) != command || matches!(command.get(1), Some(0x20 | 0x24 | 0x2C)),
+                command,
+                response: Some(response),
+                error: None,
+            };
+            let s = redact_exchange(&e, &blobs);
+            WireSection {
+                command: s.command,
+                response: s.response.unwrap_or_default(),
+                redacted: s.redacted,
+            }
+        })
+        .collect::<Vec<_>>();
     let redactions: Vec<Redaction> = blobs
         .iter()
         .filter(|b| b.written != b.original)
@@ -383,6 +404,7 @@ pub(crate) fn run(args: ReportArgs, format: Format) -> Result<(), CliError> {
         redactions: redactions.clone(),
         files: file_sections,
         exchanges: exchange_sections,
+        wire: wire_sections,
     };
     let text = toml::to_string(&report).map_err(|e| CliError::Output(e.to_string()))?;
     // Card text (labels) is made safe where it is parsed; TOML escapes C0 controls but may

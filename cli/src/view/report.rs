@@ -31,6 +31,19 @@ pub(crate) struct ReportFile {
     pub(crate) redactions: Vec<Redaction>,
     pub(crate) files: Vec<FileSection>,
     pub(crate) exchanges: Vec<ExchangeSection>,
+    /// The T=0 steps below the joined exchanges (docs/card-report.md, `[[wire]]`).
+    pub(crate) wire: Vec<WireSection>,
+}
+
+/// One APDU and its answer as on the wire: a `61xx` / `6Cxx` / `9Fxx` answer or the command that
+/// followed it (GET RESPONSE, or the command sent again with the card's Le).
+#[derive(Serialize)]
+pub(crate) struct WireSection {
+    pub(crate) command: String,
+    pub(crate) response: String,
+    /// Personal bytes of the answer replaced by placeholders.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) redacted: bool,
 }
 
 #[derive(Serialize)]

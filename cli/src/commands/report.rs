@@ -19,7 +19,7 @@ use crate::secrets::{SecretArgs, Secrets};
 use crate::session::{ReaderArg, Session, generation_name, interface_name};
 use crate::view::report::{
     CardSection, ExchangeSection, FORMAT, FileSection, LinkSection, PinSection, ProbeSection, ReaderSection,
-    Redaction, ReportFile, SEND_TO, Summary, WireSection, print_text,
+    Redaction, ReportFile, SEND_TO, SecurityEnvironmentSection, Summary, WireSection, print_text,
 };
 
 /// JSON schema version of `cpx report --json` (docs/cli-json.md).
@@ -270,6 +270,22 @@ pub(crate) fn run(args: ReportArgs, format: Format) -> Result<(), CliError> {
     }
     tape.raw_6c(false);
 
+    // The security environments the card has (crates/cpx-emulator/CHOICES.md: SE numbers):
+    // GET DATA of SE #1 to #5 from the MF, read-only.
+    tape.purpose("security environments (GET DATA, read-only)");
+    let security_environments = nonfatal(
+        session.card.probe_security_environments(&[1, 2, 3, 4, 5]),
+        &mut problems,
+    )?
+    .unwrap_or_default()
+    .into_iter()
+    .map(|(number, sw, data)| SecurityEnvironmentSection {
+        number,
+        sw: format!("{sw:04X}"),
+        data: (!data.is_empty()).then(|| hex::encode_upper(&data)),
+    })
+    .collect();
+
     let files = session.card.pkcs15_files().clone();
     let exchanges = tape.exchanges();
     let card = &session.card;
@@ -400,6 +416,7 @@ pub(crate) fn run(args: ReportArgs, format: Format) -> Result<(), CliError> {
         problems: problems.clone(),
         pins,
         link,
+        security_environments,
         probes,
         redactions: redactions.clone(),
         files: file_sections,

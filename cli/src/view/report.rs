@@ -27,6 +27,8 @@ pub(crate) struct ReportFile {
     pub(crate) pins: Vec<PinSection>,
     /// Transport facts from the probes (docs/card-report.md, `[link]`).
     pub(crate) link: LinkSection,
+    /// GET DATA of each security environment (docs/card-report.md).
+    pub(crate) security_environments: Vec<SecurityEnvironmentSection>,
     pub(crate) probes: Vec<ProbeSection>,
     pub(crate) redactions: Vec<Redaction>,
     pub(crate) files: Vec<FileSection>,
@@ -91,6 +93,17 @@ pub(crate) struct LinkSection {
     /// The answer to a READ BINARY past the end of a file: `6Cxx`, `6282`, `6700` or `6B00`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) read_past_end: Option<String>,
+}
+
+/// What the card answered to a read of one security environment.
+#[derive(Serialize)]
+pub(crate) struct SecurityEnvironmentSection {
+    pub(crate) number: u8,
+    /// `9000`, or e.g. `6A88` (no such SE).
+    pub(crate) sw: String,
+    /// The answer's data (`70 { BF FB <n> { 7B { CRTs } } }`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) data: Option<String>,
 }
 
 #[derive(Serialize)]

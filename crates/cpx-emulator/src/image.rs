@@ -171,6 +171,10 @@ pub struct CardImage {
     /// Transport limits a field card showed (a replayed report's `[link]`); the default is the
     /// card model's behaviour.
     pub link: LinkImage,
+    /// Security environments a field card answered for (a replayed report's
+    /// `[[security_environments]]`): number, and the CRTs of its `7B` template, or `None` when
+    /// the card has no such SE (`6A88`). A number not listed keeps the card model's answer.
+    pub security_environments: Vec<(u8, Option<Vec<u8>>)>,
 }
 
 /// How a card answers at the edges of its transport: chunk limits and READ BINARY past the end
@@ -556,6 +560,7 @@ impl CardImage {
             files: Vec::new(),
             absent: Vec::new(),
             link: LinkImage::default(),
+            security_environments: Vec::new(),
         })
     }
 

@@ -35,7 +35,8 @@
 //!   model's content.
 //!
 //! Not replayed yet: a recorded directory whose DF the card model lacks (its files are left out,
-//! with a warning), the SE numbers and MSE forms a card accepts.
+//! with a warning), the MSE forms a card accepts; SEs only as GET DATA answers
+//! (`[[security_environments]]`, [`CardImage::security_environments`]).
 
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
@@ -73,6 +74,8 @@ struct Report {
     #[serde(default)]
     link: LinkPart,
     #[serde(default)]
+    security_environments: Vec<SePart>,
+    #[serde(default)]
     model: Option<ModelPart>,
 }
 
@@ -82,6 +85,14 @@ struct LinkPart {
     read_binary_max: Option<u16>,
     get_response_max: Option<u16>,
     read_past_end: Option<String>,
+}
+
+/// `[[security_environments]]`: the card's answer to GET DATA of one SE.
+#[derive(Deserialize)]
+struct SePart {
+    number: u8,
+    sw: String,
+    data: Option<String>,
 }
 
 /// `[model]`: what a public trace does not show, filled from a built-in image.
@@ -263,6 +274,7 @@ pub fn image_from_report(text: &str) -> Result<CardImage, ImageError> {
         }
     }
     let link = link_image(&r.link)?;
+    let security_environments = security_environments(&r.security_environments)?;
     let mut files = recorded_files(&r, &reissued)?;
     let absent = probed_files(&r, &mut files)?;
     let ef_actua = r
@@ -294,7 +306,35 @@ pub fn image_from_report(text: &str) -> Result<CardImage, ImageError> {
         files,
         absent,
         link,
+        security_environments,
     })
+}
+
+/// `[[security_environments]]`: `9000` with `70 { BF FB <n> { 7B { CRTs } } }` gives the SE
+/// (its CRTs); `6A88` (or `6A80`, `6A82`: not found) gives none; another answer leaves the
+/// model's (docs/card-report.md).
+fn security_environments(ses: &[SePart]) -> Result<Vec<(u8, Option<Vec<u8>>)>, ImageError> {
+    let mut out = Vec::new();
+    for se in ses {
+        let field = format!("security_environments.{}", se.number);
+        match se.sw.as_str() {
+            "9000" => {
+                let data = unhex(&field, se.data.as_deref().unwrap_or_default())?;
+                let crts = tlv::read(&data)
+                    .filter(|(t, _)| t.tag == [0x70])
+                    .and_then(|(t, _)| tlv::read(t.value))
+                    .filter(|(t, _)| t.tag == [0xBF, 0xFB, se.number])
+                    .and_then(|(t, _)| tlv::read(t.value))
+                    .filter(|(t, _)| t.tag == [0x7B])
+                    .map(|(t, _)| t.value.to_vec())
+                    .ok_or_else(|| bad(&field, "not 70 { BF FB <n> { 7B … } }"))?;
+                out.push((se.number, Some(crts)));
+            }
+            "6A88" | "6A80" | "6A82" => out.push((se.number, None)),
+            _ => {}
+        }
+    }
+    Ok(out)
 }
 
 /// `[link]`, checked: chunk limits 1..=256, a past-end answer the emulator can give.

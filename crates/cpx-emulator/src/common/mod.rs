@@ -74,6 +74,8 @@ pub(crate) struct Core {
     pub(crate) cursor: Cursor,
     /// Transport limits of a replayed field card ([`crate::LinkImage`]).
     pub(crate) link_image: crate::LinkImage,
+    /// A replayed field card's security environments ([`CardImage::security_environments`]).
+    pub(crate) security_environments: Vec<(u8, Option<Vec<u8>>)>,
 }
 
 impl Core {
@@ -109,6 +111,7 @@ impl Core {
             sig_fresh_verify: image.sig_key_fresh_verify,
             cursor: Cursor::default(),
             link_image: image.link,
+            security_environments: image.security_environments.clone(),
         }
     }
 

@@ -174,8 +174,12 @@ pub struct CardImage {
     /// Security environments a field card answered for (a replayed report's
     /// `[[security_environments]]`): number, and the CRTs of its `7B` template, or `None` when
     /// the card has no such SE (`6A88`). A number not listed keeps the card model's answer.
-    pub security_environments: Vec<(u8, Option<Vec<u8>>)>,
+    pub security_environments: Vec<RecordedSe>,
 }
+
+/// One security environment of a field card: its number, and the CRTs of its `7B` template, or
+/// `None` when the card answered that it has no such SE.
+pub type RecordedSe = (u8, Option<Vec<u8>>);
 
 /// How a card answers at the edges of its transport: chunk limits and READ BINARY past the end
 /// (docs/card-report.md, `[link]`). `None` everywhere = the card model's choices

@@ -313,7 +313,7 @@ pub fn image_from_report(text: &str) -> Result<CardImage, ImageError> {
 /// `[[security_environments]]`: `9000` with `70 { BF FB <n> { 7B { CRTs } } }` gives the SE
 /// (its CRTs); `6A88` (or `6A80`, `6A82`: not found) gives none; another answer leaves the
 /// model's (docs/card-report.md).
-fn security_environments(ses: &[SePart]) -> Result<Vec<(u8, Option<Vec<u8>>)>, ImageError> {
+fn security_environments(ses: &[SePart]) -> Result<Vec<crate::image::RecordedSe>, ImageError> {
     let mut out = Vec::new();
     for se in ses {
         let field = format!("security_environments.{}", se.number);

@@ -75,7 +75,7 @@ pub(crate) struct Core {
     /// Transport limits of a replayed field card ([`crate::LinkImage`]).
     pub(crate) link_image: crate::LinkImage,
     /// A replayed field card's security environments ([`CardImage::security_environments`]).
-    pub(crate) security_environments: Vec<(u8, Option<Vec<u8>>)>,
+    pub(crate) security_environments: Vec<crate::image::RecordedSe>,
 }
 
 impl Core {

@@ -34,8 +34,9 @@
 //!   does not show; a probe with an FCP and no READ BINARY gives the file that FCP over the
 //!   model's content.
 //!
-//! Not replayed yet: a recorded directory whose DF the card model lacks (its files are left out,
-//! with a warning), the MSE forms a card accepts; SEs only as GET DATA answers
+//! A DF of a recorded path that the card model lacks is created (public, no AID).
+//!
+//! Not replayed yet: the MSE forms a card accepts; SEs only as GET DATA answers
 //! (`[[security_environments]]`, [`CardImage::security_environments`]).
 
 use rand_chacha::ChaCha20Rng;

@@ -91,7 +91,7 @@ impl Core {
             let content = (!f.fcp_only).then(|| f.content.clone());
             if !fs.put_ef(&f.path, content, f.fcp.clone()) {
                 log::warn!(
-                    "recorded file {:04X?}: no such DF in the card model, left out",
+                    "recorded file {:04X?}: its path goes through an EF, left out",
                     f.path
                 );
             }

@@ -36,6 +36,11 @@ pub(crate) struct Exchange {
 struct Log {
     purpose: String,
     exchanges: Vec<Exchange>,
+    /// Probing: a `6Cxx` is recorded as the card gave it, not re-issued by the transport.
+    raw_6c: bool,
+    /// Every APDU as it went to the card and its answer as it came back (the transport's wire
+    /// tap), PIN data masked.
+    wire: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 /// The shared record: the channel writes, the command reads.
@@ -50,6 +55,36 @@ impl Tape {
     /// Tag the exchanges that follow with `purpose`.
     pub(crate) fn purpose(&self, purpose: &str) {
         purpose.clone_into(&mut self.log().purpose);
+    }
+
+    /// While `raw` holds, the card's `6Cxx` answers reach the caller (and the tape) as they are:
+    /// the transport does not send the command again with the Le the card asked for
+    /// ([`ExchangePolicy::reissue_on_6cxx`]). For the probes of how a card answers a READ BINARY
+    /// past the end of a file (docs/card-report.md, `[link]`).
+    pub(crate) fn raw_6c(&self, raw: bool) {
+        self.log().raw_6c = raw;
+    }
+
+    /// The wire tap to give the PC/SC channel ([`CardChannel::set_wire_tap`]): what it sees goes
+    /// to this tape, PIN data masked ([`masked_raw`]).
+    pub(crate) fn wire_tap(&self) -> cpx_transport::WireTap {
+        let tape = self.clone();
+        std::sync::Arc::new(move |command: &[u8], response: &[u8]| {
+            tape.log().wire.push((masked_raw(command), response.to_vec()));
+        })
+    }
+
+    /// The T=0 steps below the joined answers: every wire exchange answered `61xx`, `6Cxx` or
+    /// `9Fxx`, and the one after each (its GET RESPONSE, or the command sent again).
+    pub(crate) fn wire_steps(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let log = self.log();
+        let announces = |r: &[u8]| r.len() >= 2 && matches!(r[r.len() - 2], 0x61 | 0x6C | 0x9F);
+        log.wire
+            .iter()
+            .enumerate()
+            .filter(|(i, (_, r))| announces(r) || i.checked_sub(1).is_some_and(|j| announces(&log.wire[j].1)))
+            .map(|(_, e)| e.clone())
+            .collect()
     }
 
     /// Everything recorded so far.
@@ -95,16 +130,42 @@ pub(crate) fn masked_bytes(command: &Command) -> (Vec<u8>, bool) {
     }
 }
 
+/// A command APDU's bytes as [`masked_bytes`] would write them: the data field of a PIN
+/// command replaced by [`PIN_MASK`] bytes (short APDUs: Lc in byte 5).
+pub(crate) fn masked_raw(command: &[u8]) -> Vec<u8> {
+    let mut out = command.to_vec();
+    if let [_, 0x20 | 0x24 | 0x2C, _, _, lc, ..] = *command {
+        let end = (5 + usize::from(lc)).min(out.len());
+        out[5.min(end)..end].fill(PIN_MASK);
+    }
+    out
+}
+
 /// A [`CardChannel`] that records every exchange on a [`Tape`].
 pub(crate) struct Recording {
     inner: Box<dyn CardChannel>,
     tape: Tape,
+    /// The policy the card layer set; the inner channel gets it, `6Cxx` re-issue off while the
+    /// tape says so.
+    policy: ExchangePolicy,
 }
 
 impl Recording {
     /// Record the exchanges of `inner` on `tape`.
     pub(crate) fn new(inner: Box<dyn CardChannel>, tape: Tape) -> Recording {
-        Recording { inner, tape }
+        let policy = inner.policy();
+        Recording { inner, tape, policy }
+    }
+
+    /// Give the inner channel the card layer's policy, or the probing one.
+    fn apply_policy(&mut self) {
+        let mut policy = self.policy;
+        if self.tape.log().raw_6c {
+            policy.reissue_on_6cxx = false;
+        }
+        if self.inner.policy() != policy {
+            self.inner.set_policy(policy);
+        }
     }
 }
 
@@ -119,17 +180,20 @@ impl CardChannel for Recording {
         self.inner.protocol()
     }
     fn policy(&self) -> ExchangePolicy {
-        self.inner.policy()
+        self.policy
     }
     fn set_policy(&mut self, policy: ExchangePolicy) {
-        self.inner.set_policy(policy);
+        self.policy = policy;
+        self.apply_policy();
     }
     fn transmit(&mut self, command: &Command) -> Result<Response, TransportError> {
+        self.apply_policy();
         let result = self.inner.transmit(command);
         self.tape.record(command, &result);
         result
     }
     fn transaction(&mut self) -> Result<Box<dyn CardTransaction + '_>, TransportError> {
+        self.apply_policy();
         let inner = self.inner.transaction()?;
         Ok(Box::new(RecordingTransaction {
             inner,
@@ -144,6 +208,9 @@ impl CardChannel for Recording {
     }
     fn reader_features(&mut self) -> Result<ReaderFeatures, TransportError> {
         self.inner.reader_features()
+    }
+    fn set_wire_tap(&mut self, tap: Option<cpx_transport::WireTap>) {
+        self.inner.set_wire_tap(tap);
     }
 }
 
@@ -191,5 +258,23 @@ mod tests {
         );
         let read = Command::new(0x00, 0xB0, 0x00, 0x00).with_le(256).unwrap();
         assert_eq!(masked_bytes(&read), (hex::decode("00B0000000").unwrap(), false));
+        // The wire's raw bytes, masked alike; a 4-byte VERIFY and a short one do not panic.
+        let raw = hex::decode("002000010831323334FFFFFFFF").unwrap();
+        assert_eq!(
+            masked_raw(&raw),
+            hex::decode("00200001082A2A2A2A2A2A2A2A").unwrap()
+        );
+        assert_eq!(
+            masked_raw(&hex::decode("00200001").unwrap()),
+            hex::decode("00200001").unwrap()
+        );
+        assert_eq!(
+            masked_raw(&hex::decode("0020000108313233").unwrap()),
+            hex::decode("00200001082A2A2A").unwrap()
+        );
+        assert_eq!(
+            masked_raw(&hex::decode("00B0000000").unwrap()),
+            hex::decode("00B0000000").unwrap()
+        );
     }
 }

@@ -33,6 +33,10 @@ fn main() -> ExitCode {
             .collect();
         trials.push(Trial::test("replay_moved_certificate_file", moved_certificate));
         trials.push(Trial::test("replay_probes_absent_and_read_files", probes));
+        trials.push(Trial::test(
+            "replay_application_df_the_model_lacks",
+            other_application_df,
+        ));
         trials.push(Trial::test("replay_other_signature_key_reference_cps3", || {
             other_key_reference(
                 "cps3-doctor",
@@ -92,6 +96,41 @@ fn move_signature_certificate(report: String) -> String {
         .replace("8302A001", "8302A00F");
     assert_ne!(moved, report);
     moved
+}
+
+/// A CPS4 report whose PKCS#15 application is DF 3F00/0005, not the model's 0001 (EF.DIR's path,
+/// the ODF's paths, every recorded file's path): the replayed card gets that DF, answers like the
+/// original, and the stack, which finds the application in EF.DIR on a CPS4 (docs/card-spec.md
+/// §10.3), works in 0005 and never selects a file of 0001. (A CPS3 contact card's application is
+/// 3F00/0001 for the driver, a real-trace fact, docs/card-spec.md §1.4: not such a case.)
+fn other_application_df() -> Result<(), Failed> {
+    let wire = replay("cps4-doctor", |r| {
+        let moved = r
+            .replace("3F000001", "3F000005")
+            .replace("3F00/0001", "3F00/0005");
+        assert_ne!(moved, r);
+        moved
+    })?;
+    // CPS4: SELECT by path from the MF without 3F00, P1 08 (docs/card-spec.md §2.2).
+    let selects = |df: [u8; 2]| {
+        wire.commands()
+            .iter()
+            .filter(|c| c.get(1) == Some(&0xA4) && c.get(2) == Some(&0x08) && c.len() > 7 && c[5..7] == df)
+            .count()
+    };
+    let all: Vec<String> = wire
+        .commands()
+        .iter()
+        .filter(|c| c.get(1) == Some(&0xA4))
+        .map(hex::encode_upper)
+        .collect();
+    assert!(selects([0x00, 0x05]) > 0, "DF 0005 never selected: {all:?}");
+    assert_eq!(
+        selects([0x00, 0x01]),
+        0,
+        "the model's DF 0001 was selected: {all:?}"
+    );
+    Ok(())
 }
 
 /// `cpx emulate --card report.toml`: the command maintainers run. The card it inserts answers

@@ -13,17 +13,21 @@ use cpx_transport::{CardChannel, Pcsc};
 
 use crate::error::CliError;
 use crate::output::{self, Format};
-use crate::record::{Exchange, Recording, Tape};
+use crate::record::{Exchange, Recording, Tape, masked_raw};
 use crate::redact;
 use crate::secrets::{SecretArgs, Secrets};
 use crate::session::{ReaderArg, Session, generation_name, interface_name};
 use crate::view::report::{
-    CardSection, ExchangeSection, FORMAT, FileSection, PinSection, ProbeSection, ReaderSection, Redaction,
-    ReportFile, SEND_TO, Summary, print_text,
+    CardSection, ExchangeSection, FORMAT, FileSection, LinkSection, PinSection, ProbeSection, ReaderSection,
+    Redaction, ReportFile, SEND_TO, SecurityEnvironmentSection, Summary, WireSection, print_text,
 };
 
 /// JSON schema version of `cpx report --json` (docs/cli-json.md).
 const VERSION: u32 = 1;
+
+/// The smallest READ BINARY chunk a CPx driver asks (0xE7, the official module's CPS3
+/// `max_recv_size`, docs/card-spec.md §2.3): the second chunk probe when 256 bytes are refused.
+const DRIVER_CHUNK: u16 = 0xE7;
 
 /// Arguments of `cpx report`.
 #[derive(Debug, Args)]
@@ -86,6 +90,8 @@ pub(crate) fn run(args: ReportArgs, format: Format) -> Result<(), CliError> {
         Err(e) => (Vec::new(), Some(e.to_string())),
     };
     let tape = Tape::default();
+    // The T=0 steps (61xx, GET RESPONSE, 6Cxx) below the card layer's joined answers.
+    channel.set_wire_tap(Some(tape.wire_tap()));
     tape.purpose("identify and open (EF.SN.ICC, EF.DIR, TokenInfo)");
     let card = Card::open(Box::new(Recording::new(Box::new(channel), tape.clone())))?;
     let mut session = Session { card, auto };
@@ -211,16 +217,48 @@ pub(crate) fn run(args: ReportArgs, format: Format) -> Result<(), CliError> {
         }
     }
     // A READ BINARY of 256 bytes of the first certificate: the card's chunk limit.
+    let mut has_cert_probe = false;
     if let Some(path) = reads
         .iter()
         .find(|r| r.kind == "certificate" && r.result.is_ok())
         .and_then(|r| r.path.clone())
     {
         probe_targets.push((ProbeBase::Mf, path, Some(256)));
+        has_cert_probe = true;
     }
     let mut probes = Vec::new();
-    for (base, path, le) in probe_targets {
+    let mut link = LinkSection::default();
+    // The card's own answer to a READ BINARY past the end (6Cxx on T=0 is not re-issued here).
+    tape.raw_6c(true);
+    let last = probe_targets.len().saturating_sub(1);
+    let mut queue: std::collections::VecDeque<_> = probe_targets
+        .into_iter()
+        .enumerate()
+        .map(|(i, (base, path, le))| (has_cert_probe && i == last, base, path, le))
+        .collect();
+    while let Some((certificate, base, path, le)) = queue.pop_front() {
         if let Some(p) = nonfatal(session.card.probe_file(base, &path, le), &mut problems)? {
+            if let (Some((sw, data)), Some(le)) = (&p.read, le) {
+                if certificate && *sw == 0x9000 && data.len() == usize::from(le) {
+                    // The first certificate is longer than 256 bytes: a whole chunk answered.
+                    link.read_binary_max = Some(le);
+                } else if certificate && le > DRIVER_CHUNK && matches!(*sw, 0x6700 | 0x6C00..=0x6CFF) {
+                    // Refused: does the card answer the smallest chunk a driver uses?
+                    queue.push_back((true, base, path.clone(), Some(DRIVER_CHUNK)));
+                } else if certificate && *sw == 0x9000 && le == DRIVER_CHUNK {
+                    link.read_binary_max = Some(le);
+                } else if !certificate && *sw != 0x9000 {
+                    // A file shorter than the Le asked (EF.DIR, EF.ATR, EF.SN.ICC).
+                    if link.read_past_end.is_none() {
+                        link.read_past_end =
+                            cpx_emulator::PastEnd::from_sw(*sw).map(|f| f.as_str().to_owned());
+                    }
+                    // `6Cxx`: read it again with the length the card gave, for its bytes.
+                    if let 0x6C01..=0x6CFF = *sw {
+                        queue.push_front((false, base, path.clone(), Some(*sw & 0xFF)));
+                    }
+                }
+            }
             probes.push(ProbeSection {
                 path: path_text(&p.path),
                 select_sw: format!("{:04X}", p.select_sw),
@@ -230,6 +268,23 @@ pub(crate) fn run(args: ReportArgs, format: Format) -> Result<(), CliError> {
             });
         }
     }
+    tape.raw_6c(false);
+
+    // The security environments the card has (crates/cpx-emulator/CHOICES.md: SE numbers):
+    // GET DATA of SE #1 to #5 from the MF, read-only.
+    tape.purpose("security environments (GET DATA, read-only)");
+    let security_environments = nonfatal(
+        session.card.probe_security_environments(&[1, 2, 3, 4, 5]),
+        &mut problems,
+    )?
+    .unwrap_or_default()
+    .into_iter()
+    .map(|(number, sw, data)| SecurityEnvironmentSection {
+        number,
+        sw: format!("{sw:04X}"),
+        data: (!data.is_empty()).then(|| hex::encode_upper(&data)),
+    })
+    .collect();
 
     let files = session.card.pkcs15_files().clone();
     let exchanges = tape.exchanges();
@@ -291,6 +346,25 @@ pub(crate) fn run(args: ReportArgs, format: Format) -> Result<(), CliError> {
         .iter()
         .map(|e| redact_exchange(e, &blobs))
         .collect::<Vec<_>>();
+    let wire_sections = tape
+        .wire_steps()
+        .into_iter()
+        .map(|(command, response)| {
+            let e = Exchange {
+                purpose: String::new(),
+                masked: masked_raw(&command) != command || matches!(command.get(1), Some(0x20 | 0x24 | 0x2C)),
+                command,
+                response: Some(response),
+                error: None,
+            };
+            let s = redact_exchange(&e, &blobs);
+            WireSection {
+                command: s.command,
+                response: s.response.unwrap_or_default(),
+                redacted: s.redacted,
+            }
+        })
+        .collect::<Vec<_>>();
     let redactions: Vec<Redaction> = blobs
         .iter()
         .filter(|b| b.written != b.original)
@@ -341,10 +415,13 @@ pub(crate) fn run(args: ReportArgs, format: Format) -> Result<(), CliError> {
         },
         problems: problems.clone(),
         pins,
+        link,
+        security_environments,
         probes,
         redactions: redactions.clone(),
         files: file_sections,
         exchanges: exchange_sections,
+        wire: wire_sections,
     };
     let text = toml::to_string(&report).map_err(|e| CliError::Output(e.to_string()))?;
     // Card text (labels) is made safe where it is parsed; TOML escapes C0 controls but may

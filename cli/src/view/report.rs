@@ -25,10 +25,27 @@ pub(crate) struct ReportFile {
     /// What the card layer could not read (the exchanges show the card's answers).
     pub(crate) problems: Vec<String>,
     pub(crate) pins: Vec<PinSection>,
+    /// Transport facts from the probes (docs/card-report.md, `[link]`).
+    pub(crate) link: LinkSection,
+    /// GET DATA of each security environment (docs/card-report.md).
+    pub(crate) security_environments: Vec<SecurityEnvironmentSection>,
     pub(crate) probes: Vec<ProbeSection>,
     pub(crate) redactions: Vec<Redaction>,
     pub(crate) files: Vec<FileSection>,
     pub(crate) exchanges: Vec<ExchangeSection>,
+    /// The T=0 steps below the joined exchanges (docs/card-report.md, `[[wire]]`).
+    pub(crate) wire: Vec<WireSection>,
+}
+
+/// One APDU and its answer as on the wire: a `61xx` / `6Cxx` / `9Fxx` answer or the command that
+/// followed it (GET RESPONSE, or the command sent again with the card's Le).
+#[derive(Serialize)]
+pub(crate) struct WireSection {
+    pub(crate) command: String,
+    pub(crate) response: String,
+    /// Personal bytes of the answer replaced by placeholders.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) redacted: bool,
 }
 
 #[derive(Serialize)]
@@ -66,6 +83,29 @@ pub(crate) struct PinSection {
 }
 
 /// What the card answered to a read-only probe (the bytes are in the exchanges).
+/// `[link]`: how the card answered at the edges of its transport; a fact the probes could not
+/// establish is left out.
+#[derive(Serialize, Default)]
+pub(crate) struct LinkSection {
+    /// The largest READ BINARY Le found answered whole: 256, or 231 (0xE7) when 256 was refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) read_binary_max: Option<u16>,
+    /// The answer to a READ BINARY past the end of a file: `6Cxx`, `6282`, `6700` or `6B00`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) read_past_end: Option<String>,
+}
+
+/// What the card answered to a read of one security environment.
+#[derive(Serialize)]
+pub(crate) struct SecurityEnvironmentSection {
+    pub(crate) number: u8,
+    /// `9000`, or e.g. `6A88` (no such SE).
+    pub(crate) sw: String,
+    /// The answer's data (`70 { BF FB <n> { 7B { CRTs } } }`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) data: Option<String>,
+}
+
 #[derive(Serialize)]
 pub(crate) struct ProbeSection {
     /// Absolute path selected.

@@ -67,6 +67,13 @@ pub fn cps3_get_pin_data(reference: u8) -> Result<Command, ApduError> {
         .with_le(256)
 }
 
+/// `00 CB 3F FF 0A 4D 08 70 06 BF FB <n> 02 7B 80 00`: CPS3 security environment #n (docs/card-spec.md §9).
+pub fn cps3_get_se_data(number: u8) -> Result<Command, ApduError> {
+    Command::new(CLA_CPS3, 0xCB, 0x3F, 0xFF)
+        .with_data([0x4D, 0x08, 0x70, 0x06, 0xBF, 0xFB, number, 0x02, 0x7B, 0x80])?
+        .with_le(256)
+}
+
 /// `<cla> 20 00 <ref> Lc <PIN>`: VERIFY (docs/card-spec.md §3.2).
 pub fn verify(cla: u8, reference: u8, pin: &[u8]) -> Result<Command, ApduError> {
     Command::new(cla, 0x20, 0x00, reference).with_data(pin)

@@ -32,6 +32,21 @@ pub struct Probe {
 }
 
 impl Card {
+    /// What the card answers to a read of each security environment of `numbers` (GET DATA of
+    /// the SE; SELECT and GET DATA only, nothing changed), as `(number, status word, data)`;
+    /// empty for a generation without such a read. The card's application is selected again
+    /// before the next operation, as after any reset.
+    ///
+    /// # Errors
+    /// Transport errors; the MF refused.
+    pub fn probe_security_environments(
+        &mut self,
+        numbers: &[u8],
+    ) -> Result<Vec<(u8, u16, Vec<u8>)>, CardError> {
+        let driver = self.generation().driver();
+        self.run(true, |io, _| driver.probe_security_environments(io, numbers))
+    }
+
     /// The absolute path of the PKCS#15 application DF the card layer uses (from EF.DIR, or
     /// the generation's fixed path), `3F00` first; empty before it is known.
     pub fn application_path(&self) -> &[u8] {

@@ -125,26 +125,32 @@ impl FileSystem {
     }
 
     /// Put the EF `path` (FIDs from the MF, 3F00 first) with `content`: an existing EF keeps its
-    /// access rules and gets the content, a missing one is added, public, under its DF. The FCP a
-    /// SELECT answers becomes `fcp` when given. `false` when the DF does not exist or `path` names
-    /// a DF.
-    pub(crate) fn put_ef(&mut self, path: &[u16], content: Vec<u8>, fcp: Option<Vec<u8>>) -> bool {
+    /// access rules and gets the content, a missing one is added, public, under its DF; a DF of
+    /// the path the layout lacks is added, public, without an AID (a field card's application DF
+    /// at another path than the model's). The FCP a SELECT answers becomes `fcp` when given.
+    /// `false` when an element of the path before the last is an EF, or `path` names a DF.
+    pub(crate) fn put_ef(&mut self, path: &[u16], content: Option<Vec<u8>>, fcp: Option<Vec<u8>>) -> bool {
         let Some((&fid, dirs)) = path.split_last() else {
             return false;
         };
         let Some((0x3F00, dirs)) = dirs.split_first().map(|(m, d)| (*m, d)) else {
             return false;
         };
-        let Some(df) = self.walk(MF, dirs).filter(|&d| self.is_df(d)) else {
-            return false;
-        };
+        let mut df = MF;
+        for &d in dirs {
+            df = match self.child(df, d) {
+                Some(c) if self.is_df(c) => c,
+                Some(_) => return false,
+                None => self.add_df(df, d, None),
+            };
+        }
         let idx = match self.child(df, fid) {
             Some(idx) if self.is_df(idx) => return false,
             Some(idx) => idx,
             None => self.add_ef(df, fid, Vec::new(), None, Rules::PUBLIC, Rules::PUBLIC),
         };
         if let Some(f) = self.files.get_mut(idx) {
-            if let Body::Ef { data, .. } = &mut f.body {
+            if let (Body::Ef { data, .. }, Some(content)) = (&mut f.body, content) {
                 *data = content;
             }
             f.recorded_fcp = fcp;

@@ -124,6 +124,9 @@ pub struct FileImage {
     pub content: Vec<u8>,
     /// The FCP (`62…`) or FCI (`6F…`) a SELECT asking for that template answers, when recorded.
     pub fcp: Option<Vec<u8>>,
+    /// Only the FCP was recorded (a trace that selected the file but did not read it): the EF of
+    /// the layout keeps its content and gets [`FileImage::fcp`].
+    pub fcp_only: bool,
 }
 
 /// Everything the emulator needs to build one card.
@@ -165,6 +168,78 @@ pub struct CardImage {
     /// EFs of the layout the card does not have (a replayed report's probes answered `6A82`);
     /// FIDs from the MF, 3F00 first.
     pub absent: Vec<Vec<u16>>,
+    /// Transport limits a field card showed (a replayed report's `[link]`); the default is the
+    /// card model's behaviour.
+    pub link: LinkImage,
+    /// Security environments a field card answered for (a replayed report's
+    /// `[[security_environments]]`): number, and the CRTs of its `7B` template, or `None` when
+    /// the card has no such SE (`6A88`). A number not listed keeps the card model's answer.
+    pub security_environments: Vec<RecordedSe>,
+}
+
+/// One security environment of a field card: its number, and the CRTs of its `7B` template, or
+/// `None` when the card answered that it has no such SE.
+pub type RecordedSe = (u8, Option<Vec<u8>>);
+
+/// How a card answers at the edges of its transport: chunk limits and READ BINARY past the end
+/// (docs/card-report.md, `[link]`). `None` everywhere = the card model's choices
+/// (crates/cpx-emulator/CHOICES.md, "Commands and transport").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LinkImage {
+    /// Largest Le (1..=256) a READ BINARY is answered for; a larger one gets `6700`.
+    pub read_binary_max: Option<u16>,
+    /// Largest Le (1..=256) a GET RESPONSE is answered for; a larger one gets `6700` and the
+    /// pending data stays.
+    pub get_response_max: Option<u16>,
+    /// The answer to a READ BINARY asking more bytes than the file has after the offset.
+    pub read_past_end: Option<PastEnd>,
+}
+
+/// The answers a READ BINARY past the end of the file can get (ISO/IEC 7816-4 allows each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PastEnd {
+    /// `6Cxx`, xx = the bytes left (T=0 "wrong Le, use xx").
+    WrongLe,
+    /// The bytes left and `6282` (end of file reached before Le bytes).
+    EndOfFile,
+    /// `6700`, no data.
+    WrongLength,
+    /// `6B00`, no data.
+    WrongOffset,
+}
+
+impl PastEnd {
+    /// The report's spelling (`6Cxx`, `6282`, `6700`, `6B00`).
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text.to_ascii_uppercase().as_str() {
+            "6CXX" => PastEnd::WrongLe,
+            "6282" => PastEnd::EndOfFile,
+            "6700" => PastEnd::WrongLength,
+            "6B00" => PastEnd::WrongOffset,
+            _ => return None,
+        })
+    }
+
+    /// What a report writes for an answer whose status word is `sw`.
+    pub fn from_sw(sw: u16) -> Option<Self> {
+        Some(match sw {
+            0x6C00..=0x6CFF => PastEnd::WrongLe,
+            0x6282 => PastEnd::EndOfFile,
+            0x6700 => PastEnd::WrongLength,
+            0x6B00 => PastEnd::WrongOffset,
+            _ => return None,
+        })
+    }
+
+    /// The report's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PastEnd::WrongLe => "6Cxx",
+            PastEnd::EndOfFile => "6282",
+            PastEnd::WrongLength => "6700",
+            PastEnd::WrongOffset => "6B00",
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -488,6 +563,8 @@ impl CardImage {
             sig_key_fresh_verify: t.sig_key_fresh_verify.unwrap_or(choices::SIG_KEY_FRESH_VERIFY),
             files: Vec::new(),
             absent: Vec::new(),
+            link: LinkImage::default(),
+            security_environments: Vec::new(),
         })
     }
 

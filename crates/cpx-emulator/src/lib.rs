@@ -100,7 +100,7 @@ mod tlv;
 pub use builtin::{builtin_image, builtin_stems, find_image};
 pub use cps3::{Cps3Card, Interface};
 pub use cps4::Cps4Card;
-pub use image::{CardImage, CardKind, FileImage, ImageError};
+pub use image::{CardImage, CardKind, FileImage, ImageError, LinkImage, PastEnd, RecordedSe};
 pub use link::Protocol;
 pub use rig::{Rig, RigError, control};
 pub use state::{CardState, EmulatedCard, PinState, SharedCard, StateError, into_virtual};

@@ -103,6 +103,9 @@ pub(crate) struct Link {
     pending: Vec<u8>,
     pending_sw1: u8,
     chain: Option<Chain>,
+    /// A field card's GET RESPONSE limit (a replayed report's `[link] get_response_max`); kept
+    /// across [`Link::clear`].
+    get_response_max: Option<u16>,
 }
 
 #[derive(Debug, Clone)]
@@ -120,8 +123,16 @@ fn answer(data: &[u8], sw: u16) -> Vec<u8> {
 }
 
 impl Link {
+    /// A link whose GET RESPONSE answers at most `get_response_max` bytes (else `6700`).
+    pub(crate) fn with_limit(get_response_max: Option<u16>) -> Self {
+        Self {
+            get_response_max,
+            ..Self::default()
+        }
+    }
+
     pub(crate) fn clear(&mut self) {
-        *self = Self::default();
+        *self = Self::with_limit(self.get_response_max);
     }
 
     /// First stage: GET RESPONSE and chaining. `chainable(ins)` says which INS may be chained;
@@ -182,6 +193,9 @@ impl Link {
         let Some(ne) = cmd.ne() else {
             return answer(&[], sw::WRONG_LENGTH);
         };
+        if self.get_response_max.is_some_and(|max| ne > usize::from(max)) {
+            return answer(&[], sw::WRONG_LENGTH);
+        }
         if ne > self.pending.len() && protocol == Protocol::T0 {
             // ISO 7816-3 T=0: wrong Le, SW2 = the exact number available.
             return answer(&[], 0x6C00 | (self.pending.len() as u16 & 0xFF));

@@ -27,9 +27,17 @@
 //!   ([`CardImage::absent`]); a file a probe read whole (EF.DIR, EF.ATR, EF.SN.ICC) is served
 //!   with the bytes and FCP recorded.
 //!
-//! Not replayed yet: a recorded directory whose DF the card model lacks (its files are left out,
-//! with a warning), the answer to a READ BINARY past the end, the chunk sizes of READ BINARY and
-//! GET RESPONSE.
+//! - `[link]`: the READ BINARY and GET RESPONSE chunk limits and the answer to a READ BINARY past
+//!   the end of a file ([`LinkImage`]);
+//! - for a hand-written report of a public trace (test-vectors/reports/opensc-*.toml), `[model]
+//!   image`: the built-in image whose keys, certificates and data objects fill what the trace
+//!   does not show; a probe with an FCP and no READ BINARY gives the file that FCP over the
+//!   model's content.
+//!
+//! A DF of a recorded path that the card model lacks is created (public, no AID).
+//!
+//! Not replayed yet: the MSE forms a card accepts; SEs only as GET DATA answers
+//! (`[[security_environments]]`, [`CardImage::security_environments`]).
 
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
@@ -40,7 +48,9 @@ use rsa::{BigUint, RsaPrivateKey};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::image::{CardImage, CardKind, DataObjectImage, ImageError, KeyImage, PinImage};
+use crate::image::{
+    CardImage, CardKind, DataObjectImage, ImageError, KeyImage, LinkImage, PastEnd, PinImage,
+};
 use crate::pkcs15::OBJECT_PRIVATE;
 use crate::{choices, facts, tlv};
 
@@ -62,6 +72,34 @@ struct Report {
     files: Vec<FilePart>,
     #[serde(default)]
     exchanges: Vec<ExchangePart>,
+    #[serde(default)]
+    link: LinkPart,
+    #[serde(default)]
+    security_environments: Vec<SePart>,
+    #[serde(default)]
+    model: Option<ModelPart>,
+}
+
+/// `[link]`: transport facts (docs/card-report.md).
+#[derive(Deserialize, Default)]
+struct LinkPart {
+    read_binary_max: Option<u16>,
+    get_response_max: Option<u16>,
+    read_past_end: Option<String>,
+}
+
+/// `[[security_environments]]`: the card's answer to GET DATA of one SE.
+#[derive(Deserialize)]
+struct SePart {
+    number: u8,
+    sw: String,
+    data: Option<String>,
+}
+
+/// `[model]`: what a public trace does not show, filled from a built-in image.
+#[derive(Deserialize)]
+struct ModelPart {
+    image: String,
 }
 
 #[derive(Deserialize)]
@@ -213,7 +251,31 @@ pub fn image_from_report(text: &str) -> Result<CardImage, ImageError> {
         *slot = Some(KeyImage { reference, ..key });
     }
 
-    let data = data_objects(&r)?;
+    let mut data = data_objects(&r)?;
+    // A public trace holds no certificate and often no DODF: `[model] image` names the built-in
+    // image whose keys, certificates and data objects fill those gaps (docs/card-report.md).
+    if let Some(m) = &r.model {
+        let base = crate::builtin_image(&m.image)
+            .ok_or_else(|| bad("model.image", format!("{:?}: no such built-in image", m.image)))??;
+        let reference = |label: &str| references.iter().find(|(l, _)| l == label).map(|(_, r)| *r);
+        for (slot, from, label) in [
+            (&mut sign, base.sign, facts::LABEL_PRIV_SIG),
+            (&mut auth, base.auth, facts::LABEL_PRIV_AUT),
+            (&mut tech, base.tech, facts::LABEL_PRIV_TECH),
+        ] {
+            if slot.is_none() {
+                *slot = from.map(|k| KeyImage {
+                    reference: reference(label).or(k.reference),
+                    ..k
+                });
+            }
+        }
+        if !r.files.iter().any(|f| f.name == "DODF") {
+            data = base.data;
+        }
+    }
+    let link = link_image(&r.link)?;
+    let security_environments = security_environments(&r.security_environments)?;
     let mut files = recorded_files(&r, &reissued)?;
     let absent = probed_files(&r, &mut files)?;
     let ef_actua = r
@@ -244,6 +306,57 @@ pub fn image_from_report(text: &str) -> Result<CardImage, ImageError> {
         sig_key_fresh_verify: choices::SIG_KEY_FRESH_VERIFY,
         files,
         absent,
+        link,
+        security_environments,
+    })
+}
+
+/// `[[security_environments]]`: `9000` with `70 { BF FB <n> { 7B { CRTs } } }` gives the SE
+/// (its CRTs); `6A88` (or `6A80`, `6A82`: not found) gives none; another answer leaves the
+/// model's (docs/card-report.md).
+fn security_environments(ses: &[SePart]) -> Result<Vec<crate::image::RecordedSe>, ImageError> {
+    let mut out = Vec::new();
+    for se in ses {
+        let field = format!("security_environments.{}", se.number);
+        match se.sw.as_str() {
+            "9000" => {
+                let data = unhex(&field, se.data.as_deref().unwrap_or_default())?;
+                let crts = tlv::read(&data)
+                    .filter(|(t, _)| t.tag == [0x70])
+                    .and_then(|(t, _)| tlv::read(t.value))
+                    .filter(|(t, _)| t.tag == [0xBF, 0xFB, se.number])
+                    .and_then(|(t, _)| tlv::read(t.value))
+                    .filter(|(t, _)| t.tag == [0x7B])
+                    .map(|(t, _)| t.value.to_vec())
+                    .ok_or_else(|| bad(&field, "not 70 { BF FB <n> { 7B … } }"))?;
+                out.push((se.number, Some(crts)));
+            }
+            "6A88" | "6A80" | "6A82" => out.push((se.number, None)),
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// `[link]`, checked: chunk limits 1..=256, a past-end answer the emulator can give.
+fn link_image(l: &LinkPart) -> Result<LinkImage, ImageError> {
+    let limit = |field: &str, v: Option<u16>| match v {
+        Some(n) if !(1..=256).contains(&n) => Err(bad(field, format!("{n}: 1 to 256"))),
+        other => Ok(other),
+    };
+    let read_past_end = match l.read_past_end.as_deref() {
+        None => None,
+        Some(t) => Some(PastEnd::parse(t).ok_or_else(|| {
+            bad(
+                "link.read_past_end",
+                format!("{t:?}: one of 6Cxx, 6282, 6700, 6B00"),
+            )
+        })?),
+    };
+    Ok(LinkImage {
+        read_binary_max: limit("link.read_binary_max", l.read_binary_max)?,
+        get_response_max: limit("link.get_response_max", l.get_response_max)?,
+        read_past_end,
     })
 }
 
@@ -321,7 +434,12 @@ fn recorded_files(r: &Report, reissued: &[(String, Vec<u8>)]) -> Result<Vec<crat
             _ => unhex(&field, content)?,
         };
         let fcp = f.fcp.as_deref().map(|h| unhex(&field, h)).transpose()?;
-        out.push(crate::FileImage { path, content, fcp });
+        out.push(crate::FileImage {
+            path,
+            content,
+            fcp,
+            fcp_only: false,
+        });
     }
     Ok(out)
 }
@@ -392,14 +510,29 @@ fn probed_files(r: &Report, files: &mut Vec<crate::FileImage>) -> Result<Vec<Vec
         let path = parse_path("probes.path", &p.path)?;
         match p.select_sw.as_str() {
             "6A82" => absent.push(path),
-            "9000" if !files.iter().any(|f| f.path == path) => {
+            "9000" if !files.iter().any(|f| f.path == path && !f.fcp_only) => {
                 let fcp = p.fcp.as_deref().map(|h| unhex("probes.fcp", h)).transpose()?;
                 let Some(content) = probe_read(r, &path) else {
+                    // Selected, not read (a public trace): the FCP over the layout's content.
+                    if fcp.is_some() && !files.iter().any(|f| f.path == path) {
+                        files.push(crate::FileImage {
+                            path,
+                            content: Vec::new(),
+                            fcp,
+                            fcp_only: true,
+                        });
+                    }
                     continue;
                 };
                 let size = fcp.as_deref().and_then(fcp_size);
                 if size.is_none_or(|s| s == content.len()) {
-                    files.push(crate::FileImage { path, content, fcp });
+                    files.retain(|f| f.path != path);
+                    files.push(crate::FileImage {
+                        path,
+                        content,
+                        fcp,
+                        fcp_only: false,
+                    });
                 }
             }
             _ => {}
@@ -418,7 +551,7 @@ fn fcp_size(fcp: &[u8]) -> Option<usize> {
     }))
 }
 
-/// The content a probe read: the data of the `9000` answer to the READ BINARY at offset 0 that
+/// The content a probe read: the data of the `9000` (or `6282`) answer to the READ BINARY at offset 0 that
 /// right follows a SELECT by path (P1 08 or 09) of `path`, unless the report redacted it (the
 /// PAN of EF.SN.ICC then comes from the serial, as for any image).
 fn probe_read(r: &Report, path: &[u16]) -> Option<Vec<u8>> {
@@ -436,7 +569,16 @@ fn probe_read(r: &Report, path: &[u16]) -> Option<Vec<u8>> {
         if header[1] != 0xA4 || !matches!(header[2], 0x08 | 0x09) || data.len() % 2 != 0 {
             return None;
         }
-        if header[2] == 0x08 {
+        // P1 08: a path from the MF without it. P1 09 without 3F00: a path from the current DF
+        // (ISO/IEC 7816-4), taken when the command before selected the MF or the IAS
+        // application, whose root it is (the `[GH#2223]` trace: `00 A4 09 04 02 2F01` after
+        // `00 A4 00 0C 02 3F00`).
+        let from_mf = i
+            .checked_sub(1)
+            .and_then(|j| commands.get(j))
+            .and_then(Option::as_deref)
+            .is_some_and(selects_mf);
+        if header[2] == 0x08 || (fids.first() != Some(&0x3F00) && from_mf) {
             fids.insert(0, 0x3F00);
         }
         if fids != path || read.get(1..4) != Some(&[0xB0, 0x00, 0x00][..]) {
@@ -445,8 +587,14 @@ fn probe_read(r: &Report, path: &[u16]) -> Option<Vec<u8>> {
         let exchange = r.exchanges.get(i + 1).filter(|e| !e.redacted)?;
         let answer = hex::decode(exchange.response.as_deref()?).ok()?;
         let (content, sw) = answer.split_at(answer.len().checked_sub(2)?);
-        (sw == [0x90, 0x00]).then(|| content.to_vec())
+        // 6282: the whole file and "end reached before Le bytes" (a probe asks 256).
+        (sw == [0x90, 0x00] || sw == [0x62, 0x82]).then(|| content.to_vec())
     })
+}
+
+/// Whether `command` is a SELECT of the MF (by FID or path `3F00`) or of an application by AID.
+fn selects_mf(command: &[u8]) -> bool {
+    matches!(command, [_, 0xA4, 0x04, ..] | [_, 0xA4, _, _, 2, 0x3F, 0x00, ..])
 }
 
 /// The key references of the recorded PrKDF, by key label: PKCS#15 PrivateKeyObject { common
@@ -829,5 +977,106 @@ mod report_vector {
         ] {
             assert!(image_from_report(broken).is_err(), "{broken:?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod public_traces {
+    //! The public real-card traces as reports (test-vectors/reports/opensc-*.toml,
+    //! docs/card-report.md "Public traces"): each replays, and the replayed card answers the
+    //! trace's own exchanges (`[[wire]]`) byte for byte and serves its recorded files.
+    use super::*;
+
+    pub(crate) const TRACES: [(&str, &str); 4] = [
+        (
+            "opensc-2223-cps3",
+            include_str!("../../../test-vectors/reports/opensc-2223-cps3.toml"),
+        ),
+        (
+            "opensc-2224-cps3",
+            include_str!("../../../test-vectors/reports/opensc-2224-cps3.toml"),
+        ),
+        (
+            "opensc-2267-cps3",
+            include_str!("../../../test-vectors/reports/opensc-2267-cps3.toml"),
+        ),
+        (
+            "opensc-2275-cps3",
+            include_str!("../../../test-vectors/reports/opensc-2275-cps3.toml"),
+        ),
+    ];
+
+    #[derive(Deserialize)]
+    struct Wire {
+        #[serde(default)]
+        wire: Vec<WirePart>,
+        #[serde(default)]
+        files: Vec<FilePart>,
+    }
+
+    #[derive(Deserialize)]
+    struct WirePart {
+        command: String,
+        response: String,
+    }
+
+    fn card(text: &str) -> Box<dyn crate::EmulatedCard> {
+        let image = image_from_report(text).unwrap_or_else(|e| panic!("{e}"));
+        let mut card = crate::card_from_image(&image);
+        card.power_on();
+        card
+    }
+
+    #[test]
+    fn every_trace_replays_with_keys_and_answers_its_own_exchanges() {
+        for (name, text) in TRACES {
+            let image = image_from_report(text).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(image.sign.is_some() && image.auth.is_some(), "{name}: keys");
+            let w: Wire = toml::from_str(text).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let mut card = card(text);
+            for (i, e) in w.wire.iter().enumerate() {
+                let answer = card.transmit(&hex::decode(&e.command).unwrap_or_default());
+                assert_eq!(
+                    hex::encode_upper(answer),
+                    e.response,
+                    "{name}: wire exchange {i}, {}",
+                    e.command
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_recorded_file_of_a_trace_is_served_as_recorded() {
+        for (name, text) in TRACES {
+            let w: Wire = toml::from_str(text).unwrap_or_else(|e| panic!("{name}: {e}"));
+            for f in w.files.iter().filter(|f| f.kind != "certificate") {
+                let (Some(path), Some(content)) = (&f.path, &f.content) else {
+                    continue;
+                };
+                let mut card = card(text);
+                let path = hex::decode(path.replace('/', "")).unwrap_or_default();
+                let mut select = vec![0x00, 0xA4, 0x09, 0x0C, path.len() as u8];
+                select.extend(&path);
+                assert_eq!(card.transmit(&select), [0x90, 0x00], "{name}: select {}", f.name);
+                let want = hex::decode(content).unwrap_or_default();
+                let mut got: Vec<u8> = Vec::new();
+                while got.len() < want.len() {
+                    let n = (want.len() - got.len()).min(0xE7);
+                    let at = got.len() as u16;
+                    let r = card.transmit(&[0x00, 0xB0, (at >> 8) as u8, at as u8, n as u8]);
+                    assert_eq!(r[r.len() - 2..], [0x90, 0x00], "{name}: read {}", f.name);
+                    got.extend(&r[..r.len() - 2]);
+                }
+                assert_eq!(got, want, "{name}: {} as recorded", f.name);
+            }
+        }
+    }
+
+    #[test]
+    fn the_2267_prkdf_gives_the_trace_key_references() {
+        let image = image_from_report(TRACES[2].1).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(image.sign.as_ref().and_then(|k| k.reference), Some(0x81));
+        assert_eq!(image.auth.as_ref().and_then(|k| k.reference), Some(0x82));
     }
 }

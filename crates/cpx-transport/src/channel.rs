@@ -87,7 +87,19 @@ pub trait CardChannel: Send {
     /// # Ok::<(), cpx_transport::TransportError>(())
     /// ```
     fn reader_features(&mut self) -> Result<ReaderFeatures, TransportError>;
+    /// Show `tap` every APDU as it goes to the card and the card's answer as it comes back,
+    /// below the GET RESPONSE and `6Cxx` handling of [`exchange`](crate::exchange) (so a T=0
+    /// answer is seen as its `61xx` and GET RESPONSE steps); `None` removes it. For recording
+    /// tools (`cpx report`): the tap sees PIN commands as sent, so it must mask them itself.
+    /// A channel that has no such level (a test double) ignores it.
+    fn set_wire_tap(&mut self, tap: Option<WireTap>) {
+        let _ = tap;
+    }
 }
+
+/// What [`CardChannel::set_wire_tap`] calls: the command APDU as sent, then the response APDU
+/// (data ‖ SW1 SW2) as received.
+pub type WireTap = std::sync::Arc<dyn Fn(&[u8], &[u8]) + Send + Sync>;
 
 /// An exclusive transaction on a card: nobody else's APDUs until it ends.
 pub trait CardTransaction {

@@ -49,7 +49,7 @@ mod readers;
 mod trace;
 mod turns;
 
-pub use channel::{CardChannel, CardTransaction, Protocol};
+pub use channel::{CardChannel, CardTransaction, Protocol, WireTap};
 pub use error::TransportError;
 pub use events::{Canceller, Monitor, ReaderEvent};
 pub use exchange::{RawTransmit, exchange};

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use cpx_apdu::{Command, Response};
 use pcsc::{Disposition, Protocols, ReaderState, Scope, ShareMode, State};
 
-use crate::channel::{CardChannel, CardTransaction, Protocol};
+use crate::channel::{CardChannel, CardTransaction, Protocol, WireTap};
 use crate::exchange::{RawTransmit, exchange};
 use crate::features::{self, ControlCode, ReaderFeatures};
 use crate::fork_guard;
@@ -126,6 +126,7 @@ impl Pcsc {
             turns,
             recv: ReceiveBuffer::default(),
             features: None,
+            tap: None,
         })
     }
 }
@@ -312,6 +313,8 @@ pub struct PcscChannel {
     recv: ReceiveBuffer,
     /// The reader's features, once asked (the reader stays the same across reconnects).
     features: Option<ReaderFeatures>,
+    /// Sees every APDU and answer ([`CardChannel::set_wire_tap`]).
+    tap: Option<WireTap>,
 }
 
 /// The buffer `SCardTransmit` writes the card's answer into, allocated once per channel: large
@@ -374,6 +377,7 @@ impl PcscChannel {
             turns,
             activity,
             recv,
+            tap,
             ..
         } = self;
         let mut turn = turns.take();
@@ -387,6 +391,7 @@ impl PcscChannel {
             protocol: *protocol,
             activity,
             recv,
+            tap: tap.as_ref(),
         });
         // SCardEndTransaction, then the turn is over.
         {
@@ -465,6 +470,7 @@ struct Raw<'a> {
     protocol: Protocol,
     activity: &'a Activity,
     recv: &'a mut ReceiveBuffer,
+    tap: Option<&'a WireTap>,
 }
 
 impl Raw<'_> {
@@ -505,6 +511,9 @@ impl RawTransmit for Raw<'_> {
         });
         let r = r.map_err(|e| TransportError::from_pcsc("SCardTransmit", self.reader, e))?;
         self.activity.touch();
+        if let Some(tap) = self.tap {
+            tap(command, &r);
+        }
         Ok(r)
     }
     fn protocol(&self) -> Protocol {
@@ -552,6 +561,7 @@ impl CardChannel for PcscChannel {
             activity,
             recv,
             features,
+            tap,
             ..
         } = self;
         let mut turn = turns.take();
@@ -569,6 +579,7 @@ impl CardChannel for PcscChannel {
                     reset_pending,
                     recv,
                     features,
+                    tap: tap.as_ref(),
                 }))
             }
             Err(e) => {
@@ -613,6 +624,10 @@ impl CardChannel for PcscChannel {
         self.features = Some(found.clone());
         Ok(found)
     }
+
+    fn set_wire_tap(&mut self, tap: Option<WireTap>) {
+        self.tap = tap;
+    }
 }
 
 /// An exclusive PC/SC transaction (`SCardBeginTransaction` … `SCardEndTransaction`).
@@ -627,6 +642,7 @@ struct PcscTransaction<'a> {
     activity: &'a Activity,
     recv: &'a mut ReceiveBuffer,
     features: &'a mut Option<ReaderFeatures>,
+    tap: Option<&'a WireTap>,
 }
 
 /// A `pcsc::Transaction` whose `SCardEndTransaction` (at drop, or [`EndingTransaction::end`]) is
@@ -666,6 +682,7 @@ impl CardTransaction for PcscTransaction<'_> {
                 protocol: self.protocol,
                 activity: self.activity,
                 recv: &mut *self.recv,
+                tap: self.tap,
             },
             command,
             &self.policy,
@@ -695,6 +712,7 @@ impl CardTransaction for PcscTransaction<'_> {
             protocol: self.protocol,
             activity: self.activity,
             recv: &mut *self.recv,
+            tap: self.tap,
         }
         .control(code, input);
         if matches!(result, Err(TransportError::CardReset(_))) {

@@ -132,6 +132,22 @@ impl Driver for Cps3 {
         &CAPABILITIES
     }
 
+    /// `SELECT 3F00`, then GET DATA of each SE SDO `BF FB <n>`, template `7B` (readable only from
+    /// the MF, docs/card-spec.md §9; a real CPS3 answers 6A88 for SE #5, `[GH#2275]`).
+    fn probe_security_environments(
+        &self,
+        io: &mut Io<'_>,
+        numbers: &[u8],
+    ) -> Result<Vec<(u8, u16, Vec<u8>)>, CardError> {
+        io.select(&MF, "select MF")?;
+        let mut out = Vec::new();
+        for &n in numbers {
+            let r = io.transmit(&cmd::cps3_get_se_data(n)?)?;
+            out.push((n, r.sw().to_u16(), r.data().to_vec()));
+        }
+        Ok(out)
+    }
+
     /// `00 A4 04 04 08 <AID>` (docs/card-spec.md §2.3).
     fn select_application(&self, io: &mut Io<'_>) -> Result<(), CardError> {
         let r = io.transmit_once(&cmd::cps3_select_cps_aid()?)?;

@@ -272,6 +272,18 @@ pub(crate) trait Driver: Sync {
         role: KeyRole,
         cryptogram: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, CardError>;
+
+    /// Read-only probe for `cpx report`: what the card answers to a read of each security
+    /// environment `numbers` names, as `(number, status word, data)`; empty for a generation
+    /// that has no such read.
+    fn probe_security_environments(
+        &self,
+        io: &mut Io<'_>,
+        numbers: &[u8],
+    ) -> Result<Vec<(u8, u16, Vec<u8>)>, CardError> {
+        let _ = (io, numbers);
+        Ok(Vec::new())
+    }
 }
 
 /// The generation and interface of an ATR among every registered generation's: exact ATRs

@@ -6,6 +6,7 @@ use super::Core;
 use crate::apdu::{Command, sw};
 use crate::choices;
 use crate::fs::{FileSystem, MF};
+use crate::image::PastEnd;
 use crate::link::{Protocol, Reply};
 
 const WRONG_NC: u16 = 0x6A87; // Nc inconsistent with P1-P2
@@ -41,8 +42,8 @@ pub(crate) struct SelectForms {
     pub(crate) fid_searches_parent: bool,
     /// P1 02 selects an EF under the current DF only (ISO); otherwise P1 02 is P1 00.
     pub(crate) p1_02_ef_only: bool,
-    /// P1 09 is a path from the MF starting with 3F00 (the CPS3 form, docs/card-spec.md §2.2); otherwise a
-    /// path from the current DF (ISO).
+    /// P1 09 is a path from the MF when it starts with 3F00 (the CPS3 form, docs/card-spec.md
+    /// §2.2), else from the current DF; otherwise always a path from the current DF (ISO).
     pub(crate) p1_09_from_3f00: bool,
 }
 
@@ -93,9 +94,13 @@ impl Core {
             0x04 => fs.by_aid(&cmd.data),
             // Path from the MF without 3F00 (ISO; the module's form, docs/card-spec.md §2.2).
             0x08 => fs.walk(MF, &fids(&cmd.data)?),
+            // A path starting with 3F00 is from the MF; any other from the current DF (ISO): a
+            // real CPS3 selects `00 A4 09 04 02 2F01` with the MF current (`[GH#2223]`,
+            // test-vectors/reports/opensc-2223-cps3.toml) and answers 6A82 to
+            // `00 A4 09 04 02 2F00` elsewhere (docs/card-spec.md §2.2).
             0x09 if forms.p1_09_from_3f00 => match fids(&cmd.data)?.split_first() {
                 Some((0x3F00, rest)) => fs.walk(MF, rest),
-                _ => None,
+                _ => fs.walk(cur, &fids(&cmd.data)?),
             },
             0x09 => fs.walk(cur, &fids(&cmd.data)?),
             _ => return Err(sw::WRONG_P1P2),
@@ -138,6 +143,14 @@ impl Core {
         let Some(ne) = cmd.ne() else {
             return sw::WRONG_LENGTH.into();
         };
+        // A field card's chunk limit (a replayed report's `[link] read_binary_max`).
+        if self
+            .link_image
+            .read_binary_max
+            .is_some_and(|max| ne > usize::from(max))
+        {
+            return sw::WRONG_LENGTH.into();
+        }
         let Some(data) = self.fs.data(idx) else {
             return sw::NO_CURRENT_EF.into();
         };
@@ -147,6 +160,14 @@ impl Core {
         let left = &data[offset..];
         if ne <= left.len() {
             return Reply::direct(left[..ne].to_vec(), sw::OK);
+        }
+        // A field card's answer past the end (a replayed report's `[link] read_past_end`).
+        match self.link_image.read_past_end {
+            Some(PastEnd::WrongLe) => return (0x6C00 | (left.len() as u16 & 0xFF)).into(),
+            Some(PastEnd::EndOfFile) => return Reply::direct(left.to_vec(), sw::EOF_WARNING),
+            Some(PastEnd::WrongLength) => return sw::WRONG_LENGTH.into(),
+            Some(PastEnd::WrongOffset) => return sw::WRONG_PARAMETERS.into(),
+            None => {}
         }
         if self.protocol == Protocol::T0 && choices::READ_PAST_END_T0_USES_6C {
             // Short APDUs only (`apdu`): Ne ≤ 256, so fewer than 256 bytes are left here.

@@ -72,6 +72,10 @@ pub(crate) struct Core {
     /// `choices::SIG_KEY_FRESH_VERIFY`, per image.
     sig_fresh_verify: bool,
     pub(crate) cursor: Cursor,
+    /// Transport limits of a replayed field card ([`crate::LinkImage`]).
+    pub(crate) link_image: crate::LinkImage,
+    /// A replayed field card's security environments ([`CardImage::security_environments`]).
+    pub(crate) security_environments: Vec<crate::image::RecordedSe>,
 }
 
 impl Core {
@@ -84,9 +88,10 @@ impl Core {
         pins: Vec<Pin>,
     ) -> Self {
         for f in &image.files {
-            if !fs.put_ef(&f.path, f.content.clone(), f.fcp.clone()) {
+            let content = (!f.fcp_only).then(|| f.content.clone());
+            if !fs.put_ef(&f.path, content, f.fcp.clone()) {
                 log::warn!(
-                    "recorded file {:04X?}: no such DF in the card model, left out",
+                    "recorded file {:04X?}: its path goes through an EF, left out",
                     f.path
                 );
             }
@@ -105,6 +110,8 @@ impl Core {
             challenges: 0,
             sig_fresh_verify: image.sig_key_fresh_verify,
             cursor: Cursor::default(),
+            link_image: image.link,
+            security_environments: image.security_environments.clone(),
         }
     }
 

@@ -87,7 +87,7 @@ impl Cps3Card {
             cps2ter: layout.cps2ter,
             keys: layout.keys,
             session: Session::default(),
-            link: Link::default(),
+            link: Link::with_limit(image.link.get_response_max),
         }
     }
 

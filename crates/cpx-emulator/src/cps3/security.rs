@@ -56,11 +56,16 @@ impl Cps3Card {
                 if self.core.cursor.df != MF {
                     return sw::DATA_NOT_FOUND.into();
                 }
-                match n {
-                    2 => tlv(&[0x7B], &choices::SE2_CRT),
-                    // docs/card-spec.md §9: AT CRT with CHV 02.
-                    3 => tlv(&[0x7B], &[0xA4, 0x06, 0x83, 0x01, 0x02, 0x95, 0x01, 0x08]),
-                    _ => return sw::DATA_NOT_FOUND.into(),
+                // A replayed field card's SEs (its report's GET DATA answers).
+                match self.core.security_environments.iter().find(|(k, _)| *k == n) {
+                    Some((_, Some(crts))) => tlv(&[0x7B], crts),
+                    Some((_, None)) => return sw::DATA_NOT_FOUND.into(),
+                    None => match n {
+                        2 => tlv(&[0x7B], &choices::SE2_CRT),
+                        // docs/card-spec.md §9: AT CRT with CHV 02.
+                        3 => tlv(&[0x7B], &[0xA4, 0x06, 0x83, 0x01, 0x02, 0x95, 0x01, 0x08]),
+                        _ => return sw::DATA_NOT_FOUND.into(),
+                    },
                 }
             }
             _ => return sw::DATA_NOT_FOUND.into(),

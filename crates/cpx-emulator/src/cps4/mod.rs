@@ -148,7 +148,7 @@ impl Cps4Card {
             keys: layout.keys,
             channels: [None; CHANNELS],
             session: Session::default(),
-            link: Link::default(),
+            link: Link::with_limit(image.link.get_response_max),
         };
         card.reset_all();
         card

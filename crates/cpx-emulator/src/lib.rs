@@ -96,6 +96,7 @@ pub mod sha_resume;
 pub mod state;
 pub mod timing;
 mod tlv;
+pub mod variants;
 
 pub use builtin::{builtin_image, builtin_stems, find_image};
 pub use cps3::{Cps3Card, Interface};

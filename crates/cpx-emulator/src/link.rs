@@ -2,6 +2,7 @@
 //! §8.1, §9, §10.1). Modelled on piv-authenticator's request/response buffers.
 
 use crate::apdu::{Command, sw, sw_bytes};
+use crate::variants::{Knobs, Responses};
 
 /// The transmission protocol the ATR announces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,12 +98,16 @@ pub(crate) enum Step {
     Process(Command),
 }
 
-/// Volatile link state: pending response data and a command chain in progress.
+/// Volatile link state: pending response data and a command chain in progress; and how the
+/// card delivers data (the variant knobs `gr-chunk` and `resp`, [`crate::variants`]).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Link {
     pending: Vec<u8>,
     pending_sw1: u8,
     chain: Option<Chain>,
+    /// GET RESPONSE gives at most this many bytes.
+    get_response_limit: Option<usize>,
+    responses: Responses,
 }
 
 #[derive(Debug, Clone)]
@@ -120,8 +125,20 @@ fn answer(data: &[u8], sw: u16) -> Vec<u8> {
 }
 
 impl Link {
+    /// A link delivering data as the knobs say.
+    pub(crate) fn with_knobs(knobs: &Knobs) -> Self {
+        Self {
+            get_response_limit: knobs.get_response_limit,
+            responses: knobs.responses,
+            ..Self::default()
+        }
+    }
+
+    /// Forget pending data and chains (reset), keeping how data is delivered.
     pub(crate) fn clear(&mut self) {
-        *self = Self::default();
+        self.pending.clear();
+        self.pending_sw1 = 0;
+        self.chain = None;
     }
 
     /// First stage: GET RESPONSE and chaining. `chainable(ins)` says which INS may be chained;
@@ -186,7 +203,9 @@ impl Link {
             // ISO 7816-3 T=0: wrong Le, SW2 = the exact number available.
             return answer(&[], 0x6C00 | (self.pending.len() as u16 & 0xFF));
         }
-        let n = ne.min(self.pending.len());
+        let n = ne
+            .min(self.pending.len())
+            .min(self.get_response_limit.unwrap_or(usize::MAX));
         let out: Vec<u8> = self.pending.drain(..n).collect();
         let sw = self.more_sw();
         answer(&out, sw)
@@ -209,8 +228,13 @@ impl Link {
             Delivery::Deferred(sw1) => {
                 self.pending = reply.data;
                 self.pending_sw1 = sw1;
-                match (protocol, cmd.ne()) {
-                    (Protocol::T1, Some(ne)) => {
+                let direct = match self.responses {
+                    Responses::Model => protocol == Protocol::T1,
+                    Responses::Always61 => false,
+                    Responses::Strict => true,
+                };
+                match (direct, cmd.ne()) {
+                    (true, Some(ne)) => {
                         let n = ne.min(self.pending.len());
                         let out: Vec<u8> = self.pending.drain(..n).collect();
                         let sw = if self.pending.is_empty() {

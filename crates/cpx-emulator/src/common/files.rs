@@ -7,6 +7,7 @@ use crate::apdu::{Command, sw};
 use crate::choices;
 use crate::fs::{FileSystem, MF};
 use crate::link::{Protocol, Reply};
+use crate::variants::OverLimit;
 
 const WRONG_NC: u16 = 0x6A87; // Nc inconsistent with P1-P2
 
@@ -145,6 +146,16 @@ impl Core {
             return sw::WRONG_PARAMETERS.into();
         }
         let left = &data[offset..];
+        // A card whose READ BINARY gives fewer bytes than asked (the variant matrix's `rb-chunk`).
+        if let Some((limit, over)) = self.knobs.read_limit
+            && ne > limit
+            && left.len() > limit
+        {
+            return match over {
+                OverLimit::Short => Reply::direct(left[..limit].to_vec(), sw::OK),
+                OverLimit::Wrong6C => (0x6C00 | (limit as u16 & 0xFF)).into(),
+            };
+        }
         if ne <= left.len() {
             return Reply::direct(left[..ne].to_vec(), sw::OK);
         }

@@ -72,6 +72,8 @@ pub(crate) struct Core {
     /// `choices::SIG_KEY_FRESH_VERIFY`, per image.
     sig_fresh_verify: bool,
     pub(crate) cursor: Cursor,
+    /// The variant knobs the card answers with ([`crate::variants`]; default: the model card).
+    pub(crate) knobs: crate::variants::Knobs,
 }
 
 impl Core {
@@ -105,6 +107,7 @@ impl Core {
             challenges: 0,
             sig_fresh_verify: image.sig_key_fresh_verify,
             cursor: Cursor::default(),
+            knobs: crate::variants::Knobs::default(),
         }
     }
 

@@ -105,6 +105,7 @@ pub use image::{CardImage, CardKind, FileImage, ImageError};
 pub use link::Protocol;
 pub use rig::{Rig, RigError, control};
 pub use state::{CardState, EmulatedCard, PinState, SharedCard, StateError, into_virtual};
+pub use variants::find_card;
 
 /// Build the virtual card an image describes: a [`Cps4Card`] for `cps4`, else a [`Cps3Card`].
 ///

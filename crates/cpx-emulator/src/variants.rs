@@ -31,7 +31,7 @@ pub const BASES: &[&str] = &["cps3-doctor", "cps4-doctor"];
 pub const SEED: u64 = 18;
 
 /// How many random combinations [`all`] adds to the single-knob variants.
-pub const RANDOM_COMBINATIONS: usize = 60;
+pub const RANDOM_COMBINATIONS: usize = 300;
 
 /// Which FIDs the PKCS#15 directories and certificates have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -158,6 +158,14 @@ pub struct Knobs {
     pub responses: Responses,
     /// The security environment of the user PIN (SCB `1n`, SE #n holds its AT CRT); model 2.
     pub user_se: Option<u8>,
+    /// CPS4: the authentication key reference the PrKDF gives, while the key stays 0x20 (the
+    /// module fixes it whatever the PrKDF says, docs/card-spec.md §1.5).
+    pub prkdf_auth_reference: Option<u8>,
+    /// READ BINARY past the end on T=0: the bytes left with `6282` instead of `6Cxx`.
+    pub read_past_end_6282: bool,
+    /// CPS4: the applet selected on channel 0 at power-on, when not the CPS2ter applet
+    /// (`choices::CPS4_DEFAULT_APPLET_AID`): `Some(None)` = none.
+    pub default_applet: Option<Option<[u8; 8]>>,
 }
 
 impl Knobs {
@@ -426,6 +434,24 @@ pub const KNOBS: &[Knob] = &[
         source: "CHOICES.md Security: SCB 12 = user authentication in SE #2 (model); SE #3 is the PUK's (docs/card-spec.md §9)",
     },
     Knob {
+        name: "past-end",
+        cps3: &["6c", "6282"],
+        cps4: &["6c", "6282"],
+        source: "CHOICES.md Commands and transport: READ BINARY past the end on T=0, 6Cxx chosen (ISO 7816-4 also allows data + 6282)",
+    },
+    Knob {
+        name: "applet0",
+        cps3: &[],
+        cps4: &["cps2ter", "chipdoc", "none"],
+        source: "CHOICES.md CPS4 Channels: the CPS2ter applet as default applet on channel 0 is a choice (docs/card-spec.md §1.3, §10.15)",
+    },
+    Knob {
+        name: "fresh-verify",
+        cps3: &["no", "yes"],
+        cps4: &["no", "yes"],
+        source: "CHOICES.md Security: no fresh VERIFY per signature (the real PrKDF has no userConsent, GH#2267; docs/card-spec.md §4.5)",
+    },
+    Knob {
         name: "puk-tries",
         cps3: &["10", "3", "5", "15"],
         cps4: &["10", "3", "5", "15"],
@@ -616,6 +642,18 @@ impl Variant {
                 CardKind::Cps3 => v("se").parse().ok().filter(|n| *n != 2),
                 _ => None,
             },
+            read_past_end_6282: v("past-end") == "6282",
+            default_applet: match (self.kind(), v("applet0")) {
+                (CardKind::Cps4, "chipdoc") => Some(Some(facts::cps4::AID_CHIPDOC)),
+                (CardKind::Cps4, "none") => Some(None),
+                _ => None,
+            },
+            prkdf_auth_reference: match self.kind() {
+                CardKind::Cps4 => u8::from_str_radix(v("auth-ref"), 16)
+                    .ok()
+                    .filter(|r| *r != facts::cps4::KEY_AUT),
+                _ => None,
+            },
         }
     }
 
@@ -639,7 +677,8 @@ impl Variant {
                         key.reference = hex_byte(v);
                     }
                 }
-                "auth-ref" => {
+                // CPS4: only the PrKDF changes (`Knobs::prkdf_auth_reference`).
+                "auth-ref" if image.kind == CardKind::Cps3 => {
                     if let Some(key) = image.auth.as_mut() {
                         key.reference = hex_byte(v);
                     }
@@ -650,6 +689,7 @@ impl Variant {
                     let end = tlv(&[0x82], &[0x20, 0x34, 0x01, 0x01, 0x00, 0x00, 0x00]);
                     image.ef_actua = Some(tlv(&[0xEC], &[start, end].concat()));
                 }
+                "fresh-verify" => image.sig_key_fresh_verify = *v == "yes",
                 "puk-tries" | "pin-tries" => {
                     let pin = if *k == "puk-tries" {
                         image.puk.as_mut()
@@ -685,6 +725,26 @@ impl Variant {
     }
 }
 
+/// The card `cpx emulate --card NAME` plugs in: a variant name (`base+knob=value…`, not a file),
+/// else the image [`crate::find_image`] finds, as built by [`crate::card_from_image`].
+///
+/// ```
+/// let card = cpx_emulator::find_card("cps4-doctor+atr=cps4-t0+rb-chunk=64")?;
+/// assert_eq!(card.atr()[1], 0xDC); // the T=0-only ATR (docs/card-spec.md §1.1 row 5)
+/// assert!(cpx_emulator::find_card("cps4-doctor+rb-chunk=7").is_err());
+/// # Ok::<(), cpx_emulator::ImageError>(())
+/// ```
+pub fn find_card(name: &str) -> Result<Box<dyn EmulatedCard>, ImageError> {
+    if name.contains('+') && !std::path::Path::new(name).exists() {
+        let variant = Variant::parse(name).map_err(|e| ImageError::Value {
+            field: "variant".into(),
+            reason: e.to_string(),
+        })?;
+        return variant.card();
+    }
+    Ok(crate::card_from_image(&crate::find_image(name)?))
+}
+
 /// Every variant of `base` with one knob turned, each value in turn.
 pub fn singles(base: &'static str) -> Vec<Variant> {
     let kind = base_kind(base);
@@ -700,8 +760,9 @@ pub fn singles(base: &'static str) -> Vec<Variant> {
 }
 
 /// `n` random combinations over [`BASES`] from `seed`: each knob turned with probability 1/3 to
-/// one of its other values; duplicates and single-knob ones are drawn again.
-pub fn combinations(n: usize, seed: u64) -> Vec<Variant> {
+/// one of its other values; duplicates and single-knob ones are drawn again. A knob value of
+/// `alone` (e.g. one a driver documents as unsupported) is never drawn.
+pub fn combinations(n: usize, seed: u64, alone: &[(&str, &str)]) -> Vec<Variant> {
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
     let mut out: Vec<Variant> = Vec::new();
     let mut draws = 0;
@@ -714,7 +775,9 @@ pub fn combinations(n: usize, seed: u64) -> Vec<Variant> {
             let values = k.values(kind);
             if values.len() > 1 && rng.next_u32() % 3 == 0 {
                 let v = values[1 + rng.next_u32() as usize % (values.len() - 1)];
-                knobs.push((k.name, v));
+                if !alone.contains(&(k.name, v)) {
+                    knobs.push((k.name, v));
+                }
             }
         }
         let v = Variant { base, knobs };
@@ -726,14 +789,20 @@ pub fn combinations(n: usize, seed: u64) -> Vec<Variant> {
 }
 
 /// The whole matrix: each base as is, every single-knob variant, then [`RANDOM_COMBINATIONS`]
-/// combinations from [`SEED`].
-pub fn all() -> Vec<Variant> {
+/// combinations from [`SEED`], in which the knob values of `alone` never appear (they are
+/// tried alone only).
+pub fn matrix(alone: &[(&str, &str)]) -> Vec<Variant> {
     let mut out: Vec<Variant> = BASES.iter().map(|b| Variant::base(b)).collect();
     for b in BASES {
         out.extend(singles(b));
     }
-    out.extend(combinations(RANDOM_COMBINATIONS, SEED));
+    out.extend(combinations(RANDOM_COMBINATIONS, SEED, alone));
     out
+}
+
+/// [`matrix`] with every knob value in the combinations.
+pub fn all() -> Vec<Variant> {
+    matrix(&[])
 }
 
 #[cfg(test)]
@@ -751,8 +820,14 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), all.len(), "duplicate variants");
         // The fixed seed gives the same combinations on every run.
-        assert_eq!(combinations(5, SEED), combinations(5, SEED));
-        assert_ne!(combinations(5, SEED), combinations(5, SEED + 1));
+        assert_eq!(combinations(5, SEED, &[]), combinations(5, SEED, &[]));
+        assert_ne!(combinations(5, SEED, &[]), combinations(5, SEED + 1, &[]));
+        let alone = [("fresh-verify", "yes")];
+        assert!(
+            matrix(&alone)
+                .iter()
+                .all(|v| v.knobs.len() < 2 || v.value("fresh-verify") == Some("no"))
+        );
     }
 
     #[test]
@@ -819,5 +894,110 @@ mod tests {
         };
         let rules = se.fcp(tlv(&[0x62], &tlv(&[0xA1], &tlv(&[0x8C], &[0x7B, 0x12, 0x00]))));
         assert_eq!(rules, [0x62, 0x07, 0xA1, 0x05, 0x8C, 0x03, 0x7B, 0x14, 0x00]);
+    }
+
+    fn card(name: &str) -> Box<dyn EmulatedCard> {
+        let mut card = Variant::parse(name).unwrap().card().unwrap();
+        card.power_on();
+        card
+    }
+
+    fn send(card: &mut Box<dyn EmulatedCard>, apdu: &str) -> Vec<u8> {
+        card.transmit(&hex::decode(apdu.replace(' ', "")).unwrap())
+    }
+
+    /// A transparent EF read whole the T=0 way (`6Cxx` answered with the exact Le).
+    fn read_t0(card: &mut Box<dyn EmulatedCard>) -> Vec<u8> {
+        let r = send(card, "00 B0 0000 E7");
+        match r[..] {
+            [0x6C, le] => send(card, &format!("00B00000{le:02X}")),
+            _ => r,
+        }
+    }
+
+    #[test]
+    fn knobs_change_what_the_card_answers() {
+        // rb-chunk: fewer bytes than asked with 9000, or 6Cxx with the limit.
+        let ti = "00 A4 09 0C 06 3F00 0001 5032";
+        let mut c = card("cps3-doctor+rb-chunk=64");
+        assert_eq!(send(&mut c, ti), [0x90, 0x00]);
+        let r = send(&mut c, "00 B0 0000 E7");
+        assert_eq!((r.len(), &r[64..]), (66, &[0x90, 0x00][..]));
+        let mut c = card("cps3-doctor+rb-chunk=128-6c");
+        send(&mut c, ti);
+        assert_eq!(send(&mut c, "00 B0 0000 E7"), [0x6C, 0x80]);
+
+        // paths: the ODF names the directories by FID alone.
+        let odf = "00 A4 09 0C 06 3F00 0001 5031";
+        let mut c = card("cps3-doctor+paths=relative+odf=reversed+extra-records=yes");
+        send(&mut c, odf);
+        let content = read_t0(&mut c);
+        assert_eq!(&content[..8], [0xA1, 0x06, 0x30, 0x04, 0x04, 0x02, 0x70, 0x04]);
+        let mut c = card("cps3-doctor");
+        send(&mut c, odf);
+        assert_eq!(
+            &read_t0(&mut c)[..10],
+            [0xA8, 0x0A, 0x30, 0x08, 0x04, 0x06, 0x3F, 0x00, 0x00, 0x01]
+        );
+
+        // pad and extra-tags: the PrKDF entries carry the unknown element, the EF is longer.
+        let mut c = card("cps3-doctor+fids=swapped+pad=FF+extra-tags=yes");
+        send(&mut c, "00 A4 09 0C 06 3F00 0001 7006");
+        let prkdf = read_t0(&mut c);
+        assert!(
+            prkdf.windows(3).any(|w| w == UNKNOWN_ELEMENT),
+            "{}",
+            hex::encode(&prkdf)
+        );
+        let fcp = send(&mut c, "00 A4 09 04 06 3F00 0001 7006");
+        let fcp = send(&mut c, &format!("00C00000{:02X}", fcp[1]));
+        let size = usize::from(u16::from_be_bytes([fcp[4], fcp[5]]));
+        let tail = send(&mut c, &format!("00B0{:04X}{PAD_LEN:02X}", size - PAD_LEN));
+        assert_eq!(tail, [vec![0xFF; PAD_LEN], vec![0x90, 0x00]].concat());
+
+        // fcp: the size in tag 81.
+        let mut c = card("cps3-doctor+fcp=size81");
+        assert_eq!(send(&mut c, "00 A4 09 04 04 3F00 D003"), [0x61, 0x27]);
+        assert_eq!(
+            &send(&mut c, "00 C0 0000 27")[..6],
+            [0x62, 0x25, 0x81, 0x02, 0x00, 0x0C]
+        );
+
+        // resp on T=1: 61xx even with Le; strict: no data without Le.
+        let chipdoc = "01 A4 04 00 08 8025000001FF0100";
+        let mut c = card("cps4-doctor+resp=61xx");
+        assert_eq!(send(&mut c, &format!("{chipdoc} 00"))[0], 0x61);
+        let mut c = card("cps4-doctor+resp=strict");
+        assert_eq!(send(&mut c, chipdoc), [0x90, 0x00]);
+        let mut c = card("cps4-doctor");
+        assert_eq!(send(&mut c, chipdoc)[0], 0x6F);
+
+        // se: the key SDO's SCBs name SE #4, whose CRT is served there and no longer in #2.
+        let mut c = card("cps3-doctor+se=4");
+        assert_eq!(send(&mut c, "00 A4 09 0C 02 3F00"), [0x90, 0x00]);
+        let se = |n: u8| format!("00 CB 3F FF 0A 4D 08 70 06 BF FB {n:02X} 02 7B 80");
+        assert_eq!(send(&mut c, &se(2)), [0x6A, 0x88]);
+        assert_eq!(send(&mut c, &se(4))[0], 0x61);
+    }
+
+    #[test]
+    fn get_response_limit() {
+        use crate::apdu::Command;
+        use crate::link::{Link, Protocol, Reply, Step};
+        let knobs = Knobs {
+            get_response_limit: Some(64),
+            ..Knobs::default()
+        };
+        let mut link = Link::with_knobs(&knobs);
+        let cmd = Command::parse(&[0x00, 0xCB, 0x3F, 0xFF, 0x01, 0x00]).unwrap();
+        assert_eq!(
+            link.after(Protocol::T0, &cmd, Reply::data(vec![7; 200])),
+            [0x61, 200]
+        );
+        let gr = Command::parse(&[0x00, 0xC0, 0x00, 0x00, 0xC8]).unwrap();
+        let Step::Answer(r) = link.before(Protocol::T0, gr, |_| false, |c| c == 0) else {
+            panic!("GET RESPONSE not answered by the link");
+        };
+        assert_eq!((r.len(), &r[64..]), (66, &[0x61, 136][..]));
     }
 }

@@ -159,7 +159,10 @@ impl Core {
         if ne <= left.len() {
             return Reply::direct(left[..ne].to_vec(), sw::OK);
         }
-        if self.protocol == Protocol::T0 && choices::READ_PAST_END_T0_USES_6C {
+        if self.protocol == Protocol::T0
+            && choices::READ_PAST_END_T0_USES_6C
+            && !self.knobs.read_past_end_6282
+        {
             // Short APDUs only (`apdu`): Ne ≤ 256, so fewer than 256 bytes are left here.
             return (0x6C00 | (left.len() as u16 & 0xFF)).into();
         }

@@ -98,7 +98,10 @@ pub(super) fn build(image: &CardImage, knobs: &Knobs) -> Layout {
     }
     if let Some(k) = &image.auth {
         let entry = KeyEntry {
-            reference: k.reference.unwrap_or(facts::cps4::KEY_AUT),
+            reference: knobs
+                .prkdf_auth_reference
+                .or(k.reference)
+                .unwrap_or(facts::cps4::KEY_AUT),
             object_flags: pkcs15::OBJECT_PRIVATE,
             rule_bits: &[5, 7],
         };

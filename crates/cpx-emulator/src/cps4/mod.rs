@@ -186,7 +186,10 @@ impl Cps4Card {
     /// Power-on state: channel 0 open with the default applet, the others closed.
     fn reset_all(&mut self) {
         self.channels = [None; CHANNELS];
-        self.channels[0] = applet_of(&choices::CPS4_DEFAULT_APPLET_AID, chipdoc_aid(self.kind));
+        self.channels[0] = match self.core.knobs.default_applet {
+            None => applet_of(&choices::CPS4_DEFAULT_APPLET_AID, chipdoc_aid(self.kind)),
+            Some(aid) => aid.and_then(|a| applet_of(&a, chipdoc_aid(self.kind))),
+        };
         self.clear_applet_session();
         self.link.clear();
     }

@@ -830,6 +830,35 @@ mod tests {
         );
     }
 
+    /// docs/variants.md lists every knob with its values, and the matrix's size.
+    #[test]
+    fn the_documentation_gives_every_knob_and_the_counts() {
+        let doc = include_str!("../../../docs/variants.md");
+        for k in KNOBS {
+            let row = doc
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{}` |", k.name)))
+                .unwrap_or_else(|| panic!("docs/variants.md: no row for knob {}", k.name));
+            for v in k.cps3.iter().chain(k.cps4) {
+                assert!(
+                    row.contains(v),
+                    "docs/variants.md: knob {} lacks value {v}",
+                    k.name
+                );
+            }
+        }
+        let singles: usize = BASES.iter().map(|b| singles(b).len()).sum();
+        let total = matrix(&[("fresh-verify", "yes")]).len();
+        assert!(
+            doc.contains(&format!("**{total} variants:")),
+            "docs/variants.md: total {total}"
+        );
+        assert!(
+            doc.contains(&format!("({singles} variants)")),
+            "docs/variants.md: singles {singles}"
+        );
+    }
+
     #[test]
     fn bad_names_are_refused_precisely() {
         assert_eq!(

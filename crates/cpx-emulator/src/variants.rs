@@ -109,6 +109,18 @@ pub enum FcpLayout {
     Proprietary,
 }
 
+/// The applet a CPS4 selects on channel 0 at power-on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DefaultApplet {
+    /// The CPS2ter applet (`choices::CPS4_DEFAULT_APPLET_AID`).
+    #[default]
+    Model,
+    /// The ChipDoc applet itself (so its select on channel 1 answers `6985`, not multiselectable).
+    ChipDoc,
+    /// None: channel 0 open with no applet selected.
+    None,
+}
+
 /// What READ BINARY does with an Le above the card's limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OverLimit {
@@ -163,9 +175,10 @@ pub struct Knobs {
     pub prkdf_auth_reference: Option<u8>,
     /// READ BINARY past the end on T=0: the bytes left with `6282` instead of `6Cxx`.
     pub read_past_end_6282: bool,
-    /// CPS4: the applet selected on channel 0 at power-on, when not the CPS2ter applet
-    /// (`choices::CPS4_DEFAULT_APPLET_AID`): `Some(None)` = none.
-    pub default_applet: Option<Option<[u8; 8]>>,
+    /// CPS4: the applet selected on channel 0 at power-on.
+    pub default_applet: DefaultApplet,
+    /// No DODF and no business data files (the ODF lists no DODF).
+    pub no_dodf: bool,
 }
 
 impl Knobs {
@@ -465,9 +478,9 @@ pub const KNOBS: &[Knob] = &[
     },
     Knob {
         name: "absent",
-        cps3: &["none", "ef-atr", "ef-dir"],
-        cps4: &[],
-        source: "CPS3 optional files: EF.ATR (read by OpenSC only, docs/card-spec.md §1.3), EF.DIR (the CPS3 application path is fixed, §1.4 point 4); a CPS4 needs its EF.DIR and tag 51 (§10.3)",
+        cps3: &["none", "ef-atr", "ef-dir", "dodf"],
+        cps4: &["none", "dodf"],
+        source: "optional files: EF.ATR (read by OpenSC only, docs/card-spec.md §1.3), CPS3 EF.DIR (the application path is fixed, §1.4 point 4), the DODF and business data (none on the contactless application, §7); a CPS4 needs its EF.DIR and tag 51 (§10.3)",
     },
 ];
 
@@ -643,11 +656,12 @@ impl Variant {
                 _ => None,
             },
             read_past_end_6282: v("past-end") == "6282",
-            default_applet: match (self.kind(), v("applet0")) {
-                (CardKind::Cps4, "chipdoc") => Some(Some(facts::cps4::AID_CHIPDOC)),
-                (CardKind::Cps4, "none") => Some(None),
-                _ => None,
+            default_applet: match v("applet0") {
+                "chipdoc" => DefaultApplet::ChipDoc,
+                "none" => DefaultApplet::None,
+                _ => DefaultApplet::Model,
             },
+            no_dodf: v("absent") == "dodf",
             prkdf_auth_reference: match self.kind() {
                 CardKind::Cps4 => u8::from_str_radix(v("auth-ref"), 16)
                     .ok()

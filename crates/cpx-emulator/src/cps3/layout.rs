@@ -130,17 +130,19 @@ pub(crate) fn build(image: &CardImage, knobs: &Knobs) -> Layout {
         knobs,
     );
     let private_writable = super::PROFILE.private_writable;
-    let dodf = p15::business_data(&mut fs, app, image, private_writable, cl_only, knobs);
-    p15::xdf(
-        &mut fs,
-        app,
-        &mut odf,
-        pkcs15::ODF_DODF,
-        fids.dodf,
-        dodf,
-        cl_only,
-        knobs,
-    );
+    if !knobs.no_dodf {
+        let dodf = p15::business_data(&mut fs, app, image, private_writable, cl_only, knobs);
+        p15::xdf(
+            &mut fs,
+            app,
+            &mut odf,
+            pkcs15::ODF_DODF,
+            fids.dodf,
+            dodf,
+            cl_only,
+            knobs,
+        );
+    }
 
     // The CPS2ter twin of each situation, 3F00/40(0F+nn) (docs/card-spec.md §2.4).
     let mut cps2ter = FileSystem::new(None);

@@ -148,17 +148,19 @@ pub(super) fn build(image: &CardImage, knobs: &Knobs) -> Layout {
     // Every business object is physical, CPS2TER_* included; nothing synthesised (docs/card-spec.md §2.4,
     // §10.14).
     let private_writable = super::PROFILE.private_writable;
-    let dodf = p15::business_data(&mut fs, app, image, private_writable, none, knobs);
-    p15::xdf(
-        &mut fs,
-        app,
-        &mut odf,
-        pkcs15::ODF_DODF,
-        fids.dodf,
-        dodf,
-        none,
-        knobs,
-    );
+    if !knobs.no_dodf {
+        let dodf = p15::business_data(&mut fs, app, image, private_writable, none, knobs);
+        p15::xdf(
+            &mut fs,
+            app,
+            &mut odf,
+            pkcs15::ODF_DODF,
+            fids.dodf,
+            dodf,
+            none,
+            knobs,
+        );
+    }
     let odf = p15::odf_file(&mut fs, app, odf, knobs);
     fs.add_ef(app, fid::ODF, odf, None, Rules::PUBLIC, none);
     let ti = p15::token_info(image, pkcs15::Algorithms::Cps4, knobs);

@@ -21,7 +21,7 @@ use crate::fs::{Access, MF, Rules};
 use crate::image::{CardImage, CardKind};
 use crate::link::{Delivery, Link, Protocol, Reply, Step};
 use crate::state::{CardState, EmulatedCard, StateError};
-use crate::variants::{Knobs, Responses};
+use crate::variants::{DefaultApplet, Knobs, Responses};
 use layout::Cps4Key;
 
 /// How the ChipDoc applet processes the commands the CPS4 shares with the CPS3.
@@ -187,8 +187,9 @@ impl Cps4Card {
     fn reset_all(&mut self) {
         self.channels = [None; CHANNELS];
         self.channels[0] = match self.core.knobs.default_applet {
-            None => applet_of(&choices::CPS4_DEFAULT_APPLET_AID, chipdoc_aid(self.kind)),
-            Some(aid) => aid.and_then(|a| applet_of(&a, chipdoc_aid(self.kind))),
+            DefaultApplet::Model => applet_of(&choices::CPS4_DEFAULT_APPLET_AID, chipdoc_aid(self.kind)),
+            DefaultApplet::ChipDoc => Some(Applet::ChipDoc),
+            DefaultApplet::None => None,
         };
         self.clear_applet_session();
         self.link.clear();

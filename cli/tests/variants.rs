@@ -167,22 +167,15 @@ fn check(variant: &Variant) -> Result<(), Failed> {
         "{name}: cpx status differs from the base's"
     );
     let tries = |knob: &str| variant.value(knob).and_then(|v| v.parse::<u64>().ok());
-    let pin = &seen.status["pin"];
-    assert_eq!(pin["blocked"], false, "{name}: {pin}");
-    if !pin["tries_left"].is_null() {
-        assert_eq!(
-            pin["tries_left"].as_u64(),
-            tries("pin-tries"),
-            "{name}: PIN tries"
-        );
-    }
-    let puk = &seen.status["puk"];
-    if !puk["tries_left"].is_null() {
-        assert_eq!(
-            puk["tries_left"].as_u64(),
-            tries("puk-tries"),
-            "{name}: PUK tries"
-        );
+    // The tries the knobs set; what the card does not say (CPS4: no maximum) is null.
+    for (code, knob) in [("pin", "pin-tries"), ("puk", "puk-tries")] {
+        let state = &seen.status[code];
+        assert_eq!(state["blocked"], false, "{name}: {code} {state}");
+        for field in ["tries_left", "max_tries"] {
+            if !state[field].is_null() {
+                assert_eq!(state[field].as_u64(), tries(knob), "{name}: {code} {field}");
+            }
+        }
     }
     let actua = variant.value("ef-actua") == Some("valid") && seen.status["card"]["generation"] == "CPS3";
     assert_eq!(

@@ -159,7 +159,7 @@ fn bcd(digits: &str) -> Vec<u8> {
 
 /// TokenInfo (docs/card-spec.md §1.4 point 5, §9): version, serial, "ASIP SANTE", label, read-only +
 /// login-required flags, supportedAlgorithms `[2]`, lastUpdate `[5]`.
-pub(crate) fn token_info(serial: &str, label: &str, last_update: &str, algs: Algorithms) -> Vec<u8> {
+pub(crate) fn token_info(serial: &str, label: &str, last_update: Option<&str>, algs: Algorithms) -> Vec<u8> {
     // tokenflags: readOnly(0), loginRequired(1); no PIN on the contactless application (§7).
     let flags = if algs == Algorithms::Cps3Contactless {
         named_bits(1 << 0)
@@ -173,7 +173,9 @@ pub(crate) fn token_info(serial: &str, label: &str, last_update: &str, algs: Alg
         &tlv(&[0x80], label.as_bytes()),
         &flags,
         &tlv(&[0xA2], &algorithms(algs)),
-        &tlv(&[0xA5], &tlv(&[0x18], last_update.as_bytes())),
+        &last_update
+            .map(|u| tlv(&[0xA5], &tlv(&[0x18], u.as_bytes())))
+            .unwrap_or_default(),
     ])
 }
 

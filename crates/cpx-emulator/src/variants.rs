@@ -179,6 +179,10 @@ pub struct Knobs {
     pub default_applet: DefaultApplet,
     /// No DODF and no business data files (the ODF lists no DODF).
     pub no_dodf: bool,
+    /// TokenInfo without lastUpdate.
+    pub no_last_update: bool,
+    /// CPS3: the PUK's usage counter (tag 9D) on one byte instead of two.
+    pub usage_one_byte: bool,
 }
 
 impl Knobs {
@@ -465,6 +469,18 @@ pub const KNOBS: &[Knob] = &[
         source: "CHOICES.md Security: no fresh VERIFY per signature (the real PrKDF has no userConsent, GH#2267; docs/card-spec.md §4.5)",
     },
     Knob {
+        name: "last-update",
+        cps3: &["present", "absent"],
+        cps4: &["present", "absent"],
+        source: "TokenInfo lastUpdate 20100316110000Z from one card (GH#2267, docs/card-spec.md §9); optional in ISO 7816-15",
+    },
+    Knob {
+        name: "usage-len",
+        cps3: &["2", "1"],
+        cps4: &[],
+        source: "PUK usage counter 9D on 2 bytes in the one public reply (docs/card-spec.md §8.4, §9); the module reads 1 or 2 bytes (§3.2)",
+    },
+    Knob {
         name: "puk-tries",
         cps3: &["10", "3", "5", "15"],
         cps4: &["10", "3", "5", "15"],
@@ -662,6 +678,8 @@ impl Variant {
                 _ => DefaultApplet::Model,
             },
             no_dodf: v("absent") == "dodf",
+            no_last_update: v("last-update") == "absent",
+            usage_one_byte: v("usage-len") == "1",
             prkdf_auth_reference: match self.kind() {
                 CardKind::Cps4 => u8::from_str_radix(v("auth-ref"), 16)
                     .ok()

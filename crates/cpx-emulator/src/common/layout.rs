@@ -165,7 +165,7 @@ pub(crate) fn token_info(image: &CardImage, algorithms: pkcs15::Algorithms, knob
     let ti = pkcs15::token_info(
         &image.token_serial,
         &image.token_label,
-        &image.last_update,
+        (!knobs.no_last_update).then_some(image.last_update.as_str()),
         algorithms,
     );
     knobs.p15_file(ti, Extension::Top)

@@ -28,11 +28,14 @@ impl Cps3Card {
                     Err(e) => return e.into(),
                 };
                 match t {
-                    [0xA0] => pin.docp(if r == PUK {
-                        &facts::PUK_SDO_ACL
-                    } else {
-                        &facts::PIN_SDO_ACL
-                    }),
+                    [0xA0] => pin.docp(
+                        if r == PUK {
+                            &facts::PUK_SDO_ACL
+                        } else {
+                            &facts::PIN_SDO_ACL
+                        },
+                        self.core.knobs.usage_one_byte,
+                    ),
                     [0x7F, 0x41] => pin.policy(),
                     _ => return sw::DATA_NOT_FOUND.into(),
                 }

@@ -1,7 +1,8 @@
 //! Issue 18's variant matrix, behind the real pcscd + vpcd (docs/variants.md): each variant of
 //! the emulator's knobs (`cpx_emulator::variants`) is inserted into a reader of the sandbox and the
 //! whole stack runs on it: `cpx status --json`, the PKCS#11 module's listing, login, and every
-//! signature of every private key verified with its certificate. The result must be the base
+//! signature of every private key verified with its certificate; on the bases and the variants of
+//! the PIN/PUK knobs, the PIN blocked by wrong tries and unblocked with the PUK. The result must be the base
 //! image's (the knobs change how the card lays out and delivers the same data, not the data),
 //! except what a knob changes on purpose (tries, EF_ACTUA, no business data without a DODF). A variant cpx cannot support is in
 //! [`UNSUPPORTED`] with its reason, and the test checks it fails with exactly that error.
@@ -24,7 +25,7 @@ use common::*;
 use cpx_emulator::variants::{self, Variant};
 use cpx_testkit::{Failed, SandboxConfig, Trial, insert_card};
 
-/// About how many variants the CI sample runs (bases included; 76 with the current matrix):
+/// About how many variants the CI sample runs (bases included; 77 with the current matrix):
 /// 77 s on 2 cores loaded by two release builds (docs/variants.md), inside the 3-minute budget.
 const SAMPLE: usize = 80;
 
@@ -111,10 +112,30 @@ fn see(variant: &Variant) -> Result<Result<Seen, String>, Failed> {
         )));
     }
     let status = json(&out, "status");
-    let module =
-        stack::module_view(&lease.name).map_err(|e| format!("module: {}", e.message().unwrap_or("failed")));
-    Ok(module.map(|module| Seen { status, module }))
+    let failed = |what: &str, e: Failed| format!("{what}: {}", e.message().unwrap_or("failed"));
+    let module = match stack::module_view(&lease.name) {
+        Ok(m) => m,
+        Err(e) => return Ok(Err(failed("module", e))),
+    };
+    // The codes' knobs (and the bases): block the PIN with wrong tries, unblock it with the PUK.
+    if variant.knobs.is_empty()
+        || CODE_KNOBS
+            .iter()
+            .any(|k| variant.knobs.iter().any(|(n, _)| n == k))
+    {
+        let tries = variant
+            .value("pin-tries")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(3);
+        if let Err(e) = stack::block_and_unblock(&lease.name, tries) {
+            return Ok(Err(failed("block and unblock", e)));
+        }
+    }
+    Ok(Ok(Seen { status, module }))
 }
+
+/// The knobs of the PIN and PUK objects: their variants also block and unblock the PIN.
+const CODE_KNOBS: &[&str] = &["pin-tries", "puk-tries", "puk-flags", "usage-len"];
 
 /// The base image's results, computed once per base.
 fn base(name: &'static str) -> Result<Seen, Failed> {

@@ -21,7 +21,10 @@ use rsa::pkcs8::DecodePublicKey;
 use rsa::{Pkcs1v15Sign, Pss, RsaPublicKey};
 use sha2::Digest;
 
-use super::{PIN, SEEN, module_path};
+use super::{PIN, PUK, SEEN, module_path};
+
+/// One C_Initialize … C_Finalize at a time: the module is one per process, the trials parallel.
+static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// The DER prefix of a SHA-256 DigestInfo (PKCS#1 v2.2 §9.2 note 1).
 const SHA256_DIGEST_INFO: [u8; 19] = [
@@ -34,8 +37,6 @@ const SHA256_DIGEST_INFO: [u8; 19] = [
 /// login, sorted; then one line per signature (`<key>: <mechanism> signature of N bytes,
 /// verified <bool>`), every mechanism of the token that signs with a private key.
 pub fn module_view(reader: &str) -> Result<Vec<String>, Failed> {
-    // One C_Initialize … C_Finalize at a time: the module is one per process, the trials parallel.
-    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one = ONE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let p11 = Pkcs11::new(module_path()?)?;
     p11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))?;
@@ -44,23 +45,61 @@ pub fn module_view(reader: &str) -> Result<Vec<String>, Failed> {
     result
 }
 
-fn view(p11: &Pkcs11, reader: &str) -> Result<Vec<String>, Failed> {
+/// Block the PIN in `reader` with `tries` wrong logins (the token then says locked), unblock it
+/// with C_Login(CKU_SO, PUK) and C_InitPIN, and log in with the test PIN again: the PIN and PUK
+/// objects found, their counters and the unblock sequence work on this card.
+pub fn block_and_unblock(reader: &str, tries: u64) -> Result<(), Failed> {
+    let _one = ONE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let p11 = Pkcs11::new(module_path()?)?;
+    p11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))?;
+    let result = (|| -> Result<(), Failed> {
+        let slot = slot_of(&p11, reader)?;
+        let rw = p11.open_rw_session(slot)?;
+        for i in 1..=tries {
+            if p11.get_token_info(slot)?.user_pin_locked() {
+                return Err(format!("PIN locked after {} wrong tries of {tries}", i - 1).into());
+            }
+            let wrong = rw.login(UserType::User, Some(&AuthPin::from("0000".to_owned())));
+            assert!(wrong.is_err(), "wrong PIN {i} accepted");
+        }
+        if !p11.get_token_info(slot)?.user_pin_locked() {
+            return Err(format!("PIN not locked after {tries} wrong tries").into());
+        }
+        rw.login(UserType::So, Some(&AuthPin::from(PUK.to_owned())))
+            .map_err(|e| format!("C_Login(CKU_SO): {e}"))?;
+        rw.init_pin(&AuthPin::from(PIN.to_owned()))
+            .map_err(|e| format!("C_InitPIN: {e}"))?;
+        rw.logout()?;
+        if p11.get_token_info(slot)?.user_pin_locked() {
+            return Err("PIN still locked after C_InitPIN".into());
+        }
+        rw.login(UserType::User, Some(&AuthPin::from(PIN.to_owned())))
+            .map_err(|e| format!("login after unblock: {e}"))?;
+        rw.logout()?;
+        Ok(())
+    })();
+    p11.finalize()?;
+    result
+}
+
+/// The slot whose reader is `reader`, once the token shows.
+fn slot_of(p11: &Pkcs11, reader: &str) -> Result<cryptoki::slot::Slot, Failed> {
     let deadline = std::time::Instant::now() + SEEN;
-    let slot = loop {
-        let mut found = None;
+    loop {
         for s in p11.get_slots_with_token()? {
             if p11.get_slot_info(s)?.slot_description().trim_end() == reader {
-                found = Some(s);
+                return Ok(s);
             }
         }
-        match found {
-            Some(s) => break s,
-            None if std::time::Instant::now() < deadline => {
-                std::thread::sleep(std::time::Duration::from_millis(50))
-            }
-            None => return Err(format!("no token in {reader}").into()),
+        if std::time::Instant::now() >= deadline {
+            return Err(format!("no token in {reader}").into());
         }
-    };
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+fn view(p11: &Pkcs11, reader: &str) -> Result<Vec<String>, Failed> {
+    let slot = slot_of(p11, reader)?;
     let token = p11.get_token_info(slot)?;
     let mechanisms = p11.get_mechanism_list(slot)?;
     let mut out = vec![format!("token {:?}", token.label().trim_end())];

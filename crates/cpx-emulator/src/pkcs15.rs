@@ -236,7 +236,7 @@ fn pin_entry(
 
 /// The CPS4 AODF (generated, `choices::CPS4_P15_AS_CPS3`): user PIN (ref 01, protected by the
 /// PUK 02) and PUK (ref 02), the real CPS3 labels and common flags.
-pub(crate) fn aodf(pin: (u8, u8), puk: Option<(u8, u8)>) -> Vec<u8> {
+pub(crate) fn aodf(pin: (u8, u8), puk: Option<(u8, u8)>, knobs: &Knobs) -> Vec<u8> {
     // pinFlags: initialized(4); PUK adds unblockingPin(6) (+ soPin(7), see choices).
     let mut v = pin_entry(
         facts::PIN_LABEL,
@@ -248,12 +248,14 @@ pub(crate) fn aodf(pin: (u8, u8), puk: Option<(u8, u8)>) -> Vec<u8> {
         pin.1,
     );
     if let Some((min, max)) = puk {
-        let so = if choices::PUK_IS_SO_PIN { 1 << 7 } else { 0 };
+        let (so, unblocking) = knobs.puk_flags.unwrap_or((choices::PUK_IS_SO_PIN, true));
+        let so = if so { 1 << 7 } else { 0 };
+        let unblocking = if unblocking { 1 << 6 } else { 0 };
         v.extend(pin_entry(
             facts::PUK_LABEL,
             0x02,
             None,
-            (1 << 4) | (1 << 6) | so,
+            (1 << 4) | unblocking | so,
             min,
             max,
             max,
@@ -368,7 +370,7 @@ mod tests {
 
     #[test]
     fn cps4_pin_entry_common_part_is_the_real_one() {
-        let e = aodf((4, 8), Some((8, 8)));
+        let e = aodf((4, 8), Some((8, 8)), &Knobs::default());
         let (outer, _) = crate::tlv::read(&e).unwrap();
         let (com, _) = crate::tlv::read(outer.value).unwrap();
         assert_eq!(com.value.len(), 63);

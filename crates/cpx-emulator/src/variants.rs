@@ -183,6 +183,9 @@ pub struct Knobs {
     pub no_last_update: bool,
     /// CPS3: the PUK's usage counter (tag 9D) on one byte instead of two.
     pub usage_one_byte: bool,
+    /// CPS4: the PUK's AODF flags `(soPin, unblockingPin)` when not the model's (both,
+    /// `choices::PUK_IS_SO_PIN`).
+    pub puk_flags: Option<(bool, bool)>,
 }
 
 impl Knobs {
@@ -481,6 +484,12 @@ pub const KNOBS: &[Knob] = &[
         source: "PUK usage counter 9D on 2 bytes in the one public reply (docs/card-spec.md §8.4, §9); the module reads 1 or 2 bytes (§3.2)",
     },
     Knob {
+        name: "puk-flags",
+        cps3: &[],
+        cps4: &["so+unblocking", "so", "unblocking"],
+        source: "CHOICES.md PUK_IS_SO_PIN: the CPS4 AODF is generated (not public); the real CPS3 PUK has soPin without unblockingPin (GH#2224)",
+    },
+    Knob {
         name: "puk-tries",
         cps3: &["10", "3", "5", "15"],
         cps4: &["10", "3", "5", "15"],
@@ -680,6 +689,11 @@ impl Variant {
             no_dodf: v("absent") == "dodf",
             no_last_update: v("last-update") == "absent",
             usage_one_byte: v("usage-len") == "1",
+            puk_flags: match v("puk-flags") {
+                "so" => Some((true, false)),
+                "unblocking" => Some((false, true)),
+                _ => None,
+            },
             prkdf_auth_reference: match self.kind() {
                 CardKind::Cps4 => u8::from_str_radix(v("auth-ref"), 16)
                     .ok()

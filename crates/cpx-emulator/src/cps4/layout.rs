@@ -57,6 +57,7 @@ pub(super) fn build(image: &CardImage, knobs: &Knobs) -> Layout {
         let aodf = pkcs15::aodf(
             (pin.min_len, pin.max_len),
             image.puk.as_ref().map(|p| (p.min_len, p.max_len)),
+            knobs,
         );
         p15::xdf(
             &mut fs,

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use cpx_emulator::timing::Timing;
-use cpx_emulator::{Rig, builtin_stems, card_from_image, find_image};
+use cpx_emulator::{Rig, builtin_stems, find_card};
 use cpx_transport::Pcsc;
 
 use crate::error::CliError;
@@ -21,8 +21,9 @@ const SHOWN: Duration = Duration::from_secs(30);
 /// Arguments of `cpx emulate`.
 #[derive(Debug, Args)]
 pub(crate) struct EmulateArgs {
-    /// A card image: a built-in stem (see --list), a card.toml path or a `cpx report` file (replayed,
-    /// docs/card-report.md), optionally `@HOST:PORT` for its vpcd reader. Repeat for several
+    /// A card image: a built-in stem (see --list), a card.toml path, a `cpx report` file (replayed,
+    /// docs/card-report.md) or a variant of the matrix (`cps4-doctor+rb-chunk=64`,
+    /// docs/variants.md), optionally `@HOST:PORT` for its vpcd reader. Repeat for several
     /// cards: without `@`, the i-th card goes to --vpcd's port + i.
     #[arg(long = "card", value_name = "IMAGE")]
     cards: Vec<String>,
@@ -112,8 +113,9 @@ pub(crate) fn run(args: EmulateArgs) -> Result<(), CliError> {
                 (spec.as_str(), format!("{host}:{card_port}"))
             }
         };
-        let image = find_image(name).map_err(|e| CliError::Emulator(format!("{name}: {e}")))?;
-        let card = args.timing.apply(card_from_image(&image));
+        // An image, a report, or a variant of the matrix (`cps4-doctor+rb-chunk=64`, docs/variants.md).
+        let card = find_card(name).map_err(|e| CliError::Emulator(format!("{name}: {e}")))?;
+        let card = args.timing.apply(card);
         atrs.push(card.atr());
         match &args.state_dir {
             Some(dir) => {

@@ -96,6 +96,7 @@ pub mod sha_resume;
 pub mod state;
 pub mod timing;
 mod tlv;
+pub mod variants;
 
 pub use builtin::{builtin_image, builtin_stems, find_image};
 pub use cps3::{Cps3Card, Interface};
@@ -104,6 +105,7 @@ pub use image::{CardImage, CardKind, FileImage, ImageError, LinkImage, PastEnd, 
 pub use link::Protocol;
 pub use rig::{Rig, RigError, control};
 pub use state::{CardState, EmulatedCard, PinState, SharedCard, StateError, into_virtual};
+pub use variants::find_card;
 
 /// Build the virtual card an image describes: a [`Cps4Card`] for `cps4`, else a [`Cps3Card`].
 ///

@@ -2,6 +2,7 @@
 //! §8.1, §9, §10.1). Modelled on piv-authenticator's request/response buffers.
 
 use crate::apdu::{Command, sw, sw_bytes};
+use crate::variants::{Knobs, Responses};
 
 /// The transmission protocol the ATR announces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,7 +98,8 @@ pub(crate) enum Step {
     Process(Command),
 }
 
-/// Volatile link state: pending response data and a command chain in progress.
+/// Volatile link state: pending response data and a command chain in progress; and how the
+/// card delivers data (the variant knobs `gr-chunk` and `resp`, [`crate::variants`]).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Link {
     pending: Vec<u8>,
@@ -106,6 +108,9 @@ pub(crate) struct Link {
     /// A field card's GET RESPONSE limit (a replayed report's `[link] get_response_max`); kept
     /// across [`Link::clear`].
     get_response_max: Option<u16>,
+    /// GET RESPONSE gives at most this many bytes (a variant knob), then 61xx.
+    get_response_limit: Option<usize>,
+    responses: Responses,
 }
 
 #[derive(Debug, Clone)]
@@ -123,16 +128,22 @@ fn answer(data: &[u8], sw: u16) -> Vec<u8> {
 }
 
 impl Link {
-    /// A link whose GET RESPONSE answers at most `get_response_max` bytes (else `6700`).
-    pub(crate) fn with_limit(get_response_max: Option<u16>) -> Self {
+    /// A link delivering data as the knobs say, whose GET RESPONSE answers at most
+    /// `get_response_max` bytes (else `6700`; a replayed report's `[link]`).
+    pub(crate) fn new(get_response_max: Option<u16>, knobs: &Knobs) -> Self {
         Self {
             get_response_max,
+            get_response_limit: knobs.get_response_limit,
+            responses: knobs.responses,
             ..Self::default()
         }
     }
 
+    /// Forget pending data and chains (reset), keeping how data is delivered.
     pub(crate) fn clear(&mut self) {
-        *self = Self::with_limit(self.get_response_max);
+        self.pending.clear();
+        self.pending_sw1 = 0;
+        self.chain = None;
     }
 
     /// First stage: GET RESPONSE and chaining. `chainable(ins)` says which INS may be chained;
@@ -200,7 +211,9 @@ impl Link {
             // ISO 7816-3 T=0: wrong Le, SW2 = the exact number available.
             return answer(&[], 0x6C00 | (self.pending.len() as u16 & 0xFF));
         }
-        let n = ne.min(self.pending.len());
+        let n = ne
+            .min(self.pending.len())
+            .min(self.get_response_limit.unwrap_or(usize::MAX));
         let out: Vec<u8> = self.pending.drain(..n).collect();
         let sw = self.more_sw();
         answer(&out, sw)
@@ -223,8 +236,13 @@ impl Link {
             Delivery::Deferred(sw1) => {
                 self.pending = reply.data;
                 self.pending_sw1 = sw1;
-                match (protocol, cmd.ne()) {
-                    (Protocol::T1, Some(ne)) => {
+                let direct = match self.responses {
+                    Responses::Model => protocol == Protocol::T1,
+                    Responses::Always61 => false,
+                    Responses::Strict => true,
+                };
+                match (direct, cmd.ne()) {
+                    (true, Some(ne)) => {
                         let n = ne.min(self.pending.len());
                         let out: Vec<u8> = self.pending.drain(..n).collect();
                         let sw = if self.pending.is_empty() {

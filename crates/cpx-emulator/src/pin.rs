@@ -142,11 +142,17 @@ impl Pin {
     }
 
     /// The DOCP reply body `A0 { 9A max, 9B left, [9D usage], A1 { 8C … } }` (docs/card-spec.md §3.2, §9).
-    pub(crate) fn docp(&self, acl: &[u8]) -> Vec<u8> {
+    pub(crate) fn docp(&self, acl: &[u8], usage_one_byte: bool) -> Vec<u8> {
         let mut inner = vec![0x9A, 0x01, self.max_tries, 0x9B, 0x01, self.tries_left];
-        if let Some(u) = self.usage_left {
-            inner.extend([0x9D, 0x02]);
-            inner.extend(u.to_be_bytes());
+        match (self.usage_left, u8::try_from(self.usage_left.unwrap_or(0))) {
+            // "usage counter, 1 or 2 bytes" (docs/card-spec.md §3.2): one byte when it fits and the
+            // variant matrix's `usage-len=1` asks.
+            (Some(_), Ok(u)) if usage_one_byte => inner.extend([0x9D, 0x01, u]),
+            (Some(u), _) => {
+                inner.extend([0x9D, 0x02]);
+                inner.extend(u.to_be_bytes());
+            }
+            (None, _) => {}
         }
         inner.extend(crate::tlv::tlv(&[0xA1], acl));
         crate::tlv::tlv(&[0xA0], &inner)
@@ -231,7 +237,7 @@ mod tests {
     fn replies_match_the_real_card() {
         let p = pin();
         let mut body = vec![0xBF, 0x81, 0x01];
-        let d = p.docp(&crate::facts::PIN_SDO_ACL);
+        let d = p.docp(&crate::facts::PIN_SDO_ACL, false);
         body.extend(crate::tlv::len_bytes(d.len()));
         body.extend(d);
         let reply = crate::tlv::tlv(&[0x70], &body);

@@ -3,13 +3,30 @@
 use crate::choices;
 use crate::facts;
 use crate::tlv::{cons, int, named_bits, octets, seq, tlv, utf8};
+use crate::variants::Knobs;
 
 /// CommonObjectFlags bits.
 const FLAG_PRIVATE: u32 = 1 << 0;
 const FLAG_MODIFIABLE: u32 = 1 << 1;
 
+/// An application record of no CPx application, first in EF.DIR with [`Knobs::extra_records`]:
+/// the PKCS#15 default AID (ISO 7816-15), without a path.
+fn other_dir_record(knobs: &Knobs) -> Vec<u8> {
+    if !knobs.extra_records {
+        return Vec::new();
+    }
+    let aid = [
+        0xA0, 0x00, 0x00, 0x00, 0x63, 0x50, 0x4B, 0x43, 0x53, 0x2D, 0x31, 0x35,
+    ];
+    cons(&[0x61], &[&tlv(&[0x4F], &aid), &tlv(&[0x50], b"OTHER APP")])
+}
+
 /// EF.DIR: the two application templates; 101 bytes like the real one (docs/card-spec.md §1.4 point 1).
-pub(crate) fn ef_dir() -> Vec<u8> {
+pub(crate) fn ef_dir(knobs: &Knobs) -> Vec<u8> {
+    [other_dir_record(knobs), ef_dir_model()].concat()
+}
+
+fn ef_dir_model() -> Vec<u8> {
     let rec = |aid: &[u8], label: &str, path: &[u8]| {
         cons(
             &[0x61],
@@ -29,35 +46,31 @@ pub(crate) fn ef_dir() -> Vec<u8> {
 
 /// EF.DIR of the CPS4: the contact application only, its path in tag 51 (docs/card-spec.md §10.3; the label
 /// is not public, the CPS3 one is kept).
-pub(crate) fn ef_dir_cps4() -> Vec<u8> {
-    cons(
+pub(crate) fn ef_dir_cps4(knobs: &Knobs) -> Vec<u8> {
+    let model = cons(
         &[0x61],
         &[
             &tlv(&[0x4F], &facts::AID_P15_CONTACT),
             &tlv(&[0x50], b"CPX IAS"),
             &tlv(&[0x51], &[0x3F, 0x00, 0x00, 0x01]),
         ],
-    )
+    );
+    [other_dir_record(knobs), model].concat()
 }
 
-/// Absolute path `3F00/<df>/<fid>` as a PKCS#15 Path.
-fn path(df: u16, fid: u16) -> Vec<u8> {
-    let mut p = vec![0x3F, 0x00];
-    p.extend(df.to_be_bytes());
-    p.extend(fid.to_be_bytes());
-    seq(&[&octets(&p)])
-}
-
-/// ODF: `[tag] Path` entries.
-pub(crate) fn odf(entries: &[(u8, u16, u16)]) -> Vec<u8> {
+/// ODF: `[tag] Path` entries (absolute `3F00/<df>/<fid>`, or relative with
+/// [`Knobs::relative_paths`]).
+pub(crate) fn odf(entries: &[(u8, u16, u16)], knobs: &Knobs) -> Vec<u8> {
     entries
         .iter()
-        .flat_map(|(tag, df, fid)| tlv(&[*tag], &path(*df, *fid)))
+        .flat_map(|(tag, df, fid)| tlv(&[*tag], &knobs.path(*df, *fid)))
         .collect()
 }
 
 /// ODF choice tags.
 pub(crate) const ODF_PRKDF: u8 = 0xA0;
+/// PuKDF.
+pub(crate) const ODF_PUKDF: u8 = 0xA1;
 pub(crate) const ODF_CDF: u8 = 0xA4;
 pub(crate) const ODF_DODF: u8 = 0xA7;
 pub(crate) const ODF_AODF: u8 = 0xA8;
@@ -146,7 +159,7 @@ fn bcd(digits: &str) -> Vec<u8> {
 
 /// TokenInfo (docs/card-spec.md §1.4 point 5, §9): version, serial, "ASIP SANTE", label, read-only +
 /// login-required flags, supportedAlgorithms `[2]`, lastUpdate `[5]`.
-pub(crate) fn token_info(serial: &str, label: &str, last_update: &str, algs: Algorithms) -> Vec<u8> {
+pub(crate) fn token_info(serial: &str, label: &str, last_update: Option<&str>, algs: Algorithms) -> Vec<u8> {
     // tokenflags: readOnly(0), loginRequired(1); no PIN on the contactless application (§7).
     let flags = if algs == Algorithms::Cps3Contactless {
         named_bits(1 << 0)
@@ -160,7 +173,9 @@ pub(crate) fn token_info(serial: &str, label: &str, last_update: &str, algs: Alg
         &tlv(&[0x80], label.as_bytes()),
         &flags,
         &tlv(&[0xA2], &algorithms(algs)),
-        &tlv(&[0xA5], &tlv(&[0x18], last_update.as_bytes())),
+        &last_update
+            .map(|u| tlv(&[0xA5], &tlv(&[0x18], u.as_bytes())))
+            .unwrap_or_default(),
     ])
 }
 
@@ -221,7 +236,7 @@ fn pin_entry(
 
 /// The CPS4 AODF (generated, `choices::CPS4_P15_AS_CPS3`): user PIN (ref 01, protected by the
 /// PUK 02) and PUK (ref 02), the real CPS3 labels and common flags.
-pub(crate) fn aodf(pin: (u8, u8), puk: Option<(u8, u8)>) -> Vec<u8> {
+pub(crate) fn aodf(pin: (u8, u8), puk: Option<(u8, u8)>, knobs: &Knobs) -> Vec<u8> {
     // pinFlags: initialized(4); PUK adds unblockingPin(6) (+ soPin(7), see choices).
     let mut v = pin_entry(
         facts::PIN_LABEL,
@@ -233,12 +248,14 @@ pub(crate) fn aodf(pin: (u8, u8), puk: Option<(u8, u8)>) -> Vec<u8> {
         pin.1,
     );
     if let Some((min, max)) = puk {
-        let so = if choices::PUK_IS_SO_PIN { 1 << 7 } else { 0 };
+        let (so, unblocking) = knobs.puk_flags.unwrap_or((choices::PUK_IS_SO_PIN, true));
+        let so = if so { 1 << 7 } else { 0 };
+        let unblocking = if unblocking { 1 << 6 } else { 0 };
         v.extend(pin_entry(
             facts::PUK_LABEL,
             0x02,
             None,
-            (1 << 4) | (1 << 6) | so,
+            (1 << 4) | unblocking | so,
             min,
             max,
             max,
@@ -298,16 +315,23 @@ pub(crate) fn prkdf(keys: &[PrivateKeyEntry<'_>]) -> Vec<u8> {
 /// authId 01}, GH#2224), ID, path to the certificate EF. The real entry's path is not in the dump
 /// (its length, 0x52 in all, leaves 10 bytes for typeAttributes, i.e. a 2-byte FID; the FID is
 /// unknown): ours is absolute `3F00/<df>/<fid>`.
-pub(crate) fn cdf_entry(label: &str, id: &[u8], df: u16, fid: u16) -> Vec<u8> {
+pub(crate) fn cdf_entry(label: &str, id: &[u8], df: u16, fid: u16, knobs: &Knobs) -> Vec<u8> {
     seq(&[
         &seq(&[&utf8(label), &facts::CDF_COMMON_AFTER_LABEL]),
         &seq(&[&octets(id)]),
-        &tlv(&[0xA1], &seq(&[&path(df, fid)])),
+        &tlv(&[0xA1], &seq(&[&knobs.path(df, fid)])),
     ])
 }
 
 /// A DODF opaque data object entry, application name "CPS" (docs/card-spec.md §5.3).
-pub(crate) fn dodf_entry(label: &str, private: bool, modifiable: bool, df: u16, fid: u16) -> Vec<u8> {
+pub(crate) fn dodf_entry(
+    label: &str,
+    private: bool,
+    modifiable: bool,
+    df: u16,
+    fid: u16,
+    knobs: &Knobs,
+) -> Vec<u8> {
     let mut flags = 0;
     if private {
         flags |= FLAG_PRIVATE;
@@ -321,7 +345,7 @@ pub(crate) fn dodf_entry(label: &str, private: bool, modifiable: bool, df: u16, 
         &if flags == 0 { Vec::new() } else { named_bits(flags) },
         &auth.map(|a| octets(&[a])).unwrap_or_default(),
     ]);
-    seq(&[&com, &seq(&[&utf8("CPS")]), &tlv(&[0xA1], &path(df, fid))])
+    seq(&[&com, &seq(&[&utf8("CPS")]), &tlv(&[0xA1], &knobs.path(df, fid))])
 }
 
 pub(crate) const OBJECT_PRIVATE: u32 = FLAG_PRIVATE;
@@ -333,7 +357,7 @@ mod tests {
 
     #[test]
     fn ef_dir_has_the_real_size() {
-        assert_eq!(ef_dir().len(), 0x65);
+        assert_eq!(ef_dir(&Knobs::default()).len(), 0x65);
     }
 
     #[test]
@@ -346,7 +370,7 @@ mod tests {
 
     #[test]
     fn cps4_pin_entry_common_part_is_the_real_one() {
-        let e = aodf((4, 8), Some((8, 8)));
+        let e = aodf((4, 8), Some((8, 8)), &Knobs::default());
         let (outer, _) = crate::tlv::read(&e).unwrap();
         let (com, _) = crate::tlv::read(outer.value).unwrap();
         assert_eq!(com.value.len(), 63);
@@ -370,7 +394,7 @@ mod tests {
         // GH#2224: `30 52 30 34 0C 1B "Certificat de Signature CPS" 03 02 08 00 30 11 … 30 10 04 0E`
         let mut id = facts::AID_P15_CONTACT.to_vec();
         id.push(0x01);
-        let e = cdf_entry(facts::LABEL_CERT_SIG, &id, 0x0001, 0xA001);
+        let e = cdf_entry(facts::LABEL_CERT_SIG, &id, 0x0001, 0xA001, &Knobs::default());
         let real_head = concat!(
             "3034 0C1B 436572746966696361742064652053",
             "69676E617475726520435053",

@@ -8,6 +8,7 @@ use crate::choices;
 use crate::fs::{FileSystem, MF};
 use crate::image::PastEnd;
 use crate::link::{Protocol, Reply};
+use crate::variants::OverLimit;
 
 const WRONG_NC: u16 = 0x6A87; // Nc inconsistent with P1-P2
 
@@ -158,6 +159,16 @@ impl Core {
             return sw::WRONG_PARAMETERS.into();
         }
         let left = &data[offset..];
+        // A card whose READ BINARY gives fewer bytes than asked (the variant matrix's `rb-chunk`).
+        if let Some((limit, over)) = self.knobs.read_limit
+            && ne > limit
+            && left.len() > limit
+        {
+            return match over {
+                OverLimit::Short => Reply::direct(left[..limit].to_vec(), sw::OK),
+                OverLimit::Wrong6C => (0x6C00 | (limit as u16 & 0xFF)).into(),
+            };
+        }
         if ne <= left.len() {
             return Reply::direct(left[..ne].to_vec(), sw::OK);
         }
@@ -169,7 +180,10 @@ impl Core {
             Some(PastEnd::WrongOffset) => return sw::WRONG_PARAMETERS.into(),
             None => {}
         }
-        if self.protocol == Protocol::T0 && choices::READ_PAST_END_T0_USES_6C {
+        if self.protocol == Protocol::T0
+            && choices::READ_PAST_END_T0_USES_6C
+            && !self.knobs.read_past_end_6282
+        {
             // Short APDUs only (`apdu`): Ne ≤ 256, so fewer than 256 bytes are left here.
             return (0x6C00 | (left.len() as u16 & 0xFF)).into();
         }

@@ -7,6 +7,7 @@ use crate::fs::{FileSystem, Rules};
 use crate::image::{CardImage, KeyImage};
 use crate::pin::{Padding, Pin};
 use crate::pkcs15::{self, PrivateKeyEntry};
+use crate::variants::{Extension, Knobs};
 
 /// A key or certificate ID: the application AID ‖ n (`choices::CERT_IDS_MATCH_KEYS`).
 pub(crate) fn key_id(aid: &[u8], n: u8) -> Vec<u8> {
@@ -23,8 +24,9 @@ pub(crate) fn modulus_bits(k: &KeyImage) -> u32 {
 /// ODF entries `(tag, DF, FID)`.
 pub(crate) type Odf = Vec<(u8, u16, u16)>;
 
-/// An xDF of the contact application: its EF (public; `cl` on the contactless interface) and
-/// its ODF entry.
+/// An xDF of the contact application: its EF (public; `cl` on the contactless interface, as
+/// the knobs lay it out) and its ODF entry.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn xdf(
     fs: &mut FileSystem,
     app: usize,
@@ -33,9 +35,25 @@ pub(crate) fn xdf(
     fid: u16,
     content: Vec<u8>,
     cl: Rules,
+    knobs: &Knobs,
 ) {
     odf.push((tag, fid::APP_CONTACT, fid));
+    let content = knobs.p15_file(content, Extension::CommonAttributes);
     fs.add_ef(app, fid, content, None, Rules::PUBLIC, cl);
+}
+
+/// The ODF of the contact application (and the extra PuKDF EF it names with
+/// [`Knobs::extra_records`]), as the knobs lay it out.
+pub(crate) fn odf_file(fs: &mut FileSystem, app: usize, mut odf: Odf, knobs: &Knobs) -> Vec<u8> {
+    if knobs.extra_records {
+        // 7004 exists on real cards, content unknown (CHOICES.md): an empty PuKDF, zero padded.
+        odf.push((pkcs15::ODF_PUKDF, fid::APP_CONTACT, 0x7004));
+        fs.add_ef(app, 0x7004, vec![0; 16], None, Rules::PUBLIC, Rules::PUBLIC);
+    }
+    if knobs.odf_reversed {
+        odf.reverse();
+    }
+    knobs.p15_file(pkcs15::odf(&odf, knobs), Extension::None)
 }
 
 /// The PrKDF and the CDF of the contact application, being built.
@@ -69,12 +87,14 @@ pub(crate) fn contact_key<'a>(
     (which, k): (ContactKey, &KeyImage),
     entry: KeyEntry,
     cl: Rules,
+    knobs: &Knobs,
 ) {
     let aid = &facts::AID_P15_CONTACT[..];
+    let fids = knobs.fids();
     let (n, label, usage, cert_label, cert_fid) = match which {
         ContactKey::Sign => {
             let (l, c) = (facts::LABEL_PRIV_SIG, facts::LABEL_CERT_SIG);
-            (0x01, l, pkcs15::USAGE_NON_REPUDIATION, c, fid::CERT_SIG)
+            (0x01, l, pkcs15::USAGE_NON_REPUDIATION, c, fids.cert_sig)
         }
         ContactKey::Auth => {
             let (l, c) = (facts::LABEL_PRIV_AUT, facts::LABEL_CERT_AUT);
@@ -83,7 +103,7 @@ pub(crate) fn contact_key<'a>(
                 l,
                 pkcs15::USAGE_DECRYPT | pkcs15::USAGE_SIGN,
                 c,
-                fid::CERT_AUT,
+                fids.cert_aut,
             )
         }
     };
@@ -103,6 +123,7 @@ pub(crate) fn contact_key<'a>(
         &key_id(aid, n),
         fid::APP_CONTACT,
         cert_fid,
+        knobs,
     ));
     fs.add_ef(app, cert_fid, k.cert.clone(), None, Rules::PUBLIC, cl);
 }
@@ -116,6 +137,7 @@ pub(crate) fn business_data(
     image: &CardImage,
     private_writable: Rules,
     cl: Rules,
+    knobs: &Knobs,
 ) -> Vec<u8> {
     let mut dodf = Vec::new();
     for d in &image.data {
@@ -125,6 +147,7 @@ pub(crate) fn business_data(
             d.modifiable,
             fid::APP_CONTACT,
             d.fid,
+            knobs,
         ));
         let rules = match (d.private, d.writable) {
             (true, false) => Rules::PRIVATE,
@@ -137,14 +160,15 @@ pub(crate) fn business_data(
     dodf
 }
 
-/// TokenInfo of the image's token.
-pub(crate) fn token_info(image: &CardImage, algorithms: pkcs15::Algorithms) -> Vec<u8> {
-    pkcs15::token_info(
+/// TokenInfo of the image's token, as the knobs lay it out.
+pub(crate) fn token_info(image: &CardImage, algorithms: pkcs15::Algorithms, knobs: &Knobs) -> Vec<u8> {
+    let ti = pkcs15::token_info(
         &image.token_serial,
         &image.token_label,
-        &image.last_update,
+        (!knobs.no_last_update).then_some(image.last_update.as_str()),
         algorithms,
-    )
+    );
+    knobs.p15_file(ti, Extension::Top)
 }
 
 /// The PIN (CHV 01) and PUK (CHV 02) objects the image has.

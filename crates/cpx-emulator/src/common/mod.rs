@@ -76,6 +76,8 @@ pub(crate) struct Core {
     pub(crate) link_image: crate::LinkImage,
     /// A replayed field card's security environments ([`CardImage::security_environments`]).
     pub(crate) security_environments: Vec<crate::image::RecordedSe>,
+    /// The variant knobs the card answers with ([`crate::variants`]; default: the model card).
+    pub(crate) knobs: crate::variants::Knobs,
 }
 
 impl Core {
@@ -112,6 +114,7 @@ impl Core {
             cursor: Cursor::default(),
             link_image: image.link,
             security_environments: image.security_environments.clone(),
+            knobs: crate::variants::Knobs::default(),
         }
     }
 

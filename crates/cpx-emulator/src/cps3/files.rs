@@ -37,7 +37,7 @@ impl Cps3Card {
         };
         self.select_idx(idx);
         match (want_fcp, self.core.fs.fcp(idx)) {
-            (true, Some(fcp)) => Reply::data(fcp),
+            (true, Some(fcp)) => Reply::data(self.core.knobs.fcp(fcp)),
             _ => Reply::ok(),
         }
     }

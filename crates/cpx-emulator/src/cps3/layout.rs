@@ -8,6 +8,7 @@ use crate::fs::{FileSystem, MF, Rules};
 use crate::image::CardImage;
 use crate::pin::Padding;
 use crate::pkcs15::{self, PrivateKeyEntry};
+use crate::variants::Knobs;
 
 pub(crate) struct Layout {
     pub(crate) fs: FileSystem,
@@ -22,14 +23,15 @@ fn activity_index(label: &str) -> Option<u16> {
     n.parse().ok().filter(|n| (1..=16).contains(n))
 }
 
-pub(crate) fn build(image: &CardImage) -> Layout {
+pub(crate) fn build(image: &CardImage, knobs: &Knobs) -> Layout {
+    let fids = knobs.fids();
     let mut fs = FileSystem::new(Some(facts::AID_IAS.to_vec()));
     let cl_only = Rules::NONE;
     // MF EFs (docs/card-spec.md §1.3, §1.4; EF_ACTUA §5.7).
     fs.add_ef(
         MF,
         0x2F00,
-        pkcs15::ef_dir(),
+        pkcs15::ef_dir(knobs),
         Some(choices::SFI_EF_DIR),
         Rules::PUBLIC,
         Rules::PUBLIC,
@@ -60,7 +62,16 @@ pub(crate) fn build(image: &CardImage) -> Layout {
     if image.pin.is_some() {
         // The real AODF, verbatim (GH#2224): it fixes the PIN policy (`facts::cps3_pin`).
         let aodf = facts::AODF_CPS3.to_vec();
-        p15::xdf(&mut fs, app, &mut odf, pkcs15::ODF_AODF, fid::AODF, aodf, cl_only);
+        p15::xdf(
+            &mut fs,
+            app,
+            &mut odf,
+            pkcs15::ODF_AODF,
+            fids.aodf,
+            aodf,
+            cl_only,
+            knobs,
+        );
     }
     let mut keys = (Vec::new(), Vec::new());
     if let Some(k) = &image.sign {
@@ -69,7 +80,15 @@ pub(crate) fn build(image: &CardImage) -> Layout {
             object_flags: pkcs15::OBJECT_PRIVATE,
             rule_bits: &[5],
         };
-        p15::contact_key(&mut fs, app, &mut keys, (ContactKey::Sign, k), entry, cl_only);
+        p15::contact_key(
+            &mut fs,
+            app,
+            &mut keys,
+            (ContactKey::Sign, k),
+            entry,
+            cl_only,
+            knobs,
+        );
     }
     if let Some(k) = &image.auth {
         let entry = KeyEntry {
@@ -78,7 +97,15 @@ pub(crate) fn build(image: &CardImage) -> Layout {
             object_flags: 0x07,
             rule_bits: &[7, 9],
         };
-        p15::contact_key(&mut fs, app, &mut keys, (ContactKey::Auth, k), entry, cl_only);
+        p15::contact_key(
+            &mut fs,
+            app,
+            &mut keys,
+            (ContactKey::Auth, k),
+            entry,
+            cl_only,
+            knobs,
+        );
     }
     let (prk, cdf) = keys;
     let prkdf = pkcs15::prkdf(&prk);
@@ -87,13 +114,35 @@ pub(crate) fn build(image: &CardImage) -> Layout {
         app,
         &mut odf,
         pkcs15::ODF_PRKDF,
-        fid::PRKDF,
+        fids.prkdf,
         prkdf,
         cl_only,
+        knobs,
     );
-    p15::xdf(&mut fs, app, &mut odf, pkcs15::ODF_CDF, fid::CDF, cdf, cl_only);
-    let dodf = p15::business_data(&mut fs, app, image, super::PROFILE.private_writable, cl_only);
-    p15::xdf(&mut fs, app, &mut odf, pkcs15::ODF_DODF, fid::DODF, dodf, cl_only);
+    p15::xdf(
+        &mut fs,
+        app,
+        &mut odf,
+        pkcs15::ODF_CDF,
+        fids.cdf,
+        cdf,
+        cl_only,
+        knobs,
+    );
+    let private_writable = super::PROFILE.private_writable;
+    if !knobs.no_dodf {
+        let dodf = p15::business_data(&mut fs, app, image, private_writable, cl_only, knobs);
+        p15::xdf(
+            &mut fs,
+            app,
+            &mut odf,
+            pkcs15::ODF_DODF,
+            fids.dodf,
+            dodf,
+            cl_only,
+            knobs,
+        );
+    }
 
     // The CPS2ter twin of each situation, 3F00/40(0F+nn) (docs/card-spec.md §2.4).
     let mut cps2ter = FileSystem::new(None);
@@ -143,12 +192,14 @@ pub(crate) fn build(image: &CardImage) -> Layout {
             fid::PRKDF_CL,
             prkdf_cl,
             Rules::PUBLIC,
+            knobs,
         );
         let cdf_cl = pkcs15::cdf_entry(
             facts::LABEL_CERT_TECH,
             &key_id(cl_aid, 0x01),
             fid::APP_CONTACT,
             fid::CERT_TECH,
+            knobs,
         );
         p15::xdf(
             &mut fs,
@@ -158,6 +209,7 @@ pub(crate) fn build(image: &CardImage) -> Layout {
             fid::CDF_CL,
             cdf_cl,
             Rules::PUBLIC,
+            knobs,
         );
         fs.add_ef(
             app,
@@ -168,15 +220,9 @@ pub(crate) fn build(image: &CardImage) -> Layout {
             Rules::PUBLIC,
         );
     }
-    fs.add_ef(
-        app,
-        fid::ODF,
-        pkcs15::odf(&odf),
-        None,
-        Rules::PUBLIC,
-        Rules::PUBLIC,
-    );
-    let ti = p15::token_info(image, pkcs15::Algorithms::Cps3);
+    let odf = p15::odf_file(&mut fs, app, odf, knobs);
+    fs.add_ef(app, fid::ODF, odf, None, Rules::PUBLIC, Rules::PUBLIC);
+    let ti = p15::token_info(image, pkcs15::Algorithms::Cps3, knobs);
     fs.add_ef(app, fid::TOKEN_INFO, ti, None, Rules::PUBLIC, Rules::PUBLIC);
 
     // DF 0002 (listed in EF.DIR, real) holds the contactless application's ODF and TokenInfo
@@ -186,12 +232,12 @@ pub(crate) fn build(image: &CardImage) -> Layout {
         fs.add_ef(
             app_cl,
             fid::ODF,
-            pkcs15::odf(&odf_cl),
+            pkcs15::odf(&odf_cl, knobs),
             None,
             Rules::PUBLIC,
             Rules::PUBLIC,
         );
-        let ti_cl = p15::token_info(image, pkcs15::Algorithms::Cps3Contactless);
+        let ti_cl = p15::token_info(image, pkcs15::Algorithms::Cps3Contactless, knobs);
         fs.add_ef(app_cl, fid::TOKEN_INFO, ti_cl, None, Rules::PUBLIC, Rules::PUBLIC);
     }
 

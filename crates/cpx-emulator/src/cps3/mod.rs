@@ -18,6 +18,7 @@ use crate::image::{CardImage, CardKind};
 use crate::link::{Link, Protocol, Reply, Step};
 use crate::sha_resume::HashAlg;
 use crate::state::{CardState, EmulatedCard, StateError};
+use crate::variants::Knobs;
 
 /// How the CPS3 processes the commands it shares with the CPS4.
 pub(crate) static PROFILE: Profile = Profile {
@@ -72,7 +73,12 @@ pub struct Cps3Card {
 impl Cps3Card {
     /// Build the card. A `cps4` image is accepted but modelled as a CPS3 (use the CPS4 model).
     pub fn new(image: &CardImage) -> Self {
-        let layout = layout::build(image);
+        Self::with_knobs(image, Knobs::default())
+    }
+
+    /// Build the card of a variant: the image, answering as the knobs say ([`crate::variants`]).
+    pub fn with_knobs(image: &CardImage, knobs: Knobs) -> Self {
+        let layout = layout::build(image, &knobs);
         let interface = match image.kind {
             CardKind::Cps3Contactless => Interface::Contactless,
             _ => Interface::Contact,
@@ -81,13 +87,16 @@ impl Cps3Card {
             Interface::Contact => Protocol::T0,
             Interface::Contactless => Protocol::T1,
         };
+        let mut core = Core::new(&PROFILE, image, interface, protocol, layout.fs, layout.pins);
+        let link = Link::new(image.link.get_response_max, &knobs);
+        core.knobs = knobs;
         Self {
             kind: image.kind,
-            core: Core::new(&PROFILE, image, interface, protocol, layout.fs, layout.pins),
+            core,
             cps2ter: layout.cps2ter,
             keys: layout.keys,
             session: Session::default(),
-            link: Link::with_limit(image.link.get_response_max),
+            link,
         }
     }
 

@@ -28,11 +28,14 @@ impl Cps3Card {
                     Err(e) => return e.into(),
                 };
                 match t {
-                    [0xA0] => pin.docp(if r == PUK {
-                        &facts::PUK_SDO_ACL
-                    } else {
-                        &facts::PIN_SDO_ACL
-                    }),
+                    [0xA0] => pin.docp(
+                        if r == PUK {
+                            &facts::PUK_SDO_ACL
+                        } else {
+                            &facts::PIN_SDO_ACL
+                        },
+                        self.core.knobs.usage_one_byte,
+                    ),
                     [0x7F, 0x41] => pin.policy(),
                     _ => return sw::DATA_NOT_FOUND.into(),
                 }
@@ -47,7 +50,7 @@ impl Cps3Card {
                 }
                 match t {
                     [0x7F, 0x48] => return choices::PRIVATE_KEY_DATA_SW.into(),
-                    [0xA0] => key_docp(key),
+                    [0xA0] => key_docp(key, self.core.knobs.scb_user_pin()),
                     _ => return sw::DATA_NOT_FOUND.into(),
                 }
             }
@@ -56,12 +59,14 @@ impl Cps3Card {
                 if self.core.cursor.df != MF {
                     return sw::DATA_NOT_FOUND.into();
                 }
-                // A replayed field card's SEs (its report's GET DATA answers).
+                // A replayed field card's SEs (its report's GET DATA answers), else the model's
+                // (the user SE number is a variant knob).
+                let user_se = self.core.knobs.user_se.unwrap_or(2);
                 match self.core.security_environments.iter().find(|(k, _)| *k == n) {
                     Some((_, Some(crts))) => tlv(&[0x7B], crts),
                     Some((_, None)) => return sw::DATA_NOT_FOUND.into(),
                     None => match n {
-                        2 => tlv(&[0x7B], &choices::SE2_CRT),
+                        n if n == user_se => tlv(&[0x7B], &choices::SE2_CRT),
                         // docs/card-spec.md §9: AT CRT with CHV 02.
                         3 => tlv(&[0x7B], &[0xA4, 0x06, 0x83, 0x01, 0x02, 0x95, 0x01, 0x08]),
                         _ => return sw::DATA_NOT_FOUND.into(),
@@ -78,9 +83,9 @@ impl Cps3Card {
 }
 
 /// `A0 { 80 <modulus bytes>, A1 { 8C 7B <6 SCBs> } }` (docs/card-spec.md §9, "std" layout).
-fn key_docp(key: &crate::crypto::CardKey) -> Vec<u8> {
+fn key_docp(key: &crate::crypto::CardKey, scb_user_pin: u8) -> Vec<u8> {
     let u = key.usage;
-    let user = if u.needs_pin { choices::SCB_USER_PIN } else { 0x00 };
+    let user = if u.needs_pin { scb_user_pin } else { 0x00 };
     let scb = |allowed: bool| if allowed { user } else { 0xFF };
     // AMB 7B: PSO CDS, INTERNAL AUTHENTICATE, PSO DECIPHER, GENERATE, PUT DATA, GET DATA.
     let acl = [

@@ -51,7 +51,7 @@ impl Cps4Card {
         };
         self.core.cursor.select(&self.core.fs, idx);
         match template.and_then(|t| fci(&self.core.fs, idx, t)) {
-            Some(f) => Reply::data(f),
+            Some(f) => Reply::data(self.core.knobs.fcp(f)),
             None => Reply::ok(),
         }
     }

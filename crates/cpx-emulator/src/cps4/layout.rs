@@ -10,6 +10,7 @@ use crate::fs::{FileSystem, MF, Rules};
 use crate::image::CardImage;
 use crate::pin::Pin;
 use crate::pkcs15;
+use crate::variants::Knobs;
 
 /// A CPS4 private key and what it may do (docs/card-spec.md §4.4, §10.9–§10.11).
 #[derive(Debug, Clone)]
@@ -34,14 +35,15 @@ pub(super) struct Layout {
     pub(super) pins: Vec<Pin>,
 }
 
-pub(super) fn build(image: &CardImage) -> Layout {
+pub(super) fn build(image: &CardImage, knobs: &Knobs) -> Layout {
+    let fids = knobs.fids();
     // The ChipDoc applet's root: its DF name is the applet AID (docs/card-spec.md §2.1).
     let mut fs = FileSystem::new(Some(super::chipdoc_aid(image.kind).to_vec()));
     let none = Rules::NONE; // no contactless interface on CPS4 (docs/card-spec.md §7)
     fs.add_ef(
         MF,
         0x2F00,
-        pkcs15::ef_dir_cps4(),
+        pkcs15::ef_dir_cps4(knobs),
         Some(choices::SFI_EF_DIR),
         Rules::PUBLIC,
         none,
@@ -55,8 +57,18 @@ pub(super) fn build(image: &CardImage) -> Layout {
         let aodf = pkcs15::aodf(
             (pin.min_len, pin.max_len),
             image.puk.as_ref().map(|p| (p.min_len, p.max_len)),
+            knobs,
         );
-        p15::xdf(&mut fs, app, &mut odf, pkcs15::ODF_AODF, fid::AODF, aodf, none);
+        p15::xdf(
+            &mut fs,
+            app,
+            &mut odf,
+            pkcs15::ODF_AODF,
+            fids.aodf,
+            aodf,
+            none,
+            knobs,
+        );
     }
     let mut lists = (Vec::new(), Vec::new());
     let mut keys = Vec::new();
@@ -66,7 +78,15 @@ pub(super) fn build(image: &CardImage) -> Layout {
             object_flags: pkcs15::OBJECT_PRIVATE,
             rule_bits: &[5],
         };
-        p15::contact_key(&mut fs, app, &mut lists, (ContactKey::Sign, k), entry, none);
+        p15::contact_key(
+            &mut fs,
+            app,
+            &mut lists,
+            (ContactKey::Sign, k),
+            entry,
+            none,
+            knobs,
+        );
         // PSS on the signature key too (docs/card-spec.md §10.10).
         keys.push(Cps4Key {
             reference: k.reference.unwrap_or(choices::CPS4_KEY_SIG),
@@ -79,11 +99,22 @@ pub(super) fn build(image: &CardImage) -> Layout {
     }
     if let Some(k) = &image.auth {
         let entry = KeyEntry {
-            reference: k.reference.unwrap_or(facts::cps4::KEY_AUT),
+            reference: knobs
+                .prkdf_auth_reference
+                .or(k.reference)
+                .unwrap_or(facts::cps4::KEY_AUT),
             object_flags: pkcs15::OBJECT_PRIVATE,
             rule_bits: &[5, 7],
         };
-        p15::contact_key(&mut fs, app, &mut lists, (ContactKey::Auth, k), entry, none);
+        p15::contact_key(
+            &mut fs,
+            app,
+            &mut lists,
+            (ContactKey::Auth, k),
+            entry,
+            none,
+            knobs,
+        );
         keys.push(Cps4Key {
             reference: k.reference.unwrap_or(facts::cps4::KEY_AUT),
             key: k.key.clone(),
@@ -95,14 +126,45 @@ pub(super) fn build(image: &CardImage) -> Layout {
     }
     let (prk, cdf) = lists;
     let prkdf = pkcs15::prkdf(&prk);
-    p15::xdf(&mut fs, app, &mut odf, pkcs15::ODF_PRKDF, fid::PRKDF, prkdf, none);
-    p15::xdf(&mut fs, app, &mut odf, pkcs15::ODF_CDF, fid::CDF, cdf, none);
+    p15::xdf(
+        &mut fs,
+        app,
+        &mut odf,
+        pkcs15::ODF_PRKDF,
+        fids.prkdf,
+        prkdf,
+        none,
+        knobs,
+    );
+    p15::xdf(
+        &mut fs,
+        app,
+        &mut odf,
+        pkcs15::ODF_CDF,
+        fids.cdf,
+        cdf,
+        none,
+        knobs,
+    );
     // Every business object is physical, CPS2TER_* included; nothing synthesised (docs/card-spec.md §2.4,
     // §10.14).
-    let dodf = p15::business_data(&mut fs, app, image, super::PROFILE.private_writable, none);
-    p15::xdf(&mut fs, app, &mut odf, pkcs15::ODF_DODF, fid::DODF, dodf, none);
-    fs.add_ef(app, fid::ODF, pkcs15::odf(&odf), None, Rules::PUBLIC, none);
-    let ti = p15::token_info(image, pkcs15::Algorithms::Cps4);
+    let private_writable = super::PROFILE.private_writable;
+    if !knobs.no_dodf {
+        let dodf = p15::business_data(&mut fs, app, image, private_writable, none, knobs);
+        p15::xdf(
+            &mut fs,
+            app,
+            &mut odf,
+            pkcs15::ODF_DODF,
+            fids.dodf,
+            dodf,
+            none,
+            knobs,
+        );
+    }
+    let odf = p15::odf_file(&mut fs, app, odf, knobs);
+    fs.add_ef(app, fid::ODF, odf, None, Rules::PUBLIC, none);
+    let ti = p15::token_info(image, pkcs15::Algorithms::Cps4, knobs);
     fs.add_ef(app, fid::TOKEN_INFO, ti, None, Rules::PUBLIC, none);
     Layout {
         fs,

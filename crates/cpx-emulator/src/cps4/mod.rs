@@ -21,6 +21,7 @@ use crate::fs::{Access, MF, Rules};
 use crate::image::{CardImage, CardKind};
 use crate::link::{Delivery, Link, Protocol, Reply, Step};
 use crate::state::{CardState, EmulatedCard, StateError};
+use crate::variants::{DefaultApplet, Knobs, Responses};
 use layout::Cps4Key;
 
 /// How the ChipDoc applet processes the commands the CPS4 shares with the CPS3.
@@ -133,8 +134,14 @@ impl Cps4Card {
     /// Build the card. The protocol follows the image's ATR (T=1 when offered, docs/card-spec.md §10.1);
     /// there is no contactless interface (docs/card-spec.md §7).
     pub fn new(image: &CardImage) -> Self {
-        let layout = layout::build(image);
+        Self::with_knobs(image, Knobs::default())
+    }
+
+    /// Build the card of a variant: the image, answering as the knobs say ([`crate::variants`]).
+    pub fn with_knobs(image: &CardImage, knobs: Knobs) -> Self {
+        let layout = layout::build(image, &knobs);
         let protocol = Protocol::from_atr(&image.atr);
+        let link = Link::new(image.link.get_response_max, &knobs);
         let mut card = Self {
             kind: image.kind,
             core: Core::new(
@@ -148,8 +155,9 @@ impl Cps4Card {
             keys: layout.keys,
             channels: [None; CHANNELS],
             session: Session::default(),
-            link: Link::with_limit(image.link.get_response_max),
+            link,
         };
+        card.core.knobs = knobs;
         card.reset_all();
         card
     }
@@ -178,7 +186,11 @@ impl Cps4Card {
     /// Power-on state: channel 0 open with the default applet, the others closed.
     fn reset_all(&mut self) {
         self.channels = [None; CHANNELS];
-        self.channels[0] = applet_of(&choices::CPS4_DEFAULT_APPLET_AID, chipdoc_aid(self.kind));
+        self.channels[0] = match self.core.knobs.default_applet {
+            DefaultApplet::Model => applet_of(&choices::CPS4_DEFAULT_APPLET_AID, chipdoc_aid(self.kind)),
+            DefaultApplet::ChipDoc => Some(Applet::ChipDoc),
+            DefaultApplet::None => None,
+        };
         self.clear_applet_session();
         self.link.clear();
     }
@@ -232,7 +244,7 @@ impl Cps4Card {
         match (applet, template) {
             (_, None) | (Applet::Cps2ter, _) => Reply::ok(),
             (Applet::ChipDoc, Some(t)) => match files::fci(&self.core.fs, MF, t) {
-                Some(f) => Reply::data(f),
+                Some(f) => Reply::data(self.core.knobs.fcp(f)),
                 None => Reply::ok(),
             },
             (Applet::Isd, Some(_)) => Reply::data(isd_fci()),
@@ -294,7 +306,12 @@ impl VirtualCard for Cps4Card {
                 // T=1: data comes back directly even when Le is absent (docs/card-spec.md §10.1, §10.2: the
                 // case-3 app DF select is answered with its FCI); no 61xx on the final ATR.
                 if protocol == Protocol::T1 && cmd.le.is_none() {
-                    reply.delivery = Delivery::Direct;
+                    match self.core.knobs.responses {
+                        Responses::Model => reply.delivery = Delivery::Direct,
+                        Responses::Always61 => {}
+                        // No Le, no data (ISO 7816-4: Ne = 0).
+                        Responses::Strict => reply.data.clear(),
+                    }
                 }
                 self.link.after(protocol, &cmd, reply)
             }

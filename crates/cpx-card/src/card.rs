@@ -12,6 +12,7 @@ use crate::hash::{HashAlg, MessageHash};
 use crate::io::Io;
 use crate::pin::{Pin, PinEntry, PinKind, PinPolicy, PinStatus};
 use crate::pinops;
+use crate::pinpad::{self, PadReader, PinPad, PinPadSetting};
 use crate::pkcs15::cdf::CertificateInfo;
 use crate::session;
 use crate::state::{self, State};
@@ -309,58 +310,181 @@ impl Card {
         self.verify(PinKind::User, pin)
     }
 
-    /// The code of `entry` typed on the host, or [`CardError::PinPadUnsupported`] for the PIN
-    /// pad (checked before anything is sent).
-    fn host_pin<'e>(&self, entry: &'e PinEntry, operation: &'static str) -> Result<&'e Pin, CardError> {
-        entry.host().ok_or_else(|| CardError::PinPadUnsupported {
+    /// The reader's PIN pad: `Some` when the reader has `FEATURE_VERIFY_PIN_DIRECT` (PC/SC v2
+    /// part 10, docs/reader-features.md) and pad use is not turned off for it
+    /// ([`PinPadSetting`], from `CPX_PINPAD` / `CPX_PINPAD_IGNORE` unless
+    /// [`Card::set_pin_pad_setting`] gave another). The reader is asked once per card (its
+    /// features, then its properties: digit limits, display), inside a transaction; no APDU
+    /// reaches the card. A reader that describes its keypad wrongly has no pad here.
+    ///
+    /// ```no_run
+    /// # fn f(card: &mut cpx_card::Card) -> Result<(), cpx_card::CardError> {
+    /// use cpx_card::{PinEntry, PinKind};
+    /// match card.pin_pad()? {
+    ///     Some(pad) => {
+    ///         println!("type your PIN on the reader");
+    ///         if let Some((lines, chars)) = pad.display {
+    ///             println!("(its display: {lines}×{chars})");
+    ///         }
+    ///         card.verify_entry(PinKind::User, &PinEntry::PinPad)?;
+    ///     }
+    ///     None => card.verify_entry(PinKind::User, &cpx_card::Pin::new("1234").into())?,
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// Only what the caller must act on anyway: the card removed or reset, pcscd lost.
+    pub fn pin_pad(&mut self) -> Result<Option<PinPad>, CardError> {
+        Ok(self.pad_reader()?.map(|r| r.pad))
+    }
+
+    /// Whether pads may be used for this card, instead of [`PinPadSetting::from_env`] (read at
+    /// the first [`Card::pin_pad`] or PIN-pad operation otherwise).
+    ///
+    /// ```no_run
+    /// # fn f(card: &mut cpx_card::Card) -> Result<(), cpx_card::CardError> {
+    /// card.set_pin_pad_setting(cpx_card::PinPadSetting::off());
+    /// assert!(card.pin_pad()?.is_none());
+    /// # Ok(()) }
+    /// ```
+    pub fn set_pin_pad_setting(&mut self, setting: PinPadSetting) {
+        self.st.pad_setting = Some(setting);
+    }
+
+    fn pad_reader(&mut self) -> Result<Option<PadReader>, CardError> {
+        let setting = self.st.pad_setting.get_or_insert_with(PinPadSetting::from_env);
+        if !setting.allows(self.channel.reader()) {
+            return Ok(None);
+        }
+        if let Some(known) = self.st.pad {
+            return Ok(known);
+        }
+        let found = self.run(true, |io, _| pinpad::discover(io))?;
+        self.st.pad = Some(found);
+        Ok(found)
+    }
+
+    /// The pad for `operation`, or [`CardError::PinPadUnsupported`] (nothing sent).
+    fn need_pad(&mut self, operation: &'static str) -> Result<PadReader, CardError> {
+        if let Some(pad) = self.pad_reader()? {
+            return Ok(pad);
+        }
+        let allowed = self
+            .st
+            .pad_setting
+            .as_ref()
+            .is_none_or(|s| s.allows(self.channel.reader()));
+        Err(CardError::PinPadUnsupported {
             operation,
             reader: self.channel.reader().to_owned(),
+            reason: if allowed {
+                "the reader has no PIN pad (no FEATURE_VERIFY_PIN_DIRECT)".into()
+            } else {
+                "PIN pad use is turned off for this reader (CPX_PINPAD, CPX_PINPAD_IGNORE)".into()
+            },
         })
     }
 
     /// VERIFY the PIN or the PUK, typed on the host or entered on the reader's PIN pad
-    /// ([`PinEntry`]); [`Card::verify`] for a code typed on the host. The PIN pad is not driven
-    /// yet: [`CardError::PinPadUnsupported`], nothing sent.
+    /// ([`PinEntry`]); [`Card::verify`] for a code typed on the host.
+    ///
+    /// On the pad, the reader collects the digits and sends the VERIFY itself (PC/SC part 10
+    /// `FEATURE_VERIFY_PIN_DIRECT`), built as the host VERIFY of the same digits (the block from
+    /// the card's PIN policy, `crate::pinpad`); the reader enforces the policy's lengths. The
+    /// reader's own answers are precise errors that spend no try:
+    /// [`CardError::PinPadCancelled`], [`CardError::PinPadTimeout`],
+    /// [`CardError::PinPadLength`]. A reader without a usable pad is
+    /// [`CardError::PinPadUnsupported`], nothing sent. Never retried.
     ///
     /// ```no_run
     /// # fn f(card: &mut cpx_card::Card) -> Result<(), cpx_card::CardError> {
     /// use cpx_card::{CardError, Pin, PinEntry, PinKind};
     /// match card.verify_entry(PinKind::User, &PinEntry::PinPad) {
     ///     Err(CardError::PinPadUnsupported { .. }) => card.verify_entry(PinKind::User, &Pin::new("1234").into())?,
+    ///     Err(CardError::PinPadCancelled { .. }) => println!("cancelled on the reader"),
     ///     other => other?,
     /// }
     /// # Ok(()) }
     /// ```
     pub fn verify_entry(&mut self, kind: PinKind, entry: &PinEntry) -> Result<(), CardError> {
-        let pin = self.host_pin(entry, "verify")?;
-        self.verify(kind, pin)
+        match entry {
+            PinEntry::Host(pin) => self.verify(kind, pin),
+            PinEntry::PinPad => {
+                let pad = self.need_pad("verify")?;
+                self.verify_with(kind, Entered::Pad(&pad))
+            }
+        }
     }
 
-    /// [`Card::change_pin`] with each code typed on the host or entered on the PIN pad
-    /// ([`CardError::PinPadUnsupported`] for the PIN pad, nothing sent).
+    /// [`Card::change_pin`] with both codes typed on the host, or both on the PIN pad: the
+    /// reader asks the current PIN, the new PIN and its confirmation (`FEATURE_MODIFY_PIN_DIRECT`;
+    /// on a card whose change is VERIFY then a set, `FEATURE_VERIFY_PIN_DIRECT` for the current
+    /// PIN first). A mixed pair (one code on the host, the other on the pad) is
+    /// [`CardError::InvalidInput`], nothing sent: a change is done on one side. Besides the
+    /// errors of [`Card::verify_entry`], [`CardError::PinPadMismatch`] when the confirmation
+    /// differs (no try spent).
+    ///
+    /// ```no_run
+    /// # fn f(card: &mut cpx_card::Card) -> Result<(), cpx_card::CardError> {
+    /// use cpx_card::PinEntry;
+    /// card.change_pin_entry(&PinEntry::PinPad, &PinEntry::PinPad)?;
+    /// # Ok(()) }
+    /// ```
     pub fn change_pin_entry(&mut self, old: &PinEntry, new: &PinEntry) -> Result<(), CardError> {
-        let (old, new) = (
-            self.host_pin(old, "change PIN")?,
-            self.host_pin(new, "change PIN")?,
-        );
-        self.change_pin(old, new)
+        match (old, new) {
+            (PinEntry::Host(old), PinEntry::Host(new)) => self.change_pin(old, new),
+            (PinEntry::PinPad, PinEntry::PinPad) => {
+                let pad = self.need_pad("change PIN")?;
+                let r = self.run(false, |io, st| st.generation.driver().change_pad(io, st, &pad));
+                if r.is_err() {
+                    self.st.pin_verified = false;
+                }
+                r
+            }
+            _ => Err(mixed("change PIN")),
+        }
     }
 
-    /// [`Card::unblock_pin`] with each code typed on the host or entered on the PIN pad
-    /// ([`CardError::PinPadUnsupported`] for the PIN pad, nothing sent).
+    /// [`Card::unblock_pin`] with both codes typed on the host, or both on the PIN pad: the
+    /// reader asks the PUK (VERIFY), then the new PIN and its confirmation (RESET RETRY COUNTER
+    /// or the set that follows it, as the card's generation needs). A mixed pair is
+    /// [`CardError::InvalidInput`], nothing sent. Errors as [`Card::change_pin_entry`].
     pub fn unblock_pin_entry(&mut self, puk: &PinEntry, new: &PinEntry) -> Result<(), CardError> {
-        let (puk, new) = (
-            self.host_pin(puk, "unblock PIN")?,
-            self.host_pin(new, "unblock PIN")?,
-        );
-        self.unblock_pin(puk, new)
+        match (puk, new) {
+            (PinEntry::Host(puk), PinEntry::Host(new)) => self.unblock_pin(puk, new),
+            (PinEntry::PinPad, PinEntry::PinPad) => {
+                let pad = self.need_pad("unblock PIN")?;
+                self.st.pin_verified = false;
+                let r = self.run(false, |io, st| st.generation.driver().unblock_pad(io, st, &pad));
+                // The PUK may be left verified on the card: [`Card::logout`] resets it too.
+                if !matches!(
+                    r,
+                    Err(CardError::PinFormat { .. }
+                        | CardError::PinStateLost
+                        | CardError::PinPadUnsupported { .. })
+                ) {
+                    self.st.puk_verified = true;
+                }
+                r
+            }
+            _ => Err(mixed("unblock PIN")),
+        }
     }
 
-    /// [`Card::unblock_pin_after_puk`] with the new PIN typed on the host or entered on the PIN
-    /// pad ([`CardError::PinPadUnsupported`] for the PIN pad, nothing sent).
+    /// [`Card::unblock_pin_after_puk`] with the new PIN typed on the host or entered (and
+    /// confirmed) on the PIN pad (PKCS#11 C_Login(CKU_SO) then C_InitPIN with no PIN).
     pub fn unblock_pin_after_puk_entry(&mut self, new: &PinEntry) -> Result<(), CardError> {
-        let new = self.host_pin(new, "unblock PIN")?;
-        self.unblock_pin_after_puk(new)
+        match new {
+            PinEntry::Host(new) => self.unblock_pin_after_puk(new),
+            PinEntry::PinPad => {
+                let pad = self.need_pad("unblock PIN")?;
+                self.st.pin_verified = false;
+                self.run(false, |io, st| {
+                    st.generation.driver().unblock_verified_pad(io, st, &pad)
+                })
+            }
+        }
     }
 
     /// VERIFY the PIN or the PUK typed on the host ([`Card::verify_entry`] also takes the PIN
@@ -371,14 +495,25 @@ impl Card {
     /// using it, and a login found there belongs to another program, which
     /// [`Card::release_login`] (and dropping the card) then leaves in place.
     pub fn verify(&mut self, kind: PinKind, pin: &Pin) -> Result<(), CardError> {
+        self.verify_with(kind, Entered::Host(pin))
+    }
+
+    fn verify_with(&mut self, kind: PinKind, entered: Entered<'_>) -> Result<(), CardError> {
         let mut found = false;
         let r = self.run(false, |io, st| {
             if kind == PinKind::User {
-                // A malformed PIN is refused before anything is sent, the question included.
-                st.policy(io, kind)?.0.format(kind, pin)?;
+                // A malformed PIN (or one the pad cannot take) is refused before anything is
+                // sent, the question included.
+                match entered {
+                    Entered::Host(pin) => drop(st.policy(io, kind)?.0.format(kind, pin)?),
+                    Entered::Pad(pad) => drop(pinops::pad_format(io, st, kind, pad, false, "verify")?),
+                }
                 found = pinops::verified_now(io, st, kind)? == Some(true);
             }
-            st.generation.driver().verify(io, st, kind, pin)
+            match entered {
+                Entered::Host(pin) => st.generation.driver().verify(io, st, kind, pin),
+                Entered::Pad(pad) => st.generation.driver().verify_pad(io, st, kind, pad),
+            }
         });
         match kind {
             PinKind::User => {
@@ -985,6 +1120,21 @@ impl Drop for Card {
 /// assert_eq!(8 * cpx_card::CHALLENGES_PER_TRANSACTION, 32);
 /// ```
 pub const CHALLENGES_PER_TRANSACTION: usize = 4;
+
+/// How a code reaches the card in [`Card::verify_with`].
+#[derive(Clone, Copy)]
+enum Entered<'a> {
+    Host(&'a Pin),
+    Pad(&'a PadReader),
+}
+
+/// The refusal of a host/pad pair: a change or an unblock is done on one side.
+fn mixed(operation: &'static str) -> CardError {
+    CardError::InvalidInput {
+        operation,
+        reason: "both codes must be typed on the host, or both on the PIN pad".into(),
+    }
+}
 
 /// A data object by label (DODF plus the CPS2ter objects of a CPS3, docs/card-spec.md §2.4).
 fn find_data_object(io: &mut Io<'_>, st: &mut State, label: &str) -> Result<data::Located, CardError> {

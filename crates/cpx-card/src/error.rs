@@ -47,16 +47,47 @@ pub enum CardError {
     /// The card has no such code on this interface (CPS3 contactless has no PIN, docs/card-spec.md §7).
     #[error("this card interface has no {0}")]
     NoSuchPin(PinKind),
-    /// The code was to be entered on the reader's PIN pad ([`crate::PinEntry::PinPad`]), which
-    /// this version does not drive yet; nothing was sent to the card.
-    #[error(
-        "{operation} on the PIN pad of {reader:?}: this reader has no PIN pad support yet (nothing was sent to the card)"
-    )]
+    /// The code was to be entered on the reader's PIN pad ([`crate::PinEntry::PinPad`]) and
+    /// this reader cannot do it: it has no PIN pad (no `FEATURE_VERIFY_PIN_DIRECT`, or no
+    /// `FEATURE_MODIFY_PIN_DIRECT` for a change), pad use is turned off for it
+    /// ([`crate::PinPadSetting`]), the card's PIN format cannot be described to a pad, or the
+    /// pad's digit limits exclude the card's PIN length. Nothing was sent to the card.
+    #[error("{operation} on the PIN pad of {reader:?}: {reason} (nothing was sent to the card)")]
     PinPadUnsupported {
         /// The operation asked (verify, change PIN, unblock PIN).
         operation: &'static str,
         /// The reader name.
         reader: String,
+        /// Why the pad cannot be used.
+        reason: String,
+    },
+    /// The user pressed Cancel on the PIN pad (the reader answered `6401`, PC/SC part 10
+    /// §2.5): the card saw nothing, no try spent.
+    #[error("{operation} cancelled on the PIN pad (no try spent)")]
+    PinPadCancelled {
+        /// The operation (verify, change PIN, unblock PIN).
+        operation: &'static str,
+    },
+    /// Nothing was typed on the PIN pad before its timeout (the reader answered `6400`): the
+    /// card saw nothing, no try spent.
+    #[error("{operation}: nothing typed on the PIN pad before its timeout (no try spent)")]
+    PinPadTimeout {
+        /// The operation.
+        operation: &'static str,
+    },
+    /// The new PIN and its confirmation typed on the PIN pad differ (the reader answered
+    /// `6402`): the card saw nothing, no try spent.
+    #[error("{operation}: the new PIN and its confirmation typed on the PIN pad differ (no try spent)")]
+    PinPadMismatch {
+        /// The operation.
+        operation: &'static str,
+    },
+    /// The code typed on the PIN pad has fewer or more digits than the card's policy allows
+    /// (the reader answered `6403`): the card saw nothing, no try spent.
+    #[error("{operation}: the code typed on the PIN pad has a wrong number of digits (no try spent)")]
+    PinPadLength {
+        /// The operation.
+        operation: &'static str,
     },
     /// `6982`: the operation needs the PIN.
     #[error("security status not satisfied for {operation}: present the PIN first")]

@@ -2,7 +2,7 @@
 //! reads in each card's chunk size, the FCP/FCI size.
 
 use cpx_apdu::{Command, Response, StatusWord, tlv};
-use cpx_transport::CardTransaction;
+use cpx_transport::{CardTransaction, TransportError};
 
 use crate::commands as cmd;
 use crate::error::CardError;
@@ -73,6 +73,50 @@ impl<'a> Io<'a> {
             0x20 | 0x24 | 0x2C => self.pin_sent = true,
             _ => {}
         }
+    }
+
+    /// The reader's name.
+    pub(crate) fn reader(&self) -> &str {
+        self.tx.reader()
+    }
+
+    /// The reader's part 10 features (cached by the transport per connection).
+    pub(crate) fn reader_features(&mut self) -> Result<cpx_transport::ReaderFeatures, CardError> {
+        Ok(self.tx.reader_features()?)
+    }
+
+    /// A control command to the reader, inside this transaction.
+    pub(crate) fn control(
+        &mut self,
+        code: cpx_transport::ControlCode,
+        input: &[u8],
+    ) -> Result<Vec<u8>, TransportError> {
+        self.tx.control(code, input)
+    }
+
+    /// A PIN-pad control (VERIFY/MODIFY PIN DIRECT) with `structure`: the card's status word, or
+    /// the reader's own answer as its precise error (nothing reached the card then). Counted as
+    /// a PIN command ([`Io::pin_sent`]) whatever the outcome: it is never done again. A reader
+    /// that refuses the structure is [`CardError::PinPadUnsupported`].
+    pub(crate) fn pad_control(
+        &mut self,
+        code: cpx_transport::ControlCode,
+        structure: &[u8],
+        operation: &'static str,
+    ) -> Result<StatusWord, CardError> {
+        self.pin_sent = true;
+        let answer = match self.tx.control(code, structure) {
+            Ok(answer) => answer,
+            Err(TransportError::ControlUnsupported(reader)) => {
+                return Err(CardError::PinPadUnsupported {
+                    operation,
+                    reader,
+                    reason: "the reader refused the PIN structure".into(),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        crate::pinpad::answer_sw(&answer, operation)
     }
 
     /// The table of the card's generation.

@@ -15,8 +15,10 @@
 //!   card data, and dropped (read from the card) when inconsistent.
 //! - PINs ([`Pin`]) are checked against the AODF policy before any APDU ([`PinPolicy`]), wiped on
 //!   drop and never logged; VERIFY is never retried. [`PinEntry`] says how a code reaches the
-//!   card: typed on the host, or on the reader's PIN pad (not driven yet:
-//!   [`CardError::PinPadUnsupported`], nothing sent).
+//!   card: typed on the host, or on the reader's PIN pad (PC/SC part 10 secure PIN entry:
+//!   [`Card::pin_pad`] says whether the reader has a usable one, [`PinPadSetting`] turns pad
+//!   use off; the reader's cancel, timeout, mismatch and length answers are precise errors that
+//!   spend no try).
 //! - For a PKCS#11 module: the PrKDF, CDF and DODF listings ([`Card::private_keys`],
 //!   [`Card::certificate_infos`], [`Card::data_objects`]) whose entries ([`PrivateKeyInfo`],
 //!   [`Certificate::listed`], [`DataObject`]) name their object and can be kept as they are
@@ -56,6 +58,7 @@ mod io;
 mod open;
 mod pin;
 mod pinops;
+mod pinpad;
 pub mod pkcs15;
 mod probe;
 mod seed;
@@ -74,6 +77,7 @@ pub use generation::{Capabilities, FileSelection, Generation, KeyReferences, Kno
 pub use hash::{HashAlg, MessageHash, partial_hash, pkcs1_type1, pkcs1_type2_unpad, strip_digest_info};
 pub use open::Identified;
 pub use pin::{Pin, PinEntry, PinKind, PinPolicy, PinStatus, PinType};
+pub use pinpad::{PinPad, PinPadSetting};
 pub use probe::{Probe, ProbeBase};
 pub use seed::Pkcs15Files;
 pub use session::serial_from_ef_sn_icc;

@@ -62,8 +62,9 @@ impl fmt::Debug for Pin {
 /// before any APDU), or entered on the reader's PIN pad, where the host never sees it (PC/SC part
 /// 10 VERIFY/MODIFY PIN DIRECT).
 ///
-/// The PIN-pad path is not implemented yet: every operation given [`PinEntry::PinPad`] fails
-/// with [`CardError::PinPadUnsupported`] before anything is sent to the card (no try spent).
+/// With [`PinEntry::PinPad`] the reader collects the digits (PC/SC part 10 secure PIN entry,
+/// [`crate::Card::pin_pad`]); on a reader without a usable pad the operation fails with
+/// [`CardError::PinPadUnsupported`] before anything is sent to the card (no try spent).
 ///
 /// ```
 /// use cpx_card::{Pin, PinEntry};

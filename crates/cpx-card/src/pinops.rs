@@ -69,3 +69,43 @@ pub(crate) fn verified_now(
         }
     })
 }
+
+/// The pad format of the code `kind` and its policy and path, checked before anything is sent.
+pub(crate) fn pad_format(
+    io: &mut crate::io::Io<'_>,
+    st: &mut crate::state::State,
+    kind: PinKind,
+    pad: &crate::pinpad::PadReader,
+    shared: bool,
+    operation: &'static str,
+) -> Result<
+    (
+        crate::pinpad::PadFormat,
+        crate::pin::PinPolicy,
+        Option<crate::Path>,
+    ),
+    CardError,
+> {
+    let (policy, path) = st.policy(io, kind)?;
+    let format = crate::pinpad::format_for(io, &policy, pad, kind, shared, operation)?;
+    Ok((format, policy, path))
+}
+
+/// `<cla> 20 00 <ref> Lc <code>` with the code entered on the pad: the same command as a host
+/// VERIFY of the same digits (the block from the same policy, crate::pinpad), the PIN object's
+/// path selected first as for VERIFY (docs/card-spec.md §3.1, §3.2). Never retried.
+pub(crate) fn pad_verify(
+    io: &mut crate::io::Io<'_>,
+    st: &mut crate::state::State,
+    kind: PinKind,
+    pad: &crate::pinpad::PadReader,
+    cla: u8,
+) -> Result<(), CardError> {
+    let (format, policy, path) = pad_format(io, st, kind, pad, false, "verify")?;
+    let structure = crate::pinpad::verify_structure([cla, 0x20, 0x00, policy.reference], format);
+    if let Some(p) = path {
+        io.select(&p.absolute(&st.app_path), "select PIN object")?;
+    }
+    let sw = io.pad_control(pad.verify, &structure, "verify")?;
+    check(kind, "verify", sw)
+}

@@ -48,6 +48,10 @@ pub(crate) struct State {
     files: Pkcs15Files,
     /// Some of what is known came from a seed ([`crate::seed`]) not dropped since.
     pub(crate) seeded: bool,
+    /// The reader's PIN pad once asked (`Some(None)`: none, or not usable).
+    pub(crate) pad: Option<Option<crate::pinpad::PadReader>>,
+    /// Whether pads may be used; [`crate::PinPadSetting::from_env`] when not set.
+    pub(crate) pad_setting: Option<crate::pinpad::PinPadSetting>,
 }
 
 impl State {
@@ -71,6 +75,8 @@ impl State {
             cdf: None,
             dodf: None,
             seeded: false,
+            pad: None,
+            pad_setting: None,
         }
     }
 

@@ -378,12 +378,13 @@ fn pin_pad_entry_is_refused_before_any_apdu() {
         let mut s = fresh(stem);
         let host = PinEntry::from(Pin::new("1234"));
         let pad = PinEntry::PinPad;
+        // A reader without a pad (this transport has no part 10 feature).
+        assert_eq!(s.card.pin_pad().unwrap(), None, "{stem}");
         let refused = [
             s.card.verify_entry(PinKind::User, &pad),
             s.card.verify_entry(PinKind::Puk, &pad),
-            s.card.change_pin_entry(&host, &pad),
-            s.card.change_pin_entry(&pad, &host),
-            s.card.unblock_pin_entry(&pad, &host),
+            s.card.change_pin_entry(&pad, &pad),
+            s.card.unblock_pin_entry(&pad, &pad),
             s.card.unblock_pin_after_puk_entry(&pad),
         ];
         for r in refused {
@@ -391,6 +392,14 @@ fn pin_pad_entry_is_refused_before_any_apdu() {
                 matches!(r, Err(CardError::PinPadUnsupported { .. })),
                 "{stem}: {r:?}"
             );
+        }
+        // A host/pad pair is refused as such, whatever the reader.
+        for r in [
+            s.card.change_pin_entry(&host, &pad),
+            s.card.change_pin_entry(&pad, &host),
+            s.card.unblock_pin_entry(&pad, &host),
+        ] {
+            assert!(matches!(r, Err(CardError::InvalidInput { .. })), "{stem}: {r:?}");
         }
         assert_eq!(s.count(), 0, "{stem}: the PIN pad path sent APDUs");
         assert!(!s.card.pin_verified());

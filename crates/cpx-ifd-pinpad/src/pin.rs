@@ -306,9 +306,12 @@ pub fn parse_modify(input: &[u8]) -> Result<ModifyStructure, StructureError> {
     if s.confirm & 0xFC != 0 {
         return Err(StructureError::Format("bConfirmPIN bits 7-2 are RFU"));
     }
-    if s.format.block_size == 0 {
+    if s.format.block_size == 0 && s.asks_current() {
+        // Two appended PINs cannot be told apart in the command: a variable-length block is
+        // only for a structure that inserts the new PIN alone (ChipDoc's `24 01`, the new PIN
+        // typed and confirmed, docs/card-spec.md §10.7).
         return Err(StructureError::Unsupported(
-            "a PIN change with a variable-length PIN block",
+            "a PIN change with the current PIN and a variable-length PIN block",
         ));
     }
     let mut offsets = vec![s.offset_new];

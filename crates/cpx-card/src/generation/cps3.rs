@@ -14,7 +14,9 @@ use crate::hash::HashAlg;
 use crate::io::Io;
 use crate::pin::{Pin, PinKind, PinPolicy, PinStatus, PinType};
 use crate::pinops;
+use crate::pinpad::{self, Modify, PadReader};
 use crate::state::State;
+use cpx_transport::ControlCode;
 
 impl Generation {
     /// CPS3: Oberthur IAS-ECC.
@@ -164,6 +166,36 @@ impl Driver for Cps3 {
         unblock_verified(io, st, new)
     }
 
+    fn verify_pad(
+        &self,
+        io: &mut Io<'_>,
+        st: &mut State,
+        kind: PinKind,
+        pad: &PadReader,
+    ) -> Result<(), CardError> {
+        pinops::pad_verify(io, st, kind, pad, cmd::CLA_CPS3)
+    }
+
+    fn change_pad(&self, io: &mut Io<'_>, st: &mut State, pad: &PadReader) -> Result<(), CardError> {
+        change_pad(io, st, pad)
+    }
+
+    fn unblock_pad(&self, io: &mut Io<'_>, st: &mut State, pad: &PadReader) -> Result<(), CardError> {
+        // The new PIN's structure is checked before the PUK is asked (and a try spent).
+        unblock_structure(io, st, pad)?;
+        pinops::pad_verify(io, st, PinKind::Puk, pad, cmd::CLA_CPS3)?;
+        unblock_verified_pad(io, st, pad)
+    }
+
+    fn unblock_verified_pad(
+        &self,
+        io: &mut Io<'_>,
+        st: &mut State,
+        pad: &PadReader,
+    ) -> Result<(), CardError> {
+        unblock_verified_pad(io, st, pad)
+    }
+
     fn sign(
         &self,
         io: &mut Io<'_>,
@@ -289,13 +321,56 @@ pub(crate) fn unblock_verified(io: &mut Io<'_>, st: &mut State, new: &Pin) -> Re
     reset_retry_counter(io, user.reference, &new_value)
 }
 
+/// `00 24 00 <ref> Lc old ‖ new` through the pad's MODIFY: current PIN, new PIN and its
+/// confirmation typed on the pad, each in a block of the AODF's format (docs/card-spec.md §3.2,
+/// §8.5), so the card receives what [`change`] sends for the same digits.
+fn change_pad(io: &mut Io<'_>, st: &mut State, pad: &PadReader) -> Result<(), CardError> {
+    let modify = pinpad::need_modify(pad, io.reader(), "change PIN")?;
+    let (format, policy, _) = pinops::pad_format(io, st, PinKind::User, pad, true, "change PIN")?;
+    let structure = pinpad::modify_structure(
+        [cmd::CLA_CPS3, 0x24, 0x00, policy.reference],
+        format,
+        Modify::OldAndNew,
+    );
+    let sw = io.pad_control(modify, &structure, "change PIN")?;
+    pinops::check(PinKind::User, "change PIN", sw)
+}
+
+/// The MODIFY structure of `00 2C 02 <ref> Lc <new>` (docs/card-spec.md §3.2, §9): the new PIN
+/// typed and confirmed on the pad, in the AODF's format.
+fn unblock_structure(
+    io: &mut Io<'_>,
+    st: &mut State,
+    pad: &PadReader,
+) -> Result<(ControlCode, Vec<u8>), CardError> {
+    let modify = pinpad::need_modify(pad, io.reader(), "unblock PIN")?;
+    let (format, policy, _) = pinops::pad_format(io, st, PinKind::User, pad, false, "unblock PIN")?;
+    let structure = pinpad::modify_structure(
+        [cmd::CLA_CPS3, 0x2C, 0x02, policy.reference],
+        format,
+        Modify::NewConfirmed,
+    );
+    Ok((modify, structure))
+}
+
+/// `00 2C 02 <ref> Lc <new>` with the new PIN from the pad, the PUK already verified.
+fn unblock_verified_pad(io: &mut Io<'_>, st: &mut State, pad: &PadReader) -> Result<(), CardError> {
+    let (modify, structure) = unblock_structure(io, st, pad)?;
+    let sw = io.pad_control(modify, &structure, "unblock PIN")?;
+    reset_retry_counter_sw(sw)
+}
+
 fn reset_retry_counter(io: &mut Io<'_>, reference: u8, new_value: &[u8]) -> Result<(), CardError> {
     let r = io.transmit(&cmd::cps3_reset_retry_counter(reference, new_value)?)?;
-    match r.sw().to_u16() {
+    reset_retry_counter_sw(r.sw())
+}
+
+fn reset_retry_counter_sw(sw: cpx_apdu::StatusWord) -> Result<(), CardError> {
+    match sw.to_u16() {
         0x9000 => Ok(()),
         // docs/card-spec.md §3.3: during unblock, NOT_ALLOWED means the PUK is blocked.
         0x6984..=0x6986 | 0x6900 | 0x6983 => Err(CardError::PinBlocked { kind: PinKind::Puk }),
-        _ => Err(CardError::from_sw("unblock PIN", r.sw())),
+        _ => Err(CardError::from_sw("unblock PIN", sw)),
     }
 }
 

@@ -13,7 +13,9 @@ use crate::hash::{self, HashAlg};
 use crate::io::Io;
 use crate::pin::{Pin, PinKind, PinPolicy, PinStatus, PinType};
 use crate::pinops;
+use crate::pinpad::{self, Modify, PadReader};
 use crate::state::State;
+use cpx_transport::ControlCode;
 
 impl Generation {
     /// CPS4: NXP ChipDoc, logical channel 1.
@@ -159,6 +161,33 @@ impl Driver for Cps4 {
         unblock_verified(io, st, new)
     }
 
+    fn verify_pad(
+        &self,
+        io: &mut Io<'_>,
+        st: &mut State,
+        kind: PinKind,
+        pad: &PadReader,
+    ) -> Result<(), CardError> {
+        pinops::pad_verify(io, st, kind, pad, CLA_CPS4)
+    }
+
+    fn change_pad(&self, io: &mut Io<'_>, st: &mut State, pad: &PadReader) -> Result<(), CardError> {
+        change_pad(io, st, pad)
+    }
+
+    fn unblock_pad(&self, io: &mut Io<'_>, st: &mut State, pad: &PadReader) -> Result<(), CardError> {
+        unblock_pad(io, st, pad)
+    }
+
+    fn unblock_verified_pad(
+        &self,
+        io: &mut Io<'_>,
+        st: &mut State,
+        pad: &PadReader,
+    ) -> Result<(), CardError> {
+        unblock_verified_pad(io, st, pad)
+    }
+
     fn sign(
         &self,
         io: &mut Io<'_>,
@@ -296,6 +325,67 @@ fn reset_and_set(io: &mut Io<'_>, reference: u8, new_value: &[u8]) -> Result<(),
         });
     }
     set_pin(io, reference, new_value)
+}
+
+/// The MODIFY structure of `01 24 01 <ref> Lc <new>` (docs/card-spec.md §10.7, §10.8): the new
+/// PIN typed and confirmed on the pad, appended unpadded as the AODF says (Lc from the digits).
+pub(crate) fn set_pin_structure(
+    io: &mut Io<'_>,
+    st: &mut State,
+    pad: &PadReader,
+    operation: &'static str,
+) -> Result<(ControlCode, Vec<u8>), CardError> {
+    let modify = pinpad::need_modify(pad, io.reader(), operation)?;
+    let (format, policy, _) = pinops::pad_format(io, st, PinKind::User, pad, false, operation)?;
+    let structure = pinpad::modify_structure(
+        [CLA_CPS4, 0x24, 0x01, policy.reference],
+        format,
+        Modify::NewConfirmed,
+    );
+    Ok((modify, structure))
+}
+
+/// VERIFY of the current PIN on the pad, then `01 24 01 <ref> Lc <new>` with the new PIN typed
+/// and confirmed on the pad (docs/card-spec.md §10.7): the commands [`change`] sends. Both
+/// structures are checked before the first is sent.
+pub(crate) fn change_pad(io: &mut Io<'_>, st: &mut State, pad: &PadReader) -> Result<(), CardError> {
+    let (modify, structure) = set_pin_structure(io, st, pad, "change PIN")?;
+    pinops::pad_format(io, st, PinKind::User, pad, false, "change PIN")?;
+    pinops::pad_verify(io, st, PinKind::User, pad, CLA_CPS4)?;
+    let sw = io.pad_control(modify, &structure, "change PIN")?;
+    pinops::check(PinKind::User, "set PIN", sw)
+}
+
+/// VERIFY of the PUK on the pad, `01 2C 03 <ref|80>`, then the new PIN on the pad
+/// (docs/card-spec.md §10.8).
+pub(crate) fn unblock_pad(io: &mut Io<'_>, st: &mut State, pad: &PadReader) -> Result<(), CardError> {
+    // Everything the pad must do is checked before the PUK is asked (and a try spent).
+    set_pin_structure(io, st, pad, "unblock PIN")?;
+    pinops::pad_format(io, st, PinKind::Puk, pad, false, "unblock PIN")?;
+    pinops::pad_verify(io, st, PinKind::Puk, pad, CLA_CPS4)?;
+    unblock_verified_pad(io, st, pad)
+}
+
+/// `01 2C 03 <ref|80>`, then `01 24 01 <ref> Lc <new>` with the new PIN typed and confirmed on
+/// the pad, the PUK already verified (docs/card-spec.md §3.2 C_InitPIN, §10.8). A cancel at the
+/// new PIN leaves the PIN unblocked with its old value, as a refused `24 01` does on the host
+/// path.
+pub(crate) fn unblock_verified_pad(
+    io: &mut Io<'_>,
+    st: &mut State,
+    pad: &PadReader,
+) -> Result<(), CardError> {
+    let (modify, structure) = set_pin_structure(io, st, pad, "unblock PIN")?;
+    let (policy, _) = st.policy(io, PinKind::User)?;
+    let r = io.transmit(&cmd::cps4_reset_retry_counter(policy.reference))?;
+    if !r.is_success() {
+        return Err(match r.sw().to_u16() {
+            0x6983..=0x6986 | 0x6900 => CardError::PinBlocked { kind: PinKind::Puk },
+            _ => CardError::from_sw("unblock PIN", r.sw()),
+        });
+    }
+    let sw = io.pad_control(modify, &structure, "unblock PIN")?;
+    pinops::check(PinKind::User, "set PIN", sw)
 }
 
 /// Signature (docs/card-spec.md §4.4, §10.9–§10.12): hashes on the host; PKCS#1 v1.5 with the authentication

@@ -24,6 +24,7 @@ use crate::crypto::{KeyRole, ToSign};
 use crate::error::CardError;
 use crate::io::Io;
 use crate::pin::{Pin, PinKind, PinPolicy, PinStatus};
+use crate::pinpad::PadReader;
 use crate::state::State;
 
 pub(crate) mod cps3;
@@ -231,6 +232,28 @@ pub(crate) trait Driver: Sync {
 
     /// Unblock the PIN and set `new`, the PUK already verified.
     fn unblock_verified(&self, io: &mut Io<'_>, st: &mut State, new: &Pin) -> Result<(), CardError>;
+
+    /// VERIFY the code `kind` entered on the reader's PIN pad `pad` (PC/SC part 10
+    /// VERIFY_PIN_DIRECT, the structure from the code's policy, crate::pinpad).
+    fn verify_pad(
+        &self,
+        io: &mut Io<'_>,
+        st: &mut State,
+        kind: PinKind,
+        pad: &PadReader,
+    ) -> Result<(), CardError>;
+
+    /// Change the user PIN, the current PIN, the new one and its confirmation entered on the
+    /// pad. Everything the pad cannot do is refused before any command is sent.
+    fn change_pad(&self, io: &mut Io<'_>, st: &mut State, pad: &PadReader) -> Result<(), CardError>;
+
+    /// Verify the PUK and set a new PIN, both entered on the pad (the new PIN confirmed).
+    fn unblock_pad(&self, io: &mut Io<'_>, st: &mut State, pad: &PadReader) -> Result<(), CardError>;
+
+    /// Unblock the PIN and set a new PIN entered (and confirmed) on the pad, the PUK already
+    /// verified.
+    fn unblock_verified_pad(&self, io: &mut Io<'_>, st: &mut State, pad: &PadReader)
+    -> Result<(), CardError>;
 
     /// Sign with the key of `role`.
     fn sign(

@@ -16,6 +16,7 @@ use crate::crypto::{KeyRole, ToSign};
 use crate::error::CardError;
 use crate::io::Io;
 use crate::pin::{Pin, PinKind, PinPolicy, PinStatus, PinType};
+use crate::pinpad::PadReader;
 use crate::state::State;
 
 impl Generation {
@@ -120,6 +121,33 @@ impl Driver for Cps5Test {
 
     fn unblock_verified(&self, io: &mut Io<'_>, st: &mut State, new: &Pin) -> Result<(), CardError> {
         cps4::unblock_verified(io, st, new)
+    }
+
+    fn verify_pad(
+        &self,
+        io: &mut Io<'_>,
+        st: &mut State,
+        kind: PinKind,
+        pad: &PadReader,
+    ) -> Result<(), CardError> {
+        crate::pinops::pad_verify(io, st, kind, pad, CAPABILITIES.cla)
+    }
+
+    fn change_pad(&self, io: &mut Io<'_>, st: &mut State, pad: &PadReader) -> Result<(), CardError> {
+        cps4::change_pad(io, st, pad)
+    }
+
+    fn unblock_pad(&self, io: &mut Io<'_>, st: &mut State, pad: &PadReader) -> Result<(), CardError> {
+        cps4::unblock_pad(io, st, pad)
+    }
+
+    fn unblock_verified_pad(
+        &self,
+        io: &mut Io<'_>,
+        st: &mut State,
+        pad: &PadReader,
+    ) -> Result<(), CardError> {
+        cps4::unblock_verified_pad(io, st, pad)
     }
 
     fn sign(

@@ -9,6 +9,7 @@
 //! Nothing here reaches the card: control commands go to the reader only, and only their sizes
 //! are traced.
 
+use cpx_card::PinPadSetting;
 use cpx_transport::{CardChannel, Feature, Pcsc, ReaderFeatures, ReaderProperties, TransportError};
 use serde::Serialize;
 
@@ -222,24 +223,32 @@ pub(crate) fn probe(pcsc: &Pcsc, reader: &str) -> Option<PadInfo> {
 
 /// Why pad use is turned off for `reader`, if it is: `CPX_PINPAD=off` for every reader, or
 /// `CPX_PINPAD_IGNORE` holding a `;`-separated part of its name (docs/pinpad-readers.md). The
-/// card layer applies the same rule to the PIN operations (`Card::pin_pad`).
+/// rule is the card layer's ([`PinPadSetting`], what `Card::pin_pad` applies to the PIN
+/// operations); this only names the variable that decided.
 pub(crate) fn turned_off(reader: &str) -> Option<String> {
     turned_off_by(
         reader,
-        std::env::var("CPX_PINPAD").ok().as_deref(),
-        std::env::var("CPX_PINPAD_IGNORE").ok().as_deref(),
+        std::env::var(PinPadSetting::ENV_PINPAD).ok().as_deref(),
+        std::env::var(PinPadSetting::ENV_IGNORE).ok().as_deref(),
     )
 }
 
 fn turned_off_by(reader: &str, pinpad: Option<&str>, ignore: Option<&str>) -> Option<String> {
-    if pinpad.is_some_and(|v| v.trim().eq_ignore_ascii_case("off")) {
-        return Some("CPX_PINPAD=off".into());
+    if PinPadSetting::parse(pinpad, ignore).allows(reader) {
+        return None;
     }
-    ignore?
+    if !PinPadSetting::parse(pinpad, None).allows(reader) {
+        return Some(format!("CPX_PINPAD={}", pinpad.unwrap_or_default().trim()));
+    }
+    let part = ignore
+        .unwrap_or_default()
         .split(';')
         .map(str::trim)
-        .find(|part| !part.is_empty() && reader.contains(part))
-        .map(|part| format!("CPX_PINPAD_IGNORE ({part:?})"))
+        .find(|part| !part.is_empty() && !PinPadSetting::parse(None, Some(part)).allows(reader));
+    Some(match part {
+        Some(part) => format!("CPX_PINPAD_IGNORE ({part:?})"),
+        None => "CPX_PINPAD_IGNORE".to_owned(),
+    })
 }
 
 #[cfg(test)]
@@ -292,7 +301,16 @@ mod tests {
         assert_eq!(turned_off_by("r", Some("on"), None), None);
         assert_eq!(
             turned_off_by("r", Some("OFF"), None).as_deref(),
-            Some("CPX_PINPAD=off")
+            Some("CPX_PINPAD=OFF")
+        );
+        assert_eq!(
+            turned_off_by("r", Some("0"), None).as_deref(),
+            Some("CPX_PINPAD=0")
+        );
+        assert_eq!(
+            turned_off_by("r", Some("maybe"), None),
+            None,
+            "unknown values leave pads on"
         );
         let ignore = Some("Cherry; SPR332");
         assert_eq!(
@@ -300,6 +318,11 @@ mod tests {
             Some("CPX_PINPAD_IGNORE (\"SPR332\")")
         );
         assert_eq!(turned_off_by("Gemalto PC Pinpad 00 00", None, ignore), None);
+        assert_eq!(
+            turned_off_by("Cherry GmbH SmartTerminal ST-2xxx 00 00", None, Some("cherry")).as_deref(),
+            Some("CPX_PINPAD_IGNORE (\"cherry\")"),
+            "the card layer's rule: any case"
+        );
         assert_eq!(
             turned_off_by("any", None, Some(";;")),
             None,

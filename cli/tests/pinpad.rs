@@ -42,7 +42,13 @@ fn main() -> ExitCode {
             Trial::test("cps4_verify_on_the_pad_same_apdu_as_the_keyboard", || {
                 verify_on_the_pad("cps4-doctor")
             }),
-            Trial::test("cancel_timeout_too_short_spend_no_try", refused_by_the_reader),
+            Trial::test("cps3_cancel_timeout_too_short_spend_no_try", || {
+                refused_by_the_reader("cps3-doctor")
+            }),
+            Trial::test("cps4_cancel_timeout_too_short_spend_no_try", || {
+                refused_by_the_reader("cps4-doctor")
+            }),
+            Trial::test("report_login_on_the_pad", report_login),
             Trial::test("cps3_change_and_unblock_on_the_pad", || {
                 change_and_unblock("cps3-doctor")
             }),
@@ -119,6 +125,24 @@ impl OnPad {
             .commands()
             .into_iter()
             .filter(|a| a.len() > 5 && matches!(a[1], 0x20 | 0x24 | 0x2C))
+            .collect()
+    }
+
+    /// Commands that spent a try or changed a code: a code the card refused, or any CHANGE
+    /// REFERENCE DATA / RESET RETRY COUNTER with data. (A CPS4 change on the pad first VERIFYs
+    /// the current PIN, which the card accepts: that spends nothing.)
+    fn tries_spent_or_codes_changed(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        self.wire
+            .exchanges()
+            .into_iter()
+            .filter(|(c, r)| {
+                c.len() > 5
+                    && match c[1] {
+                        0x20 => r.as_slice() != [0x90, 0x00],
+                        0x24 | 0x2C => true,
+                        _ => false,
+                    }
+            })
             .collect()
     }
 
@@ -395,8 +419,10 @@ fn json_verify(card: OnPad) -> Result<(), Failed> {
 }
 
 /// What the reader answers itself: nothing reaches the card, no try is spent.
-fn refused_by_the_reader() -> Result<(), Failed> {
-    let card = OnPad::insert("cps3-doctor")?;
+fn refused_by_the_reader(stem: &str) -> Result<(), Failed> {
+    let card = OnPad::insert(stem)?;
+    let before = card.status();
+    assert!(before["pin"]["tries_left"].as_u64().is_some(), "{before}");
     let cases: &[(&[&str], &str, i32, &str)] = &[
         (
             &["pin", "verify"],
@@ -441,19 +467,30 @@ fn refused_by_the_reader() -> Result<(), Failed> {
         (&["data", "--login", "--json"], "cancel\n", 14, "cpx: cancelled"),
     ];
     for (args, typed, code, message) in cases {
+        let sent_before = card.codes_sent().len();
         card.keypad(typed);
         let out = card.cpx(args, &[]);
         expect_code(&out, *code);
         let err = stderr(&out);
         assert!(err.contains(message), "{args:?} {typed:?}: {err}");
         assert!(out.stdout.is_empty(), "{args:?}: {}", stdout(&out));
-        assert!(
-            card.codes_sent().is_empty(),
-            "{args:?} {typed:?}: a code reached the card"
-        );
+        let spent = card.tries_spent_or_codes_changed();
+        assert!(spent.is_empty(), "{args:?} {typed:?}: {spent:02X?}");
+        // Everything else must not reach the card at all (a CPS3 change is one MODIFY).
+        if !(stem == "cps4-doctor" && args[1] == "change") {
+            assert!(
+                card.codes_sent().len() == sent_before,
+                "{args:?} {typed:?}: a code reached the card"
+            );
+        }
         let v = card.status();
-        assert_eq!(v["pin"]["tries_left"], 3, "{args:?} {typed:?}");
-        assert_eq!(v["puk"]["tries_left"], 10);
+        // A CPS4 change VERIFYs the current PIN first: the PIN may be left verified (tries not
+        // shown then), never with fewer tries.
+        if !v["pin"]["tries_left"].is_null() {
+            assert_eq!(v["pin"], before["pin"], "{args:?} {typed:?}");
+        }
+        assert_eq!(v["pin"]["blocked"], false);
+        assert_eq!(v["puk"], before["puk"], "{args:?} {typed:?}");
     }
     Ok(())
 }
@@ -494,6 +531,43 @@ fn change_and_unblock(stem: &str) -> Result<(), Failed> {
         stderr(&out)
     );
     expect_code(&card.cpx_stdin(&["pin", "verify", "--pin-stdin"], "4321\n"), 0);
+
+    // The same in text, after blocking it again.
+    for _ in 0..3 {
+        card.cpx_stdin(&["pin", "verify", "--pin-stdin"], "0000\n");
+    }
+    card.keypad("12345678\n1234\n1234\n");
+    let out = card.cpx(&["pin", "unblock"], &[]);
+    expect_code(&out, 0);
+    assert!(
+        stdout(&out).starts_with("PIN unblocked and replaced.\n"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stderr(&out).starts_with("PUK: "),
+        "tries left first: {}",
+        stderr(&out)
+    );
+    assert_eq!(card.keypad_left(), "");
+    expect_code(&card.cpx_stdin(&["pin", "verify", "--pin-stdin"], "1234\n"), 0);
+    Ok(())
+}
+
+fn report_login() -> Result<(), Failed> {
+    let card = OnPad::insert("cps3-doctor")?;
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("report.toml");
+    card.keypad("1234\n");
+    let out = card.cpx(
+        &["report", "--login", "-o", file.to_str().unwrap(), "--json"],
+        &[],
+    );
+    let v = json(&out, "report");
+    assert_eq!(v["logged_in"], true, "{v}");
+    assert!(stderr(&out).contains(PAD_VERIFY), "{}", stderr(&out));
+    assert_eq!(card.keypad_left(), "");
+    assert!(file.exists());
     Ok(())
 }
 
@@ -520,6 +594,21 @@ fn sign_and_data() -> Result<(), Failed> {
     assert_eq!(v["signature_length"], 256, "{v}");
     assert!(stderr(&out).contains(PAD_VERIFY));
     assert_eq!(std::fs::metadata(&sig)?.len(), 256);
+    card.keypad("1234\n");
+    let out = card.cpx(
+        &[
+            "sign",
+            "--key",
+            "auth",
+            file.to_str().unwrap(),
+            "-o",
+            sig.to_str().unwrap(),
+        ],
+        &[],
+    );
+    expect_code(&out, 0);
+    assert!(stdout(&out).starts_with("Signed "), "{}", stdout(&out));
+    assert!(stderr(&out).contains(PAD_VERIFY));
 
     card.keypad("1234\n");
     let out = card.cpx(&["data", "--login"], &[]);

@@ -42,7 +42,7 @@ pub use env::{DEADLINE, ReaderLease, SandboxEnv, card_present, wait_for_card};
 pub use faults::{Faults, FaultyCard, Matcher, Pull, PulledOut, apdu, reinsert};
 pub use libtest_mimic::{Failed, Measurement, Trial};
 pub use modes::{DEFAULT_MUTE_LIMIT, FaultModeCard, FaultModes};
-pub use module::{built_cpx, built_module};
+pub use module::{built_cpx, built_module, built_pinpad_driver};
 pub use recorder::{
     CARD_SEEN, Exchange, Recorder, Recording, SharedCard, emulated, insert_card, insert_image,
     insert_image_paced, insert_seen, paced,

@@ -51,6 +51,34 @@ pub fn built_cpx(profile_dir: &Path, manifest: &Path) -> Result<PathBuf, String>
     )
 }
 
+/// The test PIN-pad reader driver (`crates/cpx-ifd-pinpad`, docs/pinpad-reader.md) for
+/// [`SandboxConfig::pinpad`](crate::SandboxConfig::pinpad): `libcpx_ifd_pinpad.so` in the cargo
+/// profile directory of the running test binary (`target/<profile>/deps/<test>`), built first
+/// (`cargo build -p cpx-ifd-pinpad --lib`, same profile and target directory, this testkit's
+/// workspace) when running under cargo and outside a sandbox: call it where the sandbox is
+/// configured, in the parent process, before the sandbox starts.
+///
+/// ```no_run
+/// let config = cpx_testkit::SandboxConfig {
+///     pinpad: Some(cpx_testkit::built_pinpad_driver().unwrap()),
+///     ..cpx_testkit::SandboxConfig::default()
+/// };
+/// ```
+pub fn built_pinpad_driver() -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find the test binary: {e}"))?;
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .ok_or("cannot locate the target directory")?;
+    let in_sandbox = std::env::var_os(crate::ENV_READERS).is_some();
+    built(
+        &profile_dir.join("libcpx_ifd_pinpad.so"),
+        !in_sandbox,
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.toml").as_ref(),
+        &["-p", "cpx-ifd-pinpad", "--lib"],
+    )
+}
+
 /// `artifact`, after `cargo build <what>` for the same profile and target directory when
 /// `build` and running under cargo.
 fn built(artifact: &Path, build: bool, manifest: &Path, what: &[&str]) -> Result<PathBuf, String> {

@@ -89,9 +89,9 @@ impl PadInfo {
             min_digits: props.and_then(|p| p.min_pin_size),
             max_digits: props.and_then(|p| p.max_pin_size),
             firmware: props.and_then(|p| p.firmware_id.as_deref()).map(|f| {
-                cpx_card::text::display_safe_bytes(f)
-                    .trim_end_matches('\u{FFFD}')
-                    .to_owned()
+                // A C string's terminating NUL is not part of the name.
+                let f = f.strip_suffix(&[0]).unwrap_or(f);
+                cpx_card::text::display_safe_bytes(f).into_owned()
             }),
             used: turned_off.is_none(),
             turned_off,
@@ -293,6 +293,17 @@ mod tests {
         let none = PadInfo::from_answers("r", &pad(), None, Some(0));
         assert_eq!(none.display, None);
         assert_eq!(none.text(), "PIN pad");
+    }
+
+    #[test]
+    fn a_hostile_firmware_id_is_made_safe() {
+        let props = ReaderProperties {
+            firmware_id: Some(b"\x1b[2Jfw\xff\x9b1\0".to_vec()),
+            ..ReaderProperties::default()
+        };
+        let info = PadInfo::from_answers("r", &pad(), Some(&props), None);
+        // Controls and invalid UTF-8 become U+FFFD (docs/cli-json.md); a trailing NUL goes.
+        assert_eq!(info.firmware.as_deref(), Some("\u{FFFD}[2Jfw\u{FFFD}\u{FFFD}1"));
     }
 
     #[test]

@@ -4,13 +4,18 @@
 //! (`FEATURE_GET_TLV_PROPERTIES`, else `FEATURE_IFD_PIN_PROPERTIES`), and whether the user turned
 //! pad use off (`CPX_PINPAD=off`, `CPX_PINPAD_IGNORE`; docs/pinpad-readers.md).
 //!
-//! Asking a reader needs a connection, and pcsc-lite connects (shared) only to a reader holding a
-//! card: a reader without one is "not asked" (`pin_pad: null` in the JSON), never "no pad".
+//! A reader holding a card is asked through the card (shared connection, the card's turn); an
+//! empty one through a direct connection (`SCARD_SHARE_DIRECT`). One that cannot be asked (a
+//! mute card, a reader unavailable or gone) is "not known" (`pin_pad: null` in the JSON), never
+//! "no pad".
 //! Nothing here reaches the card: control commands go to the reader only, and only their sizes
 //! are traced.
 
 use cpx_card::PinPadSetting;
-use cpx_transport::{CardChannel, Feature, Pcsc, ReaderFeatures, ReaderProperties, TransportError};
+use cpx_transport::{
+    CardChannel, ControlCode, DirectReader, Feature, Pcsc, PcscChannel, ReaderFeatures, ReaderProperties,
+    TransportError,
+};
 use serde::Serialize;
 
 /// The reader's PIN pad as the JSON shows it (docs/cli-json.md, **pin pad**).
@@ -151,9 +156,9 @@ fn display(layout: u16) -> Option<Display> {
 
 /// Ask the reader of an open channel for its PIN pad. A reader that cannot answer (vpcd) has
 /// no pad; only what the caller must act on anyway (card gone, pcscd lost) is an error.
-pub(crate) fn ask(channel: &mut dyn CardChannel) -> Result<PadInfo, TransportError> {
-    let features = channel.reader_features()?;
-    let reader = channel.reader().to_owned();
+fn ask(channel: &mut dyn Askable) -> Result<PadInfo, TransportError> {
+    let features = channel.features()?;
+    let reader = channel.name().to_owned();
     if !features.has_pin_pad() {
         return Ok(PadInfo::from_answers(&reader, &features, None, None));
     }
@@ -209,14 +214,49 @@ fn must_surface(e: &TransportError) -> bool {
     e.is_card_gone() || e.is_service_lost() || matches!(e, TransportError::CardReset(_))
 }
 
-/// Ask `reader` through a connection of its own (shared; left as it is after). `None`: the
-/// reader could not be asked (no card in it, held exclusively, gone): not known, not "no pad".
-pub(crate) fn probe(pcsc: &Pcsc, reader: &str) -> Option<PadInfo> {
-    let mut channel = pcsc
-        .connect(reader)
-        .map_err(|e| log::debug!("{reader}: not asked for its PIN pad: {e}"))
-        .ok()?;
-    ask(&mut channel)
+/// A reader that can be asked for its features: through the card in it, or directly.
+trait Askable {
+    fn name(&self) -> &str;
+    fn features(&mut self) -> Result<ReaderFeatures, TransportError>;
+    fn control(&mut self, code: ControlCode, input: &[u8]) -> Result<Vec<u8>, TransportError>;
+}
+
+impl Askable for PcscChannel {
+    fn name(&self) -> &str {
+        CardChannel::reader(self)
+    }
+    fn features(&mut self) -> Result<ReaderFeatures, TransportError> {
+        self.reader_features()
+    }
+    fn control(&mut self, code: ControlCode, input: &[u8]) -> Result<Vec<u8>, TransportError> {
+        CardChannel::control(self, code, input)
+    }
+}
+
+impl Askable for DirectReader {
+    fn name(&self) -> &str {
+        self.reader()
+    }
+    fn features(&mut self) -> Result<ReaderFeatures, TransportError> {
+        self.reader_features()
+    }
+    fn control(&mut self, code: ControlCode, input: &[u8]) -> Result<Vec<u8>, TransportError> {
+        DirectReader::control(self, code, input)
+    }
+}
+
+/// Ask `reader` through a connection of its own, left as it found the reader: shared through the
+/// card when `has_card` (the control commands then take the card's turn, as the card layer's
+/// do), else direct (`SCARD_SHARE_DIRECT`, pcsc-lite's way to reach an empty reader's driver).
+/// `None`: the reader could not be asked (card held exclusively, reader gone, a driver that
+/// refuses direct connections): not known, not "no pad".
+pub(crate) fn probe(pcsc: &Pcsc, reader: &str, has_card: bool) -> Option<PadInfo> {
+    let asked = if has_card {
+        pcsc.connect(reader).and_then(|mut c| ask(&mut c))
+    } else {
+        pcsc.connect_direct(reader).and_then(|mut r| ask(&mut r))
+    };
+    asked
         .map_err(|e| log::debug!("{reader}: PIN pad not known: {e}"))
         .ok()
 }

@@ -35,6 +35,7 @@ fn main() -> ExitCode {
     cpx_testkit::run_tests(&config, || {
         vec![
             Trial::test("readers_status_doctor_show_the_pad", shows_the_pad),
+            Trial::test("an_empty_pad_reader_shows_its_pad", empty_pad_reader),
             Trial::test("off_switches_show_in_readers_status_doctor", off_switches_shown),
             Trial::test("cps3_verify_on_the_pad_same_apdu_as_the_keyboard", || {
                 verify_on_the_pad("cps3-doctor")
@@ -245,7 +246,11 @@ fn shows_the_pad() -> Result<(), Failed> {
     assert_eq!(vpcd["pin_pad"]["available"], false, "{vpcd}");
     assert_eq!(vpcd["pin_pad"]["used"], false);
     if let Some(empty) = empty {
-        assert!(find(&empty)["pin_pad"].is_null(), "an empty reader is not asked");
+        // Asked directly (no card): vpcd answers no feature.
+        let e = find(&empty);
+        assert_eq!(e["state"], "empty", "{e}");
+        check_pad(&e["pin_pad"]);
+        assert_eq!(e["pin_pad"]["available"], false, "{e}");
     }
 
     // status: text and JSON
@@ -293,6 +298,33 @@ fn shows_the_pad() -> Result<(), Failed> {
     assert!(c["finding"].as_str().unwrap().contains("has no PIN pad"), "{c}");
     // Asking the reader reached nothing of the card's codes.
     assert!(card.codes_sent().is_empty());
+    Ok(())
+}
+
+/// No card in the PIN-pad reader: `cpx readers` asks it directly (SCARD_SHARE_DIRECT).
+fn empty_pad_reader() -> Result<(), Failed> {
+    let _turn = PAD.lock().unwrap_or_else(PoisonError::into_inner);
+    let pad = PinpadReader::from_env().ok_or("the sandbox has no PIN-pad reader")?;
+    cpx_testkit::wait_for_card(&pad.name, false, SEEN)?;
+    let out = cpx().arg("readers").output()?;
+    expect_code(&out, 0);
+    assert!(
+        stdout(&out).contains(&format!("{}: empty, PIN pad (PIN 4 to 8 digits)\n", pad.name)),
+        "{}",
+        stdout(&out)
+    );
+    let v = json(&cpx().args(["readers", "--json"]).output()?, "readers");
+    let ours = v["readers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == pad.name.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(ours["state"], "empty");
+    check_pad(&ours["pin_pad"]);
+    assert_eq!(ours["pin_pad"]["available"], true, "{ours}");
+    assert_eq!(ours["pin_pad"]["max_digits"], 8);
     Ok(())
 }
 

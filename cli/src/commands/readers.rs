@@ -1,5 +1,5 @@
 //! `cpx readers`: every PC/SC reader, what it holds, the card's ATR, whether it is a CPx card,
-//! and the reader's PIN pad (asked of readers holding a card: `crate::pinpad`).
+//! and the reader's PIN pad (`crate::pinpad`).
 
 use cpx_transport::{Pcsc, ReaderStatus};
 
@@ -18,10 +18,12 @@ pub(crate) fn run(format: Format) -> Result<(), CliError> {
         .iter()
         .map(|r| {
             let mut shown = Reader::from(r);
-            // A mute card is not even connected to; an empty reader cannot be (not asked).
-            if r.status.has_card() && r.status != ReaderStatus::Mute {
-                shown.pin_pad = pinpad::probe(&pcsc, &r.name);
-            }
+            // Through the card when there is one; directly when the reader is empty; a mute card
+            // or an unavailable reader is not asked.
+            shown.pin_pad = match r.status {
+                ReaderStatus::Mute | ReaderStatus::Unavailable => None,
+                s => pinpad::probe(&pcsc, &r.name, s.has_card()),
+            };
             shown
         })
         .collect();

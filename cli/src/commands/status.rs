@@ -42,7 +42,7 @@ pub(crate) fn run(args: StatusArgs, format: Format) -> Result<(), CliError> {
     // Through a connection of its own: the card layer keeps its channel to itself.
     let pad = cpx_transport::Pcsc::establish()
         .ok()
-        .and_then(|pcsc| pinpad::probe(&pcsc, session.card.reader()));
+        .and_then(|pcsc| pinpad::probe(&pcsc, session.card.reader(), true));
     let card = &session.card;
     let status = Status {
         reader: session.reader(),

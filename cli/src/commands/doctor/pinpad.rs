@@ -13,7 +13,7 @@ pub(super) fn check(session: &Session) -> Check {
     let reader = session.reader();
     let pad = Pcsc::establish()
         .ok()
-        .and_then(|pcsc| pinpad::probe(&pcsc, session.card.reader()));
+        .and_then(|pcsc| pinpad::probe(&pcsc, session.card.reader(), true));
     match pad {
         None => Check::skip(
             "pin-pad",

@@ -22,8 +22,8 @@ pub(crate) struct Reader {
     pub(crate) atr: Option<String>,
     /// What the ATR says (docs/card-spec.md §1.1); null when no card.
     pub(crate) card: Option<CardKind>,
-    /// The reader's PIN pad; null when it was not asked (no card in it: pcsc-lite connects only
-    /// to a card) or could not answer.
+    /// The reader's PIN pad (asked through the card, or directly when the reader is empty);
+    /// null when it could not be asked (a mute card, an unavailable reader).
     pub(crate) pin_pad: Option<PadInfo>,
 }
 

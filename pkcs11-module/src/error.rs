@@ -123,6 +123,8 @@ fn card_codes(function: &str) -> Option<(&'static [CK_RV], CK_RV)> {
         CKR_DEVICE_ERROR,
         CKR_DEVICE_MEMORY,
         CKR_DEVICE_REMOVED,
+        // Cancel or timeout on the reader's PIN pad (docs/pkcs11-module.md).
+        CKR_FUNCTION_CANCELED,
         CKR_FUNCTION_FAILED,
         CKR_PIN_INCORRECT,
         CKR_PIN_LOCKED,
@@ -181,6 +183,18 @@ fn card_rv(e: &CardError) -> CK_RV {
         // docs/card-spec.md §3.1: a PIN outside the policy fails C_Login with PIN_INCORRECT, no APDU sent.
         CardError::PinFormat { .. } => CKR_PIN_INCORRECT,
         CardError::NoSuchPin(_) => CKR_USER_PIN_NOT_INITIALIZED,
+        // The reader's own answers on its PIN pad (PC/SC part 10 6401, 6400): the user did not
+        // go through with it; no try spent (docs/pkcs11-module.md, "PIN-pad readers").
+        CardError::PinPadCancelled { .. } | CardError::PinPadTimeout { .. } => CKR_FUNCTION_CANCELED,
+        // 6403: a code of the wrong length typed on the pad is refused as one typed on the host
+        // (docs/card-spec.md §3.1: C_Login PIN_INCORRECT; C_SetPIN/C_InitPIN PIN_LEN_RANGE, mapped
+        // by their callers).
+        CardError::PinPadLength { .. } => CKR_PIN_INCORRECT,
+        // 6402: the new PIN and its confirmation differ — the new PIN is not valid as given
+        // (C_SetPIN and C_InitPIN only; OpenSC answers the same).
+        CardError::PinPadMismatch { .. } => CKR_PIN_INVALID,
+        // The pad cannot do it (no MODIFY, a PIN format it cannot take, turned off meanwhile).
+        CardError::PinPadUnsupported { .. } => CKR_FUNCTION_FAILED,
         CardError::SecurityStatusNotSatisfied { .. } => CKR_USER_NOT_LOGGED_IN,
         // docs/card-spec.md §3.3: NOT_ALLOWED → KEY_TYPE_INCONSISTENT.
         CardError::NotAllowed { .. } => CKR_KEY_TYPE_INCONSISTENT,

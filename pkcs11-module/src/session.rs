@@ -6,7 +6,7 @@
 //! (removal, reset, another card). The module never presents a PIN on its own: after a reset
 //! the next private operation fails with CKR_DEVICE_REMOVED and the application logs in again.
 
-use cpx_card::{CardError, Pin, PinKind};
+use cpx_card::{CardError, PinEntry, PinKind};
 use cryptoki_sys::*;
 
 use crate::error::{Error, Result, ck};
@@ -110,7 +110,7 @@ pub fn session_info(m: &Module, h: CK_SESSION_HANDLE) -> Result<CK_SESSION_INFO>
 }
 
 /// C_Login. CKU_USER verifies the PIN; CKU_SO verifies the PUK (for C_InitPIN).
-pub fn login(m: &Module, h: CK_SESSION_HANDLE, user: CK_USER_TYPE, pin: &[u8]) -> Result<()> {
+pub fn login(m: &Module, h: CK_SESSION_HANDLE, user: CK_USER_TYPE, pin: Option<&[u8]>) -> Result<()> {
     let slot_id = m.session(h)?.slot.id;
     let has_ro = m.has_ro_session(slot_id);
     m.with_session(h, |s, _, st| {
@@ -141,8 +141,9 @@ pub fn login(m: &Module, h: CK_SESSION_HANDLE, user: CK_USER_TYPE, pin: &[u8]) -
                 // docs/card-spec.md §7: no PIN on the contactless interface; nothing is sent.
                 return ck(CKR_USER_PIN_NOT_INITIALIZED);
             }
+            let entry = t.entry(pin)?;
             t.pins_changed();
-            let r = t.card.verify(kind, &Pin::from_bytes(pin));
+            let r = t.card.verify_entry(kind, &entry);
             note_pin_result(t, kind, &r);
             r.map_err(Error::from)
         });
@@ -183,7 +184,7 @@ pub fn logout(m: &Module, h: CK_SESSION_HANDLE) -> Result<()> {
 /// C_InitPIN: with the SO logged in (PUK verified on the card by C_Login), unblock the PIN
 /// and set it without sending the PUK again (docs/card-spec.md §3.2: CPS3 `00 2C 02`, CPS4 `01 2C 03` +
 /// `01 24 01`).
-pub fn init_pin(m: &Module, h: CK_SESSION_HANDLE, new: &[u8]) -> Result<()> {
+pub fn init_pin(m: &Module, h: CK_SESSION_HANDLE, new: Option<&[u8]>) -> Result<()> {
     m.with_session(h, |s, _, st| {
         let Login::So = &st.login else {
             return ck(CKR_USER_NOT_LOGGED_IN);
@@ -192,8 +193,9 @@ pub fn init_pin(m: &Module, h: CK_SESSION_HANDLE, new: &[u8]) -> Result<()> {
             return ck(CKR_SESSION_READ_ONLY);
         }
         st.with_token(|t| {
+            let entry = t.entry(new)?;
             t.pins_changed();
-            let r = t.card.unblock_pin_after_puk(&Pin::from_bytes(new));
+            let r = t.card.unblock_pin_after_puk_entry(&entry);
             note_pin_result(t, PinKind::User, &r);
             r.map_err(new_pin_error)
         })
@@ -201,7 +203,7 @@ pub fn init_pin(m: &Module, h: CK_SESSION_HANDLE, new: &[u8]) -> Result<()> {
 }
 
 /// C_SetPIN: change the user PIN (R/W session; not as SO: the PUK cannot be changed).
-pub fn set_pin(m: &Module, h: CK_SESSION_HANDLE, old: &[u8], new: &[u8]) -> Result<()> {
+pub fn set_pin(m: &Module, h: CK_SESSION_HANDLE, old: Option<&[u8]>, new: Option<&[u8]>) -> Result<()> {
     m.with_session(h, |s, _, st| {
         if !s.rw {
             return ck(CKR_SESSION_READ_ONLY);
@@ -219,8 +221,14 @@ pub fn set_pin(m: &Module, h: CK_SESSION_HANDLE, old: &[u8], new: &[u8]) -> Resu
                 log::info!("C_SetPIN: this interface has no PIN (contactless)");
                 return ck(CKR_FUNCTION_FAILED);
             }
+            let (old, new) = (t.entry(old)?, t.entry(new)?);
+            if matches!(old, PinEntry::PinPad) != matches!(new, PinEntry::PinPad) {
+                // Both on the pad or both given: a change is done on one side (cpx-card
+                // refuses a mixed pair).
+                return ck(CKR_ARGUMENTS_BAD);
+            }
             t.pins_changed();
-            let r = t.card.change_pin(&Pin::from_bytes(old), &Pin::from_bytes(new));
+            let r = t.card.change_pin_entry(&old, &new);
             note_pin_result(t, PinKind::User, &r);
             r.map_err(new_pin_error)
         })
@@ -280,7 +288,7 @@ fn check_login(st: &mut SlotState) {
 /// the PUK verified) is CKR_USER_NOT_LOGGED_IN.
 fn new_pin_error(e: CardError) -> Error {
     match e {
-        CardError::PinFormat { .. } => Error::Ck(CKR_PIN_LEN_RANGE),
+        CardError::PinFormat { .. } | CardError::PinPadLength { .. } => Error::Ck(CKR_PIN_LEN_RANGE),
         CardError::NotAllowed { .. } => Error::Ck(CKR_PIN_LOCKED),
         other => Error::Card(other),
     }

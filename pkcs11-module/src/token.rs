@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use cpx_card::{Card, CardError, Interface, PinKind, PinStatus};
+use cpx_card::{Card, CardError, Interface, Pin, PinEntry, PinKind, PinStatus};
 use cryptoki_sys::*;
 
 use crate::cache::TokenCache;
@@ -145,6 +145,28 @@ impl Token {
         self.card.interface() == Interface::Contact
     }
 
+    /// Whether the token has a protected authentication path (CKF_PROTECTED_AUTHENTICATION_PATH):
+    /// a user PIN, and a reader whose PIN pad cpx uses (`cpx_card::Card::pin_pad`: the reader
+    /// has FEATURE_VERIFY_PIN_DIRECT and `CPX_PINPAD` / `CPX_PINPAD_IGNORE` do not turn it off;
+    /// asked once per card, no APDU).
+    pub fn protected_path(&mut self) -> Result<bool> {
+        Ok(self.has_pin() && self.card.pin_pad()?.is_some())
+    }
+
+    /// How a PIN argument of C_Login, C_InitPIN or C_SetPIN reaches the card: a PIN given is
+    /// typed on the host (on any token: clients that always prompt keep working); no PIN
+    /// (NULL, or an empty one) on a token with a protected authentication path is entered on the
+    /// reader's PIN pad; a NULL PIN elsewhere is CKR_ARGUMENTS_BAD (an empty one goes to the
+    /// card layer's policy check: CKR_PIN_INCORRECT, nothing sent).
+    pub fn entry(&mut self, pin: Option<&[u8]>) -> Result<PinEntry> {
+        match pin {
+            Some(p) if !p.is_empty() => Ok(PinEntry::Host(Pin::from_bytes(p))),
+            _ if self.protected_path()? => Ok(PinEntry::PinPad),
+            Some(p) => Ok(PinEntry::Host(Pin::from_bytes(p))),
+            None => Err(Error::Ck(CKR_ARGUMENTS_BAD)),
+        }
+    }
+
     /// Mark the counters stale (after a PIN operation).
     pub fn pins_changed(&mut self) {
         self.pins.read_at = None;
@@ -240,6 +262,10 @@ impl Token {
         let mut flags = CKF_TOKEN_INITIALIZED | CKF_RNG;
         if self.has_pin() {
             flags |= CKF_LOGIN_REQUIRED | CKF_USER_PIN_INITIALIZED;
+            // A PIN-pad reader: clients ask no PIN and call C_Login with NULL (docs/pkcs11-module.md).
+            if self.protected_path()? {
+                flags |= CKF_PROTECTED_AUTHENTICATION_PATH;
+            }
             flags |= counter_flags(
                 self.pins.user.as_ref(),
                 CKF_USER_PIN_COUNT_LOW,

@@ -685,6 +685,26 @@ mod tests {
     }
 
     #[test]
+    fn modify_new_pin_alone_appended() {
+        // A ChipDoc's `01 24 01 01` (docs/card-spec.md §10.7): block size 0, new PIN confirmed.
+        let mut s = modify_struct(0x01, &[0x01, 0x24, 0x01, 0x01, 0x00]);
+        s[3] = 0x00;
+        s[6] = 0x00;
+        let m = parse_modify(&s).unwrap();
+        let mut script = vec![
+            KeyEntry::digits("56789").unwrap(),
+            KeyEntry::digits("56789").unwrap(),
+        ]
+        .into_iter();
+        let out = modify_apdu(&m, || Ok::<_, ()>(script.next().unwrap())).unwrap();
+        assert_eq!(sent(out), b"\x01\x24\x01\x01\x0556789");
+        // With the current PIN as well, two appended PINs cannot be told apart: refused.
+        let mut both = s.clone();
+        both[9] = 0x03;
+        assert!(matches!(parse_modify(&both), Err(StructureError::Unsupported(_))));
+    }
+
+    #[test]
     fn modify_hostile() {
         let mut template = vec![0x00, 0x24, 0x00, 0x01, 0x10];
         template.extend([0xFF; 16]);

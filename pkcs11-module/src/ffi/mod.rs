@@ -130,6 +130,20 @@ unsafe fn input<'a>(p: *const CK_BYTE, len: CK_ULONG) -> Result<&'a [u8]> {
     Ok(unsafe { std::slice::from_raw_parts(p, len) })
 }
 
+/// A PIN argument: `None` for NULL with length 0 (no PIN given: the reader's PIN pad on a token
+/// with CKF_PROTECTED_AUTHENTICATION_PATH, PKCS#11 2.40 §5.6 C_Login), else as [`input`]
+/// (NULL with a length is CKR_ARGUMENTS_BAD).
+///
+/// # Safety
+/// `p` must be NULL or valid for reading `len` bytes.
+unsafe fn pin_input<'a>(p: *const CK_BYTE, len: CK_ULONG) -> Result<Option<&'a [u8]>> {
+    if p.is_null() && len == 0 {
+        return Ok(None);
+    }
+    // SAFETY: as this function's.
+    unsafe { input(p, len) }.map(Some)
+}
+
 /// Deliver an [`Output`] under the two-call protocol: NULL `out` → size in `*out_len`; a
 /// buffer too small → CKR_BUFFER_TOO_SMALL with the size.
 ///

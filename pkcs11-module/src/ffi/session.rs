@@ -4,7 +4,7 @@ use std::ffi::c_void;
 
 use cryptoki_sys::*;
 
-use super::{guard, input, non_null, put};
+use super::{guard, non_null, pin_input, put};
 use crate::session;
 use crate::state::module;
 
@@ -57,8 +57,8 @@ pub(crate) unsafe extern "C" fn C_Login(
 ) -> CK_RV {
     guard("C_Login", || {
         let m = module()?;
-        // SAFETY: checked by input.
-        let pin = unsafe { input(pin, pin_len)? };
+        // SAFETY: checked by pin_input.
+        let pin = unsafe { pin_input(pin, pin_len)? };
         session::login(&m, h, user, pin)
     })
 }
@@ -76,8 +76,8 @@ pub(crate) unsafe extern "C" fn C_InitPIN(
 ) -> CK_RV {
     guard("C_InitPIN", || {
         let m = module()?;
-        // SAFETY: checked by input.
-        let pin = unsafe { input(pin, pin_len)? };
+        // SAFETY: checked by pin_input.
+        let pin = unsafe { pin_input(pin, pin_len)? };
         session::init_pin(&m, h, pin)
     })
 }
@@ -92,8 +92,8 @@ pub(crate) unsafe extern "C" fn C_SetPIN(
 ) -> CK_RV {
     guard("C_SetPIN", || {
         let m = module()?;
-        // SAFETY: checked by input.
-        let (old, new) = unsafe { (input(old, old_len)?, input(new, new_len)?) };
+        // SAFETY: checked by pin_input.
+        let (old, new) = unsafe { (pin_input(old, old_len)?, pin_input(new, new_len)?) };
         session::set_pin(&m, h, old, new)
     })
 }

@@ -41,6 +41,23 @@ const PAD_CHANGE: &str =
     "On the reader's keypad: type your current PIN, then the new PIN, then the new PIN again.";
 const PAD_UNBLOCK: &str = "On the reader's keypad: type the PUK, then the new PIN, then the new PIN again.";
 
+/// Whether a change or an unblock goes through the pad: it needs the reader's
+/// `FEATURE_MODIFY_PIN_DIRECT` (new PIN and confirmation). A pad that can only verify leaves the
+/// codes to the keyboard, and says so (the user may expect the pad).
+fn modify_pad(session: &mut Session, secrets: &Secrets) -> Result<bool, CliError> {
+    match session.pin_pad(secrets)? {
+        Some(pad) if pad.modify => Ok(true),
+        Some(_) => {
+            pad_says(
+                "This reader's keypad can check a PIN but not change one: type the codes on the \
+                 computer's keyboard.",
+            );
+            Ok(false)
+        }
+        None => Ok(false),
+    }
+}
+
 pub(crate) fn run(cmd: PinCommand, format: Format) -> Result<(), CliError> {
     let (operation, args) = match cmd {
         PinCommand::Verify(a) => ("verify", a),
@@ -68,7 +85,7 @@ pub(crate) fn run(cmd: PinCommand, format: Format) -> Result<(), CliError> {
         }
         "change" => {
             session.before_spending(PinKind::User)?;
-            if session.pin_pad(&secrets)?.is_some() {
+            if modify_pad(&mut session, &secrets)? {
                 pad_says(PAD_CHANGE);
                 session.card.change_pin_entry(&pad, &pad)?;
             } else {
@@ -79,7 +96,7 @@ pub(crate) fn run(cmd: PinCommand, format: Format) -> Result<(), CliError> {
         }
         _ => {
             session.before_spending(PinKind::Puk)?;
-            if session.pin_pad(&secrets)?.is_some() {
+            if modify_pad(&mut session, &secrets)? {
                 pad_says(PAD_UNBLOCK);
                 session.card.unblock_pin_entry(&pad, &pad)?;
             } else {

@@ -162,6 +162,97 @@ fn change_and_unblock(stem: &str) -> Result<(), Failed> {
     Ok(())
 }
 
+/// The same through the C ABI with real NULL pointers (cryptoki passes an empty PIN to C_SetPIN
+/// and C_InitPIN): C_SetPIN(NULL, NULL), C_Login(CKU_SO, NULL) + C_InitPIN(NULL), and NULL with a
+/// length, which is CKR_ARGUMENTS_BAD.
+#[allow(unsafe_code)]
+fn null_pointers(stem: &str) -> Result<(), Failed> {
+    use cryptoki_sys::*;
+    use std::ptr::null_mut;
+    let _turn = PAD.lock().unwrap_or_else(PoisonError::into_inner);
+    let t = OnPad::insert(stem)?;
+    let slot = t.slot()?;
+    // The module cryptoki loaded and initialised: dlopen of the same file gives the same library.
+    // SAFETY: our own cdylib, already loaded in this process.
+    let lib = unsafe { libloading::Library::new(module_path()?) }?;
+    // SAFETY: C_GetFunctionList has this signature (PKCS#11 2.40 §5.2).
+    let get = unsafe {
+        lib.get::<unsafe extern "C" fn(*mut *mut CK_FUNCTION_LIST) -> CK_RV>(b"C_GetFunctionList\0")
+    }?;
+    let mut list: *mut CK_FUNCTION_LIST = null_mut();
+    // SAFETY: a valid out-pointer.
+    assert_eq!(unsafe { get(&mut list) }, CKR_OK);
+    // SAFETY: non-NULL after CKR_OK, a static of the loaded library.
+    let f = unsafe { &*list };
+    let (open, login, logout, set_pin, init_pin, close) = (
+        f.C_OpenSession.ok_or("C_OpenSession")?,
+        f.C_Login.ok_or("C_Login")?,
+        f.C_Logout.ok_or("C_Logout")?,
+        f.C_SetPIN.ok_or("C_SetPIN")?,
+        f.C_InitPIN.ok_or("C_InitPIN")?,
+        f.C_CloseSession.ok_or("C_CloseSession")?,
+    );
+    let mut h: CK_SESSION_HANDLE = 0;
+    // SAFETY (every call below): NULL PINs with length 0 or 4, a valid out-pointer, our session.
+    let rv = unsafe {
+        open(
+            slot.id(),
+            CKF_SERIAL_SESSION | CKF_RW_SESSION,
+            null_mut(),
+            None,
+            &mut h,
+        )
+    };
+    assert_eq!(rv, CKR_OK, "C_OpenSession");
+    let step = |what: &str, rv: CK_RV, expected: CK_RV| -> Result<(), Failed> {
+        if rv == expected {
+            Ok(())
+        } else {
+            Err(format!("{stem}: {what}: 0x{rv:X}, expected 0x{expected:X}").into())
+        }
+    };
+    step(
+        "C_Login NULL with a length",
+        unsafe { login(h, CKU_USER, null_mut(), 4) },
+        CKR_ARGUMENTS_BAD,
+    )?;
+    t.types(&["1234", "5678", "5678"])?;
+    step(
+        "C_SetPIN(NULL, NULL)",
+        unsafe { set_pin(h, null_mut(), 0, null_mut(), 0) },
+        CKR_OK,
+    )?;
+    t.types(&["5678"])?;
+    step(
+        "C_Login(NULL) with the new PIN",
+        unsafe { login(h, CKU_USER, null_mut(), 0) },
+        CKR_OK,
+    )?;
+    step("C_Logout", unsafe { logout(h) }, CKR_OK)?;
+    t.types(&["5678", "1234", "1234"])?;
+    step(
+        "C_SetPIN back",
+        unsafe { set_pin(h, null_mut(), 0, null_mut(), 0) },
+        CKR_OK,
+    )?;
+    t.types(&["12345678", "1234", "1234"])?;
+    step(
+        "C_Login(SO, NULL)",
+        unsafe { login(h, CKU_SO, null_mut(), 0) },
+        CKR_OK,
+    )?;
+    step("C_InitPIN(NULL)", unsafe { init_pin(h, null_mut(), 0) }, CKR_OK)?;
+    step("C_Logout SO", unsafe { logout(h) }, CKR_OK)?;
+    t.types(&["1234"])?;
+    step(
+        "C_Login(NULL) after the unblock",
+        unsafe { login(h, CKU_USER, null_mut(), 0) },
+        CKR_OK,
+    )?;
+    step("C_CloseSession", unsafe { close(h) }, CKR_OK)?;
+    Ok(())
+}
+
 /// A token in a reader without a pad: no flag, a NULL PIN is CKR_ARGUMENTS_BAD.
 fn no_pad() -> Result<(), Failed> {
     let (lease, _card) = insert("cps3-doctor")?;
@@ -247,6 +338,9 @@ fn main() -> ExitCode {
                 move || pkcs11_tool(stem),
             ));
         }
+        trials.push(Trial::test("cps3-doctor_null_pins_through_the_c_abi", || {
+            null_pointers("cps3-doctor")
+        }));
         trials.push(Trial::test("no_pad_null_pin_is_arguments_bad", no_pad));
         trials
     })

@@ -314,8 +314,9 @@ impl Card {
     /// part 10, docs/reader-features.md) and pad use is not turned off for it
     /// ([`PinPadSetting`], from `CPX_PINPAD` / `CPX_PINPAD_IGNORE` unless
     /// [`Card::set_pin_pad_setting`] gave another). The reader is asked once per card (its
-    /// features, then its properties: digit limits, display), inside a transaction; no APDU
-    /// reaches the card. A reader that describes its keypad wrongly has no pad here.
+    /// features, then its properties: digit limits, display), inside a transaction: control
+    /// commands to the reader, no APDU of its own (the application is selected first if this
+    /// card was opened lazily and has not been used yet). A reader that describes its keypad wrongly has no pad here.
     ///
     /// ```no_run
     /// # fn f(card: &mut cpx_card::Card) -> Result<(), cpx_card::CardError> {

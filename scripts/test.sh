@@ -22,7 +22,10 @@ echo "== tests"
 # would otherwise link it from inside a running sandbox, loading both cores of a CI machine
 # while their timing windows are open. (The binaries they run, cpx and cpx-sandbox, are
 # built by `cargo test` itself before any test starts.)
-cargo build --quiet -p cpx-pkcs11 --lib
+# The test PIN-pad reader driver likewise (pcscd loads it in the PIN-pad suites:
+# crates/cpx-card/tests/pinpad_stack.rs, pkcs11-module/tests/pinpad.rs; they also build it if
+# missing, in their parent process).
+cargo build --quiet -p cpx-pkcs11 -p cpx-ifd-pinpad --lib
 # --no-fail-fast: one failing test binary must not hide the others' verdicts in a CI log.
 cargo test --workspace --all-targets --no-fail-fast
 cargo test --workspace --doc

@@ -270,7 +270,12 @@ fn no_pad() -> Result<(), Failed> {
 }
 
 fn tool(args: &[&str]) -> Result<String, Failed> {
+    tool_env(args, &[])
+}
+
+fn tool_env(args: &[&str], env: &[(&str, &str)]) -> Result<String, Failed> {
     let out = Command::new("pkcs11-tool")
+        .envs(env.iter().copied())
         .arg("--module")
         .arg(module_path()?)
         .args(args)
@@ -294,6 +299,17 @@ fn pkcs11_tool(stem: &str) -> Result<(), Failed> {
     let _turn = PAD.lock().unwrap_or_else(PoisonError::into_inner);
     let t = OnPad::insert(stem)?;
     let name = t.pad.name.clone();
+    // The token's flag as pkcs11-tool shows it ("PIN pad present"), and the off switch read by
+    // the module from its environment.
+    let slots = tool(&["-L"])?;
+    assert!(slots.contains("PIN pad present"), "{slots}");
+    for env in [("CPX_PINPAD", "off"), ("CPX_PINPAD_IGNORE", "Other;CPX PinPad")] {
+        let slots = tool_env(&["-L"], &[env])?;
+        assert!(
+            slots.contains(&name) && !slots.contains("PIN pad present"),
+            "{env:?}: {slots}"
+        );
+    }
     let left = || -> Result<usize, Failed> { Ok(std::fs::read_to_string(&t.pad.keypad)?.lines().count()) };
     t.types(&["1234"; 40])?;
     let listed = tool(&["--slot-description", &name, "-O", "--login"])?;

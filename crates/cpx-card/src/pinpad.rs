@@ -59,6 +59,26 @@ pub struct PinPad {
     pub display: Option<(u8, u8)>,
 }
 
+impl PinPad {
+    /// A pad description with `FEATURE_VERIFY_PIN_DIRECT` (`verify` true), for code that shows
+    /// or tests a pad without a reader ([`crate::Card::pin_pad`] gives the real one).
+    ///
+    /// ```
+    /// let pad = cpx_card::PinPad::new(true, 4, 8, Some((2, 16)));
+    /// assert!(pad.verify && pad.modify);
+    /// assert_eq!(pad.display, Some((2, 16)));
+    /// ```
+    pub fn new(modify: bool, min_digits: u8, max_digits: u8, display: Option<(u8, u8)>) -> PinPad {
+        PinPad {
+            verify: true,
+            modify,
+            min_digits,
+            max_digits,
+            display,
+        }
+    }
+}
+
 /// Whether cpx may use the PIN pad of a reader: turned off for every reader, or for the readers
 /// whose name contains one of a list of substrings (a reader whose pad is broken, or whose
 /// users prefer the keyboard). Read from the environment by [`PinPadSetting::from_env`], the
@@ -541,6 +561,91 @@ mod tests {
             StatusWord(0x90, 0x00)
         );
         assert!(answer_sw(&[0x90], "verify").is_err());
+    }
+
+    use cpx_ifd_pinpad::keypad::KeyEntry;
+    use cpx_ifd_pinpad::pin::{PadOutcome, modify_apdu, parse_modify, parse_verify, verify_apdu};
+    use proptest::prelude::*;
+
+    use crate::pin::Pin;
+
+    fn policy() -> impl Strategy<Value = PinPolicy> {
+        (
+            1usize..=8,
+            0usize..=4,
+            any::<bool>(),
+            0usize..=4,
+            any::<u8>(),
+            any::<u8>(),
+        )
+            .prop_map(
+                |(min, extra, needs_padding, more, pad_char, reference)| PinPolicy {
+                    min_len: min,
+                    max_len: min + extra,
+                    stored_len: min + extra + more,
+                    needs_padding,
+                    pad_char,
+                    pin_type: PinType::AsciiNumeric,
+                    reference,
+                },
+            )
+    }
+
+    fn sent(outcome: PadOutcome) -> Vec<u8> {
+        match outcome {
+            PadOutcome::Send(apdu) => apdu.to_vec(),
+            PadOutcome::Answer(sw) => panic!("the reader answered {sw:02X?}"),
+        }
+    }
+
+    proptest! {
+        /// What the emulated reader sends from cpx's structure is, byte for byte, the host
+        /// command for the same digits (VERIFY, and a new PIN alone); a length out of the policy
+        /// is the reader's 6403, as the host refuses it before any APDU.
+        #[test]
+        fn the_pad_sends_what_the_host_sends(p in policy(), digits in "[0-9]{0,14}", cla in any::<u8>()) {
+            let pin = Pin::new(&digits);
+            let entry = KeyEntry::digits(&digits).unwrap_or(KeyEntry::Timeout);
+            let host = p.format(PinKind::User, &pin);
+            let Ok(f) = pad_format(&p, &pad(0, 255), PinKind::User, false) else {
+                // Only a padded policy whose block cannot hold its longest PIN is refused.
+                prop_assert!(p.needs_padding && (p.stored_len < p.max_len || p.stored_len > 15));
+                return Ok(());
+            };
+            let v = parse_verify(&verify_structure([cla, 0x20, 0x00, p.reference], f)).unwrap();
+            let m = parse_modify(&modify_structure([cla, 0x24, 0x01, p.reference], f, Modify::NewConfirmed)).unwrap();
+            match host {
+                Ok(value) if !digits.is_empty() => {
+                    let command = crate::commands::verify(cla, p.reference, &value).unwrap();
+                    prop_assert_eq!(sent(verify_apdu(&v, &entry)), command.to_bytes().to_vec());
+                    let mut twice = (0..2).map(|_| KeyEntry::digits(&digits).unwrap());
+                    let set = sent(modify_apdu(&m, || Ok::<_, ()>(twice.next().unwrap())).unwrap());
+                    let command = crate::commands::change_reference_data(cla, 0x01, p.reference, &value).unwrap();
+                    prop_assert_eq!(set, command.to_bytes().to_vec());
+                }
+                Ok(_) => {}
+                Err(_) => prop_assert_eq!(verify_apdu(&v, &entry), PadOutcome::Answer([0x64, 0x03])),
+            }
+        }
+
+        /// CHANGE REFERENCE DATA with old ‖ new in one command (the CPS3's `24 00`): the same
+        /// bytes as the host's.
+        #[test]
+        fn a_shared_change_matches_the_host(p in policy(), old in "[0-9]{1,12}", new in "[0-9]{1,12}") {
+            let (Ok(o), Ok(n)) = (p.format(PinKind::User, &Pin::new(&old)), p.format(PinKind::User, &Pin::new(&new))) else {
+                return Ok(());
+            };
+            let Ok(f) = pad_format(&p, &pad(0, 255), PinKind::User, true) else {
+                return Ok(());
+            };
+            let m = parse_modify(&modify_structure([0x00, 0x24, 0x00, p.reference], f, Modify::OldAndNew)).unwrap();
+            let mut script = [&old, &new, &new].into_iter().map(|d| KeyEntry::digits(d).unwrap());
+            let pad_sent = sent(modify_apdu(&m, || Ok::<_, ()>(script.next().unwrap())).unwrap());
+            let mut data = o.to_vec();
+            data.extend_from_slice(&n);
+            let command = crate::commands::change_reference_data(0x00, 0x00, p.reference, &data).unwrap();
+            prop_assert_eq!(pad_sent, command.to_bytes().to_vec());
+        }
     }
 
     #[test]

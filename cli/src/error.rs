@@ -51,6 +51,26 @@ fn card_message(e: &CardError) -> String {
         CardError::PinFormat { kind, reason } => {
             format!("{kind} refused before reaching the card (no try spent): {reason}")
         }
+        // The reader answered for itself (PC/SC part 10: 6401, 6400, 6402, 6403): the card saw
+        // nothing (docs/pinpad-readers.md).
+        CardError::PinPadCancelled { .. } => {
+            "cancelled on the reader's keypad: nothing was sent to the card (no try spent)".into()
+        }
+        CardError::PinPadTimeout { .. } => {
+            "nothing was typed on the reader's keypad in time: nothing was sent to the card (no try \
+             spent)"
+                .into()
+        }
+        CardError::PinPadMismatch { .. } => {
+            "the new PIN and its confirmation typed on the reader's keypad differ: nothing was \
+             changed (no try spent)"
+                .into()
+        }
+        CardError::PinPadLength { .. } => {
+            "the code typed on the reader's keypad has too few or too many digits for the card: \
+             the reader refused it, nothing was sent to the card (no try spent)"
+                .into()
+        }
         other => other.to_string(),
     }
 }
@@ -67,7 +87,9 @@ fn transport_code(e: &TransportError) -> u8 {
 impl CliError {
     /// 0 ok; 1 other failures; 2 usage; 3 PC/SC service missing; 4 no reader; 5 no card;
     /// 6 wrong PIN/PUK; 7 PIN blocked; 8 PUK blocked; 9 not a CPx card; 10 certificate invalid;
-    /// 11 PIN/PUK malformed (nothing sent); 12 `cpx wait` timed out; 13 a `cpx doctor` check failed.
+    /// 11 PIN/PUK malformed (nothing sent; on a PIN pad too: too few or too many digits);
+    /// 12 `cpx wait` timed out; 13 a `cpx doctor` check failed; 14 cancelled on the PIN pad;
+    /// 15 nothing typed on the PIN pad in time; 16 new PIN and confirmation differ on the pad.
     pub(crate) fn exit_code(&self) -> u8 {
         match self {
             CliError::Transport(t) | CliError::Card(CardError::Transport(t)) => transport_code(t),
@@ -84,7 +106,10 @@ impl CliError {
                 | CardError::PinBlocked { kind: PinKind::Puk } => 8,
                 CardError::WrongPin { .. } => 6,
                 CardError::NotCpxCard { .. } | CardError::WrongIssuer { .. } => 9,
-                CardError::PinFormat { .. } => 11,
+                CardError::PinFormat { .. } | CardError::PinPadLength { .. } => 11,
+                CardError::PinPadCancelled { .. } => 14,
+                CardError::PinPadTimeout { .. } => 15,
+                CardError::PinPadMismatch { .. } => 16,
                 CardError::CardRemoved { .. } => 5,
                 _ => 1,
             },

@@ -3,6 +3,7 @@
 mod commands;
 mod error;
 mod output;
+mod pinpad;
 mod record;
 mod redact;
 mod secrets;

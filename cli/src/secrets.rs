@@ -1,6 +1,7 @@
-//! Where PINs and PUKs come from: a hidden prompt on the terminal, or for scripts stdin or a
-//! file, one secret per line in the order each command documents. Never from the command line
-//! (it would show in `ps`, shell history and audit logs). Every secret is wiped on drop.
+//! Where PINs and PUKs come from: the reader's PIN pad when it has a usable one, else a hidden
+//! prompt on the terminal, or for scripts stdin or a file, one secret per line in the order each
+//! command documents. Never from the command line (it would show in `ps`, shell history and audit
+//! logs). Every secret is wiped on drop.
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -11,7 +12,8 @@ use zeroize::Zeroizing;
 
 use crate::error::CliError;
 
-/// `--pin-stdin` / `--pin-file FILE`; without either, a hidden prompt.
+/// `--pin-stdin` / `--pin-file FILE`; without either, the reader's PIN pad (unless `--no-pinpad`)
+/// or a hidden prompt.
 #[derive(Debug, Args)]
 pub(crate) struct SecretArgs {
     /// Read the secrets from stdin, one per line, in the order the command documents (e.g. PIN).
@@ -20,6 +22,10 @@ pub(crate) struct SecretArgs {
     /// Read the secrets from FILE, one per line, in the order the command documents.
     #[arg(long, value_name = "FILE")]
     pub(crate) pin_file: Option<PathBuf>,
+    /// Type the codes on the computer's keyboard (hidden prompt) even when the reader has a PIN
+    /// pad; CPX_PINPAD=off does the same for every command and program.
+    #[arg(long)]
+    pub(crate) no_pinpad: bool,
 }
 
 impl SecretArgs {
@@ -43,6 +49,8 @@ pub(crate) struct Secrets {
     source: Source,
     /// What the lines must hold, for the error message (e.g. "PUK, then new PIN").
     order: &'static str,
+    /// The codes may be typed on the reader's PIN pad: no secret source named, no `--no-pinpad`.
+    pad_allowed: bool,
 }
 
 /// Longest secret input accepted (a few lines of digits).
@@ -67,6 +75,7 @@ impl Secrets {
             return Ok(Secrets {
                 source: Source::Prompt,
                 order,
+                pad_allowed: !args.no_pinpad,
             });
         };
         let text =
@@ -83,7 +92,15 @@ impl Secrets {
                 next: 0,
             },
             order,
+            pad_allowed: false,
         })
+    }
+
+    /// Whether the codes may be entered on the reader's PIN pad: only when they would otherwise
+    /// be asked at a prompt (a script's `--pin-stdin` / `--pin-file` means the keyboard path)
+    /// and the user did not ask for the keyboard (`--no-pinpad`).
+    pub(crate) fn pad_allowed(&self) -> bool {
+        self.pad_allowed
     }
 
     fn next(&mut self, prompt: &str) -> Result<Zeroizing<String>, CliError> {

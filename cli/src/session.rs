@@ -2,7 +2,7 @@
 //! that spend a try.
 
 use clap::Args;
-use cpx_card::{Card, CardError, Generation, Interface, PinKind, PinStatus};
+use cpx_card::{Card, CardError, Generation, Interface, PinEntry, PinKind, PinPad, PinStatus};
 use cpx_transport::{Pcsc, ReaderInfo, ReaderStatus, TransportError};
 use serde::Serialize;
 
@@ -154,16 +154,40 @@ impl Session {
         Ok(())
     }
 
-    /// Present the PIN (after showing the tries left), unless the interface has none.
+    /// The reader's PIN pad when the codes go through it: `secrets` allow it (no `--pin-stdin`,
+    /// `--pin-file` or `--no-pinpad`) and the card layer finds a usable pad (`Card::pin_pad`:
+    /// none without one, or when `CPX_PINPAD=off` / `CPX_PINPAD_IGNORE` turn it off).
+    pub(crate) fn pin_pad(&mut self, secrets: &Secrets) -> Result<Option<PinPad>, CliError> {
+        if !secrets.pad_allowed() {
+            return Ok(None);
+        }
+        Ok(self.card.pin_pad()?)
+    }
+
+    /// Present the PIN (after showing the tries left), unless the interface has none: on the
+    /// reader's PIN pad when it has one (the computer never sees the PIN), else from `secrets`.
     pub(crate) fn login(&mut self, secrets: &mut Secrets) -> Result<(), CliError> {
         if self.card.interface() == Interface::Contactless {
             return Ok(());
         }
         self.before_spending(PinKind::User)?;
-        let pin = secrets.pin(PinKind::User, "PIN: ")?;
-        self.card.verify_pin(&pin)?;
+        if self.pin_pad(secrets)?.is_some() {
+            pad_says(PAD_VERIFY);
+            self.card.verify_entry(PinKind::User, &PinEntry::PinPad)?;
+        } else {
+            let pin = secrets.pin(PinKind::User, "PIN: ")?;
+            self.card.verify_pin(&pin)?;
+        }
         Ok(())
     }
+}
+
+/// What the user is told to type on the PIN pad, for a verify (docs/pinpad-readers.md).
+pub(crate) const PAD_VERIFY: &str = "Type your PIN on the reader's keypad, then confirm on the reader.";
+
+/// The instruction for a PIN-pad entry, on stderr (never on stdout, which may carry JSON).
+pub(crate) fn pad_says(what: &str) {
+    eprintln!("{what}");
 }
 
 /// `CPS3` / `CPS4`.

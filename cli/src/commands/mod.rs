@@ -29,7 +29,8 @@ pub(crate) enum Command {
     /// The card's certificates: list, export (PEM/DER), verify the chain to trust anchors.
     #[command(subcommand)]
     Certs(certs::CertsCommand),
-    /// Verify, change or unblock the PIN (secrets from a hidden prompt, --pin-stdin or --pin-file).
+    /// Verify, change or unblock the PIN (typed on the reader's PIN pad when it has one, unless
+    /// --no-pinpad or CPX_PINPAD=off; else at a hidden prompt, or from --pin-stdin or --pin-file).
     #[command(subcommand)]
     Pin(pin::PinCommand),
     /// The business data objects (CPS_*), decoded where known, TLV otherwise.

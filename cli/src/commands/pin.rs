@@ -1,15 +1,16 @@
-//! `cpx pin verify|change|unblock`. Secrets come from a hidden prompt, or `--pin-stdin` /
+//! `cpx pin verify|change|unblock`. Secrets are typed on the reader's PIN pad when it has one
+//! (unless `--no-pinpad`, `CPX_PINPAD=off`), else come from a hidden prompt, or `--pin-stdin` /
 //! `--pin-file` one per line (verify: PIN; change: current PIN, new PIN; unblock: PUK, new PIN),
 //! never from the command line. The tries left are shown before a try is spent; a blocked or
 //! malformed code is refused without sending anything.
 
 use clap::{Args, Subcommand};
-use cpx_card::PinKind;
+use cpx_card::{PinEntry, PinKind};
 
 use crate::error::CliError;
 use crate::output::{self, Format, outln};
 use crate::secrets::{SecretArgs, Secrets};
-use crate::session::{ReaderArg, Session};
+use crate::session::{PAD_VERIFY, ReaderArg, Session, pad_says};
 use crate::view::pin::PinReport;
 
 /// JSON schema version of `cpx pin … --json` (docs/cli-json.md).
@@ -35,6 +36,28 @@ pub(crate) struct PinArgs {
     secrets: SecretArgs,
 }
 
+/// The PIN-pad instructions of a change and an unblock (docs/pinpad-readers.md).
+const PAD_CHANGE: &str =
+    "On the reader's keypad: type your current PIN, then the new PIN, then the new PIN again.";
+const PAD_UNBLOCK: &str = "On the reader's keypad: type the PUK, then the new PIN, then the new PIN again.";
+
+/// Whether a change or an unblock goes through the pad: it needs the reader's
+/// `FEATURE_MODIFY_PIN_DIRECT` (new PIN and confirmation). A pad that can only verify leaves the
+/// codes to the keyboard, and says so (the user may expect the pad).
+fn modify_pad(session: &mut Session, secrets: &Secrets) -> Result<bool, CliError> {
+    match session.pin_pad(secrets)? {
+        Some(pad) if pad.modify => Ok(true),
+        Some(_) => {
+            pad_says(
+                "This reader's keypad can check a PIN but not change one: type the codes on the \
+                 computer's keyboard.",
+            );
+            Ok(false)
+        }
+        None => Ok(false),
+    }
+}
+
 pub(crate) fn run(cmd: PinCommand, format: Format) -> Result<(), CliError> {
     let (operation, args) = match cmd {
         PinCommand::Verify(a) => ("verify", a),
@@ -48,23 +71,39 @@ pub(crate) fn run(cmd: PinCommand, format: Format) -> Result<(), CliError> {
     };
     let mut secrets = Secrets::new(&args.secrets, order)?;
     let mut session = Session::open(&args.reader)?;
+    let pad = PinEntry::PinPad;
     match operation {
         "verify" => {
             session.before_spending(PinKind::User)?;
-            let pin = secrets.pin(PinKind::User, "PIN: ")?;
-            session.card.verify_pin(&pin)?;
+            if session.pin_pad(&secrets)?.is_some() {
+                pad_says(PAD_VERIFY);
+                session.card.verify_entry(PinKind::User, &pad)?;
+            } else {
+                let pin = secrets.pin(PinKind::User, "PIN: ")?;
+                session.card.verify_pin(&pin)?;
+            }
         }
         "change" => {
             session.before_spending(PinKind::User)?;
-            let old = secrets.pin(PinKind::User, "Current PIN: ")?;
-            let new = secrets.new_pin()?;
-            session.card.change_pin(&old, &new)?;
+            if modify_pad(&mut session, &secrets)? {
+                pad_says(PAD_CHANGE);
+                session.card.change_pin_entry(&pad, &pad)?;
+            } else {
+                let old = secrets.pin(PinKind::User, "Current PIN: ")?;
+                let new = secrets.new_pin()?;
+                session.card.change_pin(&old, &new)?;
+            }
         }
         _ => {
             session.before_spending(PinKind::Puk)?;
-            let puk = secrets.pin(PinKind::Puk, "PUK: ")?;
-            let new = secrets.new_pin()?;
-            session.card.unblock_pin(&puk, &new)?;
+            if modify_pad(&mut session, &secrets)? {
+                pad_says(PAD_UNBLOCK);
+                session.card.unblock_pin_entry(&pad, &pad)?;
+            } else {
+                let puk = secrets.pin(PinKind::Puk, "PUK: ")?;
+                let new = secrets.new_pin()?;
+                session.card.unblock_pin(&puk, &new)?;
+            }
         }
     }
     let codes = session.codes()?;

@@ -5,6 +5,7 @@ use cpx_profile::{Profile, Role, Timestamp, TrustStore};
 
 use crate::error::CliError;
 use crate::output::{self, Format};
+use crate::pinpad;
 use crate::session::{ReaderArg, Session, generation_name, interface_name};
 use crate::view::status::{CardInfo, CertInfo, EfActua, Status, bcd_date, print_text};
 
@@ -38,6 +39,10 @@ pub(crate) fn run(args: StatusArgs, format: Format) -> Result<(), CliError> {
         builder = builder.certificate_from(label, der);
     }
     let profile = builder.build(&TrustStore::new(), Timestamp::now());
+    // Through a connection of its own: the card layer keeps its channel to itself.
+    let pad = cpx_transport::Pcsc::establish()
+        .ok()
+        .and_then(|pcsc| pinpad::probe(&pcsc, session.card.reader(), true));
     let card = &session.card;
     let status = Status {
         reader: session.reader(),
@@ -66,6 +71,7 @@ pub(crate) fn run(args: StatusArgs, format: Format) -> Result<(), CliError> {
             end: bcd_date(&a.end),
         }),
         days_left: profile.summary.days_left,
+        pin_pad: pad,
     };
     match format {
         Format::Json => output::print_json("status", VERSION, &status),

@@ -5,6 +5,7 @@ use cpx_card::identify_atr;
 use cpx_transport::ReaderInfo;
 use serde::Serialize;
 
+use crate::pinpad::PadInfo;
 use crate::session::{generation_name, interface_name};
 
 #[derive(Serialize)]
@@ -21,6 +22,9 @@ pub(crate) struct Reader {
     pub(crate) atr: Option<String>,
     /// What the ATR says (docs/card-spec.md §1.1); null when no card.
     pub(crate) card: Option<CardKind>,
+    /// The reader's PIN pad (asked through the card, or directly when the reader is empty);
+    /// null when it could not be asked (a mute card, an unavailable reader).
+    pub(crate) pin_pad: Option<PadInfo>,
 }
 
 #[derive(Serialize)]
@@ -73,6 +77,7 @@ impl From<&ReaderInfo> for Reader {
             },
             atr: r.atr.as_deref().map(hex::encode_upper),
             card: r.atr.as_deref().map(CardKind::of),
+            pin_pad: None,
         }
     }
 }

@@ -7,6 +7,7 @@ use cpx_profile::{CardType, ExpiryStatus, HolderSummary, Role, Timestamp};
 use serde::Serialize;
 
 use crate::output::outln;
+use crate::pinpad::PadInfo;
 use crate::session::CodeState;
 
 #[derive(Serialize)]
@@ -22,6 +23,8 @@ pub(crate) struct Status {
     pub(crate) ef_actua: Option<EfActua>,
     /// Days until the first certificate expires (negative once expired).
     pub(crate) days_left: Option<i64>,
+    /// The reader's PIN pad; null when the reader could not be asked.
+    pub(crate) pin_pad: Option<PadInfo>,
 }
 
 #[derive(Serialize)]
@@ -137,6 +140,9 @@ pub(crate) fn print_text(s: &Status) {
         ""
     };
     outln!("Reader:        {}{how}", s.reader);
+    if let Some(pad) = s.pin_pad.as_ref().filter(|p| p.available) {
+        outln!("PIN pad:       yes{}", pad.summary());
+    }
     outln!(
         "Card:          {} ({}), {}, serial {}",
         s.card.generation,

@@ -17,12 +17,13 @@ use serde_json::Value;
 use crate::common::*;
 
 /// Every check, in report order.
-pub const IDS: [&str; 12] = [
+pub const IDS: [&str; 13] = [
     "pcscd",
     "readers",
     "card",
     "certificates",
     "pin",
+    "pin-pad",
     "module",
     "p11-kit",
     "p11-kit-others",

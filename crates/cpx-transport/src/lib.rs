@@ -38,6 +38,7 @@
 //! ```
 
 mod channel;
+mod direct;
 mod error;
 mod events;
 mod exchange;
@@ -50,6 +51,7 @@ mod trace;
 mod turns;
 
 pub use channel::{CardChannel, CardTransaction, Protocol, WireTap};
+pub use direct::DirectReader;
 pub use error::TransportError;
 pub use events::{Canceller, Monitor, ReaderEvent};
 pub use exchange::{RawTransmit, exchange};

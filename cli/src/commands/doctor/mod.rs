@@ -1,7 +1,7 @@
 //! `cpx doctor`: what a support desk needs, in one run. Each check has a stable id, a verdict
 //! (`ok`, `warn`, `fail`, `skip`), a one-line finding and the fix (a command or a step).
 //!
-//! Order: the card side (pcscd → readers → card → certificates, PIN), then the workstation side
+//! Order: the card side (pcscd → readers → card → certificates, PIN, the reader's PIN pad), then the workstation side
 //! (the PKCS#11 module, its registration with p11-kit, another module there driving the same
 //! cards, Chromium's NSS database and each Firefox
 //! profile, snap/Flatpak browsers, the kernel NFC driver). A check whose prerequisite failed is
@@ -21,6 +21,7 @@ mod nfc;
 mod p11kit;
 mod p11kit_others;
 mod pcsc;
+mod pinpad;
 
 use std::path::PathBuf;
 
@@ -152,6 +153,7 @@ pub(crate) fn run(args: DoctorArgs, format: Format) -> Result<(), CliError> {
         Some(s) => {
             checks.push(card::certificates(s, &store));
             checks.push(card::pin(s));
+            checks.push(pinpad::check(s));
             reader = Some(s.reader());
             token = Some(s.card.token_label().to_owned());
         }
@@ -159,6 +161,7 @@ pub(crate) fn run(args: DoctorArgs, format: Format) -> Result<(), CliError> {
             let why = "needs a CPx card (see the card check)";
             checks.push(Check::skip("certificates", why));
             checks.push(Check::skip("pin", why));
+            checks.push(Check::skip("pin-pad", why));
         }
     }
     let (module_check, module_path) = module::check(

@@ -8,19 +8,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod common;
+#[path = "common/stack.rs"]
+mod stack;
 
 use std::process::ExitCode;
 
 use common::*;
 use cpx_testkit::{Failed, SandboxConfig, Trial, insert_card};
-use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
-use cryptoki::mechanism::Mechanism;
-use cryptoki::object::{Attribute, AttributeType, ObjectClass, ObjectHandle};
-use cryptoki::session::{Session, UserType};
+use cryptoki::session::UserType;
 use cryptoki::types::AuthPin;
-use rsa::pkcs8::DecodePublicKey;
-use rsa::{Pkcs1v15Sign, RsaPublicKey};
-use sha2::Digest;
+use stack::{Sign, Values};
 
 fn main() -> ExitCode {
     cpx_testkit::run_tests(&SandboxConfig::default(), || {
@@ -172,18 +169,6 @@ fn cpx_emulate_report(stem: &str) -> Result<(), Failed> {
     Ok(())
 }
 
-/// A `cpx emulate` we started, killed (by its PID) if the test ends before it does.
-struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if self.0.try_wait().ok().flatten().is_none() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
 /// A report whose PrKDF gives the signature key reference 05 (CPS3 85) instead of the model's
 /// (the PrKDF entry with the nonRepudiation usage, `edit`) replays like the original, and the
 /// stack set the key with that reference (`mse`: the MSE SET DST data naming it): the card took
@@ -330,9 +315,6 @@ fn replay(stem: &str, edit: fn(String) -> String) -> Result<cpx_testkit::Recordi
     Ok(wire)
 }
 
-/// What the module shows of the token in `reader`: every object (class, label, private, key size,
-/// value length when public), before and after login, and for every private key whether a
-/// SHA256-RSA signature verifies with the certificate of its id.
 /// The card's PIN as `cpx status` shows it.
 #[derive(Clone, Copy, Debug)]
 enum Pin {
@@ -344,121 +326,26 @@ enum Pin {
     None,
 }
 
+/// What the module shows of the token in `reader`: every object (class, label, private, key size,
+/// value length when public), before and after login, and for every private key whether a
+/// CKM_RSA_PKCS signature of a SHA-256 DigestInfo verifies with the certificate of its id.
 fn module(reader: &str, pin: Pin) -> Result<Vec<String>, Failed> {
-    // One C_Initialize … C_Finalize at a time: the module is one per process, the trials parallel.
-    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one = ONE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let p11 = Pkcs11::new(module_path()?)?;
-    p11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))?;
-    let deadline = std::time::Instant::now() + SEEN;
-    let slot = loop {
-        let mut found = None;
-        for s in p11.get_slots_with_token()? {
-            if p11.get_slot_info(s)?.slot_description().trim_end() == reader {
-                found = Some(s);
+    stack::with_module(|p11| {
+        let slot = stack::slot_of(p11, reader)?;
+        let token = p11.get_token_info(slot)?;
+        let mut out = vec![format!("token label of {} chars", token.label().trim_end().len())];
+        let s = p11.open_ro_session(slot)?;
+        out.extend(stack::listing(&s, "public", Values::PublicLengths)?);
+        match pin {
+            Pin::Usable => {
+                s.login(UserType::User, Some(&AuthPin::from(PIN.to_owned())))?;
+                out.extend(stack::listing(&s, "logged in", Values::PublicLengths)?);
+                out.extend(stack::signatures(&s, Sign::RsaPkcs)?);
+                s.logout()?;
             }
+            Pin::None => out.extend(stack::signatures(&s, Sign::RsaPkcs)?),
+            Pin::Blocked => {}
         }
-        match found {
-            Some(s) => break s,
-            None if std::time::Instant::now() < deadline => {
-                std::thread::sleep(std::time::Duration::from_millis(50))
-            }
-            None => return Err(format!("no token in {reader}").into()),
-        }
-    };
-    let token = p11.get_token_info(slot)?;
-    let mut out = vec![format!("token label of {} chars", token.label().trim_end().len())];
-    let s = p11.open_ro_session(slot)?;
-    out.extend(listing(&s, "public")?);
-    match pin {
-        Pin::Usable => {
-            s.login(UserType::User, Some(&AuthPin::from(PIN.to_owned())))?;
-            out.extend(listing(&s, "logged in")?);
-            out.extend(signatures(&s)?);
-            s.logout()?;
-        }
-        Pin::None => out.extend(signatures(&s)?),
-        Pin::Blocked => {}
-    }
-    drop(s);
-    p11.finalize()?;
-    Ok(out)
-}
-
-/// The DER prefix of a SHA-256 DigestInfo (PKCS#1 v2.2 §9.2 note 1).
-const SHA256_DIGEST_INFO: [u8; 19] = [
-    0x30, 0x31, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00,
-    0x04, 0x20,
-];
-
-/// For every private key the session sees: a PKCS#1 v1.5 SHA-256 signature, verified with the
-/// certificate of its id.
-fn signatures(s: &Session) -> Result<Vec<String>, Failed> {
-    let mut out = Vec::new();
-    for key in s.find_objects(&[Attribute::Class(ObjectClass::PRIVATE_KEY)])? {
-        let label = text_attr(s, key, AttributeType::Label)?;
-        let id = bytes_attr(s, key, AttributeType::Id)?;
-        let certs = s.find_objects(&[Attribute::Class(ObjectClass::CERTIFICATE), Attribute::Id(id)])?;
-        let cert = certs.first().ok_or_else(|| format!("{label}: no certificate"))?;
-        let der = bytes_attr(s, *cert, AttributeType::Value)?;
-        let (_, x509) = x509_parser::parse_x509_certificate(&der).map_err(|e| format!("{label}: {e}"))?;
-        let public = RsaPublicKey::from_public_key_der(x509.public_key().raw)?;
-        // CKM_RSA_PKCS over a SHA-256 DigestInfo: what every key signs, the contactless
-        // technical key included (it takes no on-card hash).
-        let hash = sha2::Sha256::digest(b"replayed card");
-        let mut digest_info = SHA256_DIGEST_INFO.to_vec();
-        digest_info.extend_from_slice(&hash);
-        let sig = s.sign(&Mechanism::RsaPkcs, key, &digest_info)?;
-        let verified = public
-            .verify(Pkcs1v15Sign::new::<sha2::Sha256>(), &hash, &sig)
-            .is_ok();
-        out.push(format!(
-            "{label}: signature of {} bytes, verified {verified}",
-            sig.len()
-        ));
-    }
-    Ok(out)
-}
-
-fn listing(s: &Session, when: &str) -> Result<Vec<String>, Failed> {
-    let mut out = Vec::new();
-    for o in s.find_objects(&[])? {
-        let class = match s.get_attributes(o, &[AttributeType::Class])?.first() {
-            Some(Attribute::Class(c)) => *c,
-            _ => return Err("no CKA_CLASS".into()),
-        };
-        let label = text_attr(s, o, AttributeType::Label)?;
-        let private = matches!(
-            s.get_attributes(o, &[AttributeType::Private])?.first(),
-            Some(Attribute::Private(true))
-        );
-        let mut line = format!("{when}: {class} {label:?} private={private}");
-        if class == ObjectClass::PRIVATE_KEY || class == ObjectClass::PUBLIC_KEY {
-            match s.get_attributes(o, &[AttributeType::ModulusBits])?.first() {
-                Some(Attribute::ModulusBits(bits)) => line.push_str(&format!(" bits={bits}")),
-                other => return Err(format!("{label}: CKA_MODULUS_BITS {other:?}").into()),
-            }
-        }
-        // A private data object the report could not read replays with a stand-in value.
-        if !private && (class == ObjectClass::CERTIFICATE || class == ObjectClass::DATA) {
-            line.push_str(&format!(
-                " value={} bytes",
-                bytes_attr(s, o, AttributeType::Value)?.len()
-            ));
-        }
-        out.push(line);
-    }
-    out.sort();
-    Ok(out)
-}
-
-fn bytes_attr(s: &Session, o: ObjectHandle, t: AttributeType) -> Result<Vec<u8>, Failed> {
-    Ok(match s.get_attributes(o, &[t])?.into_iter().next() {
-        Some(Attribute::Value(v) | Attribute::Id(v) | Attribute::Label(v)) => v,
-        other => return Err(format!("{t:?}: {other:?}").into()),
+        Ok(out)
     })
-}
-
-fn text_attr(s: &Session, o: ObjectHandle, t: AttributeType) -> Result<String, Failed> {
-    Ok(String::from_utf8_lossy(&bytes_attr(s, o, t)?).into_owned())
 }

@@ -7,19 +7,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod common;
+#[path = "common/stack.rs"]
+mod stack;
 
 use std::process::ExitCode;
 
 use common::*;
 use cpx_testkit::{Failed, SandboxConfig, Trial, insert_card};
-use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
-use cryptoki::mechanism::Mechanism;
-use cryptoki::object::{Attribute, AttributeType, ObjectClass};
-use cryptoki::session::UserType;
-use cryptoki::types::AuthPin;
-use rsa::pkcs8::DecodePublicKey;
-use rsa::{Pkcs1v15Sign, RsaPublicKey};
-use sha2::Digest;
 
 /// The trace files, and what each must show (the serial `cpx status` gives).
 const TRACES: [(&str, &str); 4] = [
@@ -105,6 +99,15 @@ fn status(reader: &str) -> serde_json::Value {
     json(&out, "status")
 }
 
+/// `cpx report` on `reader`: the report file's text.
+fn report(reader: &str) -> Result<String, Failed> {
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("report.toml");
+    let out = run(&["report", "--reader", reader, "-o", file.to_str().unwrap()], "");
+    expect_code(&out, 0);
+    Ok(std::fs::read_to_string(&file)?)
+}
+
 /// `cpx status`, the listing, login and signatures on the replayed trace `stem`.
 fn trace(stem: &str, serial: &str) -> Result<(), Failed> {
     let (lease, _slot, wire) = replay(stem, "")?;
@@ -115,7 +118,7 @@ fn trace(stem: &str, serial: &str) -> Result<(), Failed> {
     assert_eq!(s["pin"]["tries_left"], 3, "{stem}: the trace's PIN counter");
     assert_eq!(s["pin"]["max_tries"], 3, "{stem}");
     assert_eq!(s["certificates"].as_array().map(Vec::len), Some(2), "{stem}");
-    let lines = module(&lease.name)?;
+    let lines = stack::signed(&lease.name)?;
     for label in ["CPS_PRIV_SIG", "CPS_PRIV_AUT"] {
         assert!(
             lines
@@ -163,76 +166,6 @@ fn trace(stem: &str, serial: &str) -> Result<(), Failed> {
     Ok(())
 }
 
-/// The module's view of the token in `reader`: after login, for every private key, a PKCS#1
-/// v1.5 SHA-256 signature verified with the certificate of its id.
-fn module(reader: &str) -> Result<Vec<String>, Failed> {
-    // One C_Initialize … C_Finalize at a time: the module is one per process.
-    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one = ONE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let p11 = Pkcs11::new(module_path()?)?;
-    p11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))?;
-    let deadline = std::time::Instant::now() + SEEN;
-    let slot = loop {
-        let mut found = None;
-        for s in p11.get_slots_with_token()? {
-            if p11.get_slot_info(s)?.slot_description().trim_end() == reader {
-                found = Some(s);
-            }
-        }
-        match found {
-            Some(s) => break s,
-            None if std::time::Instant::now() < deadline => {
-                std::thread::sleep(std::time::Duration::from_millis(50))
-            }
-            None => return Err(format!("no token in {reader}").into()),
-        }
-    };
-    let s = p11.open_ro_session(slot)?;
-    s.login(UserType::User, Some(&AuthPin::from(PIN.to_owned())))?;
-    let mut out = Vec::new();
-    for key in s.find_objects(&[Attribute::Class(ObjectClass::PRIVATE_KEY)])? {
-        let attr = |t| s.get_attributes(key, &[t]).map(|a| a.into_iter().next());
-        let (Some(Attribute::Label(label)), Some(Attribute::Id(id))) =
-            (attr(AttributeType::Label)?, attr(AttributeType::Id)?)
-        else {
-            return Err("a key without label or id".into());
-        };
-        let label = String::from_utf8_lossy(&label).into_owned();
-        let certs = s.find_objects(&[Attribute::Class(ObjectClass::CERTIFICATE), Attribute::Id(id)])?;
-        let cert = certs.first().ok_or_else(|| format!("{label}: no certificate"))?;
-        let Some(Attribute::Value(der)) = s
-            .get_attributes(*cert, &[AttributeType::Value])?
-            .into_iter()
-            .next()
-        else {
-            return Err(format!("{label}: no certificate value").into());
-        };
-        let (_, x509) = x509_parser::parse_x509_certificate(&der).map_err(|e| format!("{label}: {e}"))?;
-        let public = RsaPublicKey::from_public_key_der(x509.public_key().raw)?;
-        let hash = sha2::Sha256::digest(b"public trace");
-        let mut digest_info = SHA256_DIGEST_INFO.to_vec();
-        digest_info.extend_from_slice(&hash);
-        let sig = s.sign(&Mechanism::RsaPkcs, key, &digest_info)?;
-        let verified = public
-            .verify(Pkcs1v15Sign::new::<sha2::Sha256>(), &hash, &sig)
-            .is_ok();
-        out.push(format!(
-            "{label}: signature of {} bytes, verified {verified}",
-            sig.len()
-        ));
-    }
-    s.logout()?;
-    drop(s);
-    p11.finalize()?;
-    Ok(out)
-}
-
-/// The DER prefix of a SHA-256 DigestInfo (PKCS#1 v2.2 §9.2 note 1).
-const SHA256_DIGEST_INFO: [u8; 19] = [
-    0x30, 0x31, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00,
-    0x04, 0x20,
-];
-
 /// The Le of a short command APDU (`00` = 256), when it has one.
 fn le(c: &[u8]) -> Option<usize> {
     let n = match c.len() {
@@ -260,7 +193,7 @@ fn read_binary_max() -> Result<(), Failed> {
 
     let (lease, _slot, wire) = replay("opensc-2275-cps3", link)?;
     status(&lease.name);
-    let lines = module(&lease.name)?;
+    let lines = stack::signed(&lease.name)?;
     assert!(lines.iter().all(|l| l.ends_with("verified true")), "{lines:#?}");
     let reads: Vec<_> = wire
         .commands()
@@ -275,14 +208,7 @@ fn read_binary_max() -> Result<(), Failed> {
         );
     }
     // `cpx report` finds the limit (256 refused, 0xE7 answered) and a replay of its report has it.
-    let dir = tempfile::tempdir()?;
-    let file = dir.path().join("report.toml");
-    let out = run(
-        &["report", "--reader", &lease.name, "-o", file.to_str().unwrap()],
-        "",
-    );
-    expect_code(&out, 0);
-    let text = std::fs::read_to_string(&file)?;
+    let text = report(&lease.name)?;
     assert!(
         text.contains("read_binary_max = 231"),
         "the limit is not recorded"
@@ -323,7 +249,7 @@ fn get_response_max() -> Result<(), Failed> {
     );
 
     let (lease, _slot, wire) = replay("opensc-2275-cps3", link)?;
-    let lines = module(&lease.name)?;
+    let lines = stack::signed(&lease.name)?;
     assert!(lines.iter().all(|l| l.ends_with("verified true")), "{lines:#?}");
     let gets: Vec<_> = wire
         .commands()
@@ -362,15 +288,8 @@ fn read_past_end(form: &str) -> Result<(), Failed> {
     }
     let (lease, _slot, _wire) = replay("opensc-2223-cps3", &link)?;
     status(&lease.name);
-    let dir = tempfile::tempdir()?;
-    let file = dir.path().join("report.toml");
-    let out = run(
-        &["report", "--reader", &lease.name, "-o", file.to_str().unwrap()],
-        "",
-    );
-    expect_code(&out, 0);
     // The report records the card's answer past the end (its EF.DIR probe) in its [link].
-    let text = std::fs::read_to_string(&file)?;
+    let text = report(&lease.name)?;
     assert!(
         text.contains(&format!("read_past_end = \"{form}\"")),
         "{form} not recorded:\n{}",
@@ -388,14 +307,7 @@ fn read_past_end(form: &str) -> Result<(), Failed> {
 /// real DOCP. Only such steps are written (every entry announces data or follows one that does).
 fn report_wire() -> Result<(), Failed> {
     let (lease, _slot, _wire) = replay("opensc-2275-cps3", "")?;
-    let dir = tempfile::tempdir()?;
-    let file = dir.path().join("report.toml");
-    let out = run(
-        &["report", "--reader", &lease.name, "-o", file.to_str().unwrap()],
-        "",
-    );
-    expect_code(&out, 0);
-    let report: toml::Value = toml::from_str(&std::fs::read_to_string(&file)?)?;
+    let report: toml::Value = toml::from_str(&report(&lease.name)?)?;
     let wire: Vec<(String, String)> = report["wire"]
         .as_array()
         .ok_or("no [[wire]] in the report")?
@@ -444,14 +356,7 @@ fn report_wire() -> Result<(), Failed> {
 /// still logs in and signs.
 fn security_environments() -> Result<(), Failed> {
     let (lease, _slot, _wire) = replay("opensc-2275-cps3", "")?;
-    let dir = tempfile::tempdir()?;
-    let file = dir.path().join("report.toml");
-    let out = run(
-        &["report", "--reader", &lease.name, "-o", file.to_str().unwrap()],
-        "",
-    );
-    expect_code(&out, 0);
-    let report: toml::Value = toml::from_str(&std::fs::read_to_string(&file)?)?;
+    let report: toml::Value = toml::from_str(&report(&lease.name)?)?;
     let ses: Vec<(i64, String)> = report["security_environments"]
         .as_array()
         .ok_or("no [[security_environments]]")?
@@ -489,7 +394,7 @@ fn security_environments() -> Result<(), Failed> {
         "SE #2 (not in the report) is the model's"
     );
     let (lease, _slot, _wire) = replay("opensc-2275-cps3", edited)?;
-    let lines = module(&lease.name)?;
+    let lines = stack::signed(&lease.name)?;
     assert!(
         lines.len() == 2 && lines.iter().all(|l| l.ends_with("verified true")),
         "{lines:#?}"

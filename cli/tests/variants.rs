@@ -275,15 +275,3 @@ fn cpx_emulate_variant() -> Result<(), Failed> {
     assert!(ended.success(), "cpx emulate ended with {ended}");
     Ok(())
 }
-
-/// A `cpx emulate` we started, killed (by its PID) if the test ends before it does.
-struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if self.0.try_wait().ok().flatten().is_none() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}

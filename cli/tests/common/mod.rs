@@ -271,3 +271,15 @@ impl Drop for ReaderlessPcscd {
         let _ = self.child.wait();
     }
 }
+
+/// A `cpx emulate` we started, killed (by its PID) if the test ends before it does.
+pub struct Running(pub std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}

@@ -1,7 +1,7 @@
 //! The PKCS#11 side of a whole-stack check (the built module loaded by `cryptoki`): every object
 //! the token shows before and after login, and every signature each private key makes, verified
-//! with the certificate of its id. Used by tests/variants.rs (the same approach as
-//! tests/replay.rs's own helpers, which can move here).
+//! with the certificate of its id. Used by tests/variants.rs, tests/replay.rs and tests/traces.rs
+//! (each includes it with `#[path = "common/stack.rs"] mod stack;`).
 #![allow(
     dead_code,
     unreachable_pub,
@@ -37,23 +37,37 @@ const SHA256_DIGEST_INFO: [u8; 19] = [
 /// login, sorted; then one line per signature (`<key>: <mechanism> signature of N bytes,
 /// verified <bool>`), every mechanism of the token that signs with a private key.
 pub fn module_view(reader: &str) -> Result<Vec<String>, Failed> {
+    with_module(|p11| view(p11, reader))
+}
+
+/// `f` with the module loaded and initialized (C_Initialize … C_Finalize), one caller at a time.
+pub fn with_module<T>(f: impl FnOnce(&Pkcs11) -> Result<T, Failed>) -> Result<T, Failed> {
     let _one = ONE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let p11 = Pkcs11::new(module_path()?)?;
     p11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))?;
-    let result = view(&p11, reader);
+    let result = f(&p11);
     p11.finalize()?;
     result
+}
+
+/// After login with the test PIN in `reader`: one line per private key (`<key>: signature of N
+/// bytes, verified <bool>`), its CKM_RSA_PKCS signature verified with the certificate of its id.
+pub fn signed(reader: &str) -> Result<Vec<String>, Failed> {
+    with_module(|p11| {
+        let s = p11.open_ro_session(slot_of(p11, reader)?)?;
+        s.login(UserType::User, Some(&AuthPin::from(PIN.to_owned())))?;
+        let out = signatures(&s, Sign::RsaPkcs)?;
+        s.logout()?;
+        Ok(out)
+    })
 }
 
 /// Block the PIN in `reader` with `tries` wrong logins (the token then says locked), unblock it
 /// with C_Login(CKU_SO, PUK) and C_InitPIN, and log in with the test PIN again: the PIN and PUK
 /// objects found, their counters and the unblock sequence work on this card.
 pub fn block_and_unblock(reader: &str, tries: u64) -> Result<(), Failed> {
-    let _one = ONE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let p11 = Pkcs11::new(module_path()?)?;
-    p11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))?;
-    let result = (|| -> Result<(), Failed> {
-        let slot = slot_of(&p11, reader)?;
+    with_module(|p11| {
+        let slot = slot_of(p11, reader)?;
         let rw = p11.open_rw_session(slot)?;
         for i in 1..=tries {
             if p11.get_token_info(slot)?.user_pin_locked() {
@@ -77,13 +91,11 @@ pub fn block_and_unblock(reader: &str, tries: u64) -> Result<(), Failed> {
             .map_err(|e| format!("login after unblock: {e}"))?;
         rw.logout()?;
         Ok(())
-    })();
-    p11.finalize()?;
-    result
+    })
 }
 
 /// The slot whose reader is `reader`, once the token shows.
-fn slot_of(p11: &Pkcs11, reader: &str) -> Result<cryptoki::slot::Slot, Failed> {
+pub fn slot_of(p11: &Pkcs11, reader: &str) -> Result<cryptoki::slot::Slot, Failed> {
     let deadline = std::time::Instant::now() + SEEN;
     loop {
         for s in p11.get_slots_with_token()? {
@@ -104,20 +116,33 @@ fn view(p11: &Pkcs11, reader: &str) -> Result<Vec<String>, Failed> {
     let mechanisms = p11.get_mechanism_list(slot)?;
     let mut out = vec![format!("token {:?}", token.label().trim_end())];
     let s = p11.open_ro_session(slot)?;
-    out.extend(listing(&s, "public")?);
+    out.extend(listing(&s, "public", Values::Hashed)?);
     s.login(UserType::User, Some(&AuthPin::from(PIN.to_owned())))?;
-    out.extend(listing(&s, "logged in")?);
-    out.extend(signatures(&s, &mechanisms)?);
+    out.extend(listing(&s, "logged in", Values::Hashed)?);
+    out.extend(signatures(&s, Sign::Every(&mechanisms))?);
     s.logout()?;
     Ok(out)
 }
 
-/// Every private key signs with CKM_RSA_PKCS (a SHA-256 DigestInfo), CKM_SHA256_RSA_PKCS and,
-/// when the token has it, CKM_SHA256_RSA_PKCS_PSS; each signature is verified with the
-/// certificate of the key's id. A mechanism the key refuses with CKR_KEY_TYPE_INCONSISTENT or
-/// CKR_KEY_FUNCTION_NOT_PERMITTED (e.g. the CPS3 authentication key with an on-card hash, docs/card-spec.md
-/// §4.3) is recorded as refused: the listing of refusals is compared with the base card's too.
-fn signatures(s: &Session, mechanisms: &[MechanismType]) -> Result<Vec<String>, Failed> {
+/// Which signatures [`signatures`] makes with every private key.
+#[derive(Clone, Copy, Debug)]
+pub enum Sign<'a> {
+    /// CKM_RSA_PKCS (a SHA-256 DigestInfo), CKM_SHA256_RSA_PKCS and, when the token's mechanisms
+    /// have it, CKM_SHA256_RSA_PKCS_PSS; a refusal is recorded. Lines `<key>: <mechanism>
+    /// signature of N bytes, verified <bool>` or `<key>: <mechanism> refused (<rv>)`.
+    Every(&'a [MechanismType]),
+    /// CKM_RSA_PKCS over a SHA-256 DigestInfo only, what every key signs (the contactless
+    /// technical key included: it takes no on-card hash); any error fails. Lines `<key>:
+    /// signature of N bytes, verified <bool>`.
+    RsaPkcs,
+}
+
+/// Every private key the session sees signs as `sign` says; each signature is verified with the
+/// certificate of the key's id. With [`Sign::Every`], a mechanism the key refuses with
+/// CKR_KEY_TYPE_INCONSISTENT or CKR_KEY_FUNCTION_NOT_PERMITTED (e.g. the CPS3 authentication key
+/// with an on-card hash, docs/card-spec.md §4.3) is recorded as refused: the listing of refusals
+/// is compared with the base card's too.
+pub fn signatures(s: &Session, sign: Sign<'_>) -> Result<Vec<String>, Failed> {
     let mut out = Vec::new();
     let message = b"variant matrix";
     let hash = sha2::Sha256::digest(message);
@@ -136,16 +161,18 @@ fn signatures(s: &Session, mechanisms: &[MechanismType]) -> Result<Vec<String>, 
             mgf: PkcsMgfType::MGF1_SHA256,
             s_len: 32.into(),
         };
-        let mut tries: Vec<(&str, Mechanism, &[u8])> = vec![
-            ("RSA-PKCS", Mechanism::RsaPkcs, &digest_info),
-            ("SHA256-RSA-PKCS", Mechanism::Sha256RsaPkcs, message),
-        ];
-        if mechanisms.contains(&MechanismType::SHA256_RSA_PKCS_PSS) {
-            tries.push(("SHA256-RSA-PKCS-PSS", Mechanism::Sha256RsaPkcsPss(pss), message));
+        let mut tries: Vec<(&str, Mechanism, &[u8])> = vec![("RSA-PKCS", Mechanism::RsaPkcs, &digest_info)];
+        if let Sign::Every(mechanisms) = sign {
+            tries.push(("SHA256-RSA-PKCS", Mechanism::Sha256RsaPkcs, message));
+            if mechanisms.contains(&MechanismType::SHA256_RSA_PKCS_PSS) {
+                tries.push(("SHA256-RSA-PKCS-PSS", Mechanism::Sha256RsaPkcsPss(pss), message));
+            }
         }
         for (name, mechanism, input) in tries {
+            let every = matches!(sign, Sign::Every(_));
             let sig = match s.sign(&mechanism, key, input) {
                 Ok(sig) => sig,
+                Err(e) if !every => return Err(e.into()),
                 Err(cryptoki::error::Error::Pkcs11(rv, _))
                     if matches!(
                         rv,
@@ -170,8 +197,9 @@ fn signatures(s: &Session, mechanisms: &[MechanismType]) -> Result<Vec<String>, 
                     .verify(Pkcs1v15Sign::new::<sha2::Sha256>(), &hash, &sig)
                     .is_ok()
             };
+            let what = if every { format!("{name} ") } else { String::new() };
             out.push(format!(
-                "{label}: {name} signature of {} bytes, verified {verified}",
+                "{label}: {what}signature of {} bytes, verified {verified}",
                 sig.len()
             ));
         }
@@ -179,7 +207,19 @@ fn signatures(s: &Session, mechanisms: &[MechanismType]) -> Result<Vec<String>, 
     Ok(out)
 }
 
-fn listing(s: &Session, when: &str) -> Result<Vec<String>, Failed> {
+/// What [`listing`] says of the value of a certificate or data object.
+#[derive(Clone, Copy, Debug)]
+pub enum Values {
+    /// Every one's length and the start of its SHA-256.
+    Hashed,
+    /// The length of the public ones only (a redacted report keeps lengths, and a private data
+    /// object it could not read replays with a stand-in value).
+    PublicLengths,
+}
+
+/// Every object the session sees, one sorted line each: `<when>: <class> <label> private=<bool>`,
+/// the key size of a key, the value of a certificate or data object as `values` says.
+pub fn listing(s: &Session, when: &str, values: Values) -> Result<Vec<String>, Failed> {
     let mut out = Vec::new();
     for o in s.find_objects(&[])? {
         let class = match s.get_attributes(o, &[AttributeType::Class])?.first() {
@@ -199,11 +239,20 @@ fn listing(s: &Session, when: &str) -> Result<Vec<String>, Failed> {
             }
         }
         if class == ObjectClass::CERTIFICATE || class == ObjectClass::DATA {
-            let value = bytes_attr(s, o, AttributeType::Value)?;
-            line.push_str(&format!(" value={} bytes sha256={}", value.len(), {
-                let h = sha2::Sha256::digest(&value);
-                h[..6].iter().map(|b| format!("{b:02x}")).collect::<String>()
-            }));
+            match values {
+                Values::Hashed => {
+                    let value = bytes_attr(s, o, AttributeType::Value)?;
+                    line.push_str(&format!(" value={} bytes sha256={}", value.len(), {
+                        let h = sha2::Sha256::digest(&value);
+                        h[..6].iter().map(|b| format!("{b:02x}")).collect::<String>()
+                    }));
+                }
+                Values::PublicLengths if !private => line.push_str(&format!(
+                    " value={} bytes",
+                    bytes_attr(s, o, AttributeType::Value)?.len()
+                )),
+                Values::PublicLengths => {}
+            }
         }
         out.push(line);
     }

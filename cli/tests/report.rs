@@ -348,7 +348,11 @@ fn text_output() -> Result<(), Failed> {
         "Personal data redacted (lengths and structure kept):",
         "certificate \"Certificat de Signature CPS\": ",
         "data object CPS_NAME_PS: ",
-        "Send it to the cpx maintainers: https://example.invalid/cpx/issues",
+        concat!(
+            "Send it to the cpx maintainers: ",
+            env!("CARGO_PKG_REPOSITORY"),
+            "/issues"
+        ),
     ] {
         assert!(text.contains(want), "{want:?} missing:\n{text}");
     }

@@ -8,8 +8,9 @@ use crate::output::outln;
 /// The report file's format name; bumped on any incompatible change (docs/card-report.md).
 pub(crate) const FORMAT: &str = "cpx-report/1";
 
-/// Where users send reports (placeholder project address, docs/card-report.md).
-pub(crate) const SEND_TO: &str = "https://example.invalid/cpx/issues";
+/// Where users send reports: the issue tracker of the workspace's `repository` (Cargo.toml), so
+/// that the address printed follows the project's one place for it (docs/card-report.md).
+pub(crate) const SEND_TO: &str = concat!(env!("CARGO_PKG_REPOSITORY"), "/issues");
 
 /// The report file.
 #[derive(Serialize)]
